@@ -1,0 +1,70 @@
+"""Serve an ASGI app with uvicorn on a background thread (host and simulators alike)."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from local.tls import TlsFiles
+
+
+def bind_socket(host: str = "127.0.0.1", port: int = 0) -> socket.socket:
+    """Bind a listening socket; port 0 picks a free port, so parallel stacks never collide."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(512)
+    sock.set_inheritable(True)
+    return sock
+
+
+@dataclass
+class RunningServer:
+    """A uvicorn server on its own thread; ``url`` has no trailing slash."""
+
+    url: str
+    port: int
+    _server: Any = field(repr=False)
+    _thread: threading.Thread = field(repr=False)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._server.should_exit = True
+        self._thread.join(timeout)
+
+
+def serve_in_thread(
+    app: Any,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    tls: TlsFiles | None = None,
+    name: str = "server",
+) -> RunningServer:
+    """Start ``app`` and return once it accepts connections."""
+    import uvicorn
+
+    sock = bind_socket(host, port)
+    actual_port = sock.getsockname()[1]
+    config = uvicorn.Config(
+        app,
+        log_level="warning",
+        access_log=False,
+        lifespan="off",
+        timeout_keep_alive=30,
+        ssl_certfile=str(tls.cert_chain) if tls else None,
+        ssl_keyfile=str(tls.private_key) if tls else None,
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name=name, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 15
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError(f"{name} did not start on port {actual_port}")
+        time.sleep(0.01)
+    scheme = "https" if tls else "http"
+    # The certificate names 127.0.0.1 too; using the address skips a failed ::1 attempt.
+    return RunningServer(url=f"{scheme}://{host}:{actual_port}", port=actual_port, _server=server, _thread=thread)

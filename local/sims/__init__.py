@@ -1,0 +1,1 @@
+"""Simulators of Microsoft identity, Microsoft Graph and the Syncro API (loopback HTTPS)."""
