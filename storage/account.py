@@ -1,0 +1,188 @@
+"""`StorageAccount`: the one handle on Table and Queue Storage that the app passes around.
+
+Built from `StorageSettings`: a connection string (Azurite, account key) or identity-based
+endpoints with `DefaultAzureCredential` (managed identity in Azure). Tables and queues are
+created on first use, once per process. Every repository hangs off this object.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from datetime import UTC, datetime
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from storage.errors import StorageUnavailable
+from storage.table import Table, translated_errors
+
+if TYPE_CHECKING:
+    from azure.core.credentials import TokenCredential
+
+    from settings import StorageSettings
+    from storage.cursors import CursorStore
+    from storage.feed_tokens import FeedTokenStore
+    from storage.leases import LeaseStore
+    from storage.links import LinkStore
+    from storage.mappings import MappingStore
+    from storage.mirror import MirrorStore
+    from storage.oauth_state import OAuthStateStore
+    from storage.subscriptions import SubscriptionStore
+    from storage.sync_queue import SyncQueue
+    from storage.token_caches import TokenCacheStore
+
+Clock = Callable[[], datetime]
+
+# Short timeouts and few retries: a health check or webhook must not hang on a dead account.
+_CLIENT_OPTIONS: dict[str, Any] = {"retry_total": 2, "connection_timeout": 5, "read_timeout": 30}
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class StorageAccount:
+    """Table and Queue Storage for the app. Thread-safe; create one per process."""
+
+    def __init__(
+        self,
+        settings: StorageSettings,
+        *,
+        credential: TokenCredential | None = None,
+        connection_verify: str | bool = True,
+        clock: Clock = utc_now,
+        sync_queue_name: str = "sync-jobs",
+    ) -> None:
+        self._settings = settings
+        self._credential = credential
+        self._options = {**_CLIENT_OPTIONS, "connection_verify": connection_verify}
+        self.clock = clock
+        self.sync_queue_name = sync_queue_name
+        self._ready: set[str] = set()
+        self._lock = threading.Lock()
+
+    # --- service clients -----------------------------------------------------------------
+
+    def _identity(self) -> TokenCredential:
+        if self._credential is None:
+            from azure.identity import DefaultAzureCredential
+
+            self._credential = DefaultAzureCredential()
+        return self._credential
+
+    @cached_property
+    def _tables(self) -> Any:
+        from azure.data.tables import TableServiceClient
+
+        if self._settings.connection_string:
+            return TableServiceClient.from_connection_string(self._settings.connection_string, **self._options)
+        return TableServiceClient(endpoint=self._settings.table_endpoint, credential=self._identity(), **self._options)
+
+    @cached_property
+    def _queues(self) -> Any:
+        from azure.storage.queue import QueueServiceClient, TextBase64DecodePolicy, TextBase64EncodePolicy
+
+        # Base64 text, as the Functions queue trigger expects by default (messageEncoding).
+        codec = {"message_encode_policy": TextBase64EncodePolicy(), "message_decode_policy": TextBase64DecodePolicy()}
+        if self._settings.connection_string:
+            return QueueServiceClient.from_connection_string(self._settings.connection_string, **codec, **self._options)
+        return QueueServiceClient(
+            account_url=self._settings.queue_endpoint, credential=self._identity(), **codec, **self._options
+        )
+
+    def table(self, name: str) -> Table:
+        """The table ``name`` (prefixed by TABLE_PREFIX), created if this process has not seen it yet."""
+        full = f"{self._settings.table_prefix}{name}"
+        client = self._tables.get_table_client(full)
+        if full not in self._ready:
+            with self._lock, translated_errors(full, "(create table)"):
+                if full not in self._ready:
+                    self._tables.create_table_if_not_exists(full)
+                    self._ready.add(full)
+        return Table(client, full)
+
+    def queue(self, name: str) -> Any:
+        """A QueueClient for ``name``, created if this process has not seen it yet."""
+        from azure.core.exceptions import ResourceExistsError
+
+        client = self._queues.get_queue_client(name)
+        if f"queue:{name}" not in self._ready:
+            with self._lock, translated_errors(name, "(create queue)"):
+                try:
+                    client.create_queue()
+                except ResourceExistsError:
+                    pass
+                self._ready.add(f"queue:{name}")
+        return client
+
+    def ping(self) -> None:
+        """Raise StorageUnavailable unless both services answer."""
+        try:
+            self.table("links").count("link")
+            self.sync_queue.depth()
+        except StorageUnavailable:
+            raise
+        except Exception as error:  # anything else still means "not usable": report it, do not crash health
+            raise StorageUnavailable(f"{type(error).__name__}: {error}") from error
+
+    # --- repositories ----------------------------------------------------------------------
+
+    @cached_property
+    def links(self) -> LinkStore:
+        from storage.links import LinkStore
+
+        return LinkStore(self)
+
+    @cached_property
+    def token_caches(self) -> TokenCacheStore:
+        from storage.token_caches import TokenCacheStore
+
+        return TokenCacheStore(self)
+
+    @cached_property
+    def mappings(self) -> MappingStore:
+        from storage.mappings import MappingStore
+
+        return MappingStore(self)
+
+    @cached_property
+    def subscriptions(self) -> SubscriptionStore:
+        from storage.subscriptions import SubscriptionStore
+
+        return SubscriptionStore(self)
+
+    @cached_property
+    def cursors(self) -> CursorStore:
+        from storage.cursors import CursorStore
+
+        return CursorStore(self)
+
+    @cached_property
+    def mirror(self) -> MirrorStore:
+        from storage.mirror import MirrorStore
+
+        return MirrorStore(self)
+
+    @cached_property
+    def feed_tokens(self) -> FeedTokenStore:
+        from storage.feed_tokens import FeedTokenStore
+
+        return FeedTokenStore(self)
+
+    @cached_property
+    def oauth_states(self) -> OAuthStateStore:
+        from storage.oauth_state import OAuthStateStore
+
+        return OAuthStateStore(self)
+
+    @cached_property
+    def leases(self) -> LeaseStore:
+        from storage.leases import LeaseStore
+
+        return LeaseStore(self)
+
+    @cached_property
+    def sync_queue(self) -> SyncQueue:
+        from storage.sync_queue import SyncQueue
+
+        return SyncQueue(self)

@@ -1,0 +1,107 @@
+"""ID mappings: one row per synced pair (Syncro appointment <-> Graph event) of one technician.
+
+Each side keeps its id, its version marker (Syncro ``updated_at``, Graph ``changeKey``) and the
+content hash at the last sync, so the planner can tell a real change from an echo. A row in
+state ``intent`` is written before a Syncro create, so a retry adopts instead of duplicating.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import datetime
+from enum import StrEnum
+from typing import TYPE_CHECKING
+
+from storage.keys import decode_key, encode_key
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from storage.account import StorageAccount
+    from storage.table import Entity
+
+
+class Origin(StrEnum):
+    SYNCRO = "syncro"
+    OUTLOOK = "outlook"
+
+
+class MappingState(StrEnum):
+    SYNCED = "synced"
+    INTENT = "intent"  # the write to the other side is under way or was interrupted
+
+
+@dataclass(frozen=True)
+class Mapping:
+    syncro_user_id: int
+    key: str  # stable per pair, chosen by the engine (any string; encoded for the table)
+    origin: Origin
+    state: MappingState
+    synced_at: datetime
+    syncro_id: int | None = None
+    graph_id: str | None = None  # immutable id, case-sensitive
+    syncro_version: str = ""
+    graph_version: str = ""
+    syncro_hash: str = ""
+    graph_hash: str = ""
+    etag: str | None = None
+
+
+def _to_entity(row: Mapping) -> Entity:
+    return {
+        "PartitionKey": str(row.syncro_user_id),
+        "RowKey": encode_key(row.key),
+        "origin": row.origin.value,
+        "state": row.state.value,
+        "synced_at": row.synced_at,
+        "syncro_id": row.syncro_id,
+        "graph_id": row.graph_id,
+        "syncro_version": row.syncro_version,
+        "graph_version": row.graph_version,
+        "syncro_hash": row.syncro_hash,
+        "graph_hash": row.graph_hash,
+    }
+
+
+def _from_entity(entity: Entity, etag: str) -> Mapping:
+    syncro_id = entity.get("syncro_id")
+    return Mapping(
+        syncro_user_id=int(entity["PartitionKey"]),
+        key=decode_key(entity["RowKey"]),
+        origin=Origin(entity["origin"]),
+        state=MappingState(entity["state"]),
+        synced_at=entity["synced_at"],
+        syncro_id=int(syncro_id) if syncro_id is not None else None,
+        graph_id=entity.get("graph_id"),
+        syncro_version=entity.get("syncro_version", ""),
+        graph_version=entity.get("graph_version", ""),
+        syncro_hash=entity.get("syncro_hash", ""),
+        graph_hash=entity.get("graph_hash", ""),
+        etag=etag,
+    )
+
+
+class MappingStore:
+    def __init__(self, account: StorageAccount) -> None:
+        self._table = account.table("mappings")
+
+    def get_mapping(self, syncro_user_id: int, key: str) -> Mapping:
+        """Raises NotFound."""
+        return _from_entity(*self._table.get(str(syncro_user_id), encode_key(key)))
+
+    def list_mappings(self, syncro_user_id: int) -> Iterator[Mapping]:
+        for entity, etag in self._table.partition(str(syncro_user_id)):
+            yield _from_entity(entity, etag)
+
+    def create_mapping(self, row: Mapping) -> Mapping:
+        """Raises ConcurrencyConflict if the key exists."""
+        return replace(row, etag=self._table.create(_to_entity(row)))
+
+    def update_mapping(self, row: Mapping) -> Mapping:
+        """Replace the row read as ``row``; raises ConcurrencyConflict if it changed meanwhile."""
+        if row.etag is None:
+            raise ValueError("update_mapping needs the row as read (with its etag)")
+        return replace(row, etag=self._table.replace(_to_entity(row), etag=row.etag))
+
+    def delete_mapping(self, syncro_user_id: int, key: str, *, etag: str | None = None) -> None:
+        self._table.delete(str(syncro_user_id), encode_key(key), etag=etag)

@@ -1,0 +1,96 @@
+"""Graph change-notification subscriptions we hold, one or more per linked technician.
+
+``clientState`` is a secret Graph echoes in every notification; only its SHA-256 is stored
+and notifications are checked against it in constant time (see `client_state_matches`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from storage.keys import decode_key, encode_key
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from storage.account import StorageAccount
+    from storage.table import Entity
+
+_PARTITION = "subscription"
+
+
+def hash_client_state(client_state: str) -> str:
+    return hashlib.sha256(client_state.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class SubscriptionRecord:
+    subscription_id: str
+    syncro_user_id: int
+    resource: str
+    expires_at: datetime
+    client_state_hash: str
+    created_at: datetime
+    etag: str | None = None
+
+    def client_state_matches(self, client_state: str | None) -> bool:
+        """Constant-time check of a notification's clientState."""
+        return hmac.compare_digest(hash_client_state(client_state or ""), self.client_state_hash)
+
+
+def _to_entity(record: SubscriptionRecord) -> Entity:
+    return {
+        "PartitionKey": _PARTITION,
+        "RowKey": encode_key(record.subscription_id),
+        "syncro_user_id": record.syncro_user_id,
+        "resource": record.resource,
+        "expires_at": record.expires_at,
+        "client_state_hash": record.client_state_hash,
+        "created_at": record.created_at,
+    }
+
+
+def _from_entity(entity: Entity, etag: str) -> SubscriptionRecord:
+    return SubscriptionRecord(
+        subscription_id=decode_key(entity["RowKey"]),
+        syncro_user_id=int(entity["syncro_user_id"]),
+        resource=entity["resource"],
+        expires_at=entity["expires_at"],
+        client_state_hash=entity["client_state_hash"],
+        created_at=entity["created_at"],
+        etag=etag,
+    )
+
+
+class SubscriptionStore:
+    def __init__(self, account: StorageAccount) -> None:
+        self._table = account.table("subscriptions")
+
+    def get_subscription(self, subscription_id: str) -> SubscriptionRecord:
+        """Raises NotFound."""
+        return _from_entity(*self._table.get(_PARTITION, encode_key(subscription_id)))
+
+    def list_subscriptions(self) -> Iterator[SubscriptionRecord]:
+        for entity, etag in self._table.partition(_PARTITION):
+            yield _from_entity(entity, etag)
+
+    def list_for_tech(self, syncro_user_id: int) -> Iterator[SubscriptionRecord]:
+        rows = self._table.query(
+            "PartitionKey eq @pk and syncro_user_id eq @tech", parameters={"pk": _PARTITION, "tech": syncro_user_id}
+        )
+        for entity, etag in rows:
+            yield _from_entity(entity, etag)
+
+    def upsert_subscription(self, record: SubscriptionRecord) -> SubscriptionRecord:
+        """Insert or replace: a subscription id is Graph's, so only the instance that created it writes it."""
+        return replace(record, etag=self._table.upsert(_to_entity(record)))
+
+    def delete_subscription(self, subscription_id: str) -> None:
+        self._table.delete(_PARTITION, encode_key(subscription_id))
+
+    def count(self) -> int:
+        return self._table.count(_PARTITION)
