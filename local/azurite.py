@@ -10,6 +10,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from local.tls import TlsFiles
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 # Azurite's well-known development account (public, documented by Microsoft; not a secret).
@@ -42,6 +44,12 @@ class Azurite:
     queue_port: int
     table_port: int
     workdir: Path
+    scheme: str = "http"
+
+    def endpoint(self, service: str) -> str:
+        """Base URL of one service ("table", "queue", "blob") for the dev account."""
+        port = {"blob": self.blob_port, "queue": self.queue_port, "table": self.table_port}[service]
+        return f"{self.scheme}://127.0.0.1:{port}/{DEV_ACCOUNT}"
 
     @property
     def connection_string(self) -> str:
@@ -84,9 +92,14 @@ def start_azurite(
     table_port: int = 0,
     in_memory: bool = True,
     location: Path | None = None,
+    tls: TlsFiles | None = None,
     timeout: float = 60.0,
 ) -> Azurite:
-    """Start Azurite on the given ports (0 = a free port each) and wait until all three listen."""
+    """Start Azurite on the given ports (0 = a free port each) and wait until all three listen.
+
+    With ``tls``, Azurite serves HTTPS and accepts OAuth bearer tokens (``--oauth basic``), the
+    way identity-based connections (managed identity) reach real storage.
+    """
     ports = [p or free_port() for p in (blob_port, queue_port, table_port)]
     workdir = Path(tempfile.mkdtemp(prefix="azurite-"))
     data = location or workdir
@@ -97,10 +110,21 @@ def start_azurite(
         "--skipApiVersionCheck",
         "--disableProductStyleUrl",
         "--disableTelemetry",
-        "--blobHost", "127.0.0.1", "--blobPort", str(ports[0]),
-        "--queueHost", "127.0.0.1", "--queuePort", str(ports[1]),
-        "--tableHost", "127.0.0.1", "--tablePort", str(ports[2]),
+        "--blobHost",
+        "127.0.0.1",
+        "--blobPort",
+        str(ports[0]),
+        "--queueHost",
+        "127.0.0.1",
+        "--queuePort",
+        str(ports[1]),
+        "--tableHost",
+        "127.0.0.1",
+        "--tablePort",
+        str(ports[2]),
     ]
+    if tls is not None:
+        command += ["--cert", str(tls.cert_chain), "--key", str(tls.private_key), "--oauth", "basic"]
     # Azurite refuses --location together with --inMemoryPersistence.
     command += ["--inMemoryPersistence"] if in_memory else ["--location", str(data)]
     process = subprocess.Popen(
@@ -110,7 +134,7 @@ def start_azurite(
         stderr=subprocess.DEVNULL,
         start_new_session=True,
     )
-    azurite = Azurite(process, *ports, workdir=workdir)
+    azurite = Azurite(process, *ports, workdir=workdir, scheme="https" if tls else "http")
     try:
         for port in ports:
             _wait_for_port(port, process, timeout)

@@ -1,0 +1,105 @@
+"""Races: two writers on one row, two instances on one lease, two callbacks on one OAuth state."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from datetime import timedelta
+
+import pytest
+
+from storage import ConcurrencyConflict, LeaseHeld, NotFound, StorageAccount
+from storage.oauth_state import FlowState
+from tests.storage.test_tables import make_link
+
+
+def race(count: int, action: Callable[[int], object]) -> tuple[list[object], list[BaseException]]:
+    """Run ``action(i)`` on ``count`` threads released together; return results and errors."""
+    barrier = threading.Barrier(count)
+    results: list[object] = []
+    errors: list[BaseException] = []
+    lock = threading.Lock()
+
+    def run(index: int) -> None:
+        barrier.wait()
+        try:
+            outcome = action(index)
+            with lock:
+                results.append(outcome)
+        except BaseException as error:  # collected for the assertions
+            with lock:
+                errors.append(error)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    return results, errors
+
+
+def test_two_writers_of_one_row_exactly_one_wins(account: StorageAccount) -> None:
+    account.links.create_link(make_link())
+    first_read = account.links.get_link(7)
+    second_read = account.links.get_link(7)
+
+    results, errors = race(
+        2, lambda i: account.links.update_link((first_read, second_read)[i].with_changes(calendar_name=f"writer {i}"))
+    )
+
+    assert len(results) == 1 and len(errors) == 1
+    assert isinstance(errors[0], ConcurrencyConflict)
+    assert account.links.get_link(7).calendar_name == results[0].calendar_name
+
+
+def test_sequential_stale_write_is_refused(account: StorageAccount) -> None:
+    account.links.create_link(make_link())
+    stale = account.links.get_link(7)
+    account.links.update_link(stale.with_changes(two_way=False))
+    with pytest.raises(ConcurrencyConflict):
+        account.links.update_link(stale.with_changes(calendar_name="lost update"))
+    assert account.links.get_link(7).calendar_name == "Calendar"
+
+
+def test_lease_cannot_be_taken_until_it_expires(account: StorageAccount, clock) -> None:
+    held = account.leases.acquire("tech-7", holder="instance-a", duration=timedelta(seconds=60))
+    clock.advance(seconds=59)
+    with pytest.raises(LeaseHeld) as refused:
+        account.leases.acquire("tech-7", holder="instance-b", duration=timedelta(seconds=60))
+    assert refused.value.holder == "instance-a" and refused.value.expires_at == held.expires_at
+
+    clock.advance(seconds=2)
+    taken = account.leases.acquire("tech-7", holder="instance-b", duration=timedelta(seconds=60))
+    assert taken.holder == "instance-b"
+    # The old holder learns it lost the lease when it tries to renew, and its release is harmless.
+    with pytest.raises(ConcurrencyConflict):
+        account.leases.renew(held, duration=timedelta(seconds=60))
+    account.leases.release(held)
+    with pytest.raises(LeaseHeld):
+        account.leases.acquire("tech-7", holder="instance-a", duration=timedelta(seconds=60))
+
+
+def test_lease_renew_and_release(account: StorageAccount, clock) -> None:
+    held = account.leases.acquire("tech-7", holder="a", duration=timedelta(seconds=30))
+    clock.advance(seconds=25)
+    renewed = account.leases.renew(held, duration=timedelta(seconds=30))
+    clock.advance(seconds=25)  # past the first expiry, inside the renewed one
+    with pytest.raises(LeaseHeld):
+        account.leases.acquire("tech-7", holder="b", duration=timedelta(seconds=30))
+    account.leases.release(renewed)
+    assert account.leases.acquire("tech-7", holder="b", duration=timedelta(seconds=30)).holder == "b"
+
+
+def test_racing_instances_on_a_free_lease_exactly_one_wins(account: StorageAccount) -> None:
+    results, errors = race(
+        4, lambda i: account.leases.acquire("tech-9", holder=f"instance-{i}", duration=timedelta(seconds=60))
+    )
+    assert len(results) == 1
+    assert len(errors) == 3 and all(isinstance(e, ConcurrencyConflict) for e in errors)
+
+
+def test_racing_callbacks_on_one_oauth_state_exactly_one_completes(account: StorageAccount, clock) -> None:
+    account.oauth_states.create_state(FlowState("s", 7, b"flow", clock(), clock() + timedelta(minutes=10)))
+    results, errors = race(3, lambda i: account.oauth_states.take_state("s"))
+    assert len(results) == 1
+    assert len(errors) == 2 and all(isinstance(e, NotFound) for e in errors)
