@@ -1,0 +1,104 @@
+"""The Syncro simulator's settings: every behaviour the spec leaves open is one of these.
+
+Defaults follow the spec's letter where it speaks, and the stricter reading where it does not,
+so a product that passes against the simulator does not rely on kindness the real API may lack.
+Read with ``GET /_sim/settings``; change at run time with ``PATCH /_sim/settings``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+# Fields whose value must be one of a few words.
+CHOICES: dict[str, tuple[str, ...]] = {
+    "rate_limit_window": ("fixed", "sliding"),
+    "date_filter": ("start", "overlap"),
+    "list_order": ("start_at", "-start_at", "id"),
+}
+
+
+@dataclass(frozen=True)
+class SyncroSettings:
+    # Pagination of GET /appointments. The spec's list example shows no ``meta``; Syncro's other
+    # lists carry one. Turning it off makes clients stop at an empty page instead.
+    per_page: int = 25
+    list_meta: bool = True
+    # "Required permission: Appointments - View All": a user seeded without it sees only their own.
+    # Appointments are listed in this order (unconfirmed; "start_at" ascending by default).
+    list_order: str = "start_at"
+    # date_from/date_to: the spec says "start after"/"start before" the date, so "start" filters on
+    # start_at; "overlap" keeps any appointment overlapping the range. date_to is exclusive by the
+    # spec's words ("start before the date"); true includes the whole date_to day.
+    date_filter: str = "start"
+    date_to_inclusive: bool = False
+
+    # 180 requests per minute per client IP (spec). "fixed" windows are epoch-aligned minutes as
+    # Rack::Attack counts them; "sliding" counts the last 60 seconds. Syncro's 429 is taken to be
+    # Rack::Attack's plain "Retry later" without Retry-After; the header is a setting.
+    rate_limit_per_minute: int = 180
+    rate_limit_window: str = "fixed"
+    retry_after_header: bool = False
+
+    # Validation. The spec's 422 example lists "End at can't be blank", so end_at (or an
+    # appointment_duration in minutes) is required on create; PUT's schema requires start_at.
+    end_at_required: bool = True
+    put_requires_start_at: bool = True
+    # A POST naming no user is assigned to the token's user (inferred).
+    assign_creator_when_unassigned: bool = True
+    # GET /appointment_types needs Global Admin (spec); others get 403.
+    appointment_types_require_admin: bool = True
+    # Status for a body that is not JSON although its Content-Type says so (Rails may answer 400).
+    malformed_json_status: int = 422
+    # Error bodies the spec does not show.
+    unauthorized_body: dict[str, Any] = field(default_factory=lambda: {"error": "Not Authorized"})
+    forbidden_body: dict[str, Any] = field(default_factory=lambda: {"error": "Not Authorized for this action"})
+    not_found_body: dict[str, Any] = field(default_factory=lambda: {"error": "Not found"})
+
+    # Notification Center: "Appointment - Was created" goes to every URL in notification_urls;
+    # "Appointment (for me) - Was created" goes to user_notification_urls[str(user_id)] for each
+    # assigned user. Syncro's retry policy is unknown: none by default.
+    notification_urls: list[str] = field(default_factory=list)
+    user_notification_urls: dict[str, list[str]] = field(default_factory=dict)
+    notification_text: str = "{event}: {summary} - {start_at_label}"
+    notification_delay_seconds: float = 0.0
+    notification_retries: int = 0
+    notification_retry_delay_seconds: float = 1.0
+    notification_timeout_seconds: float = 5.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def patched(self, changes: Any) -> SyncroSettings:
+        """A copy with ``changes`` applied; raises ValueError naming the first bad field."""
+        if not isinstance(changes, dict):
+            raise ValueError("settings patch must be a JSON object")
+        current = self.to_dict()
+        for name, value in changes.items():
+            if name not in current:
+                raise ValueError(f"unknown setting {name!r}")
+            _check_value(name, value, current[name])
+        return dataclasses.replace(self, **changes)
+
+
+def _check_value(name: str, value: Any, default: Any) -> None:
+    expected: type | tuple[type, ...] = type(default)
+    if isinstance(default, float):
+        expected = (int, float)
+    if isinstance(value, bool) and not isinstance(default, bool):
+        raise ValueError(f"setting {name!r} must be {type(default).__name__}")
+    if not isinstance(value, expected):
+        raise ValueError(f"setting {name!r} must be {type(default).__name__}")
+    if name in CHOICES and value not in CHOICES[name]:
+        raise ValueError(f"setting {name!r} must be one of {', '.join(CHOICES[name])}")
+    if isinstance(value, int | float) and not isinstance(value, bool) and value < 0:
+        raise ValueError(f"setting {name!r} must not be negative")
+    if name == "per_page" and value < 1:
+        raise ValueError("setting 'per_page' must be at least 1")
+    if name == "notification_urls" and not all(isinstance(url, str) for url in value):
+        raise ValueError("setting 'notification_urls' must be a list of URLs")
+    if name == "user_notification_urls" and not all(
+        isinstance(urls, list) and all(isinstance(url, str) for url in urls) for urls in value.values()
+    ):
+        raise ValueError("setting 'user_notification_urls' maps user ids to lists of URLs")

@@ -1,0 +1,208 @@
+"""Reading appointment params the way Syncro's Rails controller does, and the 422 messages it gives.
+
+Unknown keys are ignored (strong parameters); values are coerced as ActiveRecord coerces them
+("5" becomes 5); a date that does not parse is stored as nil, so it reads "can't be blank".
+Messages are joined with a bare comma, as in the spec's example.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from local.sims.syncro.model import Appointment
+from local.sims.syncro.times import parse_datetime
+
+_TRUE = (True, 1, "1", "true", "t", "yes", "on")
+_FALSE = (False, 0, "0", "false", "f", "no", "off", "")
+_BOOL_FIELDS = {"all_day": "All day", "do_not_email": "Do not email", "email_customer": "Email customer"}
+_ID_FIELDS = {
+    "customer_id": "Customer",
+    "ticket_id": "Ticket",
+    "user_id": "User",
+    "appointment_type_id": "Appointment type",
+}
+
+
+class Invalid(Exception):
+    """A value that cannot be read; its message is a Syncro-style sentence."""
+
+
+@dataclass(frozen=True)
+class Known:
+    """Ids that exist in the account, for "must exist" checks."""
+
+    users: frozenset[int]
+    customers: frozenset[int]
+    appointment_types: frozenset[int]
+
+
+@dataclass(frozen=True)
+class Rules:
+    creating: bool
+    require_start: bool
+    require_end: bool
+
+
+def read_appointment(
+    params: dict[str, Any], *, zone: ZoneInfo, known: Known, rules: Rules, existing: Appointment | None = None
+) -> tuple[dict[str, Any], list[str]]:
+    """The field changes ``params`` asks for, and the error messages (empty when valid)."""
+    changes: dict[str, Any] = {}
+    errors: list[str] = []
+    _read_texts(params, changes, errors, creating=rules.creating)
+    _read_times(params, changes, errors, zone=zone, rules=rules, existing=existing)
+    for name, label in _BOOL_FIELDS.items():
+        if name in params:
+            _collect(errors, label, lambda n=name: changes.__setitem__(n, _bool(params[n])))
+    for name, label in _ID_FIELDS.items():
+        if name in params:
+            _collect(errors, label, lambda n=name: changes.__setitem__(n, _optional_id(params[n])))
+    if "user_ids" in params:
+        _collect(errors, "User ids", lambda: changes.__setitem__("user_ids", _id_list(params["user_ids"])))
+    errors.extend(_missing_references(changes, known))
+    return changes, errors
+
+
+def _collect(errors: list[str], label: str, read: Any) -> None:
+    try:
+        read()
+    except Invalid:
+        errors.append(f"{label} is invalid")
+
+
+def _read_texts(params: dict[str, Any], changes: dict[str, Any], errors: list[str], *, creating: bool) -> None:
+    if "summary" in params or creating:
+        try:
+            summary = _text(params.get("summary"))
+        except Invalid:
+            summary = None
+        if not summary or not summary.strip():
+            errors.append("Summary can't be blank")
+        else:
+            changes["summary"] = summary
+    for name in ("description", "location"):
+        if name in params:
+            _collect(errors, name.capitalize(), lambda n=name: changes.__setitem__(n, _text(params[n])))
+
+
+def _read_times(
+    params: dict[str, Any],
+    changes: dict[str, Any],
+    errors: list[str],
+    *,
+    zone: ZoneInfo,
+    rules: Rules,
+    existing: Appointment | None,
+) -> None:
+    start = _time(params, "start_at", zone)
+    if start is None and ("start_at" in params or rules.require_start):
+        errors.append("Start at can't be blank")
+    duration = None
+    if params.get("appointment_duration") not in (None, ""):
+        try:
+            duration = _minutes(params["appointment_duration"])
+        except Invalid:
+            errors.append("Appointment duration is invalid")
+    end = _time(params, "end_at", zone)
+    effective_start = start or (existing.start_at if existing else None)
+    if end is None and duration is not None and effective_start is not None:
+        end = effective_start + duration
+    if end is None and ("end_at" in params or (rules.creating and rules.require_end)) and duration is None:
+        errors.append("End at can't be blank")
+    if end is None and rules.creating and not rules.require_end and start is not None:
+        end = start + timedelta(hours=1)
+    effective_end = end or (existing.end_at if existing else None)
+    if effective_start and effective_end and effective_end < effective_start:
+        errors.append("End at must be after start at")
+    if start is not None:
+        changes["start_at"] = start
+    if end is not None:
+        changes["end_at"] = end
+
+
+def _time(params: dict[str, Any], name: str, zone: ZoneInfo) -> datetime | None:
+    value = params.get(name)
+    if not isinstance(value, str):
+        return None
+    return parse_datetime(value, zone)
+
+
+def _text(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, dict | list):
+        raise Invalid
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _bool(value: Any) -> bool | None:
+    if value is None:
+        return None
+    normalized = value.strip().lower() if isinstance(value, str) else value
+    if isinstance(normalized, dict | list):
+        raise Invalid
+    if normalized in _TRUE:
+        return True
+    if normalized in _FALSE:
+        return False
+    raise Invalid
+
+
+def _optional_id(value: Any) -> int | None:
+    if value is None or value == "":
+        return None
+    return _id(value)
+
+
+def _id(value: Any) -> int:
+    if isinstance(value, bool):
+        raise Invalid
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value.strip())
+    raise Invalid
+
+
+def _id_list(value: Any) -> list[int]:
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise Invalid
+    ids: list[int] = []
+    for item in value:
+        if item in (None, ""):
+            continue  # Rails forms send a blank first entry for multi-selects
+        number = _id(item)
+        if number not in ids:
+            ids.append(number)
+    return ids
+
+
+def _minutes(value: Any) -> timedelta:
+    """``appointment_duration`` is a string in the spec; read as minutes (inferred)."""
+    try:
+        minutes = float(value)
+    except (TypeError, ValueError) as error:
+        raise Invalid from error
+    if isinstance(value, bool) or minutes < 0 or minutes != minutes:
+        raise Invalid
+    return timedelta(minutes=minutes)
+
+
+def _missing_references(changes: dict[str, Any], known: Known) -> list[str]:
+    errors = []
+    if changes.get("customer_id") is not None and changes["customer_id"] not in known.customers:
+        errors.append("Customer must exist")
+    if changes.get("appointment_type_id") is not None and changes["appointment_type_id"] not in known.appointment_types:
+        errors.append("Appointment type must exist")
+    if changes.get("user_id") is not None and changes["user_id"] not in known.users:
+        errors.append("User must exist")
+    if any(user_id not in known.users for user_id in changes.get("user_ids", [])):
+        errors.append("Users must exist")
+    return errors
