@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from datetime import UTC, datetime, timedelta
 
@@ -89,9 +90,7 @@ def test_mapping_with_every_forbidden_key_character_round_trips(account: Storage
     read = account.mappings.get_mapping(7, NASTY_ID)
     assert read == created
     assert read.key == NASTY_ID and read.graph_id == NASTY_ID and read.syncro_id is None
-    done = account.mappings.update_mapping(
-        read.__class__(**{**read.__dict__, "state": MappingState.SYNCED, "syncro_id": 42})
-    )
+    done = account.mappings.update_mapping(dataclasses.replace(read, state=MappingState.SYNCED, syncro_id=42))
     assert [m.syncro_id for m in account.mappings.list_mappings(7)] == [42]
     # Ids differing only in case are different rows (Graph ids are case-sensitive).
     account.mappings.create_mapping(Mapping(7, NASTY_ID.lower(), Origin.OUTLOOK, MappingState.SYNCED, WHEN))
