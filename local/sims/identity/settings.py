@@ -1,0 +1,58 @@
+"""The identity simulator's run-time settings (``GET/PATCH /_sim/settings``)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+# Codes a revoked grant can answer with: 50173 (sessions revoked / password changed) or 70008 (grant expired).
+REVOCATION_CODES = (50173, 70008)
+
+
+@dataclass
+class IdentitySettings:
+    """Lifetimes are measured on the stack's SimClock, so tests move the clock instead of sleeping."""
+
+    access_token_lifetime_seconds: int = 3600
+    id_token_lifetime_seconds: int = 3600
+    # Real AAD: a refresh token dies after 90 days without use; each use hands out a fresh one.
+    refresh_token_idle_seconds: int = 90 * 24 * 3600
+    code_lifetime_seconds: int = 600
+    # How long the sign-in and consent pages of one authorize request stay usable.
+    sign_in_flow_lifetime_seconds: int = 900
+    revocation_error_code: int = 50173
+    # Real AAD keeps a refresh token valid after it has been redeemed for a new one.
+    old_refresh_tokens_stay_valid: bool = True
+    # Skip the consent page when the user already consented to every requested scope (as AAD does).
+    remember_consent: bool = True
+    # ROPC cannot show a consent page; real tenants grant admin consent up front. True makes ROPC
+    # answer AADSTS65001 until the user has consented interactively.
+    password_grant_needs_consent: bool = False
+    # Entries kept in the token request log (GET /_sim/token_requests).
+    token_log_limit: int = 1000
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def updated(self, changes: Any) -> IdentitySettings:
+        """A copy with ``changes`` applied; ValueError on unknown fields or wrong types."""
+        if not isinstance(changes, dict):
+            raise ValueError("settings must be a JSON object")
+        known = {field.name: field for field in fields(self)}
+        values = self.to_dict()
+        for name, value in changes.items():
+            if name not in known:
+                raise ValueError(f"unknown setting {name!r}")
+            values[name] = _checked(name, value, type(values[name]))
+        if values["revocation_error_code"] not in REVOCATION_CODES:
+            raise ValueError(f"revocation_error_code must be one of {REVOCATION_CODES}")
+        return IdentitySettings(**values)
+
+
+def _checked(name: str, value: Any, expected: type) -> Any:
+    # bool is a subclass of int: refuse it where a number is expected, and numbers where a flag is.
+    if expected is bool and not isinstance(value, bool):
+        raise ValueError(f"{name} must be true or false")
+    if expected is int and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
+        raise ValueError(f"{name} must be a non-negative integer")
+    return value

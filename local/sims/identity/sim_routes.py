@@ -1,0 +1,98 @@
+"""The identity simulator's own ``/_sim/...`` routes (beside the shared control routes).
+
+- ``GET/PATCH /_sim/settings``            IdentitySettings as JSON; 400 on unknown fields or bad values
+- ``GET  /_sim/users``                    seeded users with oids and tenant ids
+- ``POST /_sim/users/{email}/revoke``     revoke the user's refresh tokens (sign-in sessions)
+- ``DELETE /_sim/users/{email}/consents`` forget the user's consents (refresh then answers AADSTS65001)
+- ``POST/GET/DELETE /_sim/token_errors``  AADSTS errors on demand
+- ``GET/DELETE /_sim/token_requests``     the log of token requests (grant type, user, status, AADSTS code)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from local.sims.identity.injection import parse_rule
+from local.sims.identity.state import IdentityState
+
+
+def sim_routes(state: IdentityState) -> list[Route]:
+    async def settings(request: Request) -> Response:
+        if request.method == "PATCH":
+            try:
+                changes = await request.json()
+                with state.lock:
+                    state.settings = state.settings.updated(changes)
+            except ValueError as error:
+                return _bad(str(error))
+        with state.lock:
+            return JSONResponse(state.settings.to_dict())
+
+    async def users(request: Request) -> Response:
+        with state.lock:
+            return JSONResponse({"users": [user.public() for user in state.directory.users.values()]})
+
+    async def revoke(request: Request) -> Response:
+        with state.lock:
+            user = state.directory.user(request.path_params["email"])
+            if user is None:
+                return _no_user()
+            user.tokens_valid_from = state.now()
+            return JSONResponse({"revoked": user.email, "tokens_valid_from": state.now_datetime().isoformat()})
+
+    async def consents(request: Request) -> Response:
+        with state.lock:
+            user = state.directory.user(request.path_params["email"])
+            if user is None:
+                return _no_user()
+            state.grants.forget_user(user.email)
+        return Response(status_code=204)
+
+    async def token_errors(request: Request) -> Response:
+        if request.method == "DELETE":
+            with state.lock:
+                state.grants.injected.clear()
+            return Response(status_code=204)
+        if request.method == "POST":
+            try:
+                rule = parse_rule(await request.json())
+            except ValueError as error:
+                return _bad(str(error))
+            with state.lock:
+                state.grants.injected.append(rule)
+            return JSONResponse({"added": rule.__dict__}, status_code=201)
+        with state.lock:
+            return JSONResponse({"token_errors": [rule.__dict__ for rule in state.grants.injected]})
+
+    async def token_requests(request: Request) -> Response:
+        with state.lock:
+            if request.method == "DELETE":
+                state.grants.log.clear()
+                return Response(status_code=204)
+            return JSONResponse({"token_requests": list(state.grants.log)})
+
+    return [
+        Route("/_sim/settings", settings, methods=["GET", "PATCH"]),
+        Route("/_sim/users", users, methods=["GET"]),
+        Route("/_sim/users/{email}/revoke", revoke, methods=["POST"]),
+        Route("/_sim/users/{email}/consents", consents, methods=["DELETE"]),
+        Route("/_sim/token_errors", token_errors, methods=["GET", "POST", "DELETE"]),
+        Route("/_sim/token_requests", token_requests, methods=["GET", "DELETE"]),
+    ]
+
+
+def _bad(message: str) -> Response:
+    return JSONResponse({"error": message}, status_code=400)
+
+
+def _no_user() -> Response:
+    return JSONResponse({"error": "no such user"}, status_code=404)
+
+
+def settings_payload(state: IdentityState) -> dict[str, Any]:
+    with state.lock:
+        return state.settings.to_dict()

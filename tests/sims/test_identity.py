@@ -1,0 +1,581 @@
+"""The identity simulator over real TLS, driven by real MSAL and by requests posting its HTML forms."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import secrets
+from collections.abc import Iterator
+from dataclasses import dataclass
+from html.parser import HTMLParser
+from urllib.parse import parse_qs, urlencode, urljoin, urlsplit
+
+import jwt
+import msal
+import pytest
+import requests
+
+from local.serve import RunningServer, serve_in_thread
+from local.sims.control import SimControl
+from local.sims.identity import PERSONAL_TENANT_ID, IdentitySim, msal_session
+from local.sims.tokens import InvalidAccessToken, TokenIssuer
+from local.tls import TlsFiles
+
+TENANT_ID = "3f6c1a52-8a2e-4a53-9d2b-6f0c1b7e2a10"
+WEB_CLIENT_ID = "6a1d3c0e-2b7f-4c55-8e0a-9f2d4b6c8e01"
+WEB_SECRET = "web-app-secret~value"
+PUBLIC_CLIENT_ID = "0c9e8b7a-1d2c-4e3f-9a8b-7c6d5e4f3a21"
+REDIRECT_URI = "https://localhost:7071/api/oauth/callback"
+SCOPES = ["Calendars.ReadWrite", "User.Read"]
+ALICE = "alice@contoso.com"
+PAT = "pat@outlook.com"
+PASSWORD = "Passw0rd!"
+
+
+@dataclass
+class Stack:
+    url: str
+    sim: IdentitySim
+    control: SimControl
+    issuer: TokenIssuer
+    tls: TlsFiles
+    seeded: dict
+
+    def session(self) -> requests.Session:
+        return msal_session(self.url, str(self.tls.ca_bundle))
+
+    def web_app(self, tenant: str = "common") -> msal.ConfidentialClientApplication:
+        return msal.ConfidentialClientApplication(
+            WEB_CLIENT_ID,
+            client_credential=WEB_SECRET,
+            authority=f"{self.url}/{tenant}",
+            http_client=self.session(),
+            instance_discovery=False,
+            http_cache={},
+        )
+
+    def token_url(self, tenant: str = "common") -> str:
+        return f"{self.url}/{tenant}/oauth2/v2.0/token"
+
+    def oid(self, email: str) -> str:
+        return next(user["oid"] for user in self.seeded["users"] if user["email"] == email)
+
+
+@pytest.fixture(scope="module")
+def running(tls_files: TlsFiles) -> Iterator[tuple[RunningServer, IdentitySim, SimControl, TokenIssuer]]:
+    control = SimControl()
+    issuer = TokenIssuer()
+    sim = IdentitySim(control=control, issuer=issuer)
+    server = serve_in_thread(sim.app, tls=tls_files, name="identity-sim")
+    try:
+        yield server, sim, control, issuer
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def stack(running: tuple[RunningServer, IdentitySim, SimControl, TokenIssuer], tls_files: TlsFiles) -> Stack:
+    server, sim, control, issuer = running
+    sim.reset()
+    control.clock.reset()
+    control.faults.clear()
+    control.counters.clear()
+    seeded = sim.seed(
+        {
+            "tenants": [{"id": TENANT_ID, "name": "Contoso", "domain": "contoso.com"}],
+            "users": [
+                {"email": ALICE, "password": PASSWORD, "name": "Alice Tech"},
+                {"email": PAT, "password": PASSWORD, "name": "Pat Personal", "personal": True},
+            ],
+            "apps": [
+                {"client_id": WEB_CLIENT_ID, "client_secret": WEB_SECRET, "redirect_uris": [REDIRECT_URI],
+                 "name": "Syncro Calendar Sync"},
+                {"client_id": PUBLIC_CLIENT_ID, "redirect_uris": ["http://localhost"], "name": "Demo CLI"},
+            ],
+        }
+    )
+    return Stack(server.url, sim, control, issuer, tls_files, seeded)
+
+
+# --- a tiny browser: read forms, post them -----------------------------------------------------------------
+
+
+class _Forms(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.forms: list[dict] = []
+        self.error = ""
+        self._in_error = False
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        values = {name: value or "" for name, value in attrs}
+        if tag == "form":
+            self.forms.append({"action": values.get("action", ""), "fields": {}, "buttons": {}})
+        elif tag == "input" and self.forms and values.get("name"):
+            self.forms[-1]["fields"][values["name"]] = values.get("value", "")
+        elif tag == "button" and self.forms and values.get("id"):
+            self.forms[-1]["buttons"][values["id"]] = (values.get("name"), values.get("value"))
+        elif values.get("id") == "error":
+            self._in_error = True
+
+    def handle_endtag(self, tag: str) -> None:
+        self._in_error = False
+
+    def handle_data(self, data: str) -> None:
+        if self._in_error:
+            self.error += data
+
+
+def read_page(response: requests.Response) -> _Forms:
+    page = _Forms()
+    page.feed(response.text)
+    return page
+
+
+def submit(session: requests.Session, response: requests.Response, button: str, **fields: str) -> requests.Response:
+    form = read_page(response).forms[0]
+    data = {**form["fields"], **fields}
+    name, value = form["buttons"][button]
+    if name:
+        data[name] = value
+    return session.post(urljoin(response.url, form["action"]), data=data, allow_redirects=False)
+
+
+def sign_in(session: requests.Session, auth_uri: str, email: str, password: str = PASSWORD,
+            decision: str = "accept") -> requests.Response:
+    """Walk the sign-in and (when shown) consent pages; the last response is the redirect to the app."""
+    page = session.get(auth_uri, allow_redirects=False)
+    assert page.status_code == 200, page.text
+    answer = submit(session, page, "signin", email=email, password=password)
+    if answer.status_code == 200 and "accept" in read_page(answer).forms[0]["buttons"]:
+        answer = submit(session, answer, decision)
+    return answer
+
+
+def redirect_params(response: requests.Response) -> dict[str, str]:
+    assert response.status_code == 302, response.text
+    location = response.headers["location"]
+    assert location.startswith(REDIRECT_URI)
+    return {key: values[0] for key, values in parse_qs(urlsplit(location).query).items()}
+
+
+def link_with_msal(stack: Stack, email: str = ALICE, tenant: str = "common") -> tuple[msal.ClientApplication, dict]:
+    app = stack.web_app(tenant)
+    flow = app.initiate_auth_code_flow(SCOPES, redirect_uri=REDIRECT_URI)
+    params = redirect_params(sign_in(stack.session(), flow["auth_uri"], email))
+    result = app.acquire_token_by_auth_code_flow(flow, params)
+    assert "access_token" in result, result
+    return app, result
+
+
+def pkce_pair() -> tuple[str, str]:
+    verifier = secrets.token_urlsafe(48)
+    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).decode().rstrip("=")
+    return verifier, challenge
+
+
+def raw_code(stack: Stack, challenge: str | None = None, email: str = ALICE) -> str:
+    query = {"client_id": WEB_CLIENT_ID, "response_type": "code", "redirect_uri": REDIRECT_URI,
+             "scope": "Calendars.ReadWrite offline_access openid", "state": "s1"}
+    if challenge:
+        query.update(code_challenge=challenge, code_challenge_method="S256")
+    params = redirect_params(sign_in(stack.session(), f"{stack.url}/common/oauth2/v2.0/authorize?{urlencode(query)}",
+                                     email))
+    return params["code"]
+
+
+def redeem(stack: Stack, code: str, verifier: str | None = None, **extra: str) -> requests.Response:
+    data = {"grant_type": "authorization_code", "client_id": WEB_CLIENT_ID, "client_secret": WEB_SECRET,
+            "code": code, "redirect_uri": REDIRECT_URI, **extra}
+    if verifier:
+        data["code_verifier"] = verifier
+    return stack.session().post(stack.token_url(), data=data)
+
+
+def refresh(stack: Stack, refresh_token: str) -> requests.Response:
+    return stack.session().post(stack.token_url(), data={
+        "grant_type": "refresh_token", "client_id": WEB_CLIENT_ID, "client_secret": WEB_SECRET,
+        "refresh_token": refresh_token, "scope": "Calendars.ReadWrite offline_access openid"})
+
+
+def assert_aad_error(response: requests.Response, status: int, error: str, code: int) -> dict:
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert body["error"] == error
+    assert body["error_codes"] == [code]
+    assert body["error_description"].startswith(f"AADSTS{code}: ")
+    assert f"\r\nTrace ID: {body['trace_id']}\r\nCorrelation ID: {body['correlation_id']}\r\n" in \
+        body["error_description"]
+    assert len(body["timestamp"]) == len("2021-06-25 13:16:19Z") and body["timestamp"].endswith("Z")
+    return body
+
+
+# --- discovery -----------------------------------------------------------------------------------------------
+
+
+def test_discovery_names_the_simulator_endpoints_and_issuer(stack: Stack) -> None:
+    session = stack.session()
+    common = session.get(f"{stack.url}/common/v2.0/.well-known/openid-configuration").json()
+    assert common["authorization_endpoint"] == f"{stack.url}/common/oauth2/v2.0/authorize"
+    assert common["token_endpoint"] == f"{stack.url}/common/oauth2/v2.0/token"
+    assert common["issuer"] == f"{stack.url}/{{tenantid}}/v2.0"
+    by_domain = session.get(f"{stack.url}/contoso.com/v2.0/.well-known/openid-configuration").json()
+    assert by_domain["issuer"] == f"{stack.url}/{TENANT_ID}/v2.0"
+    assert by_domain["token_endpoint"] == f"{stack.url}/{TENANT_ID}/oauth2/v2.0/token"
+    consumers = session.get(f"{stack.url}/consumers/v2.0/.well-known/openid-configuration").json()
+    assert consumers["issuer"] == f"{stack.url}/{PERSONAL_TENANT_ID}/v2.0"
+
+
+def test_unknown_tenant_fails_discovery_and_msal_construction(stack: Stack) -> None:
+    response = stack.session().get(f"{stack.url}/nowhere.example/v2.0/.well-known/openid-configuration")
+    assert_aad_error(response, 400, "invalid_tenant", 90002)
+    with pytest.raises(ValueError, match="Unable to get authority configuration"):
+        stack.web_app("nowhere.example")
+
+
+# --- the authorization code flow with MSAL -------------------------------------------------------------------
+
+
+def test_msal_auth_code_flow_gives_tokens_for_the_signed_in_user(stack: Stack) -> None:
+    _, result = link_with_msal(stack)
+    claims = result["id_token_claims"]
+    assert claims["preferred_username"] == ALICE
+    assert claims["oid"] == stack.oid(ALICE)
+    assert claims["tid"] == TENANT_ID
+    assert claims["aud"] == WEB_CLIENT_ID
+    assert claims["iss"] == f"{stack.url}/{TENANT_ID}/v2.0"
+    assert claims["ver"] == "2.0"
+    access = stack.issuer.verify(result["access_token"], now=stack.control.clock.timestamp())
+    assert access["scp"].split() == SCOPES
+    assert access["oid"] == stack.oid(ALICE) and access["appid"] == WEB_CLIENT_ID
+    assert result["refresh_token"]
+    assert result["token_type"] == "Bearer"
+
+
+def test_id_token_signature_verifies_with_the_published_keys(stack: Stack) -> None:
+    _, result = link_with_msal(stack)
+    config = stack.session().get(f"{stack.url}/{TENANT_ID}/v2.0/.well-known/openid-configuration").json()
+    jwks = stack.session().get(config["jwks_uri"]).json()
+    kid = jwt.get_unverified_header(result["id_token"])["kid"]
+    key = jwt.PyJWK(next(k for k in jwks["keys"] if k["kid"] == kid))
+    claims = jwt.decode(result["id_token"], key.key, algorithms=["RS256"], audience=WEB_CLIENT_ID,
+                        options={"verify_exp": False, "verify_iat": False, "verify_nbf": False})
+    assert claims["iss"] == config["issuer"]
+
+
+def test_silent_acquisition_refreshes_once_the_access_token_has_expired(stack: Stack) -> None:
+    # MSAL judges expiry on its own wall clock and refreshes when under 5 minutes remain; a 4-minute
+    # lifetime makes it refresh, and moving the simulator's clock proves the old token is dead.
+    stack.sim.update_settings(access_token_lifetime_seconds=240)
+    app, first = link_with_msal(stack)
+    stack.control.clock.advance(300)
+    with pytest.raises(InvalidAccessToken):
+        stack.issuer.verify(first["access_token"], now=stack.control.clock.timestamp())
+    account = app.get_accounts(username=ALICE)[0]
+    second = app.acquire_token_silent(SCOPES, account=account)
+    assert second and "access_token" in second, second
+    assert stack.issuer.verify(second["access_token"], now=stack.control.clock.timestamp())["oid"] == stack.oid(ALICE)
+    grants = [(entry["grant_type"], entry["status"]) for entry in stack.sim.token_requests()]
+    assert grants == [("authorization_code", 200), ("refresh_token", 200)]
+
+
+def test_consent_cancel_sends_access_denied_back_to_the_app(stack: Stack) -> None:
+    app = stack.web_app()
+    flow = app.initiate_auth_code_flow(SCOPES, redirect_uri=REDIRECT_URI)
+    params = redirect_params(sign_in(stack.session(), flow["auth_uri"], ALICE, decision="cancel"))
+    assert params["error"] == "access_denied"
+    assert params["error_description"].startswith("AADSTS65004: User declined to consent")
+    assert params["state"] == flow["state"]
+    assert "code" not in params
+
+
+def test_consent_is_remembered_for_the_next_sign_in(stack: Stack) -> None:
+    link_with_msal(stack)
+    app = stack.web_app()
+    flow = app.initiate_auth_code_flow(SCOPES, redirect_uri=REDIRECT_URI)
+    session = stack.session()
+    page = session.get(flow["auth_uri"])
+    after_password = submit(session, page, "signin", email=ALICE, password=PASSWORD)
+    assert after_password.status_code == 302  # no consent page the second time
+    assert "access_token" in app.acquire_token_by_auth_code_flow(flow, redirect_params(after_password))
+
+
+def test_wrong_password_shows_the_sign_in_page_again(stack: Stack) -> None:
+    flow = stack.web_app().initiate_auth_code_flow(SCOPES, redirect_uri=REDIRECT_URI, login_hint=ALICE)
+    session = stack.session()
+    page = session.get(flow["auth_uri"])
+    assert read_page(page).forms[0]["fields"]["email"] == ALICE  # login_hint prefills
+    again = submit(session, page, "signin", email=ALICE, password="wrong")
+    assert again.status_code == 200
+    assert "account or password is incorrect" in read_page(again).error
+    assert "signin" in read_page(again).forms[0]["buttons"]
+
+
+def test_personal_account_is_refused_at_organizations_without_a_redirect(stack: Stack) -> None:
+    flow = stack.web_app("organizations").initiate_auth_code_flow(SCOPES, redirect_uri=REDIRECT_URI)
+    answer = sign_in(stack.session(), flow["auth_uri"], PAT)
+    assert answer.status_code == 200
+    assert "Use your work or school account instead" in read_page(answer).error
+
+
+def test_personal_account_comes_back_at_common_with_the_consumer_tenant(stack: Stack) -> None:
+    _, result = link_with_msal(stack, email=PAT)
+    assert result["id_token_claims"]["tid"] == PERSONAL_TENANT_ID
+    assert result["id_token_claims"]["oid"].startswith("00000000-0000-0000-")
+
+
+def test_work_account_is_refused_at_consumers(stack: Stack) -> None:
+    flow = stack.web_app("consumers").initiate_auth_code_flow(SCOPES, redirect_uri=REDIRECT_URI)
+    answer = sign_in(stack.session(), flow["auth_uri"], ALICE)
+    assert answer.status_code == 200 and "work or school account" in read_page(answer).error
+
+
+def test_unknown_client_and_unregistered_redirect_uri_end_on_an_error_page(stack: Stack) -> None:
+    session = stack.session()
+    base = f"{stack.url}/common/oauth2/v2.0/authorize?"
+    unknown = session.get(base + urlencode({"client_id": "nope", "redirect_uri": REDIRECT_URI,
+                                            "response_type": "code", "scope": "openid"}), allow_redirects=False)
+    assert unknown.status_code == 400 and "AADSTS700016" in read_page(unknown).error
+    evil = session.get(base + urlencode({"client_id": WEB_CLIENT_ID, "redirect_uri": "https://evil.example/cb",
+                                         "response_type": "code", "scope": "openid"}), allow_redirects=False)
+    assert evil.status_code == 400 and "AADSTS50011" in read_page(evil).error
+    assert "location" not in evil.headers
+
+
+def test_bad_scope_goes_back_to_the_app_as_invalid_scope(stack: Stack) -> None:
+    query = {"client_id": WEB_CLIENT_ID, "redirect_uri": REDIRECT_URI, "response_type": "code",
+             "scope": "Calendars.Fly openid", "state": "xyz"}
+    answer = stack.session().get(f"{stack.url}/common/oauth2/v2.0/authorize?{urlencode(query)}",
+                                 allow_redirects=False)
+    params = redirect_params(answer)
+    assert params["error"] == "invalid_scope" and params["state"] == "xyz"
+
+
+# --- codes and PKCE ------------------------------------------------------------------------------------------
+
+
+def test_pkce_wrong_verifier_is_refused_and_a_code_works_only_once(stack: Stack) -> None:
+    verifier, challenge = pkce_pair()
+    code = raw_code(stack, challenge)
+    assert_aad_error(redeem(stack, code, "not-the-verifier"), 400, "invalid_grant", 501481)
+    assert_aad_error(redeem(stack, code), 400, "invalid_grant", 501481)  # verifier missing
+    assert redeem(stack, code, verifier).status_code == 200
+    assert_aad_error(redeem(stack, code, verifier), 400, "invalid_grant", 54005)
+
+
+def test_code_expires_and_must_name_the_same_redirect_uri(stack: Stack) -> None:
+    code = raw_code(stack)
+    assert_aad_error(redeem(stack, code, redirect_uri="https://localhost:7071/other"), 400, "invalid_grant", 500112)
+    stack.control.clock.advance(601)
+    assert_aad_error(redeem(stack, code), 400, "invalid_grant", 70008)
+
+
+def test_token_response_shape_and_refresh_only_with_offline_access(stack: Stack) -> None:
+    body = redeem(stack, raw_code(stack), client_info="1").json()
+    assert set(body) >= {"token_type", "scope", "expires_in", "ext_expires_in", "access_token", "refresh_token",
+                         "id_token", "client_info"}
+    info = base64.urlsafe_b64decode(body["client_info"] + "==")
+    assert info == f'{{"uid": "{stack.oid(ALICE)}", "utid": "{TENANT_ID}"}}'.encode()
+    password = stack.session().post(stack.token_url(TENANT_ID), data={
+        "grant_type": "password", "client_id": PUBLIC_CLIENT_ID, "username": ALICE, "password": PASSWORD,
+        "scope": "https://graph.microsoft.com/calendars.read"}).json()
+    assert "refresh_token" not in password and "id_token" not in password
+    assert password["scope"] == "Calendars.Read"
+
+
+# --- password grant ------------------------------------------------------------------------------------------
+
+
+def test_msal_password_grant_for_a_work_user(stack: Stack) -> None:
+    app = msal.PublicClientApplication(PUBLIC_CLIENT_ID, authority=f"{stack.url}/organizations",
+                                       http_client=stack.session(), instance_discovery=False, http_cache={})
+    result = app.acquire_token_by_username_password(ALICE, PASSWORD, scopes=SCOPES)
+    assert "access_token" in result, result
+    assert result["id_token_claims"]["preferred_username"] == ALICE
+    assert stack.issuer.verify(result["access_token"], now=stack.control.clock.timestamp())["scp"] == \
+        "Calendars.ReadWrite User.Read"
+
+
+def test_msal_password_grant_with_a_wrong_password_gives_50126(stack: Stack) -> None:
+    result = stack.web_app(TENANT_ID).acquire_token_by_username_password(ALICE, "wrong", scopes=SCOPES)
+    assert result["error"] == "invalid_grant"
+    assert result["error_codes"] == [50126]
+    assert result["error_description"].startswith("AADSTS50126: Error validating credentials")
+
+
+def test_password_grant_is_refused_where_aad_refuses_it(stack: Stack) -> None:
+    def ropc(tenant: str, username: str) -> requests.Response:
+        return stack.session().post(stack.token_url(tenant), data={
+            "grant_type": "password", "client_id": PUBLIC_CLIENT_ID, "username": username, "password": PASSWORD,
+            "scope": "User.Read openid"})
+
+    assert_aad_error(ropc("common", ALICE), 400, "invalid_request", 9001023)
+    assert_aad_error(ropc("consumers", PAT), 400, "invalid_request", 9001023)
+    assert_aad_error(ropc("organizations", PAT), 400, "invalid_grant", 50034)
+    assert_aad_error(ropc("organizations", "ghost@contoso.com"), 400, "invalid_grant", 50034)
+    assert ropc("organizations", ALICE).status_code == 200
+
+
+# --- refresh, revocation, injected errors -------------------------------------------------------------------
+
+
+def first_refresh_token(stack: Stack) -> str:
+    return redeem(stack, raw_code(stack)).json()["refresh_token"]
+
+
+def test_refresh_tokens_rotate_and_the_old_one_stays_valid(stack: Stack) -> None:
+    old = first_refresh_token(stack)
+    new = refresh(stack, old).json()["refresh_token"]
+    assert new != old
+    assert refresh(stack, old).status_code == 200
+    stack.sim.update_settings(old_refresh_tokens_stay_valid=False)
+    newest = refresh(stack, new).json()["refresh_token"]
+    assert_aad_error(refresh(stack, new), 400, "invalid_grant", 9002313)
+    assert refresh(stack, newest).status_code == 200
+
+
+def test_refresh_token_dies_after_90_idle_days(stack: Stack) -> None:
+    token = first_refresh_token(stack)
+    stack.control.clock.advance(89 * 86400)
+    renewed = refresh(stack, token).json()["refresh_token"]
+    stack.control.clock.advance(2 * 86400)
+    body = assert_aad_error(refresh(stack, token), 400, "invalid_grant", 700082)
+    assert "was inactive for 90.00:00:00" in body["error_description"]
+    assert refresh(stack, renewed).status_code == 200  # the renewed one is 2 days old
+
+
+def test_revocation_fails_refresh_with_the_configured_code(stack: Stack) -> None:
+    token = first_refresh_token(stack)
+    stack.control.clock.advance(1)
+    session = stack.session()
+    assert session.post(f"{stack.url}/_sim/users/{ALICE}/revoke").status_code == 200
+    body = assert_aad_error(refresh(stack, token), 400, "invalid_grant", 50173)
+    assert "TokensValidFrom" in body["error_description"]
+    session.patch(f"{stack.url}/_sim/settings", json={"revocation_error_code": 70008}).raise_for_status()
+    assert_aad_error(refresh(stack, token), 400, "invalid_grant", 70008)
+    # Signing in again after the revocation gives a working grant.
+    assert refresh(stack, first_refresh_token(stack)).status_code == 200
+
+
+def test_removed_consent_makes_refresh_answer_consent_required(stack: Stack) -> None:
+    token = first_refresh_token(stack)
+    assert stack.session().delete(f"{stack.url}/_sim/users/{ALICE}/consents").status_code == 204
+    body = assert_aad_error(refresh(stack, token), 400, "invalid_grant", 65001)
+    assert body["suberror"] == "consent_required"
+
+
+@pytest.mark.parametrize(
+    ("code", "suberror"),
+    [(700082, "bad_token"), (70008, None), (50173, None), (65001, "consent_required"), (50076, "basic_action"),
+     (70000, None)],
+)
+def test_injected_token_errors_answer_in_aad_shape_then_stop(stack: Stack, code: int, suberror: str | None) -> None:
+    token = first_refresh_token(stack)
+    session = stack.session()
+    added = session.post(f"{stack.url}/_sim/token_errors",
+                         json={"email": ALICE, "code": code, "times": 1, "grant_type": "refresh_token"})
+    assert added.status_code == 201
+    body = assert_aad_error(refresh(stack, token), 400, "invalid_grant", code)
+    assert body.get("suberror") == suberror
+    if code == 50076:
+        assert "capolids" in body["claims"]
+    assert refresh(stack, token).status_code == 200
+
+
+def test_msal_silent_refresh_surfaces_an_injected_error(stack: Stack) -> None:
+    app, _ = link_with_msal(stack)
+    stack.session().post(f"{stack.url}/_sim/token_errors", json={"email": "*", "code": 700082, "times": 0})
+    account = app.get_accounts(username=ALICE)[0]
+    result = app.acquire_token_silent_with_error(SCOPES, account=account, force_refresh=True)
+    assert result["error"] == "invalid_grant" and result["error_codes"] == [700082]
+    assert stack.session().delete(f"{stack.url}/_sim/token_errors").status_code == 204
+
+
+def test_correlation_id_echoes_the_client_request_id(stack: Stack) -> None:
+    correlation = "0a49cdbc-2e94-4089-bc6f-1162b123592c"
+    response = stack.session().post(stack.token_url(), data={"grant_type": "password"},
+                                    headers={"client-request-id": correlation})
+    assert assert_aad_error(response, 400, "invalid_request", 900144)["correlation_id"] == correlation
+
+
+# --- malformed requests --------------------------------------------------------------------------------------
+
+
+def test_malformed_token_requests_get_aad_errors(stack: Stack) -> None:
+    session = stack.session()
+    url = stack.token_url()
+    web = {"client_id": WEB_CLIENT_ID, "client_secret": WEB_SECRET}
+    assert_aad_error(session.post(url, data={}), 400, "invalid_request", 900144)
+    assert_aad_error(session.post(url, json={"grant_type": "password"}), 400, "invalid_request", 900144)
+    assert_aad_error(session.get(url), 400, "invalid_request", 900561)
+    assert_aad_error(session.post(url, data="grant_type=a&grant_type=b", headers={
+        "content-type": "application/x-www-form-urlencoded"}), 400, "invalid_request", 9000411)
+    assert_aad_error(session.post(url, data={"grant_type": "password"}), 400, "invalid_request", 900144)
+    assert_aad_error(session.post(url, data={"grant_type": "password", "client_id": "ghost"}),
+                     400, "unauthorized_client", 700016)
+    assert_aad_error(session.post(url, data={"grant_type": "client_magic", **web}),
+                     400, "unsupported_grant_type", 70003)
+    assert_aad_error(session.post(url, data={"grant_type": "refresh_token", "client_id": WEB_CLIENT_ID,
+                                             "refresh_token": "x"}), 401, "invalid_client", 7000218)
+    assert_aad_error(session.post(url, data={"grant_type": "refresh_token", "client_id": WEB_CLIENT_ID,
+                                             "client_secret": "wrong", "refresh_token": "x"}),
+                     401, "invalid_client", 7000215)
+    assert_aad_error(session.post(url, data={"grant_type": "refresh_token", "refresh_token": "x", **web}),
+                     400, "invalid_grant", 9002313)
+    assert_aad_error(session.post(url, data={"grant_type": "authorization_code", **web}),
+                     400, "invalid_request", 900144)
+    assert_aad_error(session.post(url, data={"grant_type": "password", "client_id": PUBLIC_CLIENT_ID,
+                                             "client_secret": "s", "username": ALICE, "password": PASSWORD,
+                                             "scope": "openid"}), 401, "invalid_client", 700025)
+
+
+def test_client_secret_basic_is_accepted(stack: Stack) -> None:
+    code = raw_code(stack)
+    response = stack.session().post(stack.token_url(), data={
+        "grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT_URI},
+        auth=(WEB_CLIENT_ID, WEB_SECRET))
+    assert response.status_code == 200, response.text
+
+
+def test_expired_sign_in_flow_is_a_dead_end(stack: Stack) -> None:
+    flow = stack.web_app().initiate_auth_code_flow(SCOPES, redirect_uri=REDIRECT_URI)
+    session = stack.session()
+    page = session.get(flow["auth_uri"])
+    stack.control.clock.advance(901)
+    answer = submit(session, page, "signin", email=ALICE, password=PASSWORD)
+    assert answer.status_code == 400 and "AADSTS50089" in read_page(answer).error
+    garbage = session.post(f"{stack.url}/common/login", data="%%%", headers={"content-type": "text/plain"})
+    assert garbage.status_code == 400
+
+
+# --- control surface -----------------------------------------------------------------------------------------
+
+
+def test_settings_patch_validates_and_applies(stack: Stack) -> None:
+    session = stack.session()
+    url = f"{stack.url}/_sim/settings"
+    assert session.patch(url, json={"nope": 1}).status_code == 400
+    assert session.patch(url, json={"access_token_lifetime_seconds": "soon"}).status_code == 400
+    assert session.patch(url, json={"remember_consent": 1}).status_code == 400
+    assert session.patch(url, json={"revocation_error_code": 1}).status_code == 400
+    assert session.patch(url, data="{", headers={"content-type": "application/json"}).status_code == 400
+    changed = session.patch(url, json={"access_token_lifetime_seconds": 600})
+    assert changed.json()["access_token_lifetime_seconds"] == 600
+    body = redeem(stack, raw_code(stack)).json()
+    assert body["expires_in"] == 600
+
+
+def test_seed_route_gives_stable_oids_and_users_lists_them(stack: Stack) -> None:
+    session = stack.session()
+    seeded = session.post(f"{stack.url}/_sim/seed", json={"users": [
+        {"email": "bob@contoso.com", "password": "x", "name": "Bob"}]}).json()
+    assert seeded["users"][0]["tenant_id"] == TENANT_ID
+    users = {user["email"]: user for user in session.get(f"{stack.url}/_sim/users").json()["users"]}
+    assert set(users) == {ALICE, PAT, "bob@contoso.com"}
+    assert users[ALICE]["oid"] == stack.oid(ALICE)
+    again = IdentitySim(control=SimControl(), issuer=TokenIssuer()).seed(
+        {"tenants": [{"id": TENANT_ID, "name": "Contoso"}], "users": [{"email": ALICE, "password": "p"}]})
+    assert again["users"][0]["oid"] == stack.oid(ALICE)
+    assert session.post(f"{stack.url}/_sim/seed", json={"users": [{"email": "x@nowhere.example"}]}).status_code == 400
+    assert session.post(f"{stack.url}/_sim/token_errors", json={"email": ALICE, "code": 1}).status_code == 400
+    assert session.post(f"{stack.url}/_sim/users/ghost@contoso.com/revoke").status_code == 404
