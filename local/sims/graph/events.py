@@ -1,0 +1,190 @@
+"""Handlers for the user, calendars, events, instances and calendarView."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from local.sims.graph.context import Ctx
+from local.sims.graph.errors import GraphError, GraphResponse, bad_request
+from local.sims.graph.instances import Instance, as_instance, instances_between, overlaps, series_instances
+from local.sims.graph.model import Calendar
+from local.sims.graph.odata import parse_filter, parse_orderby
+from local.sims.graph.payload import parse_event_write
+from local.sims.graph.reading import page_size, paged, read_options
+from local.sims.graph.render import render_calendar, render_event, render_user
+from local.sims.graph.router import GraphRouter
+from local.sims.graph.settings import GraphSettings
+from local.sims.graph.store import GraphStore
+from local.sims.graph.timefmt import parse_query_instant
+
+# Each collection is reachable through the default calendar and through an explicit one.
+EVENT_COLLECTIONS = ["/me/events", "/me/calendar/events", "/me/calendars/{calendar}/events"]
+VIEW_COLLECTIONS = ["/me/calendarView", "/me/calendar/calendarView", "/me/calendars/{calendar}/calendarView"]
+
+
+class EventRoutes:
+    def __init__(self, store: GraphStore, settings: GraphSettings) -> None:
+        self.store = store
+        self.settings = settings
+
+    def register(self, router: GraphRouter) -> None:
+        router.add("GET", "/me", self.get_me, "user")
+        router.add("GET", "/me/calendars", self.list_calendars, "read")
+        router.add("POST", "/me/calendars", self.create_calendar, "write")
+        router.add("GET", "/me/calendar", self.get_calendar, "read")
+        router.add("GET", "/me/calendars/{calendar}", self.get_calendar, "read")
+        for collection in EVENT_COLLECTIONS:
+            router.add("GET", collection, self.list_events, "read")
+            router.add("POST", collection, self.create_event, "write")
+            router.add("GET", collection + "/{id}", self.get_event, "read")
+            router.add("PATCH", collection + "/{id}", self.update_event, "write")
+            router.add("DELETE", collection + "/{id}", self.delete_event, "write")
+            router.add("POST", collection + "/{id}/cancel", self.cancel_event, "write")
+            router.add("GET", collection + "/{id}/instances", self.list_instances, "read")
+        for collection in VIEW_COLLECTIONS:
+            router.add("GET", collection, self.calendar_view, "read")
+
+    # --- user and calendars ----------------------------------------------------------------
+    def get_me(self, ctx: Ctx) -> GraphResponse:
+        body = {"@odata.context": f"{ctx.base}/$metadata#users/$entity", **render_user(ctx.me)}
+        return GraphResponse(200, body)
+
+    def list_calendars(self, ctx: Ctx) -> GraphResponse:
+        with self.store.lock:
+            calendars = [render_calendar(c, ctx.me) for c in ctx.me.calendars.values()]
+        return GraphResponse(200, {"@odata.context": f"{ctx.base}/$metadata#users('{ctx.me.oid}')/calendars",
+                                   "value": calendars})
+
+    def create_calendar(self, ctx: Ctx) -> GraphResponse:
+        body = ctx.json()
+        if not isinstance(body, dict) or not isinstance(body.get("name"), str) or not body["name"].strip():
+            raise GraphError(400, "ErrorInvalidRequest", "Your request can't be completed. A name is required.")
+        calendar = self.store.add_calendar(ctx.me, body["name"].strip())
+        context = f"{ctx.base}/$metadata#users('{ctx.me.oid}')/calendars/$entity"
+        return GraphResponse(201, {"@odata.context": context, **render_calendar(calendar, ctx.me)})
+
+    def get_calendar(self, ctx: Ctx) -> GraphResponse:
+        calendar = self._calendar(ctx)
+        context = f"{ctx.base}/$metadata#users('{ctx.me.oid}')/calendars/$entity"
+        return GraphResponse(200, {"@odata.context": context, **render_calendar(calendar, ctx.me)})
+
+    def _calendar(self, ctx: Ctx) -> Calendar:
+        with self.store.lock:
+            if "calendar" in ctx.params:
+                return self.store.calendar(ctx.me, ctx.params["calendar"])
+            return ctx.me.default_calendar
+
+    # --- events ----------------------------------------------------------------------------
+    def list_events(self, ctx: Ctx) -> GraphResponse:
+        options = read_options(ctx, self.settings)
+        matches = parse_filter(ctx.query("$filter"))
+        order = parse_orderby(ctx.query("$orderby"))
+        with self.store.lock:
+            calendar = self._calendar(ctx)
+            items = [as_instance(e) for e in self.store.events_of(ctx.me, calendar.id)]
+            if matches is not None:
+                items = [i for i in items if matches(i)]
+            if order is not None:
+                items.sort(key=order[0], reverse=order[1])
+            rendered = [render_event(i, ctx.me, options) for i in items]
+        context = f"{ctx.base}/$metadata#users('{ctx.me.oid}')/events"
+        body = paged(ctx, rendered, page_size(ctx, self.settings.default_page_size), context)
+        return GraphResponse(200, body, self._applied(ctx))
+
+    def create_event(self, ctx: Ctx) -> GraphResponse:
+        write = parse_event_write(ctx.json(), accept_iana=self.settings.accept_iana_time_zones)
+        options = read_options(ctx, self.settings, for_write=True, odata=False)
+        status = 201
+        with self.store.lock:
+            calendar = self._calendar(ctx)
+            transaction_id = write.fields.get("transactionId")
+            existing = self.store.find_by_transaction_id(ctx.me, transaction_id) if transaction_id else None
+            if existing is not None and self.settings.transaction_id_dedupe:
+                event, status = existing, self.settings.transaction_id_duplicate_status
+            else:
+                event = self.store.create_event(ctx.me, calendar, write)
+            body = self._entity(ctx, as_instance(event), options)
+        return GraphResponse(status, body, {**self._applied(ctx), "Location": f"{ctx.base}/me/events('{event.id}')"})
+
+    def get_event(self, ctx: Ctx) -> GraphResponse:
+        options = read_options(ctx, self.settings)
+        with self.store.lock:
+            item = self._item(ctx)
+            body = self._entity(ctx, item, options)
+        return GraphResponse(200, body, self._applied(ctx))
+
+    def update_event(self, ctx: Ctx) -> GraphResponse:
+        write = parse_event_write(ctx.json(), accept_iana=self.settings.accept_iana_time_zones)
+        options = read_options(ctx, self.settings, for_write=True, odata=False)
+        with self.store.lock:
+            self._item(ctx)
+            item = self.store.update_item(ctx.me, ctx.params["id"], write, ctx.request.header("if-match"))
+            body = self._entity(ctx, item, options)
+        return GraphResponse(200, body, self._applied(ctx))
+
+    def delete_event(self, ctx: Ctx) -> GraphResponse:
+        with self.store.lock:
+            self._item(ctx)
+            self.store.delete_item(ctx.me, ctx.params["id"], ctx.request.header("if-match"))
+        return GraphResponse(204)
+
+    def cancel_event(self, ctx: Ctx) -> GraphResponse:
+        body = ctx.json() if ctx.request.body.strip() else {}
+        comment = body.get("comment", "") if isinstance(body, dict) else None
+        if not isinstance(comment, str):
+            raise bad_request("Cannot convert the literal to the expected type 'Edm.String'.", "RequestBodyRead")
+        with self.store.lock:
+            self._item(ctx)
+            self.store.delete_item(ctx.me, ctx.params["id"], ctx.request.header("if-match"), cancel=True,
+                                   comment=comment)
+        return GraphResponse(202)
+
+    def list_instances(self, ctx: Ctx) -> GraphResponse:
+        start = parse_query_instant(ctx.query("startDateTime"), "startDateTime")
+        end = parse_query_instant(ctx.query("endDateTime"), "endDateTime")
+        options = read_options(ctx, self.settings)
+        with self.store.lock:
+            item = self._item(ctx)
+            if item.kind != "seriesMaster":
+                raise GraphError(400, "ErrorInvalidRequest",
+                                 "Your request can't be completed. The item isn't a recurring series master.")
+            instances = [i for i in series_instances(item.event, end) if overlaps(i, start, end)]
+            rendered = [render_event(i, ctx.me, options) for i in instances]
+        context = f"{ctx.base}/$metadata#users('{ctx.me.oid}')/events('{item.id}')/instances"
+        body = paged(ctx, rendered, page_size(ctx, self.settings.default_page_size), context)
+        return GraphResponse(200, body, self._applied(ctx))
+
+    def calendar_view(self, ctx: Ctx) -> GraphResponse:
+        start = parse_query_instant(ctx.query("startDateTime"), "startDateTime")
+        end = parse_query_instant(ctx.query("endDateTime"), "endDateTime")
+        options = read_options(ctx, self.settings)
+        matches = parse_filter(ctx.query("$filter"))
+        order = parse_orderby(ctx.query("$orderby"))
+        with self.store.lock:
+            calendar = self._calendar(ctx)
+            items = instances_between(self.store.events_of(ctx.me, calendar.id), start, end)
+            if matches is not None:
+                items = [i for i in items if matches(i)]
+            if order is not None:
+                items.sort(key=order[0], reverse=order[1])
+            rendered = [render_event(i, ctx.me, options) for i in items]
+        context = f"{ctx.base}/$metadata#users('{ctx.me.oid}')/calendarView"
+        body = paged(ctx, rendered, page_size(ctx, self.settings.default_page_size), context)
+        return GraphResponse(200, body, self._applied(ctx))
+
+    # --- helpers ---------------------------------------------------------------------------
+    def _item(self, ctx: Ctx) -> Instance:
+        """The addressed item; through /calendars/{id}/events it must live in that calendar."""
+        item = self.store.get_item(ctx.me, ctx.params["id"])
+        if "calendar" in ctx.params and item.event.calendar_id != self._calendar(ctx).id:
+            raise GraphError(404, "ErrorItemNotFound", "The specified object was not found in the store.")
+        return item
+
+    def _entity(self, ctx: Ctx, item: Instance, options: Any) -> dict[str, Any]:
+        context = f"{ctx.base}/$metadata#users('{ctx.me.oid}')/events/$entity"
+        return {"@odata.context": context, **render_event(item, ctx.me, options)}
+
+    @staticmethod
+    def _applied(ctx: Ctx) -> dict[str, str]:
+        return {"Preference-Applied": ", ".join(ctx.applied)} if ctx.applied else {}
+

@@ -1,0 +1,164 @@
+"""Outbound POSTs to webhooks: change and lifecycle notifications, with Graph's unreliability on
+demand (delay, copies, drops, reordering, pause/release) and retries of failed deliveries.
+
+A scheduler thread hands due deliveries to a small pool of sender threads, so a slow or dead
+endpoint never blocks the event loop or the other deliveries.
+"""
+
+from __future__ import annotations
+
+import itertools
+import random
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+import requests
+
+from local.sims.control import SimClock
+from local.sims.graph.settings import GraphSettings
+from local.sims.graph.timefmt import format_stamp
+
+
+@dataclass
+class Delivery:
+    id: int
+    kind: str  # "change" | "lifecycle"
+    url: str
+    body: dict[str, Any]
+    created: str
+    status: str = "pending"  # pending | sending | delivered | failed | dropped
+    attempts: int = 0
+    responses: list[str] = field(default_factory=list)  # "202", "500", "timeout", ...
+    due: float = 0.0  # time.monotonic() at which it may be sent
+
+    def describe(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if k != "due"}
+
+
+class Notifier:
+    def __init__(self, settings: GraphSettings, clock: SimClock, ca_bundle: str | None) -> None:
+        self.settings = settings
+        self.clock = clock
+        self._verify: str | bool = ca_bundle or True
+        self._lock = threading.Condition()
+        self._deliveries: list[Delivery] = []
+        self._ids = itertools.count(1)
+        self._paused = False
+        self._stopped = False
+        self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="graph-sim-webhook")
+        self._local = threading.local()
+        self._thread = threading.Thread(target=self._run, name="graph-sim-notifier", daemon=True)
+        self._thread.start()
+
+    # --- what the simulator calls -----------------------------------------------------------
+    def send(self, kind: str, url: str, body: dict[str, Any]) -> None:
+        """Queue one notification POST (copied, dropped or delayed as the settings say)."""
+        with self._lock:
+            for _ in range(max(1, self.settings.notification_copies)):
+                delivery = Delivery(next(self._ids), kind, url, body, format_stamp(self.clock.now()))
+                delivery.due = time.monotonic() + self.settings.notification_delay_seconds
+                if self._should_drop():
+                    delivery.status = "dropped"
+                self._deliveries.append(delivery)
+            self._lock.notify_all()
+
+    def _should_drop(self) -> bool:
+        if self.settings.notification_drop_next > 0:
+            self.settings.notification_drop_next -= 1
+            return True
+        return random.random() < self.settings.notification_drop_probability
+
+    def pause(self) -> None:
+        with self._lock:
+            self._paused = True
+
+    def release(self) -> None:
+        with self._lock:
+            self._paused = False
+            self._lock.notify_all()
+
+    def snapshot(self, status: str | None = None) -> dict[str, Any]:
+        with self._lock:
+            items = [d.describe() for d in self._deliveries if status is None or d.status == status]
+            return {"paused": self._paused, "deliveries": items}
+
+    def clear(self) -> None:
+        with self._lock:
+            self._deliveries.clear()
+            self._paused = False
+
+    def wait_until_settled(self, timeout: float = 10.0) -> bool:
+        """True once nothing is pending or sending (paused deliveries count as pending)."""
+        deadline = time.monotonic() + timeout
+        with self._lock:
+            while any(d.status in ("pending", "sending") for d in self._deliveries):
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                self._lock.wait(min(remaining, 0.05))
+            return True
+
+    def stop(self) -> None:
+        with self._lock:
+            self._stopped = True
+            self._lock.notify_all()
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+    # --- the scheduler ---------------------------------------------------------------------
+    def _run(self) -> None:
+        while True:
+            with self._lock:
+                if self._stopped:
+                    return
+                due = self._due()
+                if not due:
+                    self._lock.wait(self._sleep_time())
+                    continue
+                for delivery in due:
+                    delivery.status = "sending"
+            for delivery in due:
+                self._pool.submit(self._deliver, delivery)
+
+    def _due(self) -> list[Delivery]:
+        if self._paused:
+            return []
+        now = time.monotonic()
+        due = [d for d in self._deliveries if d.status == "pending" and d.due <= now]
+        return list(reversed(due)) if self.settings.notification_reorder else due
+
+    def _sleep_time(self) -> float:
+        pending = [d.due for d in self._deliveries if d.status == "pending"]
+        if self._paused or not pending:
+            return 0.5
+        return max(0.0, min(pending) - time.monotonic()) + 0.001
+
+    def _deliver(self, delivery: Delivery) -> None:
+        outcome = self._post(delivery)
+        with self._lock:
+            delivery.attempts += 1
+            delivery.responses.append(outcome)
+            if outcome.isdigit() and 200 <= int(outcome) < 300:
+                delivery.status = "delivered"
+            elif delivery.attempts >= self.settings.notification_max_attempts:
+                delivery.status = "failed"
+            else:
+                delivery.status = "pending"
+                delivery.due = time.monotonic() + self.settings.notification_retry_interval_seconds
+            self._lock.notify_all()
+
+    def _post(self, delivery: Delivery) -> str:
+        session = getattr(self._local, "session", None)
+        if session is None:
+            session = self._local.session = requests.Session()
+            session.verify = self._verify
+        try:
+            response = session.post(delivery.url, json=delivery.body,
+                                    timeout=self.settings.notification_timeout_seconds)
+            return str(response.status_code)
+        except requests.Timeout:
+            return "timeout"
+        except requests.RequestException as error:
+            return f"error: {type(error).__name__}"

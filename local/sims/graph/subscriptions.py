@@ -1,0 +1,324 @@
+"""``/subscriptions``: creation with the validation handshake, renewal, expiry on the shared clock,
+and turning store changes into change notifications."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import threading
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+from urllib.parse import urlsplit
+
+import requests
+
+from local.sims.control import SimClock
+from local.sims.graph.context import Ctx
+from local.sims.graph.errors import GraphError, GraphResponse
+from local.sims.graph.model import Mailbox
+from local.sims.graph.notifications import Notifier
+from local.sims.graph.router import GraphRouter
+from local.sims.graph.settings import GraphSettings
+from local.sims.graph.store import EventChange, GraphStore
+from local.sims.graph.timefmt import format_subscription_expiry, parse_instant
+
+CHANGE_TYPES = {"created", "updated", "deleted"}
+LIFECYCLE_EVENTS = {"reauthorizationRequired", "subscriptionRemoved", "missed"}
+VALIDATION_FAILED = (
+    "Subscription validation request failed. Notification endpoint must respond with 200 OK to validation request."
+)
+_RESOURCE = re.compile(
+    r"^/?(?:me|users/(?P<user>[^/]+))(?:/calendar|/calendars/(?P<calendar>[^/]+))?/events(?P<item>/[^/]+)?/?$",
+    re.IGNORECASE,
+)
+
+
+@dataclass
+class Subscription:
+    id: str
+    resource: str
+    change_types: list[str]
+    notification_url: str
+    lifecycle_url: str | None
+    expiration: datetime
+    client_state: str | None
+    mailbox_oid: str
+    tenant_id: str
+    application_id: str
+    creator_id: str
+    calendar_id: str | None  # None: every calendar of the mailbox
+
+    def render(self, base: str, *, hide_client_state: bool = False) -> dict[str, Any]:
+        return {
+            "@odata.context": f"{base}/$metadata#subscriptions/$entity",
+            "id": self.id,
+            "resource": self.resource,
+            "applicationId": self.application_id,
+            "changeType": ",".join(self.change_types),
+            "clientState": None if hide_client_state else self.client_state,
+            "notificationUrl": self.notification_url,
+            "notificationQueryOptions": None,
+            "lifecycleNotificationUrl": self.lifecycle_url,
+            "expirationDateTime": format_subscription_expiry(self.expiration),
+            "creatorId": self.creator_id,
+            "includeResourceData": None,
+            "latestSupportedTlsVersion": "v1_2",
+            "encryptionCertificate": None,
+            "encryptionCertificateId": None,
+            "notificationUrlAppId": None,
+        }
+
+
+def _invalid(message: str, code: str = "InvalidRequest") -> GraphError:
+    return GraphError(400, code, message)
+
+
+class SubscriptionRoutes:
+    def __init__(self, store: GraphStore, settings: GraphSettings, clock: SimClock, notifier: Notifier,
+                 ca_bundle: str | None) -> None:
+        self.store = store
+        self.settings = settings
+        self.clock = clock
+        self.notifier = notifier
+        self._verify: str | bool = ca_bundle or True
+        self._lock = threading.Lock()
+        self.subscriptions: dict[str, Subscription] = {}
+        store.listeners.append(self.on_change)
+
+    def register(self, router: GraphRouter) -> None:
+        router.add("POST", "/subscriptions", self.create, "subscriptions")
+        router.add("GET", "/subscriptions", self.list_subscriptions, "subscriptions")
+        router.add("GET", "/subscriptions/{sid}", self.get, "subscriptions")
+        router.add("PATCH", "/subscriptions/{sid}", self.renew, "subscriptions")
+        router.add("DELETE", "/subscriptions/{sid}", self.delete, "subscriptions")
+        router.add("POST", "/subscriptions/{sid}/reauthorize", self.reauthorize, "subscriptions")
+
+    def reset(self) -> None:
+        with self._lock:
+            self.subscriptions.clear()
+
+    # --- handlers --------------------------------------------------------------------------
+    async def create(self, ctx: Ctx) -> GraphResponse:
+        body = ctx.json()
+        if not isinstance(body, dict):
+            raise _invalid("The subscription payload must be a JSON object.")
+        subscription = self._parse_new(ctx, body)
+        await self._validate_endpoint(subscription.notification_url)
+        if subscription.lifecycle_url:
+            await self._validate_endpoint(subscription.lifecycle_url)
+        with self._lock:
+            self._expire()
+            count = sum(1 for s in self.subscriptions.values() if s.mailbox_oid == subscription.mailbox_oid)
+            if count >= self.settings.subscriptions_per_mailbox:
+                raise GraphError(403, "ExtensionError", "Operation: Create; Exception: [Status Code: Forbidden; "
+                                 "Reason: The maximum number of subscriptions for this mailbox has been reached.]")
+            self.subscriptions[subscription.id] = subscription
+        return GraphResponse(201, subscription.render(ctx.base))
+
+    def list_subscriptions(self, ctx: Ctx) -> GraphResponse:
+        with self._lock:
+            self._expire()
+            mine = [s for s in self.subscriptions.values() if self._owned(ctx, s)]
+            rendered = [s.render(ctx.base, hide_client_state=True) for s in mine]
+        for item in rendered:
+            item.pop("@odata.context")
+        return GraphResponse(200, {"@odata.context": f"{ctx.base}/$metadata#subscriptions", "value": rendered})
+
+    def get(self, ctx: Ctx) -> GraphResponse:
+        return GraphResponse(200, self._find(ctx).render(ctx.base))
+
+    def renew(self, ctx: Ctx) -> GraphResponse:
+        body = ctx.json()
+        if not isinstance(body, dict):
+            raise _invalid("The subscription payload must be a JSON object.")
+        unsupported = sorted(set(body) - {"expirationDateTime", "@odata.type"})
+        if unsupported:
+            raise _invalid(f"Only expirationDateTime can be updated; '{unsupported[0]}' can't.")
+        subscription = self._find(ctx)
+        if "expirationDateTime" not in body:
+            raise _invalid("expirationDateTime is required.")
+        expiration = self._expiration(body["expirationDateTime"])
+        with self._lock:
+            subscription.expiration = expiration
+        return GraphResponse(200, subscription.render(ctx.base))
+
+    def delete(self, ctx: Ctx) -> GraphResponse:
+        subscription = self._find(ctx)
+        with self._lock:
+            self.subscriptions.pop(subscription.id, None)
+        return GraphResponse(204)
+
+    def reauthorize(self, ctx: Ctx) -> GraphResponse:
+        self._find(ctx)
+        return GraphResponse(204)
+
+    # --- creation rules --------------------------------------------------------------------
+    def _parse_new(self, ctx: Ctx, body: dict[str, Any]) -> Subscription:
+        change_types = [c.strip() for c in str(body.get("changeType") or "").split(",") if c.strip()]
+        if not change_types or any(c not in CHANGE_TYPES for c in change_types):
+            raise _invalid("changeType must be a comma-separated list of created, updated, deleted.")
+        notification_url = body.get("notificationUrl")
+        if not isinstance(notification_url, str) or not notification_url:
+            raise _invalid("notificationUrl is a required property for subscription creation.")
+        self._check_url(notification_url)
+        lifecycle_url = body.get("lifecycleNotificationUrl")
+        if lifecycle_url is not None:
+            if not isinstance(lifecycle_url, str):
+                raise _invalid("lifecycleNotificationUrl must be a string.")
+            self._check_url(lifecycle_url)
+            if urlsplit(lifecycle_url).netloc.lower() != urlsplit(notification_url).netloc.lower():
+                raise _invalid("The lifecycleNotificationUrl must have the same host as the notificationUrl.",
+                               "ValidationError")
+        client_state = body.get("clientState")
+        if client_state is not None and (not isinstance(client_state, str) or len(client_state) > 128):
+            raise _invalid("clientState must be a string of at most 128 characters.")
+        if "expirationDateTime" not in body:
+            raise _invalid("expirationDateTime is a required property for subscription creation.")
+        expiration = self._expiration(body["expirationDateTime"])
+        mailbox, calendar_id = self._resource(ctx, body.get("resource"))
+        return Subscription(
+            id=str(uuid.uuid4()), resource=str(body["resource"]), change_types=change_types,
+            notification_url=notification_url, lifecycle_url=lifecycle_url, expiration=expiration,
+            client_state=client_state, mailbox_oid=mailbox.oid, tenant_id=mailbox.tenant_id,
+            application_id=str(ctx.claims.get("appid", "")), creator_id=str(ctx.claims.get("oid", "")),
+            calendar_id=calendar_id,
+        )
+
+    def _check_url(self, url: str) -> None:
+        parts = urlsplit(url)
+        loopback = parts.hostname in ("127.0.0.1", "localhost", "::1")
+        if parts.scheme == "https" and parts.hostname:
+            return
+        if parts.scheme == "http" and loopback and self.settings.allow_http_loopback_notification_urls:
+            return
+        raise _invalid("Subscription validation request failed. Notification endpoint must be https.",
+                       "ValidationError")
+
+    def _expiration(self, value: Any) -> datetime:
+        expiration = parse_instant(value, "expirationDateTime")
+        now = self.clock.now()
+        maximum = self.settings.subscription_max_lifetime_minutes
+        if expiration > now + timedelta(minutes=maximum):
+            raise _invalid(f"Subscription expiration can only be {maximum} minutes in the future.")
+        if expiration <= now:
+            raise _invalid("Subscription expiration can't be in the past.")
+        # Graph raises a too-short lifetime to its minimum rather than refusing it.
+        return max(expiration, now + timedelta(minutes=self.settings.subscription_min_lifetime_minutes))
+
+    def _resource(self, ctx: Ctx, resource: Any) -> tuple[Mailbox, str | None]:
+        match = _RESOURCE.match(resource) if isinstance(resource, str) else None
+        if match is None or match["item"]:
+            raise _invalid(f"Resource '{resource}' is not supported for change notifications.", "ExtensionError")
+        mailbox = ctx.me
+        if match["user"] and self.store.find_mailbox(match["user"]) is not mailbox:
+            raise GraphError(403, "ErrorAccessDenied", "Access is denied. Check credentials and try again.")
+        if not mailbox.can_subscribe:
+            raise GraphError(400, "ExtensionError", "Operation: Create; Exception: [Status Code: BadRequest; "
+                             "Reason: REST API is not yet supported for this mailbox.]")
+        with self.store.lock:
+            if match["calendar"]:
+                return mailbox, self.store.calendar(mailbox, match["calendar"]).id
+            if "/calendar/" not in resource.lower() and self.settings.me_events_covers_all_calendars:
+                return mailbox, None
+            return mailbox, mailbox.default_calendar.id
+
+    async def _validate_endpoint(self, url: str) -> None:
+        token = f"Validation: Testing client application reachability for subscription Request-Id: {uuid.uuid4()}"
+        ok = await asyncio.to_thread(self._handshake, url, token)
+        if not ok:
+            raise GraphError(400, "ValidationError", VALIDATION_FAILED)
+
+    def _handshake(self, url: str, token: str) -> bool:
+        try:
+            response = requests.post(
+                url, params={"validationToken": token}, data=b"", headers={"Content-Type": "text/plain"},
+                timeout=self.settings.validation_timeout_seconds, verify=self._verify,
+            )
+        except requests.RequestException:
+            return False
+        content_type = response.headers.get("Content-Type", "")
+        if self.settings.validation_require_text_plain and not content_type.lower().startswith("text/plain"):
+            return False
+        return response.status_code == 200 and response.text == token
+
+    # --- lookups and expiry ----------------------------------------------------------------
+    def _owned(self, ctx: Ctx, subscription: Subscription) -> bool:
+        return (subscription.creator_id == str(ctx.claims.get("oid", ""))
+                and subscription.application_id == str(ctx.claims.get("appid", "")))
+
+    def _find(self, ctx: Ctx) -> Subscription:
+        with self._lock:
+            self._expire()
+            subscription = self.subscriptions.get(ctx.params["sid"])
+        if subscription is None or not self._owned(ctx, subscription):
+            raise GraphError(404, "ResourceNotFound", "The object was not found.")
+        return subscription
+
+    def _expire(self) -> None:
+        """Subscriptions past their expiry are deleted, as Graph does (call with the lock held)."""
+        now = self.clock.now()
+        for subscription_id in [i for i, s in self.subscriptions.items() if s.expiration <= now]:
+            del self.subscriptions[subscription_id]
+
+    # --- notifications ---------------------------------------------------------------------
+    def on_change(self, change: EventChange) -> None:
+        """Queue one POST per notification URL for every live subscription the change matches."""
+        with self._lock:
+            self._expire()
+            matching = [s for s in self.subscriptions.values() if _matches(s, change)]
+        by_url: dict[str, list[dict[str, Any]]] = {}
+        for subscription in matching:
+            by_url.setdefault(subscription.notification_url, []).append(_notification(subscription, change))
+        for url, items in by_url.items():
+            self.notifier.send("change", url, {"value": items})
+
+    def lifecycle(self, subscription_id: str, event: str) -> dict[str, Any]:
+        """Send a lifecycle notification now (subscriptionRemoved also deletes the subscription)."""
+        if event not in LIFECYCLE_EVENTS:
+            raise ValueError(f"event must be one of {sorted(LIFECYCLE_EVENTS)}")
+        with self._lock:
+            self._expire()
+            subscription = self.subscriptions.get(subscription_id)
+            if subscription is None:
+                raise KeyError(subscription_id)
+            if not subscription.lifecycle_url:
+                raise ValueError("the subscription has no lifecycleNotificationUrl")
+            if event == "subscriptionRemoved":
+                del self.subscriptions[subscription_id]
+        item: dict[str, Any] = {
+            "subscriptionId": subscription.id,
+            "subscriptionExpirationDateTime": format_subscription_expiry(subscription.expiration),
+            "tenantId": subscription.tenant_id,
+            "clientState": subscription.client_state,
+            "lifecycleEvent": event,
+        }
+        if self.settings.lifecycle_include_organization_id:
+            item.update({"organizationId": subscription.tenant_id, "resource": ""})
+        self.notifier.send("lifecycle", subscription.lifecycle_url, {"value": [item]})
+        return item
+
+
+def _matches(subscription: Subscription, change: EventChange) -> bool:
+    return (subscription.mailbox_oid == change.mailbox_oid
+            and change.change_type in subscription.change_types
+            and subscription.calendar_id in (None, change.calendar_id))
+
+
+def _notification(subscription: Subscription, change: EventChange) -> dict[str, Any]:
+    resource = f"Users/{change.mailbox_oid}/Events/{change.event_id}"
+    return {
+        "subscriptionId": subscription.id,
+        "subscriptionExpirationDateTime": format_subscription_expiry(subscription.expiration),
+        "clientState": subscription.client_state,
+        "changeType": change.change_type,
+        "resource": resource,
+        "tenantId": change.tenant_id,
+        "resourceData": {
+            "@odata.type": "#Microsoft.Graph.Event",
+            "@odata.id": resource,
+            "@odata.etag": change.etag,
+            "id": change.event_id,
+        },
+    }
