@@ -23,6 +23,8 @@ from urllib.parse import urlsplit
 
 T = TypeVar("T")
 
+VERSION = "0.1.0"
+
 
 class SettingsError(Exception):
     """A setting is missing or malformed. ``str()`` is one line fit for a person to act on."""
@@ -220,12 +222,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             env, "CONFLICT_POLICY", ConflictPolicy, ConflictPolicy.LATEST, "latest, syncro or outlook"
         ),
         max_request_body_bytes=_int(env, "MAX_REQUEST_BODY_BYTES", 1024 * 1024, low=1024, high=100 * 1024 * 1024),
-        app_version=env.get("APP_VERSION", "").strip() or _package_version(),
+        app_version=env.get("APP_VERSION", "").strip() or VERSION,
     )
-
-
-def _package_version() -> str:
-    return "0.1.0"
 
 
 @functools.cache

@@ -1,0 +1,10 @@
+"""The Azure Functions app: a table of contents. Each area's triggers live in one blueprint;
+each trigger hands its input to one plain function in a package (see README "Where things are")."""
+
+import azure.functions as func
+
+from blueprints.ops import bp as ops
+
+app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
+
+app.register_functions(ops)  # GET /api/health
