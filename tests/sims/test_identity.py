@@ -14,6 +14,8 @@ import jwt
 import msal
 import pytest
 import requests
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from local.serve import RunningServer, serve_in_thread
 from local.sims.control import SimControl
@@ -391,6 +393,8 @@ def test_msal_password_grant_for_a_work_user(stack: Stack) -> None:
                                        http_client=stack.session(), instance_discovery=False, http_cache={})
     result = app.acquire_token_by_username_password(ALICE, PASSWORD, scopes=SCOPES)
     assert "access_token" in result, result
+    # MSAL's port-less user-realm lookup reached the simulator through msal_session.
+    assert stack.control.counters.snapshot()["GET /common/userrealm/{username:path}"] == 1
     assert result["id_token_claims"]["preferred_username"] == ALICE
     assert stack.issuer.verify(result["access_token"], now=stack.control.clock.timestamp())["scp"] == \
         "Calendars.ReadWrite User.Read"
@@ -579,3 +583,60 @@ def test_seed_route_gives_stable_oids_and_users_lists_them(stack: Stack) -> None
     assert session.post(f"{stack.url}/_sim/seed", json={"users": [{"email": "x@nowhere.example"}]}).status_code == 400
     assert session.post(f"{stack.url}/_sim/token_errors", json={"email": ALICE, "code": 1}).status_code == 400
     assert session.post(f"{stack.url}/_sim/users/ghost@contoso.com/revoke").status_code == 404
+
+
+def test_form_post_response_mode_posts_the_code_to_the_app(stack: Stack) -> None:
+    query = {"client_id": WEB_CLIENT_ID, "redirect_uri": REDIRECT_URI, "response_type": "code",
+             "response_mode": "form_post", "scope": "User.Read openid", "state": "fp"}
+    session = stack.session()
+    page = session.get(f"{stack.url}/common/oauth2/v2.0/authorize?{urlencode(query)}")
+    answer = submit(session, submit(session, page, "signin", email=ALICE, password=PASSWORD), "accept")
+    form = read_page(answer).forms[0]
+    assert form["action"] == REDIRECT_URI
+    assert form["fields"]["state"] == "fp" and form["fields"]["code"].startswith("0.A")
+
+
+def test_single_tenant_app_works_only_at_its_own_tenant(stack: Stack) -> None:
+    stack.sim.seed({"apps": [{"client_id": "single", "redirect_uris": [REDIRECT_URI], "name": "Internal",
+                              "sign_in_audience": "AzureADMyOrg", "home_tenant_id": TENANT_ID}]})
+    query = urlencode({"client_id": "single", "redirect_uri": REDIRECT_URI, "response_type": "code",
+                       "scope": "User.Read openid"})
+    session = stack.session()
+    at_common = session.get(f"{stack.url}/common/oauth2/v2.0/authorize?{query}", allow_redirects=False)
+    assert at_common.status_code == 400 and "AADSTS50194" in read_page(at_common).error
+    answer = sign_in(session, f"{stack.url}/{TENANT_ID}/oauth2/v2.0/authorize?{query}", ALICE)
+    assert "code" in redirect_params(answer)
+
+
+# --- no client input gets a 5xx ------------------------------------------------------------------------------
+
+_TOKEN_FIELDS = ["grant_type", "client_id", "client_secret", "code", "redirect_uri", "code_verifier",
+                 "refresh_token", "username", "password", "scope", "client_info"]
+_VALUES = st.one_of(
+    st.sampled_from(["authorization_code", "refresh_token", "password", WEB_CLIENT_ID, PUBLIC_CLIENT_ID,
+                     WEB_SECRET, ALICE, PASSWORD, REDIRECT_URI, "openid offline_access", ".default", "1", ""]),
+    st.text(max_size=40),
+)
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(form=st.dictionaries(st.sampled_from(_TOKEN_FIELDS), _VALUES, max_size=8),
+       tenant=st.sampled_from(["common", "organizations", "consumers", TENANT_ID, "x%20y"]))
+def test_token_endpoint_answers_any_form_without_a_server_error(stack: Stack, form: dict, tenant: str) -> None:
+    response = stack.session().post(stack.token_url(tenant), data=form)
+    assert response.status_code in (200, 400, 401), response.text
+    assert "access_token" in response.json() or response.json()["error_codes"]
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(query=st.dictionaries(st.sampled_from(["client_id", "redirect_uri", "response_type", "scope", "state",
+                                              "code_challenge", "code_challenge_method", "prompt", "response_mode",
+                                              "login_hint"]), _VALUES, max_size=8),
+       form=st.dictionaries(st.sampled_from(["flow", "email", "password", "decision"]), _VALUES, max_size=4))
+def test_interactive_endpoints_answer_anything_without_a_server_error(stack: Stack, query: dict, form: dict) -> None:
+    session = stack.session()
+    authorize = session.get(f"{stack.url}/common/oauth2/v2.0/authorize?{urlencode(query)}", allow_redirects=False)
+    assert authorize.status_code in (200, 302, 400)
+    for step in ("login", "consent"):
+        assert session.post(f"{stack.url}/common/{step}", data=form, allow_redirects=False).status_code in (
+            200, 302, 400)

@@ -13,7 +13,7 @@ from local.sims.control import ControlMiddleware, FaultRule, SimControl, control
 from local.sims.identity import errors
 from local.sims.identity.authorize import authorize_routes
 from local.sims.identity.discovery import discovery_routes
-from local.sims.identity.http_input import base_url, correlation_id
+from local.sims.identity.http_input import correlation_id
 from local.sims.identity.settings import IdentitySettings
 from local.sims.identity.sim_routes import sim_routes
 from local.sims.identity.state import IdentityState
@@ -73,11 +73,10 @@ class IdentitySim:
 
     def _fault_body(self, rule: FaultRule) -> Any:
         error = errors.server_error(rule.status) if rule.status >= 429 else errors.malformed_grant()
-        return error.body(now=self.state.now_datetime(), base_url="", correlation_id=None)
+        return error.body(now=self.state.now_datetime(), correlation_id=None)
 
     async def _unexpected(self, request: Request, exc: Exception) -> Response:
         # Belt and braces: a bug still answers in AAD's shape rather than a bare traceback.
         log.exception("identity simulator error on %s %s", request.method, request.url.path)
         error = errors.AadError(90033, "A transient error has occurred. Please try again.", "server_error", status=500)
-        return error.response(now=self.state.now_datetime(), base_url=base_url(request),
-                              correlation_id=correlation_id(request))
+        return error.response(now=self.state.now_datetime(), correlation_id=correlation_id(request))

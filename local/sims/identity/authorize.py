@@ -18,7 +18,7 @@ from local.sims.identity import errors
 from local.sims.identity.directory import AUDIENCES, App, Authority, User
 from local.sims.identity.errors import AadError
 from local.sims.identity.grants import SignInFlow
-from local.sims.identity.http_input import base_url, read_form
+from local.sims.identity.http_input import read_form
 from local.sims.identity.pages import consent_page, error_page, form_post_page, sign_in_page
 from local.sims.identity.scopes import RequestedScopes, ScopeError, parse_scopes
 from local.sims.identity.state import IdentityState
@@ -91,7 +91,7 @@ def _authorize(state: IdentityState, request: Request) -> Response:
         try:
             flow = _start_flow(state, authority, app, redirect_uri, mode, query)
         except _BackToApp as back:
-            return _to_app(redirect_uri, mode, _error_fields(state, request, back.error, query.get("state")))
+            return _to_app(redirect_uri, mode, _error_fields(state, back.error, query.get("state")))
         return sign_in_page(tenant=segment, flow_id=flow.id, app_name=app.name, email=flow.login_hint)
 
 
@@ -190,7 +190,7 @@ def _login(state: IdentityState, request: Request, form: dict[str, str]) -> Resp
         consented = state.grants.consented(user.email, app.client_id)
         skip = state.settings.remember_consent and flow.prompt != "consent" and set(flow.scopes.graph) <= consented
         if skip:
-            return _finish(state, request, flow)
+            return _finish(state, flow)
         return consent_page(tenant=segment, flow_id=flow.id, app_name=app.name, email=user.email,
                             scopes=flow.scopes.all())
 
@@ -237,17 +237,17 @@ def _consent(state: IdentityState, request: Request, form: dict[str, str]) -> Re
         if form.get("decision") != "accept":
             state.grants.flows.pop(flow.id, None)
             declined = AadError(65004, "User declined to consent to access the app.", "access_denied")
-            fields = _error_fields(state, request, declined, flow.state)
+            fields = _error_fields(state, declined, flow.state)
             fields = {"error": "access_denied", "error_subcode": "cancel", **fields}
             return _to_app(flow.redirect_uri, flow.response_mode, fields)
         state.grants.add_consent(flow.user_email, flow.client_id, flow.scopes.graph)
-        return _finish(state, request, flow)
+        return _finish(state, flow)
 
 
 # --- back to the app -----------------------------------------------------------------------------
 
 
-def _finish(state: IdentityState, request: Request, flow: SignInFlow) -> Response:
+def _finish(state: IdentityState, flow: SignInFlow) -> Response:
     code = state.grants.issue_code(flow, now=state.now())
     fields = {"code": code}
     if flow.state is not None:
@@ -256,8 +256,8 @@ def _finish(state: IdentityState, request: Request, flow: SignInFlow) -> Respons
     return _to_app(flow.redirect_uri, flow.response_mode, fields)
 
 
-def _error_fields(state: IdentityState, request: Request, error: AadError, app_state: str | None) -> dict[str, str]:
-    body = error.body(now=state.now_datetime(), base_url=base_url(request), correlation_id=None)
+def _error_fields(state: IdentityState, error: AadError, app_state: str | None) -> dict[str, str]:
+    body = error.body(now=state.now_datetime(), correlation_id=None)
     fields = {"error": body["error"], "error_description": body["error_description"]}
     if app_state is not None:
         fields["state"] = app_state

@@ -23,7 +23,7 @@ def discovery_routes(state: IdentityState) -> list[Route]:
         base = base_url(request)
         if authority is None:
             return errors.tenant_not_found(segment).response(
-                now=state.now_datetime(), base_url=base, correlation_id=correlation_id(request)
+                now=state.now_datetime(), correlation_id=correlation_id(request)
             )
         return JSONResponse(openid_document(base, authority))
 
@@ -34,7 +34,7 @@ def discovery_routes(state: IdentityState) -> list[Route]:
         base = base_url(request)
         if authority is None:
             return errors.tenant_not_found(segment).response(
-                now=state.now_datetime(), base_url=base, correlation_id=correlation_id(request)
+                now=state.now_datetime(), correlation_id=correlation_id(request)
             )
         return JSONResponse(state.minter.jwks(issuer=_issuer(base, authority)))
 

@@ -26,7 +26,7 @@ NO_STORE = {"Cache-Control": "no-store, no-cache", "Pragma": "no-cache"}
 GRAPH_APP_ID = "00000003-0000-0000-c000-000000000000"
 
 
-@dataclass
+@dataclass(eq=False)  # exceptions stay hashable
 class AadError(Exception):
     """One AADSTS error; raise it anywhere in a handler and the endpoint answers it."""
 
@@ -40,7 +40,7 @@ class AadError(Exception):
     def __post_init__(self) -> None:
         super().__init__(f"AADSTS{self.code}: {self.message}")
 
-    def body(self, *, now: datetime, base_url: str, correlation_id: str | None) -> dict[str, Any]:
+    def body(self, *, now: datetime, correlation_id: str | None) -> dict[str, Any]:
         stamp = now.strftime("%Y-%m-%d %H:%M:%SZ")
         trace_id = str(uuid.uuid4())
         correlation = correlation_id or str(uuid.uuid4())
@@ -54,16 +54,17 @@ class AadError(Exception):
             "timestamp": stamp,
             "trace_id": trace_id,
             "correlation_id": correlation,
-            "error_uri": f"{base_url}/error?code={self.code}",
+            # The real service's help link; clients show it, never follow it automatically.
+            "error_uri": f"https://login.microsoftonline.com/error?code={self.code}",
         }
         if self.suberror:
             body["suberror"] = self.suberror
         body.update(self.extra)
         return body
 
-    def response(self, *, now: datetime, base_url: str, correlation_id: str | None) -> JSONResponse:
+    def response(self, *, now: datetime, correlation_id: str | None) -> JSONResponse:
         return JSONResponse(
-            self.body(now=now, base_url=base_url, correlation_id=correlation_id),
+            self.body(now=now, correlation_id=correlation_id),
             status_code=self.status,
             headers=NO_STORE,
         )

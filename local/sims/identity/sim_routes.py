@@ -10,8 +10,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -92,7 +90,3 @@ def _bad(message: str) -> Response:
 def _no_user() -> Response:
     return JSONResponse({"error": "no such user"}, status_code=404)
 
-
-def settings_payload(state: IdentityState) -> dict[str, Any]:
-    with state.lock:
-        return state.settings.to_dict()

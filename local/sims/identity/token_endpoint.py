@@ -43,11 +43,11 @@ class TokenRequest:
 def token_routes(state: IdentityState) -> list[Route]:
     async def token(request: Request) -> Response:
         if request.method != "POST":
-            return _answer(state, request, errors.post_only(), {})
+            return _answer(state, request, errors.post_only())
         try:
             form = await read_form(request)
         except AadError as error:
-            return _answer(state, request, error, {})
+            return _answer(state, request, error)
         with state.lock:
             return _token(state, request, form)
 
@@ -62,7 +62,7 @@ def _token(state: IdentityState, request: Request, form: dict[str, str]) -> Resp
         body = handler(state, context)
     except AadError as error:
         _log(state, form, context, error.status, error.code)
-        return _answer(state, request, error, form)
+        return _answer(state, request, error)
     _log(state, form, context, 200, None)
     return JSONResponse(body, headers=NO_STORE)
 
@@ -268,8 +268,8 @@ def _required(form: dict[str, str], name: str) -> str:
     return value
 
 
-def _answer(state: IdentityState, request: Request, error: AadError, form: dict[str, str]) -> Response:
-    return error.response(now=state.now_datetime(), base_url=base_url(request), correlation_id=correlation_id(request))
+def _answer(state: IdentityState, request: Request, error: AadError) -> Response:
+    return error.response(now=state.now_datetime(), correlation_id=correlation_id(request))
 
 
 def _log(state: IdentityState, form: dict[str, str], context: TokenRequest | None, status: int,
