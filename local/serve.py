@@ -13,7 +13,9 @@ from local.tls import TlsFiles
 
 def bind_socket(host: str = "127.0.0.1", port: int = 0) -> socket.socket:
     """Bind a listening socket; port 0 picks a free port, so parallel stacks never collide."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY on accepted connections only when the listening
+    # socket says so, and without it Nagle plus delayed ACKs add ~40 ms to every response.
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
     sock.listen(512)
