@@ -153,6 +153,8 @@ class Notifier:
         session = getattr(self._local, "session", None)
         if session is None:
             session = self._local.session = requests.Session()
+            # Without this, REQUESTS_CA_BUNDLE from the environment would override session.verify.
+            session.trust_env = False
             session.verify = self._verify
         try:
             response = session.post(delivery.url, json=delivery.body,

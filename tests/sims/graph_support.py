@@ -1,0 +1,120 @@
+"""Helpers of the Graph simulator tests: a handle on the simulator served over real TLS, tokens
+minted directly with TokenIssuer, and a small webhook receiver (plain http on loopback).
+The fixtures live in graph_fixtures.py."""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import requests
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+
+from local.serve import RunningServer
+from local.sims.control import SimControl
+from local.sims.graph import GraphSim
+from local.sims.tokens import TokenIssuer
+
+TENANT = "11111111-2222-3333-4444-555555555555"
+USER = "aaaaaaaa-0000-0000-0000-000000000001"
+OTHER_USER = "aaaaaaaa-0000-0000-0000-000000000002"
+READ_WRITE = ["Calendars.ReadWrite", "User.Read"]
+PROP_ID = "String {66f5a359-4659-4830-9070-00047ec6ac6e} Name SyncroAppointmentId"
+
+
+@dataclass
+class GraphHarness:
+    sim: GraphSim
+    server: RunningServer
+    control: SimControl
+    issuer: TokenIssuer
+    ca_bundle: str
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+    @property
+    def v1(self) -> str:
+        return f"{self.server.url}/v1.0"
+
+    def token(self, *, oid: str = USER, scopes: list[str] | None = None, lifetime: int = 3600,
+              username: str = "tech@contoso.example") -> str:
+        return self.issuer.issue(
+            tenant_id=TENANT, object_id=oid, username=username, name="Tess Tech",
+            scopes=READ_WRITE if scopes is None else scopes, client_id="app-client-id",
+            now=self.control.clock.timestamp(), lifetime_seconds=lifetime,
+        )
+
+    def session(self, token: str | None = None, **kwargs: Any) -> requests.Session:
+        session = self.plain()
+        session.headers["Authorization"] = f"Bearer {token or self.token(**kwargs)}"
+        return session
+
+    def plain(self) -> requests.Session:
+        session = requests.Session()
+        # REQUESTS_CA_BUNDLE in the environment would otherwise override session.verify.
+        session.trust_env = False
+        session.verify = self.ca_bundle
+        return session
+
+    def settings(self, **changes: Any) -> None:
+        response = self.plain().patch(f"{self.url}/_sim/settings", json=changes)
+        assert response.status_code == 200, response.text
+
+
+def event_body(subject: str = "Visit", start: str = "2030-01-07T10:00:00", end: str = "2030-01-07T11:00:00",
+               zone: str = "UTC", **extra: Any) -> dict[str, Any]:
+    return {"subject": subject, "start": {"dateTime": start, "timeZone": zone},
+            "end": {"dateTime": end, "timeZone": zone}, **extra}
+
+
+@dataclass
+class Receiver:
+    """A webhook endpoint: answers validation tokens and records notifications."""
+
+    server: RunningServer | None = None
+    validation: str = "echo"  # echo | wrong | error | html | slow
+    fail_next: int = 0  # answer this many notifications with 500
+    received: list[dict[str, Any]] = field(default_factory=list)
+    validations: list[str] = field(default_factory=list)
+    cond: threading.Condition = field(default_factory=threading.Condition)
+
+    @property
+    def url(self) -> str:
+        assert self.server is not None
+        return self.server.url
+
+    async def endpoint(self, request: Request) -> Response:
+        token = request.query_params.get("validationToken")
+        if token is not None:
+            return self._validate(token)
+        body = await request.json()
+        with self.cond:
+            if self.fail_next > 0:
+                self.fail_next -= 1
+                return Response(status_code=500)
+            self.received.append({"path": request.url.path, "body": body})
+            self.cond.notify_all()
+        return Response(status_code=202)
+
+    def _validate(self, token: str) -> Response:
+        self.validations.append(token)
+        if self.validation == "wrong":
+            return PlainTextResponse("not the token")
+        if self.validation == "error":
+            return PlainTextResponse("no", status_code=500)
+        if self.validation == "html":
+            return Response(token, media_type="text/html")
+        return PlainTextResponse(token)
+
+    def wait_for(self, count: int, timeout: float = 10.0) -> list[dict[str, Any]]:
+        """At least ``count`` notification POSTs (bounded wait; the simulator delivers on a thread)."""
+        deadline = time.monotonic() + timeout
+        with self.cond:
+            while len(self.received) < count and time.monotonic() < deadline:
+                self.cond.wait(0.05)
+            return list(self.received)
