@@ -585,6 +585,17 @@ def test_seed_route_gives_stable_oids_and_users_lists_them(stack: Stack) -> None
     assert session.post(f"{stack.url}/_sim/users/ghost@contoso.com/revoke").status_code == 404
 
 
+def test_abandoned_flows_codes_and_dead_refresh_tokens_are_forgotten(stack: Stack) -> None:
+    first_refresh_token(stack)
+    abandoned = stack.web_app().initiate_auth_code_flow(SCOPES, redirect_uri=REDIRECT_URI)
+    stack.session().get(abandoned["auth_uri"])
+    grants = stack.sim.state.grants
+    assert (len(grants.flows), len(grants.codes), len(grants.refresh_tokens)) == (1, 1, 1)
+    stack.control.clock.advance(92 * 86400)
+    stack.session().get(stack.web_app().initiate_auth_code_flow(SCOPES, redirect_uri=REDIRECT_URI)["auth_uri"])
+    assert (len(grants.flows), len(grants.codes), len(grants.refresh_tokens)) == (1, 0, 0)
+
+
 def test_form_post_response_mode_posts_the_code_to_the_app(stack: Stack) -> None:
     query = {"client_id": WEB_CLIENT_ID, "redirect_uri": REDIRECT_URI, "response_type": "code",
              "response_mode": "form_post", "scope": "User.Read openid", "state": "fp"}

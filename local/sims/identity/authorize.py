@@ -112,6 +112,9 @@ def _start_flow(
         # The simulator keeps no browser session, so a silent request never finds a signed-in user.
         raise _BackToApp(AadError(50058, "A silent sign-in request was sent but no user is signed in.",
                                   "login_required"))
+    settings = state.settings
+    state.grants.prune(now=state.now(), flow_lifetime=settings.sign_in_flow_lifetime_seconds,
+                       code_lifetime=settings.code_lifetime_seconds, refresh_idle=settings.refresh_token_idle_seconds)
     return state.grants.start_flow(
         authority=authority.segment,
         client_id=app.client_id,

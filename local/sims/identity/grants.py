@@ -13,6 +13,8 @@ from typing import Any
 
 from local.sims.identity.scopes import RequestedScopes
 
+DAY = 86400
+
 
 @dataclass
 class SignInFlow:
@@ -78,6 +80,18 @@ class Grants:
     consents: dict[tuple[str, str], set[str]] = field(default_factory=dict)  # (email, client_id) -> Graph scopes
     injected: list[InjectedError] = field(default_factory=list)
     log: deque[dict[str, Any]] = field(default_factory=deque)
+
+    def prune(self, *, now: float, flow_lifetime: int, code_lifetime: int, refresh_idle: int) -> None:
+        """Forget what can no longer be used, so a long-running stack does not grow without bound.
+
+        Redeemed and expired codes are kept a day longer so a late replay still gets AADSTS54005/70008.
+        """
+        for flow_id in [key for key, flow in self.flows.items() if now - flow.created_at > flow_lifetime]:
+            del self.flows[flow_id]
+        for code in [key for key, item in self.codes.items() if now - item.issued_at > code_lifetime + DAY]:
+            del self.codes[code]
+        for token in [key for key, grant in self.refresh_tokens.items() if now - grant.issued_at > refresh_idle + DAY]:
+            del self.refresh_tokens[token]
 
     def start_flow(self, **values: Any) -> SignInFlow:
         flow = SignInFlow(id=secrets.token_urlsafe(24), **values)
