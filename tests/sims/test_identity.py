@@ -461,6 +461,37 @@ def test_revocation_fails_refresh_with_the_configured_code(stack: Stack) -> None
     assert refresh(stack, first_refresh_token(stack)).status_code == 200
 
 
+def test_password_change_revokes_refresh_tokens_and_the_new_password_works(stack: Stack) -> None:
+    token = first_refresh_token(stack)
+    stack.control.clock.advance(1)
+    session = stack.session()
+    assert session.post(f"{stack.url}/_sim/users/{ALICE}/password", json={"password": "N3w!"}).status_code == 204
+    assert session.post(f"{stack.url}/_sim/users/{ALICE}/password", json={"pw": 1}).status_code == 400
+    assert_aad_error(refresh(stack, token), 400, "invalid_grant", 50173)
+    ropc = {"grant_type": "password", "client_id": PUBLIC_CLIENT_ID, "username": ALICE, "scope": "User.Read"}
+    assert_aad_error(session.post(stack.token_url(TENANT_ID), data={**ropc, "password": PASSWORD}),
+                     400, "invalid_grant", 50126)
+    assert session.post(stack.token_url(TENANT_ID), data={**ropc, "password": "N3w!"}).status_code == 200
+
+
+def test_failed_redemption_burns_the_code_only_when_set(stack: Stack) -> None:
+    verifier, challenge = pkce_pair()
+    stack.sim.update_settings(failed_redemption_burns_code=True)
+    code = raw_code(stack, challenge)
+    assert_aad_error(redeem(stack, code, "wrong"), 400, "invalid_grant", 501481)
+    assert_aad_error(redeem(stack, code, verifier), 400, "invalid_grant", 54005)
+
+
+def test_injected_http_fault_answers_in_aad_shape(stack: Stack) -> None:
+    session = stack.session()
+    session.post(f"{stack.url}/_sim/faults", json={"method": "POST", "path": "/oauth2/v2.0/token$", "status": 503,
+                                                  "times": 1}).raise_for_status()
+    ropc = {"grant_type": "password", "client_id": PUBLIC_CLIENT_ID, "username": ALICE, "password": PASSWORD,
+            "scope": "User.Read"}
+    assert_aad_error(session.post(stack.token_url(TENANT_ID), data=ropc), 503, "temporarily_unavailable", 90033)
+    assert session.post(stack.token_url(TENANT_ID), data=ropc).status_code == 200
+
+
 def test_removed_consent_makes_refresh_answer_consent_required(stack: Stack) -> None:
     token = first_refresh_token(stack)
     assert stack.session().delete(f"{stack.url}/_sim/users/{ALICE}/consents").status_code == 204
@@ -471,7 +502,7 @@ def test_removed_consent_makes_refresh_answer_consent_required(stack: Stack) -> 
 @pytest.mark.parametrize(
     ("code", "suberror"),
     [(700082, "bad_token"), (70008, None), (50173, None), (65001, "consent_required"), (50076, "basic_action"),
-     (70000, None)],
+     (70000, None), (50057, None)],
 )
 def test_injected_token_errors_answer_in_aad_shape_then_stop(stack: Stack, code: int, suberror: str | None) -> None:
     token = first_refresh_token(stack)

@@ -271,6 +271,10 @@ def user_not_in_directory(tenant: str) -> AadError:
     )
 
 
+def user_disabled() -> AadError:
+    return AadError(50057, "The user account is disabled.")
+
+
 def grant_not_on_common() -> AadError:
     # ROPC (and other non-interactive grants) at /common or /consumers; personal accounts never support ROPC.
     return AadError(

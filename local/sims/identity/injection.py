@@ -25,6 +25,7 @@ def _catalogue(app: App, now: datetime, idle_seconds: int) -> dict[int, Callable
         50076: errors.mfa_required,
         70000: errors.scopes_unauthorized,
         50126: errors.bad_credentials,
+        50057: errors.user_disabled,
         7000215: lambda: errors.secret_invalid(app.client_id),
         90033: lambda: errors.server_error(503),
     }

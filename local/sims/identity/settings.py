@@ -23,6 +23,9 @@ class IdentitySettings:
     revocation_error_code: int = 50173
     # Real AAD keeps a refresh token valid after it has been redeemed for a new one.
     old_refresh_tokens_stay_valid: bool = True
+    # Unconfirmed: whether a code whose redemption failed (wrong PKCE verifier, wrong redirect_uri) can be
+    # redeemed again. False: it can, until used successfully or expired.
+    failed_redemption_burns_code: bool = False
     # Skip the consent page when the user already consented to every requested scope (as AAD does).
     remember_consent: bool = True
     # ROPC cannot show a consent page; real tenants grant admin consent up front. True makes ROPC

@@ -3,6 +3,7 @@
 - ``GET/PATCH /_sim/settings``            IdentitySettings as JSON; 400 on unknown fields or bad values
 - ``GET  /_sim/users``                    seeded users with oids and tenant ids
 - ``POST /_sim/users/{email}/revoke``     revoke the user's refresh tokens (sign-in sessions)
+- ``POST /_sim/users/{email}/password``   ``{"password": "..."}``: change it; earlier refresh tokens are revoked
 - ``DELETE /_sim/users/{email}/consents`` forget the user's consents (refresh then answers AADSTS65001)
 - ``POST/GET/DELETE /_sim/token_errors``  AADSTS errors on demand
 - ``GET/DELETE /_sim/token_requests``     the log of token requests (grant type, user, status, AADSTS code)
@@ -42,6 +43,22 @@ def sim_routes(state: IdentityState) -> list[Route]:
             user.tokens_valid_from = state.now()
             return JSONResponse({"revoked": user.email, "tokens_valid_from": state.now_datetime().isoformat()})
 
+    async def password(request: Request) -> Response:
+        try:
+            new_password = (await request.json())["password"]
+        except (ValueError, KeyError, TypeError):
+            return _bad("expected {'password': '...'}")
+        if not isinstance(new_password, str) or not new_password:
+            return _bad("password must be a non-empty string")
+        with state.lock:
+            user = state.directory.user(request.path_params["email"])
+            if user is None:
+                return _no_user()
+            # As in AAD, a password change moves TokensValidFrom: every earlier refresh token is revoked.
+            user.password = new_password
+            user.tokens_valid_from = state.now()
+        return Response(status_code=204)
+
     async def consents(request: Request) -> Response:
         with state.lock:
             user = state.directory.user(request.path_params["email"])
@@ -77,6 +94,7 @@ def sim_routes(state: IdentityState) -> list[Route]:
         Route("/_sim/settings", settings, methods=["GET", "PATCH"]),
         Route("/_sim/users", users, methods=["GET"]),
         Route("/_sim/users/{email}/revoke", revoke, methods=["POST"]),
+        Route("/_sim/users/{email}/password", password, methods=["POST"]),
         Route("/_sim/users/{email}/consents", consents, methods=["DELETE"]),
         Route("/_sim/token_errors", token_errors, methods=["GET", "POST", "DELETE"]),
         Route("/_sim/token_requests", token_requests, methods=["GET", "DELETE"]),

@@ -128,9 +128,13 @@ def _authorization_code(state: IdentityState, request: TokenRequest) -> dict[str
         raise errors.code_redeemed()
     if request.now - code.issued_at > state.settings.code_lifetime_seconds:
         raise errors.grant_expired()
-    if redirect_uri != code.redirect_uri:
-        raise errors.redirect_uri_mismatch(redirect_uri, code.redirect_uri)
-    _check_pkce(code, form.get("code_verifier"))
+    try:
+        if redirect_uri != code.redirect_uri:
+            raise errors.redirect_uri_mismatch(redirect_uri, code.redirect_uri)
+        _check_pkce(code, form.get("code_verifier"))
+    except AadError:
+        code.redeemed = code.redeemed or state.settings.failed_redemption_burns_code
+        raise
     user = _user(state, request, code.user_email)
     _injected(state, request, user, "authorization_code")
     code.redeemed = True
