@@ -73,6 +73,18 @@ def azurite_binary() -> Path:
     return binary
 
 
+def _die_with_parent() -> None:
+    """Runs in the child before exec: Linux sends it SIGTERM when the Python process that started
+    it dies, so a killed test run or stack never leaves Azurite behind."""
+    import ctypes
+    import signal
+
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
 def _wait_for_port(port: int, process: subprocess.Popen, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -133,6 +145,7 @@ def start_azurite(
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,
+        preexec_fn=_die_with_parent,
     )
     azurite = Azurite(process, *ports, workdir=workdir, scheme="https" if tls else "http")
     try:

@@ -38,3 +38,42 @@ def tls_files(tmp_path_factory: pytest.TempPathFactory) -> TlsFiles:
 @pytest.fixture
 def sim_clock() -> SimClock:
     return SimClock()
+
+
+def app_settings_env(storage_connection_string: str, **overrides: str) -> dict[str, str]:
+    """A complete, valid set of app settings (as local.settings.json would give)."""
+    import base64
+    import os as _os
+    import uuid
+
+    env = {
+        "AzureWebJobsStorage": storage_connection_string,
+        "TABLE_PREFIX": "t" + uuid.uuid4().hex[:10],
+        "PUBLIC_BASE_URL": "http://127.0.0.1:7071",
+        "MS_CLIENT_ID": "11111111-2222-3333-4444-555555555555",
+        "MS_CLIENT_SECRET": "client-secret-value",
+        "SYNCRO_BASE_URL": "https://127.0.0.1:9/api/v1",
+        "SYNCRO_API_TOKEN": "syncro-token-value",
+        "SYNCRO_WEBHOOK_SECRET": "webhook-secret-value",
+        "TOKEN_ENCRYPTION_KEY": base64.urlsafe_b64encode(_os.urandom(32)).decode(),
+        "SYNC_QUEUE_NAME": "jobs-" + uuid.uuid4().hex[:8],
+    }
+    env.update(overrides)
+    return env
+
+
+@pytest.fixture
+def use_app_settings(monkeypatch: pytest.MonkeyPatch):
+    """Install app settings into the process environment for code that reads them (services.py)."""
+    import services
+    import settings
+
+    def install(env: dict[str, str]) -> None:
+        for name, value in env.items():
+            monkeypatch.setenv(name, value)
+        settings.get_settings.cache_clear()
+        services.storage_account.cache_clear()
+
+    yield install
+    settings.get_settings.cache_clear()
+    services.storage_account.cache_clear()

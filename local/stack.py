@@ -1,0 +1,224 @@
+"""``make run``: the whole product on this machine.
+
+Starts Azurite, the identity, Graph and Syncro simulators (loopback HTTPS with a trustme CA),
+seeds the demo account and tenant, starts the Functions host with settings pointing at all of
+them, writes ``.local/stack.json`` (the contract in DESIGN.md) and stays in the foreground
+until Ctrl-C or SIGTERM, then stops everything it started.
+
+With ``local.settings.json`` holding ``"USE_SIMULATORS": "false"``, the same host runs
+against the real Microsoft and Syncro services configured there (Azurite still provides
+storage when ``AzureWebJobsStorage`` is ``UseDevelopmentStorage=true``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import socket
+import sys
+import threading
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from local import demo
+from local.azurite import Azurite, start_azurite
+from local.host.config import HostConfig, read_local_settings
+from local.host.http import HostKeys
+from local.host.logs import configure_logging
+from local.host.runtime import FunctionHost, generate_keys
+from local.serve import RunningServer, serve_in_thread
+from local.tls import TlsFiles, make_tls_files
+
+log = logging.getLogger("stack")
+ROOT = Path(__file__).resolve().parent.parent
+STATE_DIR = ROOT / ".local"
+
+
+def port_or_free(preferred: int) -> int:
+    """``preferred`` if nothing listens there, else 0 (a free port)."""
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", preferred))
+        except OSError:
+            return 0
+    return preferred
+
+
+@dataclass
+class Simulators:
+    identity: RunningServer
+    graph: RunningServer
+    syncro: RunningServer
+    sims: dict[str, Any] = field(default_factory=dict)
+
+
+def start_simulators(tls: TlsFiles, stack: ExitStack) -> Simulators:
+    from local.sims.control import SimClock, SimControl
+    from local.sims.graph.app import GraphSim
+    from local.sims.identity import IdentitySim
+    from local.sims.syncro import SyncroSim
+    from local.sims.tokens import TokenIssuer
+
+    clock = SimClock()  # one clock, so token and subscription expiry agree across simulators
+    issuer = TokenIssuer()
+    identity = IdentitySim(control=SimControl(clock=clock), issuer=issuer)
+    graph = GraphSim(control=SimControl(clock=clock), issuer=issuer, ca_bundle=str(tls.ca_bundle))
+    syncro = SyncroSim(control=SimControl(clock=clock), ca_bundle=str(tls.ca_bundle))
+    servers = {}
+    for name, sim, env_port in (
+        ("identity", identity, "SIM_IDENTITY_PORT"),
+        ("graph", graph, "SIM_GRAPH_PORT"),
+        ("syncro", syncro, "SIM_SYNCRO_PORT"),
+    ):
+        server = serve_in_thread(sim.app, tls=tls, port=int(os.environ.get(env_port, "0")), name=f"sim-{name}")
+        stack.callback(server.stop)
+        servers[name] = server
+    return Simulators(**servers, sims={"identity": identity, "graph": graph, "syncro": syncro})
+
+
+def seed_demo(sims: Simulators, *, host_url: str, secrets: demo.DemoSecrets, webhook_secret: str) -> list[dict]:
+    now = datetime.now(UTC)
+    identity_users = sims.sims["identity"].seed(
+        demo.identity_seed(secrets, redirect_uri=f"{host_url}/api/oauth/callback")
+    )["users"]
+    sims.sims["graph"].seed(
+        demo.graph_seed([u for u in identity_users if u["email"] != demo.DISPATCHER.email], now=now)
+    )
+    syncro = sims.sims["syncro"]
+    syncro.seed(demo.syncro_seed(secrets, now=now))
+    syncro.update_settings({"notification_urls": [f"{host_url}/api/syncro/notifications/{webhook_secret}"]})
+    return identity_users
+
+
+def app_settings_for_sims(
+    sims: Simulators, *, storage: str, host_url: str, tls: TlsFiles, secrets: demo.DemoSecrets, webhook_secret: str
+) -> dict[str, str]:
+    import base64
+
+    return {
+        "AzureWebJobsStorage": storage,
+        "PUBLIC_BASE_URL": host_url,
+        "MS_CLIENT_ID": demo.CLIENT_ID,
+        "MS_CLIENT_SECRET": secrets.client_secret,
+        "MS_AUTHORITY": f"{sims.identity.url}/common",
+        "GRAPH_BASE_URL": f"{sims.graph.url}/v1.0",
+        "SYNCRO_BASE_URL": f"{sims.syncro.url}/api/v1",
+        "SYNCRO_API_TOKEN": secrets.syncro_token,
+        "SYNCRO_WEBHOOK_SECRET": webhook_secret,
+        "TOKEN_ENCRYPTION_KEY": base64.urlsafe_b64encode(os.urandom(32)).decode(),
+        "CA_BUNDLE": str(tls.ca_bundle),
+    }
+
+
+def stack_json(
+    *, host_url: str, keys: HostKeys, sims: Simulators, tls: TlsFiles, storage: str, secrets: demo.DemoSecrets
+) -> dict[str, Any]:
+    """Exactly the keys DESIGN.md promises to other tools."""
+    return {
+        "host": host_url,
+        "function_key": keys.function_key,
+        "identity": {
+            "authority": f"{sims.identity.url}/common",
+            "client_id": demo.CLIENT_ID,
+            "client_secret": secrets.client_secret,
+            "tenant_id": demo.TENANT_ID,
+        },
+        "graph": f"{sims.graph.url}/v1.0",
+        "syncro": f"{sims.syncro.url}/api/v1",
+        "syncro_token": secrets.syncro_token,
+        "ca_bundle": str(tls.ca_bundle),
+        "storage": storage,
+        "users": [
+            {
+                "email": tech.email,
+                "password": secrets.password,
+                "syncro_user_id": tech.syncro_user_id,
+                "personal": tech.personal,
+                "linked": False,  # linking arrives with roadmap step 3
+            }
+            for tech in demo.TECHS
+        ],
+    }
+
+
+def write_private_json(path: Path, data: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=2) + "\n")
+    path.chmod(0o600)  # it holds demo credentials and the function key
+
+
+def run() -> int:
+    configure_logging()
+    local_file = ROOT / "local.settings.json"
+    local_values = read_local_settings(local_file) if local_file.exists() else {}
+    use_sims = local_values.get("USE_SIMULATORS", "true").lower() != "false"
+    stopping = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stopping.set())
+
+    with ExitStack() as stack:
+        azurite: Azurite | None = None
+        if use_sims or local_values.get("AzureWebJobsStorage", "") in ("", "UseDevelopmentStorage=true"):
+            azurite = start_azurite(
+                blob_port=port_or_free(10000), queue_port=port_or_free(10001), table_port=port_or_free(10002)
+            )
+            stack.callback(azurite.stop)
+            log.info("azurite started", extra={"table_port": azurite.table_port, "queue_port": azurite.queue_port})
+        storage = azurite.connection_string if azurite else local_values["AzureWebJobsStorage"]
+        keys = generate_keys()
+        host_port = port_or_free(int(os.environ.get("FUNCTIONS_HTTP_PORT", "7071")))
+        bound = socket.socket()
+        bound.bind(("127.0.0.1", host_port))  # reserve the port; the host URL must be known before seeding
+        host_port = bound.getsockname()[1]
+        bound.close()
+        host_url = f"http://127.0.0.1:{host_port}"
+
+        if use_sims:
+            tls = make_tls_files(STATE_DIR / "tls")
+            sims = start_simulators(tls, stack)
+            secrets = demo.DemoSecrets.fresh()
+            webhook_secret = demo.DemoSecrets.fresh().client_secret
+            seed_demo(sims, host_url=host_url, secrets=secrets, webhook_secret=webhook_secret)
+            app_env = app_settings_for_sims(
+                sims, storage=storage, host_url=host_url, tls=tls, secrets=secrets, webhook_secret=webhook_secret
+            )
+        else:
+            app_env = {**local_values, "AzureWebJobsStorage": storage}
+        os.environ.update(app_env)  # the app reads its settings from the environment, as in Azure
+
+        from settings import SettingsError, load_settings
+
+        try:
+            settings = load_settings()
+        except SettingsError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 2
+        import function_app
+
+        config = HostConfig.from_host_json(ROOT / "host.json", max_request_body_bytes=settings.max_request_body_bytes)
+        host = FunctionHost(function_app.app, config=config, keys=keys, port=host_port)
+        host.start()
+        stack.callback(host.stop)
+
+        if use_sims:
+            write_private_json(
+                STATE_DIR / "stack.json",
+                stack_json(host_url=host_url, keys=keys, sims=sims, tls=tls, storage=storage, secrets=secrets),
+            )
+        print(f"\nSettings page: {host_url}/api/settings", flush=True)
+        print(f"Health:        {host_url}/api/health", flush=True)
+        if use_sims:
+            print(f"Stack details: {STATE_DIR / 'stack.json'} (demo users, keys, simulator URLs)", flush=True)
+        print("Press Ctrl-C to stop.", flush=True)
+        stopping.wait()
+        log.info("stopping everything")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(run())

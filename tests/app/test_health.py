@@ -1,0 +1,71 @@
+"""GET /api/health through the local host, with the real function_app."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import pytest
+import requests
+
+import function_app
+from local.azurite import free_port
+from local.host import FunctionHost, HostConfig
+from storage.sync_queue import SyncJob
+from tests.conftest import app_settings_env
+
+
+@pytest.fixture
+def served_app() -> Iterator[FunctionHost]:
+    with FunctionHost(
+        function_app.app, config=HostConfig(), env={}, timers_enabled=False, queues_enabled=False
+    ) as host:
+        yield host
+
+
+def test_health_reports_version_storage_and_counts(served_app, storage_connection_string, use_app_settings) -> None:
+    use_app_settings(app_settings_env(storage_connection_string))
+    import services
+
+    account = services.storage_account()
+    account.sync_queue.enqueue(SyncJob(7, "admin", datetime.now(UTC).isoformat()))
+    account.sync_queue.enqueue(SyncJob(8, "admin", datetime.now(UTC).isoformat()))
+
+    response = requests.get(f"{served_app.url}/api/health", timeout=30)
+
+    assert response.status_code == 200
+    body = response.json()
+    assert body["status"] == "ok" and body["version"] == "0.1.0"
+    assert body["storage"] == {"reachable": True}
+    assert body["counts"] == {"links": 0, "subscriptions": 0, "queue_depth": 2, "poison_depth": 0}
+    assert response.headers["Cache-Control"] == "no-store"
+
+
+def test_health_is_503_with_a_reason_when_storage_is_down(served_app, use_app_settings) -> None:
+    dead = free_port()
+    connection = (
+        "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=a2V5;"
+        f"TableEndpoint=http://127.0.0.1:{dead}/devstoreaccount1;QueueEndpoint=http://127.0.0.1:{dead}/devstoreaccount1;"
+    )
+    use_app_settings(app_settings_env(connection))
+
+    response = requests.get(f"{served_app.url}/api/health", timeout=60)
+
+    assert response.status_code == 503
+    body = response.json()
+    assert body["status"] == "unavailable"
+    assert body["reason"].startswith("storage unreachable")
+    assert "AccountKey" not in response.text
+
+
+def test_health_is_503_naming_a_bad_setting(served_app, storage_connection_string, use_app_settings) -> None:
+    use_app_settings(app_settings_env(storage_connection_string, CONFLICT_POLICY="coin-toss"))
+    response = requests.get(f"{served_app.url}/api/health", timeout=30)
+    assert response.status_code == 503
+    assert response.json()["reason"].startswith("configuration: setting CONFLICT_POLICY is 'coin-toss'")
+
+
+def test_health_only_answers_get(served_app) -> None:
+    response = requests.post(f"{served_app.url}/api/health", timeout=30)
+    assert response.status_code == 405
+    assert response.headers["Allow"] == "GET"

@@ -1,0 +1,92 @@
+"""Settings are validated once; a bad one is reported in one line that names it."""
+
+from __future__ import annotations
+
+import pytest
+
+from settings import ConflictPolicy, SettingsError, load_settings
+from tests.conftest import app_settings_env
+
+VALID = app_settings_env("DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=a2V5;")
+
+
+def test_a_complete_environment_loads_with_defaults() -> None:
+    settings = load_settings(VALID)
+    assert settings.ms_authority == "https://login.microsoftonline.com/common"
+    assert settings.graph_base_url == "https://graph.microsoft.com/v1.0"
+    assert settings.window_past_days == 60 and settings.window_future_days == 60
+    assert settings.conflict_policy is ConflictPolicy.LATEST
+    assert settings.max_request_body_bytes == 1024 * 1024
+    assert settings.storage.connection_string == VALID["AzureWebJobsStorage"]
+
+
+def test_secrets_are_not_in_the_repr() -> None:
+    text = repr(load_settings(VALID))
+    for name in ("MS_CLIENT_SECRET", "SYNCRO_API_TOKEN", "SYNCRO_WEBHOOK_SECRET", "TOKEN_ENCRYPTION_KEY"):
+        assert VALID[name] not in text
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "says"),
+    [
+        ("MS_CLIENT_ID", "", "is missing"),
+        ("SYNCRO_BASE_URL", "ftp://x", "is not a valid https base URL"),
+        ("SYNCRO_BASE_URL", "http://syncro.example.com/api/v1", "is not a valid https base URL"),
+        ("PUBLIC_BASE_URL", "https://x/?q=1", "is not a valid https base URL"),
+        ("TOKEN_ENCRYPTION_KEY", "c2hvcnQ=", "decodes to 5 bytes, not 32"),
+        ("TOKEN_ENCRYPTION_KEY", "!!!!", "is not base64"),
+        ("SYNC_WINDOW_PAST_DAYS", "sixty", "is not a whole number"),
+        ("SYNC_WINDOW_FUTURE_DAYS", "0", "outside 1..730"),
+        ("CONFLICT_POLICY", "newest", "is 'newest'"),
+        ("CA_BUNDLE", "/nonexistent/ca.pem", "which is not a file"),
+        ("TABLE_PREFIX", "1bad", "is '1bad'"),
+        ("AzureWebJobsStorage", "not a connection string", "is not a storage connection string"),
+    ],
+)
+def test_a_bad_setting_is_named_in_one_line(name: str, value: str, says: str) -> None:
+    with pytest.raises(SettingsError) as raised:
+        load_settings({**VALID, name: value})
+    message = str(raised.value)
+    assert raised.value.name == name
+    assert message.startswith(f"setting {name} ")
+    assert says in message
+    assert "a valid value looks like" in message
+    assert "\n" not in message
+
+
+def test_identity_based_storage_from_the_account_name() -> None:
+    env = {k: v for k, v in VALID.items() if k != "AzureWebJobsStorage"}
+    settings = load_settings({**env, "AzureWebJobsStorage__accountName": "syncsync01"})
+    assert settings.storage.uses_identity
+    assert settings.storage.table_endpoint == "https://syncsync01.table.core.windows.net"
+    assert settings.storage.queue_endpoint == "https://syncsync01.queue.core.windows.net"
+
+
+def test_no_storage_at_all_is_named() -> None:
+    env = {k: v for k, v in VALID.items() if k != "AzureWebJobsStorage"}
+    with pytest.raises(SettingsError, match="setting AzureWebJobsStorage is missing"):
+        load_settings(env)
+
+
+def test_loopback_urls_may_be_plain_http() -> None:
+    settings = load_settings({**VALID, "SYNCRO_BASE_URL": "http://127.0.0.1:8443/api/v1/"})
+    assert settings.syncro_base_url == "http://127.0.0.1:8443/api/v1"
+
+
+def test_the_local_host_stops_with_one_line_on_a_bad_setting(tmp_path) -> None:
+    import subprocess
+    import sys
+
+    env = {**VALID, "SYNC_WINDOW_PAST_DAYS": "lots", "PATH": "/usr/bin:/bin"}
+    result = subprocess.run(
+        [sys.executable, "-m", "local.host", "--settings", str(tmp_path / "none.json"), "--port", "0"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "error: setting SYNC_WINDOW_PAST_DAYS is not a whole number ('lots'); a valid value looks like 60"
+    ]
+    assert "Traceback" not in result.stderr
