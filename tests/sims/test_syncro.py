@@ -20,6 +20,8 @@ from typing import Any
 import jsonschema
 import pytest
 import requests
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -308,7 +310,7 @@ def test_updated_at_strictly_increases_across_writes(stack: Stack) -> None:
         )
     # Writes straight into the store land many to a millisecond; each still gets its own stamp.
     for _ in range(200):
-        result = stack.sim.store.update(record["id"], {"summary": "Busy"}, rules=_update_rules())
+        result = stack.sim.update_appointment(record["id"], {"summary": "Busy"})
         assert result is not None and result.appointment is not None
         stamps.append(result.appointment["updated_at"])
     parsed = [datetime.fromisoformat(stamp.replace("Z", "+00:00")) for stamp in stamps]
@@ -324,12 +326,6 @@ def test_updated_at_follows_the_shared_clock(stack: Stack) -> None:
         record["updated_at"].replace("Z", "+00:00")
     )
     assert gap.total_seconds() >= 3600
-
-
-def _update_rules() -> Any:
-    from local.sims.syncro.validation import Rules
-
-    return Rules(creating=False, require_start=False, require_end=False)
 
 
 # -- listing --------------------------------------------------------------------------------
@@ -513,6 +509,45 @@ def test_a_missing_id_is_404(stack: Stack) -> None:
 def test_appointment_types_need_an_admin(stack: Stack) -> None:
     assert stack.client(TECH_TOKEN).get(f"{stack.api}/appointment_types").status_code == 403
     assert stack.client(ADMIN_TOKEN).get(f"{stack.api}/appointment_types").status_code == 200
+
+
+WRITABLE = [
+    "summary",
+    "description",
+    "start_at",
+    "end_at",
+    "all_day",
+    "location",
+    "customer_id",
+    "ticket_id",
+    "user_id",
+    "user_ids",
+    "appointment_type_id",
+    "email_customer",
+    "do_not_email",
+    "appointment_duration",
+]
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3),
+    max_leaves=5,
+)
+TIMESTAMPS = st.datetimes(timezones=st.none() | st.timezones()).map(lambda moment: moment.isoformat())
+PARAMS = st.dictionaries(st.sampled_from(WRITABLE) | st.text(max_size=8), JSON_VALUES | TIMESTAMPS, max_size=8)
+QUERY_TEXT = TIMESTAMPS | st.text(max_size=12) | st.integers().map(str)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(create=PARAMS, change=PARAMS, date_from=QUERY_TEXT, page=QUERY_TEXT)
+def test_no_input_gets_a_server_error(stack: Stack, create: dict, change: dict, date_from: str, page: str) -> None:
+    stack.sim.update_settings({"rate_limit_per_minute": 1_000_000})
+    client, api = stack.client(), stack.api
+    assert client.post(f"{api}/appointments", json=create).status_code in (201, 422)
+    target = stack.sim.store.all_appointments_json()[0]["id"] if stack.sim.store.all_appointments_json() else 1
+    assert client.put(f"{api}/appointments/{target}", json=change).status_code in (200, 404, 422)
+    listed = client.get(f"{api}/appointments", params={"date_from": date_from, "date_to": date_from, "page": page})
+    assert listed.status_code in (200, 422)
+    client.close()
 
 
 # -- rate limit -----------------------------------------------------------------------------

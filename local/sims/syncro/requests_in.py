@@ -33,7 +33,7 @@ async def params_of(request: Request) -> dict[str, Any]:
             return {}
         try:
             data = json.loads(raw)
-        except (ValueError, UnicodeDecodeError) as error:
+        except (ValueError, UnicodeDecodeError, RecursionError) as error:
             raise MalformedBody(str(error)) from error
         return data if isinstance(data, dict) else {"_json": data}
     if media == "application/x-www-form-urlencoded":

@@ -25,6 +25,9 @@ from local.sims.syncro.sim_routes import SimRoutes
 from local.sims.syncro.store import SyncroStore, WriteResult
 from local.sims.syncro.validation import Rules
 
+# Syncro's UI edits whichever fields the dispatcher touched.
+DISPATCHER_UPDATE = Rules(creating=False, require_start=False, require_end=False)
+
 
 class SyncroSim:
     """A fake Syncro account served over HTTP; see the package docstring for what it covers."""
@@ -80,6 +83,16 @@ class SyncroSim:
                 result.appointment, assignees=result.assignees, settings=self.settings
             )
         return result
+
+    def update_appointment(
+        self, appointment_id: int, params: dict[str, Any], *, rules: Rules = DISPATCHER_UPDATE
+    ) -> WriteResult | None:
+        """Change an appointment (a dispatcher's partial edit by default); None when it is missing."""
+        return self.store.update(appointment_id, params, rules=rules)
+
+    def delete_appointment(self, appointment_id: int) -> bool:
+        """Delete as a dispatcher would; False when it was already gone."""
+        return self.store.delete(appointment_id)
 
     # -- error answers ------------------------------------------------------------------------
 

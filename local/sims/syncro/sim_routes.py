@@ -67,13 +67,13 @@ class SimRoutes:
             record = self.sim.store.appointment_json(appointment_id)
             return JSONResponse(record) if record else JSONResponse({"error": "Not found"}, status_code=404)
         if request.method == "DELETE":
-            if not self.sim.store.delete(appointment_id):
+            if not self.sim.delete_appointment(appointment_id):
                 return JSONResponse({"error": "Not found"}, status_code=404)
             return JSONResponse({"message": "deleted"})
         params = await _json(request)
         if not isinstance(params, dict):
             return JSONResponse({"error": "body must be a JSON object"}, status_code=400)
-        result = self.sim.store.update(appointment_id, params, rules=Rules(False, False, False))
+        result = self.sim.update_appointment(appointment_id, params)
         if result is None:
             return JSONResponse({"error": "Not found"}, status_code=404)
         if result.errors:
@@ -109,5 +109,5 @@ async def _json(request: Request) -> Any:
     """The body as JSON, or None when it is not JSON (answered as 400 by the caller)."""
     try:
         return json.loads(await request.body() or b"null")
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         return None

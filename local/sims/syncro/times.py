@@ -46,9 +46,10 @@ def parse_datetime(text: str, zone: ZoneInfo) -> datetime | None:
 def parse_day(text: str) -> date | None:
     """A ``YYYY-MM-DD`` query date (a datetime's date part is accepted too, like Rails' Date.parse)."""
     try:
-        return date.fromisoformat(text.strip()[:10])
+        day = date.fromisoformat(text.strip()[:10])
     except ValueError:
         return None
+    return day if 1000 <= day.year <= 9000 else None
 
 
 def day_start(day: date, zone: ZoneInfo) -> datetime:

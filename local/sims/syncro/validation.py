@@ -184,13 +184,16 @@ def _id_list(value: Any) -> list[int]:
     return ids
 
 
+MAX_DURATION_MINUTES = 366 * 24 * 60
+
+
 def _minutes(value: Any) -> timedelta:
-    """``appointment_duration`` is a string in the spec; read as minutes (inferred)."""
+    """``appointment_duration`` is a string in the spec; read as minutes (inferred), at most a year."""
     try:
         minutes = float(value)
     except (TypeError, ValueError) as error:
         raise Invalid from error
-    if isinstance(value, bool) or minutes < 0 or minutes != minutes:
+    if isinstance(value, bool) or not 0 <= minutes <= MAX_DURATION_MINUTES:  # also refuses NaN
         raise Invalid
     return timedelta(minutes=minutes)
 
