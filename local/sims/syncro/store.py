@@ -204,7 +204,14 @@ class SyncroStore:
     def list_page(self, query: ListQuery, settings: SyncroSettings) -> tuple[list[dict[str, Any]], dict[str, int]]:
         """One page of the filtered list, and its ``meta``."""
         with self._lock:
-            matching = [record for record in self.appointments.values() if self._matches(record, query, settings)]
+            lower, upper = self._bounds(query, settings)
+            overlap = settings.date_filter == "overlap"
+            matching = [
+                record
+                for record in self.appointments.values()
+                if (query.only_user is None or record.assigned_to(query.only_user))
+                and _in_range(record, lower, upper, overlap=overlap)
+            ]
             matching.sort(key=_order_key(settings.list_order))
             per_page = settings.per_page
             total_pages = max(1, -(-len(matching) // per_page))
@@ -217,17 +224,14 @@ class SyncroStore:
             }
             return [self._render(record) for record in chunk], meta
 
-    def _matches(self, record: Appointment, query: ListQuery, settings: SyncroSettings) -> bool:
-        if query.only_user is not None and not record.assigned_to(query.only_user):
-            return False
+    def _bounds(self, query: ListQuery, settings: SyncroSettings) -> tuple[datetime | None, datetime | None]:
+        """The UTC instants the account-zone days of the query begin at (upper bound exclusive)."""
         zone = self.account.zone
         lower = day_start(query.date_from, zone) if query.date_from else None
         upper = None
         if query.date_to:
             upper = day_start(query.date_to + timedelta(days=1 if settings.date_to_inclusive else 0), zone)
-        if settings.date_filter == "overlap":
-            return (lower is None or record.end_at > lower) and (upper is None or record.start_at < upper)
-        return (lower is None or record.start_at >= lower) and (upper is None or record.start_at < upper)
+        return lower, upper
 
     # -- writes -----------------------------------------------------------------------------
 
@@ -282,6 +286,12 @@ class SyncroStore:
             if record.appointment_type_id is not None
             else None,
         )
+
+
+def _in_range(record: Appointment, lower: datetime | None, upper: datetime | None, *, overlap: bool) -> bool:
+    if overlap:
+        return (lower is None or record.end_at > lower) and (upper is None or record.start_at < upper)
+    return (lower is None or record.start_at >= lower) and (upper is None or record.start_at < upper)
 
 
 def _order_key(order: str) -> Any:
