@@ -288,6 +288,11 @@ def test_times_come_back_in_utc_with_milliseconds(stack: Stack) -> None:
     assert record["created_at"].endswith("Z") and len(record["created_at"]) == len("2026-06-01T08:15:30.123Z")
 
 
+def test_appointment_duration_in_minutes_stands_in_for_end_at(stack: Stack) -> None:
+    record = stack.create(summary="Short", start_at="2026-06-01T16:00:00Z", appointment_duration="90")
+    assert (record["end_at"], record["duration"]) == ("2026-06-01T17:30:00.000Z", 1.5)
+
+
 def test_a_time_without_offset_is_read_in_the_account_zone(stack: Stack) -> None:
     record = stack.create(summary="Naive", start_at="2026-01-15T09:00:00", end_at="2026-01-15T10:00:00")
     assert record["start_at"] == "2026-01-15T17:00:00.000Z"  # 09:00 PST

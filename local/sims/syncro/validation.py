@@ -7,6 +7,7 @@ Messages are joined with a bare comma, as in the spec's example.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -17,13 +18,8 @@ from local.sims.syncro.times import parse_datetime
 
 _TRUE = (True, 1, "1", "true", "t", "yes", "on")
 _FALSE = (False, 0, "0", "false", "f", "no", "off", "")
-_BOOL_FIELDS = {"all_day": "All day", "do_not_email": "Do not email", "email_customer": "Email customer"}
-_ID_FIELDS = {
-    "customer_id": "Customer",
-    "ticket_id": "Ticket",
-    "user_id": "User",
-    "appointment_type_id": "Appointment type",
-}
+# Length of an appointment created without end_at when end_at_required is off (inferred).
+DEFAULT_LENGTH = timedelta(hours=1)
 
 
 class Invalid(Exception):
@@ -52,40 +48,29 @@ def read_appointment(
     """The field changes ``params`` asks for, and the error messages (empty when valid)."""
     changes: dict[str, Any] = {}
     errors: list[str] = []
-    _read_texts(params, changes, errors, creating=rules.creating)
+    _read_summary(params, changes, errors, creating=rules.creating)
     _read_times(params, changes, errors, zone=zone, rules=rules, existing=existing)
-    for name, label in _BOOL_FIELDS.items():
+    for name, (label, read) in _PLAIN_FIELDS.items():
         if name in params:
-            _collect(errors, label, lambda n=name: changes.__setitem__(n, _bool(params[n])))
-    for name, label in _ID_FIELDS.items():
-        if name in params:
-            _collect(errors, label, lambda n=name: changes.__setitem__(n, _optional_id(params[n])))
-    if "user_ids" in params:
-        _collect(errors, "User ids", lambda: changes.__setitem__("user_ids", _id_list(params["user_ids"])))
+            try:
+                changes[name] = read(params[name])
+            except Invalid:
+                errors.append(f"{label} is invalid")
     errors.extend(_missing_references(changes, known))
     return changes, errors
 
 
-def _collect(errors: list[str], label: str, read: Any) -> None:
+def _read_summary(params: dict[str, Any], changes: dict[str, Any], errors: list[str], *, creating: bool) -> None:
+    if "summary" not in params and not creating:
+        return
     try:
-        read()
+        summary = _text(params.get("summary"))
     except Invalid:
-        errors.append(f"{label} is invalid")
-
-
-def _read_texts(params: dict[str, Any], changes: dict[str, Any], errors: list[str], *, creating: bool) -> None:
-    if "summary" in params or creating:
-        try:
-            summary = _text(params.get("summary"))
-        except Invalid:
-            summary = None
-        if not summary or not summary.strip():
-            errors.append("Summary can't be blank")
-        else:
-            changes["summary"] = summary
-    for name in ("description", "location"):
-        if name in params:
-            _collect(errors, name.capitalize(), lambda n=name: changes.__setitem__(n, _text(params[n])))
+        summary = None
+    if summary and summary.strip():
+        changes["summary"] = summary
+    else:
+        errors.append("Summary can't be blank")
 
 
 def _read_times(
@@ -100,27 +85,33 @@ def _read_times(
     start = _time(params, "start_at", zone)
     if start is None and ("start_at" in params or rules.require_start):
         errors.append("Start at can't be blank")
-    duration = None
-    if params.get("appointment_duration") not in (None, ""):
-        try:
-            duration = _minutes(params["appointment_duration"])
-        except Invalid:
-            errors.append("Appointment duration is invalid")
+    duration = _duration(params, errors)
     end = _time(params, "end_at", zone)
-    effective_start = start or (existing.start_at if existing else None)
-    if end is None and duration is not None and effective_start is not None:
-        end = effective_start + duration
-    if end is None and ("end_at" in params or (rules.creating and rules.require_end)) and duration is None:
+    base = start or (existing.start_at if existing else None)
+    if end is None and base is not None:
+        if duration is not None:
+            end = base + duration  # appointment_duration stands in for end_at
+        elif rules.creating and not rules.require_end and "end_at" not in params:
+            end = base + DEFAULT_LENGTH
+    if end is None and ("end_at" in params or (rules.creating and rules.require_end and duration is None)):
         errors.append("End at can't be blank")
-    if end is None and rules.creating and not rules.require_end and start is not None:
-        end = start + timedelta(hours=1)
     effective_end = end or (existing.end_at if existing else None)
-    if effective_start and effective_end and effective_end < effective_start:
+    if base and effective_end and effective_end < base:
         errors.append("End at must be after start at")
     if start is not None:
         changes["start_at"] = start
     if end is not None:
         changes["end_at"] = end
+
+
+def _duration(params: dict[str, Any], errors: list[str]) -> timedelta | None:
+    if params.get("appointment_duration") in (None, ""):
+        return None
+    try:
+        return _minutes(params["appointment_duration"])
+    except Invalid:
+        errors.append("Appointment duration is invalid")
+        return None
 
 
 def _time(params: dict[str, Any], name: str, zone: ZoneInfo) -> datetime | None:
@@ -196,6 +187,21 @@ def _minutes(value: Any) -> timedelta:
     if isinstance(value, bool) or not 0 <= minutes <= MAX_DURATION_MINUTES:  # also refuses NaN
         raise Invalid
     return timedelta(minutes=minutes)
+
+
+# Fields read by a single coercion each: name -> (label in messages, reader).
+_PLAIN_FIELDS: dict[str, tuple[str, Callable[[Any], Any]]] = {
+    "description": ("Description", _text),
+    "location": ("Location", _text),
+    "all_day": ("All day", _bool),
+    "do_not_email": ("Do not email", _bool),
+    "email_customer": ("Email customer", _bool),
+    "customer_id": ("Customer", _optional_id),
+    "ticket_id": ("Ticket", _optional_id),
+    "user_id": ("User", _optional_id),
+    "appointment_type_id": ("Appointment type", _optional_id),
+    "user_ids": ("User ids", _id_list),
+}
 
 
 def _missing_references(changes: dict[str, Any], known: Known) -> list[str]:
