@@ -36,11 +36,13 @@ from local.tls import TlsFiles, make_tls_files
 
 log = logging.getLogger("stack")
 ROOT = Path(__file__).resolve().parent.parent
-STATE_DIR = ROOT / ".local"
+STATE_DIR = Path(os.environ.get("STACK_STATE_DIR", ROOT / ".local"))
 
 
 def port_or_free(preferred: int) -> int:
     """``preferred`` if nothing listens there, else 0 (a free port)."""
+    if preferred == 0:
+        return 0
     with socket.socket() as sock:
         try:
             sock.bind(("127.0.0.1", preferred))
@@ -165,7 +167,9 @@ def run() -> int:
         azurite: Azurite | None = None
         if use_sims or local_values.get("AzureWebJobsStorage", "") in ("", "UseDevelopmentStorage=true"):
             azurite = start_azurite(
-                blob_port=port_or_free(10000), queue_port=port_or_free(10001), table_port=port_or_free(10002)
+                blob_port=port_or_free(int(os.environ.get("AZURITE_BLOB_PORT", "10000"))),
+                queue_port=port_or_free(int(os.environ.get("AZURITE_QUEUE_PORT", "10001"))),
+                table_port=port_or_free(int(os.environ.get("AZURITE_TABLE_PORT", "10002"))),
             )
             stack.callback(azurite.stop)
             log.info("azurite started", extra={"table_port": azurite.table_port, "queue_port": azurite.queue_port})

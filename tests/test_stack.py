@@ -1,0 +1,99 @@
+"""`make run`'s stack as a process: it comes up, honours the stack.json contract, serves the demo,
+and stops everything it started on SIGTERM."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import msal
+import requests
+
+from local.sims.identity import msal_session
+
+ROOT = Path(__file__).resolve().parent.parent
+CONTRACT_KEYS = {
+    "host", "function_key", "identity", "graph", "syncro", "syncro_token", "ca_bundle", "storage", "users",
+}  # fmt: skip
+
+
+def _children(pid: int) -> list[int]:
+    result = subprocess.run(["ps", "-o", "pid=", "--ppid", str(pid)], capture_output=True, text=True)
+    return [int(p) for p in result.stdout.split()]
+
+
+def test_stack_starts_serves_the_demo_and_stops_cleanly(tmp_path: Path) -> None:
+    env = {
+        **os.environ,
+        "STACK_STATE_DIR": str(tmp_path),
+        "FUNCTIONS_HTTP_PORT": "0",
+        "AZURITE_BLOB_PORT": "0",
+        "AZURITE_QUEUE_PORT": "0",
+        "AZURITE_TABLE_PORT": "0",
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "local.stack"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    stack_file = tmp_path / "stack.json"
+    try:
+        deadline = time.monotonic() + 90
+        while not stack_file.exists():
+            assert process.poll() is None, process.stdout.read()
+            assert time.monotonic() < deadline, "stack.json never appeared"
+            time.sleep(0.2)
+        stack = json.loads(stack_file.read_text())
+        assert set(stack) == CONTRACT_KEYS
+        assert set(stack["identity"]) == {"authority", "client_id", "client_secret", "tenant_id"}
+        assert stack["graph"].endswith("/v1.0") and stack["syncro"].endswith("/api/v1")
+        assert oct(stack_file.stat().st_mode & 0o777) == "0o600"
+        users = stack["users"]
+        assert len(users) >= 3 and sum(u["personal"] for u in users) == 1
+        assert all(set(u) == {"email", "password", "syncro_user_id", "personal", "linked"} for u in users)
+
+        health = requests.get(f"{stack['host']}/api/health", timeout=30)
+        assert health.status_code == 200 and health.json()["storage"]["reachable"]
+
+        # A demo tech acts in Outlook: MSAL's password grant, then Graph with that token.
+        identity_url = stack["identity"]["authority"].rsplit("/", 1)[0]
+        session = msal_session(identity_url, stack["ca_bundle"])
+        app = msal.ConfidentialClientApplication(
+            stack["identity"]["client_id"],
+            client_credential=stack["identity"]["client_secret"],
+            authority=f"{identity_url}/{stack['identity']['tenant_id']}",
+            http_client=session,
+            instance_discovery=False,
+        )
+        tech = next(u for u in users if not u["personal"])
+        token = app.acquire_token_by_username_password(tech["email"], tech["password"], scopes=["Calendars.ReadWrite"])
+        assert "access_token" in token, token.get("error_description")
+        calendars = session.get(
+            f"{stack['graph']}/me/calendars", headers={"Authorization": f"Bearer {token['access_token']}"}, timeout=30
+        )
+        assert calendars.status_code == 200
+        assert any(c["isDefaultCalendar"] for c in calendars.json()["value"])
+
+        # The dispatcher's token reads the demo appointments, and the tech has some.
+        appointments = session.get(
+            f"{stack['syncro']}/appointments",
+            headers={"Authorization": f"Bearer {stack['syncro_token']}"},
+            timeout=30,
+        ).json()["appointments"]
+        assert any(tech["syncro_user_id"] in a["appointment"]["user_ids"] for a in appointments)
+    finally:
+        children = _children(process.pid)
+        process.send_signal(signal.SIGTERM)
+        output, _ = process.communicate(timeout=60)
+    assert process.returncode == 0, output
+    assert "Settings page: http://127.0.0.1:" in output
+    time.sleep(0.5)
+    assert not [pid for pid in children if Path(f"/proc/{pid}").exists()], "a child outlived the stack"
