@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from local.sims.graph.context import Ctx
 from local.sims.graph.errors import GraphError, GraphResponse
 
+_FUNCTION_PARENS = re.compile(r"\(\)(?=/|$)")
 Handler = Callable[[Ctx], GraphResponse | Awaitable[GraphResponse]]
 
 
@@ -47,7 +48,8 @@ class GraphRouter:
 
     def match(self, method: str, path: str) -> Match:
         """The route for ``path``; 400 for an unknown segment, 405 for a known path and wrong method."""
-        path, user, prefix = _split_user(path)
+        # OData function calls may carry empty parentheses: /calendarView/delta() is /calendarView/delta.
+        path, user, prefix = _split_user(_FUNCTION_PARENS.sub("", path))
         found_path = False
         for route in self.routes:
             matched = route.pattern.match(path)
