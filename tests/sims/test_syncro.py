@@ -358,6 +358,11 @@ def test_lists_25_a_page_with_meta(stack: Stack) -> None:
     assert len(seen) == len(set(seen)) == 60
 
 
+def test_an_empty_list_has_zero_pages(stack: Stack) -> None:
+    body = stack.client().get(f"{stack.api}/appointments").json()
+    assert body == {"appointments": [], "meta": {"total_pages": 0, "total_entries": 0, "per_page": 25, "page": 1}}
+
+
 def test_meta_can_be_switched_off(stack: Stack) -> None:
     stack.sim.update_settings({"list_meta": False})
     assert "meta" not in stack.client().get(f"{stack.api}/appointments").json()

@@ -214,7 +214,8 @@ class SyncroStore:
             ]
             matching.sort(key=_order_key(settings.list_order))
             per_page = settings.per_page
-            total_pages = max(1, -(-len(matching) // per_page))
+            # Rails paginators (will_paginate, Kaminari) report 0 pages for an empty result.
+            total_pages = -(-len(matching) // per_page)
             chunk = matching[(query.page - 1) * per_page : query.page * per_page]
             meta = {
                 "total_pages": total_pages,
