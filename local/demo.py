@@ -7,6 +7,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 TENANT_ID = "5c1a3a6e-0d5e-4c2b-9f0a-2b7f1d9e8c11"
 CLIENT_ID = "9f6b2d4e-7a1c-4e8b-b3d2-6c5a4f3e2d10"
@@ -41,8 +42,11 @@ class DemoSecrets:
 
 
 def _at(day_offset: int, hour: int, minute: int = 0, *, now: datetime) -> str:
-    day = (now + timedelta(days=day_offset)).date()
-    return datetime.combine(day, time(hour, minute), tzinfo=UTC).isoformat().replace("+00:00", "Z")
+    """``hour:minute`` in the account's zone, ``day_offset`` days from today, as UTC ISO 8601."""
+    zone = ZoneInfo(TIME_ZONE)
+    day = (now.astimezone(zone) + timedelta(days=day_offset)).date()
+    local = datetime.combine(day, time(hour, minute), tzinfo=zone)
+    return local.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def identity_seed(demo: DemoSecrets, *, redirect_uri: str) -> dict[str, Any]:

@@ -32,7 +32,9 @@ from local.sims.control import SimClock, SimControl
 from local.sims.syncro import SyncroSim
 from local.tls import TlsFiles
 
-SPEC = json.loads((Path(__file__).parent / "syncro_openapi_subset.json").read_text())
+# The one copy of Syncro's spec is the project's shared reference, beside the checkout (as in CI).
+SPEC_PATH = Path(__file__).resolve().parents[3] / "shared" / "reference" / "syncro-openapi-subset.json"
+SPEC = json.loads(SPEC_PATH.read_text())
 ADMIN_TOKEN, TECH_TOKEN, OWN_ONLY_TOKEN = "tok-admin", "tok-tina", "tok-sam"
 SEED: dict[str, Any] = {
     "account": {"subdomain": "acme", "time_zone": "America/Los_Angeles"},
