@@ -134,7 +134,7 @@ def _encryption_key(env: Mapping[str, str]) -> bytes:
     name, example = "TOKEN_ENCRYPTION_KEY", "a Fernet key: 32 random bytes in url-safe base64 (make key prints one)"
     raw = _required(env, name, example)
     try:
-        key = base64.urlsafe_b64decode(raw.encode("ascii"))
+        key = base64.b64decode(raw.encode("ascii"), altchars=b"-_", validate=True)
     except (binascii.Error, ValueError, UnicodeEncodeError):
         raise SettingsError(name, "is not base64", example) from None
     if len(key) != 32:

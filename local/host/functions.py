@@ -57,11 +57,21 @@ def resolve_app_settings(value: str, env: Mapping[str, str]) -> str:
     return _APP_SETTING.sub(lookup, value)
 
 
+_indexed: dict[int, tuple[Any, list[Any]]] = {}
+
+
+def _indexed_functions(app: Any) -> list[Any]:
+    """``app.get_functions()``, once per app: azure-functions refuses to index an app twice."""
+    if id(app) not in _indexed:
+        _indexed[id(app)] = (app, app.get_functions())
+    return _indexed[id(app)][1]
+
+
 def read_functions(app: Any, env: Mapping[str, str] | None = None) -> list[Function]:
     """Specs of every function of ``app``; raises ValueError on a binding this host cannot serve."""
     env = os.environ if env is None else env
     specs: list[Function] = []
-    for function in app.get_functions():
+    for function in _indexed_functions(app):
         name = function.get_function_name()
         bindings = [json.loads(raw) for raw in function.get_raw_bindings()]
         trigger = next((b for b in bindings if b.get("type", "").endswith("Trigger")), None)
