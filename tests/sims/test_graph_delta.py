@@ -208,3 +208,29 @@ def test_per_calendar_delta_sees_only_that_calendar(graph: GraphHarness) -> None
            f"&endDateTime={WINDOW['endDateTime']}")
     pages, _ = _round(session, url)
     assert [i["subject"] for page in pages for i in page] == ["Here"]
+
+
+def test_visibility_lag_holds_changes_back_until_the_clock_passes_it(graph: GraphHarness) -> None:
+    session = graph.session(lifetime=24 * 3600)
+    first = session.post(f"{graph.v1}/me/events", json=event_body(subject="Old")).json()
+    _, link = _round(session, _initial(graph))
+    graph.settings(delta_visibility_lag_seconds=60)
+    session.patch(f"{graph.v1}/me/events/{first['id']}", json={"subject": "Renamed"})
+    second = session.post(f"{graph.v1}/me/events", json=event_body(subject="Brand new")).json()
+    pages, link = _round(session, link)
+    assert pages == [[]]
+    graph.control.clock.advance(61)
+    pages, _ = _round(session, link)
+    assert {i["id"]: i["subject"] for page in pages for i in page} == {first["id"]: "Renamed",
+                                                                       second["id"]: "Brand new"}
+
+
+def test_empty_pages_and_delta_link_via_calendar_segment(graph: GraphHarness) -> None:
+    session = graph.session()
+    session.post(f"{graph.v1}/me/events", json=event_body())
+    graph.settings(delta_empty_pages=2, delta_link_via_calendar_segment=True)
+    url = _initial(graph).replace("/me/", f"/users/{USER}/")
+    pages, link = _round(session, url)
+    assert [len(p) for p in pages] == [0, 0, 1]
+    assert f"/users/{USER}/calendar/calendarView/delta?$deltatoken=" in link
+    assert session.get(link).status_code == 200

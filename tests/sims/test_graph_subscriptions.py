@@ -174,3 +174,19 @@ def test_delete_subscription(graph: GraphHarness, receiver: Receiver) -> None:
     session = graph.session()
     assert session.delete(f"{graph.v1}/subscriptions/{subscription['id']}").status_code == 204
     assert session.get(f"{graph.v1}/subscriptions/{subscription['id']}").status_code == 404
+
+
+def test_silent_removal_sends_nothing(graph: GraphHarness, receiver: Receiver) -> None:
+    subscription = _subscribe(graph, receiver).json()
+    assert graph.plain().delete(f"{graph.url}/_sim/subscriptions/{subscription['id']}").status_code == 204
+    graph.session().post(f"{graph.v1}/me/events", json=event_body())
+    assert graph.sim.notifier.wait_until_settled()
+    assert receiver.received == []
+    assert graph.session().get(f"{graph.v1}/subscriptions/{subscription['id']}").status_code == 404
+
+
+def test_mailbox_that_cannot_subscribe(graph: GraphHarness, receiver: Receiver) -> None:
+    graph.sim.seed({"mailboxes": [{"oid": USER, "email": "tech@contoso.example", "can_subscribe": False}]})
+    refused = _subscribe(graph, receiver)
+    assert refused.status_code == 400
+    assert "REST API is not yet supported for this mailbox" in refused.json()["error"]["message"]

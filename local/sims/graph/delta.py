@@ -8,11 +8,12 @@ generations per mailbox+calendar+window are kept; older or invalidated ones answ
 
 from __future__ import annotations
 
+import re
 import secrets
 import threading
 from collections import defaultdict, deque
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from local.sims.control import SimClock
@@ -144,18 +145,29 @@ class DeltaTracker:
         if index + 1 < len(delta_round.pages):
             body["@odata.nextLink"] = ctx.link(ctx.request.path, {"$skiptoken": f"{round_id}.{index + 1}"})
         else:
-            body["@odata.deltaLink"] = ctx.link(ctx.request.path, {"$deltatoken": delta_round.delta_token})
+            body["@odata.deltaLink"] = ctx.link(self._delta_path(ctx), {"$deltatoken": delta_round.delta_token})
         headers = {"Preference-Applied": ", ".join(ctx.applied)} if ctx.applied else {}
         return GraphResponse(200, body, headers)
+
+    def _delta_path(self, ctx: Ctx) -> str:
+        """Links are kept as returned; Graph may answer /users/x/calendarView/delta with a
+        deltaLink on /users/x/calendar/calendarView/delta (reported)."""
+        path = ctx.request.path
+        lowered = path.lower()
+        via_default_calendar = "/calendar/" in lowered or "/calendars/" in lowered
+        if self.settings.delta_link_via_calendar_segment and "user" in ctx.params and not via_default_calendar:
+            return re.sub(r"/calendarView/delta", "/calendar/calendarView/delta", path, count=1, flags=re.IGNORECASE)
+        return path
 
     # --- computing a round -----------------------------------------------------------------
     def _new_round(self, mailbox: Mailbox, key: WindowKey, window: tuple[datetime, datetime],
                    previous: dict[str, str], options: ReadOptions, size: int) -> str:
         with self.store.lock:
             items = instances_between(self.store.events_of(mailbox, key[1]), *window)
-            changed = [i for i in items if previous.get(i.id) != i.version]
-            snapshot = {i.id: i.version for i in items}
-            removed = [i for i in previous if i not in snapshot and not self._silent_removal(mailbox, i)]
+            changed, snapshot = self._changes(mailbox, items, previous)
+            present = {i.id for i in items}
+            removed = [i for i in previous if i not in present and i not in snapshot
+                       and not self._silent_removal(mailbox, i)]
             stub_options = ReadOptions(**{**options.__dict__, "stubs": self.settings.delta_occurrence_stubs})
             groups = self._groups(changed, mailbox, stub_options) + [[_removed(i)] for i in removed]
         token = secrets.token_urlsafe(24)
@@ -167,6 +179,36 @@ class DeltaTracker:
             _keep_last(self._generations[key], token, self.settings.delta_token_generations, self._states)
             _keep_last(self._round_ids[key], round_id, self.settings.delta_token_generations, self._rounds)
         return round_id
+
+    def _changes(self, mailbox: Mailbox, items: list[Instance], previous: dict[str, str]
+                 ) -> tuple[list[Instance], dict[str, str]]:
+        """Items new or changed since ``previous``, and the snapshot the next token stands for.
+        Changes younger than the visibility lag are left for a later round."""
+        cutoff = self.clock.now() - timedelta(seconds=self.settings.delta_visibility_lag_seconds)
+        lagging = self.settings.delta_visibility_lag_seconds > 0
+        changed, snapshot = [], {}
+        for item in items:
+            if lagging and max(item.modified, item.event.modified) > cutoff:
+                if item.id in previous:
+                    snapshot[item.id] = previous[item.id]
+                continue
+            snapshot[item.id] = item.version
+            if previous.get(item.id) != item.version:
+                changed.append(item)
+        if lagging:
+            for item_id, version in previous.items():
+                if item_id not in snapshot and self._changed_after(mailbox, item_id, cutoff):
+                    snapshot[item_id] = version
+        return changed, snapshot
+
+    @staticmethod
+    def _changed_after(mailbox: Mailbox, item_id: str, cutoff: datetime) -> bool:
+        """Whether the item (or its series) was modified or deleted after ``cutoff``."""
+        parsed = parse_occurrence_id(item_id)
+        event_id = parsed[0] if parsed else item_id
+        event = mailbox.events.get(event_id)
+        moment = event.modified if event is not None else mailbox.deleted_at.get(event_id)
+        return moment is not None and moment > cutoff
 
     def _silent_removal(self, mailbox: Mailbox, item_id: str) -> bool:
         """A deleted occurrence gets no tombstone (reported), unless the setting asks for one."""
@@ -194,7 +236,8 @@ class DeltaTracker:
                 pages.append([])
             pages[-1].extend(group)
         self._add_repeats(pages)
-        return pages
+        # Empty pages that still carry a nextLink (reported), before the page with the deltaLink.
+        return pages[:-1] + [[] for _ in range(self.settings.delta_empty_pages)] + pages[-1:]
 
     def _add_repeats(self, pages: list[list[dict[str, Any]]]) -> None:
         duplicates = self.settings.delta_duplicate_items

@@ -103,6 +103,7 @@ class Mailbox:
     calendars: dict[str, Calendar] = field(default_factory=dict)
     events: dict[str, StoredEvent] = field(default_factory=dict)
     sent: list[SentMail] = field(default_factory=list)
+    deleted_at: dict[str, datetime] = field(default_factory=dict)  # event id -> when it was deleted
 
     @property
     def default_calendar(self) -> Calendar:

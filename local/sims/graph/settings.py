@@ -44,6 +44,13 @@ class GraphSettings:
     delta_replay_items: int = 0
     # The same item appears twice on a page this many times per round (reported duplicates).
     delta_duplicate_items: int = 0
+    # This many empty pages (each with a nextLink) come before the last page of a round.
+    delta_empty_pages: int = 0
+    # Changes become visible to delta only this many seconds (simulator clock) after they happen,
+    # so a notification can arrive before delta shows its change (reported).
+    delta_visibility_lag_seconds: float = 0.0
+    # deltaLinks for /users/{id}/calendarView/delta come back as /users/{id}/calendar/calendarView/delta.
+    delta_link_via_calendar_segment: bool = False
 
     # --- subscriptions and notifications ------------------------------------------------------
     subscription_max_lifetime_minutes: int = 10080

@@ -8,6 +8,7 @@
 - ``GET|DELETE /_sim/notifications[?status=...]``    deliveries (pending, sending, delivered, failed, dropped)
 - ``POST /_sim/notifications/pause`` / ``release``   hold deliveries back / let them go
 - ``GET  /_sim/subscriptions``                       every live subscription
+- ``DELETE /_sim/subscriptions/{id}``                 drop one silently (no lifecycle notification)
 - ``POST /_sim/subscriptions/{id}/lifecycle``        ``{"event": "reauthorizationRequired|subscriptionRemoved|missed"}``
 """
 
@@ -98,6 +99,11 @@ def sim_routes(sim: GraphSim) -> list[Route]:
             listed = [s.render("") for s in sim.subscriptions.subscriptions.values()]
         return JSONResponse({"subscriptions": listed})
 
+    async def remove(request: Request) -> Response:
+        if not sim.subscriptions.remove_silently(request.path_params["sid"]):
+            return JSONResponse({"error": "no such subscription"}, status_code=404)
+        return Response(status_code=204)
+
     async def lifecycle(request: Request) -> Response:
         try:
             body = await request.json()
@@ -118,5 +124,6 @@ def sim_routes(sim: GraphSim) -> list[Route]:
         Route("/_sim/notifications/pause", pause, methods=["POST"]),
         Route("/_sim/notifications/release", release, methods=["POST"]),
         Route("/_sim/subscriptions", subscriptions, methods=["GET"]),
+        Route("/_sim/subscriptions/{sid}", remove, methods=["DELETE"]),
         Route("/_sim/subscriptions/{sid}/lifecycle", lifecycle, methods=["POST"]),
     ]

@@ -255,6 +255,7 @@ class GraphStore:
                 self._delete_occurrence(mailbox, item)
                 return
             del mailbox.events[item.id]
+            mailbox.deleted_at[item.id] = self.clock.now()
             self._emit(mailbox, item.event.calendar_id, item.id, "deleted", item.event.etag)
 
     def _delete_occurrence(self, mailbox: Mailbox, item: Instance) -> None:

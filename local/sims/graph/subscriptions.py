@@ -274,6 +274,11 @@ class SubscriptionRoutes:
         for url, items in by_url.items():
             self.notifier.send("change", url, {"value": items})
 
+    def remove_silently(self, subscription_id: str) -> bool:
+        """Drop a subscription with no lifecycle notification, as after a password reset (reported)."""
+        with self._lock:
+            return self.subscriptions.pop(subscription_id, None) is not None
+
     def lifecycle(self, subscription_id: str, event: str) -> dict[str, Any]:
         """Send a lifecycle notification now (subscriptionRemoved also deletes the subscription)."""
         if event not in LIFECYCLE_EVENTS:
