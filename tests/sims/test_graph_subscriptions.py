@@ -190,3 +190,25 @@ def test_mailbox_that_cannot_subscribe(graph: GraphHarness, receiver: Receiver) 
     refused = _subscribe(graph, receiver)
     assert refused.status_code == 400
     assert "REST API is not yet supported for this mailbox" in refused.json()["error"]["message"]
+
+
+def test_reordering_sends_held_notifications_newest_first(graph: GraphHarness, receiver: Receiver) -> None:
+    _subscribe(graph, receiver)
+    graph.settings(notification_reorder=True)
+    graph.plain().post(f"{graph.url}/_sim/notifications/pause")
+    session = graph.session()
+    ids = [session.post(f"{graph.v1}/me/events", json=event_body(subject=f"E{n}")).json()["id"] for n in range(3)]
+    graph.plain().post(f"{graph.url}/_sim/notifications/release")
+    assert graph.sim.notifier.wait_until_settled()
+    by_send_order = sorted(_notifications(graph, "delivered"), key=lambda d: d["sent_order"])
+    assert [d["body"]["value"][0]["resourceData"]["id"] for d in by_send_order] == ids[::-1]
+    assert len(receiver.wait_for(3)) == 3
+
+
+def test_one_post_carries_every_matching_subscription_of_a_url(graph: GraphHarness, receiver: Receiver) -> None:
+    first = _subscribe(graph, receiver).json()
+    default_calendar = graph.session().get(f"{graph.v1}/me/calendar").json()["id"]
+    second = _subscribe(graph, receiver, resource=f"/me/calendars/{default_calendar}/events").json()
+    graph.session().post(f"{graph.v1}/me/events", json=event_body())
+    [post] = receiver.wait_for(1)
+    assert {item["subscriptionId"] for item in post["body"]["value"]} == {first["id"], second["id"]}

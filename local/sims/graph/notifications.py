@@ -32,6 +32,7 @@ class Delivery:
     status: str = "pending"  # pending | sending | delivered | failed | dropped
     attempts: int = 0
     responses: list[str] = field(default_factory=list)  # "202", "500", "timeout", ...
+    sent_order: int | None = None  # position in which its first attempt was handed to a sender
     due: float = 0.0  # time.monotonic() at which it may be sent
 
     def describe(self) -> dict[str, Any]:
@@ -46,6 +47,7 @@ class Notifier:
         self._lock = threading.Condition()
         self._deliveries: list[Delivery] = []
         self._ids = itertools.count(1)
+        self._sends = itertools.count(1)
         self._paused = False
         self._stopped = False
         self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="graph-sim-webhook")
@@ -119,6 +121,8 @@ class Notifier:
                     continue
                 for delivery in due:
                     delivery.status = "sending"
+                    if delivery.sent_order is None:
+                        delivery.sent_order = next(self._sends)
             for delivery in due:
                 self._pool.submit(self._deliver, delivery)
 

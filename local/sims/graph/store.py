@@ -222,7 +222,9 @@ class GraphStore:
             for i in series_instances(master, horizon.replace(tzinfo=master.start.utc.tzinfo))
             if i.original_start is not None
         )
-        position = next(n for n, (_, mine) in enumerate(originals) if mine)
+        position = next((n for n, (_, mine) in enumerate(originals) if mine), None)
+        if position is None:
+            return
         new_day = new_local.date()
         zone_day = self._local_day(master)
         before = originals[position - 1][0] if position > 0 else None
