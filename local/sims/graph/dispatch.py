@@ -14,7 +14,7 @@ from local.sims.graph.context import Ctx, GraphRequest, parse_prefer
 from local.sims.graph.errors import GraphError, GraphResponse, error_body
 from local.sims.graph.gate import MailboxThrottle, authenticate, require_scope
 from local.sims.graph.model import Mailbox
-from local.sims.graph.router import GraphRouter
+from local.sims.graph.router import GraphRouter, Match
 from local.sims.graph.settings import GraphSettings
 from local.sims.graph.store import GraphStore
 from local.sims.tokens import TokenIssuer
@@ -55,8 +55,8 @@ class GraphDispatcher:
         response.headers.setdefault("client-request-id", client_request_id)
         return response, template
 
-    async def _authorised(self, request: GraphRequest, match: object) -> GraphResponse:
-        route, params = match.route, match.params  # type: ignore[attr-defined]
+    async def _authorised(self, request: GraphRequest, match: Match) -> GraphResponse:
+        route, params = match.route, match.params
         claims = authenticate(self.issuer, self.clock, request.header("authorization"))
         require_scope(claims, route.access)
         mailbox = self.store.mailbox_for_claims(claims)

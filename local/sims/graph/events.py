@@ -11,7 +11,7 @@ from local.sims.graph.model import Calendar
 from local.sims.graph.odata import parse_filter, parse_orderby
 from local.sims.graph.payload import parse_event_write
 from local.sims.graph.reading import page_size, paged, read_options
-from local.sims.graph.render import render_calendar, render_event, render_user
+from local.sims.graph.render import ReadOptions, render_calendar, render_event, render_user
 from local.sims.graph.router import GraphRouter
 from local.sims.graph.settings import GraphSettings
 from local.sims.graph.store import GraphStore
@@ -180,7 +180,7 @@ class EventRoutes:
             raise GraphError(404, "ErrorItemNotFound", "The specified object was not found in the store.")
         return item
 
-    def _entity(self, ctx: Ctx, item: Instance, options: Any) -> dict[str, Any]:
+    def _entity(self, ctx: Ctx, item: Instance, options: ReadOptions) -> dict[str, Any]:
         context = f"{ctx.base}/$metadata#users('{ctx.me.oid}')/events/$entity"
         return {"@odata.context": context, **render_event(item, ctx.me, options)}
 

@@ -95,8 +95,7 @@ def sim_routes(sim: GraphSim) -> list[Route]:
         return JSONResponse({"paused": False})
 
     async def subscriptions(request: Request) -> Response:
-        with sim.subscriptions._lock:
-            listed = [s.render("") for s in sim.subscriptions.subscriptions.values()]
+        listed = [s.render("") for s in sim.subscriptions.all_subscriptions()]
         return JSONResponse({"subscriptions": listed})
 
     async def remove(request: Request) -> Response:

@@ -35,7 +35,7 @@ from local.sims.graph.model import (
 from local.sims.graph.payload import EventWrite, check_times
 from local.sims.graph.recurrence import normalise
 from local.sims.graph.settings import GraphSettings
-from local.sims.graph.timefmt import format_stamp
+from local.sims.graph.timefmt import format_stamp, resolve_zone
 
 ORGANIZER_ONLY = "Your request can't be completed. You need to be an organizer to cancel a meeting."
 
@@ -235,8 +235,6 @@ class GraphStore:
 
     @staticmethod
     def _local_day(master: StoredEvent) -> Callable[[datetime], Any]:
-        from local.sims.graph.timefmt import resolve_zone
-
         zone = resolve_zone(master.start.zone)
         return lambda moment: moment.astimezone(zone).date()
 

@@ -274,6 +274,11 @@ class SubscriptionRoutes:
         for url, items in by_url.items():
             self.notifier.send("change", url, {"value": items})
 
+    def all_subscriptions(self) -> list[Subscription]:
+        with self._lock:
+            self._expire()
+            return list(self.subscriptions.values())
+
     def remove_silently(self, subscription_id: str) -> bool:
         """Drop a subscription with no lifecycle notification, as after a password reset (reported)."""
         with self._lock:

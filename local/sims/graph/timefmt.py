@@ -9,7 +9,7 @@ optionally, the IANA names that table points at.
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime, timedelta, tzinfo
+from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from zoneinfo import ZoneInfo
 
 from local.sims.graph.errors import GraphError, bad_request
@@ -97,13 +97,7 @@ def parse_local(value: object) -> tuple[datetime, bool]:
     sign = 1 if offset[0] == "+" else -1
     digits = offset[1:].replace(":", "")
     delta = timedelta(hours=int(digits[:2]), minutes=int(digits[2:]))
-    return parsed.replace(tzinfo=_fixed(sign * delta)), True
-
-
-def _fixed(delta: timedelta) -> tzinfo:
-    from datetime import timezone
-
-    return timezone(delta)
+    return parsed.replace(tzinfo=timezone(sign * delta)), True
 
 
 def to_utc(local: datetime, zone: tzinfo) -> datetime:
