@@ -12,7 +12,8 @@ from local.sims.graph.errors import GraphError
 from local.sims.graph.settings import GraphSettings
 from local.sims.tokens import InvalidAccessToken, TokenIssuer
 
-READ_SCOPES = {"Calendars.Read", "Calendars.ReadWrite", "Calendars.Read.Shared", "Calendars.ReadWrite.Shared"}
+READ_SCOPES = {"Calendars.ReadBasic", "Calendars.Read", "Calendars.ReadWrite", "Calendars.Read.Shared",
+               "Calendars.ReadWrite.Shared"}
 WRITE_SCOPES = {"Calendars.ReadWrite", "Calendars.ReadWrite.Shared"}
 USER_SCOPES = {"User.Read", "User.ReadWrite", "User.ReadBasic.All", "User.Read.All", "Directory.Read.All"}
 WWW_AUTHENTICATE = (
