@@ -4,6 +4,7 @@ The fixtures live in graph_fixtures.py."""
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from dataclasses import dataclass, field
@@ -79,6 +80,7 @@ class Receiver:
     server: RunningServer | None = None
     validation: str = "echo"  # echo | wrong | error | html | slow
     fail_next: int = 0  # answer this many notifications with 500
+    delay_seconds: float = 0.0  # answer notifications this late
     received: list[dict[str, Any]] = field(default_factory=list)
     validations: list[str] = field(default_factory=list)
     cond: threading.Condition = field(default_factory=threading.Condition)
@@ -93,6 +95,8 @@ class Receiver:
         if token is not None:
             return self._validate(token)
         body = await request.json()
+        if self.delay_seconds:
+            await asyncio.sleep(self.delay_seconds)
         with self.cond:
             if self.fail_next > 0:
                 self.fail_next -= 1

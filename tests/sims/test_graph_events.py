@@ -3,6 +3,7 @@ properties, time zones and the all-day rules, over real HTTPS."""
 
 from __future__ import annotations
 
+import json
 import re
 
 from tests.sims.graph_support import PROP_ID, USER, GraphHarness, event_body
@@ -267,3 +268,10 @@ def test_cancel_is_for_organizers_and_emails_attendees(graph: GraphHarness) -> N
     assert refused.status_code == 400
     assert _error(refused)["message"] == ("Your request can't be completed. You need to be an organizer to cancel "
                                           "a meeting.")
+
+
+def test_body_without_json_content_type_is_refused(graph: GraphHarness) -> None:
+    response = graph.session().post(f"{graph.v1}/me/events", data=json.dumps(event_body()),
+                                    headers={"Content-Type": "text/plain"})
+    assert response.status_code == 400
+    assert "Content-Type" in _error(response)["message"]

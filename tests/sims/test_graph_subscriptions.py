@@ -212,3 +212,31 @@ def test_one_post_carries_every_matching_subscription_of_a_url(graph: GraphHarne
     graph.session().post(f"{graph.v1}/me/events", json=event_body())
     [post] = receiver.wait_for(1)
     assert {item["subscriptionId"] for item in post["body"]["value"]} == {first["id"], second["id"]}
+
+
+def test_slow_endpoints_get_delayed_then_dropped(graph: GraphHarness, receiver: Receiver) -> None:
+    _subscribe(graph, receiver)
+    graph.settings(notification_slow_seconds=0.05, notification_slow_min_count=2, notification_slow_delay_ratio=0.5,
+                   notification_slow_drop_ratio=1.5, notification_slow_delay_seconds=60)
+    receiver.delay_seconds = 0.1
+    session = graph.session()
+    for n in range(2):
+        session.post(f"{graph.v1}/me/events", json=event_body(subject=f"slow {n}"))
+        assert graph.sim.notifier.wait_until_settled()
+    session.post(f"{graph.v1}/me/events", json=event_body(subject="delayed"))
+    [held] = _notifications(graph, "pending")
+    assert held["note"].startswith("delayed: slow endpoint")
+    graph.settings(notification_slow_drop_ratio=0.9)
+    session.post(f"{graph.v1}/me/events", json=event_body(subject="dropped"))
+    [dropped] = _notifications(graph, "dropped")
+    assert dropped["note"].startswith("slow endpoint")
+
+
+def test_lost_notifications_can_be_followed_by_missed(graph: GraphHarness, receiver: Receiver) -> None:
+    subscription = _subscribe(graph, receiver).json()
+    graph.settings(lifecycle_missed_after_failures=True, notification_drop_next=1)
+    graph.session().post(f"{graph.v1}/me/events", json=event_body())
+    [post] = receiver.wait_for(1)
+    assert post["path"] == "/api/graph/lifecycle"
+    assert post["body"]["value"][0]["lifecycleEvent"] == "missed"
+    assert post["body"]["value"][0]["subscriptionId"] == subscription["id"]

@@ -81,7 +81,10 @@ class Ctx:
 
     def json(self) -> Any:
         if not self._parsed:
-            self._body, self._parsed = _parse_json(self.request.body), True
+            content_type = (self.request.header("content-type") or "").lower()
+            # Graph reads a body only when it is declared as JSON.
+            raw = self.request.body if "json" in content_type or not self.request.body.strip() else b"\x00"
+            self._body, self._parsed = _parse_json(raw), True
         return self._body
 
     def link(self, path: str, params: dict[str, str]) -> str:

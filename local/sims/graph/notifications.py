@@ -11,6 +11,8 @@ import itertools
 import random
 import threading
 import time
+from collections import defaultdict
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -33,6 +35,7 @@ class Delivery:
     attempts: int = 0
     responses: list[str] = field(default_factory=list)  # "202", "500", "timeout", ...
     sent_order: int | None = None  # position in which its first attempt was handed to a sender
+    note: str = ""  # why it was dropped or delayed, when the simulator did so on purpose
     due: float = 0.0  # time.monotonic() at which it may be sent
 
     def describe(self) -> dict[str, Any]:
@@ -52,20 +55,45 @@ class Notifier:
         self._stopped = False
         self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="graph-sim-webhook")
         self._local = threading.local()
+        self._timings: dict[str, list[int]] = defaultdict(lambda: [0, 0])  # url -> [responses, slow ones]
+        # Called (outside the lock) with each change delivery that was dropped or given up.
+        self.on_lost: Callable[[Delivery], None] | None = None
         self._thread = threading.Thread(target=self._run, name="graph-sim-notifier", daemon=True)
         self._thread.start()
 
     # --- what the simulator calls -----------------------------------------------------------
     def send(self, kind: str, url: str, body: dict[str, Any]) -> None:
         """Queue one notification POST (copied, dropped or delayed as the settings say)."""
+        lost = []
         with self._lock:
             for _ in range(max(1, self.settings.notification_copies)):
                 delivery = Delivery(next(self._ids), kind, url, body, format_stamp(self.clock.now()))
                 delivery.due = time.monotonic() + self.settings.notification_delay_seconds
-                if self._should_drop():
-                    delivery.status = "dropped"
+                self._apply_endpoint_penalty(delivery)
+                if delivery.status != "dropped" and self._should_drop():
+                    delivery.status, delivery.note = "dropped", "dropped by setting"
+                if delivery.status == "dropped":
+                    lost.append(delivery)
                 self._deliveries.append(delivery)
             self._lock.notify_all()
+        for delivery in lost:
+            self._report_lost(delivery)
+
+    def _apply_endpoint_penalty(self, delivery: Delivery) -> None:
+        """Graph delays, then drops, notifications to endpoints that answer slowly too often."""
+        responses, slow = self._timings[delivery.url]
+        if responses < self.settings.notification_slow_min_count:
+            return
+        ratio = slow / responses
+        if ratio >= self.settings.notification_slow_drop_ratio:
+            delivery.status, delivery.note = "dropped", f"slow endpoint ({ratio:.0%} slow responses)"
+        elif ratio >= self.settings.notification_slow_delay_ratio:
+            delivery.due += self.settings.notification_slow_delay_seconds
+            delivery.note = f"delayed: slow endpoint ({ratio:.0%} slow responses)"
+
+    def _report_lost(self, delivery: Delivery) -> None:
+        if self.on_lost is not None and delivery.kind == "change":
+            self.on_lost(delivery)
 
     def _should_drop(self) -> bool:
         if self.settings.notification_drop_next > 0:
@@ -90,6 +118,7 @@ class Notifier:
     def clear(self) -> None:
         with self._lock:
             self._deliveries.clear()
+            self._timings.clear()
             self._paused = False
 
     def wait_until_settled(self, timeout: float = 10.0) -> bool:
@@ -140,8 +169,13 @@ class Notifier:
         return max(0.0, min(pending) - time.monotonic()) + 0.001
 
     def _deliver(self, delivery: Delivery) -> None:
+        started = time.monotonic()
         outcome = self._post(delivery)
+        elapsed = time.monotonic() - started
         with self._lock:
+            timing = self._timings[delivery.url]
+            timing[0] += 1
+            timing[1] += elapsed > self.settings.notification_slow_seconds or outcome == "timeout"
             delivery.attempts += 1
             delivery.responses.append(outcome)
             if outcome.isdigit() and 200 <= int(outcome) < 300:
@@ -152,6 +186,8 @@ class Notifier:
                 delivery.status = "pending"
                 delivery.due = time.monotonic() + self.settings.notification_retry_interval_seconds
             self._lock.notify_all()
+        if delivery.status == "failed":
+            self._report_lost(delivery)
 
     def _post(self, delivery: Delivery) -> str:
         session = getattr(self._local, "session", None)

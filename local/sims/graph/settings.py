@@ -74,6 +74,17 @@ class GraphSettings:
     # Graph's real values are ~10 minutes for up to 4 hours; short here so tests stay fast.
     notification_retry_interval_seconds: float = 0.2
     notification_max_attempts: int = 5
+    # Slow endpoints: once a URL has had `min_count` notifications, if `delay_ratio` of them took
+    # longer than `slow_seconds` Graph delays its notifications by `delay_seconds` (10 min for real);
+    # at `drop_ratio` it drops them.
+    notification_slow_seconds: float = 2.9
+    notification_slow_min_count: int = 100
+    notification_slow_delay_ratio: float = 0.10
+    notification_slow_drop_ratio: float = 0.15
+    notification_slow_delay_seconds: float = 600.0
+    # A delivery given up (attempts exhausted) or dropped is followed by a `missed` lifecycle
+    # notification when the subscription has a lifecycle URL (unconfirmed timing: off by default).
+    lifecycle_missed_after_failures: bool = False
     # Lifecycle notifications also carry `organizationId` and an empty `resource` (reported).
     lifecycle_include_organization_id: bool = True
 

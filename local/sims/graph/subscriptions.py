@@ -18,7 +18,7 @@ from local.sims.control import SimClock
 from local.sims.graph.context import Ctx
 from local.sims.graph.errors import GraphError, GraphResponse
 from local.sims.graph.model import Mailbox
-from local.sims.graph.notifications import Notifier
+from local.sims.graph.notifications import Delivery, Notifier
 from local.sims.graph.router import GraphRouter
 from local.sims.graph.settings import GraphSettings
 from local.sims.graph.store import EventChange, GraphStore
@@ -86,6 +86,7 @@ class SubscriptionRoutes:
         self._lock = threading.Lock()
         self.subscriptions: dict[str, Subscription] = {}
         store.listeners.append(self.on_change)
+        notifier.on_lost = self.on_lost
 
     def register(self, router: GraphRouter) -> None:
         router.add("POST", "/subscriptions", self.create, "subscriptions")
@@ -278,6 +279,16 @@ class SubscriptionRoutes:
         with self._lock:
             self._expire()
             return list(self.subscriptions.values())
+
+    def on_lost(self, delivery: Delivery) -> None:
+        """A change notification Graph could not deliver: say so with `missed` (if the setting asks)."""
+        if not self.settings.lifecycle_missed_after_failures:
+            return
+        for subscription_id in {item["subscriptionId"] for item in delivery.body.get("value", [])}:
+            try:
+                self.lifecycle(subscription_id, "missed")
+            except (KeyError, ValueError):
+                continue  # gone meanwhile, or no lifecycle URL: nothing to tell
 
     def remove_silently(self, subscription_id: str) -> bool:
         """Drop a subscription with no lifecycle notification, as after a password reset (reported)."""
