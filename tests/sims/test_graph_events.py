@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import re
 
-from tests.sims.graph_support import PROP_ID, USER, GraphHarness, event_body
+from tests.sims.graph_support import OTHER_USER, PROP_ID, USER, GraphHarness, event_body
 
 pytest_plugins = ["tests.sims.graph_fixtures"]  # the graph fixtures
 
@@ -275,3 +275,19 @@ def test_body_without_json_content_type_is_refused(graph: GraphHarness) -> None:
                                     headers={"Content-Type": "text/plain"})
     assert response.status_code == 400
     assert "Content-Type" in _error(response)["message"]
+
+
+def test_meeting_between_two_simulated_mailboxes_gives_the_attendee_a_copy(graph: GraphHarness) -> None:
+    organizer = graph.session()
+    attendee = graph.session(oid=OTHER_USER, username="colleague@contoso.example")
+    attendee.get(f"{graph.v1}/me")
+    invite = [{"emailAddress": {"address": "colleague@contoso.example", "name": "Colleague"}, "type": "required"}]
+    meeting = organizer.post(f"{graph.v1}/me/events", json=event_body(subject="Planning", attendees=invite)).json()
+    [copy] = attendee.get(f"{graph.v1}/me/events").json()["value"]
+    assert copy["id"] != meeting["id"] and copy["iCalUId"] == meeting["iCalUId"]
+    assert copy["isOrganizer"] is False and copy["organizer"]["emailAddress"]["address"] == "tech@contoso.example"
+    organizer.patch(f"{graph.v1}/me/events/{meeting['id']}", json={"subject": "Planning, moved"})
+    assert attendee.get(f"{graph.v1}/me/events/{copy['id']}").json()["subject"] == "Planning, moved"
+    organizer.post(f"{graph.v1}/me/events/{meeting['id']}/cancel", json={"comment": "off"})
+    cancelled = attendee.get(f"{graph.v1}/me/events/{copy['id']}").json()
+    assert cancelled["isCancelled"] is True and cancelled["subject"] == "Canceled: Planning, moved"

@@ -22,6 +22,7 @@ from local.sims.graph.instances import (
     parse_occurrence_id,
     series_instances,
 )
+from local.sims.graph.meetings import MeetingCopies
 from local.sims.graph.model import (
     Calendar,
     Mailbox,
@@ -59,11 +60,13 @@ class GraphStore:
         self.lock = threading.RLock()
         self.mailboxes: dict[str, Mailbox] = {}
         self.listeners: list[Callable[[EventChange], None]] = []
+        self.meetings = MeetingCopies(self)
 
     # --- mailboxes and calendars -----------------------------------------------------------
     def clear(self) -> None:
         with self.lock:
             self.mailboxes.clear()
+            self.meetings.clear()
 
     def add_mailbox(self, *, oid: str, email: str, name: str, tenant_id: str, personal: bool = False,
                     can_subscribe: bool = True) -> Mailbox:
@@ -159,6 +162,7 @@ class GraphStore:
             mailbox.events[event.id] = event
             self._mail_attendees(mailbox, as_instance(event), "invitation")
             self._emit(mailbox, event.calendar_id, event.id, "created", event.etag)
+            self.meetings.after_write(mailbox, event)
             return event
 
     def update_item(self, mailbox: Mailbox, item_id: str, write: EventWrite, if_match: str | None) -> Instance:
@@ -188,6 +192,7 @@ class GraphStore:
         updated = as_instance(event)
         self._mail_attendees(mailbox, updated, "update")
         self._emit(mailbox, event.calendar_id, event.id, "updated", event.etag)
+        self.meetings.after_write(mailbox, event)
         return updated
 
     def _update_occurrence(self, mailbox: Mailbox, item: Instance, write: EventWrite) -> Instance:
@@ -256,6 +261,7 @@ class GraphStore:
                 return
             del mailbox.events[item.id]
             mailbox.deleted_at[item.id] = self.clock.now()
+            self.meetings.after_delete(mailbox, item.event)
             self._emit(mailbox, item.event.calendar_id, item.id, "deleted", item.event.etag)
 
     def _delete_occurrence(self, mailbox: Mailbox, item: Instance) -> None:
@@ -281,6 +287,10 @@ class GraphStore:
             recipients=[a["emailAddress"]["address"] for a in attendees], comment=comment,
             at=format_stamp(self.clock.now()),
         ))
+
+    def announce(self, mailbox: Mailbox, event: StoredEvent, change_type: str) -> None:
+        """Tell listeners about a change made outside the methods above (attendee copies)."""
+        self._emit(mailbox, event.calendar_id, event.id, change_type, event.etag)
 
     def _emit(self, mailbox: Mailbox, calendar_id: str, event_id: str, change_type: str, etag: str) -> None:
         change = EventChange(mailbox.oid, mailbox.tenant_id, calendar_id, event_id, change_type, etag)
