@@ -32,6 +32,9 @@ def test_seed_over_http_then_read_as_the_user(graph: GraphHarness) -> None:
 def test_bad_seed_and_unknown_settings_are_400(graph: GraphHarness) -> None:
     plain = graph.plain()
     assert plain.post(f"{graph.url}/_sim/seed", json={"mailboxes": [{"email": "no oid"}]}).status_code == 400
+    bad_event = {"mailboxes": [{"oid": USER, "email": "t@x", "events": [event_body(zone="Mars/Olympus")]}]}
+    assert plain.post(f"{graph.url}/_sim/seed", json=bad_event).status_code == 400
+    assert plain.post(f"{graph.url}/_sim/seed", json=[1, 2]).status_code == 400
     assert plain.patch(f"{graph.url}/_sim/settings", json={"no_such_setting": 1}).status_code == 400
     assert plain.patch(f"{graph.url}/_sim/settings", json={"notification_copies": "three"}).status_code == 400
     assert plain.get(f"{graph.url}/_sim/settings").json()["notification_copies"] == 1

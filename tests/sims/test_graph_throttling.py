@@ -62,6 +62,14 @@ def test_other_mailboxes_are_not_throttled_by_a_busy_one(graph: GraphHarness) ->
     assert [r.status_code for r in results] == [200] * 5
 
 
+def test_request_budget_per_window_on_the_clock(graph: GraphHarness) -> None:
+    graph.settings(mailbox_requests_per_window=3, mailbox_window_seconds=600)
+    session = graph.session()
+    assert [session.get(f"{graph.v1}/me/calendars").status_code for _ in range(4)] == [200, 200, 200, 429]
+    graph.control.clock.advance(601)
+    assert session.get(f"{graph.v1}/me/calendars").status_code == 200
+
+
 def test_retry_after_styles(graph: GraphHarness) -> None:
     sessions = _warm(graph, 6)
     graph.settings(request_latency_seconds=0.5, retry_after_style="fractional", retry_after_seconds=0.249)

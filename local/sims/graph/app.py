@@ -69,7 +69,11 @@ class GraphSim:
 
     # --- Python-level controls (same process) ------------------------------------------------
     def seed(self, payload: dict) -> dict:
-        return seed_store(self.store, payload)
+        """Load mailboxes, calendars and events (format in seed.py); ValueError on bad input."""
+        try:
+            return seed_store(self.store, payload)
+        except GraphError as error:
+            raise ValueError(f"{error.code}: {error.message}") from None
 
     def reset(self) -> None:
         self.store.clear()
