@@ -43,7 +43,7 @@ def _warm(graph: GraphHarness, count: int, **kwargs: Any) -> list[requests.Sessi
 
 def test_more_than_four_concurrent_requests_for_one_mailbox_get_429(graph: GraphHarness) -> None:
     sessions = _warm(graph, 8)
-    graph.settings(request_latency_seconds=0.5)
+    graph.settings(request_latency_seconds=1.0)
     results = _concurrent_gets(graph, sessions)
     statuses = sorted(r.status_code for r in results)
     assert statuses == [200] * 4 + [429] * 4
@@ -57,7 +57,7 @@ def test_more_than_four_concurrent_requests_for_one_mailbox_get_429(graph: Graph
 def test_other_mailboxes_are_not_throttled_by_a_busy_one(graph: GraphHarness) -> None:
     busy = _warm(graph, 4)
     other = _warm(graph, 1, oid=OTHER_USER, username="other@contoso.example")
-    graph.settings(request_latency_seconds=0.5)
+    graph.settings(request_latency_seconds=1.0)
     results = _concurrent_gets(graph, busy + other)
     assert [r.status_code for r in results] == [200] * 5
 
@@ -72,7 +72,7 @@ def test_request_budget_per_window_on_the_clock(graph: GraphHarness) -> None:
 
 def test_retry_after_styles(graph: GraphHarness) -> None:
     sessions = _warm(graph, 6)
-    graph.settings(request_latency_seconds=0.5, retry_after_style="fractional", retry_after_seconds=0.249)
+    graph.settings(request_latency_seconds=1.0, retry_after_style="fractional", retry_after_seconds=0.249)
     throttled = [r for r in _concurrent_gets(graph, sessions) if r.status_code == 429]
     assert throttled and all(r.headers["Retry-After"] == "0.249" for r in throttled)
     graph.settings(retry_after_style="absent")
