@@ -59,6 +59,8 @@ class GraphSettings:
     validation_timeout_seconds: float = 10.0
     validation_require_text_plain: bool = True
     allow_http_loopback_notification_urls: bool = True
+    # Listing subscriptions shows clientState as null (reported).
+    list_subscriptions_hides_client_state: bool = True
     # `/me/events` covers only the default calendar (reported); True: every calendar.
     me_events_covers_all_calendars: bool = False
     notification_timeout_seconds: float = 3.0

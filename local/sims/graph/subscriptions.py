@@ -122,7 +122,8 @@ class SubscriptionRoutes:
         with self._lock:
             self._expire()
             mine = [s for s in self.subscriptions.values() if self._owned(ctx, s)]
-            rendered = [s.render(ctx.base, hide_client_state=True) for s in mine]
+            hide = self.settings.list_subscriptions_hides_client_state
+            rendered = [s.render(ctx.base, hide_client_state=hide) for s in mine]
         for item in rendered:
             item.pop("@odata.context")
         return GraphResponse(200, {"@odata.context": f"{ctx.base}/$metadata#subscriptions", "value": rendered})
