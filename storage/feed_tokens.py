@@ -75,5 +75,7 @@ class FeedTokenStore:
 
     def revoke(self, record: FeedToken, *, at: datetime) -> FeedToken:
         """Mark revoked; raises ConcurrencyConflict if the record changed since it was read."""
+        if record.etag is None:
+            raise ValueError("revoke needs the token record as read (with its etag)")
         revoked = replace(record, revoked_at=at)
-        return replace(revoked, etag=self._table.replace(_to_entity(revoked), etag=record.etag or "*"))
+        return replace(revoked, etag=self._table.replace(_to_entity(revoked), etag=record.etag))

@@ -105,7 +105,7 @@ class HttpTriggers:
             return (*_json(413, "payload_too_large", f"The request body is larger than {limit} bytes."), label)
         request = func.HttpRequest(
             method=method,
-            url=_url(scope),
+            url=_url(scope, request_headers),
             headers=request_headers,
             params=query,
             route_params=route_params,
@@ -181,8 +181,8 @@ def _query(scope: dict) -> dict[str, str]:
     return params
 
 
-def _url(scope: dict) -> str:
-    host = _headers(scope).get("host") or "{}:{}".format(*scope.get("server", ("localhost", 80)))
+def _url(scope: dict, headers: dict[str, str]) -> str:
+    host = headers.get("host") or "{}:{}".format(*scope.get("server", ("localhost", 80)))
     raw_path = scope.get("raw_path", scope["path"].encode()).decode("latin-1")
     query = scope.get("query_string", b"").decode("latin-1")
     return f"{scope.get('scheme', 'http')}://{host}{raw_path}" + (f"?{query}" if query else "")
