@@ -27,8 +27,9 @@ from local.tls import make_tls_files
 TENANT = "11111111-2222-3333-4444-555555555555"
 
 
-def drive(url: str, ca_bundle: str, tokens: list[str], paths: list[str], per_thread: int, out: multiprocessing.Queue
-          ) -> None:
+def drive(
+    url: str, ca_bundle: str, tokens: list[str], paths: list[str], per_thread: int, out: multiprocessing.Queue
+) -> None:
     """Runs in the second process: threads with keep-alive sessions, each a different user."""
     import threading
 
@@ -75,20 +76,35 @@ def main() -> None:
             tokens, paths = [], []
             for n in range(args.threads):
                 oid = f"bench-user-{n}"
-                seeded = sim.seed({"mailboxes": [{"oid": oid, "email": f"u{n}@bench.example", "tenant_id": TENANT,
-                                                  "events": [_event(n)]}]})
+                seeded = sim.seed(
+                    {
+                        "mailboxes": [
+                            {"oid": oid, "email": f"u{n}@bench.example", "tenant_id": TENANT, "events": [_event(n)]}
+                        ]
+                    }
+                )
                 event_id = seeded["mailboxes"][0]["events"][0]
-                paths.append({"event": f"/v1.0/me/events/{event_id}", "calendars": "/v1.0/me/calendars",
-                              "me": "/v1.0/me"}[args.kind])
-                tokens.append(issuer.issue(tenant_id=TENANT, object_id=oid, username=f"u{n}@bench.example",
-                                           name=f"User {n}", scopes=["Calendars.ReadWrite", "User.Read"],
-                                           client_id="bench", now=control.clock.timestamp(),
-                                           lifetime_seconds=3600))
+                paths.append(
+                    {"event": f"/v1.0/me/events/{event_id}", "calendars": "/v1.0/me/calendars", "me": "/v1.0/me"}[
+                        args.kind
+                    ]
+                )
+                tokens.append(
+                    issuer.issue(
+                        tenant_id=TENANT,
+                        object_id=oid,
+                        username=f"u{n}@bench.example",
+                        name=f"User {n}",
+                        scopes=["Calendars.ReadWrite", "User.Read"],
+                        client_id="bench",
+                        now=control.clock.timestamp(),
+                        lifetime_seconds=3600,
+                    )
+                )
             per_thread = max(1, args.requests // args.threads)
             spawn = multiprocessing.get_context("spawn")  # a clean process, not a fork of the server's threads
             out = spawn.Queue()
-            client = spawn.Process(
-                target=drive, args=(server.url, str(tls.ca_bundle), tokens, paths, per_thread, out))
+            client = spawn.Process(target=drive, args=(server.url, str(tls.ca_bundle), tokens, paths, per_thread, out))
             client.start()
             elapsed, errors = out.get(timeout=600)
             client.join(30)
@@ -96,13 +112,18 @@ def main() -> None:
             server.stop()
             sim.close()
     total = per_thread * args.threads
-    print(f"graph simulator: {total} GET {args.kind} over TLS keep-alive, {args.threads} threads "
-          f"(second process): {total / elapsed:.0f} requests/s, {errors} non-200")
+    print(
+        f"graph simulator: {total} GET {args.kind} over TLS keep-alive, {args.threads} threads "
+        f"(second process): {total / elapsed:.0f} requests/s, {errors} non-200"
+    )
 
 
 def _event(n: int) -> dict:
-    return {"subject": f"Bench {n}", "start": {"dateTime": "2030-01-07T10:00:00", "timeZone": "UTC"},
-            "end": {"dateTime": "2030-01-07T11:00:00", "timeZone": "UTC"}}
+    return {
+        "subject": f"Bench {n}",
+        "start": {"dateTime": "2030-01-07T10:00:00", "timeZone": "UTC"},
+        "end": {"dateTime": "2030-01-07T11:00:00", "timeZone": "UTC"},
+    }
 
 
 if __name__ == "__main__":

@@ -49,7 +49,9 @@ def main() -> None:
     heavy = ("azure.data.tables", "azure.storage.queue", "msal", "requests", "icalendar", "azure.identity")
     loaded = [name for name in heavy if name in median_run]
     print(f"import function_app over {args.runs} fresh interpreters (python {sys.version.split()[0]})")
-    print(f"  total:           median {statistics.median(totals):6.1f} ms   min {min(totals):6.1f}   max {max(totals):6.1f}")
+    print(
+        f"  total:           median {statistics.median(totals):6.1f} ms   min {min(totals):6.1f}   max {max(totals):6.1f}"
+    )
     print(f"  azure.functions: median {statistics.median(sdk):6.1f} ms")
     print(f"  our own modules: median {statistics.median(t - s for t, s in zip(totals, sdk, strict=True)):6.1f} ms")
     print(f"  heavy libraries imported eagerly: {', '.join(loaded) if loaded else 'none'}")

@@ -70,6 +70,7 @@ def start_simulators(tls: TlsFiles, stack: ExitStack) -> Simulators:
     issuer = TokenIssuer()
     identity = IdentitySim(control=SimControl(clock=clock), issuer=issuer)
     graph = GraphSim(control=SimControl(clock=clock), issuer=issuer, ca_bundle=str(tls.ca_bundle))
+    stack.callback(graph.close)  # stops its notification delivery threads
     syncro = SyncroSim(control=SimControl(clock=clock), ca_bundle=str(tls.ca_bundle))
     servers = {}
     for name, sim, env_port in (

@@ -42,12 +42,23 @@ class GraphHarness:
     def v1(self) -> str:
         return f"{self.server.url}/v1.0"
 
-    def token(self, *, oid: str = USER, scopes: list[str] | None = None, lifetime: int = 3600,
-              username: str = "tech@contoso.example") -> str:
+    def token(
+        self,
+        *,
+        oid: str = USER,
+        scopes: list[str] | None = None,
+        lifetime: int = 3600,
+        username: str = "tech@contoso.example",
+    ) -> str:
         return self.issuer.issue(
-            tenant_id=TENANT, object_id=oid, username=username, name="Tess Tech",
-            scopes=READ_WRITE if scopes is None else scopes, client_id="app-client-id",
-            now=self.control.clock.timestamp(), lifetime_seconds=lifetime,
+            tenant_id=TENANT,
+            object_id=oid,
+            username=username,
+            name="Tess Tech",
+            scopes=READ_WRITE if scopes is None else scopes,
+            client_id="app-client-id",
+            now=self.control.clock.timestamp(),
+            lifetime_seconds=lifetime,
         )
 
     def session(self, token: str | None = None, **kwargs: Any) -> requests.Session:
@@ -67,10 +78,19 @@ class GraphHarness:
         assert response.status_code == 200, response.text
 
 
-def event_body(subject: str = "Visit", start: str = "2030-01-07T10:00:00", end: str = "2030-01-07T11:00:00",
-               zone: str = "UTC", **extra: Any) -> dict[str, Any]:
-    return {"subject": subject, "start": {"dateTime": start, "timeZone": zone},
-            "end": {"dateTime": end, "timeZone": zone}, **extra}
+def event_body(
+    subject: str = "Visit",
+    start: str = "2030-01-07T10:00:00",
+    end: str = "2030-01-07T11:00:00",
+    zone: str = "UTC",
+    **extra: Any,
+) -> dict[str, Any]:
+    return {
+        "subject": subject,
+        "start": {"dateTime": start, "timeZone": zone},
+        "end": {"dateTime": end, "timeZone": zone},
+        **extra,
+    }
 
 
 @dataclass

@@ -8,14 +8,25 @@ pytest_plugins = ["tests.sims.graph_fixtures"]
 
 
 def test_seed_over_http_then_read_as_the_user(graph: GraphHarness) -> None:
-    seed = {"mailboxes": [{
-        "oid": USER, "email": "tech@contoso.example", "name": "Tess Tech", "tenant_id": "t-1",
-        "calendars": [{"name": "Calendar", "is_default": True}, {"name": "Syncro"}],
-        "events": [
-            {"calendar": "Syncro", **event_body(subject="Seeded"),
-             "singleValueExtendedProperties": [{"id": PROP_ID, "value": "7"}]},
-            {**event_body(subject="Default one")},
-        ]}]}
+    seed = {
+        "mailboxes": [
+            {
+                "oid": USER,
+                "email": "tech@contoso.example",
+                "name": "Tess Tech",
+                "tenant_id": "t-1",
+                "calendars": [{"name": "Calendar", "is_default": True}, {"name": "Syncro"}],
+                "events": [
+                    {
+                        "calendar": "Syncro",
+                        **event_body(subject="Seeded"),
+                        "singleValueExtendedProperties": [{"id": PROP_ID, "value": "7"}],
+                    },
+                    {**event_body(subject="Default one")},
+                ],
+            }
+        ]
+    }
     response = graph.plain().post(f"{graph.url}/_sim/seed", json=seed)
     assert response.status_code == 200
     seeded = response.json()["mailboxes"][0]

@@ -14,10 +14,16 @@ WINDOW = {"startDateTime": "2030-01-01T00:00:00Z", "endDateTime": "2030-02-01T00
 
 
 def _weekly(subject: str = "Standup", count: int = 6, zone: str = "W. Europe Standard Time") -> dict[str, Any]:
-    return event_body(subject=subject, start="2030-01-07T09:00:00", end="2030-01-07T09:30:00", zone=zone,
-                      recurrence={"pattern": {"type": "weekly", "interval": 1, "daysOfWeek": ["monday", "wednesday"]},
-                                  "range": {"type": "numbered", "startDate": "2030-01-07",
-                                            "numberOfOccurrences": count}})
+    return event_body(
+        subject=subject,
+        start="2030-01-07T09:00:00",
+        end="2030-01-07T09:30:00",
+        zone=zone,
+        recurrence={
+            "pattern": {"type": "weekly", "interval": 1, "daysOfWeek": ["monday", "wednesday"]},
+            "range": {"type": "numbered", "startDate": "2030-01-07", "numberOfOccurrences": count},
+        },
+    )
 
 
 def _view(session: requests.Session, graph: GraphHarness, **headers: str) -> list[dict[str, Any]]:
@@ -44,8 +50,9 @@ def _round(session: requests.Session, url: str, page_size: int = 0) -> tuple[lis
 
 
 def _initial(graph: GraphHarness) -> str:
-    return (f"{graph.v1}/me/calendarView/delta?startDateTime={WINDOW['startDateTime']}"
-            f"&endDateTime={WINDOW['endDateTime']}")
+    return (
+        f"{graph.v1}/me/calendarView/delta?startDateTime={WINDOW['startDateTime']}&endDateTime={WINDOW['endDateTime']}"
+    )
 
 
 # --- series ----------------------------------------------------------------------------------------
@@ -57,27 +64,44 @@ def test_series_expands_into_stable_occurrences_in_local_time(graph: GraphHarnes
     assert [i["type"] for i in view] == ["occurrence"] * 6
     assert {i["seriesMasterId"] for i in view} == {master["id"]}
     assert {i["iCalUId"] for i in view} == {master["iCalUId"]}
-    assert [i["start"]["dateTime"][:16] for i in view[:3]] == ["2030-01-07T09:00", "2030-01-09T09:00",
-                                                                "2030-01-14T09:00"]
+    assert [i["start"]["dateTime"][:16] for i in view[:3]] == [
+        "2030-01-07T09:00",
+        "2030-01-09T09:00",
+        "2030-01-14T09:00",
+    ]
     assert [i["id"] for i in _view(session, graph)] == [i["id"] for i in view]
     listed = session.get(f"{graph.v1}/me/events").json()["value"]
     assert [e["type"] for e in listed] == ["seriesMaster"]
-    instances = session.get(f"{graph.v1}/me/events/{master['id']}/instances", params={
-        "startDateTime": "2030-01-08T00:00:00Z", "endDateTime": "2030-01-15T00:00:00Z"}).json()["value"]
+    instances = session.get(
+        f"{graph.v1}/me/events/{master['id']}/instances",
+        params={"startDateTime": "2030-01-08T00:00:00Z", "endDateTime": "2030-01-15T00:00:00Z"},
+    ).json()["value"]
     assert [i["id"] for i in instances] == [view[1]["id"], view[2]["id"]]
 
 
 def test_series_keeps_local_time_across_dst(graph: GraphHarness) -> None:
     session = graph.session()
-    body = event_body(start="2030-03-20T09:00:00", end="2030-03-20T10:00:00", zone="W. Europe Standard Time",
-                      recurrence={"pattern": {"type": "daily", "interval": 7},
-                                  "range": {"type": "endDate", "startDate": "2030-03-20", "endDate": "2030-04-10"}})
+    body = event_body(
+        start="2030-03-20T09:00:00",
+        end="2030-03-20T10:00:00",
+        zone="W. Europe Standard Time",
+        recurrence={
+            "pattern": {"type": "daily", "interval": 7},
+            "range": {"type": "endDate", "startDate": "2030-03-20", "endDate": "2030-04-10"},
+        },
+    )
     session.post(f"{graph.v1}/me/events", json=body)
-    view = session.get(f"{graph.v1}/me/calendarView", params={
-        "startDateTime": "2030-03-01T00:00:00Z", "endDateTime": "2030-05-01T00:00:00Z"}).json()["value"]
+    view = session.get(
+        f"{graph.v1}/me/calendarView",
+        params={"startDateTime": "2030-03-01T00:00:00Z", "endDateTime": "2030-05-01T00:00:00Z"},
+    ).json()["value"]
     # 09:00 in Berlin is 08:00 UTC before the change on 31 March and 07:00 UTC after it.
     assert [i["start"]["dateTime"][:16] for i in view] == [
-        "2030-03-20T08:00", "2030-03-27T08:00", "2030-04-03T07:00", "2030-04-10T07:00"]
+        "2030-03-20T08:00",
+        "2030-03-27T08:00",
+        "2030-04-03T07:00",
+        "2030-04-10T07:00",
+    ]
 
 
 def test_editing_an_occurrence_makes_an_exception_with_the_same_id(graph: GraphHarness) -> None:
@@ -89,9 +113,13 @@ def test_editing_an_occurrence_makes_an_exception_with_the_same_id(graph: GraphH
     view = _view(session, graph)
     assert [i["subject"] for i in view].count("Moved standup") == 1
     assert view[1]["type"] == "exception"
-    crossing = session.patch(f"{graph.v1}/me/events/{second['id']}", json={
-        "start": {"dateTime": "2030-01-14T09:00:00", "timeZone": "W. Europe Standard Time"},
-        "end": {"dateTime": "2030-01-14T09:30:00", "timeZone": "W. Europe Standard Time"}})
+    crossing = session.patch(
+        f"{graph.v1}/me/events/{second['id']}",
+        json={
+            "start": {"dateTime": "2030-01-14T09:00:00", "timeZone": "W. Europe Standard Time"},
+            "end": {"dateTime": "2030-01-14T09:30:00", "timeZone": "W. Europe Standard Time"},
+        },
+    )
     assert crossing.status_code == 400
     assert crossing.json()["error"]["code"] == "ErrorOccurrenceCrossingBoundary"
 
@@ -119,8 +147,10 @@ def test_deleting_an_occurrence_removes_it_without_a_delta_tombstone(graph: Grap
 def test_delta_pages_follow_maxpagesize_but_never_split_a_series(graph: GraphHarness) -> None:
     session = graph.session()
     for day in range(1, 6):
-        session.post(f"{graph.v1}/me/events", json=event_body(
-            subject=f"Single {day}", start=f"2030-01-0{day}T08:00:00", end=f"2030-01-0{day}T08:30:00"))
+        session.post(
+            f"{graph.v1}/me/events",
+            json=event_body(subject=f"Single {day}", start=f"2030-01-0{day}T08:00:00", end=f"2030-01-0{day}T08:30:00"),
+        )
     session.post(f"{graph.v1}/me/events", json=_weekly(count=4))
     pages, delta_link = _round(session, _initial(graph), page_size=2)
     sizes = [len(p) for p in pages]
@@ -144,9 +174,13 @@ def test_incremental_round_reports_updates_creations_and_removals(graph: GraphHa
     assert empty == [[]]
     session.patch(f"{graph.v1}/me/events/{change['id']}", json={"subject": "Changed"})
     session.delete(f"{graph.v1}/me/events/{gone['id']}")
-    session.patch(f"{graph.v1}/me/events/{away['id']}", json={
-        "start": {"dateTime": "2031-01-07T10:00:00", "timeZone": "UTC"},
-        "end": {"dateTime": "2031-01-07T11:00:00", "timeZone": "UTC"}})
+    session.patch(
+        f"{graph.v1}/me/events/{away['id']}",
+        json={
+            "start": {"dateTime": "2031-01-07T10:00:00", "timeZone": "UTC"},
+            "end": {"dateTime": "2031-01-07T11:00:00", "timeZone": "UTC"},
+        },
+    )
     new = session.post(f"{graph.v1}/me/events", json=event_body(subject="New")).json()
     pages, _ = _round(session, delta_link)
     items = {i["id"]: i for page in pages for i in page}
@@ -154,8 +188,11 @@ def test_incremental_round_reports_updates_creations_and_removals(graph: GraphHa
     assert items[change["id"]]["subject"] == "Changed"
     assert items[new["id"]]["subject"] == "New"
     for removed in (gone["id"], away["id"]):
-        assert items[removed] == {"@odata.type": "#microsoft.graph.event", "id": removed,
-                                  "@removed": {"reason": "deleted"}}
+        assert items[removed] == {
+            "@odata.type": "#microsoft.graph.event",
+            "id": removed,
+            "@removed": {"reason": "deleted"},
+        }
 
 
 def test_old_generations_and_invalidated_tokens_answer_410(graph: GraphHarness) -> None:
@@ -204,8 +241,10 @@ def test_per_calendar_delta_sees_only_that_calendar(graph: GraphHarness) -> None
     other = session.post(f"{graph.v1}/me/calendars", json={"name": "Syncro"}).json()
     session.post(f"{graph.v1}/me/calendars/{other['id']}/events", json=event_body(subject="Here"))
     session.post(f"{graph.v1}/me/events", json=event_body(subject="Default"))
-    url = (f"{graph.v1}/me/calendars/{other['id']}/calendarView/delta?startDateTime={WINDOW['startDateTime']}"
-           f"&endDateTime={WINDOW['endDateTime']}")
+    url = (
+        f"{graph.v1}/me/calendars/{other['id']}/calendarView/delta?startDateTime={WINDOW['startDateTime']}"
+        f"&endDateTime={WINDOW['endDateTime']}"
+    )
     pages, _ = _round(session, url)
     assert [i["subject"] for page in pages for i in page] == ["Here"]
 
@@ -221,8 +260,10 @@ def test_visibility_lag_holds_changes_back_until_the_clock_passes_it(graph: Grap
     assert pages == [[]]
     graph.control.clock.advance(61)
     pages, _ = _round(session, link)
-    assert {i["id"]: i["subject"] for page in pages for i in page} == {first["id"]: "Renamed",
-                                                                       second["id"]: "Brand new"}
+    assert {i["id"]: i["subject"] for page in pages for i in page} == {
+        first["id"]: "Renamed",
+        second["id"]: "Brand new",
+    }
 
 
 def test_empty_pages_and_delta_link_via_calendar_segment(graph: GraphHarness) -> None:

@@ -41,8 +41,16 @@ def test_expired_token_is_401_once_the_clock_moves(graph: GraphHarness) -> None:
 def test_token_from_another_issuer_is_401(graph: GraphHarness) -> None:
     from local.sims.tokens import TokenIssuer
 
-    foreign = TokenIssuer().issue(tenant_id="t", object_id="o", username="u", name="n", scopes=["Calendars.Read"],
-                                  client_id="c", now=graph.control.clock.timestamp(), lifetime_seconds=600)
+    foreign = TokenIssuer().issue(
+        tenant_id="t",
+        object_id="o",
+        username="u",
+        name="n",
+        scopes=["Calendars.Read"],
+        client_id="c",
+        now=graph.control.clock.timestamp(),
+        lifetime_seconds=600,
+    )
     assert graph.session(foreign).get(f"{graph.v1}/me/events").status_code == 401
 
 
@@ -123,11 +131,13 @@ def test_create_read_update_delete(graph: GraphHarness) -> None:
 def test_stale_if_match_is_412_and_current_one_succeeds(graph: GraphHarness) -> None:
     session = graph.session()
     event = session.post(f"{graph.v1}/me/events", json=event_body()).json()
-    first = session.patch(f"{graph.v1}/me/events/{event['id']}", json={"subject": "A"},
-                          headers={"If-Match": event["@odata.etag"]})
+    first = session.patch(
+        f"{graph.v1}/me/events/{event['id']}", json={"subject": "A"}, headers={"If-Match": event["@odata.etag"]}
+    )
     assert first.status_code == 200
-    stale = session.patch(f"{graph.v1}/me/events/{event['id']}", json={"subject": "B"},
-                          headers={"If-Match": event["@odata.etag"]})
+    stale = session.patch(
+        f"{graph.v1}/me/events/{event['id']}", json={"subject": "B"}, headers={"If-Match": event["@odata.etag"]}
+    )
     assert stale.status_code == 412
     assert _error(stale)["code"] == "ErrorIrresolvableConflict"
     stale_delete = session.delete(f"{graph.v1}/me/events/{event['id']}", headers={"If-Match": event["@odata.etag"]})
@@ -150,18 +160,23 @@ def test_repeated_transaction_id_returns_the_existing_event(graph: GraphHarness)
 
 def test_extended_property_is_stored_not_echoed_and_found_by_expand_and_filter(graph: GraphHarness) -> None:
     session = graph.session()
-    tagged = session.post(f"{graph.v1}/me/events", json=event_body(
-        singleValueExtendedProperties=[{"id": PROP_ID, "value": "123"}])).json()
+    tagged = session.post(
+        f"{graph.v1}/me/events", json=event_body(singleValueExtendedProperties=[{"id": PROP_ID, "value": "123"}])
+    ).json()
     session.post(f"{graph.v1}/me/events", json=event_body(subject="untagged"))
     assert "singleValueExtendedProperties" not in tagged
     expand = f"singleValueExtendedProperties($filter=id eq '{PROP_ID}')"
     read = session.get(f"{graph.v1}/me/events/{tagged['id']}", params={"$expand": expand}).json()
     assert read["singleValueExtendedProperties"] == [{"id": PROP_ID, "value": "123"}]
-    found = session.get(f"{graph.v1}/me/events", params={
-        "$filter": f"singleValueExtendedProperties/Any(ep: ep/id eq '{PROP_ID}' and ep/value eq '123')"}).json()
+    found = session.get(
+        f"{graph.v1}/me/events",
+        params={"$filter": f"singleValueExtendedProperties/Any(ep: ep/id eq '{PROP_ID}' and ep/value eq '123')"},
+    ).json()
     assert [e["id"] for e in found["value"]] == [tagged["id"]]
-    none = session.get(f"{graph.v1}/me/events", params={
-        "$filter": f"singleValueExtendedProperties/Any(ep: ep/id eq '{PROP_ID}' and ep/value eq '999')"}).json()
+    none = session.get(
+        f"{graph.v1}/me/events",
+        params={"$filter": f"singleValueExtendedProperties/Any(ep: ep/id eq '{PROP_ID}' and ep/value eq '999')"},
+    ).json()
     assert none["value"] == []
     bad = session.get(f"{graph.v1}/me/events", params={"$filter": "contains(subject, 'x')"})
     assert bad.status_code == 400 and _error(bad)["code"] == "BadRequest"
@@ -182,8 +197,10 @@ def test_select_top_and_paging(graph: GraphHarness) -> None:
 # --- time -----------------------------------------------------------------------------------------
 def test_reads_use_seven_digits_and_the_preferred_zone(graph: GraphHarness) -> None:
     session = graph.session()
-    event = session.post(f"{graph.v1}/me/events", json=event_body(
-        start="2030-07-01T10:00:00", end="2030-07-01T11:00:00", zone="Pacific Standard Time")).json()
+    event = session.post(
+        f"{graph.v1}/me/events",
+        json=event_body(start="2030-07-01T10:00:00", end="2030-07-01T11:00:00", zone="Pacific Standard Time"),
+    ).json()
     assert event["start"] == {"dateTime": "2030-07-01T17:00:00.0000000", "timeZone": "UTC"}
     assert SEVEN_DIGITS.match(event["end"]["dateTime"])
     prefer = {"Prefer": 'outlook.timezone="W. Europe Standard Time"'}
@@ -210,40 +227,56 @@ def test_write_responses_come_back_in_utc_whatever_prefer_says(graph: GraphHarne
 
 def test_seven_digit_input_and_offsets_are_accepted(graph: GraphHarness) -> None:
     session = graph.session()
-    event = session.post(f"{graph.v1}/me/events", json=event_body(
-        start="2030-01-07T10:00:00.1234567", end="2030-01-07T11:00:00.0000000")).json()
+    event = session.post(
+        f"{graph.v1}/me/events", json=event_body(start="2030-01-07T10:00:00.1234567", end="2030-01-07T11:00:00.0000000")
+    ).json()
     assert event["start"]["dateTime"] == "2030-01-07T10:00:00.1234560"
 
 
 def test_text_body_comes_back_as_html_unless_text_is_asked(graph: GraphHarness) -> None:
     session = graph.session()
-    event = session.post(f"{graph.v1}/me/events", json=event_body(
-        body={"contentType": "text", "content": "line one\nline <two>"})).json()
+    event = session.post(
+        f"{graph.v1}/me/events", json=event_body(body={"contentType": "text", "content": "line one\nline <two>"})
+    ).json()
     assert event["body"]["contentType"] == "html" and "<html>" in event["body"]["content"]
-    text = session.get(f"{graph.v1}/me/events/{event['id']}",
-                       headers={"Prefer": 'outlook.body-content-type="text"'}).json()
+    text = session.get(
+        f"{graph.v1}/me/events/{event['id']}", headers={"Prefer": 'outlook.body-content-type="text"'}
+    ).json()
     assert text["body"] == {"contentType": "text", "content": "line one\nline <two>"}
 
 
 def test_all_day_rules(graph: GraphHarness) -> None:
     session = graph.session()
-    ok = session.post(f"{graph.v1}/me/events", json=event_body(
-        start="2030-03-10T00:00:00", end="2030-03-11T00:00:00", zone="Eastern Standard Time", isAllDay=True))
+    ok = session.post(
+        f"{graph.v1}/me/events",
+        json=event_body(
+            start="2030-03-10T00:00:00", end="2030-03-11T00:00:00", zone="Eastern Standard Time", isAllDay=True
+        ),
+    )
     assert ok.status_code == 201
     # Read in another zone: still floating midnight-to-midnight dates.
-    read = session.get(f"{graph.v1}/me/events/{ok.json()['id']}",
-                       headers={"Prefer": 'outlook.timezone="Tokyo Standard Time"'}).json()
+    read = session.get(
+        f"{graph.v1}/me/events/{ok.json()['id']}", headers={"Prefer": 'outlook.timezone="Tokyo Standard Time"'}
+    ).json()
     assert read["start"]["dateTime"] == "2030-03-10T00:00:00.0000000" and read["isAllDay"] is True
-    not_midnight = session.post(f"{graph.v1}/me/events", json=event_body(
-        start="2030-03-10T09:00:00", end="2030-03-11T09:00:00", isAllDay=True))
+    not_midnight = session.post(
+        f"{graph.v1}/me/events", json=event_body(start="2030-03-10T09:00:00", end="2030-03-11T09:00:00", isAllDay=True)
+    )
     assert not_midnight.status_code == 400 and _error(not_midnight)["code"] == "ErrorInvalidRequest"
-    same_day = session.post(f"{graph.v1}/me/events", json=event_body(
-        start="2030-03-10T00:00:00", end="2030-03-10T00:00:00", isAllDay=True))
+    same_day = session.post(
+        f"{graph.v1}/me/events", json=event_body(start="2030-03-10T00:00:00", end="2030-03-10T00:00:00", isAllDay=True)
+    )
     assert same_day.status_code == 400
     assert "at least 24 hours" in _error(same_day)["message"]
-    mixed_zones = session.post(f"{graph.v1}/me/events", json={
-        "subject": "x", "isAllDay": True, "start": {"dateTime": "2030-03-10T00:00:00", "timeZone": "UTC"},
-        "end": {"dateTime": "2030-03-11T00:00:00", "timeZone": "Tokyo Standard Time"}})
+    mixed_zones = session.post(
+        f"{graph.v1}/me/events",
+        json={
+            "subject": "x",
+            "isAllDay": True,
+            "start": {"dateTime": "2030-03-10T00:00:00", "timeZone": "UTC"},
+            "end": {"dateTime": "2030-03-11T00:00:00", "timeZone": "Tokyo Standard Time"},
+        },
+    )
     assert mixed_zones.status_code == 400
 
 
@@ -259,20 +292,38 @@ def test_cancel_is_for_organizers_and_emails_attendees(graph: GraphHarness) -> N
     sent = graph.plain().get(f"{graph.url}/_sim/mailboxes/{USER}/sent").json()
     assert [m["kind"] for m in sent["sent"]] == ["invitation", "update", "cancellation"]
     assert sent["sent"][-1]["comment"] == "sorry"
-    graph.sim.seed({"mailboxes": [{"oid": USER, "email": "tech@contoso.example", "tenant_id": "t", "events": [
-        {**event_body(subject="Canceled: Their meeting"), "isOrganizer": False, "isCancelled": True,
-         "organizer": {"emailAddress": {"address": "boss@example.com", "name": "Boss"}}}]}]})
+    graph.sim.seed(
+        {
+            "mailboxes": [
+                {
+                    "oid": USER,
+                    "email": "tech@contoso.example",
+                    "tenant_id": "t",
+                    "events": [
+                        {
+                            **event_body(subject="Canceled: Their meeting"),
+                            "isOrganizer": False,
+                            "isCancelled": True,
+                            "organizer": {"emailAddress": {"address": "boss@example.com", "name": "Boss"}},
+                        }
+                    ],
+                }
+            ]
+        }
+    )
     copy = next(e for e in session.get(f"{graph.v1}/me/events").json()["value"] if not e["isOrganizer"])
     assert copy["isCancelled"] is True and copy["subject"].startswith("Canceled: ")
     refused = session.post(f"{graph.v1}/me/events/{copy['id']}/cancel", json={"comment": "no"})
     assert refused.status_code == 400
-    assert _error(refused)["message"] == ("Your request can't be completed. You need to be an organizer to cancel "
-                                          "a meeting.")
+    assert _error(refused)["message"] == (
+        "Your request can't be completed. You need to be an organizer to cancel a meeting."
+    )
 
 
 def test_body_without_json_content_type_is_refused(graph: GraphHarness) -> None:
-    response = graph.session().post(f"{graph.v1}/me/events", data=json.dumps(event_body()),
-                                    headers={"Content-Type": "text/plain"})
+    response = graph.session().post(
+        f"{graph.v1}/me/events", data=json.dumps(event_body()), headers={"Content-Type": "text/plain"}
+    )
     assert response.status_code == 400
     assert "Content-Type" in _error(response)["message"]
 

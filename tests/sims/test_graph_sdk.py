@@ -46,8 +46,9 @@ def _client(graph: GraphHarness) -> tuple[GraphServiceClient, httpx.AsyncHTTPTra
     http = httpx.AsyncClient(transport=transport, trust_env=False)
     # The adapter's own default client rewrites /users/me-token-to-replace to /me; ours must too.
     http = GraphClientFactory.create_with_default_middleware(client=http, options=GRAPH_OPTIONS)
-    auth = AzureIdentityAuthenticationProvider(MintedCredential(graph), scopes=["Calendars.ReadWrite"],
-                                               allowed_hosts=["127.0.0.1"])
+    auth = AzureIdentityAuthenticationProvider(
+        MintedCredential(graph), scopes=["Calendars.ReadWrite"], allowed_hosts=["127.0.0.1"]
+    )
     adapter = GraphRequestAdapter(auth, client=http)
     adapter.base_url = graph.v1
     return GraphServiceClient(request_adapter=adapter), transport
@@ -94,7 +95,8 @@ def test_sdk_pages_through_calendar_view_delta(graph: GraphHarness) -> None:
         for day in range(1, 6):
             await client.me.events.post(_event(f"E{day}", day))
         query = DeltaRequestBuilder.DeltaRequestBuilderGetQueryParameters(
-            start_date_time="2030-01-01T00:00:00Z", end_date_time="2030-02-01T00:00:00Z")
+            start_date_time="2030-01-01T00:00:00Z", end_date_time="2030-02-01T00:00:00Z"
+        )
         config = RequestConfiguration(query_parameters=query)
         config.headers.add("Prefer", "odata.maxpagesize=2")
         page = await client.me.calendar_view.delta.get(request_configuration=config)
@@ -119,14 +121,16 @@ def test_sdk_creates_a_subscription(graph: GraphHarness, receiver: Receiver) -> 
 
     async def steps(client: GraphServiceClient) -> None:
         expiry = graph.control.clock.now() + timedelta(days=2)
-        created = await client.subscriptions.post(Subscription(
-            change_type="created,updated,deleted",
-            notification_url=f"{receiver.url}/api/graph/notifications",
-            lifecycle_notification_url=f"{receiver.url}/api/graph/lifecycle",
-            resource="/me/events",
-            expiration_date_time=expiry,
-            client_state="sdk-state",
-        ))
+        created = await client.subscriptions.post(
+            Subscription(
+                change_type="created,updated,deleted",
+                notification_url=f"{receiver.url}/api/graph/notifications",
+                lifecycle_notification_url=f"{receiver.url}/api/graph/lifecycle",
+                resource="/me/events",
+                expiration_date_time=expiry,
+                client_state="sdk-state",
+            )
+        )
         assert created.id and created.resource == "/me/events"
         await client.me.events.post(_event("Notify me", 9))
 

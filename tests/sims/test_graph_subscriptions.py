@@ -18,10 +18,23 @@ def _expiry(graph: GraphHarness, minutes: float) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%S.0000000Z")
 
 
-def _subscribe(graph: GraphHarness, receiver: Receiver, *, resource: str = "/me/events", minutes: float = 4000,
-               lifecycle: bool = True, **extra: Any) -> requests.Response:
-    body = {"changeType": "created,updated,deleted", "notificationUrl": f"{receiver.url}/api/graph/notifications",
-            "resource": resource, "expirationDateTime": _expiry(graph, minutes), "clientState": "s3cret", **extra}
+def _subscribe(
+    graph: GraphHarness,
+    receiver: Receiver,
+    *,
+    resource: str = "/me/events",
+    minutes: float = 4000,
+    lifecycle: bool = True,
+    **extra: Any,
+) -> requests.Response:
+    body = {
+        "changeType": "created,updated,deleted",
+        "notificationUrl": f"{receiver.url}/api/graph/notifications",
+        "resource": resource,
+        "expirationDateTime": _expiry(graph, minutes),
+        "clientState": "s3cret",
+        **extra,
+    }
     if lifecycle:
         body["lifecycleNotificationUrl"] = f"{receiver.url}/api/graph/lifecycle"
     return graph.session().post(f"{graph.v1}/subscriptions", json=body)
@@ -40,8 +53,10 @@ def test_create_runs_the_handshake_on_both_urls(graph: GraphHarness, receiver: R
     assert subscription["applicationId"] == "app-client-id" and subscription["creatorId"] == USER
     assert subscription["latestSupportedTlsVersion"] == "v1_2"
     assert len(receiver.validations) == 2
-    assert all(t.startswith("Validation: Testing client application reachability for subscription Request-Id: ")
-               for t in receiver.validations)
+    assert all(
+        t.startswith("Validation: Testing client application reachability for subscription Request-Id: ")
+        for t in receiver.validations
+    )
     listed = graph.session().get(f"{graph.v1}/subscriptions").json()["value"]
     assert [s["id"] for s in listed] == [subscription["id"]] and listed[0]["clientState"] is None
 
@@ -53,21 +68,30 @@ def test_failed_handshakes_refuse_the_subscription(graph: GraphHarness, receiver
         assert response.status_code == 400, mode
         assert response.json()["error"]["code"] == "ValidationError"
         assert response.json()["error"]["message"].startswith("Subscription validation request failed.")
-    dead = graph.session().post(f"{graph.v1}/subscriptions", json={
-        "changeType": "created", "notificationUrl": "http://127.0.0.1:9/nothing", "resource": "/me/events",
-        "expirationDateTime": _expiry(graph, 60)})
+    dead = graph.session().post(
+        f"{graph.v1}/subscriptions",
+        json={
+            "changeType": "created",
+            "notificationUrl": "http://127.0.0.1:9/nothing",
+            "resource": "/me/events",
+            "expirationDateTime": _expiry(graph, 60),
+        },
+    )
     assert dead.status_code == 400
 
 
 def test_creation_rules(graph: GraphHarness, receiver: Receiver) -> None:
-    other_host = _subscribe(graph, receiver, lifecycle=False,
-                            lifecycleNotificationUrl="https://elsewhere.example/api/graph/lifecycle")
+    other_host = _subscribe(
+        graph, receiver, lifecycle=False, lifecycleNotificationUrl="https://elsewhere.example/api/graph/lifecycle"
+    )
     assert other_host.status_code == 400
     assert _subscribe(graph, receiver, minutes=10081).status_code == 400
     assert _subscribe(graph, receiver, clientState="x" * 129).status_code == 400
     assert _subscribe(graph, receiver, resource="/me/events/AAMkAsingle=").status_code == 400
-    no_expiry = graph.session().post(f"{graph.v1}/subscriptions", json={
-        "changeType": "created", "notificationUrl": f"{receiver.url}/n", "resource": "/me/events"})
+    no_expiry = graph.session().post(
+        f"{graph.v1}/subscriptions",
+        json={"changeType": "created", "notificationUrl": f"{receiver.url}/n", "resource": "/me/events"},
+    )
     assert no_expiry.status_code == 400
     short = _subscribe(graph, receiver, minutes=10).json()
     expires = datetime.fromisoformat(short["expirationDateTime"].replace("0000Z", "+00:00"))
@@ -88,8 +112,12 @@ def test_change_notification_payload(graph: GraphHarness, receiver: Receiver) ->
         "changeType": "created",
         "resource": resource,
         "tenantId": TENANT,
-        "resourceData": {"@odata.type": "#Microsoft.Graph.Event", "@odata.id": resource,
-                         "@odata.etag": event["@odata.etag"], "id": event["id"]},
+        "resourceData": {
+            "@odata.type": "#Microsoft.Graph.Event",
+            "@odata.id": resource,
+            "@odata.etag": event["@odata.etag"],
+            "id": event["id"],
+        },
     }
     graph.session().delete(f"{graph.v1}/me/events/{event['id']}")
     assert receiver.wait_for(2)[1]["body"]["value"][0]["changeType"] == "deleted"
@@ -139,16 +167,18 @@ def test_pause_holds_deliveries_until_release(graph: GraphHarness, receiver: Rec
 def test_expiry_on_the_clock_stops_delivery_and_renewal(graph: GraphHarness, receiver: Receiver) -> None:
     session = graph.session(lifetime=24 * 3600)
     subscription = _subscribe(graph, receiver, minutes=60).json()
-    renewed = session.patch(f"{graph.v1}/subscriptions/{subscription['id']}",
-                            json={"expirationDateTime": _expiry(graph, 120)})
+    renewed = session.patch(
+        f"{graph.v1}/subscriptions/{subscription['id']}", json={"expirationDateTime": _expiry(graph, 120)}
+    )
     assert renewed.status_code == 200 and renewed.json()["expirationDateTime"] != subscription["expirationDateTime"]
     graph.control.clock.advance(121 * 60)
     session.post(f"{graph.v1}/me/events", json=event_body())
     assert graph.sim.notifier.wait_until_settled()
     assert receiver.received == []
     assert session.get(f"{graph.v1}/subscriptions/{subscription['id']}").status_code == 404
-    late = session.patch(f"{graph.v1}/subscriptions/{subscription['id']}",
-                         json={"expirationDateTime": _expiry(graph, 120)})
+    late = session.patch(
+        f"{graph.v1}/subscriptions/{subscription['id']}", json={"expirationDateTime": _expiry(graph, 120)}
+    )
     assert late.status_code == 404
 
 
@@ -216,8 +246,13 @@ def test_one_post_carries_every_matching_subscription_of_a_url(graph: GraphHarne
 
 def test_slow_endpoints_get_delayed_then_dropped(graph: GraphHarness, receiver: Receiver) -> None:
     _subscribe(graph, receiver)
-    graph.settings(notification_slow_seconds=0.05, notification_slow_min_count=2, notification_slow_delay_ratio=0.5,
-                   notification_slow_drop_ratio=1.5, notification_slow_delay_seconds=60)
+    graph.settings(
+        notification_slow_seconds=0.05,
+        notification_slow_min_count=2,
+        notification_slow_delay_ratio=0.5,
+        notification_slow_drop_ratio=1.5,
+        notification_slow_delay_seconds=60,
+    )
     receiver.delay_seconds = 0.1
     session = graph.session()
     for n in range(2):

@@ -82,8 +82,10 @@ def test_retry_after_styles(graph: GraphHarness) -> None:
 
 def test_injected_fault_answers_in_graph_shape_then_clears(graph: GraphHarness) -> None:
     session = graph.session()
-    graph.plain().post(f"{graph.url}/_sim/faults", json={
-        "method": "GET", "path": "^/v1.0/me/events$", "status": 503, "headers": {"Retry-After": "2"}, "times": 1})
+    graph.plain().post(
+        f"{graph.url}/_sim/faults",
+        json={"method": "GET", "path": "^/v1.0/me/events$", "status": 503, "headers": {"Retry-After": "2"}, "times": 1},
+    )
     failed = session.get(f"{graph.v1}/me/events")
     assert failed.status_code == 503 and failed.headers["Retry-After"] == "2"
     assert failed.json()["error"]["code"] == "ServiceUnavailable"
@@ -110,13 +112,21 @@ def _batch(graph: GraphHarness, requests_: list[dict[str, Any]]) -> requests.Res
 
 def test_batch_orders_by_depends_on_and_fails_dependents_with_424(graph: GraphHarness) -> None:
     json_header = {"Content-Type": "application/json"}
-    response = _batch(graph, [
-        {"id": "1", "method": "POST", "url": "/me/events", "headers": json_header, "body": event_body()},
-        {"id": "2", "method": "GET", "url": "/me/events?$select=subject", "dependsOn": ["1"]},
-        {"id": "3", "method": "PATCH", "url": "/me/events/AAMkAmissing=", "headers": json_header,
-         "body": {"subject": "x"}},
-        {"id": "4", "method": "DELETE", "url": "/me/events/AAMkAmissing=", "dependsOn": ["3"]},
-    ])
+    response = _batch(
+        graph,
+        [
+            {"id": "1", "method": "POST", "url": "/me/events", "headers": json_header, "body": event_body()},
+            {"id": "2", "method": "GET", "url": "/me/events?$select=subject", "dependsOn": ["1"]},
+            {
+                "id": "3",
+                "method": "PATCH",
+                "url": "/me/events/AAMkAmissing=",
+                "headers": json_header,
+                "body": {"subject": "x"},
+            },
+            {"id": "4", "method": "DELETE", "url": "/me/events/AAMkAmissing=", "dependsOn": ["3"]},
+        ],
+    )
     assert response.status_code == 200
     answers = {a["id"]: a for a in response.json()["responses"]}
     assert answers["1"]["status"] == 201
@@ -141,13 +151,15 @@ def test_batch_steps_are_throttled_and_faulted_on_their_own(graph: GraphHarness)
     assert statuses == [200] * 4 + [429] * 2
     graph.settings(request_latency_seconds=0.0)
     graph.plain().post(f"{graph.url}/_sim/faults", json={"method": "GET", "path": "^/v1.0/me$", "status": 503})
-    answers = _batch(graph, [{"id": "a", "method": "GET", "url": "/me"},
-                             {"id": "b", "method": "GET", "url": "/me/calendars"}]).json()
+    answers = _batch(
+        graph, [{"id": "a", "method": "GET", "url": "/me"}, {"id": "b", "method": "GET", "url": "/me/calendars"}]
+    ).json()
     statuses = {a["id"]: a["status"] for a in answers["responses"]}
     assert statuses == {"a": 503, "b": 200}
 
 
 def test_batch_steps_need_a_token_each(graph: GraphHarness) -> None:
-    answers = graph.plain().post(f"{graph.v1}/$batch", json={"requests": [
-        {"id": "1", "method": "GET", "url": "/me"}]}).json()
+    answers = (
+        graph.plain().post(f"{graph.v1}/$batch", json={"requests": [{"id": "1", "method": "GET", "url": "/me"}]}).json()
+    )
     assert answers["responses"][0]["status"] == 401

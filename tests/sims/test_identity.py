@@ -90,8 +90,12 @@ def stack(running: tuple[RunningServer, IdentitySim, SimControl, TokenIssuer], t
                 {"email": PAT, "password": PASSWORD, "name": "Pat Personal", "personal": True},
             ],
             "apps": [
-                {"client_id": WEB_CLIENT_ID, "client_secret": WEB_SECRET, "redirect_uris": [REDIRECT_URI],
-                 "name": "Syncro Calendar Sync"},
+                {
+                    "client_id": WEB_CLIENT_ID,
+                    "client_secret": WEB_SECRET,
+                    "redirect_uris": [REDIRECT_URI],
+                    "name": "Syncro Calendar Sync",
+                },
                 {"client_id": PUBLIC_CLIENT_ID, "redirect_uris": ["http://localhost"], "name": "Demo CLI"},
             ],
         }
@@ -143,8 +147,9 @@ def submit(session: requests.Session, response: requests.Response, button: str, 
     return session.post(urljoin(response.url, form["action"]), data=data, allow_redirects=False)
 
 
-def sign_in(session: requests.Session, auth_uri: str, email: str, password: str = PASSWORD,
-            decision: str = "accept") -> requests.Response:
+def sign_in(
+    session: requests.Session, auth_uri: str, email: str, password: str = PASSWORD, decision: str = "accept"
+) -> requests.Response:
     """Walk the sign-in and (when shown) consent pages; the last response is the redirect to the app."""
     page = session.get(auth_uri, allow_redirects=False)
     assert page.status_code == 200, page.text
@@ -177,27 +182,46 @@ def pkce_pair() -> tuple[str, str]:
 
 
 def raw_code(stack: Stack, challenge: str | None = None, email: str = ALICE) -> str:
-    query = {"client_id": WEB_CLIENT_ID, "response_type": "code", "redirect_uri": REDIRECT_URI,
-             "scope": "Calendars.ReadWrite offline_access openid", "state": "s1"}
+    query = {
+        "client_id": WEB_CLIENT_ID,
+        "response_type": "code",
+        "redirect_uri": REDIRECT_URI,
+        "scope": "Calendars.ReadWrite offline_access openid",
+        "state": "s1",
+    }
     if challenge:
         query.update(code_challenge=challenge, code_challenge_method="S256")
-    params = redirect_params(sign_in(stack.session(), f"{stack.url}/common/oauth2/v2.0/authorize?{urlencode(query)}",
-                                     email))
+    params = redirect_params(
+        sign_in(stack.session(), f"{stack.url}/common/oauth2/v2.0/authorize?{urlencode(query)}", email)
+    )
     return params["code"]
 
 
 def redeem(stack: Stack, code: str, verifier: str | None = None, **extra: str) -> requests.Response:
-    data = {"grant_type": "authorization_code", "client_id": WEB_CLIENT_ID, "client_secret": WEB_SECRET,
-            "code": code, "redirect_uri": REDIRECT_URI, **extra}
+    data = {
+        "grant_type": "authorization_code",
+        "client_id": WEB_CLIENT_ID,
+        "client_secret": WEB_SECRET,
+        "code": code,
+        "redirect_uri": REDIRECT_URI,
+        **extra,
+    }
     if verifier:
         data["code_verifier"] = verifier
     return stack.session().post(stack.token_url(), data=data)
 
 
 def refresh(stack: Stack, refresh_token: str) -> requests.Response:
-    return stack.session().post(stack.token_url(), data={
-        "grant_type": "refresh_token", "client_id": WEB_CLIENT_ID, "client_secret": WEB_SECRET,
-        "refresh_token": refresh_token, "scope": "Calendars.ReadWrite offline_access openid"})
+    return stack.session().post(
+        stack.token_url(),
+        data={
+            "grant_type": "refresh_token",
+            "client_id": WEB_CLIENT_ID,
+            "client_secret": WEB_SECRET,
+            "refresh_token": refresh_token,
+            "scope": "Calendars.ReadWrite offline_access openid",
+        },
+    )
 
 
 def assert_aad_error(response: requests.Response, status: int, error: str, code: int) -> dict:
@@ -206,8 +230,9 @@ def assert_aad_error(response: requests.Response, status: int, error: str, code:
     assert body["error"] == error
     assert body["error_codes"] == [code]
     assert body["error_description"].startswith(f"AADSTS{code}: ")
-    assert f"\r\nTrace ID: {body['trace_id']}\r\nCorrelation ID: {body['correlation_id']}\r\n" in \
-        body["error_description"]
+    assert (
+        f"\r\nTrace ID: {body['trace_id']}\r\nCorrelation ID: {body['correlation_id']}\r\n" in body["error_description"]
+    )
     assert len(body["timestamp"]) == len("2021-06-25 13:16:19Z") and body["timestamp"].endswith("Z")
     return body
 
@@ -260,8 +285,13 @@ def test_id_token_signature_verifies_with_the_published_keys(stack: Stack) -> No
     jwks = stack.session().get(config["jwks_uri"]).json()
     kid = jwt.get_unverified_header(result["id_token"])["kid"]
     key = jwt.PyJWK(next(k for k in jwks["keys"] if k["kid"] == kid))
-    claims = jwt.decode(result["id_token"], key.key, algorithms=["RS256"], audience=WEB_CLIENT_ID,
-                        options={"verify_exp": False, "verify_iat": False, "verify_nbf": False})
+    claims = jwt.decode(
+        result["id_token"],
+        key.key,
+        algorithms=["RS256"],
+        audience=WEB_CLIENT_ID,
+        options={"verify_exp": False, "verify_iat": False, "verify_nbf": False},
+    )
     assert claims["iss"] == config["issuer"]
 
 
@@ -335,20 +365,37 @@ def test_work_account_is_refused_at_consumers(stack: Stack) -> None:
 def test_unknown_client_and_unregistered_redirect_uri_end_on_an_error_page(stack: Stack) -> None:
     session = stack.session()
     base = f"{stack.url}/common/oauth2/v2.0/authorize?"
-    unknown = session.get(base + urlencode({"client_id": "nope", "redirect_uri": REDIRECT_URI,
-                                            "response_type": "code", "scope": "openid"}), allow_redirects=False)
+    unknown = session.get(
+        base
+        + urlencode({"client_id": "nope", "redirect_uri": REDIRECT_URI, "response_type": "code", "scope": "openid"}),
+        allow_redirects=False,
+    )
     assert unknown.status_code == 400 and "AADSTS700016" in read_page(unknown).error
-    evil = session.get(base + urlencode({"client_id": WEB_CLIENT_ID, "redirect_uri": "https://evil.example/cb",
-                                         "response_type": "code", "scope": "openid"}), allow_redirects=False)
+    evil = session.get(
+        base
+        + urlencode(
+            {
+                "client_id": WEB_CLIENT_ID,
+                "redirect_uri": "https://evil.example/cb",
+                "response_type": "code",
+                "scope": "openid",
+            }
+        ),
+        allow_redirects=False,
+    )
     assert evil.status_code == 400 and "AADSTS50011" in read_page(evil).error
     assert "location" not in evil.headers
 
 
 def test_bad_scope_goes_back_to_the_app_as_invalid_scope(stack: Stack) -> None:
-    query = {"client_id": WEB_CLIENT_ID, "redirect_uri": REDIRECT_URI, "response_type": "code",
-             "scope": "Calendars.Fly openid", "state": "xyz"}
-    answer = stack.session().get(f"{stack.url}/common/oauth2/v2.0/authorize?{urlencode(query)}",
-                                 allow_redirects=False)
+    query = {
+        "client_id": WEB_CLIENT_ID,
+        "redirect_uri": REDIRECT_URI,
+        "response_type": "code",
+        "scope": "Calendars.Fly openid",
+        "state": "xyz",
+    }
+    answer = stack.session().get(f"{stack.url}/common/oauth2/v2.0/authorize?{urlencode(query)}", allow_redirects=False)
     params = redirect_params(answer)
     assert params["error"] == "invalid_scope" and params["state"] == "xyz"
 
@@ -374,13 +421,32 @@ def test_code_expires_and_must_name_the_same_redirect_uri(stack: Stack) -> None:
 
 def test_token_response_shape_and_refresh_only_with_offline_access(stack: Stack) -> None:
     body = redeem(stack, raw_code(stack), client_info="1").json()
-    assert set(body) >= {"token_type", "scope", "expires_in", "ext_expires_in", "access_token", "refresh_token",
-                         "id_token", "client_info"}
+    assert set(body) >= {
+        "token_type",
+        "scope",
+        "expires_in",
+        "ext_expires_in",
+        "access_token",
+        "refresh_token",
+        "id_token",
+        "client_info",
+    }
     info = base64.urlsafe_b64decode(body["client_info"] + "==")
     assert info == f'{{"uid": "{stack.oid(ALICE)}", "utid": "{TENANT_ID}"}}'.encode()
-    password = stack.session().post(stack.token_url(TENANT_ID), data={
-        "grant_type": "password", "client_id": PUBLIC_CLIENT_ID, "username": ALICE, "password": PASSWORD,
-        "scope": "https://graph.microsoft.com/calendars.read"}).json()
+    password = (
+        stack.session()
+        .post(
+            stack.token_url(TENANT_ID),
+            data={
+                "grant_type": "password",
+                "client_id": PUBLIC_CLIENT_ID,
+                "username": ALICE,
+                "password": PASSWORD,
+                "scope": "https://graph.microsoft.com/calendars.read",
+            },
+        )
+        .json()
+    )
     assert "refresh_token" not in password and "id_token" not in password
     assert password["scope"] == "Calendars.Read"
 
@@ -389,15 +455,22 @@ def test_token_response_shape_and_refresh_only_with_offline_access(stack: Stack)
 
 
 def test_msal_password_grant_for_a_work_user(stack: Stack) -> None:
-    app = msal.PublicClientApplication(PUBLIC_CLIENT_ID, authority=f"{stack.url}/organizations",
-                                       http_client=stack.session(), instance_discovery=False, http_cache={})
+    app = msal.PublicClientApplication(
+        PUBLIC_CLIENT_ID,
+        authority=f"{stack.url}/organizations",
+        http_client=stack.session(),
+        instance_discovery=False,
+        http_cache={},
+    )
     result = app.acquire_token_by_username_password(ALICE, PASSWORD, scopes=SCOPES)
     assert "access_token" in result, result
     # MSAL's port-less user-realm lookup reached the simulator through msal_session.
     assert stack.control.counters.snapshot()["GET /common/userrealm/{username:path}"] == 1
     assert result["id_token_claims"]["preferred_username"] == ALICE
-    assert stack.issuer.verify(result["access_token"], now=stack.control.clock.timestamp())["scp"] == \
-        "Calendars.ReadWrite User.Read"
+    assert (
+        stack.issuer.verify(result["access_token"], now=stack.control.clock.timestamp())["scp"]
+        == "Calendars.ReadWrite User.Read"
+    )
 
 
 def test_msal_password_grant_with_a_wrong_password_gives_50126(stack: Stack) -> None:
@@ -409,9 +482,16 @@ def test_msal_password_grant_with_a_wrong_password_gives_50126(stack: Stack) -> 
 
 def test_password_grant_is_refused_where_aad_refuses_it(stack: Stack) -> None:
     def ropc(tenant: str, username: str) -> requests.Response:
-        return stack.session().post(stack.token_url(tenant), data={
-            "grant_type": "password", "client_id": PUBLIC_CLIENT_ID, "username": username, "password": PASSWORD,
-            "scope": "User.Read openid"})
+        return stack.session().post(
+            stack.token_url(tenant),
+            data={
+                "grant_type": "password",
+                "client_id": PUBLIC_CLIENT_ID,
+                "username": username,
+                "password": PASSWORD,
+                "scope": "User.Read openid",
+            },
+        )
 
     assert_aad_error(ropc("common", ALICE), 400, "invalid_request", 9001023)
     assert_aad_error(ropc("consumers", PAT), 400, "invalid_request", 9001023)
@@ -469,8 +549,9 @@ def test_password_change_revokes_refresh_tokens_and_the_new_password_works(stack
     assert session.post(f"{stack.url}/_sim/users/{ALICE}/password", json={"pw": 1}).status_code == 400
     assert_aad_error(refresh(stack, token), 400, "invalid_grant", 50173)
     ropc = {"grant_type": "password", "client_id": PUBLIC_CLIENT_ID, "username": ALICE, "scope": "User.Read"}
-    assert_aad_error(session.post(stack.token_url(TENANT_ID), data={**ropc, "password": PASSWORD}),
-                     400, "invalid_grant", 50126)
+    assert_aad_error(
+        session.post(stack.token_url(TENANT_ID), data={**ropc, "password": PASSWORD}), 400, "invalid_grant", 50126
+    )
     assert session.post(stack.token_url(TENANT_ID), data={**ropc, "password": "N3w!"}).status_code == 200
 
 
@@ -484,10 +565,16 @@ def test_failed_redemption_burns_the_code_only_when_set(stack: Stack) -> None:
 
 def test_injected_http_fault_answers_in_aad_shape(stack: Stack) -> None:
     session = stack.session()
-    session.post(f"{stack.url}/_sim/faults", json={"method": "POST", "path": "/oauth2/v2.0/token$", "status": 503,
-                                                  "times": 1}).raise_for_status()
-    ropc = {"grant_type": "password", "client_id": PUBLIC_CLIENT_ID, "username": ALICE, "password": PASSWORD,
-            "scope": "User.Read"}
+    session.post(
+        f"{stack.url}/_sim/faults", json={"method": "POST", "path": "/oauth2/v2.0/token$", "status": 503, "times": 1}
+    ).raise_for_status()
+    ropc = {
+        "grant_type": "password",
+        "client_id": PUBLIC_CLIENT_ID,
+        "username": ALICE,
+        "password": PASSWORD,
+        "scope": "User.Read",
+    }
     assert_aad_error(session.post(stack.token_url(TENANT_ID), data=ropc), 503, "temporarily_unavailable", 90033)
     assert session.post(stack.token_url(TENANT_ID), data=ropc).status_code == 200
 
@@ -501,14 +588,22 @@ def test_removed_consent_makes_refresh_answer_consent_required(stack: Stack) -> 
 
 @pytest.mark.parametrize(
     ("code", "suberror"),
-    [(700082, "bad_token"), (70008, None), (50173, None), (65001, "consent_required"), (50076, "basic_action"),
-     (70000, None), (50057, None)],
+    [
+        (700082, "bad_token"),
+        (70008, None),
+        (50173, None),
+        (65001, "consent_required"),
+        (50076, "basic_action"),
+        (70000, None),
+        (50057, None),
+    ],
 )
 def test_injected_token_errors_answer_in_aad_shape_then_stop(stack: Stack, code: int, suberror: str | None) -> None:
     token = first_refresh_token(stack)
     session = stack.session()
-    added = session.post(f"{stack.url}/_sim/token_errors",
-                         json={"email": ALICE, "code": code, "times": 1, "grant_type": "refresh_token"})
+    added = session.post(
+        f"{stack.url}/_sim/token_errors", json={"email": ALICE, "code": code, "times": 1, "grant_type": "refresh_token"}
+    )
     assert added.status_code == 201
     body = assert_aad_error(refresh(stack, token), 400, "invalid_grant", code)
     assert body.get("suberror") == suberror
@@ -528,8 +623,9 @@ def test_msal_silent_refresh_surfaces_an_injected_error(stack: Stack) -> None:
 
 def test_correlation_id_echoes_the_client_request_id(stack: Stack) -> None:
     correlation = "0a49cdbc-2e94-4089-bc6f-1162b123592c"
-    response = stack.session().post(stack.token_url(), data={"grant_type": "password"},
-                                    headers={"client-request-id": correlation})
+    response = stack.session().post(
+        stack.token_url(), data={"grant_type": "password"}, headers={"client-request-id": correlation}
+    )
     assert assert_aad_error(response, 400, "invalid_request", 900144)["correlation_id"] == correlation
 
 
@@ -543,32 +639,75 @@ def test_malformed_token_requests_get_aad_errors(stack: Stack) -> None:
     assert_aad_error(session.post(url, data={}), 400, "invalid_request", 900144)
     assert_aad_error(session.post(url, json={"grant_type": "password"}), 400, "invalid_request", 900144)
     assert_aad_error(session.get(url), 400, "invalid_request", 900561)
-    assert_aad_error(session.post(url, data="grant_type=a&grant_type=b", headers={
-        "content-type": "application/x-www-form-urlencoded"}), 400, "invalid_request", 9000411)
+    assert_aad_error(
+        session.post(
+            url, data="grant_type=a&grant_type=b", headers={"content-type": "application/x-www-form-urlencoded"}
+        ),
+        400,
+        "invalid_request",
+        9000411,
+    )
     assert_aad_error(session.post(url, data={"grant_type": "password"}), 400, "invalid_request", 900144)
-    assert_aad_error(session.post(url, data={"grant_type": "password", "client_id": "ghost"}),
-                     400, "unauthorized_client", 700016)
-    assert_aad_error(session.post(url, data={"grant_type": "client_magic", **web}),
-                     400, "unsupported_grant_type", 70003)
-    assert_aad_error(session.post(url, data={"grant_type": "refresh_token", "client_id": WEB_CLIENT_ID,
-                                             "refresh_token": "x"}), 401, "invalid_client", 7000218)
-    assert_aad_error(session.post(url, data={"grant_type": "refresh_token", "client_id": WEB_CLIENT_ID,
-                                             "client_secret": "wrong", "refresh_token": "x"}),
-                     401, "invalid_client", 7000215)
-    assert_aad_error(session.post(url, data={"grant_type": "refresh_token", "refresh_token": "x", **web}),
-                     400, "invalid_grant", 9002313)
-    assert_aad_error(session.post(url, data={"grant_type": "authorization_code", **web}),
-                     400, "invalid_request", 900144)
-    assert_aad_error(session.post(url, data={"grant_type": "password", "client_id": PUBLIC_CLIENT_ID,
-                                             "client_secret": "s", "username": ALICE, "password": PASSWORD,
-                                             "scope": "openid"}), 401, "invalid_client", 700025)
+    assert_aad_error(
+        session.post(url, data={"grant_type": "password", "client_id": "ghost"}), 400, "unauthorized_client", 700016
+    )
+    assert_aad_error(
+        session.post(url, data={"grant_type": "client_magic", **web}), 400, "unsupported_grant_type", 70003
+    )
+    assert_aad_error(
+        session.post(url, data={"grant_type": "refresh_token", "client_id": WEB_CLIENT_ID, "refresh_token": "x"}),
+        401,
+        "invalid_client",
+        7000218,
+    )
+    assert_aad_error(
+        session.post(
+            url,
+            data={
+                "grant_type": "refresh_token",
+                "client_id": WEB_CLIENT_ID,
+                "client_secret": "wrong",
+                "refresh_token": "x",
+            },
+        ),
+        401,
+        "invalid_client",
+        7000215,
+    )
+    assert_aad_error(
+        session.post(url, data={"grant_type": "refresh_token", "refresh_token": "x", **web}),
+        400,
+        "invalid_grant",
+        9002313,
+    )
+    assert_aad_error(
+        session.post(url, data={"grant_type": "authorization_code", **web}), 400, "invalid_request", 900144
+    )
+    assert_aad_error(
+        session.post(
+            url,
+            data={
+                "grant_type": "password",
+                "client_id": PUBLIC_CLIENT_ID,
+                "client_secret": "s",
+                "username": ALICE,
+                "password": PASSWORD,
+                "scope": "openid",
+            },
+        ),
+        401,
+        "invalid_client",
+        700025,
+    )
 
 
 def test_client_secret_basic_is_accepted(stack: Stack) -> None:
     code = raw_code(stack)
-    response = stack.session().post(stack.token_url(), data={
-        "grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT_URI},
-        auth=(WEB_CLIENT_ID, WEB_SECRET))
+    response = stack.session().post(
+        stack.token_url(),
+        data={"grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT_URI},
+        auth=(WEB_CLIENT_ID, WEB_SECRET),
+    )
     assert response.status_code == 200, response.text
 
 
@@ -602,14 +741,16 @@ def test_settings_patch_validates_and_applies(stack: Stack) -> None:
 
 def test_seed_route_gives_stable_oids_and_users_lists_them(stack: Stack) -> None:
     session = stack.session()
-    seeded = session.post(f"{stack.url}/_sim/seed", json={"users": [
-        {"email": "bob@contoso.com", "password": "x", "name": "Bob"}]}).json()
+    seeded = session.post(
+        f"{stack.url}/_sim/seed", json={"users": [{"email": "bob@contoso.com", "password": "x", "name": "Bob"}]}
+    ).json()
     assert seeded["users"][0]["tenant_id"] == TENANT_ID
     users = {user["email"]: user for user in session.get(f"{stack.url}/_sim/users").json()["users"]}
     assert set(users) == {ALICE, PAT, "bob@contoso.com"}
     assert users[ALICE]["oid"] == stack.oid(ALICE)
     again = IdentitySim(control=SimControl(), issuer=TokenIssuer()).seed(
-        {"tenants": [{"id": TENANT_ID, "name": "Contoso"}], "users": [{"email": ALICE, "password": "p"}]})
+        {"tenants": [{"id": TENANT_ID, "name": "Contoso"}], "users": [{"email": ALICE, "password": "p"}]}
+    )
     assert again["users"][0]["oid"] == stack.oid(ALICE)
     assert session.post(f"{stack.url}/_sim/seed", json={"users": [{"email": "x@nowhere.example"}]}).status_code == 400
     assert session.post(f"{stack.url}/_sim/token_errors", json={"email": ALICE, "code": 1}).status_code == 400
@@ -628,8 +769,14 @@ def test_abandoned_flows_codes_and_dead_refresh_tokens_are_forgotten(stack: Stac
 
 
 def test_form_post_response_mode_posts_the_code_to_the_app(stack: Stack) -> None:
-    query = {"client_id": WEB_CLIENT_ID, "redirect_uri": REDIRECT_URI, "response_type": "code",
-             "response_mode": "form_post", "scope": "User.Read openid", "state": "fp"}
+    query = {
+        "client_id": WEB_CLIENT_ID,
+        "redirect_uri": REDIRECT_URI,
+        "response_type": "code",
+        "response_mode": "form_post",
+        "scope": "User.Read openid",
+        "state": "fp",
+    }
     session = stack.session()
     page = session.get(f"{stack.url}/common/oauth2/v2.0/authorize?{urlencode(query)}")
     answer = submit(session, submit(session, page, "signin", email=ALICE, password=PASSWORD), "accept")
@@ -639,10 +786,22 @@ def test_form_post_response_mode_posts_the_code_to_the_app(stack: Stack) -> None
 
 
 def test_single_tenant_app_works_only_at_its_own_tenant(stack: Stack) -> None:
-    stack.sim.seed({"apps": [{"client_id": "single", "redirect_uris": [REDIRECT_URI], "name": "Internal",
-                              "sign_in_audience": "AzureADMyOrg", "home_tenant_id": TENANT_ID}]})
-    query = urlencode({"client_id": "single", "redirect_uri": REDIRECT_URI, "response_type": "code",
-                       "scope": "User.Read openid"})
+    stack.sim.seed(
+        {
+            "apps": [
+                {
+                    "client_id": "single",
+                    "redirect_uris": [REDIRECT_URI],
+                    "name": "Internal",
+                    "sign_in_audience": "AzureADMyOrg",
+                    "home_tenant_id": TENANT_ID,
+                }
+            ]
+        }
+    )
+    query = urlencode(
+        {"client_id": "single", "redirect_uri": REDIRECT_URI, "response_type": "code", "scope": "User.Read openid"}
+    )
     session = stack.session()
     at_common = session.get(f"{stack.url}/common/oauth2/v2.0/authorize?{query}", allow_redirects=False)
     assert at_common.status_code == 400 and "AADSTS50194" in read_page(at_common).error
@@ -652,18 +811,46 @@ def test_single_tenant_app_works_only_at_its_own_tenant(stack: Stack) -> None:
 
 # --- no client input gets a 5xx ------------------------------------------------------------------------------
 
-_TOKEN_FIELDS = ["grant_type", "client_id", "client_secret", "code", "redirect_uri", "code_verifier",
-                 "refresh_token", "username", "password", "scope", "client_info"]
+_TOKEN_FIELDS = [
+    "grant_type",
+    "client_id",
+    "client_secret",
+    "code",
+    "redirect_uri",
+    "code_verifier",
+    "refresh_token",
+    "username",
+    "password",
+    "scope",
+    "client_info",
+]
 _VALUES = st.one_of(
-    st.sampled_from(["authorization_code", "refresh_token", "password", WEB_CLIENT_ID, PUBLIC_CLIENT_ID,
-                     WEB_SECRET, ALICE, PASSWORD, REDIRECT_URI, "openid offline_access", ".default", "1", ""]),
+    st.sampled_from(
+        [
+            "authorization_code",
+            "refresh_token",
+            "password",
+            WEB_CLIENT_ID,
+            PUBLIC_CLIENT_ID,
+            WEB_SECRET,
+            ALICE,
+            PASSWORD,
+            REDIRECT_URI,
+            "openid offline_access",
+            ".default",
+            "1",
+            "",
+        ]
+    ),
     st.text(max_size=40),
 )
 
 
 @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(form=st.dictionaries(st.sampled_from(_TOKEN_FIELDS), _VALUES, max_size=8),
-       tenant=st.sampled_from(["common", "organizations", "consumers", TENANT_ID, "x%20y"]))
+@given(
+    form=st.dictionaries(st.sampled_from(_TOKEN_FIELDS), _VALUES, max_size=8),
+    tenant=st.sampled_from(["common", "organizations", "consumers", TENANT_ID, "x%20y"]),
+)
 def test_token_endpoint_answers_any_form_without_a_server_error(stack: Stack, form: dict, tenant: str) -> None:
     response = stack.session().post(stack.token_url(tenant), data=form)
     assert response.status_code in (200, 400, 401), response.text
@@ -671,14 +858,34 @@ def test_token_endpoint_answers_any_form_without_a_server_error(stack: Stack, fo
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(query=st.dictionaries(st.sampled_from(["client_id", "redirect_uri", "response_type", "scope", "state",
-                                              "code_challenge", "code_challenge_method", "prompt", "response_mode",
-                                              "login_hint"]), _VALUES, max_size=8),
-       form=st.dictionaries(st.sampled_from(["flow", "email", "password", "decision"]), _VALUES, max_size=4))
+@given(
+    query=st.dictionaries(
+        st.sampled_from(
+            [
+                "client_id",
+                "redirect_uri",
+                "response_type",
+                "scope",
+                "state",
+                "code_challenge",
+                "code_challenge_method",
+                "prompt",
+                "response_mode",
+                "login_hint",
+            ]
+        ),
+        _VALUES,
+        max_size=8,
+    ),
+    form=st.dictionaries(st.sampled_from(["flow", "email", "password", "decision"]), _VALUES, max_size=4),
+)
 def test_interactive_endpoints_answer_anything_without_a_server_error(stack: Stack, query: dict, form: dict) -> None:
     session = stack.session()
     authorize = session.get(f"{stack.url}/common/oauth2/v2.0/authorize?{urlencode(query)}", allow_redirects=False)
     assert authorize.status_code in (200, 302, 400)
     for step in ("login", "consent"):
         assert session.post(f"{stack.url}/common/{step}", data=form, allow_redirects=False).status_code in (
-            200, 302, 400)
+            200,
+            302,
+            400,
+        )

@@ -40,8 +40,14 @@ ALL_METHODS = ["GET", "POST", "PATCH", "PUT", "DELETE", "HEAD", "OPTIONS"]
 class GraphSim:
     """The Graph simulator; ``app`` is the ASGI app to serve (e.g. with ``serve_in_thread``)."""
 
-    def __init__(self, *, control: SimControl, issuer: TokenIssuer, settings: GraphSettings | None = None,
-                 ca_bundle: str | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        control: SimControl,
+        issuer: TokenIssuer,
+        settings: GraphSettings | None = None,
+        ca_bundle: str | None = None,
+    ) -> None:
         self.control = control
         self.settings = settings or GraphSettings()
         self._initial_settings = dataclasses.replace(self.settings)
@@ -55,8 +61,9 @@ class GraphSim:
         self.delta.register(router)
         self.subscriptions = SubscriptionRoutes(self.store, self.settings, clock, self.notifier, ca_bundle)
         self.subscriptions.register(router)
-        self.dispatcher = GraphDispatcher(router=router, store=self.store, issuer=issuer, clock=clock,
-                                          settings=self.settings, throttle=self.throttle)
+        self.dispatcher = GraphDispatcher(
+            router=router, store=self.store, issuer=issuer, clock=clock, settings=self.settings, throttle=self.throttle
+        )
         self.batch = BatchRunner(self.dispatcher, self.settings, control)
         routes = [
             *control_routes(control, reset=self.reset, seed=self.seed),

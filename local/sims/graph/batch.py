@@ -71,8 +71,14 @@ class BatchRunner:
         body = b""
         if "body" in step:
             body = step["body"].encode() if isinstance(step["body"], str) else json.dumps(step["body"]).encode()
-        return GraphRequest(method=step["method"], path=path, query=dict(parse_qsl(parts.query)),
-                            headers=headers, body=body, base_url=outer.base_url)
+        return GraphRequest(
+            method=step["method"],
+            path=path,
+            query=dict(parse_qsl(parts.query)),
+            headers=headers,
+            body=body,
+            base_url=outer.base_url,
+        )
 
     def _parse(self, raw: bytes) -> list[dict[str, Any]]:
         try:
@@ -83,8 +89,11 @@ class BatchRunner:
         if not isinstance(steps, list) or not steps:
             raise GraphError(400, "BadRequest", "Invalid batch payload format.")
         if len(steps) > self.settings.batch_max_requests:
-            raise GraphError(400, "BadRequest", f"Number of batch request steps exceeds the maximum of "
-                             f"{self.settings.batch_max_requests}.")
+            raise GraphError(
+                400,
+                "BadRequest",
+                f"Number of batch request steps exceeds the maximum of {self.settings.batch_max_requests}.",
+            )
         checked = [self._check_step(s) for s in steps]
         ids = [s["id"] for s in checked]
         if len(set(ids)) != len(ids):
@@ -108,10 +117,16 @@ class BatchRunner:
         if not isinstance(headers, dict) or not isinstance(depends, list):
             raise GraphError(400, "BadRequest", f"Request id {step_id}: invalid headers or dependsOn.")
         if "body" in step and not any(k.lower() == "content-type" for k in headers):
-            raise GraphError(400, "BadRequest",
-                             f"Write request id : {step_id} does not contain Content-Type header or body.")
-        checked = {"id": step_id, "method": method, "url": url, "headers": headers,
-                   "dependsOn": [str(d) for d in depends]}
+            raise GraphError(
+                400, "BadRequest", f"Write request id : {step_id} does not contain Content-Type header or body."
+            )
+        checked = {
+            "id": step_id,
+            "method": method,
+            "url": url,
+            "headers": headers,
+            "dependsOn": [str(d) for d in depends],
+        }
         if "body" in step:
             checked["body"] = step["body"]
         return checked

@@ -28,8 +28,11 @@ from local.sims.graph.settings import GraphSettings
 from local.sims.graph.store import GraphStore
 from local.sims.graph.timefmt import parse_query_instant
 
-DELTA_PATHS = ["/me/calendarView/delta", "/me/calendar/calendarView/delta",
-               "/me/calendars/{calendar}/calendarView/delta"]
+DELTA_PATHS = [
+    "/me/calendarView/delta",
+    "/me/calendar/calendarView/delta",
+    "/me/calendars/{calendar}/calendarView/delta",
+]
 NOT_ON_DELTA = ("$select", "$filter", "$expand", "$orderby", "$search")
 WindowKey = tuple[str, str, str, str]  # mailbox oid, calendar id, window start, window end
 
@@ -86,9 +89,12 @@ class DeltaTracker:
     def delta(self, ctx: Ctx) -> GraphResponse:
         for option in NOT_ON_DELTA:
             if ctx.query(option) is not None:
-                raise GraphError(400, "ErrorInvalidUrlQuery",
-                                 f"The following parameters are not supported with change tracking over the "
-                                 f"'CalendarView' resource: '{option}'.")
+                raise GraphError(
+                    400,
+                    "ErrorInvalidUrlQuery",
+                    f"The following parameters are not supported with change tracking over the "
+                    f"'CalendarView' resource: '{option}'.",
+                )
         skip_token, delta_token = ctx.query("$skiptoken"), ctx.query("$deltatoken")
         if skip_token is not None:
             return self._page(ctx, skip_token)
@@ -160,14 +166,22 @@ class DeltaTracker:
         return path
 
     # --- computing a round -----------------------------------------------------------------
-    def _new_round(self, mailbox: Mailbox, key: WindowKey, window: tuple[datetime, datetime],
-                   previous: dict[str, str], options: ReadOptions, size: int) -> str:
+    def _new_round(
+        self,
+        mailbox: Mailbox,
+        key: WindowKey,
+        window: tuple[datetime, datetime],
+        previous: dict[str, str],
+        options: ReadOptions,
+        size: int,
+    ) -> str:
         with self.store.lock:
             items = instances_between(self.store.events_of(mailbox, key[1]), *window)
             changed, snapshot = self._changes(mailbox, items, previous)
             present = {i.id for i in items}
-            removed = [i for i in previous if i not in present and i not in snapshot
-                       and not self._silent_removal(mailbox, i)]
+            removed = [
+                i for i in previous if i not in present and i not in snapshot and not self._silent_removal(mailbox, i)
+            ]
             stub_options = ReadOptions(**{**options.__dict__, "stubs": self.settings.delta_occurrence_stubs})
             groups = self._groups(changed, mailbox, stub_options) + [[_removed(i)] for i in removed]
         token = secrets.token_urlsafe(24)
@@ -180,8 +194,9 @@ class DeltaTracker:
             _keep_last(self._round_ids[key], round_id, self.settings.delta_token_generations, self._rounds)
         return round_id
 
-    def _changes(self, mailbox: Mailbox, items: list[Instance], previous: dict[str, str]
-                 ) -> tuple[list[Instance], dict[str, str]]:
+    def _changes(
+        self, mailbox: Mailbox, items: list[Instance], previous: dict[str, str]
+    ) -> tuple[list[Instance], dict[str, str]]:
         """Items new or changed since ``previous``, and the snapshot the next token stands for.
         Changes younger than the visibility lag are left for a later round."""
         cutoff = self.clock.now() - timedelta(seconds=self.settings.delta_visibility_lag_seconds)

@@ -24,8 +24,16 @@ THROTTLED_ACCESS = {"read", "write", "user"}
 
 
 class GraphDispatcher:
-    def __init__(self, *, router: GraphRouter, store: GraphStore, issuer: TokenIssuer, clock: SimClock,
-                 settings: GraphSettings, throttle: MailboxThrottle) -> None:
+    def __init__(
+        self,
+        *,
+        router: GraphRouter,
+        store: GraphStore,
+        issuer: TokenIssuer,
+        clock: SimClock,
+        settings: GraphSettings,
+        throttle: MailboxThrottle,
+    ) -> None:
         self.router = router
         self.store = store
         self.issuer = issuer
@@ -48,8 +56,12 @@ class GraphDispatcher:
         except Exception:
             # Belt and braces: a bug in the simulator still answers in Graph's shape.
             log.exception("Graph simulator failed on %s %s", request.method, request.path)
-            body = error_body("generalException", "An internal server error occurred.", request_id=request_id,
-                              client_request_id=client_request_id)
+            body = error_body(
+                "generalException",
+                "An internal server error occurred.",
+                request_id=request_id,
+                client_request_id=client_request_id,
+            )
             response = GraphResponse(500, body)
         response.headers.setdefault("request-id", request_id)
         response.headers.setdefault("client-request-id", client_request_id)

@@ -52,8 +52,9 @@ class EventRoutes:
     def list_calendars(self, ctx: Ctx) -> GraphResponse:
         with self.store.lock:
             calendars = [render_calendar(c, ctx.me) for c in ctx.me.calendars.values()]
-        return GraphResponse(200, {"@odata.context": f"{ctx.base}/$metadata#users('{ctx.me.oid}')/calendars",
-                                   "value": calendars})
+        return GraphResponse(
+            200, {"@odata.context": f"{ctx.base}/$metadata#users('{ctx.me.oid}')/calendars", "value": calendars}
+        )
 
     def create_calendar(self, ctx: Ctx) -> GraphResponse:
         body = ctx.json()
@@ -135,8 +136,9 @@ class EventRoutes:
             raise bad_request("Cannot convert the literal to the expected type 'Edm.String'.", "RequestBodyRead")
         with self.store.lock:
             self._item(ctx)
-            self.store.delete_item(ctx.me, ctx.params["id"], ctx.request.header("if-match"), cancel=True,
-                                   comment=comment)
+            self.store.delete_item(
+                ctx.me, ctx.params["id"], ctx.request.header("if-match"), cancel=True, comment=comment
+            )
         return GraphResponse(202)
 
     def list_instances(self, ctx: Ctx) -> GraphResponse:
@@ -146,8 +148,11 @@ class EventRoutes:
         with self.store.lock:
             item = self._item(ctx)
             if item.kind != "seriesMaster":
-                raise GraphError(400, "ErrorInvalidRequest",
-                                 "Your request can't be completed. The item isn't a recurring series master.")
+                raise GraphError(
+                    400,
+                    "ErrorInvalidRequest",
+                    "Your request can't be completed. The item isn't a recurring series master.",
+                )
             instances = [i for i in series_instances(item.event, end) if overlaps(i, start, end)]
             rendered = [render_event(i, ctx.me, options) for i in instances]
         context = f"{ctx.base}/$metadata#users('{ctx.me.oid}')/events('{item.id}')/instances"
@@ -187,4 +192,3 @@ class EventRoutes:
     @staticmethod
     def _applied(ctx: Ctx) -> dict[str, str]:
         return {"Preference-Applied": ", ".join(ctx.applied)} if ctx.applied else {}
-

@@ -12,8 +12,13 @@ from local.sims.graph.errors import GraphError
 from local.sims.graph.settings import GraphSettings
 from local.sims.tokens import InvalidAccessToken, TokenIssuer
 
-READ_SCOPES = {"Calendars.ReadBasic", "Calendars.Read", "Calendars.ReadWrite", "Calendars.Read.Shared",
-               "Calendars.ReadWrite.Shared"}
+READ_SCOPES = {
+    "Calendars.ReadBasic",
+    "Calendars.Read",
+    "Calendars.ReadWrite",
+    "Calendars.Read.Shared",
+    "Calendars.ReadWrite.Shared",
+}
 WRITE_SCOPES = {"Calendars.ReadWrite", "Calendars.ReadWrite.Shared"}
 USER_SCOPES = {"User.Read", "User.ReadWrite", "User.ReadBasic.All", "User.Read.All", "Directory.Read.All"}
 WWW_AUTHENTICATE = (
@@ -57,23 +62,31 @@ def authenticate(issuer: TokenIssuer, clock: SimClock, authorization: str | None
         raise GraphError(401, "InvalidAuthenticationToken", "Access token is empty.", headers)
     scheme, _, token = authorization.strip().partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
-        raise GraphError(401, "InvalidAuthenticationToken", "Access token validation failure. Invalid audience.",
-                         headers)
+        raise GraphError(
+            401, "InvalidAuthenticationToken", "Access token validation failure. Invalid audience.", headers
+        )
     try:
         return _VERIFIED.verify(issuer, token.strip(), clock.timestamp())
     except InvalidAccessToken as error:
         message = error.reason
         if "expired" not in message:
-            message = "IDX14100: JWT is not well formed, there are no dots (.)." if "." not in token else (
-                "Access token validation failure. Invalid audience or signature.")
+            message = (
+                "IDX14100: JWT is not well formed, there are no dots (.)."
+                if "." not in token
+                else ("Access token validation failure. Invalid audience or signature.")
+            )
         raise GraphError(401, "InvalidAuthenticationToken", message, headers) from None
 
 
 def require_scope(claims: dict[str, Any], access: str) -> None:
     """403 ErrorAccessDenied when the token lacks the scope ``access`` needs."""
     scopes = set(str(claims.get("scp", "")).split())
-    needed = {"read": READ_SCOPES, "write": WRITE_SCOPES, "subscriptions": READ_SCOPES,
-              "user": USER_SCOPES | READ_SCOPES}.get(access)
+    needed = {
+        "read": READ_SCOPES,
+        "write": WRITE_SCOPES,
+        "subscriptions": READ_SCOPES,
+        "user": USER_SCOPES | READ_SCOPES,
+    }.get(access)
     if needed is not None and not scopes & needed:
         raise GraphError(403, "ErrorAccessDenied", "Access is denied. Check credentials and try again.")
 

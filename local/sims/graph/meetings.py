@@ -17,8 +17,17 @@ from local.sims.graph.payload import EventWrite
 if TYPE_CHECKING:
     from local.sims.graph.store import GraphStore
 
-COPIED_FIELDS = ("subject", "body", "location", "locations", "attendees", "sensitivity", "importance",
-                 "responseRequested", "isOnlineMeeting")
+COPIED_FIELDS = (
+    "subject",
+    "body",
+    "location",
+    "locations",
+    "attendees",
+    "sensitivity",
+    "importance",
+    "responseRequested",
+    "isOnlineMeeting",
+)
 
 
 class MeetingCopies:
@@ -54,19 +63,27 @@ class MeetingCopies:
 
     def _copy_fields(self, organizer: Mailbox, event: StoredEvent) -> dict[str, Any]:
         fields = {k: v for k, v in event.fields.items() if k in COPIED_FIELDS}
-        fields.update({
-            "isOrganizer": False,
-            "isCancelled": False,
-            "showAs": "tentative",
-            "organizer": {"emailAddress": {"name": organizer.name, "address": organizer.email}},
-        })
+        fields.update(
+            {
+                "isOrganizer": False,
+                "isCancelled": False,
+                "showAs": "tentative",
+                "organizer": {"emailAddress": {"name": organizer.name, "address": organizer.email}},
+            }
+        )
         return fields
 
     def _create(self, mailbox: Mailbox, organizer: Mailbox, event: StoredEvent) -> str:
-        write = EventWrite(start=event.start, end=event.end, is_all_day=event.is_all_day,
-                           recurrence=event.recurrence, has_recurrence=event.recurrence is not None)
-        copy = self.store.create_event(mailbox, mailbox.default_calendar, write,
-                                       extra_fields=self._copy_fields(organizer, event))
+        write = EventWrite(
+            start=event.start,
+            end=event.end,
+            is_all_day=event.is_all_day,
+            recurrence=event.recurrence,
+            has_recurrence=event.recurrence is not None,
+        )
+        copy = self.store.create_event(
+            mailbox, mailbox.default_calendar, write, extra_fields=self._copy_fields(organizer, event)
+        )
         copy.ical_uid = event.ical_uid
         return copy.id
 

@@ -197,8 +197,9 @@ class Notifier:
             session.trust_env = False
             session.verify = self._verify
         try:
-            response = session.post(delivery.url, json=delivery.body,
-                                    timeout=self.settings.notification_timeout_seconds)
+            response = session.post(
+                delivery.url, json=delivery.body, timeout=self.settings.notification_timeout_seconds
+            )
             return str(response.status_code)
         except requests.Timeout:
             return "timeout"

@@ -12,24 +12,62 @@ from local.sims.graph.instances import Instance
 
 _QUOTED = r"'((?:[^']|'')*)'"
 _ANY_EXTENDED = re.compile(
-    r"^singleValueExtendedProperties/any\(\s*(\w+)\s*:\s*\1/id\s+eq\s+" + _QUOTED
-    + r"(?:\s+and\s+\1/value\s+eq\s+" + _QUOTED + r")?\s*\)$",
+    r"^singleValueExtendedProperties/any\(\s*(\w+)\s*:\s*\1/id\s+eq\s+"
+    + _QUOTED
+    + r"(?:\s+and\s+\1/value\s+eq\s+"
+    + _QUOTED
+    + r")?\s*\)$",
     re.IGNORECASE,
 )
 _FIELD_EQ = re.compile(r"^(iCalUId|subject|type|transactionId|seriesMasterId)\s+eq\s+" + _QUOTED + "$", re.IGNORECASE)
-_EXPAND_EXTENDED = re.compile(
-    r"^singleValueExtendedProperties\(\s*\$filter\s*=\s*(.+)\)$", re.IGNORECASE
-)
+_EXPAND_EXTENDED = re.compile(r"^singleValueExtendedProperties\(\s*\$filter\s*=\s*(.+)\)$", re.IGNORECASE)
 _ID_EQ = re.compile(r"^id\s+eq\s+" + _QUOTED + "$", re.IGNORECASE)
-_ORDER = re.compile(r"^(start/dateTime|end/dateTime|lastModifiedDateTime|createdDateTime|subject)(\s+(asc|desc))?$",
-                    re.IGNORECASE)
+_ORDER = re.compile(
+    r"^(start/dateTime|end/dateTime|lastModifiedDateTime|createdDateTime|subject)(\s+(asc|desc))?$", re.IGNORECASE
+)
 SELECTABLE = {
-    "id", "subject", "body", "bodyPreview", "start", "end", "isAllDay", "location", "locations", "attendees",
-    "organizer", "isOrganizer", "type", "seriesMasterId", "recurrence", "originalStart", "isCancelled", "changeKey",
-    "createdDateTime", "lastModifiedDateTime", "categories", "showAs", "sensitivity", "importance", "transactionId",
-    "iCalUId", "uid", "webLink", "responseStatus", "reminderMinutesBeforeStart", "isReminderOn", "hasAttachments",
-    "originalStartTimeZone", "originalEndTimeZone", "responseRequested", "isOnlineMeeting", "onlineMeeting",
-    "onlineMeetingProvider", "onlineMeetingUrl", "allowNewTimeProposals", "occurrenceId", "isDraft",
+    "id",
+    "subject",
+    "body",
+    "bodyPreview",
+    "start",
+    "end",
+    "isAllDay",
+    "location",
+    "locations",
+    "attendees",
+    "organizer",
+    "isOrganizer",
+    "type",
+    "seriesMasterId",
+    "recurrence",
+    "originalStart",
+    "isCancelled",
+    "changeKey",
+    "createdDateTime",
+    "lastModifiedDateTime",
+    "categories",
+    "showAs",
+    "sensitivity",
+    "importance",
+    "transactionId",
+    "iCalUId",
+    "uid",
+    "webLink",
+    "responseStatus",
+    "reminderMinutesBeforeStart",
+    "isReminderOn",
+    "hasAttachments",
+    "originalStartTimeZone",
+    "originalEndTimeZone",
+    "responseRequested",
+    "isOnlineMeeting",
+    "onlineMeeting",
+    "onlineMeetingProvider",
+    "onlineMeetingUrl",
+    "allowNewTimeProposals",
+    "occurrenceId",
+    "isDraft",
     "hideAttendees",
 }
 
@@ -55,8 +93,10 @@ def parse_expand(value: str | None) -> list[str] | None:
         return None
     match = _EXPAND_EXTENDED.match(value.strip())
     if not match:
-        raise bad_request(f"Parsing OData Select and Expand failed: Could not find a property named "
-                          f"'{value.split('(')[0].strip()}' on type 'microsoft.graph.event'.")
+        raise bad_request(
+            f"Parsing OData Select and Expand failed: Could not find a property named "
+            f"'{value.split('(')[0].strip()}' on type 'microsoft.graph.event'."
+        )
     ids = []
     for clause in re.split(r"\s+or\s+", match[1].strip(), flags=re.IGNORECASE):
         id_match = _ID_EQ.match(clause.strip())

@@ -56,7 +56,7 @@ def page_size(ctx: Ctx, default: int) -> int:
 def paged(ctx: Ctx, items: list[dict[str, Any]], size: int, context: str) -> dict[str, Any]:
     """One page of ``items`` from $skip, with a nextLink carrying the other query options."""
     skip = parse_int(ctx.query("$skip"), "$skip", low=0, high=10**9) or 0
-    page = items[skip: skip + size]
+    page = items[skip : skip + size]
     result: dict[str, Any] = {"@odata.context": context, "value": page}
     if skip + size < len(items):
         params = {k: v for k, v in ctx.request.query.items() if k.lower() != "$skip"}

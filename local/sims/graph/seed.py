@@ -30,8 +30,11 @@ def seed_store(store: GraphStore, payload: Any) -> dict[str, Any]:
 
 def _seed_mailbox(store: GraphStore, spec: dict[str, Any]) -> dict[str, Any]:
     mailbox = store.add_mailbox(
-        oid=str(spec["oid"]), email=str(spec["email"]), name=str(spec.get("name", spec["email"])),
-        tenant_id=str(spec.get("tenant_id", "")), personal=bool(spec.get("personal", False)),
+        oid=str(spec["oid"]),
+        email=str(spec["email"]),
+        name=str(spec.get("name", spec["email"])),
+        tenant_id=str(spec.get("tenant_id", "")),
+        personal=bool(spec.get("personal", False)),
         can_subscribe=bool(spec.get("can_subscribe", True)),
     )
     for calendar in spec.get("calendars", []):

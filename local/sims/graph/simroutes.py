@@ -56,9 +56,16 @@ def sim_routes(sim: GraphSim) -> list[Route]:
     async def mailboxes(request: Request) -> Response:
         with sim.store.lock:
             listed = [
-                {"oid": m.oid, "email": m.email, "name": m.name, "tenant_id": m.tenant_id, "personal": m.personal,
-                 "calendars": [{"id": c.id, "name": c.name, "is_default": c.is_default}
-                               for c in m.calendars.values()]}
+                {
+                    "oid": m.oid,
+                    "email": m.email,
+                    "name": m.name,
+                    "tenant_id": m.tenant_id,
+                    "personal": m.personal,
+                    "calendars": [
+                        {"id": c.id, "name": c.name, "is_default": c.is_default} for c in m.calendars.values()
+                    ],
+                }
                 for m in sim.store.mailboxes.values()
             ]
         return JSONResponse({"mailboxes": listed})

@@ -68,8 +68,9 @@ class GraphStore:
             self.mailboxes.clear()
             self.meetings.clear()
 
-    def add_mailbox(self, *, oid: str, email: str, name: str, tenant_id: str, personal: bool = False,
-                    can_subscribe: bool = True) -> Mailbox:
+    def add_mailbox(
+        self, *, oid: str, email: str, name: str, tenant_id: str, personal: bool = False, can_subscribe: bool = True
+    ) -> Mailbox:
         with self.lock:
             mailbox = self.mailboxes.get(oid)
             if mailbox is None:
@@ -101,8 +102,9 @@ class GraphStore:
             wanted = id_or_upn.lower()
             return next((m for m in self.mailboxes.values() if m.email.lower() == wanted), None)
 
-    def add_calendar(self, mailbox: Mailbox, name: str, *, is_default: bool = False,
-                     calendar_id: str | None = None) -> Calendar:
+    def add_calendar(
+        self, mailbox: Mailbox, name: str, *, is_default: bool = False, calendar_id: str | None = None
+    ) -> Calendar:
         with self.lock:
             if any(c.name.lower() == name.lower() for c in mailbox.calendars.values()):
                 raise GraphError(409, "ErrorFolderExists", "A folder with the specified name already exists.")
@@ -143,8 +145,14 @@ class GraphStore:
             return next((e for e in mailbox.events.values() if e.fields.get("transactionId") == transaction_id), None)
 
     # --- writes ----------------------------------------------------------------------------
-    def create_event(self, mailbox: Mailbox, calendar: Calendar, write: EventWrite,
-                     extra_fields: dict[str, Any] | None = None, event_id: str | None = None) -> StoredEvent:
+    def create_event(
+        self,
+        mailbox: Mailbox,
+        calendar: Calendar,
+        write: EventWrite,
+        extra_fields: dict[str, Any] | None = None,
+        event_id: str | None = None,
+    ) -> StoredEvent:
         if write.start is None or write.end is None:
             raise GraphError(400, "ErrorInvalidRequest", "Your request can't be completed. Start and End are required.")
         is_all_day = bool(write.is_all_day)
@@ -153,9 +161,17 @@ class GraphStore:
         now = self.clock.now()
         with self.lock:
             event = StoredEvent(
-                id=event_id or new_id(), calendar_id=calendar.id, fields={**write.fields, **(extra_fields or {})},
-                start=write.start, end=write.end, is_all_day=is_all_day, recurrence=recurrence,
-                change_key=new_change_key(), created=now, modified=now, ical_uid=new_ical_uid(),
+                id=event_id or new_id(),
+                calendar_id=calendar.id,
+                fields={**write.fields, **(extra_fields or {})},
+                start=write.start,
+                end=write.end,
+                is_all_day=is_all_day,
+                recurrence=recurrence,
+                change_key=new_change_key(),
+                created=now,
+                modified=now,
+                ical_uid=new_ical_uid(),
             )
             for prop_id, value in write.extended:
                 event.extended[prop_id.lower()] = (prop_id, value)
@@ -198,8 +214,11 @@ class GraphStore:
     def _update_occurrence(self, mailbox: Mailbox, item: Instance, write: EventWrite) -> Instance:
         master = item.event
         if write.has_recurrence or (write.is_all_day is not None and write.is_all_day != master.is_all_day):
-            raise GraphError(400, "ErrorInvalidRequest", "Your request can't be completed. "
-                             "The recurrence or all-day flag of an occurrence can't be changed.")
+            raise GraphError(
+                400,
+                "ErrorInvalidRequest",
+                "Your request can't be completed. The recurrence or all-day flag of an occurrence can't be changed.",
+            )
         start, end = write.start or item.start, write.end or item.end
         check_times(start, end, master.is_all_day)
         key = item.id.rsplit("_OCC", 1)[1]
@@ -235,16 +254,20 @@ class GraphStore:
         before = originals[position - 1][0] if position > 0 else None
         after = originals[position + 1][0] if position + 1 < len(originals) else None
         if (before and new_day <= zone_day(before)) or (after and new_day >= zone_day(after)):
-            raise GraphError(400, "ErrorOccurrenceCrossingBoundary",
-                             "Occurrence cannot be moved to or beyond the adjacent occurrence.")
+            raise GraphError(
+                400,
+                "ErrorOccurrenceCrossingBoundary",
+                "Occurrence cannot be moved to or beyond the adjacent occurrence.",
+            )
 
     @staticmethod
     def _local_day(master: StoredEvent) -> Callable[[datetime], Any]:
         zone = resolve_zone(master.start.zone)
         return lambda moment: moment.astimezone(zone).date()
 
-    def delete_item(self, mailbox: Mailbox, item_id: str, if_match: str | None, *, cancel: bool = False,
-                    comment: str = "") -> None:
+    def delete_item(
+        self, mailbox: Mailbox, item_id: str, if_match: str | None, *, cancel: bool = False, comment: str = ""
+    ) -> None:
         with self.lock:
             item = self.get_item(mailbox, item_id)
             _check_if_match(item, if_match)
@@ -253,8 +276,11 @@ class GraphStore:
             if not cancel and item.fields.get("isCancelled") and not item.fields.get("isOrganizer", True):
                 status = self.settings.cancelled_attendee_copy_delete_status
                 if status >= 400:
-                    raise GraphError(status, "ErrorAccessDenied" if status == 403 else "ErrorItemNotFound",
-                                     "The meeting has been cancelled; its copy can't be deleted.")
+                    raise GraphError(
+                        status,
+                        "ErrorAccessDenied" if status == 403 else "ErrorItemNotFound",
+                        "The meeting has been cancelled; its copy can't be deleted.",
+                    )
             self._mail_attendees(mailbox, item, "cancellation", comment)
             if item.kind in ("occurrence", "exception"):
                 self._delete_occurrence(mailbox, item)
@@ -282,11 +308,16 @@ class GraphStore:
         attendees = item.fields.get("attendees") or []
         if not attendees or not item.fields.get("isOrganizer", True):
             return
-        mailbox.sent.append(SentMail(
-            kind=kind, event_id=item.id, subject=item.fields.get("subject", ""),
-            recipients=[a["emailAddress"]["address"] for a in attendees], comment=comment,
-            at=format_stamp(self.clock.now()),
-        ))
+        mailbox.sent.append(
+            SentMail(
+                kind=kind,
+                event_id=item.id,
+                subject=item.fields.get("subject", ""),
+                recipients=[a["emailAddress"]["address"] for a in attendees],
+                comment=comment,
+                at=format_stamp(self.clock.now()),
+            )
+        )
 
     def announce(self, mailbox: Mailbox, event: StoredEvent, change_type: str) -> None:
         """Tell listeners about a change made outside the methods above (attendee copies)."""
@@ -304,5 +335,8 @@ def _check_if_match(item: Instance, if_match: str | None) -> None:
     given = if_match.strip()
     given = given[2:] if given.startswith("W/") else given
     if given.strip('"') != item.change_key:
-        raise GraphError(412, "ErrorIrresolvableConflict",
-                         "The change key passed in the request does not match the current change key for the item.")
+        raise GraphError(
+            412,
+            "ErrorIrresolvableConflict",
+            "The change key passed in the request does not match the current change key for the item.",
+        )

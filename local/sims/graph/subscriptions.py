@@ -76,8 +76,9 @@ def _invalid(message: str, code: str = "InvalidRequest") -> GraphError:
 
 
 class SubscriptionRoutes:
-    def __init__(self, store: GraphStore, settings: GraphSettings, clock: SimClock, notifier: Notifier,
-                 ca_bundle: str | None) -> None:
+    def __init__(
+        self, store: GraphStore, settings: GraphSettings, clock: SimClock, notifier: Notifier, ca_bundle: str | None
+    ) -> None:
         self.store = store
         self.settings = settings
         self.clock = clock
@@ -113,8 +114,12 @@ class SubscriptionRoutes:
             self._expire()
             count = sum(1 for s in self.subscriptions.values() if s.mailbox_oid == subscription.mailbox_oid)
             if count >= self.settings.subscriptions_per_mailbox:
-                raise GraphError(403, "ExtensionError", "Operation: Create; Exception: [Status Code: Forbidden; "
-                                 "Reason: The maximum number of subscriptions for this mailbox has been reached.]")
+                raise GraphError(
+                    403,
+                    "ExtensionError",
+                    "Operation: Create; Exception: [Status Code: Forbidden; "
+                    "Reason: The maximum number of subscriptions for this mailbox has been reached.]",
+                )
             self.subscriptions[subscription.id] = subscription
         return GraphResponse(201, subscription.render(ctx.base))
 
@@ -171,8 +176,9 @@ class SubscriptionRoutes:
                 raise _invalid("lifecycleNotificationUrl must be a string.")
             self._check_url(lifecycle_url)
             if urlsplit(lifecycle_url).netloc.lower() != urlsplit(notification_url).netloc.lower():
-                raise _invalid("The lifecycleNotificationUrl must have the same host as the notificationUrl.",
-                               "ValidationError")
+                raise _invalid(
+                    "The lifecycleNotificationUrl must have the same host as the notificationUrl.", "ValidationError"
+                )
         client_state = body.get("clientState")
         if client_state is not None and (not isinstance(client_state, str) or len(client_state) > 128):
             raise _invalid("clientState must be a string of at most 128 characters.")
@@ -181,10 +187,17 @@ class SubscriptionRoutes:
         expiration = self._expiration(body["expirationDateTime"])
         mailbox, calendar_id = self._resource(ctx, body.get("resource"))
         return Subscription(
-            id=str(uuid.uuid4()), resource=str(body["resource"]), change_types=change_types,
-            notification_url=notification_url, lifecycle_url=lifecycle_url, expiration=expiration,
-            client_state=client_state, mailbox_oid=mailbox.oid, tenant_id=mailbox.tenant_id,
-            application_id=str(ctx.claims.get("appid", "")), creator_id=str(ctx.claims.get("oid", "")),
+            id=str(uuid.uuid4()),
+            resource=str(body["resource"]),
+            change_types=change_types,
+            notification_url=notification_url,
+            lifecycle_url=lifecycle_url,
+            expiration=expiration,
+            client_state=client_state,
+            mailbox_oid=mailbox.oid,
+            tenant_id=mailbox.tenant_id,
+            application_id=str(ctx.claims.get("appid", "")),
+            creator_id=str(ctx.claims.get("oid", "")),
             calendar_id=calendar_id,
         )
 
@@ -195,8 +208,9 @@ class SubscriptionRoutes:
             return
         if parts.scheme == "http" and loopback and self.settings.allow_http_loopback_notification_urls:
             return
-        raise _invalid("Subscription validation request failed. Notification endpoint must be https.",
-                       "ValidationError")
+        raise _invalid(
+            "Subscription validation request failed. Notification endpoint must be https.", "ValidationError"
+        )
 
     def _expiration(self, value: Any) -> datetime:
         expiration = parse_instant(value, "expirationDateTime")
@@ -217,8 +231,12 @@ class SubscriptionRoutes:
         if match["user"] and self.store.find_mailbox(match["user"]) is not mailbox:
             raise GraphError(403, "ErrorAccessDenied", "Access is denied. Check credentials and try again.")
         if not mailbox.can_subscribe:
-            raise GraphError(400, "ExtensionError", "Operation: Create; Exception: [Status Code: BadRequest; "
-                             "Reason: REST API is not yet supported for this mailbox.]")
+            raise GraphError(
+                400,
+                "ExtensionError",
+                "Operation: Create; Exception: [Status Code: BadRequest; "
+                "Reason: REST API is not yet supported for this mailbox.]",
+            )
         with self.store.lock:
             if match["calendar"]:
                 return mailbox, self.store.calendar(mailbox, match["calendar"]).id
@@ -235,8 +253,12 @@ class SubscriptionRoutes:
     def _handshake(self, url: str, token: str) -> bool:
         try:
             response = requests.post(
-                url, params={"validationToken": token}, data=b"", headers={"Content-Type": "text/plain"},
-                timeout=self.settings.validation_timeout_seconds, verify=self._verify,
+                url,
+                params={"validationToken": token},
+                data=b"",
+                headers={"Content-Type": "text/plain"},
+                timeout=self.settings.validation_timeout_seconds,
+                verify=self._verify,
             )
         except requests.RequestException:
             return False
@@ -247,8 +269,9 @@ class SubscriptionRoutes:
 
     # --- lookups and expiry ----------------------------------------------------------------
     def _owned(self, ctx: Ctx, subscription: Subscription) -> bool:
-        return (subscription.creator_id == str(ctx.claims.get("oid", ""))
-                and subscription.application_id == str(ctx.claims.get("appid", "")))
+        return subscription.creator_id == str(ctx.claims.get("oid", "")) and subscription.application_id == str(
+            ctx.claims.get("appid", "")
+        )
 
     def _find(self, ctx: Ctx) -> Subscription:
         with self._lock:
@@ -323,9 +346,11 @@ class SubscriptionRoutes:
 
 
 def _matches(subscription: Subscription, change: EventChange) -> bool:
-    return (subscription.mailbox_oid == change.mailbox_oid
-            and change.change_type in subscription.change_types
-            and subscription.calendar_id in (None, change.calendar_id))
+    return (
+        subscription.mailbox_oid == change.mailbox_oid
+        and change.change_type in subscription.change_types
+        and subscription.calendar_id in (None, change.calendar_id)
+    )
 
 
 def _notification(subscription: Subscription, change: EventChange) -> dict[str, Any]:

@@ -102,19 +102,29 @@ def _start_flow(
     if not response_type:
         raise _BackToApp(errors.missing_parameter("response_type"))
     if response_type != "code":
-        raise _BackToApp(AadError(700054, f"response_type '{response_type}' is not enabled for the application.",
-                                  "unsupported_response_type"))
+        raise _BackToApp(
+            AadError(
+                700054,
+                f"response_type '{response_type}' is not enabled for the application.",
+                "unsupported_response_type",
+            )
+        )
     scopes = _authorize_scopes(state, authority, query.get("scope", ""))
     method = query.get("code_challenge_method") or "plain"
     if query.get("code_challenge") and method not in ("S256", "plain"):
         raise _BackToApp(AadError(50149, "Invalid Code_Challenge_method parameter.", "invalid_request"))
     if query.get("prompt") == "none":
         # The simulator keeps no browser session, so a silent request never finds a signed-in user.
-        raise _BackToApp(AadError(50058, "A silent sign-in request was sent but no user is signed in.",
-                                  "login_required"))
+        raise _BackToApp(
+            AadError(50058, "A silent sign-in request was sent but no user is signed in.", "login_required")
+        )
     settings = state.settings
-    state.grants.prune(now=state.now(), flow_lifetime=settings.sign_in_flow_lifetime_seconds,
-                       code_lifetime=settings.code_lifetime_seconds, refresh_idle=settings.refresh_token_idle_seconds)
+    state.grants.prune(
+        now=state.now(),
+        flow_lifetime=settings.sign_in_flow_lifetime_seconds,
+        code_lifetime=settings.code_lifetime_seconds,
+        refresh_idle=settings.refresh_token_idle_seconds,
+    )
     return state.grants.start_flow(
         authority=authority.segment,
         client_id=app.client_id,
@@ -138,8 +148,9 @@ def _authorize_scopes(state: IdentityState, authority: Authority, raw: str) -> R
         return parse_scopes(raw)
     except ScopeError as error:
         if error.resource:
-            raise _BackToApp(errors.unknown_resource(
-                error.resource, state.directory.tenant_name(authority.tenant_id))) from None
+            raise _BackToApp(
+                errors.unknown_resource(error.resource, state.directory.tenant_name(authority.tenant_id))
+            ) from None
         raise _BackToApp(errors.invalid_scope(error.scope)) from None
 
 
@@ -166,9 +177,12 @@ def _app_refuses_authority(app: App, authority: Authority) -> AadError | None:
             "invalid_request",
         )
     if not ((work and authority.allows_work) or (personal and authority.allows_personal)):
-        return AadError(90130, f"Application '{app.client_id}' ({app.name}) is not supported over the /common or "
-                        "/consumers endpoints. Please use the /organizations or tenant-specific endpoint.",
-                        "invalid_request")
+        return AadError(
+            90130,
+            f"Application '{app.client_id}' ({app.name}) is not supported over the /common or "
+            "/consumers endpoints. Please use the /organizations or tenant-specific endpoint.",
+            "invalid_request",
+        )
     return None
 
 
@@ -178,8 +192,9 @@ def _app_refuses_authority(app: App, authority: Authority) -> AadError | None:
 def _login(state: IdentityState, request: Request, form: dict[str, str]) -> Response:
     segment = request.path_params["tenant"]
     with state.lock:
-        flow = state.grants.live_flow(form.get("flow", ""), now=state.now(),
-                                      lifetime=state.settings.sign_in_flow_lifetime_seconds)
+        flow = state.grants.live_flow(
+            form.get("flow", ""), now=state.now(), lifetime=state.settings.sign_in_flow_lifetime_seconds
+        )
         if flow is None or flow.authority != segment:
             return _dead_end(FLOW_EXPIRED)
         app = state.directory.apps[flow.client_id]
@@ -187,15 +202,17 @@ def _login(state: IdentityState, request: Request, form: dict[str, str]) -> Resp
         user = state.directory.user(email)
         problem = _sign_in_problem(state, flow, app, user, form.get("password", ""))
         if problem or user is None:
-            return sign_in_page(tenant=segment, flow_id=flow.id, app_name=app.name, email=email,
-                                error=problem or UNKNOWN_USER)
+            return sign_in_page(
+                tenant=segment, flow_id=flow.id, app_name=app.name, email=email, error=problem or UNKNOWN_USER
+            )
         flow.user_email = user.email
         consented = state.grants.consented(user.email, app.client_id)
         skip = state.settings.remember_consent and flow.prompt != "consent" and set(flow.scopes.graph) <= consented
         if skip:
             return _finish(state, flow)
-        return consent_page(tenant=segment, flow_id=flow.id, app_name=app.name, email=user.email,
-                            scopes=flow.scopes.all())
+        return consent_page(
+            tenant=segment, flow_id=flow.id, app_name=app.name, email=user.email, scopes=flow.scopes.all()
+        )
 
 
 def _sign_in_problem(state: IdentityState, flow: SignInFlow, app: App, user: User | None, password: str) -> str | None:
@@ -233,8 +250,9 @@ def _not_in_tenant(state: IdentityState, user: User, app: App, tenant_id: str) -
 
 def _consent(state: IdentityState, request: Request, form: dict[str, str]) -> Response:
     with state.lock:
-        flow = state.grants.live_flow(form.get("flow", ""), now=state.now(),
-                                      lifetime=state.settings.sign_in_flow_lifetime_seconds)
+        flow = state.grants.live_flow(
+            form.get("flow", ""), now=state.now(), lifetime=state.settings.sign_in_flow_lifetime_seconds
+        )
         if flow is None or flow.user_email is None or flow.authority != request.path_params["tenant"]:
             return _dead_end(FLOW_EXPIRED)
         if form.get("decision") != "accept":

@@ -239,8 +239,9 @@ def consent_required(client_id: str, app_name: str) -> AadError:
 
 def mfa_required() -> AadError:
     # Captured v2 responses carry error invalid_grant, suberror basic_action and a claims challenge.
-    claims = json.dumps({"access_token": {"capolids": {"essential": True, "values": [str(uuid.uuid4())]}}},
-                        separators=(",", ":"))
+    claims = json.dumps(
+        {"access_token": {"capolids": {"essential": True, "values": [str(uuid.uuid4())]}}}, separators=(",", ":")
+    )
     return AadError(
         50076,
         "Due to a configuration change made by your administrator, or because you moved to a new "

@@ -59,8 +59,14 @@ def parse_rule(spec: Any) -> InjectedError:
     grant_type = spec.get("grant_type")
     if grant_type is not None and grant_type not in GRANT_TYPES:
         raise ValueError(f"grant_type must be one of {list(GRANT_TYPES)}")
-    return InjectedError(email=email, code=code, times=times, grant_type=grant_type,
-                         error=_optional_text(spec, "error"), suberror=_optional_text(spec, "suberror"))
+    return InjectedError(
+        email=email,
+        code=code,
+        times=times,
+        grant_type=grant_type,
+        error=_optional_text(spec, "error"),
+        suberror=_optional_text(spec, "suberror"),
+    )
 
 
 def _optional_text(spec: dict[str, Any], key: str) -> str | None:

@@ -107,4 +107,3 @@ def _bad(message: str) -> Response:
 
 def _no_user() -> Response:
     return JSONResponse({"error": "no such user"}, status_code=404)
-

@@ -170,8 +170,9 @@ def _refresh_token(state: IdentityState, request: TokenRequest) -> dict[str, Any
     if not state.settings.old_refresh_tokens_stay_valid:
         del state.grants.refresh_tokens[raw]
     # A refreshed response always carries a new refresh token (the grant was offline already).
-    scopes = RequestedScopes(graph=requested.graph or grant.graph_scopes,
-                             oidc=tuple(dict.fromkeys([*requested.oidc, "offline_access"])))
+    scopes = RequestedScopes(
+        graph=requested.graph or grant.graph_scopes, oidc=tuple(dict.fromkeys([*requested.oidc, "offline_access"]))
+    )
     return _issue(state, request, user, scopes, nonce=None)
 
 
@@ -224,8 +225,9 @@ def _issue(
     graph = scopes.graph or ("User.Read",)
     refresh = None
     if scopes.offline_access:
-        refresh = state.grants.issue_refresh_token(client_id=request.app.client_id, email=user.email,
-                                                   graph_scopes=graph, now=request.now)
+        refresh = state.grants.issue_refresh_token(
+            client_id=request.app.client_id, email=user.email, graph_scopes=graph, now=request.now
+        )
     return state.minter.token_response(
         user=user,
         app=request.app,
@@ -251,8 +253,9 @@ def _user(state: IdentityState, request: TokenRequest, email: str) -> User:
 def _injected(state: IdentityState, request: TokenRequest, user: User, grant_type: str) -> None:
     rule = state.grants.take_injected(user.email, grant_type)
     if rule is not None:
-        raise injected_error(rule, app=request.app, now=state.now_datetime(),
-                             idle_seconds=state.settings.refresh_token_idle_seconds)
+        raise injected_error(
+            rule, app=request.app, now=state.now_datetime(), idle_seconds=state.settings.refresh_token_idle_seconds
+        )
 
 
 def _scopes(state: IdentityState, request: TokenRequest, raw: str) -> RequestedScopes:
@@ -261,7 +264,8 @@ def _scopes(state: IdentityState, request: TokenRequest, raw: str) -> RequestedS
     except ScopeError as error:
         if error.resource:
             raise errors.unknown_resource(
-                error.resource, state.directory.tenant_name(request.authority.tenant_id)) from None
+                error.resource, state.directory.tenant_name(request.authority.tenant_id)
+            ) from None
         raise errors.invalid_scope(error.scope) from None
 
 
@@ -276,8 +280,9 @@ def _answer(state: IdentityState, request: Request, error: AadError) -> Response
     return error.response(now=state.now_datetime(), correlation_id=correlation_id(request))
 
 
-def _log(state: IdentityState, form: dict[str, str], context: TokenRequest | None, status: int,
-         code: int | None) -> None:
+def _log(
+    state: IdentityState, form: dict[str, str], context: TokenRequest | None, status: int, code: int | None
+) -> None:
     state.grants.record(
         {
             "at": state.now_datetime().isoformat(),
