@@ -656,6 +656,21 @@ def test_dropped_notifications_are_recorded_not_sent(stack: Stack, receiver: tup
     assert [d["state"] for d in stack.sim.notifications.deliveries()] == ["dropped", "delivered"]
 
 
+def test_paused_notifications_wait_for_release(stack: Stack, receiver: tuple[str, list[dict[str, Any]]]) -> None:
+    url, received = receiver
+    stack.sim.update_settings({"notification_urls": [f"{url}/all"]})
+    session = stack.client(token=None)
+    assert session.post(f"{stack.server.url}/_sim/notifications/pause").status_code == 200
+    stack.create(**FULL_APPOINTMENT)
+    assert not stack.sim.notifications.wait_idle(timeout=0.5)
+    assert received == []
+    assert [d["state"] for d in stack.sim.notifications.deliveries()] == ["pending"]
+    assert session.post(f"{stack.server.url}/_sim/notifications/release").status_code == 200
+    wait_for(lambda: len(received) == 1)
+    assert stack.sim.notifications.wait_idle()
+    assert [d["state"] for d in stack.sim.notifications.deliveries()] == ["delivered"]
+
+
 # -- control surface ------------------------------------------------------------------------
 
 

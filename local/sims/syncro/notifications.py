@@ -49,6 +49,8 @@ class NotificationCenter:
         self._ids = itertools.count(1)
         self._drop_next = 0
         self._pending: set[Future[None]] = set()
+        self._released = threading.Event()  # cleared while delivery is paused
+        self._released.set()
         self._executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="syncro-notify")
 
     def appointment_created(
@@ -90,6 +92,7 @@ class NotificationCenter:
             self._pending.discard(future)
 
     def _deliver(self, delivery: Delivery, settings: SyncroSettings) -> None:
+        self._released.wait()
         if settings.notification_delay_seconds:
             time.sleep(settings.notification_delay_seconds)
         for attempt in range(settings.notification_retries + 1):
@@ -122,6 +125,13 @@ class NotificationCenter:
         with self._lock:
             self._drop_next = count
 
+    def pause(self) -> None:
+        """Hold every delivery (queued ones stay ``pending``) until `release`."""
+        self._released.clear()
+
+    def release(self) -> None:
+        self._released.set()
+
     def deliveries(self) -> list[dict[str, Any]]:
         with self._lock:
             return [asdict(delivery) for delivery in self._deliveries]
@@ -137,11 +147,13 @@ class NotificationCenter:
         return False
 
     def clear(self) -> None:
+        self._released.set()
         with self._lock:
             self._deliveries.clear()
             self._drop_next = 0
 
     def close(self) -> None:
+        self._released.set()
         self._executor.shutdown(wait=False, cancel_futures=True)
 
 

@@ -5,6 +5,7 @@
 - ``POST /_sim/appointments``               create as a dispatcher in Syncro's UI (fires notifications)
 - ``PUT/DELETE /_sim/appointments/{id}``    change or delete as a dispatcher (partial PUT)
 - ``GET/DELETE /_sim/notifications``        Notification Center deliveries, or forget them
+- ``POST /_sim/notifications/pause``        hold deliveries (they stay pending) until ``/release``
 - ``POST /_sim/notifications/drop``         ``{"count": n}``: record the next n as dropped, send nothing
 - ``GET  /_sim/rate_limit``                 requests counted per client in the current window
 Dispatcher actions bypass tokens and the rate limit: they are what people do in Syncro's UI.
@@ -37,6 +38,8 @@ class SimRoutes:
             Route("/_sim/appointments/{appointment_id:int}", self.appointment, methods=["GET", "PUT", "DELETE"]),
             Route("/_sim/notifications", self.notifications, methods=["GET", "DELETE"]),
             Route("/_sim/notifications/drop", self.drop_notifications, methods=["POST"]),
+            Route("/_sim/notifications/pause", self.pause_notifications, methods=["POST"]),
+            Route("/_sim/notifications/release", self.release_notifications, methods=["POST"]),
             Route("/_sim/rate_limit", self.rate_limit, methods=["GET"]),
         ]
 
@@ -93,6 +96,14 @@ class SimRoutes:
             return JSONResponse({"error": "expected {'count': n}"}, status_code=400)
         self.sim.notifications.drop_next(count)
         return JSONResponse({"drop_next": count})
+
+    async def pause_notifications(self, request: Request) -> Response:
+        self.sim.notifications.pause()
+        return JSONResponse({"paused": True})
+
+    async def release_notifications(self, request: Request) -> Response:
+        self.sim.notifications.release()
+        return JSONResponse({"paused": False})
 
     async def rate_limit(self, request: Request) -> Response:
         settings = self.sim.settings
