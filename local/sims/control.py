@@ -16,18 +16,61 @@ Simulators add their own ``/_sim/...`` routes beside these.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import threading
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+
+Settings = TypeVar("Settings")
+
+
+def patched_settings(
+    settings: Settings, changes: Any, *, choices: Mapping[str, Collection[Any]] | None = None
+) -> Settings:
+    """A copy of a simulator's settings dataclass with ``changes`` (field name -> value) applied,
+    as ``PATCH /_sim/settings`` asks. Raises ValueError naming the first unknown field or bad
+    value, and then nothing changes.
+
+    A value must have its field's type (an integer is taken for a float; true/false never stands
+    for a number), numbers are never negative, and a field in ``choices`` takes one of those.
+    """
+    if not isinstance(changes, dict):
+        raise ValueError("settings must be a JSON object")
+    current = {f.name: getattr(settings, f.name) for f in dataclasses.fields(settings)}
+    checked = {}
+    for name, value in changes.items():
+        if name not in current:
+            raise ValueError(f"unknown setting {name!r}")
+        checked[name] = _checked_setting(name, value, current[name], (choices or {}).get(name))
+    return dataclasses.replace(settings, **checked)
+
+
+def _checked_setting(name: str, value: Any, current: Any, allowed: Collection[Any] | None) -> Any:
+    is_number = isinstance(value, int | float) and not isinstance(value, bool)
+    if isinstance(current, bool):
+        ok, wanted = isinstance(value, bool), "true or false"
+    elif isinstance(current, float):
+        ok, wanted, value = is_number, "a number", float(value) if is_number else value
+    elif isinstance(current, int):
+        ok, wanted = is_number and isinstance(value, int), "an integer"
+    else:
+        ok, wanted = isinstance(value, type(current)), f"a {type(current).__name__}"
+    if not ok:
+        raise ValueError(f"setting {name!r} must be {wanted}")
+    if is_number and value < 0:
+        raise ValueError(f"setting {name!r} must not be negative")
+    if allowed is not None and value not in allowed:
+        raise ValueError(f"setting {name!r} must be one of {', '.join(map(str, allowed))}")
+    return value
 
 
 class SimClock:

@@ -7,6 +7,8 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
+from local.sims.control import patched_settings
+
 
 @dataclass
 class GraphSettings:
@@ -111,33 +113,11 @@ class GraphSettings:
         return dataclasses.asdict(self)
 
     def apply(self, changes: dict[str, Any]) -> None:
-        """Change fields by name; unknown names or wrong types raise ValueError and change nothing."""
-        if not isinstance(changes, dict):
-            raise ValueError("settings must be a JSON object")
-        fields = {f.name: f for f in dataclasses.fields(self)}
-        unknown = sorted(set(changes) - set(fields))
-        if unknown:
-            raise ValueError(f"unknown settings: {', '.join(unknown)}")
-        converted = {name: _convert(name, getattr(self, name), value) for name, value in changes.items()}
-        for name, value in converted.items():
-            setattr(self, name, value)
+        """Change fields by name, in place (the simulator's modules share this object); unknown
+        names or bad values raise ValueError and change nothing."""
+        updated = patched_settings(self, changes, choices=CHOICES)
+        for name in changes:
+            setattr(self, name, getattr(updated, name))
 
 
-def _convert(name: str, current: Any, value: Any) -> Any:
-    if isinstance(current, bool):
-        if not isinstance(value, bool):
-            raise ValueError(f"{name} must be true or false")
-        return value
-    if isinstance(current, int):
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ValueError(f"{name} must be an integer")
-        return value
-    if isinstance(current, float):
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise ValueError(f"{name} must be a number")
-        return float(value)
-    if not isinstance(value, str):
-        raise ValueError(f"{name} must be a string")
-    if name == "retry_after_style" and value not in ("integer", "fractional", "absent"):
-        raise ValueError("retry_after_style must be integer, fractional or absent")
-    return value
+CHOICES = {"retry_after_style": ("integer", "fractional", "absent")}

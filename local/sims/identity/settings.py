@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from typing import Any
+
+from local.sims.control import patched_settings
 
 # Codes a revoked grant can answer with: 50173 (sessions revoked / password changed) or 70008 (grant expired).
 REVOCATION_CODES = (50173, 70008)
@@ -38,24 +40,5 @@ class IdentitySettings:
         return asdict(self)
 
     def updated(self, changes: Any) -> IdentitySettings:
-        """A copy with ``changes`` applied; ValueError on unknown fields or wrong types."""
-        if not isinstance(changes, dict):
-            raise ValueError("settings must be a JSON object")
-        known = {field.name: field for field in fields(self)}
-        values = self.to_dict()
-        for name, value in changes.items():
-            if name not in known:
-                raise ValueError(f"unknown setting {name!r}")
-            values[name] = _checked(name, value, type(values[name]))
-        if values["revocation_error_code"] not in REVOCATION_CODES:
-            raise ValueError(f"revocation_error_code must be one of {REVOCATION_CODES}")
-        return IdentitySettings(**values)
-
-
-def _checked(name: str, value: Any, expected: type) -> Any:
-    # bool is a subclass of int: refuse it where a number is expected, and numbers where a flag is.
-    if expected is bool and not isinstance(value, bool):
-        raise ValueError(f"{name} must be true or false")
-    if expected is int and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
-        raise ValueError(f"{name} must be a non-negative integer")
-    return value
+        """A copy with ``changes`` applied; ValueError on unknown fields or bad values."""
+        return patched_settings(self, changes, choices={"revocation_error_code": REVOCATION_CODES})

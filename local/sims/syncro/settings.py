@@ -11,6 +11,8 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
+from local.sims.control import patched_settings
+
 # Fields whose value must be one of a few words.
 CHOICES: dict[str, tuple[str, ...]] = {
     "rate_limit_window": ("fixed", "sliding"),
@@ -73,33 +75,19 @@ class SyncroSettings:
 
     def patched(self, changes: Any) -> SyncroSettings:
         """A copy with ``changes`` applied; raises ValueError naming the first bad field."""
-        if not isinstance(changes, dict):
-            raise ValueError("settings patch must be a JSON object")
-        current = self.to_dict()
-        for name, value in changes.items():
-            if name not in current:
-                raise ValueError(f"unknown setting {name!r}")
-            _check_value(name, value, current[name])
-        return dataclasses.replace(self, **changes)
+        updated = patched_settings(self, changes, choices=CHOICES)
+        _check_specific(updated)
+        return updated
 
 
-def _check_value(name: str, value: Any, default: Any) -> None:
-    expected: type | tuple[type, ...] = type(default)
-    if isinstance(default, float):
-        expected = (int, float)
-    if isinstance(value, bool) and not isinstance(default, bool):
-        raise ValueError(f"setting {name!r} must be {type(default).__name__}")
-    if not isinstance(value, expected):
-        raise ValueError(f"setting {name!r} must be {type(default).__name__}")
-    if name in CHOICES and value not in CHOICES[name]:
-        raise ValueError(f"setting {name!r} must be one of {', '.join(CHOICES[name])}")
-    if isinstance(value, int | float) and not isinstance(value, bool) and value < 0:
-        raise ValueError(f"setting {name!r} must not be negative")
-    if name == "per_page" and value < 1:
+def _check_specific(settings: SyncroSettings) -> None:
+    """What the generic checks cannot know about Syncro's settings."""
+    if settings.per_page < 1:
         raise ValueError("setting 'per_page' must be at least 1")
-    if name == "notification_urls" and not all(isinstance(url, str) for url in value):
+    if not all(isinstance(url, str) for url in settings.notification_urls):
         raise ValueError("setting 'notification_urls' must be a list of URLs")
-    if name == "user_notification_urls" and not all(
-        isinstance(urls, list) and all(isinstance(url, str) for url in urls) for urls in value.values()
+    if not all(
+        isinstance(urls, list) and all(isinstance(url, str) for url in urls)
+        for urls in settings.user_notification_urls.values()
     ):
         raise ValueError("setting 'user_notification_urls' maps user ids to lists of URLs")
