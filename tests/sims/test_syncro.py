@@ -198,8 +198,9 @@ def receiver(tls_files: TlsFiles) -> Iterator[tuple[str, list[dict[str, Any]]]]:
     lock = threading.Lock()
 
     async def hook(request: Request) -> JSONResponse:
+        body = await request.json()  # never await while holding the lock: the other request would block the loop
         with lock:
-            received.append({"path": request.url.path, "body": await request.json()})
+            received.append({"path": request.url.path, "body": body})
         return JSONResponse({"ok": True}, status_code=202)
 
     app = Starlette(routes=[Route("/{name}", hook, methods=["POST"])])
