@@ -118,7 +118,7 @@ class StorageAccount:
     def ping(self) -> None:
         """Raise StorageUnavailable unless both services answer."""
         try:
-            self.table("links").count("link")
+            self.links.count()
             self.sync_queue.depth()
         except StorageUnavailable:
             raise
