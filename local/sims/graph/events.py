@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from local.sims.graph.context import Ctx
@@ -77,20 +78,7 @@ class EventRoutes:
 
     # --- events ----------------------------------------------------------------------------
     def list_events(self, ctx: Ctx) -> GraphResponse:
-        options = read_options(ctx, self.settings)
-        matches = parse_filter(ctx.query("$filter"))
-        order = parse_orderby(ctx.query("$orderby"))
-        with self.store.lock:
-            calendar = self._calendar(ctx)
-            items = [as_instance(e) for e in self.store.events_of(ctx.me, calendar.id)]
-            if matches is not None:
-                items = [i for i in items if matches(i)]
-            if order is not None:
-                items.sort(key=order[0], reverse=order[1])
-            rendered = [render_event(i, ctx.me, options) for i in items]
-        context = f"{ctx.base}/$metadata#users('{ctx.me.oid}')/events"
-        body = paged(ctx, rendered, page_size(ctx, self.settings.default_page_size), context)
-        return GraphResponse(200, body, self._applied(ctx))
+        return self._listing(ctx, "events", lambda events: [as_instance(e) for e in events])
 
     def create_event(self, ctx: Ctx) -> GraphResponse:
         write = parse_event_write(ctx.json(), accept_iana=self.settings.accept_iana_time_zones)
@@ -162,22 +150,26 @@ class EventRoutes:
     def calendar_view(self, ctx: Ctx) -> GraphResponse:
         start = parse_query_instant(ctx.query("startDateTime"), "startDateTime")
         end = parse_query_instant(ctx.query("endDateTime"), "endDateTime")
+        return self._listing(ctx, "calendarView", lambda events: instances_between(events, start, end))
+
+    # --- helpers ---------------------------------------------------------------------------
+    def _listing(self, ctx: Ctx, segment: str, select: Callable[[list[Any]], list[Instance]]) -> GraphResponse:
+        """A page of the addressed calendar's items chosen by ``select``, with $filter, $orderby and paging."""
         options = read_options(ctx, self.settings)
         matches = parse_filter(ctx.query("$filter"))
         order = parse_orderby(ctx.query("$orderby"))
         with self.store.lock:
             calendar = self._calendar(ctx)
-            items = instances_between(self.store.events_of(ctx.me, calendar.id), start, end)
+            items = select(self.store.events_of(ctx.me, calendar.id))
             if matches is not None:
                 items = [i for i in items if matches(i)]
             if order is not None:
                 items.sort(key=order[0], reverse=order[1])
             rendered = [render_event(i, ctx.me, options) for i in items]
-        context = f"{ctx.base}/$metadata#users('{ctx.me.oid}')/calendarView"
+        context = f"{ctx.base}/$metadata#users('{ctx.me.oid}')/{segment}"
         body = paged(ctx, rendered, page_size(ctx, self.settings.default_page_size), context)
         return GraphResponse(200, body, self._applied(ctx))
 
-    # --- helpers ---------------------------------------------------------------------------
     def _item(self, ctx: Ctx) -> Instance:
         """The addressed item; through /calendars/{id}/events it must live in that calendar."""
         item = self.store.get_item(ctx.me, ctx.params["id"])

@@ -16,27 +16,26 @@ from local.sims.identity.state import IdentityState
 
 
 def discovery_routes(state: IdentityState) -> list[Route]:
-    async def openid_configuration(request: Request) -> Response:
-        segment = request.path_params["tenant"]
+    def tenant_not_found(request: Request) -> Response:
+        return errors.tenant_not_found(request.path_params["tenant"]).response(
+            now=state.now_datetime(), correlation_id=correlation_id(request)
+        )
+
+    def resolve(request: Request) -> Authority | None:
         with state.lock:
-            authority = state.directory.resolve_authority(segment)
-        base = base_url(request)
+            return state.directory.resolve_authority(request.path_params["tenant"])
+
+    async def openid_configuration(request: Request) -> Response:
+        authority = resolve(request)
         if authority is None:
-            return errors.tenant_not_found(segment).response(
-                now=state.now_datetime(), correlation_id=correlation_id(request)
-            )
-        return JSONResponse(openid_document(base, authority))
+            return tenant_not_found(request)
+        return JSONResponse(openid_document(base_url(request), authority))
 
     async def keys(request: Request) -> Response:
-        segment = request.path_params["tenant"]
-        with state.lock:
-            authority = state.directory.resolve_authority(segment)
-        base = base_url(request)
+        authority = resolve(request)
         if authority is None:
-            return errors.tenant_not_found(segment).response(
-                now=state.now_datetime(), correlation_id=correlation_id(request)
-            )
-        return JSONResponse(state.minter.jwks(issuer=_issuer(base, authority)))
+            return tenant_not_found(request)
+        return JSONResponse(state.minter.jwks(issuer=_issuer(base_url(request), authority)))
 
     async def user_realm(request: Request) -> Response:
         with state.lock:
