@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from local import demo
-from local.azurite import Azurite, start_azurite
+from local.azurite import Azurite, free_port, start_azurite
 from local.host.config import HostConfig, read_local_settings
 from local.host.http import HostKeys
 from local.host.logs import configure_logging
@@ -176,11 +176,8 @@ def run() -> int:
             log.info("azurite started", extra={"table_port": azurite.table_port, "queue_port": azurite.queue_port})
         storage = azurite.connection_string if azurite else local_values["AzureWebJobsStorage"]
         keys = generate_keys()
-        host_port = port_or_free(int(os.environ.get("FUNCTIONS_HTTP_PORT", "7071")))
-        bound = socket.socket()
-        bound.bind(("127.0.0.1", host_port))  # reserve the port; the host URL must be known before seeding
-        host_port = bound.getsockname()[1]
-        bound.close()
+        # The host URL must be known before seeding (redirect URI, webhook URLs), so pick the port now.
+        host_port = port_or_free(int(os.environ.get("FUNCTIONS_HTTP_PORT", "7071"))) or free_port()
         host_url = f"http://127.0.0.1:{host_port}"
 
         if use_sims:
