@@ -8,6 +8,8 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+from storage.ids import id_from_property, id_property
+
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
@@ -38,7 +40,7 @@ def _to_entity(token: FeedToken) -> Entity:
     return {
         "PartitionKey": _PARTITION,
         "RowKey": token.token_hash,
-        "syncro_user_id": token.syncro_user_id,
+        "syncro_user_id": id_property(token.syncro_user_id),
         "created_at": token.created_at,
         "revoked_at": token.revoked_at,
     }
@@ -47,7 +49,7 @@ def _to_entity(token: FeedToken) -> Entity:
 def _from_entity(entity: Entity, etag: str) -> FeedToken:
     return FeedToken(
         token_hash=entity["RowKey"],
-        syncro_user_id=int(entity["syncro_user_id"]),
+        syncro_user_id=id_from_property(entity["syncro_user_id"]),
         created_at=entity["created_at"],
         revoked_at=entity.get("revoked_at"),
         etag=etag,
@@ -64,7 +66,8 @@ class FeedTokenStore:
 
     def list_for_tech(self, syncro_user_id: int) -> Iterator[FeedToken]:
         rows = self._table.query(
-            "PartitionKey eq @pk and syncro_user_id eq @tech", parameters={"pk": _PARTITION, "tech": syncro_user_id}
+            "PartitionKey eq @pk and syncro_user_id eq @tech",
+            parameters={"pk": _PARTITION, "tech": id_property(syncro_user_id)},
         )
         for entity, etag in rows:
             yield _from_entity(entity, etag)

@@ -12,6 +12,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
+from storage.ids import optional_id_from_property, optional_id_property
 from storage.keys import decode_key, encode_key
 
 if TYPE_CHECKING:
@@ -54,7 +55,7 @@ def _to_entity(row: Mapping) -> Entity:
         "origin": row.origin.value,
         "state": row.state.value,
         "synced_at": row.synced_at,
-        "syncro_id": row.syncro_id,
+        "syncro_id": optional_id_property(row.syncro_id),
         "graph_id": row.graph_id,
         "syncro_version": row.syncro_version,
         "graph_version": row.graph_version,
@@ -64,14 +65,13 @@ def _to_entity(row: Mapping) -> Entity:
 
 
 def _from_entity(entity: Entity, etag: str) -> Mapping:
-    syncro_id = entity.get("syncro_id")
     return Mapping(
         syncro_user_id=int(entity["PartitionKey"]),
         key=decode_key(entity["RowKey"]),
         origin=Origin(entity["origin"]),
         state=MappingState(entity["state"]),
         synced_at=entity["synced_at"],
-        syncro_id=int(syncro_id) if syncro_id is not None else None,
+        syncro_id=optional_id_from_property(entity.get("syncro_id")),
         graph_id=entity.get("graph_id"),
         syncro_version=entity.get("syncro_version", ""),
         graph_version=entity.get("graph_version", ""),

@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from storage.errors import ConcurrencyConflict, NotFound
+from storage.ids import id_from_property, id_property
 from storage.keys import encode_key
 from storage.table import pack_bytes, unpack_bytes
 
@@ -39,7 +40,7 @@ class OAuthStateStore:
         entity = {
             "PartitionKey": _PARTITION,
             "RowKey": encode_key(record.state),
-            "syncro_user_id": record.syncro_user_id,
+            "syncro_user_id": id_property(record.syncro_user_id),
             "created_at": record.created_at,
             "expires_at": record.expires_at,
             **pack_bytes("flow", record.flow),
@@ -61,7 +62,7 @@ class OAuthStateStore:
         self._table.delete(_PARTITION, key, etag=taken_etag)
         record = FlowState(
             state=state,
-            syncro_user_id=int(entity["syncro_user_id"]),
+            syncro_user_id=id_from_property(entity["syncro_user_id"]),
             flow=unpack_bytes(entity, "flow"),
             created_at=entity["created_at"],
             expires_at=entity["expires_at"],

@@ -12,6 +12,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+from storage.ids import id_from_property, id_property
 from storage.keys import decode_key, encode_key
 
 if TYPE_CHECKING:
@@ -46,7 +47,7 @@ def _to_entity(record: SubscriptionRecord) -> Entity:
     return {
         "PartitionKey": _PARTITION,
         "RowKey": encode_key(record.subscription_id),
-        "syncro_user_id": record.syncro_user_id,
+        "syncro_user_id": id_property(record.syncro_user_id),
         "resource": record.resource,
         "expires_at": record.expires_at,
         "client_state_hash": record.client_state_hash,
@@ -57,7 +58,7 @@ def _to_entity(record: SubscriptionRecord) -> Entity:
 def _from_entity(entity: Entity, etag: str) -> SubscriptionRecord:
     return SubscriptionRecord(
         subscription_id=decode_key(entity["RowKey"]),
-        syncro_user_id=int(entity["syncro_user_id"]),
+        syncro_user_id=id_from_property(entity["syncro_user_id"]),
         resource=entity["resource"],
         expires_at=entity["expires_at"],
         client_state_hash=entity["client_state_hash"],
@@ -80,7 +81,8 @@ class SubscriptionStore:
 
     def list_for_tech(self, syncro_user_id: int) -> Iterator[SubscriptionRecord]:
         rows = self._table.query(
-            "PartitionKey eq @pk and syncro_user_id eq @tech", parameters={"pk": _PARTITION, "tech": syncro_user_id}
+            "PartitionKey eq @pk and syncro_user_id eq @tech",
+            parameters={"pk": _PARTITION, "tech": id_property(syncro_user_id)},
         )
         for entity, etag in rows:
             yield _from_entity(entity, etag)
