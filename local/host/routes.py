@@ -11,6 +11,9 @@ from urllib.parse import unquote
 _PARAMETER = re.compile(r"\{(\*?)([A-Za-z_][A-Za-z0-9_]*)(?::([a-z]+)(?:\(([^)]*)\))?)?(\?)?\}")
 
 # The constraints Functions documents, as the text they accept.
+# ASP.NET parses ``int`` as Int32 and ``long`` as Int64: a value out of range does not match
+# (so ``{id:int}`` 404s for a real Syncro id such as 5560138523 in Azure; use ``long``).
+_INTEGER_RANGES = {"int": 2**31, "long": 2**63}
 _CONSTRAINTS = {
     "int": r"-?\d+",
     "long": r"-?\d+",
@@ -30,6 +33,11 @@ class RouteTemplate:
     def __init__(self, template: str) -> None:
         self.template = template.strip("/")
         self._regex = re.compile("^" + self._compile(self.template) + "$")
+        self._integer_limits = {
+            found.group(2): _INTEGER_RANGES[found.group(3)]
+            for found in _PARAMETER.finditer(self.template)
+            if found.group(3) in _INTEGER_RANGES
+        }
 
     @staticmethod
     def _compile(template: str) -> str:
@@ -43,7 +51,11 @@ class RouteTemplate:
         found = self._regex.match(path.strip("/"))
         if found is None:
             return None
-        return {name: unquote(value) for name, value in found.groupdict().items() if value is not None}
+        values = {name: unquote(value) for name, value in found.groupdict().items() if value is not None}
+        for name, limit in self._integer_limits.items():
+            if name in values and not -limit <= int(values[name]) < limit:
+                return None
+        return values
 
     def __repr__(self) -> str:
         return f"RouteTemplate({self.template!r})"

@@ -22,6 +22,12 @@ from local.host.timers import check_schedule, next_occurrence
         ("syncro/notifications/{secret}", "syncro/notifications/s%2Fx", {"secret": "s/x"}),
         ("syncro/notifications/{secret}", "syncro/notifications/a/b", None),
         ("admin/sync/{syncro_user_id:int}", "admin/sync/7", {"syncro_user_id": "7"}),
+        # int is Int32 and long Int64 in ASP.NET routing: a real Syncro id needs long.
+        ("items/{id:int}", "items/2147483647", {"id": "2147483647"}),
+        ("items/{id:int}", "items/2147483648", None),
+        ("items/{id:int}", "items/5560138523", None),
+        ("items/{id:long}", "items/5560138523", {"id": "5560138523"}),
+        ("items/{id:long}", "items/9223372036854775808", None),
         ("optional/{name?}", "optional", {}),
         ("optional/{name?}", "optional/x", {"name": "x"}),
         ("files/{*rest}", "files/a/b/c", {"rest": "a/b/c"}),
