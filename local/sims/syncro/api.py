@@ -1,8 +1,9 @@
 """The ``/api/v1`` routes: the part of Syncro's REST API the product uses.
 
 Wrappers differ by call, exactly as in the spec: a list is ``{"appointments": [{"appointment":
-{...}}, ...], "meta": {...}}``, POST and PUT answer ``{"appointment": {...}}``, GET by id answers
-the flat object.
+{...}}, ...], "meta": {...}}`` (items flat with ``list_items_wrapped`` off), POST and PUT answer
+``{"appointment": {...}}``, GET by id answers the flat object. ``user_id``, ``user_ids`` and
+``appointment_type_id`` are accepted but withheld from every response by default.
 """
 
 from __future__ import annotations
@@ -98,7 +99,8 @@ class SyncroApi:
             return caller
         user, _ = caller
         if self.sim.settings.appointment_types_require_admin and not user.admin:
-            return JSONResponse(self.sim.settings.forbidden_body, status_code=403)
+            settings = self.sim.settings
+            return JSONResponse(settings.forbidden_body, status_code=settings.forbidden_status)
         return JSONResponse({"appointment_types": self.sim.store.appointment_types_json()})
 
     # -- appointments -----------------------------------------------------------------------
@@ -126,7 +128,8 @@ class SyncroApi:
         )
         settings = self.sim.settings
         page, meta = self.sim.store.list_page(wanted, settings)
-        body: dict[str, Any] = {"appointments": [{"appointment": item} for item in page]}
+        items = [{"appointment": item} for item in page] if settings.list_items_wrapped else page
+        body: dict[str, Any] = {"appointments": items}
         if settings.list_meta:
             body["meta"] = meta
         return JSONResponse(body)
@@ -161,7 +164,13 @@ class SyncroApi:
         params = await self._params(request)
         if isinstance(params, Response):
             return params
-        rules = Rules(creating=False, require_start=self.sim.settings.put_requires_start_at, require_end=False)
+        settings = self.sim.settings
+        rules = Rules(
+            creating=False,
+            require_start=settings.put_requires_start_at,
+            require_end=False,
+            reset_booleans=settings.put_resets_omitted_booleans,
+        )
         result = self.sim.store.update(request.path_params["appointment_id"], params, rules=rules)
         if result is None:
             return self._not_found()

@@ -56,6 +56,20 @@ class Customer:
 
 
 @dataclass
+class Ticket:
+    """Just enough of a ticket for an appointment's nested ``ticket`` and Syncro's rewrites."""
+
+    id: int
+    created_at: datetime
+    number: int | None = None
+    subject: str = ""
+    status: str = "New"
+    customer_id: int | None = None
+    user_id: int | None = None
+    problem_type: str | None = None
+
+
+@dataclass
 class AppointmentType:
     id: int
     name: str

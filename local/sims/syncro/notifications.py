@@ -21,6 +21,11 @@ from local.sims.syncro.settings import SyncroSettings
 
 EVENT_CREATED = "Appointment - Was created"
 EVENT_CREATED_FOR_ME = "Appointment (for me) - Was created"
+# The sentence a notification's text opens with, per event (the wording is a guess).
+SENTENCES = {
+    EVENT_CREATED: "Appointment was created",
+    EVENT_CREATED_FOR_ME: "An appointment for you was created",
+}
 
 
 @dataclass
@@ -158,11 +163,13 @@ class NotificationCenter:
 
 
 def _event_line(template: str, event: str, appointment: dict[str, Any]) -> str:
+    # Nulls print as nothing, as Syncro's templates print a missing value.
+    values = {key: "" if value is None else value for key, value in appointment.items()}
     try:
-        return template.format_map(_Lenient(event=event, **appointment))
+        return template.format_map(_Lenient(values, event=event, sentence=SENTENCES.get(event, event)))
     except (ValueError, AttributeError, IndexError, KeyError, TypeError):
         # A template the settings PATCH let through but that does not format: keep the event.
-        return f"{event}: {appointment.get('summary')}"
+        return f"{SENTENCES.get(event, event)}\n{appointment.get('summary')}"
 
 
 class _Lenient(dict):

@@ -6,45 +6,94 @@ hold as NULL (no customer, no description) is rendered as null: a client must co
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from local.sims.syncro.model import Account, Appointment, AppointmentType, Customer, User
-from local.sims.syncro.times import format_utc, standard_offset, start_label
+from local.sims.syncro.model import Account, Appointment, AppointmentType, Customer, Ticket, User
+from local.sims.syncro.times import format_time, standard_offset, start_label
+
+# Writable in requests, never shown in the spec's responses (withheld unless the view is full).
+USER_FIELDS = ("user_id", "user_ids", "appointment_type_id")
 
 
-def appointment(
-    record: Appointment,
-    *,
-    account: Account,
-    customer: Customer | None,
-    appointment_type: AppointmentType | None,
-) -> dict[str, Any]:
+@dataclass(frozen=True)
+class View:
+    """How records are shown: the account, its times' format, and whether user fields are withheld."""
+
+    account: Account
+    utc_times: bool = False
+    withhold_user_fields: bool = True
+
+    def time(self, moment: datetime) -> str:
+        return format_time(moment, None if self.utc_times else self.account.zone)
+
+
+@dataclass(frozen=True)
+class Related:
+    """The records an appointment points at, looked up by the store."""
+
+    customer: Customer | None = None
+    appointment_type: AppointmentType | None = None
+    ticket: Ticket | None = None
+    ticket_user: User | None = None
+
+
+def appointment(record: Appointment, *, view: View, related: Related) -> dict[str, Any]:
     """The flat appointment object (GET by id); lists and writes wrap it."""
-    zone = account.zone
-    return {
+    account = view.account
+    shown = {
         "id": record.id,
         "summary": record.summary,
         "description": record.description,
         "customer_id": record.customer_id,
-        "created_at": format_utc(record.created_at),
-        "updated_at": format_utc(record.updated_at),
-        "start_at": format_utc(record.start_at),
-        "end_at": format_utc(record.end_at),
+        "created_at": view.time(record.created_at),
+        "updated_at": view.time(record.updated_at),
+        "start_at": view.time(record.start_at),
+        "end_at": view.time(record.end_at),
         "duration": _hours(record.start_at, record.end_at),
         "location": record.location,
         "ticket_id": record.ticket_id,
-        "appointment_location_type": appointment_type.location_type if appointment_type else None,
-        "start_at_label": start_label(record.start_at, zone),
+        "appointment_location_type": related.appointment_type.location_type if related.appointment_type else None,
+        "start_at_label": start_label(record.start_at, account.zone),
         "all_day": record.all_day,
-        "ticket": {"id": record.ticket_id} if record.ticket_id is not None else None,
+        "ticket": _nested_ticket(record.ticket_id, related, view),
         # Syncro stores this flag as a string ("1" in the spec's example).
         "do_not_email": None if record.do_not_email is None else ("1" if record.do_not_email else "0"),
-        "customer": customer_json(customer, account) if customer else None,
+        "customer": customer_json(related.customer, view) if related.customer else None,
         "user_id": record.user_id,
         "user_ids": list(record.user_ids),
         "appointment_type_id": record.appointment_type_id,
     }
+    if view.withhold_user_fields:
+        for name in USER_FIELDS:
+            del shown[name]
+    return shown
+
+
+def _nested_ticket(ticket_id: int | None, related: Related, view: View) -> dict[str, Any] | None:
+    """The appointment's ``ticket``: null without one, just the id for a ticket the sim does not hold."""
+    if ticket_id is None:
+        return None
+    ticket = related.ticket
+    if ticket is None:
+        return {"id": ticket_id}
+    return {
+        "id": ticket.id,
+        "number": ticket.number,
+        "subject": ticket.subject,
+        "status": ticket.status,
+        "problem_type": ticket.problem_type,
+        "customer_id": ticket.customer_id,
+        "user_id": ticket.user_id,
+        "created_at": view.time(ticket.created_at),
+        "updated_at": view.time(ticket.created_at),
+        "user": user(related.ticket_user, view) if related.ticket_user else None,
+    }
+
+
+def ticket_url(account: Account, ticket_id: int) -> str:
+    return f"https://{account.subdomain}.syncromsp.com/tickets/{ticket_id}"
 
 
 def _hours(start: datetime, end: datetime) -> int | float:
@@ -52,7 +101,8 @@ def _hours(start: datetime, end: datetime) -> int | float:
     return int(hours) if hours == int(hours) else round(hours, 2)
 
 
-def customer_json(customer: Customer, account: Account) -> dict[str, Any]:
+def customer_json(customer: Customer, view: View) -> dict[str, Any]:
+    account = view.account
     fullname = customer.fullname
     business_then_name = customer.business_name or fullname
     return {
@@ -64,8 +114,8 @@ def customer_json(customer: Customer, account: Account) -> dict[str, Any]:
         "email": customer.email,
         "phone": customer.phone,
         "mobile": customer.mobile,
-        "created_at": format_utc(customer.created_at),
-        "updated_at": format_utc(customer.created_at),
+        "created_at": view.time(customer.created_at),
+        "updated_at": view.time(customer.created_at),
         "pdf_url": None,
         "address": customer.address,
         "address_2": customer.address_2,
@@ -121,20 +171,20 @@ def me(user: User, *, token: str, account: Account) -> dict[str, Any]:
     }
 
 
-def user(record: User) -> dict[str, Any]:
+def user(record: User, view: View) -> dict[str, Any]:
     return {
         "id": record.id,
         "email": record.email,
         "full_name": record.full_name,
-        "created_at": format_utc(record.created_at),
-        "updated_at": format_utc(record.created_at),
+        "created_at": view.time(record.created_at),
+        "updated_at": view.time(record.created_at),
         "group": record.group,
         "admin": record.admin,
         "color": record.color,
     }
 
 
-def appointment_type(record: AppointmentType) -> dict[str, Any]:
+def appointment_type(record: AppointmentType, view: View) -> dict[str, Any]:
     return {
         "id": record.id,
         "account_id": 1,
@@ -142,8 +192,8 @@ def appointment_type(record: AppointmentType) -> dict[str, Any]:
         "email_instructions": record.email_instructions,
         "location_type": record.location_type,
         "location_hard_code": record.location_hard_code,
-        "created_at": format_utc(record.created_at),
-        "updated_at": format_utc(record.created_at),
+        "created_at": view.time(record.created_at),
+        "updated_at": view.time(record.created_at),
         "buffer": None,
         "appointment_reminders_schedule_id": None,
     }

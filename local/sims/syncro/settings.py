@@ -18,7 +18,16 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "rate_limit_window": ("fixed", "sliding"),
     "date_filter": ("start", "overlap"),
     "list_order": ("start_at", "-start_at", "id"),
+    "date_filter_zone": ("account", "utc"),
+    "time_format": ("offset", "utc"),
+    "rewrite_description": ("off", "ticket", "customer"),
 }
+# The record kinds numbered from ``id_start``.
+ID_KINDS = ("appointments", "tickets", "customers", "users")
+# Realistic starting ids: a live create returned appointment 5560138523 (above 2^32); customers
+# and tickets run to tens and hundreds of millions. PATCH ``{"id_start": SMALL_IDS}`` for readable ids.
+REAL_ID_START = {"appointments": 5560138000, "tickets": 104000000, "customers": 28000000, "users": 1300000}
+SMALL_IDS = dict.fromkeys(ID_KINDS, 1)
 
 
 @dataclass(frozen=True)
@@ -35,6 +44,29 @@ class SyncroSettings:
     # spec's words ("start before the date"); true includes the whole date_to day.
     date_filter: str = "start"
     date_to_inclusive: bool = False
+    # The zone whose midnights bound date_from/date_to days: "account" (the reference says so,
+    # unconfirmed) or "utc".
+    date_filter_zone: str = "account"
+    # GET /appointments items: wrapped as {"appointment": {...}} (the spec's example) or flat.
+    list_items_wrapped: bool = True
+
+    # Ids new records get: each kind counts up from here, or from past the highest id it holds
+    # (seeds with explicit ids keep theirs). Defaults are realistic; see REAL_ID_START above.
+    id_start: dict[str, int] = field(default_factory=lambda: dict(REAL_ID_START))
+
+    # Responses leave out user_id, user_ids and appointment_type_id: the spec's requests accept them
+    # but none of its responses shows them. GET /_sim/appointments always shows the full record.
+    withhold_user_fields: bool = True
+    # Times as a live account writes them, in the account's offset ("2025-04-11T15:00:53.119+02:00"),
+    # or "utc" as the spec's examples ("2019-10-21T01:28:00.000Z").
+    time_format: str = "offset"
+    # Syncro rewrites what it is sent (seen on a real account, on in some tests): "ticket" replaces the
+    # description of an appointment linked to a ticket with ticket, customer and ticket-URL details;
+    # "customer" does so for any appointment with a customer (as the spec's example description
+    # reads). rewrite_location fills location from the appointment type's location_type: the
+    # customer's address, "In Shop", or the type's location_hard_code.
+    rewrite_description: str = "off"
+    rewrite_location: bool = False
 
     # 180 requests per minute per client IP (spec). "fixed" windows are epoch-aligned minutes as
     # Rack::Attack counts them; "sliding" counts the last 60 seconds. Syncro's 429 is taken to be
@@ -44,27 +76,36 @@ class SyncroSettings:
     retry_after_header: bool = False
 
     # Validation. The spec's 422 example lists "End at can't be blank", so end_at (or an
-    # appointment_duration in minutes) is required on create. PUT's schema lists start_at as required, but its
-    # 422 example answers a PUT of {"summary": ""} with the summary error alone, so it is not enforced.
+    # appointment_duration in minutes) is required on create. PUT's schema lists start_at as
+    # required (enforced by default, the stricter reading, although its 422 example answers a PUT of
+    # {"summary": ""} with the summary error alone).
     end_at_required: bool = True
-    put_requires_start_at: bool = False
+    put_requires_start_at: bool = True
+    # A PUT is a whole-form save: booleans it omits (all_day, do_not_email, email_customer) become false.
+    put_resets_omitted_booleans: bool = True
     # A POST naming no user is assigned to the token's user (inferred).
     assign_creator_when_unassigned: bool = True
-    # GET /appointment_types needs Global Admin (spec); others get 403.
+    # GET /appointment_types needs Global Admin (spec); others get forbidden_status, which a live
+    # account answers with 401 (as for a bad token) and the sentence in forbidden_body.
     appointment_types_require_admin: bool = True
+    forbidden_status: int = 401
     # Status for a body that is not JSON although its Content-Type says so (Rails may answer 400).
     malformed_json_status: int = 422
-    # Error bodies the spec does not show.
+    # Error bodies the spec does not show (the bad-token one is a guess).
     unauthorized_body: dict[str, Any] = field(default_factory=lambda: {"error": "Not Authorized"})
-    forbidden_body: dict[str, Any] = field(default_factory=lambda: {"error": "Not Authorized for this action"})
-    not_found_body: dict[str, Any] = field(default_factory=lambda: {"error": "Not found"})
+    forbidden_body: dict[str, Any] = field(
+        default_factory=lambda: {"error": "Not authorized. Please ask account admin to update your group permissions."}
+    )
+    not_found_body: dict[str, Any] = field(default_factory=lambda: {"message": "Not found"})
 
     # Notification Center: "Appointment - Was created" goes to every URL in notification_urls;
     # "Appointment (for me) - Was created" goes to user_notification_urls[str(user_id)] for each
     # assigned user. Syncro's retry policy is unknown: none by default.
     notification_urls: list[str] = field(default_factory=list)
     user_notification_urls: dict[str, list[str]] = field(default_factory=dict)
-    notification_text: str = "{event}: {summary} - {start_at_label}"
+    # The POST's "text": several lines, the first a sentence ({sentence}: "Appointment was created",
+    # or "An appointment for you was created"); {event} and any appointment field may be used.
+    notification_text: str = "{sentence}\n{summary}\n{start_at_label}"
     notification_delay_seconds: float = 0.0
     notification_retries: int = 0
     notification_retry_delay_seconds: float = 1.0
@@ -91,3 +132,14 @@ def _check_specific(settings: SyncroSettings) -> None:
         for urls in settings.user_notification_urls.values()
     ):
         raise ValueError("setting 'user_notification_urls' maps user ids to lists of URLs")
+    _check_id_start(settings.id_start)
+    if settings.forbidden_status not in (401, 403):
+        raise ValueError("setting 'forbidden_status' must be 401 or 403")
+
+
+def _check_id_start(id_start: dict[str, Any]) -> None:
+    """Every kind named, each a positive integer (a PATCH replaces the whole mapping)."""
+    if set(id_start) != set(ID_KINDS) or not all(
+        isinstance(value, int) and not isinstance(value, bool) and value >= 1 for value in id_start.values()
+    ):
+        raise ValueError(f"setting 'id_start' maps each of {', '.join(ID_KINDS)} to a positive integer")

@@ -38,7 +38,7 @@ class SyncroSim:
         self.control = control
         self.settings = settings or SyncroSettings()
         self._settings_lock = threading.Lock()
-        self.store = SyncroStore(control.clock)
+        self.store = SyncroStore(control.clock, lambda: self.settings)
         self.rate_limiter = RateLimiter(control.clock)
         self.notifications = NotificationCenter(clock=control.clock, ca_bundle=ca_bundle)
         routes = [

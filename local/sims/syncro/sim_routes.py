@@ -1,9 +1,12 @@
 """The Syncro simulator's own ``/_sim/...`` routes, beside the shared ones of ``control.py``.
 
 - ``GET/PATCH /_sim/settings``              read or change SyncroSettings (400 on unknown fields)
-- ``GET  /_sim/appointments``               every stored appointment, flat, as the API shows it
+- ``GET  /_sim/appointments``               every stored appointment, flat and whole: the API's fields
+                                            plus user_id, user_ids and appointment_type_id
+- ``GET  /_sim/appointments/{id}``          one whole stored appointment (404 when missing)
 - ``POST /_sim/appointments``               create as a dispatcher in Syncro's UI (fires notifications)
-- ``PUT/DELETE /_sim/appointments/{id}``    change or delete as a dispatcher (partial PUT)
+- ``PUT/DELETE /_sim/appointments/{id}``    change or delete as a dispatcher (partial PUT); writes
+                                            answer ``{"appointment": <whole record>}``
 - ``GET/DELETE /_sim/notifications``        Notification Center deliveries, or forget them
 - ``POST /_sim/notifications/pause``        hold deliveries (they stay pending) until ``/release``
 - ``POST /_sim/notifications/drop``         ``{"count": n}``: record the next n as dropped, send nothing
@@ -60,14 +63,14 @@ class SimRoutes:
             return JSONResponse({"error": "body must be a JSON object"}, status_code=400)
         rules = Rules(creating=True, require_start=True, require_end=self.sim.settings.end_at_required)
         result = self.sim.create_appointment(params, rules=rules, creator=None)
-        if result.errors:
-            return JSONResponse(render.syncro_error(result.errors, params), status_code=422)
-        return JSONResponse({"appointment": result.appointment}, status_code=201)
+        if result.errors or result.appointment_id is None:
+            return JSONResponse(render.syncro_error(result.errors or [], params), status_code=422)
+        return JSONResponse({"appointment": self._whole(result.appointment_id)}, status_code=201)
 
     async def appointment(self, request: Request) -> Response:
         appointment_id = request.path_params["appointment_id"]
         if request.method == "GET":
-            record = self.sim.store.appointment_json(appointment_id)
+            record = self.sim.store.appointment_json(appointment_id, full=True)
             return JSONResponse(record) if record else JSONResponse({"error": "Not found"}, status_code=404)
         if request.method == "DELETE":
             if not self.sim.delete_appointment(appointment_id):
@@ -79,9 +82,12 @@ class SimRoutes:
         result = self.sim.update_appointment(appointment_id, params)
         if result is None:
             return JSONResponse({"error": "Not found"}, status_code=404)
-        if result.errors:
-            return JSONResponse(render.syncro_error(result.errors, params), status_code=422)
-        return JSONResponse({"appointment": result.appointment})
+        if result.errors or result.appointment_id is None:
+            return JSONResponse(render.syncro_error(result.errors or [], params), status_code=422)
+        return JSONResponse({"appointment": self._whole(result.appointment_id)})
+
+    def _whole(self, appointment_id: int) -> dict[str, Any] | None:
+        return self.sim.store.appointment_json(appointment_id, full=True)
 
     async def notifications(self, request: Request) -> Response:
         if request.method == "DELETE":

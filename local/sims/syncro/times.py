@@ -1,6 +1,7 @@
 """Time as Syncro writes and reads it.
 
-Out: ISO 8601 in UTC with milliseconds (``2019-10-21T01:28:00.000Z``).
+Out: ISO 8601 with milliseconds, in the account's offset as a live account writes it
+(``2025-04-11T15:00:53.119+02:00``) or in UTC as the spec's examples do (``2019-10-21T01:28:00.000Z``).
 In: any ISO 8601 form; a time without an offset is in the account's zone, as Rails'
 ``Time.zone.parse`` reads it. Dates in query strings are account-zone days.
 """
@@ -21,6 +22,16 @@ def to_millis(moment: datetime) -> datetime:
 def format_utc(moment: datetime) -> str:
     utc = moment.astimezone(UTC)
     return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
+
+
+def format_time(moment: datetime, zone: ZoneInfo | None) -> str:
+    """``moment`` in ``zone``'s offset (UTC when None), as Rails' ``xmlschema(3)``: "Z" for a zero offset."""
+    if zone is None:
+        return format_utc(moment)
+    local = moment.astimezone(zone)
+    if not local.utcoffset():
+        return format_utc(moment)
+    return local.isoformat(timespec="milliseconds")
 
 
 def parse_datetime(text: str, zone: ZoneInfo) -> datetime | None:

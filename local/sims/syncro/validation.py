@@ -40,6 +40,11 @@ class Rules:
     creating: bool
     require_start: bool
     require_end: bool
+    # A PUT is a whole-form save: a boolean it omits is saved as false.
+    reset_booleans: bool = False
+
+
+BOOLEANS = ("all_day", "do_not_email", "email_customer")
 
 
 def read_appointment(
@@ -56,6 +61,8 @@ def read_appointment(
                 changes[name] = read(params[name])
             except Invalid:
                 errors.append(f"{label} is invalid")
+    if rules.reset_booleans:
+        changes.update({name: False for name in BOOLEANS if name not in params})
     errors.extend(_missing_references(changes, known))
     return changes, errors
 
