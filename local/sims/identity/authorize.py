@@ -1,6 +1,11 @@
 """The interactive part: ``/authorize`` shows the sign-in page, ``/login`` checks the password,
 ``/consent`` records the person's answer, and the browser is sent back to the app with a code.
 
+Where the tenant lets no user consent, a non-admin gets the "Need admin approval" page instead of the
+consent page; ``/approval`` takes the answer (sign in as an admin, or back to the app with AADSTS90094).
+``/v2.0/adminconsent`` runs the same pages for a tenant admin and ends in a tenant-wide grant, sent
+back as ``admin_consent=True&tenant=...&state=...&scope=...``.
+
 Requests that name an unknown app or an unregistered redirect URI end on an error page and are
 never redirected, as AAD does; every later problem goes back to the app as ``error=...``.
 """
@@ -19,7 +24,7 @@ from local.sims.identity.directory import AUDIENCES, App, Authority, User
 from local.sims.identity.errors import AadError
 from local.sims.identity.grants import SignInFlow
 from local.sims.identity.http_input import read_form
-from local.sims.identity.pages import consent_page, error_page, form_post_page, sign_in_page
+from local.sims.identity.pages import admin_approval_page, consent_page, error_page, form_post_page, sign_in_page
 from local.sims.identity.scopes import RequestedScopes, ScopeError, parse_scopes
 from local.sims.identity.state import IdentityState
 
@@ -28,6 +33,11 @@ WORK_REFUSED = "You can't sign in here with a work or school account. Use your p
 UNKNOWN_USER = "This username may be incorrect. Make sure you typed it correctly. Otherwise, contact your admin."
 WRONG_PASSWORD = "Your account or password is incorrect. If you don't remember your password, reset it now."
 FLOW_EXPIRED = AadError(50089, "Flow token expired - Authentication Failed. Have the user try signing-in again.")
+NEEDS_ADMIN = (
+    "needs permission to access resources in your organization that only an admin can grant. Please ask an "
+    "admin to grant permission to this app before you can use it."
+)
+GRAPH_RESOURCE = "https://graph.microsoft.com/"
 RESPONSE_MODES = ("query", "fragment", "form_post")
 
 
@@ -50,10 +60,19 @@ def authorize_routes(state: IdentityState) -> list[Route]:
         form = await _form_or_empty(request)
         return _consent(state, request, form)
 
+    async def approval(request: Request) -> Response:
+        form = await _form_or_empty(request)
+        return _approval(state, request, form)
+
+    async def admin_consent(request: Request) -> Response:
+        return _admin_consent(state, request)
+
     return [
         Route("/{tenant}/oauth2/v2.0/authorize", authorize, methods=["GET"]),
+        Route("/{tenant}/v2.0/adminconsent", admin_consent, methods=["GET"]),
         Route("/{tenant}/login", login, methods=["POST"]),
         Route("/{tenant}/consent", consent, methods=["POST"]),
+        Route("/{tenant}/approval", approval, methods=["POST"]),
     ]
 
 
@@ -67,25 +86,34 @@ async def _form_or_empty(request: Request) -> dict[str, str]:
 # --- /authorize ----------------------------------------------------------------------------------
 
 
+def _checked_client(state: IdentityState, segment: str, query: Any) -> tuple[Authority, App, str] | Response:
+    """Authority, app and redirect URI of a request, or the dead-end page AAD shows when one is wrong."""
+    authority = state.directory.resolve_authority(segment)
+    if authority is None:
+        return _dead_end(errors.tenant_not_found(segment))
+    client_id = query.get("client_id", "")
+    if not client_id:
+        return _dead_end(errors.missing_parameter("client_id"))
+    app = state.directory.apps.get(client_id)
+    if app is None:
+        return _dead_end(errors.unknown_client(client_id, state.directory.tenant_name(authority.tenant_id)))
+    redirect_uri = query.get("redirect_uri") or (app.redirect_uris[0] if app.redirect_uris else "")
+    if redirect_uri not in app.redirect_uris:
+        return _dead_end(_redirect_mismatch(redirect_uri, app))
+    refusal = _app_refuses_authority(app, authority)
+    if refusal:
+        return _dead_end(refusal)
+    return authority, app, redirect_uri
+
+
 def _authorize(state: IdentityState, request: Request) -> Response:
     segment = request.path_params["tenant"]
     query = request.query_params
     with state.lock:
-        authority = state.directory.resolve_authority(segment)
-        if authority is None:
-            return _dead_end(errors.tenant_not_found(segment))
-        client_id = query.get("client_id", "")
-        if not client_id:
-            return _dead_end(errors.missing_parameter("client_id"))
-        app = state.directory.apps.get(client_id)
-        if app is None:
-            return _dead_end(errors.unknown_client(client_id, state.directory.tenant_name(authority.tenant_id)))
-        redirect_uri = query.get("redirect_uri") or (app.redirect_uris[0] if app.redirect_uris else "")
-        if redirect_uri not in app.redirect_uris:
-            return _dead_end(_redirect_mismatch(redirect_uri, app))
-        refusal = _app_refuses_authority(app, authority)
-        if refusal:
-            return _dead_end(refusal)
+        checked = _checked_client(state, segment, query)
+        if isinstance(checked, Response):
+            return checked
+        authority, app, redirect_uri = checked
         mode = query.get("response_mode") or "query"
         mode = mode if mode in RESPONSE_MODES else "query"
         try:
@@ -118,13 +146,7 @@ def _start_flow(
         raise _BackToApp(
             AadError(50058, "A silent sign-in request was sent but no user is signed in.", "login_required")
         )
-    settings = state.settings
-    state.grants.prune(
-        now=state.now(),
-        flow_lifetime=settings.sign_in_flow_lifetime_seconds,
-        code_lifetime=settings.code_lifetime_seconds,
-        refresh_idle=settings.refresh_token_idle_seconds,
-    )
+    _prune(state)
     return state.grants.start_flow(
         authority=authority.segment,
         client_id=app.client_id,
@@ -138,6 +160,16 @@ def _start_flow(
         prompt=query.get("prompt"),
         login_hint=query.get("login_hint", ""),
         created_at=state.now(),
+    )
+
+
+def _prune(state: IdentityState) -> None:
+    settings = state.settings
+    state.grants.prune(
+        now=state.now(),
+        flow_lifetime=settings.sign_in_flow_lifetime_seconds,
+        code_lifetime=settings.code_lifetime_seconds,
+        refresh_idle=settings.refresh_token_idle_seconds,
     )
 
 
@@ -205,14 +237,48 @@ def _login(state: IdentityState, request: Request, form: dict[str, str]) -> Resp
             return sign_in_page(
                 tenant=segment, flow_id=flow.id, app_name=app.name, email=email, error=problem or UNKNOWN_USER
             )
-        flow.user_email = user.email
-        consented = state.grants.consented(user.email, app.client_id)
-        skip = state.settings.remember_consent and flow.prompt != "consent" and set(flow.scopes.graph) <= consented
-        if skip:
-            return _finish(state, flow)
+        flow.user_email = user.key
+        return _after_sign_in(state, flow, app, user)
+
+
+def _after_sign_in(state: IdentityState, flow: SignInFlow, app: App, user: User) -> Response:
+    """The consent page, the "Need admin approval" page, or straight back to the app with a code."""
+    if flow.admin_consent:
+        if not user.admin:
+            return _approval_page(flow, app, user)
         return consent_page(
-            tenant=segment, flow_id=flow.id, app_name=app.name, email=user.email, scopes=flow.scopes.all()
+            tenant=flow.authority,
+            flow_id=flow.id,
+            app_name=app.name,
+            email=user.upn,
+            scopes=flow.scopes.all(),
+            for_organization=True,
         )
+    consented = state.grants.consented(user.key, app.client_id, user.tenant_id)
+    skip = state.settings.remember_consent and flow.prompt != "consent" and set(flow.scopes.graph) <= consented
+    if skip:
+        return _finish(state, flow)
+    if not _may_consent(state, user):
+        return _approval_page(flow, app, user)
+    return consent_page(
+        tenant=flow.authority,
+        flow_id=flow.id,
+        app_name=app.name,
+        email=user.upn,
+        scopes=flow.scopes.all(),
+        offer_organization=user.admin and not user.personal,
+    )
+
+
+def _may_consent(state: IdentityState, user: User) -> bool:
+    # Personal accounts always consent for themselves; in a tenant, admins always may.
+    return user.personal or user.admin or state.directory.user_consent_allowed(user.tenant_id)
+
+
+def _approval_page(flow: SignInFlow, app: App, user: User) -> Response:
+    return admin_approval_page(
+        tenant=flow.authority, flow_id=flow.id, app_name=app.name, email=user.upn, message=NEEDS_ADMIN
+    )
 
 
 def _sign_in_problem(state: IdentityState, flow: SignInFlow, app: App, user: User | None, password: str) -> str | None:
@@ -238,7 +304,7 @@ def _sign_in_problem(state: IdentityState, flow: SignInFlow, app: App, user: Use
 
 def _not_in_tenant(state: IdentityState, user: User, app: App, tenant_id: str) -> str:
     return (
-        f"AADSTS50020: User account '{user.email}' from identity provider 'https://sts.windows.net/{user.tenant_id}/' "
+        f"AADSTS50020: User account '{user.upn}' from identity provider 'https://sts.windows.net/{user.tenant_id}/' "
         f"does not exist in tenant '{state.directory.tenant_name(tenant_id)}' and cannot access the application "
         f"'{app.client_id}'({app.name}) in that tenant. The account needs to be added as an external user in the "
         "tenant first. Sign out and sign in again with a different Azure Active Directory user account."
@@ -255,21 +321,118 @@ def _consent(state: IdentityState, request: Request, form: dict[str, str]) -> Re
         )
         if flow is None or flow.user_email is None or flow.authority != request.path_params["tenant"]:
             return _dead_end(FLOW_EXPIRED)
-        if form.get("decision") != "accept":
+        user = state.directory.user(flow.user_email)
+        if user is None:
+            return _dead_end(FLOW_EXPIRED)
+        if flow.admin_consent:
+            return _admin_decision(state, flow, user, accepted=form.get("decision") == "accept")
+        decision = form.get("decision")
+        if decision not in ("accept", "accept_org"):
             state.grants.flows.pop(flow.id, None)
             declined = AadError(65004, "User declined to consent to access the app.", "access_denied")
             fields = _error_fields(state, declined, flow.state)
             fields = {"error": "access_denied", "error_subcode": "cancel", **fields}
             return _to_app(flow.redirect_uri, flow.response_mode, fields)
-        state.grants.add_consent(flow.user_email, flow.client_id, flow.scopes.graph)
+        if not _may_consent(state, user):  # a hand-made post skipping the "Need admin approval" page
+            return _approval_page(flow, state.directory.apps[flow.client_id], user)
+        if decision == "accept_org" and user.admin and not user.personal:
+            state.grants.add_tenant_consent(user.tenant_id, flow.client_id, flow.scopes.graph)
+        else:
+            state.grants.add_consent(user.key, flow.client_id, flow.scopes.graph)
         return _finish(state, flow)
+
+
+def _admin_decision(state: IdentityState, flow: SignInFlow, user: User, *, accepted: bool) -> Response:
+    state.grants.flows.pop(flow.id, None)
+    if not user.admin:
+        return _to_app(flow.redirect_uri, "query", _admin_error_fields(state, errors.not_an_admin(), flow, user))
+    if not accepted:
+        declined = errors.admin_consent_declined()
+        return _to_app(flow.redirect_uri, "query", _admin_error_fields(state, declined, flow, user))
+    state.grants.add_tenant_consent(user.tenant_id, flow.client_id, flow.scopes.graph)
+    fields = {"admin_consent": "True", "tenant": user.tenant_id}
+    if flow.state is not None:
+        fields["state"] = flow.state
+    fields["scope"] = " ".join([*(GRAPH_RESOURCE + scope for scope in flow.scopes.graph), *flow.scopes.oidc])
+    return _to_app(flow.redirect_uri, "query", fields)
+
+
+def _admin_error_fields(state: IdentityState, error: AadError, flow: SignInFlow, user: User) -> dict[str, str]:
+    # Microsoft's documented failure keeps admin_consent=True and names the tenant beside the error.
+    fields = _error_fields(state, error, None)
+    fields.update({"admin_consent": "True", "tenant": user.tenant_id})
+    if flow.state is not None:
+        fields["state"] = flow.state
+    return fields
+
+
+# --- /approval: the "Need admin approval" page's answer --------------------------------------------------
+
+
+def _approval(state: IdentityState, request: Request, form: dict[str, str]) -> Response:
+    with state.lock:
+        flow = state.grants.live_flow(
+            form.get("flow", ""), now=state.now(), lifetime=state.settings.sign_in_flow_lifetime_seconds
+        )
+        if flow is None or flow.user_email is None or flow.authority != request.path_params["tenant"]:
+            return _dead_end(FLOW_EXPIRED)
+        user = state.directory.user(flow.user_email)
+        app = state.directory.apps.get(flow.client_id)
+        if user is None or app is None:
+            return _dead_end(FLOW_EXPIRED)
+        if form.get("decision") == "admin":
+            # Start again on the sign-in page, for someone who can consent.
+            flow.user_email = None
+            return sign_in_page(tenant=flow.authority, flow_id=flow.id, app_name=app.name, email="")
+        if flow.admin_consent:
+            return _admin_decision(state, flow, user, accepted=False)
+        state.grants.flows.pop(flow.id, None)
+        fields = _error_fields(state, errors.admin_approval_required(), flow.state)
+        return _to_app(flow.redirect_uri, flow.response_mode, fields)
+
+
+# --- /v2.0/adminconsent --------------------------------------------------------------------------
+
+
+def _admin_consent(state: IdentityState, request: Request) -> Response:
+    segment = request.path_params["tenant"]
+    query = request.query_params
+    with state.lock:
+        checked = _checked_client(state, segment, query)
+        if isinstance(checked, Response):
+            return checked
+        authority, app, redirect_uri = checked
+        try:
+            scopes = _authorize_scopes(state, authority, query.get("scope", ""))
+        except _BackToApp as back:
+            return _to_app(redirect_uri, "query", _error_fields(state, back.error, query.get("state")))
+        _prune(state)
+        flow = state.grants.start_flow(
+            authority=authority.segment,
+            client_id=app.client_id,
+            redirect_uri=redirect_uri,
+            scopes=scopes,
+            state=query.get("state"),
+            nonce=None,
+            code_challenge=None,
+            code_challenge_method="plain",
+            response_mode="query",
+            prompt=None,
+            login_hint=query.get("login_hint", ""),
+            created_at=state.now(),
+            admin_consent=True,
+        )
+        return sign_in_page(tenant=segment, flow_id=flow.id, app_name=app.name, email=flow.login_hint)
 
 
 # --- back to the app -----------------------------------------------------------------------------
 
 
 def _finish(state: IdentityState, flow: SignInFlow) -> Response:
-    code = state.grants.issue_code(flow, now=state.now())
+    user = state.directory.user(flow.user_email or "")
+    if user is None:
+        return _dead_end(FLOW_EXPIRED)
+    code = state.grants.issue_code(flow, now=state.now(), tenant_id=user.tenant_id)
     fields = {"code": code}
     if flow.state is not None:
         fields["state"] = flow.state

@@ -21,31 +21,51 @@ AUDIENCES = {
 }
 
 
-@dataclass(frozen=True)
+@dataclass
 class Tenant:
     id: str
     name: str
     domain: str | None = None
+    # Whether members may consent to apps themselves. Real tenants choose this (Enterprise applications >
+    # Consent and permissions); False sends non-admins to the "Need admin approval" page (AADSTS90094).
+    user_consent: bool = True
+
+    def public(self) -> dict[str, Any]:
+        return {"id": self.id, "name": self.name, "domain": self.domain, "user_consent": self.user_consent}
 
 
 @dataclass
 class User:
-    email: str
+    """``upn`` is the sign-in name (case as seeded, matched case-insensitively); ``mail`` the mailbox
+    address, which may differ from the UPN or be None, as in Entra ID."""
+
+    upn: str
+    mail: str | None
     password: str
     name: str
     oid: str
     tenant_id: str
     personal: bool
+    admin: bool = False  # a tenant admin: may consent for the whole tenant
     # Refresh tokens issued before this moment (clock timestamp) are revoked.
     tokens_valid_from: float = 0.0
 
+    @property
+    def key(self) -> str:
+        """The directory key: the UPN in lower case (sign-in names are case-insensitive)."""
+        return self.upn.lower()
+
     def public(self) -> dict[str, Any]:
         return {
-            "email": self.email,
+            # "email" predates upn/mail: the mailbox address, else the sign-in name.
+            "email": self.mail or self.upn,
+            "upn": self.upn,
+            "mail": self.mail,
             "name": self.name,
             "oid": self.oid,
             "tenant_id": self.tenant_id,
             "personal": self.personal,
+            "admin": self.admin,
         }
 
 
@@ -80,7 +100,7 @@ class Authority:
 @dataclass
 class Directory:
     tenants: dict[str, Tenant] = field(default_factory=dict)
-    users: dict[str, User] = field(default_factory=dict)  # keyed by lower-case email
+    users: dict[str, User] = field(default_factory=dict)  # keyed by lower-case UPN
     apps: dict[str, App] = field(default_factory=dict)
 
     def resolve_authority(self, segment: str) -> Authority | None:
@@ -97,8 +117,20 @@ class Directory:
                 return Authority(segment, tenant.id, True, False)
         return None
 
-    def user(self, email: str) -> User | None:
-        return self.users.get(email.strip().lower())
+    def user(self, upn: str) -> User | None:
+        """The user whose sign-in name is ``upn`` (any case); a mail address that differs does not sign in."""
+        return self.users.get(upn.strip().lower())
+
+    def find(self, name: str) -> User | None:
+        """For control routes: a user by UPN or, failing that, by mail address."""
+        wanted = name.strip().lower()
+        return self.users.get(wanted) or next(
+            (u for u in self.users.values() if (u.mail or "").lower() == wanted), None
+        )
+
+    def user_consent_allowed(self, tenant_id: str) -> bool:
+        tenant = self.tenants.get(tenant_id)
+        return tenant.user_consent if tenant else True
 
     def tenant_name(self, tenant_id: str | None) -> str:
         tenant = self.tenants.get(tenant_id or "")
@@ -111,27 +143,35 @@ class Directory:
         if not isinstance(payload, dict):
             raise ValueError("seed must be a JSON object")
         for item in _list(payload, "tenants"):
-            tenant = Tenant(id=_text(item, "id"), name=str(item.get("name") or item["id"]), domain=item.get("domain"))
+            tenant = Tenant(
+                id=_text(item, "id"),
+                name=str(item.get("name") or item["id"]),
+                domain=item.get("domain"),
+                user_consent=_flag(item, "user_consent", True),
+            )
             self.tenants[tenant.id] = tenant
         seeded = [self._seed_user(item) for item in _list(payload, "users")]
         for item in _list(payload, "apps"):
             app = _parse_app(item)
             self.apps[app.client_id] = app
-        return {"users": [user.public() for user in seeded], "tenants": [t.__dict__ for t in self.tenants.values()]}
+        return {"users": [user.public() for user in seeded], "tenants": [t.public() for t in self.tenants.values()]}
 
     def _seed_user(self, item: dict[str, Any]) -> User:
-        email = _text(item, "email").lower()
-        personal = bool(item.get("personal", False))
-        tenant_id = PERSONAL_TENANT_ID if personal else self._tenant_for(email, item.get("tenant_id"))
+        upn, mail = _upn_and_mail(item)
+        personal = _flag(item, "personal", False)
+        tenant_id = PERSONAL_TENANT_ID if personal else self._tenant_for(upn.lower(), item.get("tenant_id"))
         user = User(
-            email=email,
+            upn=upn,
+            mail=mail,
             password=_text(item, "password"),
-            name=str(item.get("name") or email.split("@")[0]),
-            oid=str(item.get("oid") or _stable_oid(email, personal)),
+            name=str(item.get("name") or upn.split("@")[0]),
+            # Oids derive from the lower-case sign-in name, so seeds from before upn/mail keep their oids.
+            oid=str(item.get("oid") or _stable_oid(upn.lower(), personal)),
             tenant_id=tenant_id,
             personal=personal,
+            admin=_flag(item, "admin", False),
         )
-        self.users[email] = user
+        self.users[user.key] = user
         return user
 
     def _tenant_for(self, email: str, tenant_id: Any) -> str:
@@ -147,6 +187,25 @@ class Directory:
         if len(matches) != 1:
             raise ValueError(f"user {email}: give tenant_id (no single seeded tenant matches)")
         return matches[0]
+
+
+def _upn_and_mail(item: dict[str, Any]) -> tuple[str, str | None]:
+    """``upn`` and ``mail`` as seeded; a user seeded with only ``email`` gets it as both."""
+    email = item.get("email")
+    upn = item.get("upn") or email
+    if not isinstance(upn, str) or "@" not in upn.strip():
+        raise ValueError("user needs upn (or email): a sign-in name like name@domain")
+    mail = item.get("mail", email or upn)  # an explicit null means no mailbox address
+    if mail is not None and (not isinstance(mail, str) or "@" not in mail):
+        raise ValueError("mail must be an address or null")
+    return upn.strip(), mail.strip() if mail else None
+
+
+def _flag(item: dict[str, Any], key: str, default: bool) -> bool:
+    value = item.get(key, default)
+    if not isinstance(value, bool):
+        raise ValueError(f"{key} must be true or false")
+    return value
 
 
 def _stable_oid(email: str, personal: bool) -> str:

@@ -237,6 +237,25 @@ def consent_required(client_id: str, app_name: str) -> AadError:
     )
 
 
+def admin_approval_required() -> AadError:
+    # What "Return to the application without granting consent" on the "Need admin approval" page sends.
+    return AadError(90094, "The grant requires admin permission.", "access_denied")
+
+
+def not_an_admin() -> AadError:
+    # A non-admin at /adminconsent. Unconfirmed: the code and wording come from third-party reports.
+    return AadError(90093, "Calling principal cannot consent due to lack of permissions.", "access_denied")
+
+
+def admin_consent_declined() -> AadError:
+    # The admin cancelled at /adminconsent; Microsoft's admin-consent page documents this exact answer.
+    return AadError(65004, "The resource owner or authorization server denied the request.", "consent_required")
+
+
+def code_for_other_tenant() -> AadError:
+    return AadError(700005, "Provided Authorization Code is intended to use against other tenant, thus rejected.")
+
+
 def mfa_required() -> AadError:
     # Captured v2 responses carry error invalid_grant, suberror basic_action and a claims challenge.
     claims = json.dumps(

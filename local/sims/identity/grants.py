@@ -33,7 +33,8 @@ class SignInFlow:
     prompt: str | None
     login_hint: str
     created_at: float
-    user_email: str | None = None  # set once the password was right
+    user_email: str | None = None  # the user's key (lower-case UPN), set once the password was right
+    admin_consent: bool = False  # started at /adminconsent: ends in a tenant-wide grant, not a code
 
 
 @dataclass
@@ -46,6 +47,7 @@ class AuthCode:
     code_challenge: str | None
     code_challenge_method: str
     issued_at: float
+    tenant_id: str  # the tenant the code was issued for; another tenant's authority refuses it (AADSTS700005)
     redeemed: bool = False
 
 
@@ -77,7 +79,9 @@ class Grants:
     flows: dict[str, SignInFlow] = field(default_factory=dict)
     codes: dict[str, AuthCode] = field(default_factory=dict)
     refresh_tokens: dict[str, RefreshGrant] = field(default_factory=dict)
-    consents: dict[tuple[str, str], set[str]] = field(default_factory=dict)  # (email, client_id) -> Graph scopes
+    consents: dict[tuple[str, str], set[str]] = field(default_factory=dict)  # (user key, client_id) -> Graph scopes
+    # Admin consent: (tenant_id, client_id) -> Graph scopes granted for every user of the tenant.
+    tenant_consents: dict[tuple[str, str], set[str]] = field(default_factory=dict)
     injected: list[InjectedError] = field(default_factory=list)
     log: deque[dict[str, Any]] = field(default_factory=deque)
 
@@ -105,7 +109,7 @@ class Grants:
             return None
         return flow
 
-    def issue_code(self, flow: SignInFlow, *, now: float) -> str:
+    def issue_code(self, flow: SignInFlow, *, now: float, tenant_id: str) -> str:
         assert flow.user_email is not None
         self.flows.pop(flow.id, None)
         # Real codes are long opaque strings starting "0.A"; clients must not parse them.
@@ -119,6 +123,7 @@ class Grants:
             code_challenge=flow.code_challenge,
             code_challenge_method=flow.code_challenge_method,
             issued_at=now,
+            tenant_id=tenant_id,
         )
         return code
 
@@ -127,8 +132,18 @@ class Grants:
         self.refresh_tokens[token] = RefreshGrant(client_id, email, graph_scopes, now)
         return token
 
-    def consented(self, email: str, client_id: str) -> set[str]:
-        return self.consents.get((email, client_id), set())
+    def consented(self, email: str, client_id: str, tenant_id: str | None = None) -> set[str]:
+        """Scopes the user may use: their own consent plus any admin consent for their tenant."""
+        own = self.consents.get((email, client_id), set())
+        return own | self.tenant_consents.get((tenant_id or "", client_id), set())
+
+    def add_tenant_consent(self, tenant_id: str, client_id: str, scopes: tuple[str, ...]) -> None:
+        self.tenant_consents.setdefault((tenant_id, client_id), set()).update(scopes)
+
+    def forget_tenant(self, tenant_id: str) -> None:
+        """Drop every admin consent of the tenant (as removing the app's grants in Entra ID does)."""
+        for key in [key for key in self.tenant_consents if key[0] == tenant_id]:
+            del self.tenant_consents[key]
 
     def add_consent(self, email: str, client_id: str, scopes: tuple[str, ...]) -> None:
         self.consents.setdefault((email, client_id), set()).update(scopes)

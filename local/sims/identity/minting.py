@@ -58,12 +58,13 @@ class Minter:
             "access_token": self._issuer.issue(
                 tenant_id=user.tenant_id,
                 object_id=user.oid,
-                username=user.email,
+                username=user.upn,
                 name=user.name,
                 scopes=list(graph_scopes),
                 client_id=app.client_id,
                 now=now,
                 lifetime_seconds=lifetime,
+                opaque=user.personal and settings.personal_access_tokens_opaque,
             ),
         }
         if refresh_token:
@@ -97,7 +98,7 @@ class Minter:
             "exp": int(now) + settings.id_token_lifetime_seconds,
             "name": user.name,
             "oid": user.oid,
-            "preferred_username": user.email,
+            "preferred_username": user.upn,
             # sub is pairwise: the same user has a different sub in every app.
             "sub": _b64(hashlib.sha256(f"{user.oid}:{app.client_id}".encode()).digest())[:43],
             "tid": user.tenant_id,
@@ -106,8 +107,9 @@ class Minter:
         }
         if nonce:
             claims["nonce"] = nonce
-        if "email" in scopes.oidc:
-            claims["email"] = user.email
+        # Only with the email scope, and only when the user has a mail address (Entra ID leaves it out otherwise).
+        if "email" in scopes.oidc and user.mail:
+            claims["email"] = user.mail
         return jwt.encode(claims, self._key, algorithm="RS256", headers={"kid": self.kid})
 
 

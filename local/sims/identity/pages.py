@@ -1,7 +1,9 @@
 """The HTML a browser sees: sign-in, consent, error and form_post pages.
 
 Plain forms with stable ids so Playwright (or requests) can drive them: inputs ``email`` and
-``password``, buttons ``signin``, ``accept`` and ``cancel``; errors in ``#error``.
+``password``, buttons ``signin``, ``accept`` (``accept-org`` too for a tenant admin) and ``cancel``; errors
+in ``#error``. The "Need admin
+approval" page has buttons ``admin`` (sign in with an admin account) and ``back`` (return to the app).
 """
 
 from __future__ import annotations
@@ -47,17 +49,51 @@ def sign_in_page(*, tenant: str, flow_id: str, app_name: str, email: str, error:
     return _page("Sign in to your account", body)
 
 
-def consent_page(*, tenant: str, flow_id: str, app_name: str, email: str, scopes: list[str]) -> HTMLResponse:
+def consent_page(
+    *,
+    tenant: str,
+    flow_id: str,
+    app_name: str,
+    email: str,
+    scopes: list[str],
+    for_organization: bool = False,
+    offer_organization: bool = False,
+) -> HTMLResponse:
     items = "".join(f"<li class='scope'>{escape(scope)}</li>" for scope in scopes)
+    # The admin-consent endpoint's page grants for everyone in the tenant and says so.
+    org = "<p id='for-organization'>Accept for your organization</p>" if for_organization else ""
+    # An admin on the ordinary consent page may also consent on behalf of the organization (a separate
+    # button here rather than AAD's checkbox, so a plain form post of "accept" stays a personal consent).
+    org_button = (
+        "<button type='submit' id='accept-org' name='decision' value='accept_org'>Accept on behalf of your "
+        "organization</button>"
+        if offer_organization
+        else ""
+    )
     body = (
-        f"<h1>Permissions requested</h1><p id='user'>{escape(email)}</p>"
+        f"<h1>Permissions requested</h1>{org}<p id='user'>{escape(email)}</p>"
         f"<p><span id='app-name'>{escape(app_name)}</span> would like to:</p><ul id='scopes'>{items}</ul>"
         f"<form method='post' action='/{escape(tenant)}/consent'>"
         f"<input type='hidden' name='flow' value='{escape(flow_id)}'>"
-        f"<button type='submit' id='accept' name='decision' value='accept'>Accept</button>"
+        f"<button type='submit' id='accept' name='decision' value='accept'>Accept</button>{org_button}"
         f"<button type='submit' id='cancel' name='decision' value='cancel'>Cancel</button></form>"
     )
     return _page("Permissions requested", body)
+
+
+def admin_approval_page(*, tenant: str, flow_id: str, app_name: str, email: str, message: str) -> HTMLResponse:
+    """Shown instead of the consent page when the tenant lets no user consent (AADSTS90094)."""
+    body = (
+        f"<h1>Need admin approval</h1><p id='user'>{escape(email)}</p>"
+        f"<p id='message'><span id='app-name'>{escape(app_name)}</span> {escape(message)}</p>"
+        f"<form method='post' action='/{escape(tenant)}/approval'>"
+        f"<input type='hidden' name='flow' value='{escape(flow_id)}'>"
+        f"<button type='submit' id='admin' name='decision' value='admin'>Have an admin account? Sign in with "
+        "that account</button>"
+        f"<button type='submit' id='back' name='decision' value='back'>Return to the application without "
+        "granting consent</button></form>"
+    )
+    return _page("Need admin approval", body)
 
 
 def error_page(message: str, *, status: int = 400) -> HTMLResponse:

@@ -33,6 +33,9 @@ class IdentitySettings:
     # ROPC cannot show a consent page; real tenants grant admin consent up front. True makes ROPC
     # answer AADSTS65001 until the user has consented interactively.
     password_grant_needs_consent: bool = False
+    # Personal-account (consumer tenant) access tokens are opaque, as Microsoft's are: not JWTs, so a client
+    # cannot read claims from them. The Graph simulator still accepts them. False mints JWTs as for work accounts.
+    personal_access_tokens_opaque: bool = True
     # Entries kept in the token request log (GET /_sim/token_requests).
     token_log_limit: int = 1000
 

@@ -21,7 +21,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from local.sims.identity import errors
-from local.sims.identity.directory import App, Authority, User
+from local.sims.identity.directory import PERSONAL_TENANT_ID, App, Authority, User
 from local.sims.identity.errors import NO_STORE, AadError
 from local.sims.identity.grants import AuthCode, RefreshGrant
 from local.sims.identity.http_input import base_url, correlation_id, read_form
@@ -124,6 +124,8 @@ def _authorization_code(state: IdentityState, request: TokenRequest) -> dict[str
         raise errors.malformed_grant()
     if code.client_id != request.app.client_id:
         raise errors.grant_for_other_client()
+    if not _authority_accepts(request.authority, code.tenant_id):
+        raise errors.code_for_other_tenant()
     if code.redeemed:
         raise errors.code_redeemed()
     if request.now - code.issued_at > state.settings.code_lifetime_seconds:
@@ -139,6 +141,13 @@ def _authorization_code(state: IdentityState, request: TokenRequest) -> dict[str
     _injected(state, request, user, "authorization_code")
     code.redeemed = True
     return _issue(state, request, user, code.scopes, nonce=code.nonce)
+
+
+def _authority_accepts(authority: Authority, tenant_id: str) -> bool:
+    """A code may be redeemed at /common or at the tenant it was issued for, never at another tenant."""
+    if authority.tenant_id is not None:
+        return authority.tenant_id == tenant_id
+    return authority.allows_personal if tenant_id == PERSONAL_TENANT_ID else authority.allows_work
 
 
 def _check_pkce(code: AuthCode, verifier: str | None) -> None:
@@ -165,7 +174,8 @@ def _refresh_token(state: IdentityState, request: TokenRequest) -> dict[str, Any
     _injected(state, request, user, "refresh_token")
     _check_refresh_alive(state, request, grant, user)
     requested = _scopes(state, request, request.form.get("scope") or " ".join(grant.graph_scopes))
-    if not set(requested.graph or grant.graph_scopes) <= state.grants.consented(user.email, request.app.client_id):
+    consented = state.grants.consented(user.key, request.app.client_id, user.tenant_id)
+    if not set(requested.graph or grant.graph_scopes) <= consented:
         raise errors.consent_required(request.app.client_id, request.app.name)
     if not state.settings.old_refresh_tokens_stay_valid:
         del state.grants.refresh_tokens[raw]
@@ -200,11 +210,13 @@ def _password(state: IdentityState, request: TokenRequest) -> dict[str, Any]:
         raise errors.bad_credentials()
     request.user = user
     _injected(state, request, user, "password")
-    consented = state.grants.consented(user.email, request.app.client_id)
+    consented = state.grants.consented(user.key, request.app.client_id, user.tenant_id)
     if not set(requested.graph) <= consented:
-        if state.settings.password_grant_needs_consent:
+        # ROPC shows no consent page: where the tenant lets no user consent, only an admin's grant helps.
+        may_consent = user.admin or state.directory.user_consent_allowed(user.tenant_id)
+        if state.settings.password_grant_needs_consent or not may_consent:
             raise errors.consent_required(request.app.client_id, request.app.name)
-        state.grants.add_consent(user.email, request.app.client_id, requested.graph)
+        state.grants.add_consent(user.key, request.app.client_id, requested.graph)
     return _issue(state, request, user, requested, nonce=None)
 
 
@@ -226,7 +238,7 @@ def _issue(
     refresh = None
     if scopes.offline_access:
         refresh = state.grants.issue_refresh_token(
-            client_id=request.app.client_id, email=user.email, graph_scopes=graph, now=request.now
+            client_id=request.app.client_id, email=user.key, graph_scopes=graph, now=request.now
         )
     return state.minter.token_response(
         user=user,
@@ -251,7 +263,7 @@ def _user(state: IdentityState, request: TokenRequest, email: str) -> User:
 
 
 def _injected(state: IdentityState, request: TokenRequest, user: User, grant_type: str) -> None:
-    rule = state.grants.take_injected(user.email, grant_type)
+    rule = state.grants.take_injected(user.key, grant_type)
     if rule is not None:
         raise injected_error(
             rule, app=request.app, now=state.now_datetime(), idle_seconds=state.settings.refresh_token_idle_seconds
@@ -288,7 +300,7 @@ def _log(
             "at": state.now_datetime().isoformat(),
             "grant_type": form.get("grant_type", ""),
             "client_id": context.app.client_id if context else form.get("client_id", ""),
-            "email": context.user.email if context and context.user else None,
+            "email": context.user.key if context and context.user else None,
             "status": status,
             "error_code": code,
         },
