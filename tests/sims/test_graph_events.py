@@ -201,8 +201,11 @@ def test_reads_use_seven_digits_and_the_preferred_zone(graph: GraphHarness) -> N
         f"{graph.v1}/me/events",
         json=event_body(start="2030-07-01T10:00:00", end="2030-07-01T11:00:00", zone="Pacific Standard Time"),
     ).json()
-    assert event["start"] == {"dateTime": "2030-07-01T17:00:00.0000000", "timeZone": "UTC"}
+    # A create answers in the event's own zone, a read without Prefer in UTC (both documented).
+    assert event["start"] == {"dateTime": "2030-07-01T10:00:00.0000000", "timeZone": "Pacific Standard Time"}
     assert SEVEN_DIGITS.match(event["end"]["dateTime"])
+    plain = session.get(f"{graph.v1}/me/events/{event['id']}").json()
+    assert plain["start"] == {"dateTime": "2030-07-01T17:00:00.0000000", "timeZone": "UTC"}
     prefer = {"Prefer": 'outlook.timezone="W. Europe Standard Time"'}
     local = session.get(f"{graph.v1}/me/events/{event['id']}", headers=prefer)
     assert local.json()["start"] == {"dateTime": "2030-07-01T19:00:00.0000000", "timeZone": "W. Europe Standard Time"}

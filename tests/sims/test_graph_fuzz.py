@@ -6,6 +6,7 @@ import json
 import string
 from typing import Any
 
+import pytest
 import requests
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -63,6 +64,12 @@ JSON = st.recursive(
     max_leaves=15,
 )
 FUZZ = settings(max_examples=120, deadline=None, suppress_health_check=list(HealthCheck))
+
+
+@pytest.fixture(autouse=True)
+def _no_latency(graph: GraphHarness) -> None:
+    """Latency is not what these tests are about, and they send hundreds of requests each."""
+    graph.sim.settings.apply({"request_latency_seconds": 0})
 
 
 def _session_with_series(graph: GraphHarness) -> tuple[requests.Session, str, str]:

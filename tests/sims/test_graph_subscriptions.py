@@ -99,6 +99,7 @@ def test_creation_rules(graph: GraphHarness, receiver: Receiver) -> None:
 
 
 def test_change_notification_payload(graph: GraphHarness, receiver: Receiver) -> None:
+    graph.settings(extra_updated_notifications=0)  # one item per change here (extras: fidelity tests)
     subscription = _subscribe(graph, receiver).json()
     event = graph.session().post(f"{graph.v1}/me/events", json=event_body()).json()
     [post] = receiver.wait_for(1)
@@ -134,6 +135,7 @@ def test_only_the_subscribed_calendar_notifies(graph: GraphHarness, receiver: Re
 
 
 def test_copies_and_drops(graph: GraphHarness, receiver: Receiver) -> None:
+    graph.settings(extra_updated_notifications=0)
     _subscribe(graph, receiver)
     graph.settings(notification_copies=3)
     graph.session().post(f"{graph.v1}/me/events", json=event_body())
@@ -224,7 +226,8 @@ def test_mailbox_that_cannot_subscribe(graph: GraphHarness, receiver: Receiver) 
 
 def test_reordering_sends_held_notifications_newest_first(graph: GraphHarness, receiver: Receiver) -> None:
     _subscribe(graph, receiver)
-    graph.settings(notification_reorder=True)
+    # One POST per change, so the order of POSTs is the order of changes.
+    graph.settings(notification_reorder=True, notification_batch_window_seconds=0, extra_updated_notifications=0)
     graph.plain().post(f"{graph.url}/_sim/notifications/pause")
     session = graph.session()
     ids = [session.post(f"{graph.v1}/me/events", json=event_body(subject=f"E{n}")).json()["id"] for n in range(3)]
@@ -247,6 +250,8 @@ def test_one_post_carries_every_matching_subscription_of_a_url(graph: GraphHarne
 def test_slow_endpoints_get_delayed_then_dropped(graph: GraphHarness, receiver: Receiver) -> None:
     _subscribe(graph, receiver)
     graph.settings(
+        notification_batch_window_seconds=0,
+        extra_updated_notifications=0,
         notification_slow_seconds=0.05,
         notification_slow_min_count=2,
         notification_slow_delay_ratio=0.5,
@@ -269,7 +274,7 @@ def test_slow_endpoints_get_delayed_then_dropped(graph: GraphHarness, receiver: 
 
 def test_lost_notifications_can_be_followed_by_missed(graph: GraphHarness, receiver: Receiver) -> None:
     subscription = _subscribe(graph, receiver).json()
-    graph.settings(lifecycle_missed_after_failures=True, notification_drop_next=1)
+    graph.settings(lifecycle_missed_after_failures=True, notification_drop_next=1, extra_updated_notifications=0)
     graph.session().post(f"{graph.v1}/me/events", json=event_body())
     [post] = receiver.wait_for(1)
     assert post["path"] == "/api/graph/lifecycle"

@@ -43,7 +43,7 @@ def _warm(graph: GraphHarness, count: int, **kwargs: Any) -> list[requests.Sessi
 
 def test_more_than_four_concurrent_requests_for_one_mailbox_get_429(graph: GraphHarness) -> None:
     sessions = _warm(graph, 8)
-    graph.settings(request_latency_seconds=1.0)
+    graph.settings(request_latency_seconds=1.0, retry_after_style="integer")
     results = _concurrent_gets(graph, sessions)
     statuses = sorted(r.status_code for r in results)
     assert statuses == [200] * 4 + [429] * 4
@@ -78,6 +78,26 @@ def test_retry_after_styles(graph: GraphHarness) -> None:
     graph.settings(retry_after_style="absent")
     throttled = [r for r in _concurrent_gets(graph, sessions) if r.status_code == 429]
     assert throttled and all("Retry-After" not in r.headers for r in throttled)
+
+
+def test_default_retry_after_is_mixed_and_sometimes_absent(graph: GraphHarness) -> None:
+    assert graph.plain().get(f"{graph.url}/_sim/settings").json()["retry_after_style"] == "mixed"
+    sessions = _warm(graph, 8)
+    graph.settings(request_latency_seconds=1.0, retry_after_absent_probability=0.5, retry_after_seconds=0.249)
+    seen: set[str | None] = set()
+    for _ in range(8):
+        seen |= {r.headers.get("Retry-After") for r in _concurrent_gets(graph, sessions) if r.status_code == 429}
+        if len(seen) == 3:
+            break
+    # Up to 32 throttled answers: all three shapes show up (chance of missing one < 0.001).
+    assert seen == {None, "1", "0.249"}
+
+
+def test_default_latency_makes_a_parallel_batch_meet_the_concurrency_limit(graph: GraphHarness) -> None:
+    assert graph.plain().get(f"{graph.url}/_sim/settings").json()["request_latency_seconds"] > 0
+    steps = [{"id": str(n), "method": "GET", "url": "/me/calendars"} for n in range(6)]
+    answers = _batch(graph, steps).json()["responses"]
+    assert sorted(a["status"] for a in answers) == [200] * 4 + [429] * 2
 
 
 def test_injected_fault_answers_in_graph_shape_then_clears(graph: GraphHarness) -> None:

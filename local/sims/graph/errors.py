@@ -58,7 +58,7 @@ FAULT_CODES = {
     403: "ErrorAccessDenied",
     404: "ErrorItemNotFound",
     409: "ErrorIrresolvableConflict",
-    410: "syncStateNotFound",
+    410: "SyncStateNotFound",
     412: "ErrorIrresolvableConflict",
     429: "TooManyRequests",
     500: "generalException",
@@ -67,6 +67,13 @@ FAULT_CODES = {
 }
 
 
+# Graph's own wording where it is known, so an injected fault reads like the real one.
+FAULT_MESSAGES = {
+    412: "The change key passed in the request does not match the current change key for the item.",
+    410: "The sync state generation is not found. Delta tokens may be expired or invalid.",
+}
+
+
 def fault_error_body(status: int) -> dict[str, Any]:
     code = FAULT_CODES.get(status, "generalException")
-    return error_body(code, f"Injected fault: {status} {code}.")
+    return error_body(code, FAULT_MESSAGES.get(status, f"Injected fault: {status} {code}."))

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
 
 from local.sims.graph.context import Ctx
 from local.sims.graph.errors import GraphError, GraphResponse, bad_request
@@ -16,7 +19,9 @@ from local.sims.graph.render import ReadOptions, render_calendar, render_event, 
 from local.sims.graph.router import GraphRouter
 from local.sims.graph.settings import GraphSettings
 from local.sims.graph.store import GraphStore
-from local.sims.graph.timefmt import parse_query_instant
+from local.sims.graph.timefmt import format_stamp, parse_query_instant
+
+CONFLICT_MESSAGE = "The change key passed in the request does not match the current change key for the item."
 
 # Each collection is reachable through the default calendar and through an explicit one.
 EVENT_COLLECTIONS = ["/me/events", "/me/calendar/events", "/me/calendars/{calendar}/events"]
@@ -48,6 +53,8 @@ class EventRoutes:
     # --- user and calendars ----------------------------------------------------------------
     def get_me(self, ctx: Ctx) -> GraphResponse:
         body = {"@odata.context": f"{ctx.base}/$metadata#users/$entity", **render_user(ctx.me)}
+        # Entra ID keeps the sign-in name and the mail address apart; `mail` may be null.
+        body.update({"mail": ctx.me.mail, "userPrincipalName": ctx.me.upn})
         return GraphResponse(200, body)
 
     def list_calendars(self, ctx: Ctx) -> GraphResponse:
@@ -82,7 +89,7 @@ class EventRoutes:
 
     def create_event(self, ctx: Ctx) -> GraphResponse:
         write = parse_event_write(ctx.json(), accept_iana=self.settings.accept_iana_time_zones)
-        options = read_options(ctx, self.settings, for_write=True, odata=False)
+        options = read_options(ctx, self.settings, write="create", odata=False)
         status = 201
         with self.store.lock:
             calendar = self._calendar(ctx)
@@ -93,6 +100,7 @@ class EventRoutes:
             else:
                 event = self.store.create_event(ctx.me, calendar, write)
             body = self._entity(ctx, as_instance(event), options)
+            self._server_touch_after_write(ctx, event.id)
         return GraphResponse(status, body, {**self._applied(ctx), "Location": f"{ctx.base}/me/events('{event.id}')"})
 
     def get_event(self, ctx: Ctx) -> GraphResponse:
@@ -104,11 +112,12 @@ class EventRoutes:
 
     def update_event(self, ctx: Ctx) -> GraphResponse:
         write = parse_event_write(ctx.json(), accept_iana=self.settings.accept_iana_time_zones)
-        options = read_options(ctx, self.settings, for_write=True, odata=False)
+        options = read_options(ctx, self.settings, write="update", odata=False)
         with self.store.lock:
             self._item(ctx)
             item = self.store.update_item(ctx.me, ctx.params["id"], write, ctx.request.header("if-match"))
             body = self._entity(ctx, item, options)
+            self._server_touch_after_write(ctx, item.id)
         return GraphResponse(200, body, self._applied(ctx))
 
     def delete_event(self, ctx: Ctx) -> GraphResponse:
@@ -172,10 +181,28 @@ class EventRoutes:
 
     def _item(self, ctx: Ctx) -> Instance:
         """The addressed item; through /calendars/{id}/events it must live in that calendar."""
+        self._transient_conflict()
         item = self.store.get_item(ctx.me, ctx.params["id"])
         if "calendar" in ctx.params and item.event.calendar_id != self._calendar(ctx).id:
             raise GraphError(404, "ErrorItemNotFound", "The specified object was not found in the store.")
         return item
+
+    def _transient_conflict(self) -> None:
+        """Exchange sometimes answers 412 with no If-Match at all (reported); clients retry."""
+        with self.store.lock:
+            if self.settings.transient_conflict_next <= 0:
+                return
+            self.settings.transient_conflict_next -= 1
+        raise GraphError(412, "ErrorIrresolvableConflict", CONFLICT_MESSAGE)
+
+    def _server_touch_after_write(self, ctx: Ctx, item_id: str) -> None:
+        """Exchange's own processing right after a write moves the changeKey again (reported),
+        so the etag this response carries is already stale."""
+        with self.store.lock:
+            if self.settings.server_touch_after_next_writes <= 0:
+                return
+            self.settings.server_touch_after_next_writes -= 1
+            self.store.server_touch(ctx.me, item_id)
 
     def _entity(self, ctx: Ctx, item: Instance, options: ReadOptions) -> dict[str, Any]:
         context = f"{ctx.base}/$metadata#users('{ctx.me.oid}')/events/$entity"
@@ -184,3 +211,27 @@ class EventRoutes:
     @staticmethod
     def _applied(ctx: Ctx) -> dict[str, str]:
         return {"Preference-Applied": ", ".join(ctx.applied)} if ctx.applied else {}
+
+
+def touch_endpoint(store: GraphStore) -> Callable[[Request], Awaitable[Response]]:
+    """``POST /_sim/mailboxes/{oid}/events/{event_id}/touch``: a change by Exchange itself (no client
+    write) to one event or occurrence; answers the new changeKey, etag and lastModifiedDateTime."""
+
+    async def touch(request: Request) -> Response:
+        mailbox = store.mailboxes.get(request.path_params["oid"])
+        if mailbox is None:
+            return JSONResponse({"error": "no such mailbox"}, status_code=404)
+        try:
+            item = store.server_touch(mailbox, request.path_params["event_id"])
+        except GraphError as error:
+            return JSONResponse({"error": error.message}, status_code=error.status)
+        return JSONResponse(
+            {
+                "id": item.id,
+                "changeKey": item.change_key,
+                "@odata.etag": f'W/"{item.change_key}"',
+                "lastModifiedDateTime": format_stamp(item.modified),
+            }
+        )
+
+    return touch

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import random
 import threading
 from collections import OrderedDict, defaultdict, deque
 from typing import Any
@@ -128,8 +129,13 @@ class MailboxThrottle:
 
 
 def retry_after_headers(settings: GraphSettings) -> dict[str, str]:
-    if settings.retry_after_style == "absent":
+    """Retry-After as the style says; "mixed" varies it per 429, as seen in the field."""
+    style = settings.retry_after_style
+    if style == "mixed":
+        absent = random.random() < settings.retry_after_absent_probability
+        style = "absent" if absent else random.choice(("integer", "fractional"))
+    if style == "absent":
         return {}
-    if settings.retry_after_style == "fractional":
+    if style == "fractional":
         return {"Retry-After": f"{settings.retry_after_seconds:.3f}"}
     return {"Retry-After": str(max(1, round(settings.retry_after_seconds)))}

@@ -14,6 +14,8 @@ from local.sims.graph.recurrence import occurrence_dates
 from local.sims.graph.timefmt import resolve_zone, to_utc
 
 _OCCURRENCE = re.compile(r"^(?P<master>.+)_OCC(?P<key>\d{8}T\d{6}Z)$")
+# Key in an exception's fields holding the extended properties set on that occurrence alone.
+OWN_EXTENDED = "_ownExtendedProperties"
 
 
 @dataclass
@@ -36,6 +38,11 @@ class Instance:
         if self.kind in ("occurrence", "exception"):
             return f"{self.event.change_key}/{self.change_key}"
         return self.change_key
+
+    @property
+    def extended(self) -> dict[str, tuple[str, str]]:
+        """Extended properties as the item carries them: the series' and, on an exception, its own."""
+        return {**self.event.extended, **(self.fields.get(OWN_EXTENDED) or {})}
 
     @property
     def series_master_id(self) -> str | None:

@@ -92,18 +92,32 @@ class SentMail:
     at: str
 
 
+_UNSET = "\x00unset"
+
+
 @dataclass
 class Mailbox:
+    """``email`` is the address the simulator matches (attendees, ``/users/{x}``); ``upn`` and
+    ``mail`` are what ``/me`` shows: Entra ID keeps them apart, and ``mail`` may be None."""
+
     oid: str
     email: str
     name: str
     tenant_id: str
     personal: bool = False
     can_subscribe: bool = True
+    upn: str = ""  # "" -> email
+    mail: str | None = _UNSET  # unset -> email; None stays None
     calendars: dict[str, Calendar] = field(default_factory=dict)
     events: dict[str, StoredEvent] = field(default_factory=dict)
     sent: list[SentMail] = field(default_factory=list)
     deleted_at: dict[str, datetime] = field(default_factory=dict)  # event id -> when it was deleted
+
+    def __post_init__(self) -> None:
+        # A mailbox made from just an email address (or a token's preferred_username) has both equal.
+        self.upn = self.upn or self.email
+        if self.mail == _UNSET:
+            self.mail = self.email
 
     @property
     def default_calendar(self) -> Calendar:

@@ -2,12 +2,15 @@
 demand (delay, copies, drops, reordering, pause/release) and retries of failed deliveries.
 
 A scheduler thread hands due deliveries to a small pool of sender threads, so a slow or dead
-endpoint never blocks the event loop or the other deliveries.
+endpoint never blocks the event loop or the other deliveries. Notifications for one URL within
+the batch window join one POST. The same thread calls ``tickers`` a few times a second, so
+clock-driven behaviour (reauthorization challenges) happens without any request.
 """
 
 from __future__ import annotations
 
 import itertools
+import logging
 import random
 import threading
 import time
@@ -23,6 +26,9 @@ from local.sims.control import SimClock
 from local.sims.graph.settings import GraphSettings
 from local.sims.graph.timefmt import format_stamp
 
+log = logging.getLogger(__name__)
+TICK_SECONDS = 0.1
+
 
 @dataclass
 class Delivery:
@@ -37,9 +43,10 @@ class Delivery:
     sent_order: int | None = None  # position in which its first attempt was handed to a sender
     note: str = ""  # why it was dropped or delayed, when the simulator did so on purpose
     due: float = 0.0  # time.monotonic() at which it may be sent
+    batch_until: float = 0.0  # time.monotonic() until which later notifications may join it
 
     def describe(self) -> dict[str, Any]:
-        return {k: v for k, v in self.__dict__.items() if k != "due"}
+        return {k: v for k, v in self.__dict__.items() if k not in ("due", "batch_until")}
 
 
 class Notifier:
@@ -58,17 +65,25 @@ class Notifier:
         self._timings: dict[str, list[int]] = defaultdict(lambda: [0, 0])  # url -> [responses, slow ones]
         # Called (outside the lock) with each change delivery that was dropped or given up.
         self.on_lost: Callable[[Delivery], None] | None = None
+        # Called from the scheduler thread every TICK_SECONDS (outside the lock).
+        self.tickers: list[Callable[[], None]] = []
         self._thread = threading.Thread(target=self._run, name="graph-sim-notifier", daemon=True)
         self._thread.start()
 
     # --- what the simulator calls -----------------------------------------------------------
     def send(self, kind: str, url: str, body: dict[str, Any]) -> None:
-        """Queue one notification POST (copied, dropped or delayed as the settings say)."""
+        """Queue notifications for one URL: they join a POST still open for that URL, or start
+        one (copied, dropped or delayed as the settings say)."""
         lost = []
         with self._lock:
+            if self._join_open_batch(kind, url, body["value"]):
+                return
+            window = self.settings.notification_batch_window_seconds
             for _ in range(max(1, self.settings.notification_copies)):
-                delivery = Delivery(next(self._ids), kind, url, body, format_stamp(self.clock.now()))
-                delivery.due = time.monotonic() + self.settings.notification_delay_seconds
+                own = {**body, "value": list(body["value"])}  # copies grow apart as items join
+                delivery = Delivery(next(self._ids), kind, url, own, format_stamp(self.clock.now()))
+                delivery.batch_until = time.monotonic() + window if window > 0 else 0.0
+                delivery.due = time.monotonic() + window + self.settings.notification_delay_seconds
                 self._apply_endpoint_penalty(delivery)
                 if delivery.status != "dropped" and self._should_drop():
                     delivery.status, delivery.note = "dropped", "dropped by setting"
@@ -78,6 +93,29 @@ class Notifier:
             self._lock.notify_all()
         for delivery in lost:
             self._report_lost(delivery)
+
+    def _join_open_batch(self, kind: str, url: str, items: list[dict[str, Any]]) -> bool:
+        """Add ``items`` to the not yet sent POST(s) for ``url`` whose window is open (call with
+        the lock held); False when there is none or it would grow past the maximum."""
+        now = time.monotonic()
+        open_batches = [
+            d
+            for d in self._deliveries
+            if d.kind == kind and d.url == url and d.status == "pending" and d.attempts == 0 and d.batch_until > now
+        ]
+        limit = self.settings.notification_batch_max_items
+        if not open_batches or any(len(d.body["value"]) + len(items) > limit for d in open_batches):
+            return False
+        for delivery in open_batches:
+            delivery.body["value"].extend(items)
+        return True
+
+    def discard(self, kind: str, url: str, body: dict[str, Any], note: str) -> None:
+        """Record a notification Graph never sends (kept for GET /_sim/notifications only)."""
+        with self._lock:
+            delivery = Delivery(next(self._ids), kind, url, body, format_stamp(self.clock.now()))
+            delivery.status, delivery.note = "dropped", note
+            self._deliveries.append(delivery)
 
     def _apply_endpoint_penalty(self, delivery: Delivery) -> None:
         """Graph delays, then drops, notifications to endpoints that answer slowly too often."""
@@ -140,13 +178,17 @@ class Notifier:
 
     # --- the scheduler ---------------------------------------------------------------------
     def _run(self) -> None:
+        next_tick = 0.0
         while True:
+            if time.monotonic() >= next_tick:
+                next_tick = time.monotonic() + TICK_SECONDS
+                self._tick()
             with self._lock:
                 if self._stopped:
                     return
                 due = self._due()
                 if not due:
-                    self._lock.wait(self._sleep_time())
+                    self._lock.wait(min(self._sleep_time(), max(0.0, next_tick - time.monotonic())))
                     continue
                 for delivery in due:
                     delivery.status = "sending"
@@ -154,6 +196,13 @@ class Notifier:
                         delivery.sent_order = next(self._sends)
             for delivery in due:
                 self._pool.submit(self._deliver, delivery)
+
+    def _tick(self) -> None:
+        for ticker in list(self.tickers):
+            try:
+                ticker()
+            except Exception:  # a failing ticker must not stop deliveries
+                log.exception("Graph simulator ticker failed")
 
     def _due(self) -> list[Delivery]:
         if self._paused:

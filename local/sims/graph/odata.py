@@ -9,6 +9,8 @@ from typing import Any
 
 from local.sims.graph.errors import GraphError, bad_request
 from local.sims.graph.instances import Instance
+from local.sims.graph.payload import extended_key
+from local.sims.graph.render import occurrence_ical_uid
 
 _QUOTED = r"'((?:[^']|'')*)'"
 _ANY_EXTENDED = re.compile(
@@ -113,12 +115,13 @@ def parse_filter(value: str | None) -> Callable[[Instance], bool] | None:
     text = value.strip()
     extended = _ANY_EXTENDED.match(text)
     if extended:
-        prop_id, prop_value = _unquote(extended[2]).lower(), extended[3]
-        wanted_value = _unquote(prop_value) if prop_value is not None else None
+        prop_id, prop_value = extended_key(_unquote(extended[2])), extended[3]
+        wanted_value = _unquote(prop_value).casefold() if prop_value is not None else None
 
         def has_property(item: Instance) -> bool:
-            stored = item.event.extended.get(prop_id)
-            return stored is not None and (wanted_value is None or stored[1] == wanted_value)
+            # The property's name compares case-sensitively, its value ignoring case (reported).
+            stored = item.extended.get(prop_id)
+            return stored is not None and (wanted_value is None or stored[1].casefold() == wanted_value)
 
         return has_property
     field = _FIELD_EQ.match(text)
@@ -130,7 +133,9 @@ def parse_filter(value: str | None) -> Callable[[Instance], bool] | None:
 
 def _field_value(item: Instance, name: str) -> Any:
     lowered = name.lower()
-    if lowered in ("icaluid", "uid"):
+    if lowered == "icaluid":
+        return occurrence_ical_uid(item)
+    if lowered == "uid":
         return item.event.ical_uid
     if lowered == "type":
         return item.kind

@@ -255,6 +255,15 @@ def _extended(value: Any) -> list[tuple[str, str]]:
     return result
 
 
+def extended_key(prop_id: str) -> str:
+    """How extended property ids compare: type, GUID and the Name/Id keyword ignore case, a
+    property's name keeps it (named MAPI properties are case-sensitive)."""
+    parts = prop_id.strip().split(None, 3)
+    if len(parts) == 4 and parts[2].lower() == "name":
+        return " ".join(p.lower() for p in parts[:3]) + " " + parts[3]
+    return " ".join(p.lower() for p in parts)
+
+
 def check_times(start: TimeSpec, end: TimeSpec, is_all_day: bool) -> None:
     """The span rules Graph enforces on the event as it will be stored."""
     if end.utc < start.utc:

@@ -12,17 +12,11 @@ from local.sims.graph.settings import GraphSettings
 from local.sims.graph.timefmt import resolve_zone
 
 
-def read_options(ctx: Ctx, settings: GraphSettings, *, for_write: bool = False, odata: bool = True) -> ReadOptions:
-    """Zone, body type and projection the caller asked for; write responses stay in UTC (reported)."""
-    options = ReadOptions()
-    zone_name = ctx.prefer.get("outlook.timezone")
-    if zone_name:
-        zone = resolve_zone(zone_name, accept_iana=settings.accept_iana_time_zones)
-        if not for_write or settings.write_response_honours_prefer_timezone:
-            options.zone_name, options.zone = zone_name, zone
-            _apply(ctx, f'outlook.timezone="{zone_name}"')
-    else:
-        options.zone_name, options.zone = "UTC", UTC
+def read_options(ctx: Ctx, settings: GraphSettings, *, write: str | None = None, odata: bool = True) -> ReadOptions:
+    """Zone, body type and projection the caller asked for. ``write`` ("create" or "update")
+    marks a write response, whose zone follows its own settings (Graph differs there)."""
+    options = ReadOptions(wrap_html=settings.wrap_html_bodies)
+    _choose_zone(ctx, settings, write, options)
     body_type = ctx.prefer.get("outlook.body-content-type", "").lower()
     if body_type in ("text", "html"):
         options.body_text = body_type == "text"
@@ -34,6 +28,23 @@ def read_options(ctx: Ctx, settings: GraphSettings, *, for_write: bool = False, 
         options.select = parse_select(ctx.query("$select"))
         options.expand_extended = parse_expand(ctx.query("$expand"))
     return options
+
+
+def _choose_zone(ctx: Ctx, settings: GraphSettings, write: str | None, options: ReadOptions) -> None:
+    """Prefer's zone on reads (and on writes if the setting says so); otherwise UTC or each
+    event's own zone, as the read/create/update setting says."""
+    zone_name = ctx.prefer.get("outlook.timezone")
+    if zone_name:
+        zone = resolve_zone(zone_name, accept_iana=settings.accept_iana_time_zones)
+        if write is None or settings.write_response_honours_prefer_timezone:
+            options.zone_name, options.zone = zone_name, zone
+            _apply(ctx, f'outlook.timezone="{zone_name}"')
+            return
+    defaults = {"create": settings.create_response_zone, "update": settings.update_response_zone}
+    if defaults.get(write or "", settings.read_zone_without_prefer) == "event":
+        options.zone_name, options.zone = None, None
+    else:
+        options.zone_name, options.zone = "UTC", UTC
 
 
 def _apply(ctx: Ctx, value: str) -> None:

@@ -1,6 +1,7 @@
 """The simulator's seed format (``POST /_sim/seed``)::
 
     {"mailboxes": [{"oid": "...", "email": "...", "name": "...", "tenant_id": "...", "personal": false,
+                    "upn": "optional", "mail": "optional, may be null",
                     "can_subscribe": true,
                     "calendars": [{"id": "optional", "name": "Calendar", "is_default": true}],
                     "events": [{"calendar": "Calendar", "subject": "...", "start": {...}, "end": {...},
@@ -9,6 +10,10 @@
                                 "isCancelled": true}]}]}
 
 ``isOrganizer``/``organizer``/``isCancelled`` make attendee copies (read-only through the API).
+
+``upn`` and ``mail`` are kept as given (case too) and shown by ``/me``; each defaults to ``email``,
+and ``email`` (the address attendees and ``/users/{x}`` match) defaults to ``mail``, else ``upn``.
+So a mailbox seeded with just an email has both equal, as the identity simulator's users do.
 """
 
 from __future__ import annotations
@@ -29,14 +34,17 @@ def seed_store(store: GraphStore, payload: Any) -> dict[str, Any]:
 
 
 def _seed_mailbox(store: GraphStore, spec: dict[str, Any]) -> dict[str, Any]:
+    upn, mail, email = _addresses(spec)
     mailbox = store.add_mailbox(
         oid=str(spec["oid"]),
-        email=str(spec["email"]),
-        name=str(spec.get("name", spec["email"])),
+        email=email,
+        name=str(spec.get("name") or email),
         tenant_id=str(spec.get("tenant_id", "")),
         personal=bool(spec.get("personal", False)),
         can_subscribe=bool(spec.get("can_subscribe", True)),
     )
+    with store.lock:
+        mailbox.upn, mailbox.mail = upn, mail
     for calendar in spec.get("calendars", []):
         _seed_calendar(store, mailbox, calendar)
     event_ids = [_seed_event(store, mailbox, event) for event in spec.get("events", [])]
@@ -45,6 +53,19 @@ def _seed_mailbox(store: GraphStore, spec: dict[str, Any]) -> dict[str, Any]:
         "calendars": {c.name: c.id for c in mailbox.calendars.values()},
         "events": event_ids,
     }
+
+
+def _addresses(spec: dict[str, Any]) -> tuple[str, str | None, str]:
+    """(upn, mail, email) of a mailbox spec; ValueError when it names no address at all."""
+    email, upn = spec.get("email"), spec.get("upn")
+    mail = spec.get("mail", email if email is not None else upn)
+    for name, value in (("email", email), ("upn", upn), ("mail", mail)):
+        if value is not None and (not isinstance(value, str) or not value.strip()):
+            raise ValueError(f"mailbox {name} must be a non-empty string")
+    address = email or mail or upn
+    if not address:
+        raise ValueError("a mailbox needs an email or a upn")
+    return upn or address, mail, address
 
 
 def _seed_calendar(store: GraphStore, mailbox: Mailbox, spec: dict[str, Any]) -> None:

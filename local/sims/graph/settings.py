@@ -13,7 +13,14 @@ from local.sims.control import patched_settings
 @dataclass
 class GraphSettings:
     # --- time ---------------------------------------------------------------------------------
-    # POST/PATCH responses come back in UTC whatever `Prefer: outlook.timezone` says (reported).
+    # Zone of start/end when no `Prefer: outlook.timezone` is sent: "utc", or "event" (the zone
+    # the event was written with). GETs answer UTC (documented, event-get); a create answers the
+    # event's own zone (documented example in user-post-events; docs-contrib#8645); a PATCH
+    # answers UTC (Microsoft's reply in microsoft-graph-docs#8755).
+    read_zone_without_prefer: str = "utc"
+    create_response_zone: str = "event"
+    update_response_zone: str = "utc"
+    # POST/PATCH responses ignore `Prefer: outlook.timezone` (reported: docs#8755, docs-contrib#8645).
     write_response_honours_prefer_timezone: bool = False
     # Accept IANA names (the targets of the Windows table) in Prefer and in start/end timeZone.
     accept_iana_time_zones: bool = True
@@ -27,6 +34,16 @@ class GraphSettings:
     default_page_size: int = 10
     # DELETE of an attendee's copy of a cancelled meeting: 204, or 403/410 as reported.
     cancelled_attendee_copy_delete_status: int = 204
+    # HTML bodies come back wrapped in Exchange's <html><head><meta ...></head><body> document
+    # (documented examples in user-post-events / event-get).
+    wrap_html_bodies: bool = True
+    # The next n requests on one event (GET/PATCH/DELETE/cancel/instances) answer a transient
+    # 412 ErrorIrresolvableConflict, without any If-Match (reported; counts down).
+    transient_conflict_next: int = 0
+    # The next n event writes are followed by a server-side change (changeKey, etag and
+    # lastModifiedDateTime move, as Exchange's own processing does), so the etag the write
+    # returned is already stale (reported; counts down).
+    server_touch_after_next_writes: int = 0
 
     # --- delta -------------------------------------------------------------------------------
     delta_default_page_size: int = 10
@@ -37,11 +54,13 @@ class GraphSettings:
     # Tokens older than this on the simulator clock answer 410 (0 = never).
     delta_token_max_age_seconds: int = 7 * 24 * 3600
     delta_gone_status: int = 410
-    delta_gone_code: str = "syncStateNotFound"
+    # "SyncStateNotFound" as field reports show it; the reference doc spells "syncStateNotFound".
+    delta_gone_code: str = "SyncStateNotFound"
     # Deleted occurrences get no @removed tombstone in delta (reported).
     delta_tombstone_deleted_occurrences: bool = False
-    # Occurrences arrive as stubs (id, seriesMasterId, type, start, end) (reported).
-    delta_occurrence_stubs: bool = False
+    # Occurrences arrive as stubs (@odata.type, @odata.etag, id, seriesMasterId, type, start, end)
+    # (reported: microsoft-graph-docs#7632, docs-contrib#34).
+    delta_occurrence_stubs: bool = True
     # Each page after the first repeats this many items of the previous page (reported replays).
     delta_replay_items: int = 0
     # The same item appears twice on a page this many times per round (reported duplicates).
@@ -53,6 +72,9 @@ class GraphSettings:
     delta_visibility_lag_seconds: float = 0.0
     # deltaLinks for /users/{id}/calendarView/delta come back as /users/{id}/calendar/calendarView/delta.
     delta_link_via_calendar_segment: bool = False
+    # The reported delta quirks at once (DELTA_QUIRKS below): setting it True sets those fields,
+    # False puts them back to their defaults; fields given in the same PATCH win.
+    delta_quirks: bool = False
 
     # --- subscriptions and notifications ------------------------------------------------------
     subscription_max_lifetime_minutes: int = 10080
@@ -91,16 +113,43 @@ class GraphSettings:
     lifecycle_missed_after_failures: bool = False
     # Lifecycle notifications also carry `organizationId` and an empty `resource` (reported).
     lifecycle_include_organization_id: bool = True
+    # Notifications for one URL within this many seconds go out as one POST whose `value` holds
+    # them all, at most `max_items` (documented: Graph may batch; window and size are guesses).
+    notification_batch_window_seconds: float = 0.05
+    notification_batch_max_items: int = 100
+    # Every created or updated change is followed by this many `updated` notifications for the same
+    # event (reported: one update gave three notifications, a create one `created` + three `updated`).
+    extra_updated_notifications: int = 2
+    # reauthorizationRequired goes to the lifecycle URL on its own this many minutes before the
+    # subscription or the delegated token it was created (or last reauthorized) with expires, and
+    # again every `repeat` minutes (0: once) while unanswered. Documented: sent "when the access
+    # token is about to expire" or the subscription is; the docs' sample repeats every 15 minutes
+    # in the last hour. The lead is a guess.
+    reauthorization_challenges: bool = True
+    reauthorization_lead_minutes: float = 15.0
+    reauthorization_repeat_minutes: float = 15.0
+    # Change notifications of a challenged subscription pause this many minutes after the first
+    # unanswered challenge, or when its token expires if sooner, until the app reauthorizes or
+    # renews (documented: "may continue for a while", then pauses; 0 is the strict guess).
+    reauthorization_pause_after_minutes: float = 0.0
+    # Changes while paused: "lost" (documented: the app must catch up with delta) or "held"
+    # (delivered once reauthorized).
+    reauthorization_paused_changes: str = "lost"
 
     # --- throttling ---------------------------------------------------------------------------
     mailbox_concurrency_limit: int = 4
     mailbox_requests_per_window: int = 10000
     mailbox_window_seconds: int = 600
-    # "integer", "fractional" or "absent" (all seen in the field).
-    retry_after_style: str = "integer"
+    # "integer", "fractional" or "absent" (all seen in the field); "mixed" picks one of them at
+    # random for every 429, so clients must cope with each (guess: the field shows all three).
+    retry_after_style: str = "mixed"
     retry_after_seconds: float = 1.0
-    # Extra time each Graph request takes, so concurrency limits can be met on loopback.
-    request_latency_seconds: float = 0.0
+    # Under "mixed": the share of 429s that come without Retry-After (guess).
+    retry_after_absent_probability: float = 0.25
+    # Extra time each Graph request takes, as Graph's own latency does, so the 4-concurrent-requests
+    # limit bites for clients that fan out (guess: real requests take 50-500 ms; kept at 20 ms so
+    # the simulator's own tests stay quick).
+    request_latency_seconds: float = 0.02
 
     # --- $batch -------------------------------------------------------------------------------
     batch_max_requests: int = 20
@@ -109,15 +158,52 @@ class GraphSettings:
     # Responses come back shuffled (Graph gives no order guarantee).
     batch_shuffle_responses: bool = True
 
+    def __post_init__(self) -> None:
+        # GraphSettings(delta_quirks=True): the preset fills the fields left at their defaults.
+        if self.delta_quirks:
+            for name, value in DELTA_QUIRKS.items():
+                if getattr(self, name) == GraphSettings.__dataclass_fields__[name].default:
+                    setattr(self, name, value)
+
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
     def apply(self, changes: dict[str, Any]) -> None:
         """Change fields by name, in place (the simulator's modules share this object); unknown
         names or bad values raise ValueError and change nothing."""
+        changes = with_delta_quirks(changes)
         updated = patched_settings(self, changes, choices=CHOICES)
         for name in changes:
             setattr(self, name, getattr(updated, name))
 
 
-CHOICES = {"retry_after_style": ("integer", "fractional", "absent")}
+CHOICES = {
+    "retry_after_style": ("integer", "fractional", "absent", "mixed"),
+    "reauthorization_paused_changes": ("lost", "held"),
+    "read_zone_without_prefer": ("utc", "event"),
+    "create_response_zone": ("utc", "event"),
+    "update_response_zone": ("utc", "event"),
+}
+
+# The documented and reported delta quirks at once (`PATCH /_sim/settings {"delta_quirks": true}`):
+# replays of the previous page, an item twice in a round, changes visible only after a lag, an
+# empty page with a nextLink, stubs for occurrences, no tombstone for a deleted occurrence.
+# (Events leaving the window always come as @removed.)
+DELTA_QUIRKS: dict[str, Any] = {
+    "delta_replay_items": 1,
+    "delta_duplicate_items": 1,
+    "delta_visibility_lag_seconds": 2.0,
+    "delta_empty_pages": 1,
+    "delta_occurrence_stubs": True,
+    "delta_tombstone_deleted_occurrences": False,
+}
+
+
+def with_delta_quirks(changes: Any) -> Any:
+    """``changes`` with the preset's fields added when it turns ``delta_quirks`` on (or their
+    defaults when it turns it off); fields named in ``changes`` itself win."""
+    if not isinstance(changes, dict) or not isinstance(changes.get("delta_quirks"), bool):
+        return changes
+    defaults = GraphSettings.__dataclass_fields__
+    preset = DELTA_QUIRKS if changes["delta_quirks"] else {n: defaults[n].default for n in DELTA_QUIRKS}
+    return {**preset, **changes}

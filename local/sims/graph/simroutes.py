@@ -7,7 +7,8 @@
 - ``POST /_sim/mailboxes/{oid}/delta/invalidate``    every delta token of the mailbox answers 410 from now on
 - ``GET|DELETE /_sim/notifications[?status=...]``    deliveries (pending, sending, delivered, failed, dropped)
 - ``POST /_sim/notifications/pause`` / ``release``   hold deliveries back / let them go
-- ``GET  /_sim/subscriptions``                       every live subscription
+- ``GET  /_sim/subscriptions``                       every live subscription, with ``reauthorization``
+                                                     (tokenExpiry, challengedSince, paused, held)
 - ``DELETE /_sim/subscriptions/{id}``                 drop one silently (no lifecycle notification)
 - ``POST /_sim/subscriptions/{id}/lifecycle``        ``{"event": "reauthorizationRequired|subscriptionRemoved|missed"}``
 """
@@ -21,6 +22,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from local.sims.graph.events import touch_endpoint
 from local.sims.graph.instances import as_instance
 from local.sims.graph.render import ReadOptions, render_event
 
@@ -59,6 +61,8 @@ def sim_routes(sim: GraphSim) -> list[Route]:
                 {
                     "oid": m.oid,
                     "email": m.email,
+                    "upn": m.upn,
+                    "mail": m.mail,
                     "name": m.name,
                     "tenant_id": m.tenant_id,
                     "personal": m.personal,
@@ -102,8 +106,7 @@ def sim_routes(sim: GraphSim) -> list[Route]:
         return JSONResponse({"paused": False})
 
     async def subscriptions(request: Request) -> Response:
-        listed = [s.render("") for s in sim.subscriptions.all_subscriptions()]
-        return JSONResponse({"subscriptions": listed})
+        return JSONResponse({"subscriptions": sim.subscriptions.describe("")})
 
     async def remove(request: Request) -> Response:
         if not sim.subscriptions.remove_silently(request.path_params["sid"]):
@@ -126,6 +129,7 @@ def sim_routes(sim: GraphSim) -> list[Route]:
         Route("/_sim/mailboxes/{oid}/events", events, methods=["GET"]),
         Route("/_sim/mailboxes/{oid}/sent", sent, methods=["GET"]),
         Route("/_sim/mailboxes/{oid}/delta/invalidate", invalidate, methods=["POST"]),
+        Route("/_sim/mailboxes/{oid}/events/{event_id}/touch", touch_endpoint(sim.store), methods=["POST"]),
         Route("/_sim/notifications", notifications, methods=["GET", "DELETE"]),
         Route("/_sim/notifications/pause", pause, methods=["POST"]),
         Route("/_sim/notifications/release", release, methods=["POST"]),

@@ -16,6 +16,7 @@ from typing import Any
 from local.sims.control import SimClock
 from local.sims.graph.errors import GraphError, not_found
 from local.sims.graph.instances import (
+    OWN_EXTENDED,
     Instance,
     as_instance,
     find_occurrence,
@@ -33,7 +34,7 @@ from local.sims.graph.model import (
     new_ical_uid,
     new_id,
 )
-from local.sims.graph.payload import EventWrite, check_times
+from local.sims.graph.payload import EventWrite, check_times, extended_key
 from local.sims.graph.recurrence import normalise
 from local.sims.graph.settings import GraphSettings
 from local.sims.graph.timefmt import format_stamp, resolve_zone
@@ -100,7 +101,9 @@ class GraphStore:
             if id_or_upn in self.mailboxes:
                 return self.mailboxes[id_or_upn]
             wanted = id_or_upn.lower()
-            return next((m for m in self.mailboxes.values() if m.email.lower() == wanted), None)
+            # Graph takes a user's UPN in /users/{id|userPrincipalName}; the mail address is also kept
+            # here because mailboxes made from a token know only one address.
+            return next((m for m in self.mailboxes.values() if wanted in (m.upn.lower(), m.email.lower())), None)
 
     def add_calendar(
         self, mailbox: Mailbox, name: str, *, is_default: bool = False, calendar_id: str | None = None
@@ -174,7 +177,7 @@ class GraphStore:
                 ical_uid=new_ical_uid(),
             )
             for prop_id, value in write.extended:
-                event.extended[prop_id.lower()] = (prop_id, value)
+                event.extended[extended_key(prop_id)] = (prop_id, value)
             mailbox.events[event.id] = event
             self._mail_attendees(mailbox, as_instance(event), "invitation")
             self._emit(mailbox, event.calendar_id, event.id, "created", event.etag)
@@ -203,7 +206,7 @@ class GraphStore:
         event.fields.update(write.fields)
         event.start, event.end, event.is_all_day, event.recurrence = start, end, is_all_day, recurrence
         for prop_id, value in write.extended:
-            event.extended[prop_id.lower()] = (prop_id, value)
+            event.extended[extended_key(prop_id)] = (prop_id, value)
         self._touch(event)
         updated = as_instance(event)
         self._mail_attendees(mailbox, updated, "update")
@@ -229,8 +232,12 @@ class GraphStore:
         override.start, override.end = start, end
         override.change_key, override.modified = new_change_key(), now
         master.overrides[key] = override
+        # A property set on one occurrence stays on that exception, never on the series.
+        own = dict(override.fields.get(OWN_EXTENDED) or {})
         for prop_id, value in write.extended:
-            master.extended[prop_id.lower()] = (prop_id, value)
+            own[extended_key(prop_id)] = (prop_id, value)
+        if own:
+            override.fields[OWN_EXTENDED] = own
         updated = find_occurrence(master, key)
         assert updated is not None
         self._mail_attendees(mailbox, updated, "update")
@@ -298,6 +305,22 @@ class GraphStore:
         self._touch(master)
         # Graph reports only an update of the master (reported), never the occurrence itself.
         self._emit(mailbox, master.calendar_id, master.id, "updated", master.etag)
+
+    def server_touch(self, mailbox: Mailbox, item_id: str) -> Instance:
+        """A change made by Exchange itself, not by the client (calendar processing, a meeting
+        response): changeKey, etag and lastModifiedDateTime move and listeners hear ``updated``."""
+        with self.lock:
+            item = self.get_item(mailbox, item_id)
+            master = item.event
+            key = item.id.rsplit("_OCC", 1)[1] if item.kind in ("occurrence", "exception") else None
+            override = master.overrides.get(key) if key else None
+            if override is not None:
+                override.change_key, override.modified = new_change_key(), self.clock.now()
+            else:
+                self._touch(master)
+            touched = self.get_item(mailbox, item_id)
+            self._emit(mailbox, master.calendar_id, touched.id, "updated", f'W/"{touched.change_key}"')
+            return touched
 
     # --- helpers ---------------------------------------------------------------------------
     def _touch(self, event: StoredEvent) -> None:

@@ -1,5 +1,12 @@
 """``/subscriptions``: creation with the validation handshake, renewal, expiry on the shared clock,
-and turning store changes into change notifications."""
+and turning store changes into change notifications.
+
+Reauthorization (documented in change-notifications-lifecycle-events): near the expiry of the
+subscription or of the delegated token it was created with, a subscription with a lifecycle URL
+gets ``reauthorizationRequired`` on its own (checked on every change and a few times a second on
+the shared clock); its change notifications then pause until the app calls ``/reauthorize`` or
+renews. Changes while paused are lost (documented) or, by setting, held and sent afterwards.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +14,8 @@ import asyncio
 import re
 import threading
 import uuid
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -49,6 +56,10 @@ class Subscription:
     application_id: str
     creator_id: str
     calendar_id: str | None  # None: every calendar of the mailbox
+    token_expiry: datetime | None = None  # of the token it was created or last reauthorized with
+    challenged_since: datetime | None = None  # first unanswered reauthorizationRequired
+    last_challenge: datetime | None = None
+    held: list[EventChange] = field(default_factory=list)  # changes while paused ("held" setting)
 
     def render(self, base: str, *, hide_client_state: bool = False) -> dict[str, Any]:
         return {
@@ -88,6 +99,7 @@ class SubscriptionRoutes:
         self.subscriptions: dict[str, Subscription] = {}
         store.listeners.append(self.on_change)
         notifier.on_lost = self.on_lost
+        notifier.tickers.append(self.check_reauthorization)
 
     def register(self, router: GraphRouter) -> None:
         router.add("POST", "/subscriptions", self.create, "subscriptions")
@@ -149,6 +161,8 @@ class SubscriptionRoutes:
         expiration = self._expiration(body["expirationDateTime"])
         with self._lock:
             subscription.expiration = expiration
+        # Renewing also reauthorizes (documented).
+        self._reauthorized(subscription, ctx)
         return GraphResponse(200, subscription.render(ctx.base))
 
     def delete(self, ctx: Ctx) -> GraphResponse:
@@ -158,8 +172,18 @@ class SubscriptionRoutes:
         return GraphResponse(204)
 
     def reauthorize(self, ctx: Ctx) -> GraphResponse:
-        self._find(ctx)
+        self._reauthorized(self._find(ctx), ctx)
         return GraphResponse(204)
+
+    def _reauthorized(self, subscription: Subscription, ctx: Ctx) -> None:
+        """The challenge is answered: the caller's token now backs the subscription, delivery
+        resumes, and changes held while paused go out."""
+        with self._lock:
+            subscription.token_expiry = _token_expiry(ctx.claims)
+            subscription.challenged_since = None
+            held, subscription.held = subscription.held, []
+        for change in held:
+            self._send_changes(change, [subscription])
 
     # --- creation rules --------------------------------------------------------------------
     def _parse_new(self, ctx: Ctx, body: dict[str, Any]) -> Subscription:
@@ -199,6 +223,7 @@ class SubscriptionRoutes:
             application_id=str(ctx.claims.get("appid", "")),
             creator_id=str(ctx.claims.get("oid", "")),
             calendar_id=calendar_id,
+            token_expiry=_token_expiry(ctx.claims),
         )
 
     def _check_url(self, url: str) -> None:
@@ -289,20 +314,99 @@ class SubscriptionRoutes:
 
     # --- notifications ---------------------------------------------------------------------
     def on_change(self, change: EventChange) -> None:
-        """Queue one POST per notification URL for every live subscription the change matches."""
+        """Notify every live subscription the change matches, per notification URL; paused ones
+        (unanswered reauthorization) lose or hold it."""
+        self.check_reauthorization()  # a clock moved since the last tick challenges first
         with self._lock:
             self._expire()
+            now = self.clock.now()
             matching = [s for s in self.subscriptions.values() if _matches(s, change)]
-        by_url: dict[str, list[dict[str, Any]]] = {}
-        for subscription in matching:
-            by_url.setdefault(subscription.notification_url, []).append(_notification(subscription, change))
-        for url, items in by_url.items():
-            self.notifier.send("change", url, {"value": items})
+            paused = [s for s in matching if self._paused(s, now)]
+            hold = self.settings.reauthorization_paused_changes == "held"
+            for subscription in paused if hold else []:
+                subscription.held.append(change)
+        self._send_changes(change, [s for s in matching if s not in paused])
+        if paused and not hold:
+            self._discard_paused(change, paused)
+
+    def _send_changes(self, change: EventChange, subscriptions: list[Subscription]) -> None:
+        """One send per URL with the change, then the extra `updated` ones (which join the same
+        POST while its batch window is open)."""
+        extra = self.settings.extra_updated_notifications if change.change_type in ("created", "updated") else 0
+        for round_ in range(1 + extra):
+            change_type = change.change_type if round_ == 0 else "updated"
+            by_url: dict[str, list[dict[str, Any]]] = {}
+            for subscription in subscriptions:
+                if change_type in subscription.change_types:
+                    item = _notification(subscription, change, change_type)
+                    by_url.setdefault(subscription.notification_url, []).append(item)
+            for url, items in by_url.items():
+                self.notifier.send("change", url, {"value": items})
+
+    def _discard_paused(self, change: EventChange, paused: list[Subscription]) -> None:
+        for subscription in paused:
+            body = {"value": [_notification(subscription, change, change.change_type)]}
+            self.notifier.discard("change", subscription.notification_url, body, "lost: reauthorization required")
+
+    # --- reauthorization -------------------------------------------------------------------
+    def check_reauthorization(self) -> None:
+        """Send reauthorizationRequired to every subscription that is due one."""
+        with self._lock:
+            self._expire()
+            due = self._challenges_due(self.clock.now())
+        for subscription in due:
+            self._send_lifecycle(subscription, "reauthorizationRequired")
+
+    def _challenges_due(self, now: datetime) -> list[Subscription]:
+        """Subscriptions near their own or their token's expiry, not challenged in the last
+        `repeat` minutes; marks them challenged (call with the lock held)."""
+        if not self.settings.reauthorization_challenges:
+            return []
+        lead = timedelta(minutes=self.settings.reauthorization_lead_minutes)
+        repeat = self.settings.reauthorization_repeat_minutes
+        due = []
+        for subscription in self.subscriptions.values():
+            deadline = min(subscription.expiration, subscription.token_expiry or subscription.expiration)
+            if not subscription.lifecycle_url or now < deadline - lead:
+                continue
+            last = subscription.last_challenge
+            if last is not None and (repeat <= 0 or now < last + timedelta(minutes=repeat)):
+                continue
+            subscription.last_challenge = now
+            subscription.challenged_since = subscription.challenged_since or now
+            due.append(subscription)
+        return due
+
+    def _paused(self, subscription: Subscription, now: datetime) -> bool:
+        if subscription.challenged_since is None:
+            return False
+        pause_at = subscription.challenged_since + timedelta(minutes=self.settings.reauthorization_pause_after_minutes)
+        if subscription.token_expiry is not None:
+            pause_at = min(pause_at, subscription.token_expiry)
+        return now >= pause_at
 
     def all_subscriptions(self) -> list[Subscription]:
         with self._lock:
             self._expire()
             return list(self.subscriptions.values())
+
+    def describe(self, base: str) -> list[dict[str, Any]]:
+        """Every live subscription as Graph renders it, plus its reauthorization state."""
+        with self._lock:
+            self._expire()
+            now = self.clock.now()
+            return [
+                {
+                    **s.render(base),
+                    "reauthorization": {
+                        "tokenExpiry": s.token_expiry and format_subscription_expiry(s.token_expiry),
+                        "challengedSince": s.challenged_since and format_subscription_expiry(s.challenged_since),
+                        "paused": self._paused(s, now),
+                        "held": len(s.held),
+                    },
+                }
+                for s in self.subscriptions.values()
+            ]
 
     def on_lost(self, delivery: Delivery) -> None:
         """A change notification Graph could not deliver: say so with `missed` (if the setting asks)."""
@@ -320,7 +424,8 @@ class SubscriptionRoutes:
             return self.subscriptions.pop(subscription_id, None) is not None
 
     def lifecycle(self, subscription_id: str, event: str) -> dict[str, Any]:
-        """Send a lifecycle notification now (subscriptionRemoved also deletes the subscription)."""
+        """Send a lifecycle notification now (subscriptionRemoved also deletes the subscription;
+        reauthorizationRequired challenges it, so its delivery pauses as an automatic one does)."""
         if event not in LIFECYCLE_EVENTS:
             raise ValueError(f"event must be one of {sorted(LIFECYCLE_EVENTS)}")
         with self._lock:
@@ -332,6 +437,14 @@ class SubscriptionRoutes:
                 raise ValueError("the subscription has no lifecycleNotificationUrl")
             if event == "subscriptionRemoved":
                 del self.subscriptions[subscription_id]
+            if event == "reauthorizationRequired":
+                now = self.clock.now()
+                subscription.last_challenge = now
+                subscription.challenged_since = subscription.challenged_since or now
+        return self._send_lifecycle(subscription, event)
+
+    def _send_lifecycle(self, subscription: Subscription, event: str) -> dict[str, Any]:
+        assert subscription.lifecycle_url is not None
         item: dict[str, Any] = {
             "subscriptionId": subscription.id,
             "subscriptionExpirationDateTime": format_subscription_expiry(subscription.expiration),
@@ -353,13 +466,18 @@ def _matches(subscription: Subscription, change: EventChange) -> bool:
     )
 
 
-def _notification(subscription: Subscription, change: EventChange) -> dict[str, Any]:
+def _token_expiry(claims: dict[str, Any]) -> datetime | None:
+    exp = claims.get("exp")
+    return datetime.fromtimestamp(exp, UTC) if isinstance(exp, int | float) else None
+
+
+def _notification(subscription: Subscription, change: EventChange, change_type: str) -> dict[str, Any]:
     resource = f"Users/{change.mailbox_oid}/Events/{change.event_id}"
     return {
         "subscriptionId": subscription.id,
         "subscriptionExpirationDateTime": format_subscription_expiry(subscription.expiration),
         "clientState": subscription.client_state,
-        "changeType": change.change_type,
+        "changeType": change_type,
         "resource": resource,
         "tenantId": change.tenant_id,
         "resourceData": {
