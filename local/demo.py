@@ -1,5 +1,9 @@
 """The demo Syncro account and Microsoft tenant that `make run` seeds: techs whose emails match
-across both, one personal Microsoft account, a few appointments and events."""
+across both, one personal Microsoft account, a few appointments and events.
+
+As in real tenants, a Microsoft sign-in name (UPN) is not always the mailbox's address: Blake
+signs in as ``b.tech@…`` while his mail and his Syncro email are ``Blake.Tech@…`` in other case,
+and Casey's personal account has no ``mail`` at all."""
 
 from __future__ import annotations
 
@@ -16,18 +20,39 @@ TIME_ZONE = "America/Los_Angeles"
 
 @dataclass(frozen=True)
 class DemoUser:
-    email: str
+    email: str  # in Syncro
     name: str
     syncro_user_id: int
     personal: bool = False
+    upn: str | None = None  # the Microsoft sign-in name, when it is not ``email``
+    mail: str | None = ""  # the Microsoft mailbox address: "" for ``email``, None for none
+
+    @property
+    def sign_in(self) -> str:
+        return self.upn or self.email
+
+    @property
+    def microsoft_mail(self) -> str | None:
+        return self.email if self.mail == "" else self.mail
 
 
-DISPATCHER = DemoUser("dana.dispatch@contoso.example", "Dana Dispatch", 100)
+# Syncro ids as a live account has them: users in the millions, customers in the tens of millions,
+# tickets in the hundreds of millions, appointments above 2^32 (a live create returned 5560138523).
+DISPATCHER = DemoUser("dana.dispatch@contoso.example", "Dana Dispatch", 1_342_100)
 TECHS = (
-    DemoUser("alex.tech@contoso.example", "Alex Tech", 101),
-    DemoUser("blake.tech@contoso.example", "Blake Tech", 102),
-    DemoUser("casey.home@outlook.example", "Casey Home", 103, personal=True),
+    DemoUser("alex.tech@contoso.example", "Alex Tech", 1_342_117),
+    DemoUser(
+        "blake.tech@contoso.example",
+        "Blake Tech",
+        1_342_118,
+        upn="b.tech@contoso.example",
+        mail="Blake.Tech@contoso.example",
+    ),
+    DemoUser("casey.home@outlook.example", "Casey Home", 1_342_131, personal=True, mail=None),
 )
+CUSTOMER_ID = 28_417_993
+FIRST_TICKET_ID = 104_552_301
+FIRST_APPOINTMENT_ID = 5_560_138_523
 
 
 @dataclass(frozen=True)
@@ -53,7 +78,14 @@ def identity_seed(demo: DemoSecrets, *, redirect_uri: str) -> dict[str, Any]:
     return {
         "tenants": [{"id": TENANT_ID, "name": "Contoso IT Services", "domain": "contoso.example"}],
         "users": [
-            {"email": u.email, "password": demo.password, "name": u.name, "personal": u.personal}
+            {
+                "upn": u.sign_in,
+                "mail": u.microsoft_mail,
+                "password": demo.password,
+                "name": u.name,
+                "personal": u.personal,
+                "admin": u is DISPATCHER,  # so the demo tenant has someone who can grant admin consent
+            }
             for u in (*TECHS, DISPATCHER)
         ],
         "apps": [
@@ -86,6 +118,8 @@ def graph_seed(users: list[dict[str, Any]], *, now: datetime) -> dict[str, Any]:
             {
                 "oid": user["oid"],
                 "email": user["email"],
+                "upn": user["upn"],
+                "mail": user["mail"],
                 "name": user["name"],
                 "tenant_id": user["tenant_id"],
                 "personal": user["personal"],
@@ -102,30 +136,60 @@ def syncro_seed(demo: DemoSecrets, *, now: datetime) -> dict[str, Any]:
         for u in (DISPATCHER, *TECHS)
     ]
     alex, blake, casey = (t.syncro_user_id for t in TECHS)
+    # (summary, day offset, hour, hours, tech, ticket index or None)
     appointments = [
-        ("Server swap at Fabrikam", 1, 9, 2, alex),
-        ("Firewall review", 1, 13, 1, blake),
-        ("Onboarding workstation setup", 3, 10, 3, alex),
-        ("Backup restore test", -2, 15, 1, alex),
-        ("Printer fleet check", 4, 8, 2, casey),
+        ("Server swap at Fabrikam", 1, 9, 2, alex, 0),
+        ("Firewall review", 1, 13, 1, blake, 1),
+        ("Onboarding workstation setup", 3, 10, 3, alex, None),
+        ("Backup restore test", -2, 15, 1, alex, None),
+        ("Printer fleet check", 4, 8, 2, casey, 2),
+    ]
+    tickets = [
+        ("Replace failing file server", "In Progress", alex),
+        ("Quarterly firewall review", "New", blake),
+        ("Printers jam on tray 2", "Scheduled", casey),
     ]
     return {
         "account": {"subdomain": "contoso", "time_zone": TIME_ZONE},
         "users": users,
         "tokens": [{"token": demo.syncro_token, "user_id": DISPATCHER.syncro_user_id}],
-        "customers": [{"id": 501, "business_name": "Fabrikam Ltd", "firstname": "Fay", "lastname": "Brook"}],
+        "customers": [
+            {
+                "id": CUSTOMER_ID,
+                "business_name": "Fabrikam Ltd",
+                "firstname": "Fay",
+                "lastname": "Brook",
+                "address": "400 Harbor Way",
+                "address_2": "Floor 3",
+                "city": "Seattle",
+                "state": "WA",
+                "zip": "98104",
+            }
+        ],
+        "tickets": [
+            {
+                "id": FIRST_TICKET_ID + index,
+                "number": 20410 + index,
+                "subject": subject,
+                "status": status,
+                "customer_id": CUSTOMER_ID,
+                "user_id": tech,
+            }
+            for index, (subject, status, tech) in enumerate(tickets)
+        ],
         "appointment_types": [{"id": 1, "name": "Onsite", "location_type": "customer"}],
         "appointments": [
             {
-                "id": 9000 + index,
+                "id": FIRST_APPOINTMENT_ID + index,
                 "summary": summary,
                 "start_at": _at(day, hour, now=now),
                 "end_at": _at(day, hour + hours, now=now),
                 "user_id": tech,
                 "user_ids": [tech],
-                "customer_id": 501,
+                "customer_id": CUSTOMER_ID,
                 "appointment_type_id": 1,
+                **({"ticket_id": FIRST_TICKET_ID + ticket} if ticket is not None else {}),
             }
-            for index, (summary, day, hour, hours, tech) in enumerate(appointments)
+            for index, (summary, day, hour, hours, tech, ticket) in enumerate(appointments)
         ],
     }

@@ -62,6 +62,7 @@ class Simulators:
 def start_simulators(tls: TlsFiles, stack: ExitStack) -> Simulators:
     from local.sims.control import SimClock, SimControl
     from local.sims.graph.app import GraphSim
+    from local.sims.graph.settings import GraphSettings
     from local.sims.identity import IdentitySim
     from local.sims.syncro import SyncroSim
     from local.sims.tokens import TokenIssuer
@@ -69,7 +70,14 @@ def start_simulators(tls: TlsFiles, stack: ExitStack) -> Simulators:
     clock = SimClock()  # one clock, so token and subscription expiry agree across simulators
     issuer = TokenIssuer()
     identity = IdentitySim(control=SimControl(clock=clock), issuer=issuer)
-    graph = GraphSim(control=SimControl(clock=clock), issuer=issuer, ca_bundle=str(tls.ca_bundle))
+    # The demo meets Graph's documented delta quirks (replays, duplicates, lag, empty pages) from the
+    # first minute, as the product will in a real tenant; every other setting keeps its strict default.
+    graph = GraphSim(
+        control=SimControl(clock=clock),
+        issuer=issuer,
+        settings=GraphSettings(delta_quirks=True),
+        ca_bundle=str(tls.ca_bundle),
+    )
     stack.callback(graph.close)  # stops its notification delivery threads
     syncro = SyncroSim(control=SimControl(clock=clock), ca_bundle=str(tls.ca_bundle))
     servers = {}
@@ -138,7 +146,7 @@ def stack_json(
         "storage": storage,
         "users": [
             {
-                "email": tech.email,
+                "email": tech.sign_in,  # what MSAL signs in with (the UPN)
                 "password": secrets.password,
                 "syncro_user_id": tech.syncro_user_id,
                 "personal": tech.personal,

@@ -82,13 +82,32 @@ def test_stack_starts_serves_the_demo_and_stops_cleanly(tmp_path: Path) -> None:
         assert calendars.status_code == 200
         assert any(c["isDefaultCalendar"] for c in calendars.json()["value"])
 
-        # The dispatcher's token reads the demo appointments, and the tech has some.
+        # As in real tenants, a sign-in name is not always the mailbox's address: the demo has a tech
+        # whose mail differs from the UPN that stack.json gives as "email".
+        mailboxes = []
+        for work_tech in (u for u in users if not u["personal"]):
+            token = app.acquire_token_by_username_password(
+                work_tech["email"], work_tech["password"], scopes=["User.Read"]
+            )
+            me = session.get(
+                f"{stack['graph']}/me", headers={"Authorization": f"Bearer {token['access_token']}"}, timeout=30
+            ).json()
+            assert me["userPrincipalName"] == work_tech["email"]
+            mailboxes.append(me)
+        assert any(me["mail"] and me["mail"].lower() != me["userPrincipalName"].lower() for me in mailboxes)
+
+        # The dispatcher's token reads the demo appointments: ids above 2^32, as on a live account,
+        # and, as there, without user ids, so who holds each is read from the simulator's record.
         appointments = session.get(
             f"{stack['syncro']}/appointments",
             headers={"Authorization": f"Bearer {stack['syncro_token']}"},
             timeout=30,
         ).json()["appointments"]
-        assert any(tech["syncro_user_id"] in a["appointment"]["user_ids"] for a in appointments)
+        assert appointments and all(a["appointment"]["id"] > 2**32 for a in appointments)
+        assert not any("user_ids" in a["appointment"] for a in appointments)
+        syncro_sim = stack["syncro"].removesuffix("/api/v1")
+        records = session.get(f"{syncro_sim}/_sim/appointments", timeout=30).json()
+        assert any(tech["syncro_user_id"] in r["user_ids"] for r in records["appointments"])
     finally:
         children = _children(process.pid)
         process.send_signal(signal.SIGTERM)
