@@ -36,21 +36,24 @@ from local.tls import TlsFiles
 SPEC_PATH = Path(__file__).resolve().parents[3] / "shared" / "reference" / "syncro-openapi-subset.json"
 SPEC = json.loads(SPEC_PATH.read_text())
 ADMIN_TOKEN, TECH_TOKEN, OWN_ONLY_TOKEN = "tok-admin", "tok-tina", "tok-sam"
+# Ids of the size a live account has (users in the millions, customers in the tens of millions).
+JOE, TINA, SAM = 1_300_101, 1_300_102, 1_300_103
+CUSTOMER = 28_000_005
 SEED: dict[str, Any] = {
     "account": {"subdomain": "acme", "time_zone": "America/Los_Angeles"},
     "users": [
-        {"id": 1, "email": "joe@acme.test", "full_name": "Joe Doe", "admin": True, "group": "Admins"},
-        {"id": 2, "email": "Tina@Acme.test", "full_name": "Tina Tech", "color": "55b932"},
-        {"id": 3, "email": "sam@acme.test", "full_name": "Sam Own", "view_all_appointments": False},
+        {"id": JOE, "email": "joe@acme.test", "full_name": "Joe Doe", "admin": True, "group": "Admins"},
+        {"id": TINA, "email": "Tina@Acme.test", "full_name": "Tina Tech", "color": "55b932"},
+        {"id": SAM, "email": "sam@acme.test", "full_name": "Sam Own", "view_all_appointments": False},
     ],
     "tokens": [
-        {"token": ADMIN_TOKEN, "user_id": 1},
-        {"token": TECH_TOKEN, "user_id": 2},
-        {"token": OWN_ONLY_TOKEN, "user_id": 3},
+        {"token": ADMIN_TOKEN, "user_id": JOE},
+        {"token": TECH_TOKEN, "user_id": TINA},
+        {"token": OWN_ONLY_TOKEN, "user_id": SAM},
     ],
     "customers": [
         {
-            "id": 5,
+            "id": CUSTOMER,
             "business_name": "Acme Dental",
             "firstname": "Ann",
             "lastname": "Lee",
@@ -68,9 +71,9 @@ FULL_APPOINTMENT = {
     "start_at": "2026-03-10T09:00:00-07:00",
     "end_at": "2026-03-10T11:00:00-07:00",
     "location": "Front office",
-    "customer_id": 5,
-    "user_id": 2,
-    "user_ids": [2],
+    "customer_id": CUSTOMER,
+    "user_id": TINA,
+    "user_ids": [TINA],
     "appointment_type_id": 7,
     "do_not_email": True,
 }
@@ -230,7 +233,7 @@ def test_every_used_response_matches_the_spec(stack: Stack) -> None:
     client, api = stack.client(), stack.api
     assert_valid(client.get(f"{api}/me").json(), example_of("/me", "get", "200"))
     assert_valid(client.get(f"{api}/users").json(), example_of("/users", "get", "200"))
-    assert_valid(client.get(f"{api}/users/2").json(), example_of("/users/{id}", "get", "200"))
+    assert_valid(client.get(f"{api}/users/{TINA}").json(), example_of("/users/{id}", "get", "200"))
     assert_valid(client.get(f"{api}/settings").json(), example_of("/settings", "get", "200"))
     types = client.get(f"{api}/appointment_types").json()
     assert_valid(types, example_of("/appointment_types", "get", "200"))
@@ -410,12 +413,12 @@ def test_date_range_is_read_in_the_account_zone(stack: Stack) -> None:
 
 
 def test_mine_lists_the_token_users_appointments(stack: Stack) -> None:
-    joes = stack.create(summary="Joe's", start_at="2026-02-02T10:00:00Z", end_at="2026-02-02T11:00:00Z", user_id=1)
-    tinas = stack.create(summary="Tina's", start_at="2026-02-02T12:00:00Z", end_at="2026-02-02T13:00:00Z", user_id=2)
+    joes = stack.create(summary="Joe's", start_at="2026-02-02T10:00:00Z", end_at="2026-02-02T11:00:00Z", user_id=JOE)
+    tinas = stack.create(summary="Tina's", start_at="2026-02-02T12:00:00Z", end_at="2026-02-02T13:00:00Z", user_id=TINA)
     shared = stack.create(
-        summary="Both", start_at="2026-02-02T14:00:00Z", end_at="2026-02-02T15:00:00Z", user_ids=[1, 2]
+        summary="Both", start_at="2026-02-02T14:00:00Z", end_at="2026-02-02T15:00:00Z", user_ids=[JOE, TINA]
     )
-    sams = stack.create(summary="Sam's", start_at="2026-02-02T16:00:00Z", end_at="2026-02-02T17:00:00Z", user_id=3)
+    sams = stack.create(summary="Sam's", start_at="2026-02-02T16:00:00Z", end_at="2026-02-02T17:00:00Z", user_id=SAM)
 
     def ids(token: str, **params: str) -> list[int]:
         body = stack.client(token).get(f"{stack.api}/appointments", params=params).json()
@@ -433,7 +436,7 @@ def test_a_post_naming_no_user_is_the_token_users(stack: Stack) -> None:
         json={"summary": "Mine", "start_at": "2026-02-02T10:00:00Z", "end_at": "2026-02-02T11:00:00Z"},
     )
     whole = stack.client(token=None).get(f"{stack.server.url}/_sim/appointments/{response.json()['appointment']['id']}")
-    assert whole.json()["user_id"] == 2
+    assert whole.json()["user_id"] == TINA
 
 
 # -- errors ---------------------------------------------------------------------------------
@@ -456,11 +459,11 @@ INVALID_BODIES = [
         "User must exist",
     ),
     (
-        {"summary": "x", "start_at": "2026-02-02T10:00:00Z", "end_at": "2026-02-02T11:00:00Z", "user_ids": [2, 99]},
+        {"summary": "x", "start_at": "2026-02-02T10:00:00Z", "end_at": "2026-02-02T11:00:00Z", "user_ids": [TINA, 99]},
         "Users must exist",
     ),
     (
-        {"summary": "x", "start_at": "2026-02-02T10:00:00Z", "end_at": "2026-02-02T11:00:00Z", "user_ids": "2"},
+        {"summary": "x", "start_at": "2026-02-02T10:00:00Z", "end_at": "2026-02-02T11:00:00Z", "user_ids": str(TINA)},
         "User ids is invalid",
     ),
     (
@@ -520,7 +523,7 @@ def test_a_bad_token_is_401(stack: Stack, auth: dict[str, Any]) -> None:
 @pytest.mark.parametrize("auth", [{"headers": {"Authorization": TECH_TOKEN}}, {"params": {"api_key": TECH_TOKEN}}])
 def test_a_bare_token_or_api_key_is_accepted(stack: Stack, auth: dict[str, Any]) -> None:
     me = stack.client(token=None).get(f"{stack.api}/me", **auth).json()
-    assert (me["user_id"], me["user_email"], me["admin"]) == (2, "Tina@Acme.test", False)
+    assert (me["user_id"], me["user_email"], me["admin"]) == (TINA, "Tina@Acme.test", False)
 
 
 def test_a_missing_id_is_404(stack: Stack) -> None:
@@ -621,7 +624,9 @@ def test_a_sliding_window_with_retry_after(stack: Stack) -> None:
 
 def test_a_creation_posts_to_the_notification_center(stack: Stack, receiver: tuple[str, list[dict[str, Any]]]) -> None:
     url, received = receiver
-    stack.sim.update_settings({"notification_urls": [f"{url}/all"], "user_notification_urls": {"2": [f"{url}/tina"]}})
+    stack.sim.update_settings(
+        {"notification_urls": [f"{url}/all"], "user_notification_urls": {str(TINA): [f"{url}/tina"]}}
+    )
     record = stack.create(**FULL_APPOINTMENT)
     wait_for(lambda: len(received) == 2)
     by_path = {entry["path"]: entry["body"] for entry in received}
@@ -647,7 +652,7 @@ def test_only_creations_notify_and_dispatcher_creations_do(
             "summary": "Booked by dispatch",
             "start_at": "2026-03-12T10:00:00Z",
             "end_at": "2026-03-12T11:00:00Z",
-            "user_id": 2,
+            "user_id": TINA,
         },
     )
     assert made.status_code == 201
