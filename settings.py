@@ -68,6 +68,12 @@ class Settings:
     syncro_api_token: str = field(repr=False)
     syncro_webhook_secret: str = field(repr=False)
     token_encryption_key: bytes = field(repr=False)
+    # The current key's id is written beside every ciphertext, so old keys can still decrypt
+    # during a rotation (docs/security.md).
+    token_encryption_key_id: str
+    token_encryption_old_keys: dict[str, bytes] = field(repr=False)
+    allow_personal_accounts: bool
+    admin_emails: frozenset[str]  # lower-case
     ca_bundle: str | None
     sync_queue: str
     window_past_days: int
@@ -130,16 +136,66 @@ def _choice(env: Mapping[str, str], name: str, kind: Callable[[str], T], default
         raise SettingsError(name, f"is {raw!r}", example) from None
 
 
+_KEY_EXAMPLE = "a Fernet key: 32 random bytes in url-safe base64 (make key prints one)"
+_KEY_ID_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_")
+
+
 def _encryption_key(env: Mapping[str, str]) -> bytes:
-    name, example = "TOKEN_ENCRYPTION_KEY", "a Fernet key: 32 random bytes in url-safe base64 (make key prints one)"
-    raw = _required(env, name, example)
+    return _fernet_key("TOKEN_ENCRYPTION_KEY", _required(env, "TOKEN_ENCRYPTION_KEY", _KEY_EXAMPLE))
+
+
+def _fernet_key(name: str, raw: str) -> bytes:
     try:
         key = base64.b64decode(raw.encode("ascii"), altchars=b"-_", validate=True)
     except (binascii.Error, ValueError, UnicodeEncodeError):
-        raise SettingsError(name, "is not base64", example) from None
+        raise SettingsError(name, "is not base64", _KEY_EXAMPLE) from None
     if len(key) != 32:
-        raise SettingsError(name, f"decodes to {len(key)} bytes, not 32", example)
+        raise SettingsError(name, f"decodes to {len(key)} bytes, not 32", _KEY_EXAMPLE)
     return raw.encode("ascii")
+
+
+def _key_id(name: str, raw: str, example: str) -> str:
+    if not raw or len(raw) > 16 or not set(raw) <= _KEY_ID_CHARS:
+        raise SettingsError(name, f"has a key id {raw!r} that is not 1-16 letters, digits, - or _", example)
+    return raw
+
+
+def _encryption_key_id(env: Mapping[str, str]) -> str:
+    return _key_id("TOKEN_ENCRYPTION_KEY_ID", env.get("TOKEN_ENCRYPTION_KEY_ID", "").strip() or "1", "2")
+
+
+def _old_encryption_keys(env: Mapping[str, str], current_id: str) -> dict[str, bytes]:
+    """``id:key`` pairs, comma-separated: keys that decrypt what they encrypted before a rotation."""
+    name, example = "TOKEN_ENCRYPTION_OLD_KEYS", "1:<the previous TOKEN_ENCRYPTION_KEY>"
+    keys: dict[str, bytes] = {}
+    for item in filter(None, (part.strip() for part in env.get(name, "").split(","))):
+        key_id, _, raw = item.partition(":")
+        key_id = _key_id(name, key_id.strip(), example)
+        if key_id == current_id or key_id in keys:
+            raise SettingsError(name, f"repeats the key id {key_id!r}", example)
+        keys[key_id] = _fernet_key(name, raw.strip())
+    return keys
+
+
+def _flag(env: Mapping[str, str], name: str, *, default: bool) -> bool:
+    raw = env.get(name, "").strip().lower()
+    if not raw:
+        return default
+    if raw in ("true", "1", "yes"):
+        return True
+    if raw in ("false", "0", "no"):
+        return False
+    raise SettingsError(name, f"is {raw!r}", "true or false")
+
+
+def _emails(env: Mapping[str, str], name: str) -> frozenset[str]:
+    items = [part.strip() for part in env.get(name, "").replace(";", ",").split(",") if part.strip()]
+    for item in items:
+        if "@" not in item or " " in item:
+            raise SettingsError(
+                name, f"holds {item!r}, which is not an email address", "ann@msp.example,bo@msp.example"
+            )
+    return frozenset(item.lower() for item in items)
 
 
 def _storage(env: Mapping[str, str]) -> StorageSettings:
@@ -214,6 +270,10 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             "a long random string (python -c 'import secrets; print(secrets.token_urlsafe(32))')",
         ),
         token_encryption_key=_encryption_key(env),
+        token_encryption_key_id=(key_id := _encryption_key_id(env)),
+        token_encryption_old_keys=_old_encryption_keys(env, key_id),
+        allow_personal_accounts=_flag(env, "ALLOW_PERSONAL_ACCOUNTS", default=False),
+        admin_emails=_emails(env, "ADMIN_EMAILS"),
         ca_bundle=_ca_bundle(env),
         sync_queue=env.get("SYNC_QUEUE_NAME", "").strip() or "sync-jobs",
         window_past_days=_int(env, "SYNC_WINDOW_PAST_DAYS", 60, low=1, high=365),

@@ -39,6 +39,11 @@ def test_secrets_are_not_in_the_repr() -> None:
         ("SYNC_WINDOW_FUTURE_DAYS", "0", "outside 1..730"),
         ("CONFLICT_POLICY", "newest", "is 'newest'"),
         ("CA_BUNDLE", "/nonexistent/ca.pem", "which is not a file"),
+        ("TOKEN_ENCRYPTION_KEY_ID", "a b", "is not 1-16 letters"),
+        ("TOKEN_ENCRYPTION_OLD_KEYS", "1:c2hvcnQ=", "decodes to 5 bytes"),
+        ("TOKEN_ENCRYPTION_OLD_KEYS", "no-key-id", "is not base64"),
+        ("ALLOW_PERSONAL_ACCOUNTS", "maybe", "is 'maybe'"),
+        ("ADMIN_EMAILS", "ann@msp.example,bob", "'bob', which is not an email address"),
         ("TABLE_PREFIX", "1bad", "is '1bad'"),
         ("AzureWebJobsStorage", "not a connection string", "is not a storage connection string"),
     ],
@@ -71,3 +76,22 @@ def test_no_storage_at_all_is_named() -> None:
 def test_loopback_urls_may_be_plain_http() -> None:
     settings = load_settings({**VALID, "SYNCRO_BASE_URL": "http://127.0.0.1:8443/api/v1/"})
     assert settings.syncro_base_url == "http://127.0.0.1:8443/api/v1"
+
+
+def test_old_keys_admin_emails_and_personal_accounts() -> None:
+    old_key = VALID["TOKEN_ENCRYPTION_KEY"]
+    settings = load_settings(
+        {
+            **VALID,
+            "TOKEN_ENCRYPTION_KEY_ID": "2",
+            "TOKEN_ENCRYPTION_OLD_KEYS": f"1:{old_key}",
+            "ADMIN_EMAILS": "Ann@MSP.example; bo@msp.example",
+            "ALLOW_PERSONAL_ACCOUNTS": "true",
+        }
+    )
+    assert settings.token_encryption_key_id == "2"
+    assert settings.token_encryption_old_keys == {"1": old_key.encode()}
+    assert settings.admin_emails == {"ann@msp.example", "bo@msp.example"}
+    assert settings.allow_personal_accounts
+    with pytest.raises(SettingsError, match="repeats the key id '2'"):
+        load_settings({**VALID, "TOKEN_ENCRYPTION_KEY_ID": "2", "TOKEN_ENCRYPTION_OLD_KEYS": f"2:{old_key}"})
