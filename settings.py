@@ -169,7 +169,9 @@ def _old_encryption_keys(env: Mapping[str, str], current_id: str) -> dict[str, b
     name, example = "TOKEN_ENCRYPTION_OLD_KEYS", "1:<the previous TOKEN_ENCRYPTION_KEY>"
     keys: dict[str, bytes] = {}
     for item in filter(None, (part.strip() for part in env.get(name, "").split(","))):
-        key_id, _, raw = item.partition(":")
+        key_id, colon, raw = item.partition(":")
+        if not colon:
+            raise SettingsError(name, "holds an entry that is not id:key", example)
         key_id = _key_id(name, key_id.strip(), example)
         if key_id == current_id or key_id in keys:
             raise SettingsError(name, f"repeats the key id {key_id!r}", example)

@@ -8,6 +8,7 @@ import asyncio
 import threading
 import time
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 import requests
@@ -24,6 +25,8 @@ USER = "aaaaaaaa-0000-0000-0000-000000000001"
 OTHER_USER = "aaaaaaaa-0000-0000-0000-000000000002"
 READ_WRITE = ["Calendars.ReadWrite", "User.Read"]
 PROP_ID = "String {66f5a359-4659-4830-9070-00047ec6ac6e} Name SyncroAppointmentId"
+# The calendarView window the series and delta tests read.
+WINDOW = {"startDateTime": "2030-01-01T00:00:00Z", "endDateTime": "2030-02-01T00:00:00Z"}
 
 
 @dataclass
@@ -91,6 +94,56 @@ def event_body(
         "end": {"dateTime": end, "timeZone": zone},
         **extra,
     }
+
+
+def initial_delta_url(graph: GraphHarness) -> str:
+    """The URL that starts a calendarView/delta round over WINDOW."""
+    return (
+        f"{graph.v1}/me/calendarView/delta?startDateTime={WINDOW['startDateTime']}&endDateTime={WINDOW['endDateTime']}"
+    )
+
+
+def delta_round(session: requests.Session, url: str, page_size: int = 0) -> tuple[list[list[dict[str, Any]]], str]:
+    """Every page of one delta round, and its deltaLink (at most 50 pages)."""
+    headers = {"Prefer": f"odata.maxpagesize={page_size}"} if page_size else {}
+    pages = []
+    for _ in range(50):
+        response = session.get(url, headers=headers)
+        assert response.status_code == 200, response.text
+        body = response.json()
+        pages.append(body["value"])
+        if "@odata.deltaLink" in body:
+            return pages, body["@odata.deltaLink"]
+        url = body["@odata.nextLink"]
+    raise AssertionError("the delta round never ended")
+
+
+def expiry(graph: GraphHarness, minutes: float) -> str:
+    """An expirationDateTime ``minutes`` after the simulator clock's now, written as Graph writes it."""
+    moment = graph.control.clock.now() + timedelta(minutes=minutes)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.0000000Z")
+
+
+def subscription_body(
+    graph: GraphHarness,
+    receiver: Receiver,
+    *,
+    resource: str = "/me/events",
+    minutes: float = 4000,
+    lifecycle: bool = True,
+    change_type: str = "created,updated,deleted",
+) -> dict[str, Any]:
+    """A POST /subscriptions body whose change (and, with ``lifecycle``, lifecycle) URL is ``receiver``'s."""
+    body = {
+        "changeType": change_type,
+        "notificationUrl": f"{receiver.url}/api/graph/notifications",
+        "resource": resource,
+        "expirationDateTime": expiry(graph, minutes),
+        "clientState": "s3cret",
+    }
+    if lifecycle:
+        body["lifecycleNotificationUrl"] = f"{receiver.url}/api/graph/lifecycle"
+    return body
 
 
 @dataclass

@@ -6,11 +6,9 @@ from typing import Any
 
 import requests
 
-from tests.sims.graph_support import USER, GraphHarness, event_body
+from tests.sims.graph_support import USER, WINDOW, GraphHarness, delta_round, event_body, initial_delta_url
 
 pytest_plugins = ["tests.sims.graph_fixtures"]
-
-WINDOW = {"startDateTime": "2030-01-01T00:00:00Z", "endDateTime": "2030-02-01T00:00:00Z"}
 
 
 def _weekly(subject: str = "Standup", count: int = 6, zone: str = "W. Europe Standard Time") -> dict[str, Any]:
@@ -33,26 +31,6 @@ def _view(session: requests.Session, graph: GraphHarness, **headers: str) -> lis
         items += page["value"]
         url, params = page.get("@odata.nextLink"), None
     return items
-
-
-def _round(session: requests.Session, url: str, page_size: int = 0) -> tuple[list[list[dict]], str]:
-    """Every page of one delta round, and its deltaLink."""
-    headers = {"Prefer": f"odata.maxpagesize={page_size}"} if page_size else {}
-    pages = []
-    while True:
-        response = session.get(url, headers=headers)
-        assert response.status_code == 200, response.text
-        body = response.json()
-        pages.append(body["value"])
-        if "@odata.deltaLink" in body:
-            return pages, body["@odata.deltaLink"]
-        url = body["@odata.nextLink"]
-
-
-def _initial(graph: GraphHarness) -> str:
-    return (
-        f"{graph.v1}/me/calendarView/delta?startDateTime={WINDOW['startDateTime']}&endDateTime={WINDOW['endDateTime']}"
-    )
 
 
 # --- series ----------------------------------------------------------------------------------------
@@ -129,19 +107,19 @@ def test_editing_an_occurrence_makes_an_exception_with_the_same_id(graph: GraphH
 def test_deleting_an_occurrence_removes_it_without_a_delta_tombstone(graph: GraphHarness) -> None:
     session = graph.session()
     session.post(f"{graph.v1}/me/events", json=_weekly())
-    _, delta_link = _round(session, _initial(graph))
+    _, delta_link = delta_round(session, initial_delta_url(graph))
     doomed = _view(session, graph)[2]
     assert session.delete(f"{graph.v1}/me/events/{doomed['id']}").status_code == 204
     assert doomed["id"] not in [i["id"] for i in _view(session, graph)]
-    pages, _ = _round(session, delta_link)
+    pages, _ = delta_round(session, delta_link)
     items = [i for page in pages for i in page]
     assert not [i for i in items if "@removed" in i]
     graph.settings(delta_tombstone_deleted_occurrences=True)
     second_doomed = _view(session, graph)[0]
     session.delete(f"{graph.v1}/me/events/{second_doomed['id']}")
-    _, link = _round(session, _initial(graph))
+    _, link = delta_round(session, initial_delta_url(graph))
     session.delete(f"{graph.v1}/me/events/{_view(session, graph)[0]['id']}")
-    pages, _ = _round(session, link)
+    pages, _ = delta_round(session, link)
     assert len([i for page in pages for i in page if "@removed" in i]) == 1
 
 
@@ -154,7 +132,7 @@ def test_delta_pages_follow_maxpagesize_but_never_split_a_series(graph: GraphHar
             json=event_body(subject=f"Single {day}", start=f"2030-01-0{day}T08:00:00", end=f"2030-01-0{day}T08:30:00"),
         )
     session.post(f"{graph.v1}/me/events", json=_weekly(count=4))
-    pages, delta_link = _round(session, _initial(graph), page_size=2)
+    pages, delta_link = delta_round(session, initial_delta_url(graph), page_size=2)
     sizes = [len(p) for p in pages]
     assert sum(sizes) == 9 and len(pages) >= 3
     assert max(sizes) >= 4  # the four occurrences came together, over the size asked for
@@ -170,9 +148,9 @@ def test_incremental_round_reports_updates_creations_and_removals(graph: GraphHa
     change = session.post(f"{graph.v1}/me/events", json=event_body(subject="Change")).json()
     gone = session.post(f"{graph.v1}/me/events", json=event_body(subject="Gone")).json()
     away = session.post(f"{graph.v1}/me/events", json=event_body(subject="Away")).json()
-    pages, delta_link = _round(session, _initial(graph))
+    pages, delta_link = delta_round(session, initial_delta_url(graph))
     assert {i["id"] for page in pages for i in page} == {keep["id"], change["id"], gone["id"], away["id"]}
-    empty, delta_link = _round(session, delta_link)
+    empty, delta_link = delta_round(session, delta_link)
     assert empty == [[]]
     session.patch(f"{graph.v1}/me/events/{change['id']}", json={"subject": "Changed"})
     session.delete(f"{graph.v1}/me/events/{gone['id']}")
@@ -184,7 +162,7 @@ def test_incremental_round_reports_updates_creations_and_removals(graph: GraphHa
         },
     )
     new = session.post(f"{graph.v1}/me/events", json=event_body(subject="New")).json()
-    pages, _ = _round(session, delta_link)
+    pages, _ = delta_round(session, delta_link)
     items = {i["id"]: i for page in pages for i in page}
     assert set(items) == {change["id"], gone["id"], away["id"], new["id"]}
     assert items[change["id"]]["subject"] == "Changed"
@@ -200,10 +178,10 @@ def test_incremental_round_reports_updates_creations_and_removals(graph: GraphHa
 def test_old_generations_and_invalidated_tokens_answer_410(graph: GraphHarness) -> None:
     session = graph.session()
     session.post(f"{graph.v1}/me/events", json=event_body())
-    _, first = _round(session, _initial(graph))
+    _, first = delta_round(session, initial_delta_url(graph))
     link = first
     for _ in range(3):
-        _, link = _round(session, link)
+        _, link = delta_round(session, link)
     gone = session.get(first)
     assert gone.status_code == 410
     assert gone.json()["error"]["code"] == "SyncStateNotFound"
@@ -215,7 +193,7 @@ def test_old_generations_and_invalidated_tokens_answer_410(graph: GraphHarness) 
 
 def test_token_older_than_max_age_answers_410_on_the_moved_clock(graph: GraphHarness) -> None:
     session = graph.session(lifetime=30 * 24 * 3600)
-    _, link = _round(session, _initial(graph))
+    _, link = delta_round(session, initial_delta_url(graph))
     graph.control.clock.advance(8 * 24 * 3600)
     assert session.get(link).status_code == 410
 
@@ -225,21 +203,21 @@ def test_duplicate_and_stub_settings(graph: GraphHarness) -> None:
     session.post(f"{graph.v1}/me/events", json=_weekly(count=2))
     session.post(f"{graph.v1}/me/events", json=event_body())
     graph.settings(delta_duplicate_items=1)  # stubs are on by default
-    pages, _ = _round(session, _initial(graph))
+    pages, _ = delta_round(session, initial_delta_url(graph))
     ids = [i["id"] for page in pages for i in page]
     assert len(ids) == len(set(ids)) + 1
     stubs = [i for page in pages for i in page if i.get("type") == "occurrence"]
     stub_keys = {"@odata.type", "@odata.etag", "id", "seriesMasterId", "type", "start", "end"}
     assert stubs and all(set(s) == stub_keys for s in stubs)
     graph.settings(delta_occurrence_stubs=False)
-    pages, _ = _round(session, _initial(graph))
+    pages, _ = delta_round(session, initial_delta_url(graph))
     assert all("subject" in i for page in pages for i in page)
 
 
 def test_delta_refuses_query_options_and_needs_a_window(graph: GraphHarness) -> None:
     session = graph.session()
     assert session.get(f"{graph.v1}/me/calendarView/delta").status_code == 400
-    assert session.get(_initial(graph) + "&$select=subject").status_code == 400
+    assert session.get(initial_delta_url(graph) + "&$select=subject").status_code == 400
 
 
 def test_per_calendar_delta_sees_only_that_calendar(graph: GraphHarness) -> None:
@@ -251,21 +229,21 @@ def test_per_calendar_delta_sees_only_that_calendar(graph: GraphHarness) -> None
         f"{graph.v1}/me/calendars/{other['id']}/calendarView/delta?startDateTime={WINDOW['startDateTime']}"
         f"&endDateTime={WINDOW['endDateTime']}"
     )
-    pages, _ = _round(session, url)
+    pages, _ = delta_round(session, url)
     assert [i["subject"] for page in pages for i in page] == ["Here"]
 
 
 def test_visibility_lag_holds_changes_back_until_the_clock_passes_it(graph: GraphHarness) -> None:
     session = graph.session(lifetime=24 * 3600)
     first = session.post(f"{graph.v1}/me/events", json=event_body(subject="Old")).json()
-    _, link = _round(session, _initial(graph))
+    _, link = delta_round(session, initial_delta_url(graph))
     graph.settings(delta_visibility_lag_seconds=60)
     session.patch(f"{graph.v1}/me/events/{first['id']}", json={"subject": "Renamed"})
     second = session.post(f"{graph.v1}/me/events", json=event_body(subject="Brand new")).json()
-    pages, link = _round(session, link)
+    pages, link = delta_round(session, link)
     assert pages == [[]]
     graph.control.clock.advance(61)
-    pages, _ = _round(session, link)
+    pages, _ = delta_round(session, link)
     assert {i["id"]: i["subject"] for page in pages for i in page} == {
         first["id"]: "Renamed",
         second["id"]: "Brand new",
@@ -276,8 +254,8 @@ def test_empty_pages_and_delta_link_via_calendar_segment(graph: GraphHarness) ->
     session = graph.session()
     session.post(f"{graph.v1}/me/events", json=event_body())
     graph.settings(delta_empty_pages=2, delta_link_via_calendar_segment=True)
-    url = _initial(graph).replace("/me/", f"/users/{USER}/")
-    pages, link = _round(session, url)
+    url = initial_delta_url(graph).replace("/me/", f"/users/{USER}/")
+    pages, link = delta_round(session, url)
     assert [len(p) for p in pages] == [0, 0, 1]
     assert f"/users/{USER}/calendar/calendarView/delta?$deltatoken=" in link
     assert session.get(link).status_code == 200

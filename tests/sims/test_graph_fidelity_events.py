@@ -9,11 +9,10 @@ from typing import Any
 import pytest
 import requests
 
-from tests.sims.graph_support import PROP_ID, USER, GraphHarness, event_body
+from tests.sims.graph_support import PROP_ID, USER, WINDOW, GraphHarness, delta_round, event_body, initial_delta_url
 
 pytest_plugins = ["tests.sims.graph_fixtures"]
 
-WINDOW = {"startDateTime": "2030-01-01T00:00:00Z", "endDateTime": "2030-02-01T00:00:00Z"}
 PST = "Pacific Standard Time"
 WRAPPED = (
     '<html>\r\n<head>\r\n<meta http-equiv="Content-Type" content="text/html; charset=utf-8">\r\n</head>\r\n'
@@ -40,26 +39,6 @@ def _view(session: requests.Session, graph: GraphHarness, **params: str) -> list
     return response.json()["value"]
 
 
-def _initial(graph: GraphHarness) -> str:
-    return (
-        f"{graph.v1}/me/calendarView/delta?startDateTime={WINDOW['startDateTime']}&endDateTime={WINDOW['endDateTime']}"
-    )
-
-
-def _round(session: requests.Session, url: str, page_size: int = 0) -> tuple[list[list[dict]], str]:
-    headers = {"Prefer": f"odata.maxpagesize={page_size}"} if page_size else {}
-    pages = []
-    for _ in range(50):
-        response = session.get(url, headers=headers)
-        assert response.status_code == 200, response.text
-        body = response.json()
-        pages.append(body["value"])
-        if "@odata.deltaLink" in body:
-            return pages, body["@odata.deltaLink"]
-        url = body["@odata.nextLink"]
-    raise AssertionError("the delta round never ended")
-
-
 def _error(response: requests.Response, status: int, code: str) -> dict[str, Any]:
     assert response.status_code == status, response.text
     body = response.json()
@@ -72,7 +51,7 @@ def _error(response: requests.Response, status: int, code: str) -> dict[str, Any
 def test_delta_sends_occurrences_as_stubs_with_an_etag_by_default(graph: GraphHarness) -> None:
     session = graph.session()
     session.post(f"{graph.v1}/me/events", json=_weekly(count=2))
-    pages, _ = _round(session, _initial(graph))
+    pages, _ = delta_round(session, initial_delta_url(graph))
     stubs = [i for page in pages for i in page if i["type"] == "occurrence"]
     assert len(stubs) == 2
     for stub in stubs:
@@ -187,7 +166,7 @@ def test_delta_quirks_round_replays_duplicates_lags_and_removes_what_leaves(grap
     ]
     graph.settings(delta_quirks=True)
     graph.control.clock.advance(5)  # past the visibility lag
-    pages, link = _round(session, _initial(graph), page_size=2)
+    pages, link = delta_round(session, initial_delta_url(graph), page_size=2)
     ids = [i["id"] for page in pages for i in page]
     assert set(ids) == {e["id"] for e in events}
     assert len(ids) > len(set(ids))  # replays and a duplicate
@@ -203,10 +182,10 @@ def test_delta_quirks_round_replays_duplicates_lags_and_removes_what_leaves(grap
             "end": {"dateTime": "2030-03-01T09:00:00", "timeZone": "UTC"},
         },
     )
-    pages, link = _round(session, link)
+    pages, link = delta_round(session, link)
     assert leaving not in [i["id"] for page in pages for i in page]
     graph.control.clock.advance(5)
-    pages, _ = _round(session, link)
+    pages, _ = delta_round(session, link)
     removed = [i for page in pages for i in page if i["id"] == leaving]
     assert removed and all(
         i == {"@odata.type": "#microsoft.graph.event", "id": leaving, "@removed": {"reason": "deleted"}}
@@ -296,12 +275,12 @@ def test_transient_conflict_inside_batch(graph: GraphHarness) -> None:
 # --- h. expired delta token ------------------------------------------------------------------------
 def test_expired_delta_token_is_410_sync_state_not_found(graph: GraphHarness) -> None:
     session = graph.session(lifetime=30 * 24 * 3600)
-    _, link = _round(session, _initial(graph))
+    _, link = delta_round(session, initial_delta_url(graph))
     graph.control.clock.advance(8 * 24 * 3600)
     gone = session.get(link)
     _error(gone, 410, "SyncStateNotFound")
     assert "$deltatoken=" in gone.headers["Location"]
-    _error(session.get(_initial(graph) + "&$skiptoken=nonsense.0"), 410, "SyncStateNotFound")
+    _error(session.get(initial_delta_url(graph) + "&$skiptoken=nonsense.0"), 410, "SyncStateNotFound")
 
 
 # --- i. extended-property filters ----------------------------------------------------------------------
@@ -356,7 +335,7 @@ def test_bad_extended_filter_is_a_graph_400(graph: GraphHarness) -> None:
 def test_series_moved_out_of_the_window_comes_as_removed_occurrences(graph: GraphHarness) -> None:
     session = graph.session()
     master = session.post(f"{graph.v1}/me/events", json=_weekly(count=3)).json()
-    pages, link = _round(session, _initial(graph))
+    pages, link = delta_round(session, initial_delta_url(graph))
     occurrence_ids = {i["id"] for page in pages for i in page if i["type"] == "occurrence"}
     assert len(occurrence_ids) == 3
     later = {"dateTime": "2030-06-03T09:00:00", "timeZone": "W. Europe Standard Time"}
@@ -366,6 +345,6 @@ def test_series_moved_out_of_the_window_comes_as_removed_occurrences(graph: Grap
         json={"start": later, "end": {**later, "dateTime": "2030-06-03T09:30:00"}, "recurrence": recurrence},
     )
     assert moved.status_code == 200, moved.text
-    pages, _ = _round(session, link)
+    pages, _ = delta_round(session, link)
     removed = {i["id"] for page in pages for i in page if "@removed" in i}
     assert removed == occurrence_ids

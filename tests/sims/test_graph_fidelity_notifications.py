@@ -6,10 +6,9 @@ from __future__ import annotations
 
 import time
 import uuid
-from datetime import timedelta
 from typing import Any
 
-from tests.sims.graph_support import USER, GraphHarness, Receiver, event_body
+from tests.sims.graph_support import USER, GraphHarness, Receiver, event_body, expiry, subscription_body
 
 pytest_plugins = ["tests.sims.graph_fixtures"]
 
@@ -55,11 +54,6 @@ def test_bad_mailbox_addresses_are_refused(graph: GraphHarness) -> None:
 
 
 # --- notifications: helpers ------------------------------------------------------------------------
-def _expiry(graph: GraphHarness, minutes: float) -> str:
-    moment = graph.control.clock.now() + timedelta(minutes=minutes)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.0000000Z")
-
-
 def _subscribe(
     graph: GraphHarness,
     receiver: Receiver,
@@ -69,15 +63,7 @@ def _subscribe(
     change_type: str = "created,updated,deleted",
     **token: Any,
 ) -> dict[str, Any]:
-    body = {
-        "changeType": change_type,
-        "notificationUrl": f"{receiver.url}/api/graph/notifications",
-        "resource": "/me/events",
-        "expirationDateTime": _expiry(graph, minutes),
-        "clientState": "s3cret",
-    }
-    if lifecycle:
-        body["lifecycleNotificationUrl"] = f"{receiver.url}/api/graph/lifecycle"
+    body = subscription_body(graph, receiver, minutes=minutes, lifecycle=lifecycle, change_type=change_type)
     response = graph.session(**token).post(f"{graph.v1}/subscriptions", json=body)
     assert response.status_code == 201, response.text
     return response.json()
@@ -192,7 +178,7 @@ def test_challenge_near_subscription_expiry_and_renewal_resumes(graph: GraphHarn
     _settled(graph)
     assert _items(receiver, CHANGES) == []
     renewed = graph.session(lifetime=24 * 3600).patch(
-        f"{graph.v1}/subscriptions/{subscription['id']}", json={"expirationDateTime": _expiry(graph, 600)}
+        f"{graph.v1}/subscriptions/{subscription['id']}", json={"expirationDateTime": expiry(graph, 600)}
     )
     assert renewed.status_code == 200
     kept = _create(graph, "kept")

@@ -8,14 +8,9 @@ from typing import Any
 
 import requests
 
-from tests.sims.graph_support import TENANT, USER, GraphHarness, Receiver, event_body
+from tests.sims.graph_support import TENANT, USER, GraphHarness, Receiver, event_body, expiry, subscription_body
 
 pytest_plugins = ["tests.sims.graph_fixtures"]
-
-
-def _expiry(graph: GraphHarness, minutes: float) -> str:
-    moment = graph.control.clock.now() + timedelta(minutes=minutes)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.0000000Z")
 
 
 def _subscribe(
@@ -27,17 +22,8 @@ def _subscribe(
     lifecycle: bool = True,
     **extra: Any,
 ) -> requests.Response:
-    body = {
-        "changeType": "created,updated,deleted",
-        "notificationUrl": f"{receiver.url}/api/graph/notifications",
-        "resource": resource,
-        "expirationDateTime": _expiry(graph, minutes),
-        "clientState": "s3cret",
-        **extra,
-    }
-    if lifecycle:
-        body["lifecycleNotificationUrl"] = f"{receiver.url}/api/graph/lifecycle"
-    return graph.session().post(f"{graph.v1}/subscriptions", json=body)
+    body = subscription_body(graph, receiver, resource=resource, minutes=minutes, lifecycle=lifecycle)
+    return graph.session().post(f"{graph.v1}/subscriptions", json={**body, **extra})
 
 
 def _notifications(graph: GraphHarness, status: str | None = None) -> list[dict[str, Any]]:
@@ -74,7 +60,7 @@ def test_failed_handshakes_refuse_the_subscription(graph: GraphHarness, receiver
             "changeType": "created",
             "notificationUrl": "http://127.0.0.1:9/nothing",
             "resource": "/me/events",
-            "expirationDateTime": _expiry(graph, 60),
+            "expirationDateTime": expiry(graph, 60),
         },
     )
     assert dead.status_code == 400
@@ -170,7 +156,7 @@ def test_expiry_on_the_clock_stops_delivery_and_renewal(graph: GraphHarness, rec
     session = graph.session(lifetime=24 * 3600)
     subscription = _subscribe(graph, receiver, minutes=60).json()
     renewed = session.patch(
-        f"{graph.v1}/subscriptions/{subscription['id']}", json={"expirationDateTime": _expiry(graph, 120)}
+        f"{graph.v1}/subscriptions/{subscription['id']}", json={"expirationDateTime": expiry(graph, 120)}
     )
     assert renewed.status_code == 200 and renewed.json()["expirationDateTime"] != subscription["expirationDateTime"]
     graph.control.clock.advance(121 * 60)
@@ -179,7 +165,7 @@ def test_expiry_on_the_clock_stops_delivery_and_renewal(graph: GraphHarness, rec
     assert receiver.received == []
     assert session.get(f"{graph.v1}/subscriptions/{subscription['id']}").status_code == 404
     late = session.patch(
-        f"{graph.v1}/subscriptions/{subscription['id']}", json={"expirationDateTime": _expiry(graph, 120)}
+        f"{graph.v1}/subscriptions/{subscription['id']}", json={"expirationDateTime": expiry(graph, 120)}
     )
     assert late.status_code == 404
 

@@ -224,10 +224,8 @@ def _app_refuses_authority(app: App, authority: Authority) -> AadError | None:
 def _login(state: IdentityState, request: Request, form: dict[str, str]) -> Response:
     segment = request.path_params["tenant"]
     with state.lock:
-        flow = state.grants.live_flow(
-            form.get("flow", ""), now=state.now(), lifetime=state.settings.sign_in_flow_lifetime_seconds
-        )
-        if flow is None or flow.authority != segment:
+        flow = _posted_flow(state, request, form)
+        if flow is None:
             return _dead_end(FLOW_EXPIRED)
         app = state.directory.apps[flow.client_id]
         email = form.get("email", "").strip()
@@ -239,6 +237,25 @@ def _login(state: IdentityState, request: Request, form: dict[str, str]) -> Resp
             )
         flow.user_email = user.key
         return _after_sign_in(state, flow, app, user)
+
+
+def _posted_flow(state: IdentityState, request: Request, form: dict[str, str]) -> SignInFlow | None:
+    """The live sign-in flow a posted page names, when it was started at the tenant in the path."""
+    flow = state.grants.live_flow(
+        form.get("flow", ""), now=state.now(), lifetime=state.settings.sign_in_flow_lifetime_seconds
+    )
+    if flow is None or flow.authority != request.path_params["tenant"]:
+        return None
+    return flow
+
+
+def _signed_in_flow(state: IdentityState, request: Request, form: dict[str, str]) -> tuple[SignInFlow, User] | None:
+    """The posted flow and the person who signed in to it, for the pages after the sign-in page."""
+    flow = _posted_flow(state, request, form)
+    if flow is None or flow.user_email is None:
+        return None
+    user = state.directory.user(flow.user_email)
+    return None if user is None else (flow, user)
 
 
 def _after_sign_in(state: IdentityState, flow: SignInFlow, app: App, user: User) -> Response:
@@ -316,14 +333,10 @@ def _not_in_tenant(state: IdentityState, user: User, app: App, tenant_id: str) -
 
 def _consent(state: IdentityState, request: Request, form: dict[str, str]) -> Response:
     with state.lock:
-        flow = state.grants.live_flow(
-            form.get("flow", ""), now=state.now(), lifetime=state.settings.sign_in_flow_lifetime_seconds
-        )
-        if flow is None or flow.user_email is None or flow.authority != request.path_params["tenant"]:
+        signed_in = _signed_in_flow(state, request, form)
+        if signed_in is None:
             return _dead_end(FLOW_EXPIRED)
-        user = state.directory.user(flow.user_email)
-        if user is None:
-            return _dead_end(FLOW_EXPIRED)
+        flow, user = signed_in
         if flow.admin_consent:
             return _admin_decision(state, flow, user, accepted=form.get("decision") == "accept")
         decision = form.get("decision")
@@ -371,14 +384,12 @@ def _admin_error_fields(state: IdentityState, error: AadError, flow: SignInFlow,
 
 def _approval(state: IdentityState, request: Request, form: dict[str, str]) -> Response:
     with state.lock:
-        flow = state.grants.live_flow(
-            form.get("flow", ""), now=state.now(), lifetime=state.settings.sign_in_flow_lifetime_seconds
-        )
-        if flow is None or flow.user_email is None or flow.authority != request.path_params["tenant"]:
+        signed_in = _signed_in_flow(state, request, form)
+        if signed_in is None:
             return _dead_end(FLOW_EXPIRED)
-        user = state.directory.user(flow.user_email)
+        flow, user = signed_in
         app = state.directory.apps.get(flow.client_id)
-        if user is None or app is None:
+        if app is None:
             return _dead_end(FLOW_EXPIRED)
         if form.get("decision") == "admin":
             # Start again on the sign-in page, for someone who can consent.
