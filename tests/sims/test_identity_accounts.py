@@ -1,4 +1,3 @@
-# ruff: noqa: F811  (the fixtures imported from test_identity are parameters here)
 """Accounts in the identity simulator: sign-in names (UPN) apart from mail addresses, codes bound to the
 tenant they were issued for (AADSTS700005), and opaque personal-account access tokens that the Graph
 simulator still accepts. Real MSAL over TLS, as in test_identity.py.
@@ -10,7 +9,6 @@ from collections.abc import Iterator
 from urllib.parse import urlencode
 
 import jwt
-import msal
 import pytest
 import requests
 
@@ -18,11 +16,10 @@ from local.serve import RunningServer, serve_in_thread
 from local.sims.graph import GraphSim
 from local.sims.identity import PERSONAL_TENANT_ID
 from local.tls import TlsFiles
-from tests.sims.test_identity import (  # noqa: F401  (running and stack are fixtures)
+from tests.sims.identity_support import (
     ALICE,
     PASSWORD,
     PAT,
-    PUBLIC_CLIENT_ID,
     REDIRECT_URI,
     SCOPES,
     TENANT_ID,
@@ -32,11 +29,11 @@ from tests.sims.test_identity import (  # noqa: F401  (running and stack are fix
     link_with_msal,
     read_page,
     redirect_params,
-    running,
     sign_in,
-    stack,
-    submit,
+    sign_in_once,
 )
+
+pytest_plugins = ["tests.sims.identity_support"]
 
 DANA_UPN = "Dana.Smith@Contoso.com"  # the sign-in name, case as seeded
 DANA_MAIL = "dana@contoso-mail.example"
@@ -95,8 +92,7 @@ def test_the_mail_address_is_not_a_sign_in_name(stack: Stack) -> None:
     _seed_accounts(stack)
     session = stack.session()
     flow = stack.web_app().initiate_auth_code_flow(SCOPES, redirect_uri=REDIRECT_URI)
-    page = session.get(flow["auth_uri"], allow_redirects=False)
-    again = submit(session, page, "signin", email=DANA_MAIL, password=PASSWORD)
+    again = sign_in_once(session, flow["auth_uri"], DANA_MAIL)
     assert again.status_code == 200
     assert read_page(again).error.startswith("This username may be incorrect.")
 
@@ -126,13 +122,7 @@ def test_users_route_shows_upn_and_mail_and_an_email_only_seed_gets_both(stack: 
 
 def test_password_grant_takes_the_upn_in_any_case(stack: Stack) -> None:
     _seed_accounts(stack)
-    app = msal.PublicClientApplication(
-        PUBLIC_CLIENT_ID,
-        authority=f"{stack.url}/{FABRIKAM_ID}",
-        http_client=stack.session(),
-        instance_discovery=False,
-        http_cache={},
-    )
+    app = stack.public_app(FABRIKAM_ID)
     result = app.acquire_token_by_username_password("erin@fabrikam.com", PASSWORD, scopes=SCOPES)
     assert result["id_token_claims"]["preferred_username"] == "Erin@Fabrikam.com"
 

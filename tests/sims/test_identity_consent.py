@@ -1,4 +1,3 @@
-# ruff: noqa: F811  (the fixtures imported from test_identity are parameters here)
 """Consent policy of the identity simulator: tenants whose users may not consent ("Need admin approval",
 AADSTS90094 / 65001) and the admin-consent endpoint that grants an app for a whole tenant.
 
@@ -9,15 +8,13 @@ from __future__ import annotations
 
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
-import msal
 import requests
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.sims.test_identity import (  # noqa: F401  (running and stack are fixtures)
+from tests.sims.identity_support import (
     ALICE,
     PASSWORD,
-    PUBLIC_CLIENT_ID,
     REDIRECT_URI,
     SCOPES,
     TENANT_ID,
@@ -25,11 +22,12 @@ from tests.sims.test_identity import (  # noqa: F401  (running and stack are fix
     Stack,
     read_page,
     redirect_params,
-    running,
     sign_in,
-    stack,
+    sign_in_once,
     submit,
 )
+
+pytest_plugins = ["tests.sims.identity_support"]
 
 BOB = "bob@contoso.com"
 CAROL = "Carol.Admin@contoso.com"  # a tenant admin; UPN case as seeded
@@ -68,20 +66,13 @@ def _title(response: requests.Response) -> str:
 
 
 def _ropc(stack: Stack, username: str) -> dict:
-    app = msal.PublicClientApplication(
-        PUBLIC_CLIENT_ID,
-        authority=f"{stack.url}/{TENANT_ID}",
-        http_client=stack.session(),
-        instance_discovery=False,
-        http_cache={},
-    )
+    app = stack.public_app(TENANT_ID)
     return app.acquire_token_by_username_password(username, PASSWORD, scopes=SCOPES)
 
 
 def _grant_admin_consent(stack: Stack) -> list[tuple[str, str]]:
     session = stack.session()
-    page = session.get(_admin_consent_url(stack), allow_redirects=False)
-    consent = submit(session, page, "signin", email=CAROL, password=PASSWORD)
+    consent = sign_in_once(session, _admin_consent_url(stack), CAROL)
     assert "for-organization" in consent.text
     return _ordered_params(submit(session, consent, "accept"))
 
@@ -119,8 +110,7 @@ def test_earlier_consent_still_counts_after_user_consent_is_turned_off(stack: St
     assert "code" in redirect_params(sign_in(session, flow["auth_uri"], ALICE))
     _seed_people(stack, user_consent=False)
     flow = stack.web_app().initiate_auth_code_flow(SCOPES, redirect_uri=REDIRECT_URI)
-    page = session.get(flow["auth_uri"], allow_redirects=False)
-    assert "code" in redirect_params(submit(session, page, "signin", email=ALICE, password=PASSWORD))
+    assert "code" in redirect_params(sign_in_once(session, flow["auth_uri"], ALICE))
 
 
 def test_admin_button_lets_an_admin_sign_in_and_consent(stack: Stack) -> None:
@@ -183,8 +173,7 @@ def test_after_admin_consent_every_user_links_without_a_consent_page(stack: Stac
         session = stack.session()
         app = stack.web_app()
         flow = app.initiate_auth_code_flow(SCOPES, redirect_uri=REDIRECT_URI)
-        page = session.get(flow["auth_uri"], allow_redirects=False)
-        straight_back = submit(session, page, "signin", email=email, password=PASSWORD)
+        straight_back = sign_in_once(session, flow["auth_uri"], email)
         result = app.acquire_token_by_auth_code_flow(flow, redirect_params(straight_back))
         assert result["id_token_claims"]["preferred_username"] == email
         refreshed = app.acquire_token_silent(SCOPES, account=app.get_accounts()[0], force_refresh=True)
@@ -217,20 +206,17 @@ def test_admin_may_consent_for_the_organization_on_the_ordinary_consent_page(sta
     _seed_people(stack, user_consent=False)
     session = stack.session()
     flow = stack.web_app().initiate_auth_code_flow(SCOPES, redirect_uri=REDIRECT_URI)
-    page = session.get(flow["auth_uri"], allow_redirects=False)
-    consent = submit(session, page, "signin", email=CAROL, password=PASSWORD)
+    consent = sign_in_once(session, flow["auth_uri"], CAROL)
     assert "code" in redirect_params(submit(session, consent, "accept-org"))
     flow = stack.web_app().initiate_auth_code_flow(SCOPES, redirect_uri=REDIRECT_URI)
-    page = session.get(flow["auth_uri"], allow_redirects=False)
-    assert "code" in redirect_params(submit(session, page, "signin", email=BOB, password=PASSWORD))
+    assert "code" in redirect_params(sign_in_once(session, flow["auth_uri"], BOB))
 
 
 def test_non_admins_consent_page_has_no_organization_button(stack: Stack) -> None:
     _seed_people(stack, user_consent=True)
     session = stack.session()
     flow = stack.web_app().initiate_auth_code_flow(SCOPES, redirect_uri=REDIRECT_URI)
-    page = session.get(flow["auth_uri"], allow_redirects=False)
-    consent = submit(session, page, "signin", email=BOB, password=PASSWORD)
+    consent = sign_in_once(session, flow["auth_uri"], BOB)
     assert set(read_page(consent).forms[0]["buttons"]) == {"accept", "cancel"}
     # A hand-made "accept_org" from a non-admin is only a personal consent.
     flow_id = read_page(consent).forms[0]["fields"]["flow"]
@@ -241,8 +227,7 @@ def test_non_admins_consent_page_has_no_organization_button(stack: Stack) -> Non
 def test_non_admin_at_admin_consent_is_refused(stack: Stack) -> None:
     _seed_people(stack, user_consent=True)
     session = stack.session()
-    page = session.get(_admin_consent_url(stack), allow_redirects=False)
-    approval = submit(session, page, "signin", email=BOB, password=PASSWORD)
+    approval = sign_in_once(session, _admin_consent_url(stack), BOB)
     assert _title(approval) == "Need admin approval"
     params = dict(_ordered_params(submit(session, approval, "back")))
     assert params["error"] == "access_denied"
@@ -254,8 +239,7 @@ def test_non_admin_at_admin_consent_is_refused(stack: Stack) -> None:
 def test_admin_who_cancels_sends_consent_required_65004(stack: Stack) -> None:
     _seed_people(stack, user_consent=False)
     session = stack.session()
-    page = session.get(_admin_consent_url(stack, tenant="organizations"), allow_redirects=False)
-    consent = submit(session, page, "signin", email=CAROL, password=PASSWORD)
+    consent = sign_in_once(session, _admin_consent_url(stack, tenant="organizations"), CAROL)
     params = dict(_ordered_params(submit(session, consent, "cancel")))
     assert params["error"] == "consent_required"
     assert params["error_description"].startswith(
