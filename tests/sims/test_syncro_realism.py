@@ -13,7 +13,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.sims.test_syncro import (
+    CUSTOMER,
     FULL_APPOINTMENT,
+    JOE,
+    SAM,
+    TINA,
     TECH_TOKEN,
     Stack,
     assert_valid,
@@ -49,7 +53,7 @@ WORLD: dict[str, Any] = {
             "subject": "Printer jams",
             "status": "In Progress",
             "customer_id": 28000101,
-            "user_id": 2,
+            "user_id": TINA,
         }
     ],
     "appointment_types": [
@@ -110,8 +114,8 @@ def test_seeded_records_without_ids_get_realistic_ones_and_explicit_ids_stay(sta
             "appointments": [{**SHORT, "id": 77}, SHORT],
         },
     )
-    assert result["users"][:3] == [1, 2, 3] and result["users"][3] >= 1300000
-    assert result["customers"][0] == 5 and result["customers"][1] >= 28000000
+    assert result["users"][:3] == [JOE, TINA, SAM] and result["users"][3] > SAM
+    assert result["customers"][0] == CUSTOMER and result["customers"][1] > CUSTOMER
     assert result["tickets"][0] >= 104000000
     assert result["appointments"][0] == 77 and result["appointments"][1] >= 5560138000
     new_user = result["users"][3]
@@ -174,15 +178,15 @@ def test_user_fields_are_withheld_from_every_response_and_kept_in_the_store(stac
     for shown in (created, fetched, listed, updated):
         assert not set(USER_FIELDS) & set(shown)
     stored = whole(stack, created["id"])
-    assert (stored["user_id"], stored["user_ids"], stored["appointment_type_id"]) == (2, [2], 7)
+    assert (stored["user_id"], stored["user_ids"], stored["appointment_type_id"]) == (TINA, [TINA], 7)
     everything = control(stack).get(f"{stack.server.url}/_sim/appointments").json()["appointments"]
     assert everything == [stored]
     assert control(stack).get(f"{stack.server.url}/_sim/appointments/999").status_code == 404
 
 
 def test_mine_still_filters_by_the_withheld_users(stack: Stack) -> None:
-    tinas = stack.create(**{**SHORT, "user_id": 2})
-    stack.create(**{**SHORT, "user_id": 1})
+    tinas = stack.create(**{**SHORT, "user_id": TINA})
+    stack.create(**{**SHORT, "user_id": JOE})
     body = stack.client(TECH_TOKEN).get(f"{stack.api}/appointments", params={"mine": "true"}).json()
     assert [item["appointment"]["id"] for item in body["appointments"]] == [tinas["id"]]
 
@@ -190,7 +194,7 @@ def test_mine_still_filters_by_the_withheld_users(stack: Stack) -> None:
 def test_user_fields_can_be_shown(stack: Stack) -> None:
     patch_settings(stack, {"withhold_user_fields": False})
     record = stack.create(**FULL_APPOINTMENT)
-    assert (record["user_id"], record["user_ids"], record["appointment_type_id"]) == (2, [2], 7)
+    assert (record["user_id"], record["user_ids"], record["appointment_type_id"]) == (TINA, [TINA], 7)
 
 
 def test_list_items_can_be_flat(stack: Stack) -> None:
@@ -264,7 +268,7 @@ def test_times_are_in_the_accounts_offset_by_default(stack: Stack) -> None:
     winter = stack.create(summary="Winter", start_at="2026-01-15T16:00:00Z", end_at="2026-01-15T17:00:00Z")
     assert winter["start_at"] == "2026-01-15T08:00:00.000-08:00"
     assert instant(winter["start_at"]) == instant("2026-01-15T16:00:00Z")
-    user = stack.client().get(f"{stack.api}/users/2").json()["user"]
+    user = stack.client().get(f"{stack.api}/users/{TINA}").json()["user"]
     assert user["created_at"][-6:] in ("-07:00", "-08:00")
 
 
@@ -294,7 +298,7 @@ def test_a_nested_ticket_shows_number_subject_status_and_user(stack: Stack) -> N
         "Printer jams",
         "In Progress",
     )
-    assert (ticket["user"]["id"], ticket["user"]["full_name"]) == (2, "Tina Tech")
+    assert (ticket["user"]["id"], ticket["user"]["full_name"]) == (TINA, "Tina Tech")
     assert stack.create(**SHORT)["ticket"] is None
     assert stack.create(**SHORT, ticket_id=104009999)["ticket"] == {"id": 104009999}
 
@@ -335,7 +339,7 @@ def test_dispatcher_edits_leave_omitted_booleans_alone(stack: Stack) -> None:
     record = stack.create(**SHORT, do_not_email=True)
     changed = control(stack).put(f"{stack.server.url}/_sim/appointments/{record['id']}", json={"summary": "UI edit"})
     assert changed.json()["appointment"]["do_not_email"] == "1"
-    assert changed.json()["appointment"]["user_id"] == 1  # dispatcher answers show the whole record
+    assert changed.json()["appointment"]["user_id"] == JOE  # dispatcher answers show the whole record
 
 
 def test_date_days_can_be_utc_days(stack: Stack) -> None:
@@ -401,7 +405,7 @@ def test_odd_settings_and_seeds_never_get_a_server_error(
     session.patch(f"{base}/_sim/settings", json={"rate_limit_per_minute": 1_000_000})
     client = stack.client()
     ticket_id = max(stack.sim.store.tickets, default=1)
-    made = client.post(f"{stack.api}/appointments", json={**SHORT, "ticket_id": ticket_id, "customer_id": 5})
+    made = client.post(f"{stack.api}/appointments", json={**SHORT, "ticket_id": ticket_id, "customer_id": CUSTOMER})
     assert made.status_code in (201, 422)
     assert client.get(f"{stack.api}/appointments").status_code == 200
     client.close()
