@@ -5,11 +5,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from storage.table import pack_bytes, unpack_bytes
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     from storage.account import StorageAccount
 
 _PARTITION = "tokencache"
@@ -30,7 +32,12 @@ class TokenCacheStore:
     def get_cache(self, syncro_user_id: int) -> TokenCacheRecord:
         """Raises NotFound."""
         entity, etag = self._table.get(_PARTITION, str(syncro_user_id))
-        return TokenCacheRecord(syncro_user_id, unpack_bytes(entity, "cache"), entity["updated_at"], etag)
+        return _record(entity, etag)
+
+    def list_caches(self) -> Iterator[TokenCacheRecord]:
+        """Every stored cache, lazily (key rotation re-encrypts them one by one)."""
+        for entity, etag in self._table.partition(_PARTITION):
+            yield _record(entity, etag)
 
     def save_cache(self, record: TokenCacheRecord) -> TokenCacheRecord:
         """Create (``etag`` None) or replace the row read as ``record``; raises ConcurrencyConflict on a lost race."""
@@ -46,3 +53,7 @@ class TokenCacheStore:
 
     def delete_cache(self, syncro_user_id: int) -> None:
         self._table.delete(_PARTITION, str(syncro_user_id))
+
+
+def _record(entity: dict[str, Any], etag: str) -> TokenCacheRecord:
+    return TokenCacheRecord(int(entity["RowKey"]), unpack_bytes(entity, "cache"), entity["updated_at"], etag)
