@@ -1,0 +1,584 @@
+"""What each page shows, as plain frozen data: the settings page, sign-in, errors, the admin overview.
+
+Handlers build these from storage and Graph; `web.pages` renders them. Nothing here does I/O, so
+every page state can be tested (and every wording reviewed) without a server.
+
+Every form posts to its own route (below) with the fields named by the ``FIELD_*`` constants,
+so the handlers and the templates agree on one spelling. Each POST form carries ``csrf_token``.
+
+The error constructors at the bottom cover every case the OAuth callback and the settings page
+can meet. Each says what happened in words a technician understands and what to do next; none
+shows a stack trace, and the one that repeats text from Microsoft shows only its description.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from oauth.links import AdminOverview, LinkOverview
+    from sync.graph import Calendar
+
+SETTINGS_PATH = "/api/settings"  # GET the page; POST saves calendar + two-way
+UNLINK_PATH = "/api/settings/unlink"
+FEED_PATH = "/api/settings/feed"  # issue (or replace) the private ICS URL
+SIGN_OUT_PATH = "/api/settings/signout"
+ADMIN_PATH = "/api/admin"
+ADMIN_OVERRIDES_PATH = "/api/admin/overrides"
+OAUTH_START_PATH = "/api/oauth/start"
+
+FIELD_CSRF = "csrf_token"
+FIELD_CALENDAR = "calendar_id"
+# Checkboxes are posted as "on" when ticked and are absent otherwise.
+FIELD_TWO_WAY = "two_way"
+FIELD_REMOVE_EVENTS = "remove_events"
+# The admin's override form: map a Microsoft email to a Syncro user, or (with "remove") unmap it.
+FIELD_OVERRIDE_EMAIL = "ms_email"
+FIELD_OVERRIDE_USER = "syncro_user_id"
+FIELD_OVERRIDE_REMOVE = "remove"
+
+# The authority's text is shown to the tech; a bound keeps a hostile or broken reply from
+# filling the page.
+_MAX_AUTHORITY_TEXT = 600
+
+
+@dataclass(frozen=True)
+class ActionLink:
+    """A button-styled link to follow (GET), e.g. "Sign in again"."""
+
+    label: str
+    href: str
+
+
+@dataclass(frozen=True)
+class CopyField:
+    """A value shown in a read-only field with a Copy button, for the tech to pass on."""
+
+    label: str
+    value: str
+    hint: str
+    link_label: str | None = None  # also offer the value as a link (http(s) values only) with this text
+
+
+@dataclass(frozen=True)
+class LinkedAccount:
+    """The Microsoft 365 account a tech linked. ``tenant`` is the organisation's name, or its id."""
+
+    email: str
+    tenant: str
+
+
+@dataclass(frozen=True)
+class SyncStatus:
+    """How the link is doing, for the status section. Times are aware UTC datetimes."""
+
+    linked_since: datetime
+    last_sync: datetime | None = None  # last successful sync; None before the first one
+    sync_pending: bool = False  # changes are queued and will sync within seconds
+    last_error: str | None = None  # what went wrong, in words (never a stack trace)
+    last_error_advice: str | None = None  # what the tech can do about it
+    needs_relink: bool = False  # the refresh token is gone or revoked: nothing syncs until re-link
+    relink_reason: str | None = None
+
+
+@dataclass(frozen=True)
+class CalendarChoice:
+    """One calendar the tech can pick. Only calendars the account can write to are offered."""
+
+    id: str
+    name: str
+    selected: bool
+
+
+@dataclass(frozen=True)
+class SettingsView:
+    """The technician's settings page.
+
+    ``account is None`` means not linked (the page offers "Link my calendar"); ``status.needs_relink``
+    means linked but broken (the page leads with "Re-link"). ``calendars`` holds editable calendars
+    only, with the current choice (or, before the first save, the default calendar) selected.
+    ``ics_url`` is set only right after a URL is issued: feed tokens are stored hashed, so later
+    visits know only ``feed_issued``.
+    """
+
+    tech_name: str
+    syncro_user_id: str  # a string: Syncro ids exceed 2**32 and are never arithmetic
+    csrf_token: str = field(repr=False)
+    now: datetime  # for "5 minutes ago"
+    account: LinkedAccount | None = None
+    status: SyncStatus | None = None
+    calendars: tuple[CalendarChoice, ...] = ()
+    two_way: bool = False
+    ics_url: str | None = None
+    feed_issued: bool = False
+    feed_days_back: int = 60  # SYNC_WINDOW_PAST_DAYS / SYNC_WINDOW_FUTURE_DAYS
+    feed_days_ahead: int = 60
+    calendars_problem: str | None = None  # why no calendars are listed (Graph unreachable), in words
+    flash: str | None = None  # one line confirming what the last form did
+    signed_in_as: str = ""  # the session's Microsoft email, beside "Sign out"
+
+    @property
+    def linked(self) -> bool:
+        return self.account is not None
+
+    @property
+    def needs_relink(self) -> bool:
+        return self.status is not None and self.status.needs_relink
+
+
+@dataclass(frozen=True)
+class SignInView:
+    """The page shown to someone without a session: one "Sign in with Microsoft" button."""
+
+    start_url: str = OAUTH_START_PATH
+    notice: str | None = None  # e.g. "You have been signed out."
+    personal_accounts_allowed: bool = False
+    heading: str = "Sync your Syncro appointments with Outlook"
+
+
+@dataclass(frozen=True)
+class ErrorView:
+    """A page that says what went wrong and what to do, with the HTTP status to answer with."""
+
+    title: str
+    explanation: str
+    what_to_do: str
+    status: int
+    action: ActionLink | None = None
+    copy: CopyField | None = None
+    details: str | None = None  # text from Microsoft, shown as given (escaped), never a trace
+
+
+@dataclass(frozen=True)
+class AdminRow:
+    """One Syncro user in the admin overview, linked or not."""
+
+    syncro_user_id: str
+    name: str
+    email: str
+    linked: bool
+    microsoft_account: str | None = None
+    calendar: str | None = None
+    two_way: bool = False
+    last_sync: datetime | None = None
+    last_error: str | None = None
+    needs_relink: bool = False
+    email_override: str | None = None  # the Microsoft email an admin mapped to this user, if any
+
+
+@dataclass(frozen=True)
+class AdminView:
+    """The admin overview: every Syncro user and the state of their link."""
+
+    rows: tuple[AdminRow, ...]
+    now: datetime
+    signed_in_as: str
+    csrf_token: str = field(repr=False)
+    flash: str | None = None
+    stale_overrides: tuple[tuple[str, str], ...] = ()  # (Microsoft email, Syncro id) naming no Syncro user
+
+
+# ---------------------------------------------------------------------------------------------
+# Errors the OAuth callback and the settings handlers meet, one constructor each.
+
+_START_AGAIN = ActionLink("Start again", OAUTH_START_PATH)
+_BACK_TO_SETTINGS = ActionLink("Back to my settings", SETTINGS_PATH)
+
+
+def personal_account_refused(email: str | None = None) -> ErrorView:
+    """The tech signed in with a personal Microsoft account (outlook.com, hotmail.com, live.com)."""
+    who = f"{email} is a personal Microsoft account" if email else "That is a personal Microsoft account"
+    return ErrorView(
+        title="Please use your work or school account",
+        explanation=(
+            f"{who}. Calendar sync links the Microsoft 365 work or school account your company "
+            "uses for Outlook, so that your Syncro appointments land in your work calendar."
+        ),
+        what_to_do=(
+            "Sign in again with your work email. If you pick the wrong account automatically, choose "
+            '"Use another account" on the Microsoft page. If your company really uses personal accounts, '
+            "your Syncro admin can allow them in this app's settings."
+        ),
+        status=403,
+        action=ActionLink("Sign in with a work or school account", OAUTH_START_PATH),
+    )
+
+
+def no_syncro_user(email: str) -> ErrorView:
+    """No Syncro user has the email of the Microsoft account that signed in (and no override maps it)."""
+    return ErrorView(
+        title="No Syncro user has this email",
+        explanation=(
+            f"You signed in to Microsoft as {email}, but no user in Syncro has that email address, "
+            "so we can't tell whose appointments to put in this calendar."
+        ),
+        what_to_do=(
+            f"Ask your Syncro admin to either set {email} as your email in Syncro, or map {email} "
+            "to your Syncro user in this app's admin overview. Then sign in again. If you have "
+            "another Microsoft account that matches Syncro, sign in with that one instead."
+        ),
+        status=403,
+        action=_START_AGAIN,
+    )
+
+
+def admin_approval_required(consent_url: str, *, organisation: str | None = None) -> ErrorView:
+    """The tenant lets only its admins consent to apps: an admin must approve this one once."""
+    org = f"{organisation}'s" if organisation else "Your organisation's"
+    copy = None
+    if consent_url:
+        copy = CopyField(
+            label="Approval link for your Microsoft 365 admin",
+            value=consent_url,
+            hint="Your admin opens this, signs in with an administrator account and clicks Accept.",
+            link_label="Open the approval page (if you are the administrator)",
+        )
+    return ErrorView(
+        title="Your Microsoft 365 admin needs to approve this app",
+        explanation=(
+            f"{org} Microsoft 365 settings let only administrators allow apps to read and write calendars. "
+            "An administrator approves this app once for the whole organisation; after that every "
+            "technician links their own calendar without asking again."
+        ),
+        what_to_do=(
+            ("Send the approval link below to" if consent_url else "Ask")
+            + " your Microsoft 365 administrator to approve it. Once they have, come back here and sign in again."
+        ),
+        status=400,
+        action=_START_AGAIN,
+        copy=copy,
+    )
+
+
+def consent_refused() -> ErrorView:
+    """The tech (or their tenant's policy) declined the permissions on Microsoft's consent page."""
+    return ErrorView(
+        title="Calendar access was not allowed",
+        explanation=(
+            "Microsoft says the permission request was declined, so we can't reach your calendar. "
+            "We ask only for your calendars and to stay signed in; nothing else in your mailbox "
+            "or your organisation."
+        ),
+        what_to_do='Sign in again and choose "Accept" on the permissions page to link your calendar.',
+        status=400,
+        action=ActionLink("Try again", OAUTH_START_PATH),
+    )
+
+
+def authority_error(code: str, description: str | None, *, status: int = 400) -> ErrorView:
+    """Microsoft's sign-in answered with an error not covered above; shows its code and description."""
+    text = " ".join((description or "").split())  # one line: AAD descriptions carry \r\n
+    if len(text) > _MAX_AUTHORITY_TEXT:
+        text = text[:_MAX_AUTHORITY_TEXT] + "…"
+    return ErrorView(
+        title="Microsoft sign-in didn't complete",
+        explanation="Microsoft's sign-in service returned an error instead of signing you in.",
+        what_to_do=(
+            "Try again in a minute. If it keeps happening, send the details below (they hold no "
+            "password or token) to your Syncro admin."
+        ),
+        status=status,
+        action=ActionLink("Try again", OAUTH_START_PATH),
+        details=": ".join(part for part in (code, text) if part) or None,
+    )
+
+
+def sign_in_expired() -> ErrorView:
+    """The callback's state is unknown, expired, already used, or belongs to another browser."""
+    return ErrorView(
+        title="This sign-in has expired",
+        explanation=(
+            "The sign-in you came back from is too old, was already used, or was started in "
+            "another browser. For your safety each sign-in works once, in the browser that began it."
+        ),
+        what_to_do="Start again from this browser; it takes a few seconds.",
+        status=400,
+        action=_START_AGAIN,
+    )
+
+
+def session_expired() -> ErrorView:
+    """A form was posted without a valid session (it expired after a while, or the cookie is gone)."""
+    return ErrorView(
+        title="You've been signed out",
+        explanation="Your sign-in here has ended (it lasts a working day), so we didn't save that change.",
+        what_to_do="Sign in again, then make the change once more.",
+        status=401,
+        action=ActionLink("Sign in with Microsoft", OAUTH_START_PATH),
+    )
+
+
+def csrf_failed() -> ErrorView:
+    """A form's csrf_token is missing or isn't this session's: an old tab, or another site posting."""
+    return ErrorView(
+        title="That form was out of date",
+        explanation=(
+            "We didn't save anything: the form came from an older page (for example one opened "
+            "before you last signed in) or from another website."
+        ),
+        what_to_do="Open your settings page again and repeat the change there.",
+        status=403,
+        action=_BACK_TO_SETTINGS,
+    )
+
+
+def unknown_calendar() -> ErrorView:
+    """The chosen calendar id isn't one of the account's editable calendars (deleted, or read-only)."""
+    return ErrorView(
+        title="That calendar isn't available",
+        explanation=(
+            "The calendar you picked no longer exists in your Outlook, or it is one you can only "
+            "read (such as a shared or holiday calendar), so we can't put appointments in it."
+        ),
+        what_to_do="Open your settings again and pick one of the calendars listed there.",
+        status=400,
+        action=_BACK_TO_SETTINGS,
+    )
+
+
+def not_admin(email: str) -> ErrorView:
+    """Someone not listed in ADMIN_EMAILS opened the admin overview."""
+    return ErrorView(
+        title="This page is for admins",
+        explanation=f"You are signed in as {email}, which is not one of this app's admins.",
+        what_to_do=(
+            "If you should see the overview, ask whoever deployed this app to add your email to its "
+            "ADMIN_EMAILS setting. Your own calendar settings are on your settings page."
+        ),
+        status=403,
+        action=_BACK_TO_SETTINGS,
+    )
+
+
+def service_unavailable() -> ErrorView:
+    """Microsoft Graph or Syncro didn't answer while finishing a sign-in or saving a setting."""
+    return ErrorView(
+        title="Microsoft 365 or Syncro didn't answer",
+        explanation="We couldn't reach Microsoft 365 or Syncro just now, so nothing was changed.",
+        what_to_do="Try again in a minute. If it keeps happening, tell your Syncro admin.",
+        status=503,
+        action=ActionLink("Try again", OAUTH_START_PATH),
+    )
+
+
+def after_admin_consent() -> SignInView:
+    """Where Microsoft sends an admin back after approving the app for their organisation."""
+    return SignInView(
+        notice=(
+            "Thank you: the app is approved for your organisation. Technicians can now link their "
+            "calendars; sign in below to link yours."
+        )
+    )
+
+
+def signed_out() -> SignInView:
+    return SignInView(notice="You have been signed out.")
+
+
+def not_linked() -> ErrorView:
+    """A settings form was posted for a tech whose calendar isn't linked (any more)."""
+    return ErrorView(
+        title="Your calendar isn't linked",
+        explanation="That change applies to a linked calendar, and yours isn't linked (any more).",
+        what_to_do="Link your calendar first; your settings page has the button.",
+        status=409,
+        action=_BACK_TO_SETTINGS,
+    )
+
+
+def save_conflict() -> ErrorView:
+    """The link changed under the save twice in a row (the sync engine was writing it)."""
+    return ErrorView(
+        title="Your settings were busy",
+        explanation="Sync was updating your link at the same moment, so we didn't save that change.",
+        what_to_do="Open your settings again and save once more.",
+        status=409,
+        action=_BACK_TO_SETTINGS,
+    )
+
+
+def misconfigured() -> ErrorView:
+    """A required app setting is missing or malformed (the log names it; the page must not)."""
+    return ErrorView(
+        title="This app isn't fully set up",
+        explanation="One of the app's settings is missing or wrong, so it can't do this yet.",
+        what_to_do="Tell whoever deployed this app; its log names the setting to fix.",
+        status=503,
+    )
+
+
+def bad_request(problem: str | None = None) -> ErrorView:
+    """A request we can't use; ``problem`` is the handler's own words for a person."""
+    return ErrorView(
+        title="We couldn't use that request",
+        explanation=problem or "The request was missing something or had a value we don't accept.",
+        what_to_do="Go back to the page you came from and try again.",
+        status=400,
+        action=_BACK_TO_SETTINGS,
+    )
+
+
+def admin_consent_granted() -> ErrorView:
+    """Microsoft sent an admin back after approving the app: good news, shown with status 200."""
+    return ErrorView(
+        title="Approved for your organisation",
+        explanation=(
+            "Thank you: the app may now reach the calendars of technicians who link theirs. "
+            "Nobody's calendar syncs until that technician links it."
+        ),
+        what_to_do="Tell your technicians to open their settings page and link their calendar.",
+        status=200,
+        action=ActionLink("Link my own calendar", OAUTH_START_PATH),
+    )
+
+
+def sign_in_view(*, notice: str | None = None, personal_accounts_allowed: bool = False) -> SignInView:
+    return SignInView(notice=notice, personal_accounts_allowed=personal_accounts_allowed)
+
+
+# ---------------------------------------------------------------------------------------------
+# Adapters from what `oauth.links` returns to the views above: still pure, no I/O.
+
+# RefusalKind values (oauth.flow) and the handlers' own refusals, each to its page.
+_ERRORS: dict[str, Callable[[dict[str, str]], ErrorView]] = {
+    "state_invalid": lambda d: sign_in_expired(),
+    "consent_refused": lambda d: consent_refused(),
+    "admin_approval_needed": lambda d: admin_approval_required(d.get("admin_consent_url", "")),
+    "authority_error": lambda d: authority_error(d.get("code", ""), d.get("detail")),
+    "personal_account": lambda d: personal_account_refused(d.get("email") or None),
+    "no_syncro_user": lambda d: no_syncro_user(d.get("email") or "this account"),
+    "not_an_admin": lambda d: not_admin(d.get("email") or "this account"),
+    "service_unavailable": lambda d: service_unavailable(),  # its detail may name internals
+    "session_expired": lambda d: session_expired(),
+    "csrf": lambda d: csrf_failed(),
+    "unknown_calendar": lambda d: unknown_calendar(),
+    "not_linked": lambda d: not_linked(),
+    "conflict": lambda d: save_conflict(),
+    "misconfigured": lambda d: misconfigured(),
+    "bad_request": lambda d: bad_request(d.get("detail") or None),
+    "admin_consent_granted": lambda d: admin_consent_granted(),
+}
+
+
+def error_view(kind: str, **details: str) -> ErrorView:
+    """The page for an error named ``kind`` (a `RefusalKind` value, or a handler's refusal).
+
+    ``details`` may hold ``detail``, ``email``, ``admin_consent_url`` and ``code``. An unknown
+    kind gets a general page rather than an exception: an error page must never fail.
+    """
+    build = _ERRORS.get(kind)
+    return build(details) if build else bad_request(None)
+
+
+def settings_view(
+    overview: LinkOverview,
+    *,
+    csrf_token: str,
+    flash: str = "",
+    new_feed_url: str = "",
+    tech_name: str = "",
+    signed_in_as: str = "",
+    now: datetime | None = None,
+    feed_days: tuple[int, int] = (60, 60),
+) -> SettingsView:
+    """The settings page for ``overview`` (from `oauth.links.linking_overview`)."""
+    link = overview.link
+    account = status = None
+    calendars: tuple[CalendarChoice, ...] = ()
+    if link is not None:
+        state = _value(link.status)
+        needs_relink = state == "needs_relink"
+        account = LinkedAccount(email=link.ms_username or link.email, tenant=link.ms_tenant_id)
+        status = SyncStatus(
+            linked_since=link.linked_at,
+            # The sync engine adds these to the link; until then they read as "not yet".
+            last_sync=getattr(link, "last_sync_at", None),
+            sync_pending=state == "unlinking" or bool(getattr(link, "sync_pending", False)),
+            last_error=_problem(link, state),
+            last_error_advice=getattr(link, "last_error_advice", None),
+            needs_relink=needs_relink,
+            relink_reason=(link.status_detail or None) if needs_relink else None,
+        )
+        calendars = calendar_choices(overview.calendars, chosen=link.calendar_id)
+    return SettingsView(
+        tech_name=tech_name,
+        syncro_user_id=str(overview.syncro_user_id),
+        csrf_token=csrf_token,
+        now=now or datetime.now(UTC),
+        account=account,
+        status=status,
+        calendars=calendars,
+        two_way=bool(link and link.two_way),
+        ics_url=new_feed_url or None,
+        feed_issued=overview.feed_issued_at is not None,
+        feed_days_back=feed_days[0],
+        feed_days_ahead=feed_days[1],
+        calendars_problem=overview.calendars_problem or None,
+        flash=flash or None,
+        signed_in_as=signed_in_as,
+    )
+
+
+def calendar_choices(calendars: Iterable[Calendar], *, chosen: str = "") -> tuple[CalendarChoice, ...]:
+    """Editable calendars only; ``chosen`` is selected if still there, else the default, else the first."""
+    editable = [c for c in calendars if c.can_edit]
+    ids = {c.id for c in editable}
+    pick = (
+        chosen if chosen in ids else next((c.id for c in editable if c.is_default), editable[0].id if editable else "")
+    )
+    return tuple(CalendarChoice(c.id, c.name, c.id == pick) for c in editable)
+
+
+def admin_view(
+    overview: AdminOverview,
+    *,
+    csrf_token: str,
+    flash: str = "",
+    signed_in_as: str = "",
+    now: datetime | None = None,
+) -> AdminView:
+    """The admin overview for ``overview`` (from `oauth.links.admin_overview`)."""
+    rows = []
+    for row in overview.rows:
+        link = row.link
+        state = _value(link.status) if link is not None else ""
+        rows.append(
+            AdminRow(
+                syncro_user_id=str(row.user.id),
+                name=row.user.full_name,
+                email=row.user.email or "",
+                linked=link is not None,
+                microsoft_account=link.ms_username if link is not None else None,
+                calendar=(link.calendar_name or None) if link is not None else None,
+                two_way=bool(link and link.two_way),
+                last_sync=getattr(link, "last_sync_at", None),
+                # The admin sees every non-active link's detail (re-link reasons, unlinking progress).
+                last_error=getattr(link, "last_error", None)
+                or (link.status_detail if link is not None and state != "active" else None)
+                or None,
+                needs_relink=state == "needs_relink",
+                email_override=row.override_email or None,
+            )
+        )
+    unknown = {str(i) for i in overview.unknown_override_ids}
+    stale = tuple(sorted((email, str(i)) for email, i in overview.overrides.items() if str(i) in unknown))
+    return AdminView(
+        rows=tuple(rows),
+        now=now or datetime.now(UTC),
+        signed_in_as=signed_in_as,
+        csrf_token=csrf_token,
+        flash=flash or None,
+        stale_overrides=stale,
+    )
+
+
+def _problem(link: Any, state: str) -> str | None:
+    # A paused link's detail is its problem; "unlinking" is progress (shown as pending), not a problem.
+    return getattr(link, "last_error", None) or (link.status_detail if state == "paused" else None) or None
+
+
+def _value(status: Any) -> str:
+    return str(getattr(status, "value", status))
