@@ -1,19 +1,21 @@
 # The two commands: `make run` (the local stack) and `make test` (every test).
 # Each does its own set-up on a fresh machine: a virtual environment from the pinned
-# requirements, and Azurite from package-lock.json.
+# requirements, and Azurite from package-lock.json; `make test` also installs Debian's chromium
+# for the browser tests (Playwright's own browser download does not work on our machines).
 
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP_PY := $(VENV)/.installed
 STAMP_NODE := node_modules/.installed
+CHROMIUM := /usr/bin/chromium
 
-.PHONY: run test lint bench key deps clean
+.PHONY: run test lint bench key deps chromium clean
 
 run: deps
 	$(PY) -m local.stack
 
-test: deps lint
+test: deps lint $(CHROMIUM)
 	$(PY) -m pytest
 
 lint: $(STAMP_PY)
@@ -37,6 +39,17 @@ $(STAMP_PY): requirements.txt requirements-dev.txt constraints.txt
 $(STAMP_NODE): package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
+
+# Debian's chromium for tests/browser (driven by Playwright with executable_path=$(CHROMIUM)).
+# Installed only when missing; as root directly, otherwise through sudo where there is one.
+chromium: $(CHROMIUM)
+
+$(CHROMIUM):
+	@if [ "$$(id -u)" = 0 ]; then sudo=; elif command -v sudo >/dev/null; then sudo=sudo; \
+	else echo "$@ is missing and installing it needs root: apt-get install chromium" >&2; exit 1; fi; \
+	set -x; $$sudo apt-get update -qq && \
+	$$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
+	test -x $@
 
 clean:
 	rm -rf $(VENV) node_modules .local .pytest_cache .ruff_cache

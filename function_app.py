@@ -3,8 +3,10 @@ each trigger hands its input to one plain function in a package (see README "Whe
 
 import azure.functions as func
 
+from blueprints.linking import bp as linking
 from blueprints.ops import bp as ops
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
 
 app.register_functions(ops)  # GET /api/health
+app.register_functions(linking)  # /api/oauth/*, /api/settings*, /api/admin*

@@ -10,7 +10,13 @@ import functools
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from oauth.crypto import TokenCipher
+    from oauth.flow import LinkingServices
+    from oauth.tokens import TokenService
     from storage import StorageAccount
+    from sync.graph import GraphClient
+    from sync.syncro import SyncroClient
+    from web.session import SessionCookies
 
 
 @functools.cache
@@ -30,3 +36,103 @@ def app_version() -> str:
         return get_settings().app_version
     except SettingsError:
         return VERSION
+
+
+@functools.cache
+def token_cipher() -> TokenCipher:
+    from oauth.crypto import TokenCipher
+    from settings import get_settings
+
+    return TokenCipher.from_settings(get_settings())
+
+
+@functools.cache
+def token_service() -> TokenService:
+    """Graph access tokens per technician, from their encrypted MSAL cache."""
+    from oauth.msal_app import build_msal_app
+    from oauth.tokens import TokenService
+    from settings import get_settings
+
+    settings = get_settings()
+    account = storage_account()
+    return TokenService(
+        links=account.links,
+        caches=account.token_caches,
+        cipher=token_cipher(),
+        app_factory=lambda cache: build_msal_app(settings, token_cache=cache),
+    )
+
+
+@functools.cache
+def syncro_client() -> SyncroClient:
+    from settings import get_settings
+    from sync.syncro import SyncroClient
+
+    settings = get_settings()
+    return SyncroClient(settings.syncro_base_url, api_token=settings.syncro_api_token, ca_bundle=settings.ca_bundle)
+
+
+def graph_client(access_token: str) -> GraphClient:
+    """A Graph client acting with one access token (a sign-in's, before any link exists)."""
+    from settings import get_settings
+    from sync.graph import GraphClient
+
+    settings = get_settings()
+    return GraphClient(settings.graph_base_url, token=lambda: access_token, ca_bundle=settings.ca_bundle)
+
+
+def graph_client_for(syncro_user_id: int) -> GraphClient:
+    """A Graph client acting as a linked technician (tokens refreshed as needed)."""
+    from settings import get_settings
+    from sync.graph import GraphClient
+
+    settings = get_settings()
+    tokens = token_service()
+    return GraphClient(
+        settings.graph_base_url, token=lambda: tokens.access_token_for(syncro_user_id), ca_bundle=settings.ca_bundle
+    )
+
+
+@functools.cache
+def linking_services() -> LinkingServices:
+    from oauth.flow import LinkingServices
+    from oauth.msal_app import build_msal_app
+    from settings import get_settings
+
+    settings = get_settings()
+    account = storage_account()
+    return LinkingServices(
+        redirect_uri=f"{settings.public_base_url}/api/oauth/callback",
+        authority=settings.ms_authority,
+        client_id=settings.ms_client_id,
+        allow_personal_accounts=settings.allow_personal_accounts,
+        admin_emails=settings.admin_emails,
+        states=account.oauth_states,
+        links=account.links,
+        tokens=token_service(),
+        cipher=token_cipher(),
+        msal_app=lambda cache: build_msal_app(settings, token_cache=cache),
+        graph=graph_client,
+        syncro=syncro_client(),
+        overrides=lambda: account.overrides.all_overrides(),
+        clock=account.clock,
+    )
+
+
+@functools.cache
+def session_codec() -> SessionCookies:
+    """Signs and reads the settings page's session cookies (key derived from the token key)."""
+    from settings import get_settings
+    from web.session import SessionCookies
+
+    settings = get_settings()
+    return SessionCookies(settings.token_encryption_key, old_keys=settings.token_encryption_old_keys.values())
+
+
+def reset() -> None:
+    """Forget every object built from settings (tests that change settings call this)."""
+    from settings import get_settings
+
+    get_settings.cache_clear()
+    for cached in (storage_account, token_cipher, token_service, syncro_client, linking_services, session_codec):
+        cached.cache_clear()

@@ -56,6 +56,9 @@ def serve_in_thread(
         access_log=False,
         lifespan="off",
         timeout_keep_alive=30,
+        # A client that keeps an idle keep-alive connection open must not hold up stop() for the
+        # whole join timeout (tests stop servers often): one second of grace, then connections go.
+        timeout_graceful_shutdown=1,
         ssl_certfile=str(tls.cert_chain) if tls else None,
         ssl_keyfile=str(tls.private_key) if tls else None,
     )

@@ -27,6 +27,7 @@ from typing import Any
 
 from local import demo
 from local.azurite import Azurite, free_port, start_azurite
+from local.demo_link import DemoLinkFailed, link_through_pages
 from local.host.config import HostConfig, read_local_settings
 from local.host.http import HostKeys
 from local.host.logs import configure_logging
@@ -115,6 +116,7 @@ def app_settings_for_sims(
         "AzureWebJobsStorage": storage,
         "PUBLIC_BASE_URL": host_url,
         "MS_CLIENT_ID": demo.CLIENT_ID,
+        "ADMIN_EMAILS": demo.DISPATCHER.sign_in,
         "MS_CLIENT_SECRET": secrets.client_secret,
         "MS_AUTHORITY": f"{sims.identity.url}/common",
         "GRAPH_BASE_URL": f"{sims.graph.url}/v1.0",
@@ -127,7 +129,14 @@ def app_settings_for_sims(
 
 
 def stack_json(
-    *, host_url: str, keys: HostKeys, sims: Simulators, tls: TlsFiles, storage: str, secrets: demo.DemoSecrets
+    *,
+    host_url: str,
+    keys: HostKeys,
+    sims: Simulators,
+    tls: TlsFiles,
+    storage: str,
+    secrets: demo.DemoSecrets,
+    linked: set[int],
 ) -> dict[str, Any]:
     """Exactly the keys DESIGN.md promises to other tools."""
     return {
@@ -150,7 +159,7 @@ def stack_json(
                 "password": secrets.password,
                 "syncro_user_id": tech.syncro_user_id,
                 "personal": tech.personal,
-                "linked": False,  # linking arrives with roadmap step 3
+                "linked": tech.syncro_user_id in linked,  # the first tech, through the product's own pages
             }
             for tech in demo.TECHS
         ],
@@ -215,10 +224,21 @@ def run() -> int:
         host.start()
         stack.callback(host.stop)
 
+        linked: set[int] = set()
         if use_sims:
+            first = demo.TECHS[0]
+            try:
+                link_through_pages(
+                    host_url, sign_in=first.sign_in, password=secrets.password, ca_bundle=str(tls.ca_bundle)
+                )
+                linked.add(first.syncro_user_id)
+            except DemoLinkFailed as error:
+                log.error("the demo could not link %s: %s", first.sign_in, error)
             write_private_json(
                 STATE_DIR / "stack.json",
-                stack_json(host_url=host_url, keys=keys, sims=sims, tls=tls, storage=storage, secrets=secrets),
+                stack_json(
+                    host_url=host_url, keys=keys, sims=sims, tls=tls, storage=storage, secrets=secrets, linked=linked
+                ),
             )
         print(f"\nSettings page: {host_url}/api/settings", flush=True)
         print(f"Health:        {host_url}/api/health", flush=True)

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from storage.mappings import MappingStore
     from storage.mirror import MirrorStore
     from storage.oauth_state import OAuthStateStore
+    from storage.overrides import OverrideStore
     from storage.subscriptions import SubscriptionStore
     from storage.sync_queue import SyncQueue
     from storage.token_caches import TokenCacheStore
@@ -174,6 +175,12 @@ class StorageAccount:
         from storage.oauth_state import OAuthStateStore
 
         return OAuthStateStore(self)
+
+    @cached_property
+    def overrides(self) -> OverrideStore:
+        from storage.overrides import OverrideStore
+
+        return OverrideStore(self)
 
     @cached_property
     def leases(self) -> LeaseStore:

@@ -20,6 +20,7 @@ class LinkStatus(StrEnum):
     ACTIVE = "active"
     NEEDS_RELINK = "needs_relink"  # Microsoft refused our refresh token: the tech must sign in again
     PAUSED = "paused"
+    UNLINKING = "unlinking"  # the tech unlinked and asked us to remove our [S] events first (sync engine)
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,7 @@ class Link:
     status: LinkStatus
     linked_at: datetime
     status_detail: str = ""
+    remove_outlook_events: bool = False  # with UNLINKING: delete our [S] events, then forget the link
     etag: str | None = None
 
     def with_changes(self, **changes: object) -> Link:
@@ -54,6 +56,7 @@ def _to_entity(link: Link) -> Entity:
         "two_way": link.two_way,
         "status": link.status.value,
         "status_detail": link.status_detail,
+        "remove_outlook_events": link.remove_outlook_events,
         "linked_at": link.linked_at,
     }
 
@@ -70,6 +73,7 @@ def _from_entity(entity: Entity, etag: str) -> Link:
         two_way=bool(entity["two_way"]),
         status=LinkStatus(entity["status"]),
         status_detail=entity.get("status_detail", ""),
+        remove_outlook_events=bool(entity.get("remove_outlook_events", False)),
         linked_at=entity["linked_at"],
         etag=etag,
     )

@@ -66,14 +66,11 @@ def app_settings_env(storage_connection_string: str, **overrides: str) -> dict[s
 def use_app_settings(monkeypatch: pytest.MonkeyPatch):
     """Install app settings into the process environment for code that reads them (services.py)."""
     import services
-    import settings
 
     def install(env: dict[str, str]) -> None:
         for name, value in env.items():
             monkeypatch.setenv(name, value)
-        settings.get_settings.cache_clear()
-        services.storage_account.cache_clear()
+        services.reset()
 
     yield install
-    settings.get_settings.cache_clear()
-    services.storage_account.cache_clear()
+    services.reset()

@@ -13,6 +13,7 @@ shows a stack trace, and the one that repeats text from Microsoft shows only its
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -449,7 +450,10 @@ _ERRORS: dict[str, Callable[[dict[str, str]], ErrorView]] = {
     "admin_approval_needed": lambda d: admin_approval_required(d.get("admin_consent_url", "")),
     "authority_error": lambda d: authority_error(d.get("code", ""), d.get("detail")),
     "personal_account": lambda d: personal_account_refused(d.get("email") or None),
-    "no_syncro_user": lambda d: no_syncro_user(d.get("email") or "this account"),
+    # The detail says why (no user, two users with that email, an override to a deleted user).
+    "no_syncro_user": lambda d: dataclasses.replace(
+        no_syncro_user(d.get("email") or "this account"), details=d.get("detail") or None
+    ),
     "not_an_admin": lambda d: not_admin(d.get("email") or "this account"),
     "service_unavailable": lambda d: service_unavailable(),  # its detail may name internals
     "session_expired": lambda d: session_expired(),

@@ -1,0 +1,64 @@
+"""Linking a technician's calendar: Microsoft sign-in, the settings page, the admin overview.
+
+Pages are anonymous at the Functions level: who may see what is decided by the signed session
+cookie that the Microsoft sign-in sets. The JSON list of links is for scripts, with a function key.
+"""
+
+import azure.functions as func
+
+bp = func.Blueprint()
+PAGE = func.AuthLevel.ANONYMOUS
+
+
+def _page(handler_name: str, req: func.HttpRequest) -> func.HttpResponse:
+    from web import handlers
+    from web.http import from_functions, to_functions
+
+    return to_functions(getattr(handlers, handler_name)(from_functions(req)))
+
+
+@bp.route(route="oauth/start", methods=["GET"], auth_level=PAGE)
+def oauth_start(req: func.HttpRequest) -> func.HttpResponse:
+    return _page("oauth_start", req)
+
+
+@bp.route(route="oauth/callback", methods=["GET"], auth_level=PAGE)
+def oauth_callback(req: func.HttpRequest) -> func.HttpResponse:
+    return _page("oauth_callback", req)
+
+
+@bp.route(route="settings", methods=["GET", "POST"], auth_level=PAGE)
+def settings_page(req: func.HttpRequest) -> func.HttpResponse:
+    return _page("settings_page", req)
+
+
+@bp.route(route="settings/unlink", methods=["POST"], auth_level=PAGE)
+def settings_unlink(req: func.HttpRequest) -> func.HttpResponse:
+    return _page("settings_unlink", req)
+
+
+@bp.route(route="settings/feed", methods=["POST"], auth_level=PAGE)
+def settings_feed(req: func.HttpRequest) -> func.HttpResponse:
+    return _page("settings_new_feed_url", req)
+
+
+@bp.route(route="settings/signout", methods=["POST"], auth_level=PAGE)
+def settings_signout(req: func.HttpRequest) -> func.HttpResponse:
+    return _page("sign_out", req)
+
+
+@bp.route(route="admin", methods=["GET"], auth_level=PAGE)
+def admin_page(req: func.HttpRequest) -> func.HttpResponse:
+    return _page("admin_page", req)
+
+
+@bp.route(route="admin/overrides", methods=["POST"], auth_level=PAGE)
+def admin_overrides(req: func.HttpRequest) -> func.HttpResponse:
+    return _page("admin_overrides", req)
+
+
+@bp.route(route="admin/links", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
+def admin_links(req: func.HttpRequest) -> func.HttpResponse:
+    from web.admin_api import list_links
+
+    return list_links()

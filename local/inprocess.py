@@ -1,0 +1,107 @@
+"""The whole product in this process, as `make run` serves it: the three simulators seeded with
+the demo, the app's settings in the environment, and the local Functions host serving
+function_app.py. Tests and benchmarks use it; Azurite is started by the caller."""
+
+from __future__ import annotations
+
+import os
+from contextlib import ExitStack
+from dataclasses import dataclass
+from typing import Any
+
+import requests
+
+from local import demo
+from local.azurite import free_port
+from local.formwalk import follow, forms_of, submit
+from local.stack import Simulators, app_settings_for_sims, seed_demo, start_simulators
+from local.tls import TlsFiles
+
+
+@dataclass
+class Product:
+    host_url: str
+    sims: Simulators
+    tls: TlsFiles
+    secrets: demo.DemoSecrets
+    function_key: str
+    env: dict[str, str]
+
+    def browser(self) -> requests.Session:
+        """A cookie-keeping session that trusts the stack's CA (and not REQUESTS_CA_BUNDLE)."""
+        session = requests.Session()
+        session.trust_env = False
+        session.verify = str(self.tls.ca_bundle)
+        return session
+
+    def sim(self, name: str) -> Any:
+        return self.sims.sims[name]
+
+    def sim_url(self, name: str) -> str:
+        return getattr(self.sims, name).url
+
+    def start(self, session: requests.Session, *, purpose: str = "link") -> requests.Response:
+        """Open /api/oauth/start and follow it to Microsoft's sign-in page."""
+        answer = session.get(f"{self.host_url}/api/oauth/start", params={"purpose": purpose}, allow_redirects=False)
+        if answer.status_code not in (302, 303):
+            raise RuntimeError(f"/api/oauth/start answered {answer.status_code}: {answer.text[:300]}")
+        return follow(session, answer)
+
+    def sign_in(
+        self, session: requests.Session, sign_in: str, *, purpose: str = "link", decision: str = "accept"
+    ) -> requests.Response:
+        """Walk settings -> Microsoft sign-in -> consent (when asked) -> back; the last page."""
+        page = self.start(session, purpose=purpose)
+        answer = submit(session, page, button="signin", fields={"email": sign_in, "password": self.secrets.password})
+        if answer.status_code == 200 and any(decision in form.buttons for form in forms_of(answer.text)):
+            answer = submit(session, answer, button=decision)
+        return follow(session, answer)
+
+    def storage(self) -> Any:
+        import services
+
+        return services.storage_account()
+
+
+def install_settings(env: dict[str, str]) -> None:
+    """Put the app's settings into the environment and forget everything built from the old ones."""
+    import services
+
+    os.environ.update(env)
+    services.reset()
+
+
+def start_product(stack: ExitStack, *, tls: TlsFiles, storage: str, table_prefix: str = "") -> Product:
+    """Start simulators and host (stopped when ``stack`` closes); the environment is restored then too."""
+    import function_app
+    from local.host import FunctionHost, HostConfig
+    from local.host.runtime import generate_keys
+
+    saved = dict(os.environ)
+    stack.callback(_restore_environment, saved)
+    port = free_port()
+    host_url = f"http://127.0.0.1:{port}"
+    sims = start_simulators(tls, stack)
+    secrets = demo.DemoSecrets.fresh()
+    webhook = demo.DemoSecrets.fresh().client_secret
+    seed_demo(sims, host_url=host_url, secrets=secrets, webhook_secret=webhook)
+    env = app_settings_for_sims(
+        sims, storage=storage, host_url=host_url, tls=tls, secrets=secrets, webhook_secret=webhook
+    )
+    env["TABLE_PREFIX"] = table_prefix or "p" + os.urandom(5).hex()
+    install_settings(env)
+    keys = generate_keys()
+    host = FunctionHost(
+        function_app.app, config=HostConfig(), keys=keys, port=port, timers_enabled=False, queues_enabled=False
+    )
+    host.start()
+    stack.callback(host.stop)
+    return Product(host_url, sims, tls, secrets, keys.function_key, env)
+
+
+def _restore_environment(saved: dict[str, str]) -> None:
+    import services
+
+    os.environ.clear()
+    os.environ.update(saved)
+    services.reset()

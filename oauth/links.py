@@ -1,0 +1,207 @@
+"""What a technician and an admin can do with links, behind the settings page and the admin
+overview: read the state of a link, choose calendar and direction, unlink, issue a new feed URL,
+map a Microsoft account to a Syncro user. Storage and the services come from `services`."""
+
+from __future__ import annotations
+
+import secrets
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from storage.errors import ConcurrencyConflict, NotFound
+
+if TYPE_CHECKING:
+    from storage.links import Link
+    from sync.graph import Calendar
+    from sync.syncro import SyncroUser
+
+# The settings page lists calendars from Graph; a tech who saves right after viewing should not
+# cost a second Graph call, nor should reloading the page. Short enough that a new calendar shows soon.
+CALENDAR_CACHE_SECONDS = 60.0
+
+
+@dataclass(frozen=True)
+class LinkOverview:
+    """Everything the settings page shows about one technician."""
+
+    syncro_user_id: int
+    link: Link | None
+    calendars: list[Calendar] = field(default_factory=list)
+    calendars_problem: str = ""  # why the list is empty, in words
+    feed_issued_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class AdminRow:
+    user: SyncroUser
+    link: Link | None
+    override_email: str = ""
+
+
+@dataclass(frozen=True)
+class AdminOverview:
+    rows: list[AdminRow]
+    overrides: dict[str, int]
+    unknown_override_ids: list[int] = field(default_factory=list)  # overrides naming no Syncro user
+
+
+class _CalendarCache:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._entries: dict[int, tuple[float, list[Calendar]]] = {}
+
+    def get(self, syncro_user_id: int) -> list[Calendar] | None:
+        with self._lock:
+            entry = self._entries.get(syncro_user_id)
+        if entry and time.monotonic() - entry[0] < CALENDAR_CACHE_SECONDS:
+            return entry[1]
+        return None
+
+    def put(self, syncro_user_id: int, calendars: list[Calendar]) -> None:
+        with self._lock:
+            self._entries[syncro_user_id] = (time.monotonic(), calendars)
+
+    def forget(self, syncro_user_id: int) -> None:
+        with self._lock:
+            self._entries.pop(syncro_user_id, None)
+
+
+_calendars = _CalendarCache()
+
+
+def forget_cached_calendars(syncro_user_id: int) -> None:
+    _calendars.forget(syncro_user_id)
+
+
+def _link(syncro_user_id: int) -> Link | None:
+    from services import storage_account
+
+    try:
+        return storage_account().links.get_link(syncro_user_id)
+    except NotFound:
+        return None
+
+
+def calendars_of(syncro_user_id: int) -> list[Calendar]:
+    """The tech's calendars, from Graph at most once a minute. Raises NeedsRelink or ServiceError."""
+    from services import graph_client_for
+
+    cached = _calendars.get(syncro_user_id)
+    if cached is None:
+        cached = graph_client_for(syncro_user_id).calendars()
+        _calendars.put(syncro_user_id, cached)
+    return cached
+
+
+def linking_overview(syncro_user_id: int) -> LinkOverview:
+    from oauth.tokens import NeedsRelink
+    from services import storage_account
+    from storage.links import LinkStatus
+    from sync.errors import ServiceError
+
+    link = _link(syncro_user_id)
+    calendars: list[Calendar] = []
+    problem = ""
+    if link is not None and link.status is not LinkStatus.NEEDS_RELINK:
+        try:
+            calendars = calendars_of(syncro_user_id)
+        except NeedsRelink:
+            link = _link(syncro_user_id)  # now marked, with the reason
+        except ServiceError as error:
+            problem = f"Your calendars could not be read from Microsoft 365 just now ({error}). Reload in a minute."
+    feeds = [t for t in storage_account().feed_tokens.list_for_tech(syncro_user_id) if t.active]
+    issued = max((t.created_at for t in feeds), default=None)
+    return LinkOverview(syncro_user_id, link, calendars, problem, issued)
+
+
+def save_link_choices(syncro_user_id: int, *, calendar_id: str, two_way: bool) -> str | None:
+    """Store the tech's calendar and direction; the name of a refusal, or None when saved."""
+    from services import storage_account
+
+    links = storage_account().links
+    for _ in range(2):  # one retry if the sync engine updated the row meanwhile
+        link = _link(syncro_user_id)
+        if link is None:
+            return "not_linked"
+        calendar = next((c for c in calendars_of(syncro_user_id) if c.id == calendar_id and c.can_edit), None)
+        if calendar is None:
+            return "unknown_calendar"
+        try:
+            links.update_link(link.with_changes(calendar_id=calendar.id, calendar_name=calendar.name, two_way=two_way))
+            return None
+        except ConcurrencyConflict:
+            continue
+    return "conflict"
+
+
+def unlink(syncro_user_id: int, *, remove_outlook_events: bool) -> None:
+    """Forget the tech's Microsoft token and link. With ``remove_outlook_events`` the link stays,
+    marked for removal, until the sync engine has taken our [S] events out of Outlook with it."""
+    from services import storage_account, token_service
+    from storage.links import LinkStatus
+
+    link = _link(syncro_user_id)
+    _calendars.forget(syncro_user_id)
+    if link is None:
+        return
+    if remove_outlook_events:
+        marked = link.with_changes(
+            status=LinkStatus.UNLINKING,
+            remove_outlook_events=True,
+            status_detail="Unlinking: removing the [S] events from Outlook, then forgetting the account.",
+        )
+        try:
+            storage_account().links.update_link(marked)
+        except ConcurrencyConflict:
+            unlink(syncro_user_id, remove_outlook_events=True)
+        return
+    token_service().forget(syncro_user_id)
+    storage_account().links.delete_link(syncro_user_id)
+
+
+def new_feed_url(syncro_user_id: int) -> str:
+    """Revoke the tech's feed URLs and issue a new one (256 random bits; only its hash is kept)."""
+    from services import storage_account
+    from settings import get_settings
+
+    account = storage_account()
+    now = account.clock()
+    for record in account.feed_tokens.list_for_tech(syncro_user_id):
+        if record.active:
+            try:
+                account.feed_tokens.revoke(record, at=now)
+            except ConcurrencyConflict:
+                continue  # revoked by a parallel request
+    token = secrets.token_urlsafe(32)
+    account.feed_tokens.create_token(token, syncro_user_id=syncro_user_id, created_at=now)
+    return f"{get_settings().public_base_url}/api/ics/{token}.ics"
+
+
+def admin_overview() -> AdminOverview:
+    from services import storage_account, syncro_client
+
+    account = storage_account()
+    users = syncro_client().users()
+    links = {link.syncro_user_id: link for link in account.links.list_links()}
+    overrides = account.overrides.all_overrides()
+    by_user = {user_id: email for email, user_id in overrides.items()}
+    rows = [AdminRow(user, links.get(user.id), by_user.get(user.id, "")) for user in users]
+    known = {user.id for user in users}
+    return AdminOverview(rows, overrides, sorted({i for i in overrides.values() if i not in known}))
+
+
+def set_override(ms_email: str, syncro_user_id: int | None) -> str | None:
+    """Map a Microsoft account to a Syncro user (None removes the mapping); a problem in words, or None."""
+    from services import storage_account, syncro_client
+
+    overrides = storage_account().overrides
+    if syncro_user_id is None:
+        overrides.remove_override(ms_email)
+        return None
+    if syncro_user_id not in {user.id for user in syncro_client().users()}:
+        return f"Syncro has no user with id {syncro_user_id}."
+    overrides.set_override(ms_email, syncro_user_id)
+    return None

@@ -1,0 +1,165 @@
+"""Sending one request with bounded, jittered retries: the helper every service client shares.
+
+What is retried:
+- 429 and 503, for every method: the service says it did not do the work. ``Retry-After``
+  (whole or fractional seconds, or an HTTP date) is honoured; without it the wait backs off
+  exponentially from ``RetryPolicy.backoff_seconds``.
+- 502 and 504, timeouts and broken connections (not TLS failures), for idempotent methods only (GET, HEAD,
+  OPTIONS, PUT, DELETE, or a request the caller marks idempotent, such as a Graph create with
+  a ``transactionId``): the work may have been done, so only a repeatable request is sent again.
+
+The waits are bounded: at most ``max_attempts`` sends, no single wait above
+``max_wait_seconds``, and no more than ``max_total_wait_seconds`` in all. When the service
+asks for a longer wait than is left, no wait happens: the last response goes back to the
+client, which raises its Throttled error carrying ``retry_after`` so the caller can reschedule
+(a queued sync job, for instance) instead of holding a worker.
+
+This module never raises an error of its own: it returns the last response, or re-raises the
+last ``requests`` exception, and the client translates either at its boundary.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import requests
+
+# Default timeouts of every client call: (connect, read) seconds.
+DEFAULT_TIMEOUT: tuple[float, float] = (5.0, 30.0)
+
+TLS_ADVICE = (
+    "The server's certificate is not trusted: check CA_BUNDLE (the simulators' CA when running locally) "
+    "and the base URL."
+)
+
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
+THROTTLE_STATUSES = frozenset({429, 503})  # retried for any method
+GATEWAY_STATUSES = frozenset({502, 504})  # retried for idempotent requests only
+
+
+def parse_retry_after(value: str | None, now: datetime) -> float | None:
+    """Seconds to wait as a ``Retry-After`` header says, or None when it is absent or unreadable.
+
+    Accepts whole or fractional seconds (Graph sends ``0.5`` at times) and an HTTP date
+    (RFC 9110), which is measured from ``now`` (aware) and gives 0 when it has passed.
+    Negative, infinite and non-numeric values are unreadable.
+    """
+    if value is None:
+        return None
+    text = value.strip()
+    if not text:
+        return None
+    try:
+        seconds = float(text)
+    except ValueError:
+        return _seconds_until_date(text, now)
+    if math.isnan(seconds) or math.isinf(seconds) or seconds < 0:
+        return None
+    return seconds
+
+
+def _seconds_until_date(text: str, now: datetime) -> float | None:
+    try:
+        moment = parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if moment is None:
+        return None
+    if moment.tzinfo is None:  # "-0000" or an obsolete form: HTTP dates are GMT
+        moment = moment.replace(tzinfo=UTC)
+    return max(0.0, (moment - now).total_seconds())
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How hard one call tries. ``sleep``, ``now`` and ``random`` are seams for tests and benchmarks."""
+
+    max_attempts: int = 4  # sends in all, the first one included
+    backoff_seconds: float = 0.5  # first wait when the service gives no Retry-After; doubles each time
+    max_wait_seconds: float = 30.0  # longest single wait
+    max_total_wait_seconds: float = 60.0  # most time spent waiting within one call
+    jitter: float = 0.2  # each wait is lengthened by up to this share, so clients do not retry in step
+    sleep: Callable[[float], None] = field(default=time.sleep, repr=False)
+    now: Callable[[], datetime] = field(default=lambda: datetime.now(UTC), repr=False)
+    random: Callable[[], float] = field(default=random.random, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.max_attempts < 1:
+            raise ValueError("max_attempts must be at least 1")
+        if min(self.backoff_seconds, self.max_wait_seconds, self.max_total_wait_seconds, self.jitter) < 0:
+            raise ValueError("waits and jitter must not be negative")
+
+    def wait_for(self, retry_number: int, retry_after: float | None) -> float:
+        """The wait before retry ``retry_number`` (1 for the first retry): what the service asked,
+        else the exponential backoff, lengthened by the jitter (never shortened)."""
+        if retry_after is not None:
+            base = retry_after
+        else:
+            base = min(self.max_wait_seconds, self.backoff_seconds * 2 ** (retry_number - 1))
+        return base * (1 + self.jitter * self.random())
+
+
+NO_RETRIES = RetryPolicy(max_attempts=1)
+
+
+def send(
+    session: requests.Session,
+    method: str,
+    url: str,
+    *,
+    timeout: float | tuple[float, float],
+    retry: RetryPolicy,
+    idempotent: bool | None = None,
+    **kwargs: Any,
+) -> requests.Response:
+    """Send a request with ``retry``'s bounded retries; returns the last response (any status).
+
+    ``idempotent`` (default: by method) allows resending after a timeout, a broken connection,
+    502 or 504. Re-raises the last ``requests.RequestException`` when no response came.
+    """
+    method = method.upper()
+    repeatable = method in IDEMPOTENT_METHODS if idempotent is None else idempotent
+    waited = 0.0
+    for attempt in range(1, retry.max_attempts + 1):
+        last = attempt == retry.max_attempts
+        try:
+            response = session.request(method, url, timeout=timeout, **kwargs)
+        except requests.exceptions.SSLError:
+            raise  # an untrusted certificate stays untrusted: sending again cannot help
+        except (requests.ConnectionError, requests.Timeout):
+            wait = None if last or not repeatable else retry.wait_for(attempt, None)
+            if wait is None or waited + wait > retry.max_total_wait_seconds:
+                raise
+        else:
+            if not _retryable(response.status_code, repeatable) or last:
+                return response
+            asked = parse_retry_after(response.headers.get("Retry-After"), retry.now())
+            if asked is not None and asked > retry.max_wait_seconds:
+                return response
+            wait = retry.wait_for(attempt, asked)
+            if waited + wait > retry.max_total_wait_seconds:
+                return response
+            response.close()  # hand the connection back before waiting
+        retry.sleep(wait)
+        waited += wait
+    raise AssertionError("unreachable: the last attempt returns or raises")
+
+
+def _retryable(status: int, repeatable: bool) -> bool:
+    return status in THROTTLE_STATUSES or (repeatable and status in GATEWAY_STATUSES)
+
+
+def new_session(ca_bundle: str | None) -> requests.Session:
+    """A session that trusts ``ca_bundle`` (or the system's CAs) and ignores the environment:
+    ``REQUESTS_CA_BUNDLE`` would otherwise override ``verify`` (docs/configuration.md)."""
+    session = requests.Session()
+    session.trust_env = False
+    session.verify = ca_bundle if ca_bundle else True
+    return session

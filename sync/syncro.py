@@ -1,0 +1,248 @@
+"""The Syncro REST API client (``https://{subdomain}.syncromsp.com/api/v1``), with one API token.
+
+Syncro wraps the same record differently by call (``{"user": {...}}``, ``{"users": [...]}``,
+a bare object); every reader here accepts each shape. Ids are Python ints of any size (a live
+account's ids are above 2^32). Every request carries a timeout and is retried as ``sync.http``
+describes; Syncro's budget is 180 requests a minute per IP, so callers count their calls.
+Failures are raised as the ``SyncroError`` subclasses in ``sync.errors``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+import requests
+
+from sync.errors import (
+    SyncroError,
+    SyncroForbidden,
+    SyncroInvalidRequest,
+    SyncroNotFound,
+    SyncroThrottled,
+    SyncroUnauthorized,
+    SyncroUnavailable,
+    SyncroUnexpectedResponse,
+)
+from sync.http import DEFAULT_TIMEOUT, TLS_ADVICE, RetryPolicy, new_session, parse_retry_after, send
+
+MAX_PAGES = 400  # 10,000 records at 25 a page; more means the paging never ends
+
+# Syncro's 429 carries no Retry-After and its limit is per minute: back off up to a minute in all.
+SYNCRO_RETRY = RetryPolicy(max_attempts=6, backoff_seconds=2.0, max_wait_seconds=30.0, max_total_wait_seconds=75.0)
+
+
+@dataclass(frozen=True)
+class SyncroUser:
+    """A Syncro user (a technician or an admin)."""
+
+    id: int
+    email: str | None  # as Syncro holds it (case kept); None when the user has none
+    full_name: str
+
+
+class SyncroClient:
+    """Syncro's REST API with one API token (sent as ``Authorization: Bearer``).
+
+    ``ca_bundle`` is an extra CA file to trust (the simulator's locally); ``session`` replaces
+    the client's own (then the caller configures TLS and closes it).
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        api_token: str,
+        ca_bundle: str | None = None,
+        timeout: float | tuple[float, float] = DEFAULT_TIMEOUT,
+        session: requests.Session | None = None,
+        retry: RetryPolicy | None = None,
+    ) -> None:
+        if not api_token:
+            raise ValueError("a Syncro API token is required")
+        self.base_url = base_url.rstrip("/")
+        self._api_token = api_token
+        self._timeout = timeout
+        self._retry = retry or SYNCRO_RETRY
+        self._owns_session = session is None
+        self._session = session if session is not None else new_session(ca_bundle)
+        self._verify: dict[str, Any] = {"verify": ca_bundle} if ca_bundle and session is not None else {}
+
+    # -- users --------------------------------------------------------------------------------
+
+    def users(self) -> list[SyncroUser]:
+        """Every user of the account, with email.
+
+        ``GET /users`` lists ``[id, name]`` pairs only (as Syncro's spec shows), so each user is
+        then read with ``GET /users/{id}``: one request per user against the 180 a minute.
+        Pages are followed while ``meta`` says more exist. Raises SyncroUnauthorized,
+        SyncroForbidden, SyncroError.
+        """
+        users = []
+        for entry in self._user_entries():
+            if isinstance(entry, list | tuple):
+                users.append(self.user(_id_of(entry[0] if entry else None)))
+            else:
+                user = _user(entry)
+                users.append(user if "email" in _unwrapped(entry, "user") else self.user(user.id))
+        return users
+
+    def user(self, user_id: int) -> SyncroUser:
+        """One user; raises SyncroNotFound when there is none with this id, or SyncroError."""
+        return _user(self._get_json(f"/users/{int(user_id)}"))
+
+    def _user_entries(self) -> Iterator[Any]:
+        """The raw entries of every page of ``GET /users``: pairs, wrapped or flat objects."""
+        page = 1
+        while True:
+            body = self._get_json("/users", params={"page": page} if page > 1 else None)
+            entries = body if isinstance(body, list) else body.get("users")
+            if not isinstance(entries, list):
+                raise SyncroUnexpectedResponse(200, None, "GET /users answered without a users list")
+            yield from entries
+            if not entries or not _more_pages(body, page):
+                return
+            page += 1
+            if page > MAX_PAGES:
+                raise SyncroUnexpectedResponse(200, None, f"GET /users kept paging past {MAX_PAGES} pages")
+
+    # -- plumbing -----------------------------------------------------------------------------
+
+    def _get_json(self, path: str, *, params: dict[str, Any] | None = None) -> Any:
+        response = self._request("GET", path, params=params)
+        try:
+            return response.json()
+        except ValueError as error:
+            raise SyncroUnexpectedResponse(response.status_code, None, f"GET {path}: the body is not JSON") from error
+
+    def _request(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+        headers = {"Authorization": f"Bearer {self._api_token}", "Accept": "application/json"}
+        headers.update(kwargs.pop("headers", None) or {})
+        url = f"{self.base_url}{path}"
+        try:
+            response = send(
+                self._session,
+                method,
+                url,
+                timeout=self._timeout,
+                retry=self._retry,
+                headers=headers,
+                **self._verify,
+                **kwargs,
+            )
+        except requests.exceptions.SSLError as error:
+            raise SyncroUnavailable(
+                None, None, f"{method} {path}: the TLS handshake failed", advice=TLS_ADVICE
+            ) from error
+        except requests.Timeout as error:
+            raise SyncroUnavailable(None, None, f"{method} {path} timed out") from error
+        except requests.RequestException as error:
+            raise SyncroUnavailable(None, None, f"{method} {path} failed: {type(error).__name__}") from error
+        if response.status_code >= 400:
+            error = syncro_error(response)
+            # The traceback keeps this frame: drop the response so a kept error holds no socket.
+            response.close()
+            del response
+            raise error
+        return response
+
+    def close(self) -> None:
+        if self._owns_session:
+            self._session.close()
+
+    def __enter__(self) -> SyncroClient:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+# Syncro answers a permission failure with 401, like a bad token, and tells them apart only by
+# its sentence: "Not authorized. Please ask account admin to update your group permissions."
+_PERMISSION_WORDS = ("permission",)
+
+
+def syncro_error(response: requests.Response) -> SyncroError:
+    """The typed error for a Syncro error response (``{"error": ...}``, ``{"message": ...}``, text)."""
+    status = response.status_code
+    message = _error_text(response)
+    where = f"{response.request.method} {urlsplit(response.url or '').path}"
+    retry_after = parse_retry_after(response.headers.get("Retry-After"), datetime.now(UTC))
+    kind: type[SyncroError]
+    if status == 401:
+        permission = any(word in message.lower() for word in _PERMISSION_WORDS)
+        kind = SyncroForbidden if permission else SyncroUnauthorized
+    elif status == 403:
+        kind = SyncroForbidden
+    elif status == 404:
+        kind = SyncroNotFound
+    elif status in (400, 422):
+        kind = SyncroInvalidRequest
+    elif status == 429:
+        kind = SyncroThrottled
+    elif status >= 500:
+        kind = SyncroUnavailable
+    else:
+        kind = SyncroUnexpectedResponse
+    return kind(status, None, f"{where}: {message}" if message else where, retry_after=retry_after)
+
+
+def _error_text(response: requests.Response) -> str:
+    try:
+        body = response.json()
+    except ValueError:
+        return response.text.strip()[:300]
+    if isinstance(body, dict):
+        for key in ("error", "message", "errors"):
+            value = body.get(key)
+            if isinstance(value, list):
+                value = "; ".join(map(str, value))
+            if value:
+                return str(value)
+    return str(body)[:300]
+
+
+def _more_pages(body: Any, page: int) -> bool:
+    """Whether ``meta`` says a page after ``page`` exists. Without ``meta`` the list is one page:
+    an API that ignores ``page`` would otherwise be read forever."""
+    meta = body.get("meta") if isinstance(body, dict) else None
+    if not isinstance(meta, dict):
+        return False
+    total = meta.get("total_pages")
+    if isinstance(total, int) and not isinstance(total, bool):
+        return page < total
+    return meta.get("next_page") not in (None, "", False)
+
+
+def _unwrapped(entry: Any, name: str) -> dict[str, Any]:
+    if isinstance(entry, dict) and isinstance(entry.get(name), dict):
+        return entry[name]
+    if isinstance(entry, dict):
+        return entry
+    raise SyncroUnexpectedResponse(200, None, f"a {name} is not a JSON object")
+
+
+def _user(body: Any) -> SyncroUser:
+    record = _unwrapped(body, "user")
+    email = record.get("email")
+    name = record.get("full_name") or " ".join(
+        str(part) for part in (record.get("firstname"), record.get("lastname")) if part
+    )
+    return SyncroUser(
+        id=_id_of(record.get("id")),
+        email=(str(email).strip() or None) if email is not None else None,
+        full_name=str(name or ""),
+    )
+
+
+def _id_of(value: Any) -> int:
+    """A Syncro id from JSON: an integer of any size, or its decimal string."""
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise SyncroUnexpectedResponse(200, None, f"not a Syncro id: {value!r}")
+    try:
+        return int(value)
+    except ValueError as error:
+        raise SyncroUnexpectedResponse(200, None, f"not a Syncro id: {value!r}") from error

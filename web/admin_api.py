@@ -1,0 +1,39 @@
+"""`GET /api/admin/links` (function key): every link as JSON, for scripts and monitoring."""
+
+from __future__ import annotations
+
+import azure.functions as func
+
+from web.responses import error_response, json_response
+
+
+def list_links() -> func.HttpResponse:
+    from services import storage_account
+    from settings import SettingsError
+    from storage.errors import StorageUnavailable
+
+    try:
+        links = list(storage_account().links.list_links())
+    except SettingsError as error:
+        return error_response(503, "misconfigured", str(error))
+    except StorageUnavailable:
+        return error_response(503, "storage_unavailable", "Table Storage did not answer; try again shortly.")
+    return json_response(
+        {
+            "links": [
+                {
+                    "syncro_user_id": link.syncro_user_id,
+                    "email": link.email,
+                    "microsoft_account": link.ms_username,
+                    "tenant_id": link.ms_tenant_id,
+                    "calendar_id": link.calendar_id,
+                    "calendar_name": link.calendar_name,
+                    "two_way": link.two_way,
+                    "status": link.status.value,
+                    "status_detail": link.status_detail,
+                    "linked_at": link.linked_at.isoformat(),
+                }
+                for link in links
+            ]
+        }
+    )

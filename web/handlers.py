@@ -1,0 +1,282 @@
+"""The pages: each handler takes a `WebRequest` and returns a `WebResponse`.
+
+Who is asking comes from the signed session cookie (`web.session`); every POST must carry the
+session's CSRF token. What each page shows is built by `web.views` from plain data read here;
+`web.pages` renders it. Handlers read settings and services lazily, so a misconfigured app
+answers with a page that says so rather than a traceback.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from functools import wraps
+from typing import TYPE_CHECKING
+
+from web.http import WebRequest, WebResponse, redirect
+
+if TYPE_CHECKING:
+    from web.session import Session
+
+log = logging.getLogger(__name__)
+
+SETTINGS_PATH = "/api/settings"
+ADMIN_PATH = "/api/admin"
+
+
+# --- plumbing ------------------------------------------------------------------------------
+
+
+def _page(status: int, html: str, *, headers: dict[str, str] | None = None) -> WebResponse:
+    return WebResponse(status, html, headers or {})
+
+
+def _error(kind: str, *, status: int | None = None, **details: str) -> WebResponse:
+    from web import pages, views
+
+    view = views.error_view(kind, **details)
+    return _page(status or view.status, pages.render_error(view))
+
+
+def _guarded(handler: Callable[[WebRequest], WebResponse]) -> Callable[[WebRequest], WebResponse]:
+    """Settings problems and unreachable services become a page that says so, never a 500."""
+
+    @wraps(handler)
+    def run(request: WebRequest) -> WebResponse:
+        from settings import SettingsError
+        from storage.errors import StorageUnavailable
+        from sync.errors import ServiceError
+
+        try:
+            return handler(request)
+        except SettingsError as error:
+            log.error("page %s: %s", handler.__name__, error)
+            return _error("misconfigured", status=503)
+        except (StorageUnavailable, ServiceError) as error:
+            log.warning("page %s: %s", handler.__name__, type(error).__name__)
+            return _error("service_unavailable", status=503, detail=str(error))
+
+    return run
+
+
+def _session(request: WebRequest) -> Session | None:
+    from services import session_codec
+
+    return session_codec().read(request.cookie)
+
+
+def _secure_cookie() -> bool:
+    from settings import get_settings
+
+    return not get_settings().public_base_url.startswith(("http://127.0.0.1", "http://localhost", "http://[::1]"))
+
+
+def _csrf_ok(request: WebRequest, session: Session) -> bool:
+    from web.session import check_csrf
+
+    return check_csrf(session, request.form.get("csrf_token", ""))
+
+
+def _post_guard(request: WebRequest) -> tuple[Session | None, WebResponse | None]:
+    """The session of a POST that may proceed, or the page refusing it."""
+    if request.form_error:
+        return None, _error("bad_request", status=415, detail=request.form_error)
+    session = _session(request)
+    if session is None:
+        return None, _error("session_expired", status=401)
+    if not _csrf_ok(request, session):
+        return None, _error("csrf", status=403)
+    return session, None
+
+
+# --- sign-in -------------------------------------------------------------------------------
+
+
+@_guarded
+def oauth_start(request: WebRequest) -> WebResponse:
+    from oauth.flow import Purpose, start_sign_in
+    from services import linking_services
+
+    raw = request.query.get("purpose", "link")
+    try:
+        purpose = Purpose(raw)
+    except ValueError:
+        return _error("bad_request", status=400, detail="purpose must be link or admin")
+    hint = request.query.get("login_hint", "").strip()
+    if len(hint) > 256 or (hint and "@" not in hint):
+        return _error("bad_request", status=400, detail="login_hint must be an email address")
+    return redirect(start_sign_in(linking_services(), purpose=purpose, login_hint=hint or None))
+
+
+@_guarded
+def oauth_callback(request: WebRequest) -> WebResponse:
+    from oauth.flow import AdminConsentGranted, Purpose, Refusal, finish_sign_in
+    from services import linking_services, session_codec
+    from web import pages, views
+
+    outcome = finish_sign_in(linking_services(), request.query)
+    if isinstance(outcome, AdminConsentGranted):
+        return _page(200, pages.render_error(views.error_view("admin_consent_granted")))
+    if isinstance(outcome, Refusal):
+        log.info("sign-in refused: %s", outcome.kind.value)
+        return _error(
+            outcome.kind.value,
+            status=outcome.status,
+            detail=outcome.detail,
+            email=outcome.email,
+            admin_consent_url=outcome.admin_consent_url,
+        )
+    codec = session_codec()
+    session = codec.new(syncro_user_id=outcome.syncro_user_id, ms_email=outcome.ms_email)
+    cookie = codec.cookie(session, secure=_secure_cookie())
+    target = ADMIN_PATH if outcome.purpose is Purpose.ADMIN else SETTINGS_PATH
+    if outcome.newly_linked:
+        target += "?linked=1"
+    return redirect(target, headers={"Set-Cookie": cookie})
+
+
+@_guarded
+def sign_out(request: WebRequest) -> WebResponse:
+    from services import session_codec
+
+    _, refused = _post_guard(request)
+    if refused:
+        return refused
+    return redirect(SETTINGS_PATH, headers={"Set-Cookie": session_codec().clear_cookie(secure=_secure_cookie())})
+
+
+# --- the settings page ---------------------------------------------------------------------
+
+
+@_guarded
+def settings_page(request: WebRequest) -> WebResponse:
+    if request.method == "POST":
+        return _save_settings(request)
+    session = _session(request)
+    if session is None or session.syncro_user_id is None:
+        from web import pages, views
+
+        return _page(200, pages.render_sign_in(views.sign_in_view()))
+    return _render_settings(session, flash=_flash(request.query))
+
+
+def _flash(query: dict[str, str] | object) -> str:
+    words = {"linked": "Your calendar is linked.", "saved": "Saved.", "unlinked": "Unlinked."}
+    return next((text for key, text in words.items() if getattr(query, "get", lambda _k: None)(key)), "")
+
+
+def _render_settings(session: Session, *, flash: str = "", new_feed_url: str = "", status: int = 200) -> WebResponse:
+    from oauth.links import linking_overview
+    from settings import get_settings
+    from web import pages, views
+
+    settings = get_settings()
+    overview = linking_overview(session.syncro_user_id)
+    view = views.settings_view(
+        overview,
+        csrf_token=session.csrf_token,
+        flash=flash,
+        new_feed_url=new_feed_url,
+        signed_in_as=session.ms_email,
+        feed_days=(settings.window_past_days, settings.window_future_days),
+    )
+    return _page(status, pages.render_settings(view))
+
+
+def _save_settings(request: WebRequest) -> WebResponse:
+    from oauth.links import save_link_choices
+
+    session, refused = _post_guard(request)
+    if refused:
+        return refused
+    assert session is not None
+    if session.syncro_user_id is None:
+        return _error("session_expired", status=401)
+    calendar_id = request.form.get("calendar_id", "")
+    two_way = request.form.get("two_way", "") == "on"
+    if len(calendar_id) > 512:
+        return _error("unknown_calendar", status=400)
+    problem = save_link_choices(session.syncro_user_id, calendar_id=calendar_id, two_way=two_way)
+    if problem:
+        return _error(problem, status=409 if problem == "not_linked" else 400)
+    return redirect(f"{SETTINGS_PATH}?saved=1")
+
+
+@_guarded
+def settings_unlink(request: WebRequest) -> WebResponse:
+    from oauth.links import unlink
+
+    session, refused = _post_guard(request)
+    if refused:
+        return refused
+    assert session is not None
+    if session.syncro_user_id is None:
+        return _error("session_expired", status=401)
+    unlink(session.syncro_user_id, remove_outlook_events=request.form.get("remove_events", "") == "on")
+    return redirect(f"{SETTINGS_PATH}?unlinked=1")
+
+
+@_guarded
+def settings_new_feed_url(request: WebRequest) -> WebResponse:
+    from oauth.links import new_feed_url
+
+    session, refused = _post_guard(request)
+    if refused:
+        return refused
+    assert session is not None
+    if session.syncro_user_id is None:
+        return _error("session_expired", status=401)
+    url = new_feed_url(session.syncro_user_id)
+    # Shown once: only a hash of the token is kept (docs/security.md).
+    return _render_settings(session, new_feed_url=url, flash="Your new calendar feed URL is below.")
+
+
+# --- the admin overview --------------------------------------------------------------------
+
+
+def _admin_session(request: WebRequest) -> tuple[Session | None, WebResponse | None]:
+    from settings import get_settings
+
+    session = _session(request)
+    if session is None:
+        return None, redirect("/api/oauth/start?purpose=admin")
+    if session.ms_email.lower() not in get_settings().admin_emails:
+        return None, _error("not_an_admin", status=403, email=session.ms_email)
+    return session, None
+
+
+@_guarded
+def admin_page(request: WebRequest) -> WebResponse:
+    from oauth.links import admin_overview
+    from web import pages, views
+
+    session, refused = _admin_session(request)
+    if refused:
+        return refused
+    assert session is not None
+    view = views.admin_view(
+        admin_overview(), csrf_token=session.csrf_token, flash=_flash(request.query), signed_in_as=session.ms_email
+    )
+    return _page(200, pages.render_admin(view))
+
+
+@_guarded
+def admin_overrides(request: WebRequest) -> WebResponse:
+    from oauth.links import set_override
+
+    _, refused = _post_guard(request)
+    if refused:
+        return refused
+    _, not_admin = _admin_session(request)
+    if not_admin:
+        return not_admin
+    email = request.form.get("ms_email", "").strip()
+    raw_id = request.form.get("syncro_user_id", "").strip()
+    if not email or "@" not in email or len(email) > 256:
+        return _error("bad_request", status=400, detail="Enter the Microsoft account's email address.")
+    if raw_id and not (raw_id.isdigit() and len(raw_id) <= 19):
+        return _error("bad_request", status=400, detail="A Syncro user id is a whole number.")
+    problem = set_override(email, int(raw_id) if raw_id else None)
+    if problem:
+        return _error("bad_request", status=400, detail=problem)
+    return redirect(f"{ADMIN_PATH}?saved=1")
