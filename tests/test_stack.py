@@ -63,6 +63,15 @@ def test_stack_starts_serves_the_demo_and_stops_cleanly(tmp_path: Path) -> None:
         health = requests.get(f"{stack['host']}/api/health", timeout=30)
         assert health.status_code == 200 and health.json()["storage"]["reachable"]
 
+        # The demo linked its first tech at start-up through the product's own pages (two-way on).
+        assert [u["linked"] for u in users] == [True] + [False] * (len(users) - 1)
+        links = requests.get(
+            f"{stack['host']}/api/admin/links", headers={"x-functions-key": stack["function_key"]}, timeout=30
+        ).json()["links"]
+        assert [(link["syncro_user_id"], link["status"], link["two_way"]) for link in links] == [
+            (users[0]["syncro_user_id"], "active", True)
+        ]
+
         # A demo tech acts in Outlook: MSAL's password grant, then Graph with that token.
         identity_url = stack["identity"]["authority"].rsplit("/", 1)[0]
         session = msal_session(identity_url, stack["ca_bundle"])
