@@ -62,3 +62,10 @@ def admin_links(req: func.HttpRequest) -> func.HttpResponse:
     from web.admin_api import list_links
 
     return list_links()
+
+
+@bp.route(route="admin/reencrypt", methods=["POST"], auth_level=func.AuthLevel.ADMIN)
+def admin_reencrypt(req: func.HttpRequest) -> func.HttpResponse:
+    from web.admin_api import reencrypt_token_caches
+
+    return reencrypt_token_caches()

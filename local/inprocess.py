@@ -25,6 +25,7 @@ class Product:
     tls: TlsFiles
     secrets: demo.DemoSecrets
     function_key: str
+    master_key: str
     env: dict[str, str]
 
     def browser(self) -> requests.Session:
@@ -96,7 +97,7 @@ def start_product(stack: ExitStack, *, tls: TlsFiles, storage: str, table_prefix
     )
     host.start()
     stack.callback(host.stop)
-    return Product(host_url, sims, tls, secrets, keys.function_key, env)
+    return Product(host_url, sims, tls, secrets, keys.function_key, keys.master_key, env)
 
 
 def _restore_environment(saved: dict[str, str]) -> None:

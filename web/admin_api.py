@@ -37,3 +37,21 @@ def list_links() -> func.HttpResponse:
             ]
         }
     )
+
+
+def reencrypt_token_caches() -> func.HttpResponse:
+    """Move every token cache under the current key (a key rotation's step 3, docs/security.md)."""
+    from oauth.crypto import caches_needing_reencryption, reencrypt_token_caches
+    from services import storage_account, token_cipher
+    from settings import SettingsError
+    from storage.errors import StorageUnavailable
+
+    try:
+        store, cipher = storage_account().token_caches, token_cipher()
+        moved = reencrypt_token_caches(store, cipher)
+        left = caches_needing_reencryption(store, cipher)
+    except SettingsError as error:
+        return error_response(503, "misconfigured", str(error))
+    except StorageUnavailable:
+        return error_response(503, "storage_unavailable", "Table Storage did not answer; try again shortly.")
+    return json_response({"reencrypted": moved, "still_under_old_keys": left, "done": not left})

@@ -9,7 +9,7 @@ answers with a page that says so rather than a traceback.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from functools import wraps
 from typing import TYPE_CHECKING
 
@@ -160,9 +160,12 @@ def settings_page(request: WebRequest) -> WebResponse:
     return _render_settings(session, flash=_flash(request.query))
 
 
-def _flash(query: dict[str, str] | object) -> str:
-    words = {"linked": "Your calendar is linked.", "saved": "Saved.", "unlinked": "Unlinked."}
-    return next((text for key, text in words.items() if getattr(query, "get", lambda _k: None)(key)), "")
+_FLASHES = {"linked": "Your calendar is linked.", "saved": "Saved.", "unlinked": "Unlinked."}
+
+
+def _flash(query: Mapping[str, str]) -> str:
+    """The one-line confirmation a redirect asked for (``?saved=1``); only our own words are shown."""
+    return next((text for key, text in _FLASHES.items() if query.get(key)), "")
 
 
 def _render_settings(session: Session, *, flash: str = "", new_feed_url: str = "", status: int = 200) -> WebResponse:

@@ -330,3 +330,12 @@ def test_a_revoked_grant_shows_needs_relink_on_the_page(
         assert services.token_service().access_token_for(ALEX.syncro_user_id)
     finally:
         clock.reset()
+
+
+def test_reencrypt_moves_token_caches_to_the_current_key_with_the_master_key(
+    linking_stack: LinkingStack, alex_session
+) -> None:
+    url = f"{linking_stack.host_url}/api/admin/reencrypt"
+    assert requests.post(url, headers={"x-functions-key": linking_stack.function_key}, timeout=30).status_code == 401
+    done = requests.post(url, headers={"x-functions-key": linking_stack.master_key}, timeout=30)
+    assert done.status_code == 200 and done.json() == {"reencrypted": 0, "still_under_old_keys": [], "done": True}
