@@ -203,12 +203,16 @@ def _signed_in(
         if email.lower() not in services.admin_emails:
             return Refusal(RefusalKind.NOT_AN_ADMIN, email=email)
         return SignedIn(purpose, email, account_id, tenant_id)
+    from oauth.identity import MatchOutcome
+
     try:
         match = _syncro_user(services, email, me)
     except ServiceError as error:
         return Refusal(RefusalKind.SERVICE_UNAVAILABLE, detail=str(error))
     if match.user is None:
-        return Refusal(RefusalKind.NO_SYNCRO_USER, email=email, detail=match.reason)
+        # The page already says "no user has this email"; other reasons (two users, a stale override) are added.
+        detail = "" if match.outcome is MatchOutcome.NO_MATCH else match.reason
+        return Refusal(RefusalKind.NO_SYNCRO_USER, email=email, detail=detail)
     user = match.user
     # The cache first: a link marked active must never be without the token that backs it.
     services.tokens.save_cache(user.id, cache)
