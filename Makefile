@@ -25,6 +25,7 @@ lint: $(STAMP_PY)
 bench: deps
 	$(PY) bench/import_time.py
 	$(PY) bench/graph_sim_throughput.py
+	$(PY) bench/linking.py
 
 key: $(STAMP_PY)
 	@$(PY) -c "import base64, os; print(base64.urlsafe_b64encode(os.urandom(32)).decode())"

@@ -2,6 +2,7 @@
 
 ServiceError                    root: a call to Microsoft Graph or Syncro did not succeed
 ├── GraphError                  any failure talking to Microsoft Graph
+│   └── DeltaTokenExpired       a delta link or round Graph no longer knows (410 SyncStateNotFound): start a full round
 └── SyncroError                 any failure talking to Syncro
 
 and, across both services, one class per condition a caller acts on (each concrete error is
@@ -146,6 +147,14 @@ class GraphUnavailable(GraphError, Unavailable):
 
 class GraphUnexpectedResponse(GraphError, UnexpectedResponse):
     pass
+
+
+class DeltaTokenExpired(GraphError):
+    """Raised by a delta round when Graph no longer knows its delta link or next page: 410 Gone
+    (``SyncStateNotFound``, ``syncStateNotFound``, ``fullSyncRequired``) or a 4xx ``resyncRequired``.
+    The caller drops the stored link and starts a full round over its window."""
+
+    default_advice = "Drop the stored delta link and start a full round (no delta link) over the window."
 
 
 class SyncroError(ServiceError):

@@ -1,22 +1,29 @@
 """The Microsoft Graph client: one technician's mailbox, through a token the caller supplies.
 
 Every request asks for UTC times and immutable ids (``Prefer: outlook.timezone="UTC"`` and
-``Prefer: IdType="ImmutableId"``), carries a timeout, and is retried as ``sync.http`` describes.
-Failures are raised as the ``GraphError`` subclasses in ``sync.errors``; nothing returns None
-for a failure.
+``Prefer: IdType="ImmutableId"``; ``$batch`` steps each carry it too), carries a timeout, and is
+retried as ``sync.http`` describes. Failures are raised as the ``GraphError`` subclasses in
+``sync.errors``; nothing returns None for a failure. Events are returned as Graph's raw dicts
+(``sync.mapping`` converts them). Writes answer as Graph does: a create's response is in the
+event's own zone whatever ``Prefer`` says (documented), a PATCH's in UTC.
+
+Our own events carry the Syncro appointment id in one single-value extended property,
+``SYNCRO_ID_PROPERTY``; its name compares case-sensitively, so it is never spelled otherwise.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
-from urllib.parse import quote, urlsplit
+from typing import Any, TypeVar
+from urllib.parse import quote, urlencode, urlsplit
 
 import requests
 
 from sync.errors import (
+    DeltaTokenExpired,
     GraphError,
     GraphForbidden,
     GraphInvalidRequest,
@@ -32,6 +39,70 @@ from sync.http import DEFAULT_TIMEOUT, TLS_ADVICE, RetryPolicy, new_session, par
 GRAPH_V1 = "https://graph.microsoft.com/v1.0"
 PREFER = 'outlook.timezone="UTC", IdType="ImmutableId"'
 MAX_PAGES = 1000  # a nextLink chain longer than this is a loop
+
+# The tag on events we create: the Syncro appointment id, in one fixed property. The name is
+# matched case-sensitively by Exchange's filters: use this constant, never a respelling.
+SYNCRO_ID_GUID = "66f5a359-4659-4830-9070-00047ec6ac6e"
+SYNCRO_ID_PROPERTY = f"String {{{SYNCRO_ID_GUID}}} Name SyncroId"
+EXPAND_SYNCRO_ID = f"singleValueExtendedProperties($filter=id eq '{SYNCRO_ID_PROPERTY}')"
+
+DEFAULT_DELTA_PAGE_SIZE = 100
+BATCH_LIMIT = 20  # requests in one $batch
+CONFLICT_RETRIES = 2  # resends of a request answered with a transient 412 it did not ask for
+# Codes of a delta link (or round) Graph no longer knows; any 410 counts too.
+DELTA_GONE_CODES = frozenset({"syncstatenotfound", "resyncrequired", "fullsyncrequired", "syncstateinvalid"})
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class DeltaRound:
+    """One finished ``calendarView/delta`` round.
+
+    ``items`` are the events, occurrences and exceptions new or changed since the link (all of
+    them in a first round), each id once with its last version; occurrences may be stubs (id,
+    seriesMasterId, type, start, end): fill them with ``get_event`` or ``list_instances``.
+    ``removed`` are ids Graph reports removed: deleted, or moved out of the window. Store
+    ``delta_link`` as returned and start the next round from it.
+    """
+
+    items: list[dict[str, Any]]
+    removed: list[str]
+    delta_link: str
+
+
+@dataclass(frozen=True)
+class BatchRequest:
+    """One step of a ``$batch``: ``url`` is relative to the version (``/me/events/{id}``).
+    ``id`` must be unique within the ``batch`` call."""
+
+    id: str
+    method: str
+    url: str
+    body: dict[str, Any] | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class BatchResponse:
+    """The answer to one ``BatchRequest`` (matched by ``id``)."""
+
+    id: str
+    status: int
+    headers: dict[str, str]
+    body: Any
+
+    @property
+    def ok(self) -> bool:
+        return 200 <= self.status < 300
+
+    def error(self) -> GraphError | None:
+        """The typed error this answer stands for, or None when it succeeded."""
+        if self.ok:
+            return None
+        code, message = _fields_of(self.body)
+        retry_after = parse_retry_after(_header(self.headers, "Retry-After"), datetime.now(UTC))
+        return _error_of(self.status, code, message or f"batch request {self.id}", retry_after)
 
 
 @dataclass(frozen=True)
@@ -80,6 +151,13 @@ class GraphClient:
         self._session = session if session is not None else new_session(ca_bundle)
         self._verify: dict[str, Any] = {"verify": ca_bundle} if ca_bundle and session is not None else {}
         self._origin = _origin(self.base_url)
+        self._count_lock = threading.Lock()
+        self._requests_made = 0
+
+    @property
+    def requests_made(self) -> int:
+        """HTTP requests this client has sent, retries included (Graph allows 10,000 per 10 minutes per mailbox)."""
+        return self._requests_made
 
     # -- the user and calendars ---------------------------------------------------------------
 
@@ -104,7 +182,245 @@ class GraphClient:
         """One calendar; raises GraphNotFound when the mailbox has no such calendar, or GraphError."""
         return _calendar(self._get_json(f"/me/calendars/{quote(calendar_id, safe='')}"))
 
+    # -- events -------------------------------------------------------------------------------
+
+    def calendar_view_delta(
+        self,
+        calendar_id: str,
+        *,
+        start: datetime,
+        end: datetime,
+        delta_link: str | None = None,
+        page_size: int = DEFAULT_DELTA_PAGE_SIZE,
+    ) -> DeltaRound:
+        """One whole ``calendarView/delta`` round of a calendar over ``[start, end)`` (aware
+        datetimes), from ``delta_link`` when given (its window is baked in; ``start``/``end`` are
+        then unused), else a first round listing everything.
+
+        Follows every nextLink (empty pages included); a replayed or duplicated item counts once,
+        its last version winning, and an id both changed and removed ends as what came last.
+        Raises DeltaTokenExpired when Graph no longer knows the link (410): start a first round
+        again; GraphUnexpectedResponse on a nextLink loop; GraphError otherwise.
+        """
+        if page_size < 1:
+            raise ValueError("page_size must be at least 1")
+        if delta_link is None:
+            query = urlencode({"startDateTime": _instant(start), "endDateTime": _instant(end)})
+            url = f"{self._calendar_path(calendar_id)}/calendarView/delta?{query}"
+        else:
+            url = self._same_origin(delta_link, "the delta link")
+        headers = {"Prefer": f"{PREFER}, odata.maxpagesize={page_size}"}
+        latest: dict[str, dict[str, Any] | None] = {}  # id -> item, or None when removed
+        seen: set[str] = set()
+        while True:
+            if url in seen or len(seen) >= MAX_PAGES:
+                raise GraphUnexpectedResponse(200, None, "the delta round's nextLinks loop without a deltaLink")
+            seen.add(url)
+            try:
+                body = self._get_json(url, headers=headers)
+            except GraphError as error:
+                if error.status == 410 or (error.code or "").lower() in DELTA_GONE_CODES:
+                    raise DeltaTokenExpired(error.status, error.code, error.message) from error
+                raise
+            items = body.get("value")
+            if not isinstance(items, list):
+                raise GraphUnexpectedResponse(200, None, "a delta page came without a value list")
+            for item in items:
+                if not isinstance(item, dict) or not isinstance(item.get("id"), str):
+                    raise GraphUnexpectedResponse(200, None, "a delta item came without an id")
+                latest.pop(item["id"], None)  # the last one seen wins, in the order last seen
+                latest[item["id"]] = None if "@removed" in item else item
+            if "@odata.deltaLink" in body:
+                link = self._same_origin(str(body["@odata.deltaLink"]), "the deltaLink")
+                return DeltaRound(
+                    items=[item for item in latest.values() if item is not None],
+                    removed=[item_id for item_id, item in latest.items() if item is None],
+                    delta_link=link,
+                )
+            next_link = body.get("@odata.nextLink")
+            if not next_link:
+                raise GraphUnexpectedResponse(200, None, "a delta page came with neither nextLink nor deltaLink")
+            url = self._same_origin(str(next_link), "a nextLink")
+
+    def get_event(self, calendar_id: str, event_id: str) -> dict[str, Any]:
+        """One event, occurrence or exception of the calendar, with our Syncro id property when it
+        has one (``syncro_id_of`` reads it). A transient 412 is retried. Raises GraphNotFound, GraphError."""
+        url = f"{self._event_path(calendar_id, event_id)}?{urlencode({'$expand': EXPAND_SYNCRO_ID})}"
+        return self._resending_conflicts(lambda: self._get_json(url))
+
+    def list_instances(self, calendar_id: str, series_id: str, start: datetime, end: datetime) -> list[dict[str, Any]]:
+        """The occurrences and exceptions of a series master within ``[start, end)``, in full (all
+        pages): what delta's occurrence stubs stand for. Raises GraphNotFound (no such series),
+        GraphInvalidRequest (not a series master), GraphError."""
+        query = urlencode({"startDateTime": _instant(start), "endDateTime": _instant(end)})
+        path = f"{self._event_path(calendar_id, series_id)}/instances?{query}"
+        return self._resending_conflicts(lambda: list(self._pages(path)))
+
+    def create_event(
+        self, calendar_id: str, body: dict[str, Any], *, transaction_id: str, syncro_id: str | int
+    ) -> dict[str, Any]:
+        """Create an event tagged with ``syncro_id`` (``SYNCRO_ID_PROPERTY``) and carrying
+        ``transaction_id``: Graph answers a repeated create with the same transaction id with the
+        event it already made, so the request is safely resent after a timeout. Use one
+        transaction id per intended event (stable across retries of the same job). Returns the
+        created event (times in the event's own zone, as Graph answers creates).
+        Raises GraphInvalidRequest, GraphNotFound (no such calendar), GraphForbidden, GraphError."""
+        if not transaction_id:
+            raise ValueError("a transaction id is required")
+        payload = {**body, "transactionId": transaction_id}
+        others = [p for p in body.get("singleValueExtendedProperties") or [] if p.get("id") != SYNCRO_ID_PROPERTY]
+        payload["singleValueExtendedProperties"] = [*others, {"id": SYNCRO_ID_PROPERTY, "value": str(syncro_id)}]
+        url = self._url(f"{self._calendar_path(calendar_id)}/events")
+        return self._json_of(self._request("POST", url, json=payload, idempotent=True))
+
+    def update_event(
+        self, calendar_id: str, event_id: str, body: dict[str, Any], *, if_match: str | None
+    ) -> dict[str, Any]:
+        """PATCH the fields in ``body``. With ``if_match`` (the ``@odata.etag`` read), only if the
+        event has not changed since. Without it, a transient 412 is retried a couple of times.
+        Returns the event as saved (times in UTC). Raises GraphPreconditionFailed (re-read and
+        decide again), GraphNotFound, GraphInvalidRequest, GraphError."""
+        url = self._url(self._event_path(calendar_id, event_id))
+        headers = {"If-Match": if_match} if if_match else {}
+
+        def patch() -> dict[str, Any]:
+            return self._json_of(self._request("PATCH", url, json=body, headers=headers))
+
+        return patch() if if_match else self._resending_conflicts(patch)
+
+    def delete_event(self, calendar_id: str, event_id: str, *, if_match: str | None = None) -> None:
+        """DELETE the event (only if unchanged since ``if_match`` when given; a transient 412 is
+        retried without it). Raises GraphNotFound when it is already gone (callers decide what
+        that means: a DELETE resent after a lost answer meets it too), GraphPreconditionFailed,
+        GraphError. An organizer's delete of a meeting notifies its attendees."""
+        url = self._url(self._event_path(calendar_id, event_id))
+        headers = {"If-Match": if_match} if if_match else {}
+
+        def delete() -> None:
+            self._request("DELETE", url, headers=headers).close()
+
+        if if_match:
+            delete()
+        else:
+            self._resending_conflicts(delete)
+
+    def find_by_syncro_id(self, calendar_id: str, syncro_id: str | int) -> list[dict[str, Any]]:
+        """The calendar's events (singles and series masters) tagged with ``syncro_id``, with the
+        property expanded; usually none or one, more after a duplicate create. Raises GraphError."""
+        value = str(syncro_id).replace("'", "''")
+        prop = SYNCRO_ID_PROPERTY
+        query = urlencode(
+            {
+                "$filter": f"singleValueExtendedProperties/Any(ep: ep/id eq '{prop}' and ep/value eq '{value}')",
+                "$expand": EXPAND_SYNCRO_ID,
+            }
+        )
+        path = f"{self._calendar_path(calendar_id)}/events?{query}"
+        return [item for item in self._pages(path) if syncro_id_of(item) in (None, str(syncro_id))]
+
+    def batch(self, requests: list[BatchRequest]) -> list[BatchResponse]:
+        """Send ``requests`` through ``$batch``, 20 at a time, and answer each (matched by id, in
+        the order asked). Steps answered 429 or 503 are sent again in a later batch after their
+        ``Retry-After`` (the most any of them asked, or a backoff), within the retry policy's
+        waits; what is still throttled then is answered as Graph last answered it. Each step gets
+        the client's ``Prefer`` and, with a body, ``Content-Type``. A failed step is not raised:
+        ``BatchResponse.error()`` types it. Raises GraphError when a ``$batch`` itself fails.
+        """
+        ids = [request.id for request in requests]
+        if len(set(ids)) != len(ids):
+            raise ValueError("batch request ids must be unique")
+        answers: dict[str, BatchResponse] = {}
+        pending = list(requests)
+        waited, stalled = 0.0, 0
+        while pending:
+            chunks = [pending[index : index + BATCH_LIMIT] for index in range(0, len(pending), BATCH_LIMIT)]
+            throttled: list[BatchRequest] = []
+            asked: list[float | None] = []
+            for chunk in chunks:
+                for request, answer in zip(chunk, self._send_batch(chunk), strict=True):
+                    answers[request.id] = answer
+                    if answer.status in (429, 503):
+                        throttled.append(request)
+                        asked.append(parse_retry_after(_header(answer.headers, "Retry-After"), self._retry.now()))
+            stalled = stalled + 1 if len(throttled) == len(pending) else 0
+            if not throttled or stalled >= self._retry.max_attempts:
+                break
+            known = [seconds for seconds in asked if seconds is not None]
+            retry_after = max(known) if known else None
+            if retry_after is not None and retry_after > self._retry.max_wait_seconds:
+                break
+            wait = self._retry.wait_for(stalled + 1, retry_after)
+            if waited + wait > self._retry.max_total_wait_seconds:
+                break
+            self._retry.sleep(wait)
+            waited += wait
+            pending = throttled
+        return [answers[request_id] for request_id in ids]
+
+    def _send_batch(self, chunk: list[BatchRequest]) -> list[BatchResponse]:
+        steps = []
+        for request in chunk:
+            headers = {"Prefer": PREFER, **request.headers}
+            step: dict[str, Any] = {
+                "id": request.id,
+                "method": request.method.upper(),
+                "url": self._relative(request.url),
+            }
+            if request.body is not None:
+                headers.setdefault("Content-Type", "application/json")
+                step["body"] = request.body
+            step["headers"] = headers
+            steps.append(step)
+        body = self._json_of(self._request("POST", self._url("/$batch"), json={"requests": steps}))
+        responses = body.get("responses")
+        if not isinstance(responses, list):
+            raise GraphUnexpectedResponse(200, None, "$batch answered without a responses list")
+        by_id: dict[str, BatchResponse] = {}
+        for answer in responses:
+            if not isinstance(answer, dict) or "id" not in answer or not isinstance(answer.get("status"), int):
+                raise GraphUnexpectedResponse(200, None, "a $batch response came without an id or a status")
+            headers = answer.get("headers") if isinstance(answer.get("headers"), dict) else {}
+            by_id[str(answer["id"])] = BatchResponse(
+                id=str(answer["id"]), status=answer["status"], headers=dict(headers), body=answer.get("body")
+            )
+        missing = [request.id for request in chunk if request.id not in by_id]
+        if missing:
+            raise GraphUnexpectedResponse(200, None, f"$batch left requests unanswered: {', '.join(missing)}")
+        return [by_id[request.id] for request in chunk]
+
     # -- plumbing -----------------------------------------------------------------------------
+
+    def _calendar_path(self, calendar_id: str) -> str:
+        return f"/me/calendars/{quote(calendar_id, safe='')}"
+
+    def _event_path(self, calendar_id: str, event_id: str) -> str:
+        return f"{self._calendar_path(calendar_id)}/events/{quote(event_id, safe='')}"
+
+    def _relative(self, url: str) -> str:
+        """A batch step's url, relative to the version."""
+        if "://" in url:
+            if not url.startswith(self.base_url + "/"):
+                raise ValueError(f"a batch request must address this service: {url}")
+            url = url[len(self.base_url) :]
+        return url if url.startswith("/") else f"/{url}"
+
+    def _same_origin(self, url: str, what: str) -> str:
+        # A link elsewhere would receive the tech's access token.
+        if _origin(url) != self._origin:
+            raise GraphUnexpectedResponse(200, None, f"{what} points to another host")
+        return url
+
+    def _resending_conflicts(self, call: Callable[[], T]) -> T:
+        """``call``, sent again up to CONFLICT_RETRIES times after a 412 ErrorIrresolvableConflict
+        that no If-Match asked for (Exchange answers those transiently, reported)."""
+        for attempt in range(1, CONFLICT_RETRIES + 2):
+            try:
+                return call()
+            except GraphPreconditionFailed as error:
+                if attempt > CONFLICT_RETRIES or (error.code or "").lower() != "errorirresolvableconflict":
+                    raise
+                self._retry.sleep(self._retry.wait_for(attempt, None))
+        raise AssertionError("unreachable: the last attempt returns or raises")
 
     def _pages(self, path: str) -> Iterator[dict[str, Any]]:
         """The items of a collection, following ``@odata.nextLink`` (which must stay on this service)."""
@@ -117,18 +433,21 @@ class GraphClient:
             body = self._get_json(url)
             items = body.get("value")
             if not isinstance(items, list):
-                raise GraphUnexpectedResponse(200, None, f"{path} answered without a value list")
+                raise GraphUnexpectedResponse(200, None, f"{_path_of(self._url(path))} answered without a value list")
             yield from items
             url = body.get("@odata.nextLink")
             if url is not None and _origin(url) != self._origin:
                 # A nextLink elsewhere would receive the tech's access token.
-                raise GraphUnexpectedResponse(200, None, f"{path} sent a nextLink to another host")
+                raise GraphUnexpectedResponse(200, None, f"{_path_of(self._url(path))} sent a nextLink to another host")
 
     def _url(self, path_or_url: str) -> str:
         return path_or_url if "://" in path_or_url else f"{self.base_url}{path_or_url}"
 
-    def _get_json(self, path_or_url: str) -> dict[str, Any]:
-        response = self._request("GET", self._url(path_or_url))
+    def _get_json(self, path_or_url: str, *, headers: dict[str, str] | None = None) -> dict[str, Any]:
+        return self._json_of(self._request("GET", self._url(path_or_url), headers=headers))
+
+    @staticmethod
+    def _json_of(response: requests.Response) -> dict[str, Any]:
         try:
             body = response.json()
         except ValueError as error:
@@ -136,6 +455,10 @@ class GraphClient:
         if not isinstance(body, dict):
             raise GraphUnexpectedResponse(response.status_code, None, "the body is not a JSON object")
         return body
+
+    def _count(self) -> None:
+        with self._count_lock:
+            self._requests_made += 1
 
     def _request(self, method: str, url: str, **kwargs: Any) -> requests.Response:
         headers = {"Authorization": f"Bearer {self._token()}", "Prefer": PREFER, "Accept": "application/json"}
@@ -148,6 +471,7 @@ class GraphClient:
                 timeout=self._timeout,
                 retry=self._retry,
                 headers=headers,
+                on_attempt=self._count,
                 **self._verify,
                 **kwargs,
             )
@@ -178,11 +502,24 @@ class GraphClient:
         self.close()
 
 
+def syncro_id_of(event: dict[str, Any]) -> str | None:
+    """The Syncro id an event is tagged with (``SYNCRO_ID_PROPERTY``, when read with it expanded,
+    as ``get_event`` and ``find_by_syncro_id`` do), or None."""
+    for prop in event.get("singleValueExtendedProperties") or []:
+        if isinstance(prop, dict) and prop.get("id") == SYNCRO_ID_PROPERTY and prop.get("value") is not None:
+            return str(prop["value"])
+    return None
+
+
 def graph_error(response: requests.Response) -> GraphError:
     """The typed error for a Graph error response (``{"error": {"code", "message"}}``)."""
     code, message = _error_fields(response)
-    status = response.status_code
     retry_after = parse_retry_after(response.headers.get("Retry-After"), datetime.now(UTC))
+    where = f"{response.request.method} {_path_of(response.url)}"
+    return _error_of(response.status_code, code, message or where, retry_after)
+
+
+def _error_of(status: int, code: str | None, message: str, retry_after: float | None) -> GraphError:
     kind: type[GraphError]
     if status == 401:
         kind = GraphUnauthorized
@@ -200,18 +537,37 @@ def graph_error(response: requests.Response) -> GraphError:
         kind = GraphThrottled if status == 503 and retry_after is not None else GraphUnavailable
     else:
         kind = GraphUnexpectedResponse
-    return kind(status, code, message or f"{response.request.method} {_path_of(response.url)}", retry_after=retry_after)
+    return kind(status, code, message, retry_after=retry_after)
 
 
 def _error_fields(response: requests.Response) -> tuple[str | None, str]:
     try:
-        error = response.json().get("error")
-    except (ValueError, AttributeError):
+        body = response.json()
+    except ValueError:
         return None, response.reason or ""
+    if not isinstance(body, dict) or not isinstance(body.get("error"), dict):
+        return None, response.reason or ""
+    return _fields_of(body)
+
+
+def _fields_of(body: Any) -> tuple[str | None, str]:
+    error = body.get("error") if isinstance(body, dict) else None
     if not isinstance(error, dict):
-        return None, response.reason or ""
+        return None, ""
     code = error.get("code")
     return (str(code) if code else None), str(error.get("message") or "")
+
+
+def _header(headers: dict[str, str], name: str) -> str | None:
+    lowered = name.lower()
+    return next((str(value) for key, value in headers.items() if key.lower() == lowered), None)
+
+
+def _instant(moment: datetime) -> str:
+    """An aware datetime as the UTC instant Graph's startDateTime/endDateTime take."""
+    if moment.tzinfo is None:
+        raise ValueError("start and end must carry a time zone")
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _calendar(item: Any) -> Calendar:

@@ -117,18 +117,23 @@ def send(
     timeout: float | tuple[float, float],
     retry: RetryPolicy,
     idempotent: bool | None = None,
+    on_attempt: Callable[[], None] | None = None,
     **kwargs: Any,
 ) -> requests.Response:
     """Send a request with ``retry``'s bounded retries; returns the last response (any status).
 
     ``idempotent`` (default: by method) allows resending after a timeout, a broken connection,
-    502 or 504. Re-raises the last ``requests.RequestException`` when no response came.
+    502 or 504. ``on_attempt`` is called before every send, retries included (the clients count
+    requests against a service's budget with it). Re-raises the last ``requests.RequestException``
+    when no response came.
     """
     method = method.upper()
     repeatable = method in IDEMPOTENT_METHODS if idempotent is None else idempotent
     waited = 0.0
     for attempt in range(1, retry.max_attempts + 1):
         last = attempt == retry.max_attempts
+        if on_attempt is not None:
+            on_attempt()
         try:
             response = session.request(method, url, timeout=timeout, **kwargs)
         except requests.exceptions.SSLError:

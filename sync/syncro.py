@@ -9,9 +9,10 @@ Failures are raised as the ``SyncroError`` subclasses in ``sync.errors``.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -33,6 +34,20 @@ MAX_PAGES = 400  # 10,000 records at 25 a page; more means the paging never ends
 
 # Syncro's 429 carries no Retry-After and its limit is per minute: back off up to a minute in all.
 SYNCRO_RETRY = RetryPolicy(max_attempts=6, backoff_seconds=2.0, max_wait_seconds=30.0, max_total_wait_seconds=75.0)
+
+
+# A PUT is a whole-form save: Syncro resets an omitted boolean to false and wants start_at.
+WHOLE_FORM_FIELDS = ("start_at", "all_day", "do_not_email", "email_customer")
+
+
+@dataclass(frozen=True)
+class AppointmentPage:
+    """One page of ``GET /appointments``: the appointments as Syncro sent them (unwrapped, ``id``
+    an int), the page number, and ``total_pages`` from ``meta`` (None when Syncro sent no meta)."""
+
+    items: list[dict[str, Any]]
+    page: int
+    total_pages: int | None
 
 
 @dataclass(frozen=True)
@@ -60,7 +75,10 @@ class SyncroClient:
         timeout: float | tuple[float, float] = DEFAULT_TIMEOUT,
         session: requests.Session | None = None,
         retry: RetryPolicy | None = None,
+        on_request: Callable[[str, str], None] | None = None,
     ) -> None:
+        """``on_request(method, path)`` is called before every HTTP request, retries included (as
+        is the ``requests_made`` count), so a poller can keep within Syncro's 180 a minute."""
         if not api_token:
             raise ValueError("a Syncro API token is required")
         self.base_url = base_url.rstrip("/")
@@ -70,6 +88,117 @@ class SyncroClient:
         self._owns_session = session is None
         self._session = session if session is not None else new_session(ca_bundle)
         self._verify: dict[str, Any] = {"verify": ca_bundle} if ca_bundle and session is not None else {}
+        self._on_request = on_request
+        self._count_lock = threading.Lock()
+        self._requests_made = 0
+
+    @property
+    def requests_made(self) -> int:
+        """HTTP requests this client has sent, retries included (each counts against Syncro's budget)."""
+        return self._requests_made
+
+    # -- account ------------------------------------------------------------------------------
+
+    def account_settings(self) -> dict[str, Any]:
+        """``GET /settings`` as Syncro sends it; ``["locale"]["time_zone"]`` is the account's zone
+        (an IANA name), in which all-day appointments and ``date_from``/``date_to`` days are read.
+        Raises SyncroUnauthorized, SyncroForbidden, SyncroError."""
+        body = self._get_json("/settings")
+        if not isinstance(body, dict):
+            raise SyncroUnexpectedResponse(200, None, "GET /settings answered without a JSON object")
+        return body
+
+    def account_time_zone(self) -> str:
+        """The account's time zone name from ``GET /settings`` (``locale.time_zone``).
+        Raises SyncroUnexpectedResponse when Syncro sent none, or SyncroError."""
+        locale = self.account_settings().get("locale")
+        zone = locale.get("time_zone") if isinstance(locale, dict) else None
+        if not isinstance(zone, str) or not zone.strip():
+            raise SyncroUnexpectedResponse(200, None, "GET /settings answered without locale.time_zone")
+        return zone.strip()
+
+    # -- appointments -------------------------------------------------------------------------
+
+    def list_appointments(
+        self, *, date_from: date | None, date_to: date | None, page: int = 1, mine: bool = False
+    ) -> AppointmentPage:
+        """One page (25 appointments) of ``GET /appointments``.
+
+        ``date_from``/``date_to`` are days in the account's zone and filter on the start;
+        ``date_to`` is exclusive (starts before that day). ``mine`` lists only the token user's.
+        Items come wrapped (``{"appointment": {...}}``, the spec) or flat; both are returned flat.
+        Raises SyncroUnauthorized, SyncroForbidden, SyncroInvalidRequest (a bad date), SyncroError.
+        """
+        if page < 1:
+            raise ValueError("page numbers start at 1")
+        params: dict[str, Any] = {}
+        if date_from is not None:
+            params["date_from"] = date_from.isoformat()
+        if date_to is not None:
+            params["date_to"] = date_to.isoformat()
+        if mine:
+            params["mine"] = "true"
+        if page > 1:
+            params["page"] = page
+        body = self._get_json("/appointments", params=params or None)
+        entries = body if isinstance(body, list) else body.get("appointments") if isinstance(body, dict) else None
+        if not isinstance(entries, list):
+            raise SyncroUnexpectedResponse(200, None, "GET /appointments answered without an appointments list")
+        return AppointmentPage(
+            items=[_appointment(entry) for entry in entries], page=page, total_pages=_total_pages(body)
+        )
+
+    def iter_appointments(
+        self, *, date_from: date | None, date_to: date | None, mine: bool = False
+    ) -> Iterator[dict[str, Any]]:
+        """Every appointment of ``list_appointments``' filter, page after page (lazily: one request
+        per page). Pages end at ``meta.total_pages``; without meta, at an empty page or a page that
+        brings no new id (an API ignoring ``page``). An appointment that moves between pages while
+        they are read is yielded once; one moved onto a page already read is missed (the next poll
+        finds it). Raises as ``list_appointments``.
+        """
+        seen: set[int] = set()
+        page = 1
+        while True:
+            result = self.list_appointments(date_from=date_from, date_to=date_to, page=page, mine=mine)
+            fresh = [item for item in result.items if item["id"] not in seen]
+            for item in fresh:
+                seen.add(item["id"])
+                yield item
+            if result.total_pages is not None:
+                if page >= result.total_pages:
+                    return
+            elif not fresh:
+                return
+            page += 1
+            if page > MAX_PAGES:
+                raise SyncroUnexpectedResponse(200, None, f"GET /appointments kept paging past {MAX_PAGES} pages")
+
+    def get_appointment(self, appointment_id: int) -> dict[str, Any]:
+        """One appointment (flat, ``id`` an int). Raises SyncroNotFound when there is none, or SyncroError."""
+        return _appointment(self._get_json(f"/appointments/{int(appointment_id)}"))
+
+    def create_appointment(self, fields: dict[str, Any]) -> dict[str, Any]:
+        """``POST /appointments`` with ``fields`` (``summary``, ``start_at`` and ``end_at`` needed);
+        returns the created appointment as Syncro answers it. Not resent after a timeout or a
+        gateway error (Syncro may have created it: look it up before trying again).
+        Raises SyncroInvalidRequest (422: the message names the fields), SyncroError."""
+        return _appointment(self._write_json("POST", "/appointments", fields))
+
+    def update_appointment(self, appointment_id: int, fields: dict[str, Any]) -> dict[str, Any]:
+        """``PUT /appointments/{id}``: a whole-form save, so ``fields`` must be the full set:
+        ``start_at`` and every boolean (``all_day``, ``do_not_email``, ``email_customer``), which
+        Syncro would otherwise reset to false (ValueError names what is missing). Returns the
+        appointment as saved. Raises SyncroNotFound, SyncroInvalidRequest, SyncroError."""
+        missing = [name for name in WHOLE_FORM_FIELDS if name not in fields]
+        if missing:
+            raise ValueError(f"a Syncro PUT saves the whole form; fields missing: {', '.join(missing)}")
+        return _appointment(self._write_json("PUT", f"/appointments/{int(appointment_id)}", fields))
+
+    def delete_appointment(self, appointment_id: int) -> None:
+        """``DELETE /appointments/{id}``. Raises SyncroNotFound when it is already gone (callers that
+        want "gone either way" catch it: a DELETE resent after a lost answer meets it too), or SyncroError."""
+        self._request("DELETE", f"/appointments/{int(appointment_id)}").close()
 
     # -- users --------------------------------------------------------------------------------
 
@@ -118,6 +247,23 @@ class SyncroClient:
         except ValueError as error:
             raise SyncroUnexpectedResponse(response.status_code, None, f"GET {path}: the body is not JSON") from error
 
+    def _write_json(self, method: str, path: str, fields: dict[str, Any]) -> Any:
+        if not isinstance(fields, dict):
+            raise TypeError("fields must be a dict")
+        response = self._request(method, path, json=fields)
+        try:
+            return response.json()
+        except ValueError as error:
+            raise SyncroUnexpectedResponse(
+                response.status_code, None, f"{method} {path}: the body is not JSON"
+            ) from error
+
+    def _count(self, method: str, path: str) -> None:
+        with self._count_lock:
+            self._requests_made += 1
+        if self._on_request is not None:
+            self._on_request(method, path)
+
     def _request(self, method: str, path: str, **kwargs: Any) -> requests.Response:
         headers = {"Authorization": f"Bearer {self._api_token}", "Accept": "application/json"}
         headers.update(kwargs.pop("headers", None) or {})
@@ -130,6 +276,7 @@ class SyncroClient:
                 timeout=self._timeout,
                 retry=self._retry,
                 headers=headers,
+                on_attempt=lambda: self._count(method, path),
                 **self._verify,
                 **kwargs,
             )
@@ -215,6 +362,23 @@ def _more_pages(body: Any, page: int) -> bool:
     if isinstance(total, int) and not isinstance(total, bool):
         return page < total
     return meta.get("next_page") not in (None, "", False)
+
+
+def _total_pages(body: Any) -> int | None:
+    meta = body.get("meta") if isinstance(body, dict) else None
+    total = meta.get("total_pages") if isinstance(meta, dict) else None
+    if isinstance(total, bool) or not isinstance(total, int | str):
+        return None
+    try:
+        return max(0, int(total))
+    except ValueError:
+        return None
+
+
+def _appointment(entry: Any) -> dict[str, Any]:
+    """An appointment, wrapped (``{"appointment": {...}}``) or flat, as a flat dict with an int ``id``."""
+    record = _unwrapped(entry, "appointment")
+    return {**record, "id": _id_of(record.get("id"))}
 
 
 def _unwrapped(entry: Any, name: str) -> dict[str, Any]:
