@@ -339,3 +339,21 @@ def test_reencrypt_moves_token_caches_to_the_current_key_with_the_master_key(
     assert requests.post(url, headers={"x-functions-key": linking_stack.function_key}, timeout=30).status_code == 401
     done = requests.post(url, headers={"x-functions-key": linking_stack.master_key}, timeout=30)
     assert done.status_code == 200 and done.json() == {"reencrypted": 0, "still_under_old_keys": [], "done": True}
+
+
+def test_a_tampered_code_is_refused_and_nothing_is_stored(linking_stack: LinkingStack) -> None:
+    session = linking_stack.browser()
+    page = linking_stack.start(session)
+    answer = submit(
+        session, page, button="signin", fields={"email": ALEX.sign_in, "password": linking_stack.secrets.password}
+    )
+    if answer.status_code == 200:
+        answer = submit(session, answer, button="accept")
+    parts = urlsplit(answer.headers["location"])
+    query = {key: values[0] for key, values in parse_qs(parts.query).items()}
+    query["code"] = query["code"][:-4] + "AAAA"
+    refused = session.get(f"{linking_stack.host_url}/api/oauth/callback", params=query, allow_redirects=False)
+    assert refused.status_code == 400 and "Traceback" not in refused.text
+    assert _link_or_none(linking_stack, ALEX.syncro_user_id) is None
+    with pytest.raises(NotFound):
+        linking_stack.storage().token_caches.get_cache(ALEX.syncro_user_id)
