@@ -268,7 +268,11 @@ class GraphClient:
         if not transaction_id:
             raise ValueError("a transaction id is required")
         payload = {**body, "transactionId": transaction_id}
-        others = [p for p in body.get("singleValueExtendedProperties") or [] if p.get("id") != SYNCRO_ID_PROPERTY]
+        others = [
+            prop
+            for prop in body.get("singleValueExtendedProperties") or []
+            if not (isinstance(prop, dict) and prop.get("id") == SYNCRO_ID_PROPERTY)
+        ]
         payload["singleValueExtendedProperties"] = [*others, {"id": SYNCRO_ID_PROPERTY, "value": str(syncro_id)}]
         url = self._url(f"{self._calendar_path(calendar_id)}/events")
         return self._json_of(self._request("POST", url, json=payload, idempotent=True))

@@ -1,10 +1,12 @@
 """The Syncro REST API client (``https://{subdomain}.syncromsp.com/api/v1``), with one API token.
 
 Syncro wraps the same record differently by call (``{"user": {...}}``, ``{"users": [...]}``,
-a bare object); every reader here accepts each shape. Ids are Python ints of any size (a live
-account's ids are above 2^32). Every request carries a timeout and is retried as ``sync.http``
-describes; Syncro's budget is 180 requests a minute per IP, so callers count their calls.
-Failures are raised as the ``SyncroError`` subclasses in ``sync.errors``.
+``{"appointments": [{"appointment": {...}}]}`` or flat items, a bare object); every reader here
+accepts each shape and returns appointments as flat dicts (``sync.mapping`` converts them). Ids
+are Python ints of any size (a live account's ids are above 2^32). Every request carries a
+timeout and is retried as ``sync.http`` describes; Syncro's budget is 180 requests a minute per
+IP, so the client counts what it sends (``requests_made``, ``on_request``) for the poller's
+budget. Failures are raised as the ``SyncroError`` subclasses in ``sync.errors``.
 """
 
 from __future__ import annotations
