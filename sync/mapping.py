@@ -1,0 +1,770 @@
+"""Syncro appointments and Graph events <-> the neutral `Appointment` (pure: no I/O).
+
+Readers (`appointment_from_syncro`, `appointment_from_graph`) turn what a service returned into an
+`Appointment` in *normal form*; writers (`syncro_fields`, `graph_fields`) turn an `Appointment`
+into the JSON body of a create or update. Every reader and writer passes through `normalise`, so
+reading back what a writer wrote gives the same `Appointment` (the echo of our own write hashes
+the same and is not mistaken for an edit).
+
+Normal form (decided here; each rule says why):
+
+- Tags. Syncro-born items carry ``[S] `` in Outlook subjects, Outlook-born items ``[O] `` in
+  Syncro summaries. Readers strip every leading tag of either kind, any number of them, in any
+  case and spacing (``[s]``, ``[ O ]``, ``[S]  [S] x``), so tags never reach the neutral summary;
+  writers add exactly one tag for the item's origin, so tags never stack and a tag the tech
+  deleted comes back with the next write (`tag_intact` tells the engine when a write is due).
+  A title of one's own that starts with ``[S]`` or ``[O]`` therefore loses it: accepted.
+- Summary: one line (line breaks and tabs become spaces, other control characters are
+  removed), surrounding spaces trimmed, at most 251 UTF-16 units so that it fits Graph's 255-character subject with its
+  4-character tag (Syncro's ``summary`` is a 255-character column as well). Longer ones are
+  clipped, not refused.
+- Description: line breaks as ``\\n`` (CRLF and CR converted), control characters other than
+  newline and tab removed, Syncro's own rewrite (``Notes:\\n <notes>\\n\\n Contact: …``) reduced
+  to the notes, our `SyncroContext` header block removed wherever it is (so it never flows into
+  Syncro and never stacks), at most 30,000 characters (a sanity bound: neither service documents
+  one, and a calendar note longer than that is a paste accident).
+- Location: one line, trimmed, at most 255 characters.
+- Context (Syncro-born items in Outlook only): the body starts with a `SyncroContext` block
+  (``Customer: …``, ``Ticket #1234 subject``, ``Link: <ticket URL>``, then `CONTEXT_SEPARATOR`)
+  and an empty location shows the customer's address, recorded in the block as
+  ``Location: <address> (customer's address)`` so a reader can tell it from a location the tech
+  typed. Readers drop the block (the separator line and the header-looking lines right above it;
+  notes typed above it are kept) and that stand-in location.
+- Times: aware UTC, whole seconds (both services' UIs work in minutes; Syncro keeps milliseconds
+  and Graph 100 ns ticks, so sub-second noise would make echoes look like edits). Years outside
+  1900-2999 are refused.
+- All-day: ``start``/``end`` are midnights, in the Syncro account's zone, of the first day and of
+  the day after the last (a multi-day event stays one appointment, across DST too). Graph reads
+  all-day events as floating dates, so only their date part is used; Syncro's all-day times are
+  read in the account zone, an end that is not a midnight (``23:59``) meaning "through that day".
+  An all-day appointment lasts at least one day.
+
+Bad input raises `UnmappableItem` (a ``ValueError``) with the reason in words: not an object,
+an unknown wrapper, a deleted or stub event, a missing or null start or end, an unreadable or
+zone-less Graph time, an unknown Graph time zone, an end before the start, a field of the wrong
+type. What can be mapped sanely is (nulls for text become empty strings, long text is clipped,
+control characters removed, a Syncro time without an offset is read in the account's zone as
+Syncro itself reads it, a missing Syncro ``end_at`` falls back to ``duration`` hours).
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import unicodedata
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from sync.html_text import html_to_text, text_to_html
+from sync.model import Appointment, Side
+
+__all__ = [
+    "CONTEXT_SEPARATOR",
+    "DESCRIPTION_LIMIT",
+    "LOCATION_LIMIT",
+    "OUTLOOK_TAG",
+    "SUMMARY_LIMIT",
+    "SYNCRO_TAG",
+    "WINDOWS_ZONES",
+    "SyncroContext",
+    "UnmappableItem",
+    "appointment_from_graph",
+    "appointment_from_syncro",
+    "graph_fields",
+    "graph_zone_name",
+    "normalise",
+    "resolve_graph_zone",
+    "strip_tags",
+    "syncro_fields",
+    "tag_for",
+    "tag_intact",
+]
+
+SYNCRO_TAG = "[S] "
+OUTLOOK_TAG = "[O] "
+SUBJECT_LIMIT = 255  # Graph's subject and Syncro's summary, tag included
+SUMMARY_LIMIT = SUBJECT_LIMIT - len(SYNCRO_TAG)
+DESCRIPTION_LIMIT = 30_000
+LOCATION_LIMIT = 255
+NO_TITLE = "(No title)"  # what Outlook shows for an empty subject; Syncro refuses a blank summary
+CONTEXT_SEPARATOR = "-- Notes below sync with Syncro --"
+_FALLBACK_NOTE = " (customer's address)"
+_MIN_YEAR, _MAX_YEAR = 1900, 2999
+
+
+class UnmappableItem(ValueError):
+    """Raised by the readers and writers when an item cannot be mapped; ``reason`` says why in words."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(reason)
+
+
+# -- tags ----------------------------------------------------------------------------------------
+
+_TAGS = re.compile(r"^(?:\s*\[\s*[so]\s*\])+\s*", re.IGNORECASE)
+
+
+def strip_tags(text: str) -> str:
+    """``text`` without any leading ``[S]``/``[O]`` tags (stacked, any case or spacing)."""
+    return _TAGS.sub("", text, count=1)
+
+
+def tag_for(origin: Side) -> str:
+    """The tag the *other* side shows for an item born on ``origin``."""
+    return SYNCRO_TAG if origin is Side.SYNCRO else OUTLOOK_TAG
+
+
+def tag_intact(text: str, origin: Side) -> bool:
+    """Whether a title as stored (Outlook subject of a Syncro-born item, Syncro summary of an
+    Outlook-born one) carries exactly one canonical tag: False means the tech deleted or
+    doubled it, and a write would restore it."""
+    tag = tag_for(origin)
+    return text.startswith(tag) and strip_tags(text) == text[len(tag) :]
+
+
+# -- normal form ---------------------------------------------------------------------------------
+
+_CRLF = re.compile(r"\r\n?")
+
+
+def _clip_utf16(text: str, limit: int) -> str:
+    """At most ``limit`` UTF-16 code units (Graph counts those), never splitting a character."""
+    if len(text) <= limit // 2:
+        return text
+    used = 0
+    for index, char in enumerate(text):
+        used += 2 if ord(char) > 0xFFFF else 1
+        if used > limit:
+            return text[:index]
+    return text
+
+
+def _drop_controls(text: str, *, keep: str) -> str:
+    # Cc (C0, DEL, C1) and lone surrogates cannot travel in either API; format characters
+    # (zero-width joiners in emoji) are content.
+    return "".join(c for c in text if c in keep or unicodedata.category(c) not in ("Cc", "Cs"))
+
+
+def _one_line(value: str) -> str:
+    # Line breaks and tabs separate words; other control characters are noise.
+    text = "".join(" " if c in "\t\n\r\v\f" or unicodedata.category(c) in ("Zl", "Zp") else c for c in value)
+    return _drop_controls(text, keep="").strip()
+
+
+def _summary(value: str) -> str:
+    text = strip_tags(_one_line(value))
+    return _clip_utf16(text, SUMMARY_LIMIT).rstrip()
+
+
+def _location(value: str) -> str:
+    return _clip_utf16(_one_line(value), LOCATION_LIMIT).rstrip()
+
+
+def _description(value: str) -> str:
+    text = _drop_controls(_CRLF.sub("\n", value), keep="\n\t")[:DESCRIPTION_LIMIT]
+    # Removing one wrapper can expose the other (a header above Syncro's rewrite): to a fixpoint.
+    while (cleaner := _split_context(_unwrap_syncro_notes(text))[0]) != text:
+        text = cleaner
+    return text
+
+
+def _check_year(moment: datetime) -> datetime:
+    if not _MIN_YEAR <= moment.year <= _MAX_YEAR:
+        raise UnmappableItem(f"the time {moment.isoformat()} is outside the years {_MIN_YEAR}-{_MAX_YEAR}")
+    return moment
+
+
+def _midnight(day: date, zone: tzinfo) -> datetime:
+    return datetime.combine(day, time(), zone).astimezone(UTC)
+
+
+def _all_day_span(start: datetime, end: datetime, zone: tzinfo) -> tuple[datetime, datetime]:
+    """Midnights in ``zone`` of the first day and of the day after the last (an end that is not
+    a midnight means "through that day"), at least one day apart."""
+    first = start.astimezone(zone).date()
+    local_end = end.astimezone(zone)
+    # Compared as instants: where DST skips midnight, a day starts at 01:00.
+    after_last = local_end.date() if end == _midnight(local_end.date(), zone) else local_end.date() + timedelta(days=1)
+    after_last = max(after_last, first + timedelta(days=1))
+    return _midnight(first, zone), _midnight(after_last, zone)
+
+
+def normalise(appointment: Appointment, *, zone: ZoneInfo) -> Appointment:
+    """``appointment`` in normal form (see the module docstring); idempotent.
+
+    Raises `UnmappableItem` when the end is before the start or a time is out of range."""
+    start = _check_year(appointment.start.replace(microsecond=0))
+    end = _check_year(appointment.end.replace(microsecond=0))
+    if end < start:
+        raise UnmappableItem(f"the end {end.isoformat()} is before the start {start.isoformat()}")
+    if appointment.all_day:
+        start, end = _all_day_span(start, end, zone)
+    return Appointment(
+        summary=_summary(appointment.summary),
+        start=start,
+        end=end,
+        all_day=appointment.all_day,
+        description=_description(appointment.description),
+        location=_location(appointment.location),
+    )
+
+
+# -- Syncro's description rewrite ----------------------------------------------------------------
+
+_SYNCRO_NOTES = re.compile(r"\ANotes:\n ?(?P<notes>.*?)\n\n (?:Contact|Details): ", re.DOTALL)
+
+
+def _unwrap_syncro_notes(text: str) -> str:
+    """The notes inside Syncro's own rewrite of a description tied to a ticket or customer
+    (``Notes:\\n <notes>\\n\\n Contact: …\\n\\n Details: …``): the rest is Syncro's copy of the
+    ticket and customer, which our header carries to Outlook, and sending it back would nest it."""
+    while match := _SYNCRO_NOTES.match(text):
+        text = match.group("notes")
+    return text
+
+
+# -- Syncro context: the ticket and customer shown on Syncro-born events in Outlook --------------
+
+
+@dataclass(frozen=True)
+class SyncroContext:
+    """What Outlook shows of a Syncro-born appointment's customer and ticket.
+
+    It becomes a short header block at the top of the event's body (customer, ticket, link,
+    then `CONTEXT_SEPARATOR`), and the customer's address stands in for an empty location.
+    Readers remove the block (and that stand-in address) again, so none of it syncs back."""
+
+    customer_name: str = ""
+    ticket_number: str = ""
+    ticket_subject: str = ""
+    customer_address: str = ""
+    ticket_url: str = ""
+
+    @classmethod
+    def from_syncro(cls, raw: Mapping[str, Any], *, syncro_web_url: str) -> SyncroContext | None:
+        """The context of a Syncro appointment as returned (nested ``customer`` and ``ticket``),
+        the ticket's URL made from ``syncro_web_url`` (``https://acme.syncromsp.com``) and its
+        id; None when the appointment has neither customer nor ticket. Never raises on shape."""
+        record = _unwrap_syncro(raw) if isinstance(raw, Mapping) else {}
+        customer = record.get("customer") if isinstance(record.get("customer"), Mapping) else {}
+        ticket = record.get("ticket") if isinstance(record.get("ticket"), Mapping) else {}
+        ticket_id = ticket.get("id", record.get("ticket_id"))
+        name = _first_text(customer, "business_then_name", "business_name", "fullname")
+        if not name:
+            name = " ".join(p for p in (_first_text(customer, "firstname"), _first_text(customer, "lastname")) if p)
+        region = " ".join(p for p in (_first_text(customer, "state"), _first_text(customer, "zip")) if p)
+        parts = (*(_first_text(customer, k) for k in ("address", "address_2", "city")), region)
+        url = ""
+        if isinstance(ticket_id, int | str) and not isinstance(ticket_id, bool) and str(ticket_id).strip():
+            url = f"{syncro_web_url.rstrip('/')}/tickets/{str(ticket_id).strip()}"
+        context = cls(
+            customer_name=name,
+            ticket_number=_first_text(ticket, "number"),
+            ticket_subject=_first_text(ticket, "subject"),
+            customer_address=", ".join(p for p in parts if p),
+            ticket_url=url,
+        )
+        return context if context != cls() else None
+
+    def header_lines(self, *, location_fallback: bool) -> list[str]:
+        """The header block's lines, separator last; empty when there is nothing to show."""
+        lines = []
+        if name := _one_line(self.customer_name):
+            lines.append(f"Customer: {name}")
+        number, subject = _one_line(self.ticket_number), _one_line(self.ticket_subject)
+        if number or subject:
+            lines.append(" ".join(p for p in (f"Ticket #{number}" if number else "Ticket", subject) if p))
+        if url := _one_line(self.ticket_url):
+            lines.append(f"Link: {url}")
+        if location_fallback and (address := _location(self.customer_address)):
+            lines.append(f"Location: {address}{_FALLBACK_NOTE}")
+        return [*lines, CONTEXT_SEPARATOR] if lines else []
+
+
+def _first_text(record: Mapping[str, Any], *names: str) -> str:
+    for name in names:
+        value = record.get(name)
+        if isinstance(value, str | int) and not isinstance(value, bool) and str(value).strip():
+            return _one_line(str(value))
+    return ""
+
+
+_HEADER_LINE = re.compile(r"^(?:Customer: |Ticket\b|Link: |Location: )")
+
+
+def _split_context(text: str) -> tuple[str, str | None]:
+    """``text`` without any header blocks (the separator line and the header lines just above
+    it), and the stand-in location one of them recorded, if any."""
+    fallback = None
+    lines = text.split("\n")
+    while CONTEXT_SEPARATOR in (stripped := [line.strip() for line in lines]):
+        end = stripped.index(CONTEXT_SEPARATOR)
+        first = end
+        while first > 0 and _HEADER_LINE.match(lines[first - 1].strip()):
+            first -= 1
+            line = lines[first].strip()
+            if line.startswith("Location: ") and line.endswith(_FALLBACK_NOTE):
+                fallback = line[len("Location: ") : -len(_FALLBACK_NOTE)].strip()
+        lines = lines[:first] + lines[end + 1 :]
+    return "\n".join(lines), fallback
+
+
+# -- time zones ----------------------------------------------------------------------------------
+
+# CLDR windowsZones, territory "001": Windows zone name -> IANA zone.
+WINDOWS_ZONES: dict[str, str] = {
+    "Dateline Standard Time": "Etc/GMT+12",
+    "UTC-11": "Etc/GMT+11",
+    "Aleutian Standard Time": "America/Adak",
+    "Hawaiian Standard Time": "Pacific/Honolulu",
+    "Marquesas Standard Time": "Pacific/Marquesas",
+    "Alaskan Standard Time": "America/Anchorage",
+    "UTC-09": "Etc/GMT+9",
+    "UTC-08": "Etc/GMT+8",
+    "Pacific Standard Time": "America/Los_Angeles",
+    "Pacific Standard Time (Mexico)": "America/Tijuana",
+    "US Mountain Standard Time": "America/Phoenix",
+    "Mountain Standard Time": "America/Denver",
+    "Mountain Standard Time (Mexico)": "America/Mazatlan",
+    "Yukon Standard Time": "America/Whitehorse",
+    "Central America Standard Time": "America/Guatemala",
+    "Central Standard Time": "America/Chicago",
+    "Central Standard Time (Mexico)": "America/Mexico_City",
+    "Easter Island Standard Time": "Pacific/Easter",
+    "Canada Central Standard Time": "America/Regina",
+    "SA Pacific Standard Time": "America/Bogota",
+    "Eastern Standard Time": "America/New_York",
+    "Eastern Standard Time (Mexico)": "America/Cancun",
+    "Haiti Standard Time": "America/Port-au-Prince",
+    "Cuba Standard Time": "America/Havana",
+    "US Eastern Standard Time": "America/Indiana/Indianapolis",
+    "Turks And Caicos Standard Time": "America/Grand_Turk",
+    "Paraguay Standard Time": "America/Asuncion",
+    "Atlantic Standard Time": "America/Halifax",
+    "Venezuela Standard Time": "America/Caracas",
+    "Central Brazilian Standard Time": "America/Cuiaba",
+    "SA Western Standard Time": "America/La_Paz",
+    "Pacific SA Standard Time": "America/Santiago",
+    "Newfoundland Standard Time": "America/St_Johns",
+    "Tocantins Standard Time": "America/Araguaina",
+    "E. South America Standard Time": "America/Sao_Paulo",
+    "SA Eastern Standard Time": "America/Cayenne",
+    "Argentina Standard Time": "America/Argentina/Buenos_Aires",
+    "Greenland Standard Time": "America/Nuuk",
+    "Montevideo Standard Time": "America/Montevideo",
+    "Magallanes Standard Time": "America/Punta_Arenas",
+    "Saint Pierre Standard Time": "America/Miquelon",
+    "Bahia Standard Time": "America/Bahia",
+    "UTC-02": "Etc/GMT+2",
+    "Mid-Atlantic Standard Time": "Etc/GMT+2",
+    "Azores Standard Time": "Atlantic/Azores",
+    "Cape Verde Standard Time": "Atlantic/Cape_Verde",
+    "UTC": "Etc/UTC",
+    "GMT Standard Time": "Europe/London",
+    "Greenwich Standard Time": "Atlantic/Reykjavik",
+    "Sao Tome Standard Time": "Africa/Sao_Tome",
+    "Morocco Standard Time": "Africa/Casablanca",
+    "W. Europe Standard Time": "Europe/Berlin",
+    "Central Europe Standard Time": "Europe/Budapest",
+    "Romance Standard Time": "Europe/Paris",
+    "Central European Standard Time": "Europe/Warsaw",
+    "W. Central Africa Standard Time": "Africa/Lagos",
+    "Jordan Standard Time": "Asia/Amman",
+    "GTB Standard Time": "Europe/Bucharest",
+    "Middle East Standard Time": "Asia/Beirut",
+    "Egypt Standard Time": "Africa/Cairo",
+    "E. Europe Standard Time": "Europe/Chisinau",
+    "Syria Standard Time": "Asia/Damascus",
+    "West Bank Standard Time": "Asia/Hebron",
+    "South Africa Standard Time": "Africa/Johannesburg",
+    "FLE Standard Time": "Europe/Kyiv",
+    "Israel Standard Time": "Asia/Jerusalem",
+    "South Sudan Standard Time": "Africa/Juba",
+    "Kaliningrad Standard Time": "Europe/Kaliningrad",
+    "Sudan Standard Time": "Africa/Khartoum",
+    "Libya Standard Time": "Africa/Tripoli",
+    "Namibia Standard Time": "Africa/Windhoek",
+    "Arabic Standard Time": "Asia/Baghdad",
+    "Turkey Standard Time": "Europe/Istanbul",
+    "Arab Standard Time": "Asia/Riyadh",
+    "Belarus Standard Time": "Europe/Minsk",
+    "Russian Standard Time": "Europe/Moscow",
+    "E. Africa Standard Time": "Africa/Nairobi",
+    "Volgograd Standard Time": "Europe/Volgograd",
+    "Iran Standard Time": "Asia/Tehran",
+    "Arabian Standard Time": "Asia/Dubai",
+    "Astrakhan Standard Time": "Europe/Astrakhan",
+    "Azerbaijan Standard Time": "Asia/Baku",
+    "Russia Time Zone 3": "Europe/Samara",
+    "Mauritius Standard Time": "Indian/Mauritius",
+    "Saratov Standard Time": "Europe/Saratov",
+    "Georgian Standard Time": "Asia/Tbilisi",
+    "Caucasus Standard Time": "Asia/Yerevan",
+    "Afghanistan Standard Time": "Asia/Kabul",
+    "West Asia Standard Time": "Asia/Tashkent",
+    "Ekaterinburg Standard Time": "Asia/Yekaterinburg",
+    "Pakistan Standard Time": "Asia/Karachi",
+    "Qyzylorda Standard Time": "Asia/Qyzylorda",
+    "India Standard Time": "Asia/Kolkata",
+    "Sri Lanka Standard Time": "Asia/Colombo",
+    "Nepal Standard Time": "Asia/Kathmandu",
+    "Central Asia Standard Time": "Asia/Almaty",
+    "Bangladesh Standard Time": "Asia/Dhaka",
+    "Omsk Standard Time": "Asia/Omsk",
+    "Myanmar Standard Time": "Asia/Yangon",
+    "SE Asia Standard Time": "Asia/Bangkok",
+    "Altai Standard Time": "Asia/Barnaul",
+    "W. Mongolia Standard Time": "Asia/Hovd",
+    "North Asia Standard Time": "Asia/Krasnoyarsk",
+    "N. Central Asia Standard Time": "Asia/Novosibirsk",
+    "Tomsk Standard Time": "Asia/Tomsk",
+    "China Standard Time": "Asia/Shanghai",
+    "North Asia East Standard Time": "Asia/Irkutsk",
+    "Singapore Standard Time": "Asia/Singapore",
+    "W. Australia Standard Time": "Australia/Perth",
+    "Taipei Standard Time": "Asia/Taipei",
+    "Ulaanbaatar Standard Time": "Asia/Ulaanbaatar",
+    "Aus Central W. Standard Time": "Australia/Eucla",
+    "Transbaikal Standard Time": "Asia/Chita",
+    "Tokyo Standard Time": "Asia/Tokyo",
+    "North Korea Standard Time": "Asia/Pyongyang",
+    "Korea Standard Time": "Asia/Seoul",
+    "Yakutsk Standard Time": "Asia/Yakutsk",
+    "Cen. Australia Standard Time": "Australia/Adelaide",
+    "AUS Central Standard Time": "Australia/Darwin",
+    "E. Australia Standard Time": "Australia/Brisbane",
+    "AUS Eastern Standard Time": "Australia/Sydney",
+    "West Pacific Standard Time": "Pacific/Port_Moresby",
+    "Tasmania Standard Time": "Australia/Hobart",
+    "Vladivostok Standard Time": "Asia/Vladivostok",
+    "Lord Howe Standard Time": "Australia/Lord_Howe",
+    "Bougainville Standard Time": "Pacific/Bougainville",
+    "Russia Time Zone 10": "Asia/Srednekolymsk",
+    "Magadan Standard Time": "Asia/Magadan",
+    "Norfolk Standard Time": "Pacific/Norfolk",
+    "Sakhalin Standard Time": "Asia/Sakhalin",
+    "Central Pacific Standard Time": "Pacific/Guadalcanal",
+    "Russia Time Zone 11": "Asia/Kamchatka",
+    "New Zealand Standard Time": "Pacific/Auckland",
+    "UTC+12": "Etc/GMT-12",
+    "Fiji Standard Time": "Pacific/Fiji",
+    "Kamchatka Standard Time": "Asia/Kamchatka",
+    "Chatham Islands Standard Time": "Pacific/Chatham",
+    "UTC+13": "Etc/GMT-13",
+    "Tonga Standard Time": "Pacific/Tongatapu",
+    "Samoa Standard Time": "Pacific/Apia",
+    "Line Islands Standard Time": "Pacific/Kiritimati",
+}
+# Names Exchange uses for UTC besides the table's.
+_UTC_NAMES = frozenset(
+    name.casefold()
+    for name in ("UTC", "Etc/UTC", "Etc/GMT", "GMT", "Z", "Coordinated Universal Time", "tzone://Microsoft/Utc")
+)
+_WINDOWS_BY_NAME = {name.casefold(): iana for name, iana in WINDOWS_ZONES.items()}
+_WINDOWS_BY_IANA = {iana: name for name, iana in reversed(WINDOWS_ZONES.items())}
+_WINDOWS_BY_IANA["Asia/Kamchatka"] = "Russia Time Zone 11"
+# Days on which a zone's offset is compared with the table's zones (see `graph_zone_name`).
+_SAMPLE_DAYS = [datetime(2025, 1, 1, 12, tzinfo=UTC) + timedelta(days=n) for n in range(3 * 366)]
+
+
+def resolve_graph_zone(name: object) -> tzinfo:
+    """The zone a Graph ``timeZone`` names: a Windows name (CLDR's table), an IANA name or one of
+    Exchange's names for UTC. Raises `UnmappableItem` for anything else ("Customized Time Zone")."""
+    if not isinstance(name, str) or not name.strip():
+        raise UnmappableItem("the event's time has no time zone")
+    key = name.strip()
+    if key.casefold() in _UTC_NAMES:
+        return UTC
+    if key.casefold() in _WINDOWS_BY_NAME:
+        return ZoneInfo(_WINDOWS_BY_NAME[key.casefold()])
+    try:
+        return ZoneInfo(key)
+    except (ZoneInfoNotFoundError, ValueError, OSError) as error:
+        raise UnmappableItem(f"the time zone {key!r} is not a Windows or IANA zone") from error
+
+
+def graph_zone_name(zone: ZoneInfo) -> str:
+    """The name to write an all-day event's zone with: a Windows name (every Exchange accepts
+    those; only a subset of IANA names is), else the IANA name.
+
+    A zone that is not the table's target for any Windows name (``America/Vancouver``,
+    ``Asia/Calcutta``) gets the first Windows zone whose offsets are the same on every day of
+    2025-2027: all-day events only need the zone's midnights."""
+    return _windows_name(zone.key)
+
+
+@functools.lru_cache(maxsize=64)
+def _windows_name(key: str) -> str:
+    if key in _WINDOWS_BY_IANA:
+        return _WINDOWS_BY_IANA[key]
+    zone = ZoneInfo(key)
+    offsets = [day.astimezone(zone).utcoffset() for day in _SAMPLE_DAYS]
+    same = [
+        (name, iana)
+        for name, iana in WINDOWS_ZONES.items()
+        if all(day.astimezone(ZoneInfo(iana)).utcoffset() == o for day, o in zip(_SAMPLE_DAYS, offsets, strict=True))
+    ]
+    if not same:
+        return key
+    # Among equals, the nearest by name (America/Argentina/Cordoba: Buenos Aires), then table order.
+    parts = key.split("/")
+    return max(same, key=lambda pair: _shared_parts(pair[1].split("/"), parts))[0]
+
+
+def _shared_parts(left: list[str], right: list[str]) -> int:
+    count = 0
+    for a, b in zip(left, right, strict=False):
+        if a != b:
+            break
+        count += 1
+    return count
+
+
+# -- time parsing --------------------------------------------------------------------------------
+
+_ISO = re.compile(
+    r"^(?P<date>\d{4}-\d{2}-\d{2})(?:[T ](?P<hm>\d{2}:\d{2})(?::(?P<s>\d{2})(?:[.,](?P<frac>\d+))?)?)?"
+    r"\s*(?P<offset>[Zz]|[+-]\d{2}(?::?\d{2})?)?$"
+)
+
+
+def _parse_iso(value: object, what: str) -> tuple[datetime, bool]:
+    """An ISO 8601 date-time (any number of fractional digits: Graph writes seven) as a datetime,
+    aware when it carried an offset, and whether it did."""
+    if not isinstance(value, str):
+        raise UnmappableItem(f"{what} is {'missing' if value is None else 'not a text'}")
+    match = _ISO.match(value.strip())
+    if not match:
+        raise UnmappableItem(f"{what} {value[:40]!r} is not an ISO 8601 time")
+    text = f"{match['date']}T{match['hm'] or '00:00'}:{match['s'] or '00'}"
+    offset = match["offset"]
+    try:
+        moment = datetime.fromisoformat(text)
+        if offset:
+            tz = "+00:00" if offset in "Zz" else offset
+            if len(tz) == 3:
+                tz += ":00"
+            elif ":" not in tz:
+                tz = f"{tz[:3]}:{tz[3:]}"
+            moment = datetime.fromisoformat(text + tz)
+    except ValueError as error:
+        raise UnmappableItem(f"{what} {value[:40]!r} is not a valid time") from error
+    return _check_year(moment), bool(offset)
+
+
+# -- Syncro --------------------------------------------------------------------------------------
+
+
+def _unwrap_syncro(raw: Mapping[str, Any]) -> Mapping[str, Any]:
+    # POST/PUT answers {"appointment": {...}}, lists [{"appointment": {...}}], GET by id is flat.
+    inner = raw.get("appointment")
+    if isinstance(inner, Mapping) and "start_at" not in raw:
+        return inner
+    return raw
+
+
+def _text(record: Mapping[str, Any], name: str) -> str:
+    value = record.get(name)
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)
+    raise UnmappableItem(f"{name} is a {type(value).__name__}, not a text")
+
+
+_TRUE = frozenset(("1", "true", "t", "yes", "on"))
+_FALSE = frozenset(("0", "false", "f", "no", "off", ""))
+
+
+def _flag(record: Mapping[str, Any], name: str) -> bool:
+    # Syncro returns all_day as null and flags as strings ("1"), as Rails coerces them.
+    value = record.get(name)
+    if value is None or isinstance(value, bool):
+        return bool(value)
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
+        return value.strip().lower() in _TRUE
+    raise UnmappableItem(f"{name} is {str(value)[:20]!r}, not a yes or no")
+
+
+def appointment_from_syncro(raw: Mapping[str, Any], *, zone: ZoneInfo) -> Appointment:
+    """The neutral form of a Syncro appointment as any of the API's three shapes returns it.
+
+    ``zone`` is the account's zone (``GET /settings``): it reads times without an offset and
+    places all-day appointments. Raises `UnmappableItem` (see the module docstring)."""
+    if not isinstance(raw, Mapping):
+        raise UnmappableItem(f"a Syncro appointment must be an object, not {type(raw).__name__}")
+    record = _unwrap_syncro(raw)
+    if "start_at" not in record:
+        raise UnmappableItem("not a Syncro appointment: it has no start_at")
+    start = _syncro_time(record.get("start_at"), "start_at", zone)
+    if record.get("end_at") is not None:
+        end = _syncro_time(record.get("end_at"), "end_at", zone)
+    else:
+        duration = record.get("duration")
+        if not isinstance(duration, int | float) or isinstance(duration, bool) or not 0 <= duration <= 24 * 366:
+            raise UnmappableItem("the appointment has no end_at and no usable duration")
+        end = start + timedelta(hours=duration)
+    return normalise(
+        Appointment(
+            summary=_text(record, "summary"),
+            start=start,
+            end=end,
+            all_day=_flag(record, "all_day"),
+            description=_text(record, "description"),
+            location=_text(record, "location"),
+        ),
+        zone=zone,
+    )
+
+
+def _syncro_time(value: object, what: str, zone: ZoneInfo) -> datetime:
+    moment, has_offset = _parse_iso(value, what)
+    # Syncro (Rails' Time.zone.parse) reads a time without an offset in the account's zone.
+    return moment if has_offset else moment.replace(tzinfo=zone)
+
+
+def syncro_fields(
+    appointment: Appointment,
+    *,
+    zone: ZoneInfo,
+    origin: Side,
+    tech_syncro_user_id: int | None,
+    appointment_type_id: int | None = None,
+    customer_id: int | None = None,
+) -> dict[str, Any]:
+    """The body of ``POST /appointments`` or ``PUT /appointments/{id}`` for ``appointment``.
+
+    Times are ISO 8601 in the account's offset (all-day: its midnights). ``[O] `` leads the
+    summary of an Outlook-born item. ``do_not_email`` is always true (a sync must never email a
+    customer) and ``all_day`` always sent (Syncro's PUT is a whole-form save that resets omitted
+    booleans). ``user_id``/``user_ids`` name the tech; pass ``tech_syncro_user_id=None`` on an
+    update to leave Syncro's assignment as it is (a shared appointment keeps its other techs).
+    Raises `UnmappableItem` when the appointment cannot be put in normal form."""
+    item = normalise(appointment, zone=zone)
+    summary = item.summary
+    if origin is Side.OUTLOOK:
+        summary = OUTLOOK_TAG + summary
+    elif not summary:
+        summary = NO_TITLE
+    fields: dict[str, Any] = {
+        "summary": summary,
+        "description": item.description,
+        "location": item.location,
+        "start_at": item.start.astimezone(zone).isoformat(timespec="seconds"),
+        "end_at": item.end.astimezone(zone).isoformat(timespec="seconds"),
+        "all_day": item.all_day,
+        "do_not_email": True,
+    }
+    if tech_syncro_user_id is not None:
+        fields["user_id"] = tech_syncro_user_id
+        fields["user_ids"] = [tech_syncro_user_id]
+    if appointment_type_id is not None:
+        fields["appointment_type_id"] = appointment_type_id
+    if customer_id is not None:
+        fields["customer_id"] = customer_id
+    return fields
+
+
+# -- Graph ---------------------------------------------------------------------------------------
+
+
+def _graph_part(raw: Mapping[str, Any], name: str) -> Mapping[str, Any]:
+    value = raw.get(name)
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise UnmappableItem(f"{name} is a {type(value).__name__}, not an object")
+    return value
+
+
+def _graph_time(raw: Mapping[str, Any], name: str, *, all_day: bool, zone: ZoneInfo) -> datetime:
+    part = _graph_part(raw, name)
+    if not part:
+        raise UnmappableItem(f"the event has no {name}")
+    moment, has_offset = _parse_iso(part.get("dateTime"), f"{name}.dateTime")
+    if all_day:
+        # All-day events read as floating dates whatever zone was asked: the date is the fact.
+        return datetime.combine(moment.date(), moment.time(), zone)
+    if has_offset:
+        return moment
+    return moment.replace(tzinfo=resolve_graph_zone(part.get("timeZone")))
+
+
+def appointment_from_graph(raw: Mapping[str, Any], *, zone: ZoneInfo) -> Appointment:
+    """The neutral form of a Graph event (as GET, calendarView or delta return it, any
+    ``Prefer: outlook.timezone``), ``[S]``/``[O]`` tags and our `SyncroContext` header removed
+    (with the customer's address it put in an empty location). ``zone`` is the Syncro account's
+    zone, which places all-day events. Raises `UnmappableItem` for a deleted item
+    (``@removed``), an occurrence stub (fetch the full event first) or bad fields."""
+    if not isinstance(raw, Mapping):
+        raise UnmappableItem(f"a Graph event must be an object, not {type(raw).__name__}")
+    if "@removed" in raw:
+        raise UnmappableItem("the event was removed")
+    if "subject" not in raw:
+        raise UnmappableItem("the event has no subject: an occurrence stub, read the full event")
+    subject = _text(raw, "subject")
+    all_day = _flag(raw, "isAllDay")
+    start = _graph_time(raw, "start", all_day=all_day, zone=zone)
+    end = _graph_time(raw, "end", all_day=all_day, zone=zone)
+    body = _graph_part(raw, "body")
+    content = _text(body, "content")
+    kind = _text(body, "contentType").strip().lower() or "html"
+    if kind not in ("html", "text"):
+        raise UnmappableItem(f"the body's contentType {kind[:20]!r} is neither html nor text")
+    text = html_to_text(content) if kind == "html" else content
+    location = _text(_graph_part(raw, "location"), "displayName")
+    _rest, fallback = _split_context(_drop_controls(_CRLF.sub("\n", text), keep="\n\t"))
+    if fallback is not None and _location(location) == _location(fallback):
+        location = ""  # the customer's address we filled in, not a location the tech chose
+    return normalise(
+        Appointment(summary=subject, start=start, end=end, all_day=all_day, description=text, location=location),
+        zone=zone,
+    )
+
+
+def _graph_moment(moment: datetime) -> dict[str, str]:
+    return {"dateTime": moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S"), "timeZone": "UTC"}
+
+
+def graph_fields(
+    appointment: Appointment, *, zone: ZoneInfo, origin: Side, extras: SyncroContext | None
+) -> dict[str, Any]:
+    """The body of ``POST .../events`` or ``PATCH .../events/{id}`` for ``appointment``.
+
+    Timed events are written in UTC; all-day events as midnights in the account's zone (its
+    Windows name when there is one), as Graph requires. ``[S] `` leads the subject of a
+    Syncro-born item, whose body starts with ``extras``' header block and whose empty location
+    shows the customer's address. The body is HTML that reads back as the description exactly.
+    Raises `UnmappableItem` when the appointment cannot be put in normal form."""
+    item = normalise(appointment, zone=zone)
+    subject = SYNCRO_TAG + item.summary if origin is Side.SYNCRO else item.summary
+    description, location = item.description, item.location
+    if origin is Side.SYNCRO and extras is not None:
+        fallback = not location and bool(_location(extras.customer_address))
+        header = extras.header_lines(location_fallback=fallback)
+        if header:
+            description = "\n".join([*header, description])
+        if fallback:
+            location = _location(extras.customer_address)
+    fields: dict[str, Any] = {
+        "subject": subject,
+        "body": {"contentType": "html", "content": text_to_html(description)},
+        "isAllDay": item.all_day,
+        "location": {"displayName": location},
+    }
+    if item.all_day:
+        name = graph_zone_name(zone)
+        for key, moment in (("start", item.start), ("end", item.end)):
+            day = moment.astimezone(zone).date()
+            fields[key] = {"dateTime": f"{day.isoformat()}T00:00:00", "timeZone": name}
+    else:
+        fields["start"], fields["end"] = _graph_moment(item.start), _graph_moment(item.end)
+    return fields
