@@ -7,13 +7,15 @@ state ``intent`` is written before a Syncro create, so a retry adopts instead of
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from storage.ids import optional_id_from_property, optional_id_property
 from storage.keys import decode_key, encode_key
+from storage.table import pack_bytes, unpack_bytes
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -45,6 +47,9 @@ class Mapping:
     graph_version: str = ""
     syncro_hash: str = ""
     graph_hash: str = ""
+    # The last-synced content (the planner's merge ancestor) as JSON, so a time moved in Syncro
+    # and a title edited in Outlook can both survive; packed like other large values.
+    base: dict[str, Any] | None = None
     etag: str | None = None
 
 
@@ -61,6 +66,7 @@ def _to_entity(row: Mapping) -> Entity:
         "graph_version": row.graph_version,
         "syncro_hash": row.syncro_hash,
         "graph_hash": row.graph_hash,
+        **(pack_bytes("base", json.dumps(row.base, separators=(",", ":")).encode("utf-8")) if row.base else {}),
     }
 
 
@@ -77,8 +83,13 @@ def _from_entity(entity: Entity, etag: str) -> Mapping:
         graph_version=entity.get("graph_version", ""),
         syncro_hash=entity.get("syncro_hash", ""),
         graph_hash=entity.get("graph_hash", ""),
+        base=json.loads(unpack_bytes(entity, "base")) if _has_base(entity) else None,
         etag=etag,
     )
+
+
+def _has_base(entity: Entity) -> bool:
+    return int(entity.get("base_chunks", 0)) > 0
 
 
 class MappingStore:

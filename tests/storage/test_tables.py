@@ -99,6 +99,15 @@ def test_mapping_with_every_forbidden_key_character_round_trips(account: Storage
     assert [m.key for m in account.mappings.list_mappings(7)] == [NASTY_ID.lower()]
 
 
+def test_mapping_keeps_the_last_synced_content_for_the_merge(account: StorageAccount) -> None:
+    base = {"summary": "Server swap, café ☕", "start": "2026-03-10T16:00:00+00:00", "description": "x" * 100_000}
+    row = Mapping(8, "pair", Origin.SYNCRO, MappingState.SYNCED, WHEN, syncro_id=5560138523, base=base)
+    created = account.mappings.create_mapping(row)
+    assert account.mappings.get_mapping(8, "pair").base == base
+    cleared = account.mappings.update_mapping(dataclasses.replace(created, base=None))
+    assert account.mappings.get_mapping(8, "pair").base is None and cleared.etag
+
+
 def test_subscription_round_trip_and_client_state_check(account: StorageAccount) -> None:
     record = SubscriptionRecord(NASTY_ID, 7, "/me/calendars/x/events", WHEN, hash_client_state("s3cret"), WHEN)
     account.subscriptions.upsert_subscription(record)
