@@ -3,6 +3,7 @@ each trigger hands its input to one plain function in a package (see README "Whe
 
 import azure.functions as func
 
+from blueprints.ics import bp as ics
 from blueprints.linking import bp as linking
 from blueprints.ops import bp as ops
 
@@ -10,3 +11,4 @@ app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
 
 app.register_functions(ops)  # GET /api/health
 app.register_functions(linking)  # /api/oauth/*, /api/settings*, /api/admin*
+app.register_functions(ics)  # /api/ics/{token}.ics, /api/admin/feeds/{syncro_user_id}

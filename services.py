@@ -136,3 +136,6 @@ def reset() -> None:
     get_settings.cache_clear()
     for cached in (storage_account, token_cipher, token_service, syncro_client, linking_services, session_codec):
         cached.cache_clear()
+    from ics.feed import reset_caches
+
+    reset_caches()

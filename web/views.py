@@ -129,6 +129,15 @@ class SettingsView:
     def needs_relink(self) -> bool:
         return self.status is not None and self.status.needs_relink
 
+    @property
+    def ics_webcal_url(self) -> str | None:
+        """``ics_url`` as ``webcal://``: the link opens Outlook, Apple Calendar or Thunderbird's
+        subscribe dialog. Only an http(s) URL is turned into a link."""
+        if not self.ics_url:
+            return None
+        scheme, sep, rest = self.ics_url.partition("://")
+        return f"webcal://{rest}" if sep and scheme in ("http", "https") else None
+
 
 @dataclass(frozen=True)
 class SignInView:

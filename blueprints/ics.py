@@ -1,0 +1,28 @@
+"""The private ICS feed, and the admin's endpoint to issue or revoke a tech's feed URL.
+
+The feed is anonymous at the Functions level: the unguessable token in its path is the
+credential (calendar apps cannot send keys or cookies). The admin routes need a function key.
+"""
+
+import azure.functions as func
+
+bp = func.Blueprint()
+
+
+@bp.route(route="ics/{token}.ics", methods=["GET", "HEAD"], auth_level=func.AuthLevel.ANONYMOUS)
+def ics_feed(req: func.HttpRequest) -> func.HttpResponse:
+    from ics.feed import serve_feed
+
+    result = serve_feed(
+        req.route_params.get("token", ""),
+        method=req.method,
+        headers={name.lower(): value for name, value in req.headers.items()},
+    )
+    return func.HttpResponse(result.body, status_code=result.status, headers=result.headers)
+
+
+@bp.route(route="admin/feeds/{syncro_user_id:long}", methods=["POST", "DELETE"], auth_level=func.AuthLevel.FUNCTION)
+def admin_feeds(req: func.HttpRequest) -> func.HttpResponse:
+    from ics.admin import feed_url_action
+
+    return feed_url_action(req.method, req.route_params.get("syncro_user_id", ""))

@@ -1,0 +1,264 @@
+"""``GET/HEAD /api/ics/{token}.ics``: the imperative shell around `ics.render` and `ics.http`.
+
+One request: check the token's shape, look its hash up, read the tech's mirror partition,
+render (from the caches when nothing changed), answer 200 or 304. No Syncro call per request:
+the account's zone is read once per process and hour (docs/ics.md "Time zone").
+
+Timing: every request, well-formed or not, hashes a token and does exactly one token lookup
+before it can 404, so a malformed, unknown or revoked token all cost the same one lookup, and
+no secret is compared in Python (the table finds the hash or doesn't).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+import secrets
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
+
+from ics.http import FeedResponse, entity_tag, feed_response, last_modified
+from ics.render import FeedEvent, FeedWindow, feed_window, parse_time, render_feed
+
+if TYPE_CHECKING:
+    from storage.mirror import MirrorEntry
+
+log = logging.getLogger(__name__)
+
+# secrets.token_urlsafe(32): 256 random bits in 43 url-safe base64 characters.
+TOKEN_SHAPE = re.compile(r"[A-Za-z0-9_-]{43}")
+CALENDAR_NAME = "Syncro appointments"
+ZONE_TTL_SECONDS = 3600.0
+ZONE_RETRY_SECONDS = 300.0
+FEED_CACHE_LIMIT = 256  # whole feeds kept per instance (one per subscribed tech is plenty)
+
+NOT_FOUND_MESSAGE = (
+    "No calendar feed has this address. It may have been replaced by a new URL or revoked; "
+    "get the current one from your calendar settings page."
+)
+
+
+def well_formed(token: str) -> bool:
+    return TOKEN_SHAPE.fullmatch(token) is not None
+
+
+def lookup_key(token: str) -> str:
+    """The token to look up: itself when well formed, else a random stand-in of the same shape,
+    so a malformed token pays the same hash and lookup as a real one (and finds nothing)."""
+    return token if well_formed(token) else secrets.token_urlsafe(32)
+
+
+# --- the account's zone: one Syncro call per process and hour, never per request -------------
+
+
+class _ZoneCache:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._zone: ZoneInfo | None = None
+        self._good_until = 0.0
+
+    def get(self, fetch: Callable[[], str]) -> ZoneInfo:
+        with self._lock:
+            if self._zone is not None and time.monotonic() < self._good_until:
+                return self._zone
+            try:
+                self._zone = ZoneInfo(fetch())
+                self._good_until = time.monotonic() + ZONE_TTL_SECONDS
+            except Exception as error:  # Syncro down, or an odd zone name: the feed still answers
+                log.warning("ICS feed: the Syncro account's time zone could not be read (%s)", type(error).__name__)
+                # Keep the last zone (or UTC: all-day days may be a day off until Syncro answers)
+                # and ask again in a few minutes, not on every request.
+                self._zone = self._zone or ZoneInfo("UTC")
+                self._good_until = time.monotonic() + ZONE_RETRY_SECONDS
+            return self._zone
+
+    def clear(self) -> None:
+        with self._lock:
+            self._zone, self._good_until = None, 0.0
+
+
+_zone_cache = _ZoneCache()
+
+
+def _syncro_zone_name() -> str:
+    from services import syncro_client
+
+    return syncro_client().account_time_zone()
+
+
+def account_zone() -> ZoneInfo:
+    """The Syncro account's zone (UTC until it could be read once)."""
+    return _zone_cache.get(_syncro_zone_name)
+
+
+# --- the render caches -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RenderedFeed:
+    body: bytes
+    etag: str
+    newest_change: datetime | None
+
+
+class FeedCache:
+    """Rendered feeds by fingerprint, and each event's bytes by content. Thread-safe."""
+
+    def __init__(self, limit: int = FEED_CACHE_LIMIT) -> None:
+        self._lock = threading.Lock()
+        self._limit = limit
+        self._feeds: OrderedDict[str, RenderedFeed] = OrderedDict()
+        self.events: dict[tuple[FeedEvent, str], bytes] = {}
+
+    def get(self, key: str) -> RenderedFeed | None:
+        with self._lock:
+            found = self._feeds.get(key)
+            if found is not None:
+                self._feeds.move_to_end(key)
+            return found
+
+    def put(self, key: str, feed: RenderedFeed) -> None:
+        with self._lock:
+            self._feeds[key] = feed
+            self._feeds.move_to_end(key)
+            while len(self._feeds) > self._limit:
+                self._feeds.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._feeds.clear()
+            self.events.clear()
+
+
+_cache = FeedCache()
+
+
+def fingerprint(
+    entries: Iterable[MirrorEntry], *, syncro_user_id: int, zone: ZoneInfo, window: FeedWindow, base_url: str
+) -> str:
+    """What the feed depends on, cheaply: every entry's id and table ETag (which moves on every
+    write of the row), the zone, the window and the host. Equal fingerprints render equal bytes."""
+    digest = hashlib.sha256(f"{syncro_user_id}|{zone.key}|{window.start}|{window.end}|{base_url}".encode())
+    for entry in sorted(entries, key=lambda e: e.appointment_id):
+        digest.update(f"|{entry.appointment_id}:{entry.etag}:{entry.updated_at}".encode())
+    return digest.hexdigest()
+
+
+def rendered_feed(
+    entries: list[MirrorEntry],
+    *,
+    syncro_user_id: int,
+    zone: ZoneInfo,
+    window: FeedWindow,
+    base_url: str,
+    cache: FeedCache = _cache,
+) -> RenderedFeed:
+    """The feed for ``entries``, rendered at most once per distinct mirror state."""
+    key = fingerprint(entries, syncro_user_id=syncro_user_id, zone=zone, window=window, base_url=base_url)
+    found = cache.get(key)
+    if found is not None:
+        return found
+    skipped: list[tuple[object, str]] = []
+    body = render_feed(
+        (entry.appointment for entry in entries),
+        zone=zone,
+        calendar_name=CALENDAR_NAME,
+        window=window,
+        base_url=base_url,
+        event_cache=cache.events,
+        skipped=skipped,
+    )
+    for appointment_id, reason in skipped:
+        log.warning("ICS feed: appointment %s left out: %s", appointment_id, reason)
+    feed = RenderedFeed(body, entity_tag(body), _newest_change(entries, zone))
+    cache.put(key, feed)
+    return feed
+
+
+def _newest_change(entries: Iterable[MirrorEntry], zone: ZoneInfo) -> datetime | None:
+    newest: datetime | None = None
+    for entry in entries:
+        try:
+            changed = parse_time(entry.updated_at, zone)
+        except ValueError:
+            continue
+        newest = changed if newest is None or changed > newest else newest
+    return newest
+
+
+# --- the request -------------------------------------------------------------------------
+
+
+def _not_found() -> FeedResponse:
+    import json
+
+    body = json.dumps({"error": "not_found", "message": NOT_FOUND_MESSAGE}).encode()
+    return FeedResponse(404, {"Content-Type": "application/json; charset=utf-8", "Cache-Control": "no-store"}, body)
+
+
+def _unavailable(code: str, message: str) -> FeedResponse:
+    import json
+
+    body = json.dumps({"error": code, "message": message}).encode()
+    headers = {"Content-Type": "application/json; charset=utf-8", "Cache-Control": "no-store", "Retry-After": "30"}
+    return FeedResponse(503, headers, body)
+
+
+def serve_feed(
+    token: str,
+    *,
+    method: str,
+    headers: Mapping[str, str],
+    now: datetime | None = None,
+) -> FeedResponse:
+    """Answer one feed request. ``token`` is the path segment before ``.ics``; ``headers`` are
+    the request's (lower-case names). Never raises for anything a client sends: an unusable
+    token is a 404; storage or settings trouble is a 503 with Retry-After."""
+    from services import storage_account
+    from settings import SettingsError, get_settings
+    from storage.errors import NotFound, StorageUnavailable
+
+    try:
+        settings = get_settings()
+        account = storage_account()
+        try:
+            record = account.feed_tokens.get_by_token(lookup_key(token))
+        except NotFound:
+            return _not_found()
+        if not record.active or not well_formed(token):
+            return _not_found()
+        entries = list(account.mirror.list_entries(record.syncro_user_id))
+    except SettingsError:
+        return _unavailable("misconfigured", "The feed isn't available: the app is not fully set up.")
+    except StorageUnavailable:
+        return _unavailable("storage_unavailable", "The feed is briefly unavailable; try again shortly.")
+    now = now or datetime.now(UTC)
+    window = feed_window(now, days_back=settings.window_past_days, days_ahead=settings.window_future_days)
+    feed = rendered_feed(
+        entries,
+        syncro_user_id=record.syncro_user_id,
+        zone=account_zone(),
+        window=window,
+        base_url=settings.public_base_url,
+    )
+    return feed_response(
+        feed.body,
+        etag=feed.etag,
+        modified=last_modified(feed.newest_change, now),
+        method=method,
+        if_none_match=headers.get("if-none-match"),
+        if_modified_since=headers.get("if-modified-since"),
+    )
+
+
+def reset_caches() -> None:
+    """Forget the zone and every rendered feed (tests that change settings call this)."""
+    _zone_cache.clear()
+    _cache.clear()

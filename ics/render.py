@@ -1,0 +1,280 @@
+"""The feed's iCalendar text, from the appointments the Syncro mirror holds. Pure: no I/O.
+
+`render_feed` takes appointments as Syncro returned them (dicts), keeps those that overlap the
+window and renders one ``VEVENT`` each with `icalendar` (escaping and line folding are the
+library's). An appointment that cannot be read (no start, end before start, a broken time) is
+left out: one bad record must never take a technician's whole calendar down.
+
+Decisions (docs/ics.md):
+- Timed events are written in UTC (``DTSTART:20260310T160000Z``): no ``VTIMEZONE`` to get wrong,
+  and every client shows them in its own zone. All-day ones are ``VALUE=DATE`` days in the
+  Syncro account's zone; a multi-day one stays one event (``DTEND`` is the day after the last).
+- ``UID`` is ``syncro-appointment-<id>@<host>``: stable for the appointment's life, so a client
+  updates the event in place instead of duplicating it.
+- ``SEQUENCE`` is whole seconds from 2020-01-01 to Syncro's ``updated_at``, which rises on every
+  change, so SEQUENCE rises too without any stored counter.
+- ``DTSTAMP`` is ``updated_at`` as well (not the request time): the same mirror renders the same
+  bytes, which is what makes the ETag, and so the 304, work.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Iterable, MutableMapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
+
+from icalendar import Calendar, Event, vDDDTypes, vDuration, vInt, vText
+
+PRODID = "-//Syncro Outlook Sync//ICS feed//EN"
+# Clients that honour it refresh this often; fresher data is there (docs/ics.md "Refresh").
+REFRESH_INTERVAL = timedelta(minutes=15)
+SEQUENCE_EPOCH = datetime(2020, 1, 1, tzinfo=UTC)
+UNTITLED = "Appointment"
+
+# Event bytes are memoised per event content; a bound keeps a long-lived instance's memory flat.
+EVENT_CACHE_LIMIT = 50_000
+
+
+@dataclass(frozen=True)
+class FeedWindow:
+    """The span the feed covers: events that overlap ``[start, end)`` (aware UTC datetimes)."""
+
+    start: datetime
+    end: datetime
+
+
+def feed_window(now: datetime, *, days_back: int, days_ahead: int) -> FeedWindow:
+    """Whole UTC days around ``now``: the window moves once a day, not on every request, so an
+    unchanged mirror renders unchanged bytes all day long."""
+    today = datetime.combine(now.astimezone(UTC).date(), time(), UTC)
+    return FeedWindow(today - timedelta(days=days_back), today + timedelta(days=days_ahead + 1))
+
+
+@dataclass(frozen=True)
+class FeedEvent:
+    """What the feed shows of one appointment, read and checked. Hashable: it keys the event cache.
+
+    Timed: ``start``/``end`` are aware UTC. All-day: ``start_day``/``end_day`` (exclusive) are days
+    in the account zone, and ``start``/``end`` are those days' midnights (for the window test).
+    """
+
+    appointment_id: str
+    summary: str
+    description: str
+    location: str
+    start: datetime
+    end: datetime
+    all_day: bool
+    start_day: date | None
+    end_day: date | None
+    updated_at: datetime | None
+
+
+class BadAppointment(ValueError):
+    """An appointment the feed leaves out; the message says why (for a log line, never a response)."""
+
+
+def parse_time(value: Any, zone: ZoneInfo) -> datetime:
+    """A Syncro time (``2026-03-10T09:00:00.000-07:00``, ``...Z``; without an offset: the account
+    zone, as Syncro reads it) as aware UTC. Raises BadAppointment."""
+    if not isinstance(value, str) or not value.strip():
+        raise BadAppointment(f"time {value!r} is missing")
+    text = value.strip()
+    if text[-1] in "Zz":
+        text = text[:-1] + "+00:00"
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        raise BadAppointment(f"time {value!r} is not ISO 8601") from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=zone)
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError:
+        raise BadAppointment(f"time {value!r} is out of range") from None
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return ""
+    return str(value).strip()
+
+
+_TAG = re.compile(r"<[^>]{0,2000}>")
+_BREAK = re.compile(r"<\s*(br|/p|/div|/li)\b[^>]{0,200}>", re.IGNORECASE)
+
+
+def _plain(value: Any) -> str:
+    """Syncro descriptions may hold HTML from its editor; calendars show DESCRIPTION as plain text."""
+    text = _text(value)
+    if "<" not in text and "&" not in text:
+        return text
+    text = _TAG.sub("", _BREAK.sub("\n", text))
+    lines = (line.strip() for line in html.unescape(text).replace("\r\n", "\n").split("\n"))
+    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
+
+
+def _description(raw: dict[str, Any]) -> str:
+    parts = [_plain(raw.get("description"))]
+    customer = raw.get("customer")
+    if isinstance(customer, dict):
+        name = _text(customer.get("business_name")) or _text(customer.get("fullname"))
+        if name:
+            parts.append(f"Customer: {name}")
+    ticket = raw.get("ticket")
+    if isinstance(ticket, dict) and (ticket.get("number") or ticket.get("subject")):
+        number = _text(ticket.get("number"))
+        parts.append(f"Ticket {'#' + number + ' ' if number else ''}{_text(ticket.get('subject'))}".strip())
+    return "\n\n".join(part for part in parts if part)
+
+
+def _day_span(start: datetime, end: datetime, zone: ZoneInfo) -> tuple[date, date]:
+    """All-day days in the account zone: first day, and the day after the last. An end at
+    midnight is exclusive; an end during a day (e.g. 23:59) includes that day; an end at or
+    before the start still gives one day."""
+    first = start.astimezone(zone).date()
+    local_end = end.astimezone(zone)
+    after_last = local_end.date() if local_end.time() == time() else local_end.date() + timedelta(days=1)
+    return first, max(after_last, first + timedelta(days=1))
+
+
+def _midnight(day: date, zone: ZoneInfo) -> datetime:
+    return datetime.combine(day, time(), zone).astimezone(UTC)
+
+
+def read_appointment(raw: Any, zone: ZoneInfo) -> FeedEvent:
+    """One mirror appointment as the feed shows it. Raises BadAppointment."""
+    if not isinstance(raw, dict):
+        raise BadAppointment("not an object")
+    appointment_id = raw.get("id")
+    if isinstance(appointment_id, bool) or not isinstance(appointment_id, (int, str)) or not str(appointment_id):
+        raise BadAppointment(f"id {appointment_id!r} is not usable")
+    start = parse_time(raw.get("start_at"), zone)
+    # Syncro allows an appointment without an end (only summary and start are required).
+    end = parse_time(raw["end_at"], zone) if raw.get("end_at") else start
+    all_day = raw.get("all_day") in (True, "true", "1")  # null and false are timed
+    if end < start and not all_day:
+        raise BadAppointment("ends before it starts")
+    start_day = end_day = None
+    if all_day:
+        start_day, end_day = _day_span(start, end, zone)
+        start, end = _midnight(start_day, zone), _midnight(end_day, zone)
+    updated_at = None
+    if raw.get("updated_at"):
+        try:
+            updated_at = parse_time(raw.get("updated_at"), zone)
+        except BadAppointment:
+            updated_at = None  # a broken version marker costs the event its SEQUENCE, not its place
+    return FeedEvent(
+        appointment_id=str(appointment_id),
+        summary=_text(raw.get("summary")) or UNTITLED,
+        description=_description(raw),
+        location=_text(raw.get("location")),
+        start=start,
+        end=end,
+        all_day=all_day,
+        start_day=start_day,
+        end_day=end_day,
+        updated_at=updated_at,
+    )
+
+
+def sequence_of(updated_at: datetime | None) -> int:
+    """Seconds from 2020 to ``updated_at``: rises with every Syncro change (0 when unknown)."""
+    if updated_at is None:
+        return 0
+    return max(0, int((updated_at - SEQUENCE_EPOCH).total_seconds()))
+
+
+def _event_bytes(event: FeedEvent, host: str) -> bytes:
+    # Typed values set directly: the same output as ``Event.add`` (which infers each type)
+    # at two thirds of the cost; escaping and folding stay icalendar's.
+    vevent = Event()
+    vevent["uid"] = vText(f"syncro-appointment-{event.appointment_id}@{host}")
+    vevent["dtstamp"] = vDDDTypes(event.updated_at or SEQUENCE_EPOCH)
+    if event.all_day:
+        vevent["dtstart"] = vDDDTypes(event.start_day)
+        vevent["dtend"] = vDDDTypes(event.end_day)
+        # All-day appointments don't block time, as in Outlook.
+        vevent["transp"] = vText("TRANSPARENT")
+    else:
+        vevent["dtstart"] = vDDDTypes(event.start)
+        vevent["dtend"] = vDDDTypes(event.end)
+    vevent["summary"] = vText(event.summary)
+    if event.description:
+        vevent["description"] = vText(event.description)
+    if event.location:
+        vevent["location"] = vText(event.location)
+    if event.updated_at is not None:
+        vevent["last-modified"] = vDDDTypes(event.updated_at)
+    vevent["sequence"] = vInt(sequence_of(event.updated_at))
+    vevent["status"] = vText("CONFIRMED")
+    return vevent.to_ical()
+
+
+def _calendar_parts(calendar_name: str) -> tuple[bytes, bytes]:
+    """The VCALENDAR's opening lines (with its properties) and its closing line."""
+    calendar = Calendar()
+    calendar.add("prodid", PRODID)
+    calendar.add("version", "2.0")
+    calendar.add("calscale", "GREGORIAN")
+    calendar.add("method", "PUBLISH")
+    calendar.add("name", calendar_name)
+    calendar.add("x-wr-calname", calendar_name)
+    calendar.add("refresh-interval", REFRESH_INTERVAL, parameters={"VALUE": "DURATION"})
+    # Not a registered property, so icalendar would guess its type: say DURATION explicitly.
+    calendar["x-published-ttl"] = vDuration(REFRESH_INTERVAL)
+    text = calendar.to_ical()
+    end = b"END:VCALENDAR\r\n"
+    return text[: -len(end)], end
+
+
+def render_feed(
+    appointments: Iterable[Any],
+    *,
+    zone: ZoneInfo,
+    calendar_name: str,
+    window: FeedWindow,
+    base_url: str,
+    event_cache: MutableMapping[tuple[FeedEvent, str], bytes] | None = None,
+    skipped: list[tuple[Any, str]] | None = None,
+) -> bytes:
+    """The feed: a VCALENDAR with one VEVENT per appointment overlapping ``window``.
+
+    ``zone`` is the Syncro account's zone (all-day days, times without an offset). ``base_url``
+    gives the UIDs' host. Events are ordered by start, then id, so equal input gives equal bytes.
+    ``event_cache`` memoises each event's bytes by its content (an instance serves the same
+    events on every refresh; icalendar costs ~0.2 ms an event). ``skipped`` receives
+    ``(appointment id, reason)`` for each appointment left out. Never raises for bad items.
+    """
+    host = urlsplit(base_url).hostname or "localhost"
+    events: list[FeedEvent] = []
+    for raw in appointments:
+        try:
+            event = read_appointment(raw, zone)
+        except BadAppointment as problem:
+            if skipped is not None:
+                skipped.append((raw.get("id") if isinstance(raw, dict) else None, str(problem)))
+            continue
+        if event.start < window.end and (event.end > window.start or event.start >= window.start):
+            events.append(event)
+    events.sort(key=lambda e: (e.start, e.end, e.appointment_id))
+    head, tail = _calendar_parts(calendar_name)
+    chunks = [head]
+    for event in events:
+        key = (event, host)
+        chunk = event_cache.get(key) if event_cache is not None else None
+        if chunk is None:
+            chunk = _event_bytes(event, host)
+            if event_cache is not None:
+                if len(event_cache) >= EVENT_CACHE_LIMIT:
+                    event_cache.clear()  # crude but bounded; a refill costs one cold render
+                event_cache[key] = chunk
+        chunks.append(chunk)
+    chunks.append(tail)
+    return b"".join(chunks)

@@ -1,0 +1,40 @@
+"""Issuing and revoking a technician's feed URLs (the admin endpoint; the settings page's
+"New URL" uses `oauth.links.new_feed_url`, which this shares).
+
+Tokens are 256 random bits, stored only as a SHA-256 (`storage.feed_tokens`); a new URL
+revokes every older one, so the old address 404s from the next request on.
+"""
+
+from __future__ import annotations
+
+from storage.errors import ConcurrencyConflict
+
+
+def issue_feed_url(syncro_user_id: int) -> str:
+    """Revoke the tech's feed URLs and return a new one. Raises StorageError."""
+    from oauth.links import new_feed_url
+
+    return new_feed_url(syncro_user_id)
+
+
+def revoke_feed_urls(syncro_user_id: int) -> int:
+    """Revoke every active feed URL of the tech; how many were active. Raises StorageError."""
+    from services import storage_account
+
+    account = storage_account()
+    now = account.clock()
+    revoked = 0
+    for record in account.feed_tokens.list_for_tech(syncro_user_id):
+        if record.active:
+            try:
+                account.feed_tokens.revoke(record, at=now)
+                revoked += 1
+            except ConcurrencyConflict:
+                continue  # revoked (or replaced) by a parallel request: gone either way
+    return revoked
+
+
+def webcal_url(feed_url: str) -> str:
+    """The ``webcal://`` form of a feed URL: it opens the calendar app's subscribe dialog."""
+    scheme, sep, rest = feed_url.partition("://")
+    return f"webcal://{rest}" if sep and scheme in ("http", "https") else feed_url

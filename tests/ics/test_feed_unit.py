@@ -1,0 +1,101 @@
+"""The feed's shell without I/O: token shapes, the stand-in lookup, fingerprints, the caches and
+the account zone's fallback."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
+from ics import feed
+from ics.feed import FeedCache, RenderedFeed, fingerprint, lookup_key, rendered_feed, well_formed
+from ics.render import feed_window
+from storage.mirror import MirrorEntry
+
+NOW = datetime(2026, 3, 1, tzinfo=UTC)
+WINDOW = feed_window(NOW, days_back=60, days_ahead=60)
+LA = ZoneInfo("America/Los_Angeles")
+
+
+def entry(appointment_id: int, etag: str, summary: str = "Visit") -> MirrorEntry:
+    appointment = {
+        "id": appointment_id,
+        "summary": summary,
+        "start_at": "2026-03-10T09:00:00.000-07:00",
+        "end_at": "2026-03-10T10:00:00.000-07:00",
+        "updated_at": "2026-02-20T08:15:00.000-08:00",
+    }
+    return MirrorEntry(7, appointment_id, appointment["updated_at"], "h", appointment, NOW, etag=etag)
+
+
+def test_only_43_url_safe_characters_are_a_token() -> None:
+    assert well_formed(secrets.token_urlsafe(32))
+    for bad in (
+        "",
+        "a" * 42,
+        "a" * 44,
+        "a" * 42 + "=",
+        "a" * 42 + "/",
+        "a" * 42 + "é",
+        "../" + "a" * 40,
+        "a" * 43 + "\n",
+    ):
+        assert not well_formed(bad), bad
+
+
+def test_a_malformed_token_is_looked_up_as_a_random_stand_in() -> None:
+    token = secrets.token_urlsafe(32)
+    assert lookup_key(token) == token
+    for bad in ("", "x", "a" * 5000, "\x00" * 43, "../../etc/passwd"):
+        stand_in = lookup_key(bad)
+        assert well_formed(stand_in) and stand_in != bad
+    assert lookup_key("x") != lookup_key("x")  # never a fixed value someone could register
+
+
+def test_fingerprint_moves_with_any_write_and_not_with_order() -> None:
+    one, two = entry(1, "e1"), entry(2, "e2")
+    base = fingerprint([one, two], syncro_user_id=7, zone=LA, window=WINDOW, base_url="https://x")
+    assert fingerprint([two, one], syncro_user_id=7, zone=LA, window=WINDOW, base_url="https://x") == base
+    changes = [
+        fingerprint([one, entry(2, "e3")], syncro_user_id=7, zone=LA, window=WINDOW, base_url="https://x"),
+        fingerprint([one], syncro_user_id=7, zone=LA, window=WINDOW, base_url="https://x"),
+        fingerprint([one, two], syncro_user_id=8, zone=LA, window=WINDOW, base_url="https://x"),
+        fingerprint([one, two], syncro_user_id=7, zone=ZoneInfo("UTC"), window=WINDOW, base_url="https://x"),
+        fingerprint([one, two], syncro_user_id=7, zone=LA, window=WINDOW, base_url="https://y"),
+    ]
+    assert base not in changes and len(set(changes)) == len(changes)
+
+
+def test_rendered_feed_is_cached_per_mirror_state() -> None:
+    cache = FeedCache()
+    first = rendered_feed([entry(1, "e1")], syncro_user_id=7, zone=LA, window=WINDOW, base_url="https://x", cache=cache)
+    again = rendered_feed([entry(1, "e1")], syncro_user_id=7, zone=LA, window=WINDOW, base_url="https://x", cache=cache)
+    assert again is first
+    edited = rendered_feed(
+        [entry(1, "e2", "Moved")], syncro_user_id=7, zone=LA, window=WINDOW, base_url="https://x", cache=cache
+    )
+    assert edited.etag != first.etag and b"SUMMARY:Moved" in edited.body
+    assert first.newest_change == datetime(2026, 2, 20, 16, 15, tzinfo=UTC)
+
+
+def test_the_feed_cache_is_bounded() -> None:
+    cache = FeedCache(limit=2)
+    for key in "abc":
+        cache.put(key, RenderedFeed(b"", '"x"', None))
+    assert cache.get("a") is None and cache.get("c") is not None
+
+
+def test_the_account_zone_falls_back_and_does_not_ask_syncro_every_time(monkeypatch) -> None:
+    calls: list[int] = []
+
+    def down() -> str:
+        calls.append(1)
+        raise ConnectionError("Syncro is down")
+
+    zones = feed._ZoneCache()
+    assert zones.get(down) == ZoneInfo("UTC")
+    assert zones.get(down) == ZoneInfo("UTC")
+    assert len(calls) == 1  # retried after ZONE_RETRY_SECONDS, not per request
+    monkeypatch.setattr(feed.time, "monotonic", lambda: 10**9)
+    assert zones.get(lambda: "America/Los_Angeles") == LA
+    assert zones.get(down) == LA  # cached for the hour
