@@ -1,0 +1,365 @@
+"""The sync decision: from the pairs the mapping table remembers and what each side holds now,
+the list of actions that brings both sides together. Pure: no I/O, no clock, deterministic.
+
+One small decision per pair, then one per item no pair claims (modelled on vdirsyncer's
+``_get_actions``). The action types and the executor's contract are in `sync.actions`; the
+field-by-field merge in `sync.merge`.
+
+Errors (raised only for inputs that cannot happen, i.e. a bug upstream)::
+
+    PlanError                 root
+    ├── WrongSideError        an item was listed under the other side
+    ├── DuplicateItemError    one side listed the same id twice
+    ├── DuplicatePairError    two pairs share a key
+    ├── ItemMappedTwiceError  two pairs map the same item
+    └── EmptyPairError        a pair with no id on either side
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Literal
+
+from sync.actions import (
+    Action,
+    Conflict,
+    CreateOn,
+    DeleteOn,
+    Forget,
+    Pair,
+    Record,
+    UpdateOn,
+    Verify,
+    other,
+)
+from sync.merge import merge
+from sync.model import Appointment, Item, Side
+
+
+@dataclass(frozen=True)
+class Policy:
+    """How one technician's link syncs.
+
+    ``conflict``: who wins a field changed on both sides: ``latest`` (the side modified last, by
+    ``Item.extras["modified_at"]``; Syncro on a tie), or always ``syncro`` / ``outlook``.
+    Deletion guard: when at least ``guard_count`` mapped items, and more than ``guard_fraction``
+    of them, vanish from one side in one listing, or all of them do (an empty page where data
+    was), nothing is deleted or re-created for them: a `Verify` is planned instead.
+    """
+
+    two_way: bool = True
+    conflict: Literal["latest", "syncro", "outlook"] = "latest"
+    import_existing: bool = False
+    guard_count: int = 10
+    guard_fraction: float = 0.5
+
+    def __post_init__(self) -> None:
+        if self.conflict not in ("latest", "syncro", "outlook"):
+            raise ValueError(f"conflict must be latest, syncro or outlook, not {self.conflict!r}")
+        if self.guard_count < 1 or not 0 <= self.guard_fraction < 1:
+            raise ValueError("guard_count must be at least 1 and guard_fraction in [0, 1)")
+
+
+class PlanError(Exception):
+    """Root: the planner was handed inputs that cannot happen."""
+
+
+class WrongSideError(PlanError):
+    def __init__(self, *, side: Side, item_id: str) -> None:
+        self.side, self.item_id = side, item_id
+        super().__init__(f"item {item_id!r} of the other side was listed as a {side} item")
+
+
+class DuplicateItemError(PlanError):
+    def __init__(self, *, side: Side, item_id: str) -> None:
+        self.side, self.item_id = side, item_id
+        super().__init__(f"{side} listed item {item_id!r} twice")
+
+
+class DuplicatePairError(PlanError):
+    def __init__(self, *, pair_key: str) -> None:
+        self.pair_key = pair_key
+        super().__init__(f"two pairs have the key {pair_key!r}")
+
+
+class ItemMappedTwiceError(PlanError):
+    def __init__(self, *, side: Side, item_id: str, pair_keys: tuple[str, str]) -> None:
+        self.side, self.item_id, self.pair_keys = side, item_id, pair_keys
+        super().__init__(f"{side} item {item_id!r} is mapped by both {pair_keys[0]!r} and {pair_keys[1]!r}")
+
+
+class EmptyPairError(PlanError):
+    def __init__(self, *, pair_key: str) -> None:
+        self.pair_key = pair_key
+        super().__init__(f"pair {pair_key!r} has no id on either side")
+
+
+def new_pair_key(item: Item) -> str:
+    """The key of the pair a new item starts (stable, so a retried plan names the same pair)."""
+    return f"{item.side}:{item.id}"
+
+
+def _adoptable(pair: Pair, side: Side, candidates: Iterable[Item], *, loose: bool) -> Item | None:
+    """The item an interrupted create on ``side`` for ``pair`` left behind, if any.
+
+    Outlook items we create carry the pair key (a Graph extended property). Syncro cannot carry
+    one, so a Syncro item created (``extras["created_at"]``) after the intent was written is
+    recognised by its content: exactly ``base`` first, and in a ``loose`` second pass (the
+    round trip through Syncro may have reshaped a field) by summary, start and end, as the
+    design's recovery rule says. The user's own older twin and pre-existing items are not ours.
+    """
+    for item in sorted(candidates, key=lambda item: item.id):
+        if item.extras.get("preexisting"):
+            continue
+        if "pair_key" in item.extras:
+            if item.extras["pair_key"] == pair.key:
+                return item
+            continue
+        if side is not Side.SYNCRO or pair.base is None:
+            continue
+        created = item.extras.get("created_at")
+        if pair.intent_at is not None and created is not None and created < pair.intent_at:  # type: ignore[operator]
+            continue
+        if item.content == pair.base or (
+            loose
+            and (item.content.summary, item.content.start, item.content.end)
+            == (pair.base.summary, pair.base.start, pair.base.end)
+        ):
+            return item
+    return None
+
+
+def find_adoptable(pair: Pair, side: Side, candidates: Iterable[Item]) -> Item | None:
+    """For one intent: what its interrupted create on ``side`` left behind among ``candidates``
+    (items no pair maps), exact matches before loose ones (see `_adoptable`). The planner itself
+    matches all intents at once, so two intents never take each other's items."""
+    candidates = list(candidates)
+    return _adoptable(pair, side, candidates, loose=False) or _adoptable(pair, side, candidates, loose=True)
+
+
+def _adopt(snap: _Snapshot, pairs: list[Pair]) -> None:
+    """Match every intent with what its interrupted create left behind: exact matches for all
+    intents first, so a loose match never takes another intent's item."""
+    intents = [pair for pair in pairs if pair.syncro_id is None or pair.outlook_id is None]
+    for loose in (False, True):
+        for pair in intents:
+            missing = Side.SYNCRO if pair.syncro_id is None else Side.OUTLOOK
+            if pair.key in snap.adopted:
+                continue
+            unclaimed = [item for item in snap.items[missing].values() if (missing, item.id) not in snap.claimed]
+            found = _adoptable(pair, missing, unclaimed, loose=loose)
+            if found is not None:
+                snap.adopted[pair.key] = found
+                snap.claimed.add((missing, found.id))
+
+
+def plan(
+    pairs: Iterable[Pair],
+    syncro_items: Iterable[Item],
+    outlook_items: Iterable[Item],
+    *,
+    policy: Policy,
+    verified_gone: Collection[tuple[Side, str]] = (),
+) -> list[Action]:
+    """Decide what brings Syncro and Outlook together.
+
+    ``pairs``: the mapping rows; ``*_items``: what each side holds now (the whole sync window);
+    ``verified_gone``: ``(side, id)`` a `Verify` confirmed deleted. Returns the actions in
+    order; an empty list means both sides agree and every pair is recorded.
+
+    ``Item.extras`` read here: ``modified_at`` (the ``latest`` policy), ``preexisting`` (existed
+    before the link), ``pair_key`` (our Graph extended property), ``created_at`` (adoption).
+
+    Raises a `PlanError` subclass for impossible inputs (duplicate ids, an item mapped twice).
+    """
+    snapshot = _Snapshot(
+        policy=policy,
+        items={Side.SYNCRO: _index(Side.SYNCRO, syncro_items), Side.OUTLOOK: _index(Side.OUTLOOK, outlook_items)},
+    )
+    ordered = _check_pairs(pairs)
+    snapshot.claimed = {(side, item_id) for pair in ordered for side in Side if (item_id := pair.id_on(side))}
+    for side in Side:
+        snapshot.guarded[side] = _guarded(side, ordered, snapshot.items[side], policy, verified_gone)
+    _adopt(snapshot, ordered)
+
+    actions: list[Action] = []
+    for pair in ordered:
+        actions.extend(_decide_pair(snapshot, pair))
+    for side in Side:
+        for item in sorted(snapshot.items[side].values(), key=lambda item: item.id):
+            if (side, item.id) not in snapshot.claimed:
+                actions.extend(_decide_new(policy, item))
+    actions.extend(Verify(side, tuple(sorted(ids))) for side, ids in snapshot.guarded.items() if ids)
+    return actions
+
+
+@dataclass
+class _Snapshot:
+    policy: Policy
+    items: dict[Side, dict[str, Item]]
+    claimed: set[tuple[Side, str]] = field(default_factory=set)  # items a pair maps or adopted
+    guarded: dict[Side, frozenset[str]] = field(default_factory=dict)  # vanished ids not to act on yet
+    adopted: dict[str, Item] = field(default_factory=dict)  # pair key -> what its interrupted create left
+
+    def item(self, pair: Pair, side: Side) -> Item | None:
+        item_id = pair.id_on(side)
+        return None if item_id is None else self.items[side].get(item_id)
+
+    def unknown(self, pair: Pair, side: Side) -> bool:
+        return pair.id_on(side) in self.guarded[side]
+
+
+def _decide_pair(snap: _Snapshot, pair: Pair) -> list[Action]:
+    policy = snap.policy
+    if pair.syncro_id is None or pair.outlook_id is None:
+        return _decide_intent(snap, pair)
+    if snap.unknown(pair, Side.SYNCRO) or snap.unknown(pair, Side.OUTLOOK):
+        return []  # maybe a glitch: wait for the Verify
+    s, o = snap.item(pair, Side.SYNCRO), snap.item(pair, Side.OUTLOOK)
+    if s is None and o is None:
+        return [Forget(pair.key)]
+    if not policy.two_way:
+        return [] if pair.origin is Side.OUTLOOK else _decide_one_way(pair, s, o)
+    if s is None:
+        assert o is not None
+        return _gone_on(pair, Side.SYNCRO, o)
+    if o is None:
+        return _gone_on(pair, Side.OUTLOOK, s)
+    if s.content == o.content:
+        return _record_if_stale(pair, s, o)  # equal already (an echo, a no-op edit, the same edit twice)
+    # Changed on one side: the merge takes that side's content. Changed on both: field by field
+    # against base, the same field changed on both settled by the policy.
+    winner = _winner(policy, s, o)
+    merged, conflicts = merge(pair.base, s.content, o.content, winner=winner)
+    noted: list[Action] = [Conflict(pair.key, conflicts, winner, s.content, o.content)] if conflicts else []
+    return noted + _write_both(pair, s, o, merged)
+
+
+def _decide_intent(snap: _Snapshot, pair: Pair) -> list[Action]:
+    """A pair whose create on one side is under way or was interrupted."""
+    missing = Side.SYNCRO if pair.syncro_id is None else Side.OUTLOOK
+    found = snap.adopted.get(pair.key)
+    if found is not None:
+        # Recording the version says "this item holds base": true only if it still does.
+        version = found.version if found.content == pair.base else ""
+        return [Record(replace(pair.with_side(missing, found.id, version), intent_at=None))]
+    if snap.unknown(pair, other(missing)):
+        return []
+    source = snap.item(pair, other(missing))
+    if source is None:
+        return [Forget(pair.key)]  # the item to copy is gone and nothing was created
+    if not snap.policy.two_way and pair.origin is Side.OUTLOOK:
+        return []
+    return [
+        CreateOn(missing, source.content, pair.origin, pair.key, source.id, source.version, intent_at=pair.intent_at)
+    ]
+
+
+def _decide_one_way(pair: Pair, s: Item | None, o: Item | None) -> list[Action]:
+    """Two-way off, a Syncro-born pair: Syncro is the truth, Outlook edits are put back."""
+    if s is None:
+        assert o is not None
+        return [DeleteOn(Side.OUTLOOK, o.id, o.version, pair.key, o.content)]
+    if o is None:
+        return [CreateOn(Side.OUTLOOK, s.content, pair.origin, pair.key, s.id, s.version, replaces=pair.outlook_id)]
+    return _write_both(pair, s, o, s.content)
+
+
+def _gone_on(pair: Pair, gone: Side, there: Item) -> list[Action]:
+    if _changed(pair, there):
+        # deleted on one side but edited on the other: the edit wins, nothing is lost
+        return [
+            CreateOn(gone, there.content, pair.origin, pair.key, there.id, there.version, replaces=pair.id_on(gone))
+        ]
+    # deleted on one side and unchanged on the other
+    return [DeleteOn(there.side, there.id, there.version, pair.key, there.content)]
+
+
+def _write_both(pair: Pair, s: Item, o: Item, content: Appointment) -> list[Action]:
+    """Bring both sides to ``content``, writing only the sides that differ from it."""
+    stale = [item for item in (s, o) if item.content != content]
+    if not stale:
+        return _record_if_stale(pair, s, o)
+    if len(stale) == 1:
+        (target,) = stale
+        kept = o if target is s else s
+        return [UpdateOn(target.side, target.id, content, target.version, pair.key, in_sync_with=kept.version)]
+    return [UpdateOn(item.side, item.id, content, item.version, pair.key) for item in stale]
+
+
+def _record_if_stale(pair: Pair, s: Item, o: Item) -> list[Action]:
+    """Both sides hold the same content: remember it (an echo or a no-op edit needs no write)."""
+    recorded = replace(pair, base=s.content, syncro_version=s.version, outlook_version=o.version)
+    return [] if recorded == pair else [Record(recorded)]
+
+
+def _changed(pair: Pair, item: Item) -> bool:
+    """Changed = the version moved AND the content differs from what was synced (an echo of our
+    own write, or a save that changed nothing, is not a change)."""
+    if item.version == pair.version_on(item.side):
+        return False
+    return pair.base is None or item.content != pair.base
+
+
+def _winner(policy: Policy, s: Item, o: Item) -> Side:
+    if policy.conflict == "syncro":
+        return Side.SYNCRO
+    if policy.conflict == "outlook":
+        return Side.OUTLOOK
+    s_at, o_at = s.extras.get("modified_at"), o.extras.get("modified_at")
+    if s_at is not None and o_at is not None and o_at > s_at:  # type: ignore[operator]
+        return Side.OUTLOOK
+    return Side.SYNCRO  # ties and unknown times: Syncro is the system of record
+
+
+def _decide_new(policy: Policy, item: Item) -> list[Action]:
+    if item.extras.get("preexisting") and not policy.import_existing:
+        return []  # existed before the link: imported only on request
+    if "pair_key" in item.extras:
+        return []  # ours (our extended property), left by a pair that no longer wants it: never import it back
+    if item.side is Side.OUTLOOK and not policy.two_way:
+        return []
+    return [CreateOn(other(item.side), item.content, item.side, new_pair_key(item), item.id, item.version)]
+
+
+def _guarded(
+    side: Side, pairs: list[Pair], items: Mapping[str, Item], policy: Policy, verified: Collection[tuple[Side, str]]
+) -> frozenset[str]:
+    mapped = [item_id for pair in pairs if (item_id := pair.id_on(side)) is not None]
+    vanished = [item_id for item_id in mapped if item_id not in items and (side, item_id) not in verified]
+    if not vanished:
+        return frozenset()
+    everything = len(vanished) == len(mapped)  # an empty page where data was
+    many = len(vanished) >= policy.guard_count and len(vanished) > policy.guard_fraction * len(mapped)
+    return frozenset(vanished) if everything or many else frozenset()
+
+
+def _index(side: Side, items: Iterable[Item]) -> dict[str, Item]:
+    index: dict[str, Item] = {}
+    for item in items:
+        if item.side is not side:
+            raise WrongSideError(side=side, item_id=item.id)
+        if item.id in index:
+            raise DuplicateItemError(side=side, item_id=item.id)
+        index[item.id] = item
+    return index
+
+
+def _check_pairs(pairs: Iterable[Pair]) -> list[Pair]:
+    by_key: dict[str, Pair] = {}
+    owner: dict[tuple[Side, str], str] = {}
+    for pair in pairs:
+        if pair.key in by_key:
+            raise DuplicatePairError(pair_key=pair.key)
+        by_key[pair.key] = pair
+        if pair.syncro_id is None and pair.outlook_id is None:
+            raise EmptyPairError(pair_key=pair.key)
+        for side in Side:
+            item_id = pair.id_on(side)
+            if item_id is None:
+                continue
+            if (side, item_id) in owner:
+                raise ItemMappedTwiceError(side=side, item_id=item_id, pair_keys=(owner[side, item_id], pair.key))
+            owner[side, item_id] = pair.key
+    return [by_key[key] for key in sorted(by_key)]

@@ -1,0 +1,226 @@
+"""In-memory Syncro and Outlook sides and the reference executor of planned actions.
+
+`World.apply` is the semantics the real executor follows (see `sync.actions`): every write has a
+precondition, a failed precondition skips the action, and the pair row is written around each
+write so a crash between the two is recovered by the next plan. Faults are injected here:
+a write can fail before it happens or halfway (written, not recorded), a listing can come back
+empty, a round's actions can be applied twice.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from itertools import count
+from typing import Literal
+
+from sync.actions import WRITES, Action, Conflict, CreateOn, DeleteOn, Forget, Pair, Record, UpdateOn, Verify, other
+from sync.model import Appointment, Item, Side
+from sync.planner import Policy, plan
+
+Fault = Literal["before", "halfway"]
+EPOCH = datetime(2026, 12, 1, tzinfo=UTC)
+
+
+def at(tick: int) -> datetime:
+    return EPOCH + timedelta(seconds=tick)
+
+
+class PreconditionFailed(Exception):
+    """The item is gone or moved on since the plan read it."""
+
+
+class InjectedFault(Exception):
+    """A write that failed on purpose (the network, a crash)."""
+
+
+@dataclass
+class Stored:
+    version: str
+    content: Appointment
+    extras: dict[str, object]
+
+
+class FakeSide:
+    """One calendar: id -> (version, content, extras). Every write bumps the version and
+    ``modified_at`` from a clock shared by both sides."""
+
+    def __init__(self, side: Side, clock: count[int]) -> None:
+        self.side = side
+        self.items: dict[str, Stored] = {}
+        self.recycle_bin: list[Appointment] = []  # what the sync deleted
+        self._clock = clock
+        self._ids = count(1)
+
+    def listing(self) -> list[Item]:
+        return [Item(self.side, item_id, s.version, s.content, dict(s.extras)) for item_id, s in self.items.items()]
+
+    def _stamp(self, stored: Stored) -> Stored:
+        tick = next(self._clock)
+        stored.version = f"v{tick}"
+        stored.extras["modified_at"] = tick
+        stored.extras.setdefault("created_at", at(tick))
+        return stored
+
+    # -- what a user does in the app (no preconditions) --
+
+    def user_create(self, content: Appointment, *, preexisting: bool = False) -> str:
+        item_id = f"{self.side.value[0]}{next(self._ids)}"
+        extras: dict[str, object] = {"preexisting": True} if preexisting else {}
+        self.items[item_id] = self._stamp(Stored("", content, extras))
+        return item_id
+
+    def user_update(self, item_id: str, content: Appointment) -> None:
+        stored = self.items[item_id]
+        stored.content = content
+        self._stamp(stored)
+
+    def user_delete(self, item_id: str) -> None:
+        del self.items[item_id]
+
+    # -- what the executor does (preconditions) --
+
+    def create(self, content: Appointment, *, pair_key: str) -> Item:
+        item_id = f"{self.side.value[0]}{next(self._ids)}"
+        # Outlook keeps our pair key in an extended property; Syncro has nowhere to keep it.
+        extras: dict[str, object] = {"pair_key": pair_key} if self.side is Side.OUTLOOK else {}
+        self.items[item_id] = self._stamp(Stored("", content, extras))
+        return self.get(item_id)
+
+    def update(self, item_id: str, content: Appointment, *, expected_version: str) -> Item:
+        stored = self._expect(item_id, expected_version)
+        stored.content = content
+        self._stamp(stored)
+        return self.get(item_id)
+
+    def delete(self, item_id: str, *, expected_version: str) -> None:
+        stored = self._expect(item_id, expected_version)
+        self.recycle_bin.append(stored.content)
+        del self.items[item_id]
+
+    def get(self, item_id: str) -> Item:
+        s = self.items[item_id]
+        return Item(self.side, item_id, s.version, s.content, dict(s.extras))
+
+    def _expect(self, item_id: str, version: str) -> Stored:
+        stored = self.items.get(item_id)
+        if stored is None or stored.version != version:
+            raise PreconditionFailed(item_id)
+        return stored
+
+
+@dataclass
+class World:
+    """Both sides, the pair rows, and the executor."""
+
+    policy: Policy
+    clock: count[int] = field(default_factory=lambda: count(1))
+    pairs: dict[str, Pair] = field(default_factory=dict)
+    conflicts: list[Conflict] = field(default_factory=list)
+    verified_gone: set[tuple[Side, str]] = field(default_factory=set)
+    # faults for the next sync
+    faults: dict[int, Fault] = field(default_factory=dict)  # nth write of the sync -> how it fails
+    glitch: Side | None = None  # that side's first listing comes back empty
+    run_twice: bool = False  # the first round's actions are applied twice
+    writes: int = 0
+
+    def __post_init__(self) -> None:
+        self.sides = {side: FakeSide(side, self.clock) for side in Side}
+
+    @property
+    def syncro(self) -> FakeSide:
+        return self.sides[Side.SYNCRO]
+
+    @property
+    def outlook(self) -> FakeSide:
+        return self.sides[Side.OUTLOOK]
+
+    def plan(self) -> list[Action]:
+        listings = {side: ([] if side is self.glitch else self.sides[side].listing()) for side in Side}
+        self.glitch = None
+        return plan(
+            self.pairs.values(),
+            listings[Side.SYNCRO],
+            listings[Side.OUTLOOK],
+            policy=self.policy,
+            verified_gone=self.verified_gone,
+        )
+
+    def sync(self, max_rounds: int = 8) -> int:
+        """Plan and apply until the plan is empty; returns the rounds it took (AssertionError if
+        it does not settle)."""
+        self.writes = 0
+        for rounds in range(max_rounds):
+            glitched = self.glitch is not None  # an empty plan from a bad listing proves nothing
+            actions = self.plan()
+            if not actions and not glitched:
+                self.faults.clear()
+                return rounds
+            self.apply(actions)
+            if self.run_twice:
+                self.run_twice = False
+                self.apply(actions)
+        raise AssertionError(f"no quiet plan after {max_rounds} rounds: {self.plan()}")
+
+    def apply(self, actions: list[Action]) -> None:
+        for action in actions:
+            fault = None
+            if isinstance(action, WRITES):
+                self.writes += 1
+                fault = self.faults.pop(self.writes, None)
+            try:
+                self._run(action, fault)
+            except (PreconditionFailed, InjectedFault):
+                pass  # skipped: the next plan decides again from fresh listings
+
+    def _run(self, action: Action, fault: Fault | None) -> None:
+        match action:
+            case CreateOn():
+                self._create(action, fault)
+            case UpdateOn(side=side, item_id=item_id, content=content, pair_key=key):
+                pair = self.pairs.get(key)
+                if pair is None or pair.id_on(side) != item_id:
+                    raise PreconditionFailed(key)
+                _fail_if(fault, "before")
+                written = self.sides[side].update(item_id, content, expected_version=action.expected_version)
+                _fail_if(fault, "halfway")
+                if action.in_sync_with is not None:
+                    pair = pair.with_side(side, item_id, written.version).with_side(
+                        other(side), pair.id_on(other(side)), action.in_sync_with
+                    )
+                    self.pairs[key] = replace(pair, base=content)
+            case DeleteOn(side=side, item_id=item_id, pair_key=key):
+                _fail_if(fault, "before")
+                self.sides[side].delete(item_id, expected_version=action.expected_version)
+                _fail_if(fault, "halfway")
+                self.pairs.pop(key, None)
+            case Forget(pair_key=key):
+                self.pairs.pop(key, None)
+            case Record(pair=pair):
+                self.pairs[pair.key] = pair
+            case Conflict():
+                self.conflicts.append(action)
+            case Verify(side=side, ids=ids):
+                self.verified_gone.update((side, item_id) for item_id in ids if item_id not in self.sides[side].items)
+
+    def _create(self, action: CreateOn, fault: Fault | None) -> None:
+        side, key = action.side, action.pair_key
+        before = self.pairs.get(key)
+        if before is None:
+            if action.replaces is not None or action.intent_at is not None:
+                raise PreconditionFailed(key)
+        elif before.id_on(side) != action.replaces or before.intent_at != action.intent_at:
+            raise PreconditionFailed(key)  # the row moved on: a retry or a second run did it
+        intent = Pair(key, action.origin, base=action.content, intent_at=at(next(self.clock))).with_side(
+            other(side), action.source_id, action.source_version
+        )
+        self.pairs[key] = intent  # written before the create, so a crash leaves a trace to adopt
+        _fail_if(fault, "before")
+        created = self.sides[side].create(action.content, pair_key=key)
+        _fail_if(fault, "halfway")
+        self.pairs[key] = replace(intent.with_side(side, created.id, created.version), intent_at=None)
+
+
+def _fail_if(fault: Fault | None, when: Fault) -> None:
+    if fault == when:
+        raise InjectedFault(when)

@@ -1,0 +1,263 @@
+"""Convergence, property-tested: a user edits both calendars at random, faults strike the sync,
+and after every sync both sides agree with what a user would expect.
+
+The model below knows only what the user did (per appointment: the last synced content and what
+the user left on each side) and states the expected outcome in the user's terms; the fake world
+runs the real planner and the reference executor. Checked after every sync:
+
+- every live appointment exists exactly once on each side, with the expected content: a field
+  changed on one side takes that change, the same field changed on both goes to the policy's
+  winner, an edit beats a deletion on the other side (no user edit is lost);
+- the sync deleted exactly the counterparts of what a user deleted, into the recycle bin
+  (nothing is deleted that no user deleted);
+- every pair maps one live item on each side, a plan right after is empty (quiet), and a
+  conflict is noted (for the settings page) exactly when the user's edits collided;
+- events from before the link and (one way) Outlook's own events stay only where they are.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+
+from hypothesis import settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, initialize, precondition, rule
+
+from sync.model import Appointment, Side
+from sync.planner import Policy
+from tests.sync.fakes import World
+
+S, O = Side.SYNCRO, Side.OUTLOOK  # noqa: E741 (short names keep the tables of cases readable)
+DAY = datetime(2026, 12, 2, tzinfo=UTC)
+HOUR = timedelta(hours=1)
+# Small value sets, so both sides often pick the same value (agreeing edits, echoes, collisions).
+UNIT_VALUES: dict[str, st.SearchStrategy[dict[str, object]]] = {
+    "summary": st.sampled_from(["Visit", "Call", "Patch"]).map(lambda v: {"summary": v}),
+    "description": st.sampled_from(["", "notes", "bring cable"]).map(lambda v: {"description": v}),
+    "location": st.sampled_from(["", "Site A", "Office"]).map(lambda v: {"location": v}),
+    "when": st.sampled_from(
+        [
+            {"start": DAY + 9 * HOUR, "end": DAY + 10 * HOUR, "all_day": False},
+            {"start": DAY + 9 * HOUR, "end": DAY + 11 * HOUR, "all_day": False},
+            {"start": DAY + 14 * HOUR, "end": DAY + 15 * HOUR, "all_day": False},
+            {"start": DAY, "end": DAY + 24 * HOUR, "all_day": True},
+        ]
+    ),
+}
+# What a user means by "the same field": the time is one thing (start, end and all-day together).
+MODEL_UNITS = {"summary": ("summary",), "description": ("description",), "location": ("location",)}
+MODEL_UNITS["when"] = ("start", "end", "all_day")
+
+changes = st.lists(st.sampled_from(sorted(UNIT_VALUES)), min_size=1, unique=True).flatmap(
+    lambda names: st.tuples(*(UNIT_VALUES[name] for name in names)).map(
+        lambda parts: {k: v for p in parts for k, v in p.items()}
+    )
+)
+appointments = st.tuples(*UNIT_VALUES.values()).map(
+    lambda parts: Appointment(**{k: v for p in parts for k, v in p.items()})  # type: ignore[arg-type]
+)
+sides = st.sampled_from([S, O])
+
+
+@dataclass
+class Thing:
+    """One appointment as the user knows it."""
+
+    origin: Side
+    ids: dict[Side, str | None] = field(default_factory=lambda: {S: None, O: None})
+    now: dict[Side, Appointment | None] = field(default_factory=lambda: {S: None, O: None})
+    touched: dict[Side, int] = field(default_factory=lambda: {S: -1, O: -1})  # the user's last write
+    base: Appointment | None = None  # after the last sync; None: never synced
+    only_on: Side | None = None  # never synced: from before the link, or Outlook's own when one way
+
+
+class Convergence(RuleBasedStateMachine):
+    two_way = True
+
+    @initialize(
+        conflict=st.sampled_from(["latest", "syncro", "outlook"]),
+        old_syncro=st.lists(appointments, max_size=2),
+        old_outlook=st.lists(appointments, max_size=2),
+    )
+    def link(self, conflict: str, old_syncro: list[Appointment], old_outlook: list[Appointment]) -> None:
+        self.policy = Policy(two_way=self.two_way, conflict=conflict, guard_count=3, guard_fraction=0.5)  # type: ignore[arg-type]
+        self.world = World(self.policy)
+        self.things: list[Thing] = []
+        for side, olds in ((S, old_syncro), (O, old_outlook)):
+            for content in olds:
+                self._add(side, content, preexisting=True)
+
+    # -- the user ---------------------------------------------------------------------------------
+
+    def _add(self, side: Side, content: Appointment, *, preexisting: bool = False) -> None:
+        item_id = self.world.sides[side].user_create(content, preexisting=preexisting)
+        local = preexisting or (side is O and not self.two_way)
+        thing = Thing(origin=side, only_on=side if local else None)
+        thing.ids[side], thing.now[side] = item_id, content
+        thing.touched[side] = self._tick(side, item_id)
+        self.things.append(thing)
+
+    def _tick(self, side: Side, item_id: str) -> int:
+        return self.world.sides[side].items[item_id].extras["modified_at"]  # type: ignore[return-value]
+
+    def _live(self, side: Side) -> list[Thing]:
+        return [t for t in self.things if t.now[side] is not None]
+
+    @rule(side=sides, content=appointments)
+    def user_creates(self, side: Side, content: Appointment) -> None:
+        self._add(side, content)
+
+    @precondition(lambda self: self.things)
+    @rule(data=st.data(), side=sides, change=changes)
+    def user_edits(self, data: st.DataObject, side: Side, change: dict[str, object]) -> None:
+        live = self._live(side)
+        if not live:
+            return
+        thing = data.draw(st.sampled_from(live))
+        content = replace(thing.now[side], **change)  # type: ignore[type-var]
+        item_id = thing.ids[side]
+        assert item_id is not None
+        self.world.sides[side].user_update(item_id, content)
+        thing.now[side], thing.touched[side] = content, self._tick(side, item_id)
+
+    @precondition(lambda self: self.things)
+    @rule(data=st.data(), side=sides)
+    def user_deletes(self, data: st.DataObject, side: Side) -> None:
+        live = self._live(side)
+        if not live:
+            return
+        thing = data.draw(st.sampled_from(live))
+        self.world.sides[side].user_delete(thing.ids[side])  # type: ignore[arg-type]
+        thing.now[side] = None
+
+    @precondition(lambda self: self.things)
+    @rule(data=st.data(), mine=changes, theirs=changes)
+    def user_edits_both_sides(self, data: st.DataObject, mine: dict[str, object], theirs: dict[str, object]) -> None:
+        """The same appointment edited in Syncro and in Outlook between two syncs."""
+        both = [t for t in self.things if t.now[S] is not None and t.now[O] is not None]
+        if not both:
+            return
+        thing = data.draw(st.sampled_from(both))
+        for side, change in ((S, mine), (O, theirs)) if data.draw(st.booleans()) else ((O, theirs), (S, mine)):
+            content = replace(thing.now[side], **change)  # type: ignore[type-var]
+            self.world.sides[side].user_update(thing.ids[side], content)  # type: ignore[arg-type]
+            thing.now[side], thing.touched[side] = content, self._tick(side, thing.ids[side])  # type: ignore[arg-type]
+
+    # -- faults for the next sync -----------------------------------------------------------------
+
+    @rule(
+        fault=st.sampled_from(["before", "halfway", "run twice", "empty syncro", "empty outlook"]),
+        nth=st.integers(1, 4),
+    )
+    def a_fault_will_strike(self, fault: str, nth: int) -> None:
+        """The nth write fails before it is made or halfway (made, not recorded); or a round's
+        actions run twice; or a side's listing comes back empty once."""
+        if fault in ("before", "halfway"):
+            self.world.faults[nth] = fault  # type: ignore[assignment]
+        elif fault == "run twice":
+            self.world.run_twice = True
+        else:
+            self.world.glitch = S if fault == "empty syncro" else O
+
+    # -- the sync ---------------------------------------------------------------------------------
+
+    @rule()
+    def sync(self) -> None:
+        self.conflicted = False  # set by _merge when the user's edits collide
+        fates = [self._expected(thing) for thing in self.things]
+        noted = len(self.world.conflicts)
+        binned = {side: len(self.world.sides[side].recycle_bin) for side in Side}
+
+        self.world.sync()
+
+        for side in Side:
+            wanted = Counter(
+                content
+                for t, (content, _) in zip(self.things, fates, strict=True)
+                if content and t.only_on in (None, side)
+            )
+            held = Counter(stored.content for stored in self.world.sides[side].items.values())
+            assert held == wanted, f"{side} holds {held}, expected {wanted}"
+            deleted = Counter(self.world.sides[side].recycle_bin[binned[side] :])
+            assert deleted == Counter(gone[side] for _, gone in fates if side in gone), f"{side} deleted {deleted}"
+        assert self.world.plan() == [], "a plan right after a sync must be empty"
+        assert (len(self.world.conflicts) > noted) == self.conflicted, "conflicts are noted for the settings page"
+        for pair in self.world.pairs.values():
+            assert pair.syncro_id in self.world.syncro.items and pair.outlook_id in self.world.outlook.items
+        synced = [t for t, (content, _) in zip(self.things, fates, strict=True) if content and t.only_on is None]
+        assert len(self.world.pairs) == len(synced)
+        self._learn(fates)
+
+    def teardown(self) -> None:
+        if hasattr(self, "world"):
+            self.sync()  # every run ends converged
+
+    def _expected(self, t: Thing) -> tuple[Appointment | None, dict[Side, Appointment]]:
+        """What the appointment should be after the sync (None: gone), and what the sync must
+        delete on each side for it."""
+        s, o = t.now[S], t.now[O]
+        if t.only_on is not None or t.base is None:
+            return t.now[t.origin], {}
+        if not self.two_way:  # Syncro is the truth; Outlook's copy follows it
+            if s is None:
+                return None, {O: o} if o is not None else {}
+            return s, {}
+        if s is None and o is None:
+            return None, {}
+        if s is None or o is None:
+            there, side = (o, O) if s is None else (s, S)
+            assert there is not None
+            return (None, {side: there}) if there == t.base else (there, {})
+        return self._merge(t, s, o), {}
+
+    def _merge(self, t: Thing, s: Appointment, o: Appointment) -> Appointment:
+        if self.policy.conflict == "latest":
+            winner = O if t.touched[O] > t.touched[S] else S
+        else:
+            winner = Side(self.policy.conflict)
+        result = {}
+        for names in MODEL_UNITS.values():
+            base_v, s_v, o_v = ([getattr(a, n) for n in names] for a in (t.base, s, o))
+            if s_v == base_v:
+                take = o_v  # changed in Outlook only (or nowhere)
+            elif o_v in (base_v, s_v):
+                take = s_v  # changed in Syncro only, or both made the same change
+            else:
+                take = s_v if winner is S else o_v
+                self.conflicted = True
+            result.update(zip(names, take, strict=True))
+        return replace(s, **result)
+
+    def _learn(self, fates: list[tuple[Appointment | None, dict[Side, Appointment]]]) -> None:
+        by_id = {(side, p.id_on(side)): p for p in self.world.pairs.values() for side in Side}
+        kept = []
+        for thing, (content, _) in zip(self.things, fates, strict=True):
+            if content is None:
+                continue
+            kept.append(thing)
+            if thing.only_on is not None:
+                continue
+            side = next(side for side in Side if thing.now[side] is not None)  # an item the sync kept
+            pair = by_id[side, thing.ids[side]]
+            thing.ids = {S: pair.syncro_id, O: pair.outlook_id}
+            thing.now = {S: content, O: content}
+            thing.touched = {S: -1, O: -1}
+            thing.base = content
+        self.things = kept
+
+
+class TwoWay(Convergence):
+    two_way = True
+
+
+class OneWay(Convergence):
+    two_way = False
+
+
+SETTINGS = settings(max_examples=200, stateful_step_count=30, deadline=None)
+TestTwoWayConvergence = TwoWay.TestCase
+TestTwoWayConvergence.settings = SETTINGS
+TestOneWayConvergence = OneWay.TestCase
+TestOneWayConvergence.settings = SETTINGS
