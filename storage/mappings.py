@@ -50,6 +50,8 @@ class Mapping:
     # The last-synced content (the planner's merge ancestor) as JSON, so a time moved in Syncro
     # and a title edited in Outlook can both survive; packed like other large values.
     base: dict[str, Any] | None = None
+    # When the intent of a create was written: only items created after it may be adopted.
+    intent_at: datetime | None = None
     etag: str | None = None
 
 
@@ -66,6 +68,7 @@ def _to_entity(row: Mapping) -> Entity:
         "graph_version": row.graph_version,
         "syncro_hash": row.syncro_hash,
         "graph_hash": row.graph_hash,
+        "intent_at": row.intent_at,
         **(pack_bytes("base", json.dumps(row.base, separators=(",", ":")).encode("utf-8")) if row.base else {}),
     }
 
@@ -84,6 +87,7 @@ def _from_entity(entity: Entity, etag: str) -> Mapping:
         syncro_hash=entity.get("syncro_hash", ""),
         graph_hash=entity.get("graph_hash", ""),
         base=json.loads(unpack_bytes(entity, "base")) if _has_base(entity) else None,
+        intent_at=entity.get("intent_at"),
         etag=etag,
     )
 

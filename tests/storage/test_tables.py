@@ -101,9 +101,10 @@ def test_mapping_with_every_forbidden_key_character_round_trips(account: Storage
 
 def test_mapping_keeps_the_last_synced_content_for_the_merge(account: StorageAccount) -> None:
     base = {"summary": "Server swap, café ☕", "start": "2026-03-10T16:00:00+00:00", "description": "x" * 100_000}
-    row = Mapping(8, "pair", Origin.SYNCRO, MappingState.SYNCED, WHEN, syncro_id=5560138523, base=base)
+    row = Mapping(8, "pair", Origin.SYNCRO, MappingState.INTENT, WHEN, syncro_id=5560138523, base=base, intent_at=WHEN)
     created = account.mappings.create_mapping(row)
     assert account.mappings.get_mapping(8, "pair").base == base
+    assert account.mappings.get_mapping(8, "pair").intent_at == WHEN
     cleared = account.mappings.update_mapping(dataclasses.replace(created, base=None))
     assert account.mappings.get_mapping(8, "pair").base is None and cleared.etag
 
