@@ -89,6 +89,17 @@ def _post_guard(request: WebRequest) -> tuple[Session | None, WebResponse | None
     return session, None
 
 
+def _tech_post_guard(request: WebRequest) -> tuple[Session, int] | WebResponse:
+    """A POST by a signed-in technician: their session and Syncro user id, or the page refusing it."""
+    session, refused = _post_guard(request)
+    if refused:
+        return refused
+    assert session is not None
+    if session.syncro_user_id is None:  # an admin's session: no technician's settings to change
+        return _error("session_expired", status=401)
+    return session, session.syncro_user_id
+
+
 # --- sign-in -------------------------------------------------------------------------------
 
 
@@ -189,17 +200,15 @@ def _render_settings(session: Session, *, flash: str = "", new_feed_url: str = "
 def _save_settings(request: WebRequest) -> WebResponse:
     from oauth.links import save_link_choices
 
-    session, refused = _post_guard(request)
-    if refused:
-        return refused
-    assert session is not None
-    if session.syncro_user_id is None:
-        return _error("session_expired", status=401)
+    guarded = _tech_post_guard(request)
+    if isinstance(guarded, WebResponse):
+        return guarded
+    _, syncro_user_id = guarded
     calendar_id = request.form.get("calendar_id", "")
     two_way = request.form.get("two_way", "") == "on"
     if len(calendar_id) > 512:
         return _error("unknown_calendar", status=400)
-    problem = save_link_choices(session.syncro_user_id, calendar_id=calendar_id, two_way=two_way)
+    problem = save_link_choices(syncro_user_id, calendar_id=calendar_id, two_way=two_way)
     if problem:
         return _error(problem, status=409 if problem == "not_linked" else 400)
     return redirect(f"{SETTINGS_PATH}?saved=1")
@@ -209,13 +218,11 @@ def _save_settings(request: WebRequest) -> WebResponse:
 def settings_unlink(request: WebRequest) -> WebResponse:
     from oauth.links import unlink
 
-    session, refused = _post_guard(request)
-    if refused:
-        return refused
-    assert session is not None
-    if session.syncro_user_id is None:
-        return _error("session_expired", status=401)
-    unlink(session.syncro_user_id, remove_outlook_events=request.form.get("remove_events", "") == "on")
+    guarded = _tech_post_guard(request)
+    if isinstance(guarded, WebResponse):
+        return guarded
+    _, syncro_user_id = guarded
+    unlink(syncro_user_id, remove_outlook_events=request.form.get("remove_events", "") == "on")
     return redirect(f"{SETTINGS_PATH}?unlinked=1")
 
 
@@ -223,13 +230,11 @@ def settings_unlink(request: WebRequest) -> WebResponse:
 def settings_new_feed_url(request: WebRequest) -> WebResponse:
     from oauth.links import new_feed_url
 
-    session, refused = _post_guard(request)
-    if refused:
-        return refused
-    assert session is not None
-    if session.syncro_user_id is None:
-        return _error("session_expired", status=401)
-    url = new_feed_url(session.syncro_user_id)
+    guarded = _tech_post_guard(request)
+    if isinstance(guarded, WebResponse):
+        return guarded
+    session, syncro_user_id = guarded
+    url = new_feed_url(syncro_user_id)
     # Shown once: only a hash of the token is kept (docs/security.md).
     return _render_settings(session, new_feed_url=url, flash="Your new calendar feed URL is below.")
 
