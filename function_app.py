@@ -6,9 +6,11 @@ import azure.functions as func
 from blueprints.ics import bp as ics
 from blueprints.linking import bp as linking
 from blueprints.ops import bp as ops
+from blueprints.sync import bp as sync
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
 
 app.register_functions(ops)  # GET /api/health
 app.register_functions(linking)  # /api/oauth/*, /api/settings*, /api/admin*
 app.register_functions(ics)  # /api/ics/{token}.ics, /api/admin/feeds/{syncro_user_id}
+app.register_functions(sync)  # /api/admin/sync/{syncro_user_id}, /api/admin/recycle-bin/*

@@ -27,7 +27,9 @@ if TYPE_CHECKING:
     from storage.mappings import MappingStore
     from storage.mirror import MirrorStore
     from storage.oauth_state import OAuthStateStore
+    from storage.outlook_mirror import OutlookMirrorStore
     from storage.overrides import OverrideStore
+    from storage.recycle_bin import RecycleBinStore
     from storage.subscriptions import SubscriptionStore
     from storage.sync_queue import SyncQueue
     from storage.token_caches import TokenCacheStore
@@ -163,6 +165,18 @@ class StorageAccount:
         from storage.mirror import MirrorStore
 
         return MirrorStore(self)
+
+    @cached_property
+    def outlook_mirror(self) -> OutlookMirrorStore:
+        from storage.outlook_mirror import OutlookMirrorStore
+
+        return OutlookMirrorStore(self)
+
+    @cached_property
+    def recycle_bin(self) -> RecycleBinStore:
+        from storage.recycle_bin import RecycleBinStore
+
+        return RecycleBinStore(self)
 
     @cached_property
     def feed_tokens(self) -> FeedTokenStore:

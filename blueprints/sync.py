@@ -1,0 +1,30 @@
+"""The sync engine's admin routes (function key): sync a tech now, the recycle bin."""
+
+import azure.functions as func
+
+bp = func.Blueprint()
+
+
+@bp.route(route="admin/sync/{syncro_user_id:long}", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
+def admin_sync_now(req: func.HttpRequest) -> func.HttpResponse:
+    from web.sync_api import sync_now
+
+    return sync_now(req.route_params.get("syncro_user_id", ""), poll=req.params.get("poll", "1") != "0")
+
+
+@bp.route(route="admin/recycle-bin/{syncro_user_id:long}", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
+def admin_recycle_bin(req: func.HttpRequest) -> func.HttpResponse:
+    from web.sync_api import list_recycle_bin
+
+    return list_recycle_bin(req.route_params.get("syncro_user_id", ""))
+
+
+@bp.route(
+    route="admin/recycle-bin/{syncro_user_id:long}/{entry}/restore",
+    methods=["POST"],
+    auth_level=func.AuthLevel.FUNCTION,
+)
+def admin_recycle_bin_restore(req: func.HttpRequest) -> func.HttpResponse:
+    from web.sync_api import restore
+
+    return restore(req.route_params.get("syncro_user_id", ""), req.route_params.get("entry", ""))

@@ -1,0 +1,414 @@
+"""The sync engine: one technician's sync, read -> plan -> execute, until both sides agree.
+
+`sync_tech` reads the link (only an active one syncs; an unlinking one with "remove our events"
+has its ``[S]`` events deleted through the recycle bin, then its token and link forgotten),
+brings the Outlook mirror up to date with one delta round, reads the Syncro mirror the poller
+keeps, maps both into `sync.model.Item`s (an item that cannot be mapped is skipped with its
+reason and its pair left alone: never a deletion), and loops `sync.planner.plan` and
+`sync.executor.Executor` until the plan is empty (or `SyncDeps.max_rounds`). It runs under the
+tech's lease, so two instances never sync the same tech at once. See ``docs/sync.md``.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
+
+from storage.account import utc_now
+from storage.errors import LeaseHeld, NotFound
+from storage.links import LinkStatus
+from storage.mappings import Origin
+from storage.outlook_mirror import OutlookEntry
+from storage.recycle_bin import RETENTION, RecycleEntry, new_entry_id
+from sync.actions import WRITES, Action, Pair, UpdateOn
+from sync.errors import NotFound as ServiceNotFound
+from sync.errors import ServiceError
+from sync.executor import Executor, Snapshot, Tally, parse_time, transaction_id
+from sync.mapping import (
+    SYNCRO_TAG,
+    UnmappableItem,
+    appointment_from_graph,
+    appointment_from_syncro,
+    graph_fields,
+    syncro_fields,
+    tag_intact,
+)
+from sync.model import Appointment, Item, Side
+from sync.outlook_mirror import Window, forget_outlook, refresh_outlook
+from sync.planner import Policy, plan
+
+if TYPE_CHECKING:
+    from storage.account import StorageAccount
+    from storage.links import Link
+    from sync.graph import GraphClient
+    from sync.syncro import SyncroClient
+
+_ZONES: dict[str, ZoneInfo] = {}  # the account's zone per Syncro base URL (GET /settings once a process)
+
+
+@dataclass
+class SyncDeps:
+    """What a sync needs; `default_deps` builds it from the app's settings."""
+
+    storage: StorageAccount
+    graph_for: Callable[[int], GraphClient]
+    syncro: SyncroClient
+    syncro_web_url: str  # e.g. https://acme.syncromsp.com, for ticket links on Outlook events
+    past_days: int = 60
+    future_days: int = 60
+    conflict: str = "latest"
+    clock: Callable[[], datetime] = utc_now
+    forget_tokens: Callable[[int], None] | None = None
+    zone: ZoneInfo | None = None
+    max_rounds: int = 4
+    lease: timedelta = timedelta(minutes=5)
+
+    def account_zone(self) -> ZoneInfo:
+        if self.zone is None:
+            key = self.syncro.base_url
+            if key not in _ZONES:
+                _ZONES[key] = ZoneInfo(self.syncro.account_time_zone())
+            self.zone = _ZONES[key]
+        return self.zone
+
+
+def default_deps() -> SyncDeps:
+    """Deps from the app's settings and `services` (raises SettingsError when they are invalid)."""
+    import services
+    from settings import get_settings
+
+    settings = get_settings()
+    web_url = settings.syncro_base_url.removesuffix("/api/v1")
+    return SyncDeps(
+        storage=services.storage_account(),
+        graph_for=services.graph_client_for,
+        syncro=services.syncro_client(),
+        syncro_web_url=web_url,
+        past_days=settings.window_past_days,
+        future_days=settings.window_future_days,
+        conflict=settings.conflict_policy.value,
+        forget_tokens=lambda tech: services.token_service().forget(tech),
+    )
+
+
+@dataclass
+class SyncReport:
+    """What one sync of one tech did. ``status``: ``synced``, ``not_linked``, ``inactive``
+    (paused or needs relinking), ``busy`` (another instance holds the tech's lease),
+    ``unlinked`` (an unlink finished), ``failed`` (see ``errors``)."""
+
+    syncro_user_id: int
+    status: str = "synced"
+    detail: str = ""
+    created: dict[str, int] = field(default_factory=lambda: {"syncro": 0, "outlook": 0})
+    updated: dict[str, int] = field(default_factory=lambda: {"syncro": 0, "outlook": 0})
+    deleted: dict[str, int] = field(default_factory=lambda: {"syncro": 0, "outlook": 0})
+    conflicts: list[dict[str, Any]] = field(default_factory=list)
+    skipped: list[dict[str, str]] = field(default_factory=list)  # {"side", "id", "reason"}
+    errors: list[str] = field(default_factory=list)
+    rounds: int = 0
+    full_round: bool = False  # the Outlook side was read whole (first sync, new day, expired link)
+
+    @property
+    def writes(self) -> int:
+        return sum(self.created.values()) + sum(self.updated.values()) + sum(self.deleted.values())
+
+    def to_json(self) -> dict[str, Any]:
+        return {**asdict(self), "syncro_user_id": str(self.syncro_user_id)}
+
+
+# -- building the planner's input -------------------------------------------------------------
+
+
+@dataclass
+class Inputs:
+    pairs: list[Pair]
+    syncro: list[Item]
+    outlook: list[Item]
+    skipped: list[dict[str, str]]
+
+
+def build_inputs(snapshot: Snapshot, pairs: list[Pair], *, tech: int, link: Link, zone: ZoneInfo) -> Inputs:
+    """Items of both sides and the pairs to plan over. An item that cannot be mapped is skipped
+    with its reason, and so are its pair and the pair's other item: an unreadable item is never
+    taken for a deleted one (nor its counterpart for a new one)."""
+    skipped: list[dict[str, str]] = []
+    bad: set[tuple[Side, str]] = set()
+    syncro_items: dict[str, Item] = {}
+    for item_id, record in snapshot.syncro.items():
+        try:
+            content = appointment_from_syncro(record, zone=zone)
+        except UnmappableItem as error:
+            bad.add((Side.SYNCRO, item_id))
+            skipped.append({"side": "syncro", "id": item_id, "reason": error.reason})
+            continue
+        extras = {
+            "modified_at": parse_time(record.get("updated_at")),
+            "created_at": parse_time(record.get("created_at")),
+        }
+        syncro_items[item_id] = Item(Side.SYNCRO, item_id, str(record.get("updated_at") or ""), content, extras)
+    ours = {}
+    for pair in pairs:
+        for replaces in {None, pair.outlook_id}:
+            ours[transaction_id(tech, pair.key, replaces)] = pair.key
+    outlook_items: dict[str, Item] = {}
+    for item_id, event in snapshot.outlook.items():
+        if event.get("type") == "seriesMaster" or event.get("isCancelled"):
+            continue  # occurrences sync one by one; a cancelled event counts as deleted
+        try:
+            content = appointment_from_graph(event, zone=zone)
+        except UnmappableItem as error:
+            bad.add((Side.OUTLOOK, item_id))
+            skipped.append({"side": "outlook", "id": item_id, "reason": error.reason})
+            continue
+        created = parse_time(event.get("createdDateTime"))
+        extras: dict[str, object] = {
+            "modified_at": parse_time(event.get("lastModifiedDateTime")),
+            "created_at": created,
+        }
+        if created is not None and created < link.linked_at:
+            extras["preexisting"] = True
+        txn = event.get("transactionId")
+        if txn in ours:
+            extras["pair_key"] = ours[txn]
+        elif txn and str(event.get("subject") or "").startswith(SYNCRO_TAG):
+            extras["pair_key"] = f"orphan:{txn}"  # ours, left by a pair that is gone: never imported back
+        outlook_items[item_id] = Item(Side.OUTLOOK, item_id, str(event.get("changeKey") or ""), content, extras)
+    kept: list[Pair] = []
+    for pair in pairs:
+        ids = [(side, item_id) for side in Side if (item_id := pair.id_on(side))]
+        if any(key in bad for key in ids):
+            for side, item_id in ids:
+                (syncro_items if side is Side.SYNCRO else outlook_items).pop(item_id, None)
+            continue
+        kept.append(pair)
+    return Inputs(kept, list(syncro_items.values()), list(outlook_items.values()), skipped)
+
+
+def tag_repairs(inputs: Inputs, snapshot: Snapshot, actions: list[Action], *, two_way: bool) -> list[UpdateOn]:
+    """Writes that put back an origin tag the tech deleted or doubled (``[S]`` on a Syncro-born
+    event in Outlook; ``[O]`` on an Outlook-born appointment in Syncro, two-way only). Tags are
+    not content, so the planner never sees this; only pairs in sync that no action touches."""
+    busy = {getattr(action, "pair_key", None) for action in actions}
+    syncro = {item.id: item for item in inputs.syncro}
+    outlook = {item.id: item for item in inputs.outlook}
+    repairs: list[UpdateOn] = []
+    for pair in inputs.pairs:
+        if pair.key in busy or pair.syncro_id is None or pair.outlook_id is None:
+            continue
+        s, o = syncro.get(pair.syncro_id), outlook.get(pair.outlook_id)
+        if s is None or o is None or (s.version, o.version) != (pair.syncro_version, pair.outlook_version):
+            continue
+        if pair.origin is Side.SYNCRO:
+            if not tag_intact(str(snapshot.outlook[o.id].get("subject") or ""), Side.SYNCRO):
+                repairs.append(UpdateOn(Side.OUTLOOK, o.id, o.content, o.version, pair.key, in_sync_with=s.version))
+        elif two_way and not tag_intact(str(snapshot.syncro[s.id].get("summary") or ""), Side.OUTLOOK):
+            repairs.append(UpdateOn(Side.SYNCRO, s.id, s.content, s.version, pair.key, in_sync_with=o.version))
+    return repairs
+
+
+# -- the sync -----------------------------------------------------------------------------------
+
+
+def sync_tech(syncro_user_id: int, *, deps: SyncDeps) -> SyncReport:
+    """Sync one technician now and say what changed.
+
+    Never raises for what a service or an item did: failures land in ``report.errors`` (and
+    ``status`` ``failed`` when the sync could not start). Raises StorageError when Table Storage
+    itself fails, and SettingsError from `default_deps`."""
+    report = SyncReport(syncro_user_id)
+    storage = deps.storage
+    try:
+        link = storage.links.get_link(syncro_user_id)
+    except NotFound:
+        report.status, report.detail = "not_linked", "this technician has not linked a calendar"
+        return report
+    if link.status is LinkStatus.UNLINKING:
+        from oauth.tokens import TokenError
+
+        try:
+            return _unlink(link, deps, report)
+        except TokenError as error:
+            report.status, report.detail = "failed", "no Microsoft token to remove the events with"
+            report.errors.append(str(error))
+            return report
+    if link.status is not LinkStatus.ACTIVE:
+        report.status, report.detail = "inactive", f"the link is {link.status.value}"
+        return report
+    try:
+        lease = storage.leases.acquire(f"sync:{syncro_user_id}", holder=uuid.uuid4().hex, duration=deps.lease)
+    except LeaseHeld:
+        report.status, report.detail = "busy", "another sync of this technician is running"
+        return report
+    from oauth.tokens import TokenError
+
+    try:
+        _sync(link, deps, report)
+    except (ServiceError, TokenError) as error:
+        # Nothing to plan from (Graph or the token failed before the plan): the next sync retries.
+        report.status = "failed"
+        report.errors.append(str(error))
+    finally:
+        storage.leases.release(lease)
+    return report
+
+
+def _sync(link: Link, deps: SyncDeps, report: SyncReport) -> None:
+    tech, storage, now = link.syncro_user_id, deps.storage, deps.clock()
+    zone = deps.account_zone()
+    graph = deps.graph_for(tech)
+    window = Window.around(now.astimezone(zone).date(), zone, past_days=deps.past_days, future_days=deps.future_days)
+    refreshed = refresh_outlook(
+        tech=tech,
+        calendar_id=link.calendar_id,
+        graph=graph,
+        store=storage.outlook_mirror,
+        cursors=storage.cursors,
+        window=window,
+        now=now,
+        mapped={row.graph_id for row in storage.mappings.list_mappings(tech) if row.graph_id},
+    )
+    report.full_round = refreshed.full_round
+    snapshot = Snapshot(
+        syncro={str(e.appointment_id): e.appointment for e in storage.mirror.list_entries(tech)},
+        outlook=dict(refreshed.events),
+    )
+    tally = Tally()
+    executor = Executor(
+        tech=tech,
+        calendar_id=link.calendar_id,
+        storage=storage,
+        graph=graph,
+        syncro=deps.syncro,
+        zone=zone,
+        syncro_web_url=deps.syncro_web_url,
+        clock=deps.clock,
+        snapshot=snapshot,
+        tally=tally,
+    )
+    policy = Policy(two_way=link.two_way, conflict=deps.conflict)  # type: ignore[arg-type]
+    skipped: dict[tuple[str, str], dict[str, str]] = {}
+    for _round in range(deps.max_rounds):
+        inputs = build_inputs(snapshot, executor.pairs(), tech=tech, link=link, zone=zone)
+        skipped.update({(s["side"], s["id"]): s for s in inputs.skipped})
+        actions = plan(inputs.pairs, inputs.syncro, inputs.outlook, policy=policy, verified_gone=tally.verified_gone)
+        actions += tag_repairs(inputs, snapshot, actions, two_way=link.two_way)
+        if not actions:
+            break
+        report.rounds += 1
+        executor.run(actions)
+        if not any(isinstance(a, WRITES) for a in actions) and report.rounds > 1 and tally.errors:
+            break  # only failing bookkeeping left: the next sync tries again
+    storage.recycle_bin.purge_entries(tech, older_than=RETENTION)
+    report.created, report.updated, report.deleted = tally.created, tally.updated, tally.deleted
+    report.conflicts, report.errors = tally.conflicts, tally.errors
+    report.skipped = list(skipped.values())
+
+
+def _unlink(link: Link, deps: SyncDeps, report: SyncReport) -> SyncReport:
+    """Delete our ``[S]`` events (when asked; each through the recycle bin), then forget the
+    tech's rows, mirror, cursor, token and link. A failure leaves the link unlinking, to retry."""
+    tech, storage = link.syncro_user_id, deps.storage
+    rows = list(storage.mappings.list_mappings(tech))
+    if link.remove_outlook_events:
+        graph = deps.graph_for(tech)
+        events = {e.event_id: e.event for e in storage.outlook_mirror.list_entries(tech)}
+        zone = deps.account_zone()
+        for row in rows:
+            if row.origin is not Origin.SYNCRO or not row.graph_id:
+                continue
+            content = _content_of(events.get(row.graph_id), row.base, zone)
+            entry = storage.recycle_bin.add_entry(
+                RecycleEntry(
+                    tech,
+                    new_entry_id(deps.clock()),
+                    "outlook",
+                    row.graph_id,
+                    "syncro",
+                    content,
+                    deps.clock(),
+                    reason="unlinked with remove our events",
+                )
+            )
+            try:
+                graph.delete_event(link.calendar_id, row.graph_id)
+            except ServiceNotFound:
+                pass
+            except ServiceError as error:
+                storage.recycle_bin.delete_entry(tech, entry.entry_id)
+                report.errors.append(str(error))
+                continue
+            report.deleted["outlook"] += 1
+    if report.errors:
+        report.status, report.detail = "failed", "some events could not be removed; the next sync tries again"
+        return report
+    for row in rows:
+        storage.mappings.delete_mapping(tech, row.key)
+    forget_outlook(tech, store=storage.outlook_mirror, cursors=storage.cursors)
+    if deps.forget_tokens is not None:
+        try:
+            deps.forget_tokens(tech)
+        except NotFound:
+            pass
+    storage.links.delete_link(tech)
+    report.status, report.detail = "unlinked", "the link and its tokens are forgotten"
+    return report
+
+
+def _content_of(event: dict[str, Any] | None, base: dict[str, Any] | None, zone: ZoneInfo) -> dict[str, Any]:
+    if event is not None:
+        try:
+            return appointment_from_graph(event, zone=zone).to_json()
+        except UnmappableItem:
+            pass
+    return base or {}
+
+
+# -- the recycle bin ------------------------------------------------------------------------------
+
+
+def restore_entry(syncro_user_id: int, entry_id: str, *, deps: SyncDeps) -> dict[str, str]:
+    """Bring back what a sync deleted: the appointment is re-created on the side it was born
+    (``entry.origin``), without a tag, as a new item there; the next sync carries it to the other
+    side as it would any new item (Syncro always; Outlook with two-way on). Then the entry is
+    dropped. Returns ``{"side", "id"}`` of the new item.
+
+    Raises storage NotFound (no such entry, or no link for an Outlook restore), ServiceError when
+    the create fails (the entry stays)."""
+    storage = deps.storage
+    entry = storage.recycle_bin.get_entry(syncro_user_id, entry_id)
+    content = Appointment.from_json(entry.content)
+    zone = deps.account_zone()
+    if entry.origin == Side.SYNCRO.value:
+        fields = syncro_fields(content, zone=zone, origin=Side.SYNCRO, tech_syncro_user_id=syncro_user_id)
+        record = deps.syncro.create_appointment({**fields, "email_customer": False})
+        from storage.mirror import MirrorEntry
+        from sync.poller import content_hash
+
+        storage.mirror.upsert_entry(
+            MirrorEntry(
+                syncro_user_id,
+                int(record["id"]),
+                str(record.get("updated_at") or ""),
+                content_hash(record),
+                dict(record),
+                deps.clock(),
+            )
+        )
+        new_id = str(record["id"])
+    else:
+        link = storage.links.get_link(syncro_user_id)
+        body = graph_fields(content, zone=zone, origin=Side.OUTLOOK, extras=None)
+        event = deps.graph_for(syncro_user_id).create_event(
+            link.calendar_id, body, transaction_id=f"restore-{entry.entry_id}", syncro_id="restored"
+        )
+        storage.outlook_mirror.upsert_entry(
+            OutlookEntry(syncro_user_id, str(event["id"]), str(event.get("changeKey") or ""), event, deps.clock())
+        )
+        new_id = str(event["id"])
+    storage.recycle_bin.delete_entry(syncro_user_id, entry_id)
+    return {"side": entry.origin, "id": new_id}

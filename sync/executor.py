@@ -1,0 +1,515 @@
+"""Performs the planner's actions with the real clients, following the contract in `sync.actions`.
+
+Every write has a precondition (Graph ``If-Match`` on the changeKey; Syncro: ``updated_at``
+re-read just before the PUT or DELETE); a failed precondition skips the action and leaves the
+pair as it was, so the next plan decides again from fresh snapshots. Each action writes its own
+mapping row right after its write, recording the version and content of what the service
+*returned* (a side that rewrote a field is then seen as changed and carried over once, never
+back and forth). Creates are idempotent on retry: Graph creates carry a ``transactionId``
+derived from the pair key, and a Syncro create writes an intent row first and adopts what an
+interrupted attempt left behind (`sync.planner.find_adoptable`). Deletions go to the recycle bin
+first. The mirrors (what the planner reads next round) are updated with each write.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
+from zoneinfo import ZoneInfo
+
+from storage.mappings import Mapping, MappingState, Origin
+from storage.mirror import MirrorEntry
+from storage.outlook_mirror import OutlookEntry
+from storage.recycle_bin import RecycleEntry, new_entry_id
+from sync.actions import Action, Conflict, CreateOn, DeleteOn, Forget, Pair, Record, UpdateOn, Verify, other
+from sync.errors import NotFound, PreconditionFailed, ServiceError
+from sync.graph import SYNCRO_ID_PROPERTY, BatchRequest
+from sync.mapping import (
+    SyncroContext,
+    UnmappableItem,
+    appointment_from_graph,
+    appointment_from_syncro,
+    graph_fields,
+    syncro_fields,
+)
+from sync.model import Appointment, Item, Side
+from sync.planner import find_adoptable
+from sync.poller import content_hash as syncro_record_hash
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from storage.account import StorageAccount
+    from sync.graph import GraphClient
+    from sync.syncro import SyncroClient
+
+INTENT_SKEW = timedelta(minutes=2)
+# Steps per $batch: Exchange runs a batch's steps in parallel and allows 4 concurrent requests
+# per mailbox, so 20 unordered steps mostly come back 429. (Chaining them with dependsOn would
+# allow 20 a batch; `GraphClient.batch` does not offer that yet.)
+BATCH_PARALLEL = 4
+TRANSACTION_NAMESPACE = uuid.UUID("5d0e6f0c-3b7a-4c55-9a55-0f3c1f6a9b21")
+
+
+def transaction_id(tech: int, pair_key: str, replaces: str | None) -> str:
+    """The Graph ``transactionId`` of the create for a pair: stable across retries of the same
+    create, different for a re-create (which replaces an event that is gone)."""
+    return str(uuid.uuid5(TRANSACTION_NAMESPACE, f"{tech}|{pair_key}|{replaces or ''}"))
+
+
+def parse_time(value: object) -> datetime | None:
+    if not isinstance(value, str) or not value:
+        return None
+    text = value.strip().replace("Z", "+00:00")
+    if "." in text:  # Graph writes seven fractional digits; Python reads up to six
+        head, _, rest = text.partition(".")
+        digits = rest[: len(rest) - len(rest.lstrip("0123456789"))]
+        text = f"{head}.{digits[:6]}{rest[len(digits) :]}"
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else None
+
+
+def pair_of(row: Mapping) -> Pair:
+    return Pair(
+        key=row.key,
+        origin=Side(row.origin.value),
+        syncro_id=None if row.syncro_id is None else str(row.syncro_id),
+        outlook_id=row.graph_id,
+        syncro_version=row.syncro_version,
+        outlook_version=row.graph_version,
+        base=Appointment.from_json(row.base) if row.base else None,
+        intent_at=row.synced_at if row.state is MappingState.INTENT else None,
+    )
+
+
+@dataclass
+class Snapshot:
+    """What each side holds now, as raw records by id (kept current by the executor's writes)."""
+
+    syncro: dict[str, dict[str, Any]]
+    outlook: dict[str, dict[str, Any]]
+
+
+@dataclass
+class Tally:
+    created: dict[str, int] = field(default_factory=lambda: {"syncro": 0, "outlook": 0})
+    updated: dict[str, int] = field(default_factory=lambda: {"syncro": 0, "outlook": 0})
+    deleted: dict[str, int] = field(default_factory=lambda: {"syncro": 0, "outlook": 0})
+    conflicts: list[dict[str, Any]] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    stale: int = 0  # writes skipped because the item moved on since it was read
+    verified_gone: set[tuple[Side, str]] = field(default_factory=set)
+
+
+class Executor:
+    """Runs actions for one technician; one instance per sync run (it holds the rows as read)."""
+
+    def __init__(
+        self,
+        *,
+        tech: int,
+        calendar_id: str,
+        storage: StorageAccount,
+        graph: GraphClient,
+        syncro: SyncroClient,
+        zone: ZoneInfo,
+        syncro_web_url: str,
+        clock: Callable[[], datetime],
+        snapshot: Snapshot,
+        tally: Tally,
+    ) -> None:
+        self.tech, self.calendar_id = tech, calendar_id
+        self.storage, self.graph, self.syncro = storage, graph, syncro
+        self.zone, self.web_url, self.clock = zone, syncro_web_url, clock
+        self.snapshot, self.tally = snapshot, tally
+        self.rows: dict[str, Mapping] = {row.key: row for row in storage.mappings.list_mappings(tech)}
+
+    def pairs(self) -> list[Pair]:
+        return [pair_of(row) for row in self.rows.values()]
+
+    # -- running --------------------------------------------------------------------------------
+
+    def run(self, actions: list[Action]) -> int:
+        """Perform ``actions`` in order; returns how many service writes were made. A failing
+        action is recorded in the tally and the run carries on with the next."""
+        writes = 0
+        batch: list[CreateOn] = []
+        for action in [*actions, None]:
+            if action is not None and self._batchable(action):
+                batch.append(action)  # type: ignore[arg-type]
+                continue
+            if len(batch) > 1:
+                writes += self._create_batch(batch)
+            elif batch:
+                writes += self._guarded(batch[0])
+            batch = []
+            if action is not None:
+                writes += self._guarded(action)
+        return writes
+
+    def _guarded(self, action: Action) -> int:
+        try:
+            return self._run(action)
+        except PreconditionFailed:
+            self.tally.stale += 1
+        except (ServiceError, UnmappableItem) as error:
+            self.tally.errors.append(f"{type(action).__name__} {getattr(action, 'pair_key', '')}: {error}")
+        return 0
+
+    def _run(self, action: Action) -> int:
+        match action:
+            case CreateOn():
+                return self._create(action)
+            case UpdateOn():
+                return self._update(action)
+            case DeleteOn():
+                return self._delete(action)
+            case Forget(pair_key=key):
+                self._drop_row(key)
+            case Record(pair=pair):
+                self._save(pair, state=MappingState.SYNCED)
+            case Conflict():
+                self.tally.conflicts.append(
+                    {"pair": action.pair_key, "fields": list(action.fields), "winner": action.winner.value}
+                )
+            case Verify(side=side, ids=ids):
+                self._verify(side, ids)
+        return 0
+
+    # -- rows -----------------------------------------------------------------------------------
+
+    def _save(self, pair: Pair, *, state: MappingState, hashes: dict[Side, str] | None = None) -> None:
+        old = self.rows.get(pair.key)
+        row = Mapping(
+            syncro_user_id=self.tech,
+            key=pair.key,
+            origin=Origin(pair.origin.value),
+            state=state,
+            synced_at=pair.intent_at if state is MappingState.INTENT and pair.intent_at else self.clock(),
+            syncro_id=None if pair.syncro_id is None else int(pair.syncro_id),
+            graph_id=pair.outlook_id,
+            syncro_version=pair.syncro_version,
+            graph_version=pair.outlook_version,
+            syncro_hash=(hashes or {}).get(Side.SYNCRO, old.syncro_hash if old else ""),
+            graph_hash=(hashes or {}).get(Side.OUTLOOK, old.graph_hash if old else ""),
+            base=pair.base.to_json() if pair.base else None,
+            etag=old.etag if old else None,
+        )
+        mappings = self.storage.mappings
+        self.rows[pair.key] = mappings.update_mapping(row) if old else mappings.create_mapping(row)
+
+    def _drop_row(self, key: str) -> None:
+        old = self.rows.pop(key, None)
+        if old is not None:
+            self.storage.mappings.delete_mapping(self.tech, key)
+
+    # -- mirrors --------------------------------------------------------------------------------
+
+    def _mirror_syncro(self, record: dict[str, Any]) -> None:
+        self.snapshot.syncro[str(record["id"])] = record
+        self.storage.mirror.upsert_entry(
+            MirrorEntry(
+                self.tech,
+                int(record["id"]),
+                str(record.get("updated_at") or ""),
+                syncro_record_hash(record),
+                dict(record),
+                self.clock(),
+            )
+        )
+
+    def _mirror_outlook(self, event: dict[str, Any]) -> None:
+        self.snapshot.outlook[str(event["id"])] = event
+        self.storage.outlook_mirror.upsert_entry(
+            OutlookEntry(self.tech, str(event["id"]), str(event.get("changeKey") or ""), event, self.clock())
+        )
+
+    def _unmirror(self, side: Side, item_id: str) -> None:
+        if side is Side.SYNCRO:
+            self.snapshot.syncro.pop(item_id, None)
+            self.storage.mirror.delete_entry(self.tech, int(item_id))
+        else:
+            self.snapshot.outlook.pop(item_id, None)
+            self.storage.outlook_mirror.delete_entry(self.tech, item_id)
+
+    # -- the services ---------------------------------------------------------------------------
+
+    def read_back(self, side: Side, record: dict[str, Any]) -> Appointment:
+        if side is Side.SYNCRO:
+            return appointment_from_syncro(record, zone=self.zone)
+        return appointment_from_graph(record, zone=self.zone)
+
+    def _context(self, pair: Pair | None, origin: Side, syncro_id: str | None) -> SyncroContext | None:
+        if origin is not Side.SYNCRO or syncro_id is None:
+            return None
+        raw = self.snapshot.syncro.get(syncro_id)
+        return SyncroContext.from_syncro(raw, syncro_web_url=self.web_url) if raw else None
+
+    def _write_syncro(self, item_id: str | None, content: Appointment, origin: Side) -> dict[str, Any]:
+        if item_id is None:
+            fields = syncro_fields(content, zone=self.zone, origin=origin, tech_syncro_user_id=self.tech)
+            return self.syncro.create_appointment({**fields, "email_customer": False})
+        fields = syncro_fields(content, zone=self.zone, origin=origin, tech_syncro_user_id=None)
+        return self.syncro.update_appointment(int(item_id), {**fields, "email_customer": False})
+
+    def _syncro_at(self, item_id: str, expected_version: str) -> dict[str, Any]:
+        """Syncro's precondition: the appointment as it is now, if still at ``expected_version``."""
+        current = self.syncro.get_appointment(int(item_id))
+        if str(current.get("updated_at") or "") != expected_version:
+            self._mirror_syncro(current)  # the next plan sees what it is now
+            raise _Stale
+        return current
+
+    # -- actions --------------------------------------------------------------------------------
+
+    def _create(self, action: CreateOn) -> int:
+        side, key = action.side, action.pair_key
+        before = self.rows.get(key)
+        before_pair = pair_of(before) if before else None
+        if (before_pair.id_on(side) if before_pair else None) != action.replaces:
+            return 0  # done already (a retry or a second run)
+        if before_pair is not None and before_pair.id_on(side) is None:
+            # An earlier attempt may have created it before failing: adopt, never duplicate.
+            found = self._adoptable(before_pair, side)
+            if found is not None:
+                version = found.version if found.content == before_pair.base else ""
+                self._save(
+                    replace(before_pair.with_side(side, found.id, version), intent_at=None), state=MappingState.SYNCED
+                )
+                return 0
+        intent = self._intent(action)
+        self._save(intent, state=MappingState.INTENT)  # before the create: a crash leaves a trace
+        if side is Side.SYNCRO:
+            record = self._write_syncro(None, action.content, action.origin)
+        else:
+            record = self.graph.create_event(
+                self.calendar_id,
+                self._graph_body(action),
+                transaction_id=transaction_id(self.tech, key, action.replaces),
+                syncro_id=action.source_id,
+            )
+        self._created(action, intent, record)
+        return 1
+
+    def _intent(self, action: CreateOn) -> Pair:
+        # Recovery adopts only items created after the intent: the margin absorbs clock skew
+        # between us and Syncro (an item created that much earlier is ours only by coincidence).
+        intent_at = self.clock() - INTENT_SKEW
+        return Pair(action.pair_key, action.origin, base=action.content, intent_at=intent_at).with_side(
+            other(action.side), action.source_id, action.source_version
+        )
+
+    def _graph_body(self, action: CreateOn) -> dict[str, Any]:
+        """The event for a create in Outlook; ``action.source_id`` is the Syncro id."""
+        context = self._context(None, action.origin, action.source_id)
+        return graph_fields(action.content, zone=self.zone, origin=action.origin, extras=context)
+
+    def _created(self, action: CreateOn, intent: Pair, record: dict[str, Any]) -> None:
+        """Mirror what the service returned and record the pair as synced."""
+        side = action.side
+        if side is Side.SYNCRO:
+            self._mirror_syncro(record)
+            new_id, version = str(record["id"]), str(record.get("updated_at") or "")
+        else:
+            self._mirror_outlook(record)
+            new_id, version = str(record["id"]), str(record.get("changeKey") or "")
+        returned = self.read_back(side, record)
+        # The row says "this version holds base": only if what came back is what we sent.
+        recorded = version if returned == action.content else ""
+        done = replace(intent.with_side(side, new_id, recorded), intent_at=None)
+        self._save(done, state=MappingState.SYNCED, hashes={side: returned.content_hash()})
+        self.tally.created[side.value] += 1
+
+    # -- many new events at once: $batch (20 a request) -----------------------------------------
+
+    def _batchable(self, action: Action) -> bool:
+        return (
+            isinstance(action, CreateOn)
+            and action.side is Side.OUTLOOK
+            and action.replaces is None
+            and action.pair_key not in self.rows
+        )
+
+    def _create_batch(self, actions: list[CreateOn]) -> int:
+        """New events in Outlook through ``$batch``: every intent row first, then the creates
+        (each with its transactionId and Syncro id property, as `GraphClient.create_event` sends
+        them), then each row as its answer says. A failed step leaves its intent for recovery."""
+        steps: list[tuple[CreateOn, Pair, BatchRequest]] = []
+        path = f"/me/calendars/{quote(self.calendar_id, safe='')}/events"
+        for index, action in enumerate(actions):
+            try:
+                body = self._graph_body(action)
+            except UnmappableItem as error:
+                self.tally.errors.append(f"CreateOn {action.pair_key}: {error}")
+                continue
+            intent = self._intent(action)
+            self._save(intent, state=MappingState.INTENT)
+            payload = {
+                **body,
+                "transactionId": transaction_id(self.tech, action.pair_key, None),
+                "singleValueExtendedProperties": [{"id": SYNCRO_ID_PROPERTY, "value": str(action.source_id)}],
+            }
+            steps.append((action, intent, BatchRequest(str(index), "POST", path, payload)))
+        if not steps:
+            return 0
+        answers: list[Any] = []
+        for start in range(0, len(steps), BATCH_PARALLEL):
+            chunk = [request for _, _, request in steps[start : start + BATCH_PARALLEL]]
+            try:
+                answers.extend(self.graph.batch(chunk))
+            except ServiceError as error:
+                self.tally.errors.append(f"$batch of {len(chunk)} creates: {error}")
+                answers.extend(None for _ in chunk)
+        writes = 0
+        for (action, intent, _request), answer in zip(steps, answers, strict=True):
+            if answer is None:
+                continue  # the whole $batch failed: already reported; the intent stays for recovery
+            failure = answer.error()
+            if failure is not None or not isinstance(answer.body, dict):
+                self.tally.errors.append(f"CreateOn {action.pair_key}: {failure or 'no event in the answer'}")
+                continue
+            self._created(action, intent, answer.body)
+            writes += 1
+        return writes
+
+    def _adoptable(self, pair: Pair, side: Side) -> Item | None:
+        claimed = {r.graph_id if side is Side.OUTLOOK else str(r.syncro_id) for r in self.rows.values()}
+        if side is Side.OUTLOOK:
+            found = self.graph.find_by_syncro_id(self.calendar_id, pair.syncro_id or "")
+            items = []
+            for event in found:
+                if str(event["id"]) in claimed:
+                    continue
+                try:
+                    content = appointment_from_graph(event, zone=self.zone)
+                except UnmappableItem:
+                    continue
+                items.append(
+                    Item(
+                        Side.OUTLOOK,
+                        str(event["id"]),
+                        str(event.get("changeKey") or ""),
+                        content,
+                        {"pair_key": pair.key},
+                    )
+                )
+                self._mirror_outlook(event)
+            return find_adoptable(pair, side, items)
+        if pair.base is None:
+            return None
+        day = pair.base.start.astimezone(self.zone).date()
+        window = {"date_from": day - timedelta(days=1), "date_to": day + timedelta(days=2)}
+        records = {str(r["id"]): r for r in self.syncro.iter_appointments(**window) if str(r["id"]) not in claimed}
+        items = []
+        for record_id, record in records.items():
+            try:
+                content = appointment_from_syncro(record, zone=self.zone)
+            except UnmappableItem:
+                continue
+            created = parse_time(record.get("created_at"))
+            extras: dict[str, object] = {"created_at": created} if created else {}
+            items.append(Item(Side.SYNCRO, record_id, str(record.get("updated_at") or ""), content, extras))
+        found_item = find_adoptable(pair, side, items)
+        if found_item is not None:
+            self._mirror_syncro(records[found_item.id])
+        return found_item
+
+    def _update(self, action: UpdateOn) -> int:
+        side, key = action.side, action.pair_key
+        row = self.rows.get(key)
+        pair = pair_of(row) if row else None
+        if pair is None or pair.id_on(side) != action.item_id:
+            return 0
+        try:
+            if side is Side.SYNCRO:
+                self._syncro_at(action.item_id, action.expected_version)
+                record = self._write_syncro(action.item_id, action.content, pair.origin)
+                self._mirror_syncro(record)
+                version = str(record.get("updated_at") or "")
+            else:
+                body = graph_fields(
+                    action.content,
+                    zone=self.zone,
+                    origin=pair.origin,
+                    extras=self._context(pair, pair.origin, pair.syncro_id),
+                )
+                record = self.graph.update_event(
+                    self.calendar_id, action.item_id, body, if_match=f'W/"{action.expected_version}"'
+                )
+                self._mirror_outlook(record)
+                version = str(record.get("changeKey") or "")
+        except _Stale:
+            self.tally.stale += 1
+            return 0
+        self.tally.updated[side.value] += 1
+        if action.in_sync_with is not None:
+            returned = self.read_back(side, record)
+            recorded = version if returned == action.content else ""
+            done = pair.with_side(side, action.item_id, recorded).with_side(
+                other(side), pair.id_on(other(side)), action.in_sync_with
+            )
+            self._save(
+                replace(done, base=action.content), state=MappingState.SYNCED, hashes={side: returned.content_hash()}
+            )
+        return 1
+
+    def _delete(self, action: DeleteOn) -> int:
+        side, key = action.side, action.pair_key
+        row = self.rows.get(key)
+        origin = row.origin.value if row else side.value
+        entry = self.storage.recycle_bin.add_entry(
+            RecycleEntry(
+                syncro_user_id=self.tech,
+                entry_id=new_entry_id(self.clock()),
+                side=side.value,
+                original_id=action.item_id,
+                origin=origin,
+                content=action.content.to_json(),
+                deleted_at=self.clock(),
+                reason="deleted on the other side",
+            )
+        )
+        try:
+            if side is Side.SYNCRO:
+                self._syncro_at(action.item_id, action.expected_version)
+                try:
+                    self.syncro.delete_appointment(int(action.item_id))
+                except NotFound:
+                    pass  # gone either way
+            else:
+                try:
+                    self.graph.delete_event(self.calendar_id, action.item_id, if_match=f'W/"{action.expected_version}"')
+                except NotFound:
+                    pass
+        except (_Stale, PreconditionFailed):
+            self.storage.recycle_bin.delete_entry(self.tech, entry.entry_id)  # nothing was deleted
+            self.tally.stale += 1
+            return 0
+        except BaseException:
+            self.storage.recycle_bin.delete_entry(self.tech, entry.entry_id)
+            raise
+        self._unmirror(side, action.item_id)
+        self._drop_row(key)
+        self.tally.deleted[side.value] += 1
+        return 1
+
+    def _verify(self, side: Side, ids: tuple[str, ...]) -> None:
+        for item_id in ids:
+            try:
+                if side is Side.SYNCRO:
+                    self._mirror_syncro(self.syncro.get_appointment(int(item_id)))
+                else:
+                    self._mirror_outlook(self.graph.get_event(self.calendar_id, item_id))
+            except NotFound:
+                self._unmirror(side, item_id)
+                self.tally.verified_gone.add((side, item_id))
+
+
+class _Stale(Exception):
+    """A Syncro precondition failed: the appointment moved on since the plan read it."""
