@@ -27,6 +27,7 @@ bench: deps
 	$(PY) bench/graph_sim_throughput.py
 	$(PY) bench/linking.py
 	$(PY) bench/ics_render.py
+	$(PY) bench/sync.py
 
 key: $(STAMP_PY)
 	@$(PY) -c "import base64, os; print(base64.urlsafe_b64encode(os.urandom(32)).decode())"
