@@ -16,6 +16,8 @@ from local.azurite import free_port
 from local.formwalk import follow, forms_of, submit
 from local.stack import Simulators, app_settings_for_sims, seed_demo, start_simulators
 from local.tls import TlsFiles
+from storage.errors import NotFound
+from storage.links import Link
 
 
 @dataclass
@@ -52,16 +54,43 @@ class Product:
         self, session: requests.Session, sign_in: str, *, purpose: str = "link", decision: str = "accept"
     ) -> requests.Response:
         """Walk settings -> Microsoft sign-in -> consent (when asked) -> back; the last page."""
+        return follow(session, self.authorize(session, sign_in, purpose=purpose, decision=decision))
+
+    def authorize(
+        self, session: requests.Session, sign_in: str, *, purpose: str = "link", decision: str = "accept"
+    ) -> requests.Response:
+        """Walk settings -> Microsoft sign-in -> consent (when asked), stopping at Microsoft's last
+        answer: the redirect to the app's callback (its ``location`` holds the code and state)."""
         page = self.start(session, purpose=purpose)
         answer = submit(session, page, button="signin", fields={"email": sign_in, "password": self.secrets.password})
         if answer.status_code == 200 and any(decision in form.buttons for form in forms_of(answer.text)):
             answer = submit(session, answer, button=decision)
-        return follow(session, answer)
+        return answer
 
     def storage(self) -> Any:
         import services
 
         return services.storage_account()
+
+    def link_of(self, syncro_user_id: int) -> Link | None:
+        """The tech's stored link, or None when there is none."""
+        try:
+            return self.storage().links.get_link(syncro_user_id)
+        except NotFound:
+            return None
+
+    def forget_link(self, syncro_user_id: int) -> None:
+        """Undo a link (token cache and link row) so the tech is unlinked again; either may be absent."""
+        import services
+
+        try:
+            services.token_service().forget(syncro_user_id)
+        except NotFound:
+            pass
+        try:
+            self.storage().links.delete_link(syncro_user_id)
+        except NotFound:
+            pass
 
 
 def install_settings(env: dict[str, str]) -> None:

@@ -13,7 +13,6 @@ Our own events carry the Syncro appointment id in one single-value extended prop
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -34,7 +33,7 @@ from sync.errors import (
     GraphUnavailable,
     GraphUnexpectedResponse,
 )
-from sync.http import DEFAULT_TIMEOUT, TLS_ADVICE, RetryPolicy, new_session, parse_retry_after, send
+from sync.http import DEFAULT_TIMEOUT, RetryPolicy, SessionClient, parse_retry_after, send_checked
 
 GRAPH_V1 = "https://graph.microsoft.com/v1.0"
 PREFER = 'outlook.timezone="UTC", IdType="ImmutableId"'
@@ -125,12 +124,13 @@ class Calendar:
     is_default: bool
 
 
-class GraphClient:
+class GraphClient(SessionClient):
     """Microsoft Graph v1.0 for the account whose tokens ``token`` returns.
 
     ``token`` is called before every request (so an MSAL-backed callable can refresh);
     ``ca_bundle`` is an extra CA file to trust (the simulators' locally); ``session`` replaces the
-    client's own (then the caller configures TLS and closes it).
+    client's own (then the caller configures TLS and closes it). ``requests_made`` counts every
+    request sent, retries included (Graph allows 10,000 per 10 minutes per mailbox).
     """
 
     def __init__(
@@ -143,21 +143,12 @@ class GraphClient:
         session: requests.Session | None = None,
         retry: RetryPolicy | None = None,
     ) -> None:
+        super().__init__(ca_bundle=ca_bundle, session=session)
         self.base_url = base_url.rstrip("/")
         self._token = token
         self._timeout = timeout
         self._retry = retry or RetryPolicy()
-        self._owns_session = session is None
-        self._session = session if session is not None else new_session(ca_bundle)
-        self._verify: dict[str, Any] = {"verify": ca_bundle} if ca_bundle and session is not None else {}
         self._origin = _origin(self.base_url)
-        self._count_lock = threading.Lock()
-        self._requests_made = 0
-
-    @property
-    def requests_made(self) -> int:
-        """HTTP requests this client has sent, retries included (Graph allows 10,000 per 10 minutes per mailbox)."""
-        return self._requests_made
 
     # -- the user and calendars ---------------------------------------------------------------
 
@@ -460,50 +451,23 @@ class GraphClient:
             raise GraphUnexpectedResponse(response.status_code, None, "the body is not a JSON object")
         return body
 
-    def _count(self) -> None:
-        with self._count_lock:
-            self._requests_made += 1
-
     def _request(self, method: str, url: str, **kwargs: Any) -> requests.Response:
         headers = {"Authorization": f"Bearer {self._token()}", "Prefer": PREFER, "Accept": "application/json"}
         headers.update(kwargs.pop("headers", None) or {})
-        try:
-            response = send(
-                self._session,
-                method,
-                url,
-                timeout=self._timeout,
-                retry=self._retry,
-                headers=headers,
-                on_attempt=self._count,
-                **self._verify,
-                **kwargs,
-            )
-        except requests.exceptions.SSLError as error:
-            raise GraphUnavailable(
-                None, None, f"{method} {_path_of(url)}: the TLS handshake failed", advice=TLS_ADVICE
-            ) from error
-        except requests.Timeout as error:
-            raise GraphUnavailable(None, None, f"{method} {_path_of(url)} timed out") from error
-        except requests.RequestException as error:
-            raise GraphUnavailable(None, None, f"{method} {_path_of(url)} failed: {type(error).__name__}") from error
-        if response.status_code >= 400:
-            error = graph_error(response)
-            # The traceback keeps this frame: drop the response so a kept error holds no socket.
-            response.close()
-            del response
-            raise error
-        return response
-
-    def close(self) -> None:
-        if self._owns_session:
-            self._session.close()
-
-    def __enter__(self) -> GraphClient:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
+        return send_checked(
+            self._session,
+            method,
+            url,
+            where=f"{method} {_path_of(url)}",
+            error_of=graph_error,
+            unavailable=GraphUnavailable,
+            timeout=self._timeout,
+            retry=self._retry,
+            headers=headers,
+            on_attempt=self._count_request,
+            **self._verify,
+            **kwargs,
+        )
 
 
 def syncro_id_of(event: dict[str, Any]) -> str | None:

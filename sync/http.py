@@ -14,22 +14,26 @@ asks for a longer wait than is left, no wait happens: the last response goes bac
 client, which raises its Throttled error carrying ``retry_after`` so the caller can reschedule
 (a queued sync job, for instance) instead of holding a worker.
 
-This module never raises an error of its own: it returns the last response, or re-raises the
-last ``requests`` exception, and the client translates either at its boundary.
+``send`` never raises an error of its own: it returns the last response, or re-raises the
+last ``requests`` exception. ``send_checked`` is what the clients call: ``send`` with either
+outcome translated into the client's ``sync.errors`` classes at its boundary.
 """
 
 from __future__ import annotations
 
 import math
 import random
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import Any, Self
 
 import requests
+
+from sync.errors import ServiceError
 
 # Default timeouts of every client call: (connect, read) seconds.
 DEFAULT_TIMEOUT: tuple[float, float] = (5.0, 30.0)
@@ -157,6 +161,37 @@ def send(
     raise AssertionError("unreachable: the last attempt returns or raises")
 
 
+def send_checked(
+    session: requests.Session,
+    method: str,
+    url: str,
+    *,
+    where: str,
+    error_of: Callable[[requests.Response], ServiceError],
+    unavailable: type[ServiceError],
+    **kwargs: Any,
+) -> requests.Response:
+    """``send`` (``kwargs`` go to it), raising instead of answering a failure: returns a response
+    below 400, raises ``error_of(response)`` for any other, and ``unavailable`` (naming ``where``,
+    e.g. ``"GET /me"``) when no response came: a TLS failure (with ``TLS_ADVICE``), a timeout or a
+    broken connection."""
+    try:
+        response = send(session, method, url, **kwargs)
+    except requests.exceptions.SSLError as error:
+        raise unavailable(None, None, f"{where}: the TLS handshake failed", advice=TLS_ADVICE) from error
+    except requests.Timeout as error:
+        raise unavailable(None, None, f"{where} timed out") from error
+    except requests.RequestException as error:
+        raise unavailable(None, None, f"{where} failed: {type(error).__name__}") from error
+    if response.status_code >= 400:
+        failure = error_of(response)
+        # The traceback keeps this frame: drop the response so a kept error holds no socket.
+        response.close()
+        del response
+        raise failure
+    return response
+
+
 def _retryable(status: int, repeatable: bool) -> bool:
     return status in THROTTLE_STATUSES or (repeatable and status in GATEWAY_STATUSES)
 
@@ -168,3 +203,36 @@ def new_session(ca_bundle: str | None) -> requests.Session:
     session.trust_env = False
     session.verify = ca_bundle if ca_bundle else True
     return session
+
+
+class SessionClient:
+    """What every service client shares: its own session (or the caller's, which the caller then
+    configures and closes), the ``verify`` to send through a caller's session, a thread-safe count
+    of the requests sent (``requests_made``), and closing as a context manager."""
+
+    def __init__(self, *, ca_bundle: str | None, session: requests.Session | None) -> None:
+        self._owns_session = session is None
+        self._session = session if session is not None else new_session(ca_bundle)
+        self._verify: dict[str, Any] = {"verify": ca_bundle} if ca_bundle and session is not None else {}
+        self._count_lock = threading.Lock()
+        self._requests_made = 0
+
+    @property
+    def requests_made(self) -> int:
+        """HTTP requests this client has sent, retries included."""
+        return self._requests_made
+
+    def _count_request(self) -> None:
+        with self._count_lock:
+            self._requests_made += 1
+
+    def close(self) -> None:
+        """Close the client's own session (a caller's session is left open)."""
+        if self._owns_session:
+            self._session.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()

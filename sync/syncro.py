@@ -11,7 +11,6 @@ budget. Failures are raised as the ``SyncroError`` subclasses in ``sync.errors``
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -30,7 +29,7 @@ from sync.errors import (
     SyncroUnavailable,
     SyncroUnexpectedResponse,
 )
-from sync.http import DEFAULT_TIMEOUT, TLS_ADVICE, RetryPolicy, new_session, parse_retry_after, send
+from sync.http import DEFAULT_TIMEOUT, RetryPolicy, SessionClient, parse_retry_after, send_checked
 
 MAX_PAGES = 400  # 10,000 records at 25 a page; more means the paging never ends
 
@@ -61,7 +60,7 @@ class SyncroUser:
     full_name: str
 
 
-class SyncroClient:
+class SyncroClient(SessionClient):
     """Syncro's REST API with one API token (sent as ``Authorization: Bearer``).
 
     ``ca_bundle`` is an extra CA file to trust (the simulator's locally); ``session`` replaces
@@ -83,21 +82,12 @@ class SyncroClient:
         is the ``requests_made`` count), so a poller can keep within Syncro's 180 a minute."""
         if not api_token:
             raise ValueError("a Syncro API token is required")
+        super().__init__(ca_bundle=ca_bundle, session=session)
         self.base_url = base_url.rstrip("/")
         self._api_token = api_token
         self._timeout = timeout
         self._retry = retry or SYNCRO_RETRY
-        self._owns_session = session is None
-        self._session = session if session is not None else new_session(ca_bundle)
-        self._verify: dict[str, Any] = {"verify": ca_bundle} if ca_bundle and session is not None else {}
         self._on_request = on_request
-        self._count_lock = threading.Lock()
-        self._requests_made = 0
-
-    @property
-    def requests_made(self) -> int:
-        """HTTP requests this client has sent, retries included (each counts against Syncro's budget)."""
-        return self._requests_made
 
     # -- account ------------------------------------------------------------------------------
 
@@ -261,8 +251,7 @@ class SyncroClient:
             ) from error
 
     def _count(self, method: str, path: str) -> None:
-        with self._count_lock:
-            self._requests_made += 1
+        self._count_request()
         if self._on_request is not None:
             self._on_request(method, path)
 
@@ -270,43 +259,20 @@ class SyncroClient:
         headers = {"Authorization": f"Bearer {self._api_token}", "Accept": "application/json"}
         headers.update(kwargs.pop("headers", None) or {})
         url = f"{self.base_url}{path}"
-        try:
-            response = send(
-                self._session,
-                method,
-                url,
-                timeout=self._timeout,
-                retry=self._retry,
-                headers=headers,
-                on_attempt=lambda: self._count(method, path),
-                **self._verify,
-                **kwargs,
-            )
-        except requests.exceptions.SSLError as error:
-            raise SyncroUnavailable(
-                None, None, f"{method} {path}: the TLS handshake failed", advice=TLS_ADVICE
-            ) from error
-        except requests.Timeout as error:
-            raise SyncroUnavailable(None, None, f"{method} {path} timed out") from error
-        except requests.RequestException as error:
-            raise SyncroUnavailable(None, None, f"{method} {path} failed: {type(error).__name__}") from error
-        if response.status_code >= 400:
-            error = syncro_error(response)
-            # The traceback keeps this frame: drop the response so a kept error holds no socket.
-            response.close()
-            del response
-            raise error
-        return response
-
-    def close(self) -> None:
-        if self._owns_session:
-            self._session.close()
-
-    def __enter__(self) -> SyncroClient:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
+        return send_checked(
+            self._session,
+            method,
+            url,
+            where=f"{method} {path}",
+            error_of=syncro_error,
+            unavailable=SyncroUnavailable,
+            timeout=self._timeout,
+            retry=self._retry,
+            headers=headers,
+            on_attempt=lambda: self._count(method, path),
+            **self._verify,
+            **kwargs,
+        )
 
 
 # Syncro answers a permission failure with 401, like a bad token, and tells them apart only by

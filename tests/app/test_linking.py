@@ -20,34 +20,13 @@ pytest_plugins = ["tests.app.linking_support"]
 ALEX, BLAKE, CASEY = demo.TECHS
 
 
-def _link_or_none(stack: LinkingStack, syncro_user_id: int):
-    try:
-        return stack.storage().links.get_link(syncro_user_id)
-    except NotFound:
-        return None
-
-
-def _forget(stack: LinkingStack, tech: demo.DemoUser) -> None:
-    """Undo a test's link so the next test starts unlinked."""
-    import services
-
-    try:
-        services.token_service().forget(tech.syncro_user_id)
-    except NotFound:
-        pass
-    try:
-        stack.storage().links.delete_link(tech.syncro_user_id)
-    except NotFound:
-        pass
-
-
 @pytest.fixture
 def alex_session(linking_stack: LinkingStack):
     session = linking_stack.browser()
     page = linking_stack.sign_in(session, ALEX.sign_in)
     assert page.status_code == 200, page.text
     yield session, page
-    _forget(linking_stack, ALEX)
+    linking_stack.forget_link(ALEX.syncro_user_id)
 
 
 def test_the_settings_page_asks_a_stranger_to_sign_in(linking_stack: LinkingStack) -> None:
@@ -121,7 +100,7 @@ def test_unlink_forgets_the_token_and_the_link(linking_stack: LinkingStack, alex
     session, page = alex_session
     done = follow(session, submit(session, page, form_id="unlink"))
     assert done.status_code == 200
-    assert _link_or_none(linking_stack, ALEX.syncro_user_id) is None
+    assert linking_stack.link_of(ALEX.syncro_user_id) is None
     with pytest.raises(NotFound):
         linking_stack.storage().token_caches.get_cache(ALEX.syncro_user_id)
 
@@ -147,14 +126,14 @@ def test_a_tech_whose_mail_differs_from_the_sign_in_name_is_matched_by_mail(link
         link = linking_stack.storage().links.get_link(BLAKE.syncro_user_id)
         assert link.email == BLAKE.microsoft_mail  # case kept as Microsoft has it
     finally:
-        _forget(linking_stack, BLAKE)
+        linking_stack.forget_link(BLAKE.syncro_user_id)
 
 
 def test_a_personal_account_gets_a_page_explaining_work_accounts(linking_stack: LinkingStack) -> None:
     page = linking_stack.sign_in(linking_stack.browser(), CASEY.sign_in)
     assert page.status_code == 403
     assert "work or school" in page.text
-    assert _link_or_none(linking_stack, CASEY.syncro_user_id) is None
+    assert linking_stack.link_of(CASEY.syncro_user_id) is None
 
 
 def test_consent_refused_is_a_clear_400_and_stores_nothing(linking_stack: LinkingStack) -> None:
@@ -168,12 +147,7 @@ def test_consent_refused_is_a_clear_400_and_stores_nothing(linking_stack: Linkin
 
 def test_a_replayed_or_unknown_state_is_refused(linking_stack: LinkingStack) -> None:
     session = linking_stack.browser()
-    page = linking_stack.start(session)
-    answer = submit(
-        session, page, button="signin", fields={"email": ALEX.sign_in, "password": linking_stack.secrets.password}
-    )
-    if answer.status_code == 200:
-        answer = submit(session, answer, button="accept")
+    answer = linking_stack.authorize(session, ALEX.sign_in)
     callback = answer.headers["location"]
     try:
         assert follow(session, answer).status_code == 200
@@ -187,7 +161,7 @@ def test_a_replayed_or_unknown_state_is_refused(linking_stack: LinkingStack) -> 
         )
         assert forged.status_code == 400
     finally:
-        _forget(linking_stack, ALEX)
+        linking_stack.forget_link(ALEX.syncro_user_id)
 
 
 def test_bad_start_parameters_get_a_400_page(linking_stack: LinkingStack) -> None:
@@ -223,7 +197,7 @@ def test_a_tech_unknown_to_syncro_is_named_and_an_admin_override_lets_them_link(
         assert linked.status_code == 200, linked.text
         assert linking_stack.storage().links.get_link(CASEY.syncro_user_id).email == "sam.sub@contoso.example"
     finally:
-        _forget(linking_stack, CASEY)
+        linking_stack.forget_link(CASEY.syncro_user_id)
         linking_stack.storage().overrides.remove_override("sam.sub@contoso.example")
 
 
@@ -232,7 +206,7 @@ def test_a_tech_is_not_an_admin(linking_stack: LinkingStack) -> None:
     try:
         assert page.status_code == 403
     finally:
-        _forget(linking_stack, ALEX)
+        linking_stack.forget_link(ALEX.syncro_user_id)
 
 
 def test_admin_links_json_needs_the_function_key(linking_stack: LinkingStack, alex_session) -> None:
@@ -260,7 +234,7 @@ def test_a_tenant_that_needs_admin_approval(linking_stack: LinkingStack) -> None
         assert "/v2.0/adminconsent" in page.text and "admin" in page.text.lower()
     finally:
         control.patch(f"{identity_url}/_sim/tenants/{tenant}", json={"user_consent": True})
-        _forget(linking_stack, BLAKE)
+        linking_stack.forget_link(BLAKE.syncro_user_id)
 
 
 def _calendar_id(page: requests.Response, name: str) -> str:
@@ -343,17 +317,12 @@ def test_reencrypt_moves_token_caches_to_the_current_key_with_the_master_key(
 
 def test_a_tampered_code_is_refused_and_nothing_is_stored(linking_stack: LinkingStack) -> None:
     session = linking_stack.browser()
-    page = linking_stack.start(session)
-    answer = submit(
-        session, page, button="signin", fields={"email": ALEX.sign_in, "password": linking_stack.secrets.password}
-    )
-    if answer.status_code == 200:
-        answer = submit(session, answer, button="accept")
+    answer = linking_stack.authorize(session, ALEX.sign_in)
     parts = urlsplit(answer.headers["location"])
     query = {key: values[0] for key, values in parse_qs(parts.query).items()}
     query["code"] = query["code"][:-4] + "AAAA"
     refused = session.get(f"{linking_stack.host_url}/api/oauth/callback", params=query, allow_redirects=False)
     assert refused.status_code == 400 and "Traceback" not in refused.text
-    assert _link_or_none(linking_stack, ALEX.syncro_user_id) is None
+    assert linking_stack.link_of(ALEX.syncro_user_id) is None
     with pytest.raises(NotFound):
         linking_stack.storage().token_caches.get_cache(ALEX.syncro_user_id)

@@ -32,27 +32,6 @@ SETTINGS_H1 = re.compile(f"^(Calendar sync for {re.escape(ALEX.name)}|Your calen
 # --- helpers ---------------------------------------------------------------------------------
 
 
-def _link_or_none(stack: LinkingStack, syncro_user_id: int):
-    try:
-        return stack.storage().links.get_link(syncro_user_id)
-    except NotFound:
-        return None
-
-
-def _forget(stack: LinkingStack, tech: demo.DemoUser) -> None:
-    """Undo a test's link (token cache and link row) so the next test starts unlinked."""
-    import services
-
-    try:
-        services.token_service().forget(tech.syncro_user_id)
-    except NotFound:
-        pass
-    try:
-        stack.storage().links.delete_link(tech.syncro_user_id)
-    except NotFound:
-        pass
-
-
 class Navigations:
     """The main frame's document responses, in order (redirects included): the last is the page shown."""
 
@@ -123,14 +102,14 @@ def alex_signed_in(page: Page, linking_stack: LinkingStack) -> Iterator[Page]:
         expect(page.get_by_role("heading", level=1)).to_have_text(SETTINGS_H1)
         yield page
     finally:
-        _forget(linking_stack, ALEX)
+        linking_stack.forget_link(ALEX.syncro_user_id)
 
 
 # --- the tests -------------------------------------------------------------------------------
 
 
 def test_a_tech_links_picks_a_calendar_gets_feed_urls_and_unlinks(page: Page, linking_stack: LinkingStack) -> None:
-    assert _link_or_none(linking_stack, ALEX.syncro_user_id) is None
+    assert linking_stack.link_of(ALEX.syncro_user_id) is None
     try:
         navigations = _sign_in(page, linking_stack, ALEX.sign_in)
 
@@ -186,11 +165,11 @@ def test_a_tech_links_picks_a_calendar_gets_feed_urls_and_unlinks(page: Page, li
         expect(page.get_by_role("link", name="Link my Outlook calendar")).to_be_visible()
         expect(page.locator("#choices")).to_have_count(0)
         expect(page.locator("#unlink")).to_have_count(0)
-        assert _link_or_none(linking_stack, ALEX.syncro_user_id) is None
+        assert linking_stack.link_of(ALEX.syncro_user_id) is None
         with pytest.raises(NotFound):
             linking_stack.storage().token_caches.get_cache(ALEX.syncro_user_id)
     finally:
-        _forget(linking_stack, ALEX)
+        linking_stack.forget_link(ALEX.syncro_user_id)
 
 
 def test_a_personal_account_is_told_to_use_a_work_account(page: Page, linking_stack: LinkingStack) -> None:
@@ -203,10 +182,10 @@ def test_a_personal_account_is_told_to_use_a_work_account(page: Page, linking_st
         assert "calendar_session" not in {
             c["name"] for c in page.context.cookies(f"{linking_stack.host_url}/api/settings")
         }
-        assert _link_or_none(linking_stack, CASEY.syncro_user_id) is None
+        assert linking_stack.link_of(CASEY.syncro_user_id) is None
         assert list(linking_stack.storage().links.list_links()) == []
     finally:
-        _forget(linking_stack, CASEY)
+        linking_stack.forget_link(CASEY.syncro_user_id)
 
 
 def test_a_tech_unknown_to_syncro_is_named_and_told_what_to_ask(page: Page, linking_stack: LinkingStack) -> None:

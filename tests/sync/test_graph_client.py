@@ -20,20 +20,11 @@ from sync.errors import (
 from sync.graph import Calendar, GraphClient, MicrosoftUser
 from sync.http import RetryPolicy
 from tests.sims.graph_support import USER, GraphHarness
+from tests.sync.client_support import Sleeps, graph_client_for, graph_count, graph_fault
 
-pytest_plugins = ["tests.sims.graph_fixtures"]
+pytest_plugins = ["tests.sims.graph_fixtures", "tests.sync.client_support"]
 
 CALENDARS = "/v1.0/me/calendars$"
-
-
-class Sleeps:
-    """A sleep that records the waits instead of waiting (tests never depend on wall-clock time)."""
-
-    def __init__(self) -> None:
-        self.waits: list[float] = []
-
-    def __call__(self, seconds: float) -> None:
-        self.waits.append(seconds)
 
 
 def seed(graph: GraphHarness, **mailbox: Any) -> dict[str, Any]:
@@ -43,25 +34,10 @@ def seed(graph: GraphHarness, **mailbox: Any) -> dict[str, Any]:
     return response.json()["mailboxes"][0]
 
 
-def fault(graph: GraphHarness, **rule: Any) -> None:
-    response = graph.plain().post(f"{graph.url}/_sim/faults", json={"method": "GET", **rule})
-    assert response.status_code == 201, response.text
-
-
-def counter(graph: GraphHarness, key: str) -> int:
-    return graph.plain().get(f"{graph.url}/_sim/counters").json()["counters"].get(key, 0)
-
-
-@pytest.fixture
-def sleeps() -> Sleeps:
-    return Sleeps()
-
-
 @pytest.fixture
 def client(graph: GraphHarness, sleeps: Sleeps) -> GraphClient:
     token = graph.token()
-    policy = RetryPolicy(backoff_seconds=0.5, jitter=0, sleep=sleeps)
-    with GraphClient(graph.v1, token=lambda: token, ca_bundle=graph.ca_bundle, timeout=10, retry=policy) as client:
+    with graph_client_for(graph, sleeps, lambda: token) as client:
         yield client
 
 
@@ -125,17 +101,17 @@ def test_calendars_follows_next_links_and_keeps_read_only_calendars(graph: Graph
     # canEdit false; the simulator's first page is replaced by such a page.
     shared = {"id": "AAMkShared-Boss_1=", "name": "Boss's calendar", "canEdit": False, "isDefaultCalendar": False}
     first_page = {"value": [shared], "@odata.nextLink": f"{graph.v1}/me/calendars?$skiptoken=page2"}
-    fault(graph, path=CALENDARS, status=200, body=first_page, times=1)
+    graph_fault(graph, path=CALENDARS, status=200, body=first_page, times=1)
     assert client.calendars() == [
         Calendar(id="AAMkShared-Boss_1=", name="Boss's calendar", can_edit=False, is_default=False),
         Calendar(id=ids["Calendar"], name="Calendar", can_edit=True, is_default=True),
     ]
-    assert counter(graph, "GET /v1.0/me/calendars") == 2
+    assert graph_count(graph, "GET /v1.0/me/calendars") == 2
 
 
 def test_a_next_link_to_another_host_is_refused(graph: GraphHarness, client: GraphClient) -> None:
     page = {"value": [], "@odata.nextLink": "https://graph.example.invalid/v1.0/me/calendars?$skiptoken=x"}
-    fault(graph, path=CALENDARS, status=200, body=page, times=1)
+    graph_fault(graph, path=CALENDARS, status=200, body=page, times=1)
     with pytest.raises(GraphUnexpectedResponse, match="another host"):
         client.calendars()
 
@@ -187,21 +163,21 @@ def test_429_with_a_fractional_retry_after_is_waited_out(
     graph: GraphHarness, client: GraphClient, sleeps: Sleeps
 ) -> None:
     seed(graph, email="tess@contoso.example")
-    fault(graph, path="/v1.0/me$", status=429, headers={"Retry-After": "0.3"}, times=2)
+    graph_fault(graph, path="/v1.0/me$", status=429, headers={"Retry-After": "0.3"}, times=2)
     assert client.me().id == USER
     assert sleeps.waits == [0.3, 0.3]
 
 
 def test_429_without_retry_after_backs_off(graph: GraphHarness, client: GraphClient, sleeps: Sleeps) -> None:
     seed(graph, email="tess@contoso.example")
-    fault(graph, path="/v1.0/me$", status=429, times=2)
+    graph_fault(graph, path="/v1.0/me$", status=429, times=2)
     assert client.me().id == USER
     assert sleeps.waits == [0.5, 1.0]
 
 
 def test_503_is_retried_like_429(graph: GraphHarness, client: GraphClient, sleeps: Sleeps) -> None:
     seed(graph, email="tess@contoso.example")
-    fault(graph, path=CALENDARS, status=503, headers={"Retry-After": "1"}, times=1)
+    graph_fault(graph, path=CALENDARS, status=503, headers={"Retry-After": "1"}, times=1)
     assert len(client.calendars()) == 1
     assert sleeps.waits == [1.0]
 
@@ -209,18 +185,18 @@ def test_503_is_retried_like_429(graph: GraphHarness, client: GraphClient, sleep
 def test_throttling_that_outlasts_the_attempts_raises_throttled(
     graph: GraphHarness, client: GraphClient, sleeps: Sleeps
 ) -> None:
-    fault(graph, path="/v1.0/me$", status=429, headers={"Retry-After": "2"}, times=0)
+    graph_fault(graph, path="/v1.0/me$", status=429, headers={"Retry-After": "2"}, times=0)
     with pytest.raises(GraphThrottled) as caught:
         client.me()
     assert (caught.value.status, caught.value.code, caught.value.retry_after) == (429, "TooManyRequests", 2.0)
     assert sleeps.waits == [2.0, 2.0, 2.0]
-    assert counter(graph, "GET /v1.0/me") == 4
+    assert graph_count(graph, "GET /v1.0/me") == 4
 
 
 def test_a_wait_longer_than_allowed_is_handed_to_the_caller(
     graph: GraphHarness, client: GraphClient, sleeps: Sleeps
 ) -> None:
-    fault(graph, path="/v1.0/me$", status=429, headers={"Retry-After": "120"}, times=1)
+    graph_fault(graph, path="/v1.0/me$", status=429, headers={"Retry-After": "120"}, times=1)
     with pytest.raises(GraphThrottled) as caught:
         client.me()
     assert caught.value.retry_after == 120.0
@@ -239,7 +215,7 @@ def test_mailbox_concurrency_throttling_of_the_simulator_is_absorbed(graph: Grap
     with client, ThreadPoolExecutor(max_workers=8) as pool:
         results = list(pool.map(lambda _: client.me().id, range(16)))
     assert results == [USER] * 16
-    assert counter(graph, "GET /v1.0/me") > 16  # some were answered 429 and sent again
+    assert graph_count(graph, "GET /v1.0/me") > 16  # some were answered 429 and sent again
 
 
 def test_an_untrusted_certificate_is_unavailable_at_once_and_names_the_ca_setting(

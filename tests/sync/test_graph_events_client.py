@@ -19,34 +19,20 @@ from sync.errors import (
     NotFound,
 )
 from sync.graph import SYNCRO_ID_PROPERTY, BatchRequest, BatchResponse, DeltaRound, GraphClient, syncro_id_of
-from sync.http import RetryPolicy
 from tests.sims.graph_support import USER, GraphHarness, event_body
+from tests.sync.client_support import Sleeps, graph_client_for, graph_count, graph_fault
 
-pytest_plugins = ["tests.sims.graph_fixtures"]
+pytest_plugins = ["tests.sims.graph_fixtures", "tests.sync.client_support"]
 
 START = datetime(2030, 1, 1, tzinfo=UTC)
 END = datetime(2030, 2, 1, tzinfo=UTC)
 BIG = 5_560_138_523  # a Syncro id above 2^32
 
 
-class Sleeps:
-    def __init__(self) -> None:
-        self.waits: list[float] = []
-
-    def __call__(self, seconds: float) -> None:
-        self.waits.append(seconds)
-
-
-@pytest.fixture
-def sleeps() -> Sleeps:
-    return Sleeps()
-
-
 @pytest.fixture
 def client(graph: GraphHarness, sleeps: Sleeps) -> GraphClient:
-    policy = RetryPolicy(backoff_seconds=0.5, jitter=0, sleep=sleeps)
     # A fresh token per request: tests move the simulator's clock by hours.
-    with GraphClient(graph.v1, token=graph.token, ca_bundle=graph.ca_bundle, timeout=10, retry=policy) as client:
+    with graph_client_for(graph, sleeps, graph.token) as client:
         yield client
 
 
@@ -94,15 +80,6 @@ def weekly(subject: str = "Standup", count: int = 6) -> dict[str, Any]:
             "range": {"type": "numbered", "startDate": "2030-01-07", "numberOfOccurrences": count},
         },
     )
-
-
-def fault(graph: GraphHarness, **rule: Any) -> None:
-    response = graph.plain().post(f"{graph.url}/_sim/faults", json={"method": "GET", **rule})
-    assert response.status_code == 201, response.text
-
-
-def counter(graph: GraphHarness, key: str) -> int:
-    return graph.plain().get(f"{graph.url}/_sim/counters").json()["counters"].get(key, 0)
 
 
 def truth(graph: GraphHarness, calendar_id: str) -> dict[str, str]:
@@ -154,7 +131,7 @@ def test_a_first_round_under_quirks_lists_the_calendar_once_each(
     assert delta.removed == []
     stubs = [item for item in delta.items if item.get("type") == "occurrence"]
     assert len(stubs) == 6 and all("subject" not in stub for stub in stubs)
-    pages = counter(graph, "GET /v1.0/me/calendars/{calendar}/calendarView/delta")
+    pages = graph_count(graph, "GET /v1.0/me/calendars/{calendar}/calendarView/delta")
     assert pages >= 7  # six pages of five, and the empty page with a nextLink
 
 
@@ -282,7 +259,7 @@ def test_create_with_a_used_transaction_id_returns_the_first_event(
 def test_a_create_is_resent_after_a_gateway_timeout(
     graph: GraphHarness, client: GraphClient, calendars: dict[str, str], sleeps: Sleeps
 ) -> None:
-    fault(graph, method="POST", path="/calendars/[^/]+/events$", status=504, times=1)
+    graph_fault(graph, method="POST", path="/calendars/[^/]+/events$", status=504, times=1)
     created = client.create_event(calendars["Syncro"], event_body("Visit"), transaction_id="tx-504", syncro_id=7)
     assert client.requests_made == 2
     assert sleeps.waits == [0.5]
@@ -384,7 +361,7 @@ def test_a_batch_of_45_is_split_in_twenties_and_waits_out_throttling(
     assert all(isinstance(answer, BatchResponse) and answer.ok for answer in answers)
     assert [answer.body["id"] for answer in answers] == ids
     assert answers[0].body["start"]["timeZone"] == "UTC"  # each step carried the Prefer header
-    batches = counter(graph, "POST /v1.0/$batch")
+    batches = graph_count(graph, "POST /v1.0/$batch")
     assert batches == client.requests_made - before
     assert batches > 3  # 20 + 20 + 5, then again for the steps the mailbox's limit of four throttled
     assert sleeps.waits  # and waited between
@@ -396,7 +373,7 @@ def test_a_429_inside_a_batch_is_retried_after_its_retry_after(
     calendar = calendars["Syncro"]
     ids = seed_events(graph, singles(3))
     graph.settings(batch_parallel=False)
-    fault(graph, path=f"/events/{ids[1]}$", status=429, headers={"Retry-After": "0.7"}, times=1)
+    graph_fault(graph, path=f"/events/{ids[1]}$", status=429, headers={"Retry-After": "0.7"}, times=1)
     requests = [
         BatchRequest(id=str(index), method="GET", url=f"/me/calendars/{calendar}/events/{event_id}")
         for index, event_id in enumerate(ids)
@@ -404,7 +381,7 @@ def test_a_429_inside_a_batch_is_retried_after_its_retry_after(
     answers = client.batch(requests)
     assert [answer.status for answer in answers] == [200, 200, 200]
     assert sleeps.waits == [0.7]
-    assert counter(graph, "POST /v1.0/$batch") == 2
+    assert graph_count(graph, "POST /v1.0/$batch") == 2
 
 
 def test_batch_writes_and_failures_are_answered_not_raised(
@@ -433,7 +410,7 @@ def test_throttling_that_outlasts_the_batch_budget_is_answered_as_429(
 ) -> None:
     calendar = calendars["Syncro"]
     (event_id,) = seed_events(graph, singles(1))
-    fault(graph, path=f"/events/{event_id}$", status=429, headers={"Retry-After": "1"}, times=0)
+    graph_fault(graph, path=f"/events/{event_id}$", status=429, headers={"Retry-After": "1"}, times=0)
     (answer,) = client.batch([BatchRequest(id="1", method="GET", url=f"/me/calendars/{calendar}/events/{event_id}")])
     assert answer.status == 429 and isinstance(answer.error(), GraphThrottled)
     assert answer.error().retry_after == 1.0

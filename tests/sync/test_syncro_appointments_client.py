@@ -10,54 +10,25 @@ from typing import Any
 import pytest
 
 from sync.errors import NotFound, SyncroInvalidRequest, SyncroNotFound
-from sync.http import RetryPolicy
 from sync.syncro import AppointmentPage, SyncroClient
-from tests.sims.test_syncro import ADMIN_TOKEN, CUSTOMER, JOE, TECH_TOKEN, TINA, Stack
+from tests.sims.test_syncro import FULL_APPOINTMENT, JOE, TECH_TOKEN, TINA, Stack
+from tests.sync.client_support import Sleeps, syncro_client_for, syncro_count, syncro_fault
 
-pytest_plugins = ["tests.sims.test_syncro"]
+pytest_plugins = ["tests.sims.test_syncro", "tests.sync.client_support"]
 
 APPOINTMENTS = "/api/v1/appointments$"
 UNWRAPPED_KEYS = {"id", "summary", "start_at", "end_at"}
 
 
-class Sleeps:
-    def __init__(self) -> None:
-        self.waits: list[float] = []
-
-    def __call__(self, seconds: float) -> None:
-        self.waits.append(seconds)
-
-
-@pytest.fixture
-def sleeps() -> Sleeps:
-    return Sleeps()
-
-
-def client_for(stack: Stack, sleeps: Sleeps, token: str = ADMIN_TOKEN, **options: Any) -> SyncroClient:
-    retry = RetryPolicy(backoff_seconds=0.5, jitter=0, sleep=sleeps)
-    return SyncroClient(
-        stack.api, api_token=token, ca_bundle=str(stack.tls.ca_bundle), timeout=10, retry=retry, **options
-    )
-
-
 @pytest.fixture
 def client(stack: Stack, sleeps: Sleeps) -> SyncroClient:
-    with client_for(stack, sleeps) as client:
+    with syncro_client_for(stack, sleeps) as client:
         yield client
 
 
 def settings(stack: Stack, **changes: Any) -> None:
     response = stack.client(None).patch(f"{stack.server.url}/_sim/settings", json=changes)
     assert response.status_code == 200, response.text
-
-
-def fault(stack: Stack, **rule: Any) -> None:
-    response = stack.client(None).post(f"{stack.server.url}/_sim/faults", json={"method": "GET", **rule})
-    assert response.status_code == 201, response.text
-
-
-def count(stack: Stack, key: str) -> int:
-    return stack.client(None).get(f"{stack.server.url}/_sim/counters").json()["counters"].get(key, 0)
 
 
 def whole(stack: Stack, appointment_id: int) -> dict[str, Any]:
@@ -83,19 +54,9 @@ def seed_march(stack: Stack, count_: int, *, user_id: int = TINA) -> list[int]:
 
 
 def full_form(**changes: Any) -> dict[str, Any]:
-    return {
-        "summary": "Server swap",
-        "description": "Replace the NAS",
-        "start_at": "2026-03-10T09:00:00-07:00",
-        "end_at": "2026-03-10T11:00:00-07:00",
-        "location": "Front office",
-        "customer_id": CUSTOMER,
-        "user_id": TINA,
-        "all_day": False,
-        "do_not_email": True,
-        "email_customer": False,
-        **changes,
-    }
+    """The simulator tests' full appointment as a whole-form save sends it: one user, every boolean."""
+    form = {key: value for key, value in FULL_APPOINTMENT.items() if key not in ("user_ids", "appointment_type_id")}
+    return {**form, "all_day": False, "email_customer": False, **changes}
 
 
 # -- the account ------------------------------------------------------------------------------------
@@ -132,7 +93,7 @@ def test_iter_appointments_follows_meta_to_the_last_page(stack: Stack, client: S
     ids = seed_march(stack, 60)
     listed = list(client.iter_appointments(date_from=date(2026, 3, 1), date_to=date(2026, 4, 1)))
     assert [item["id"] for item in listed] == ids
-    assert count(stack, "GET /api/v1/appointments") == 3
+    assert syncro_count(stack, "GET /api/v1/appointments") == 3
     assert client.requests_made == 3
 
 
@@ -158,18 +119,18 @@ def test_without_meta_pages_are_read_until_an_empty_one(stack: Stack, client: Sy
     assert page.total_pages is None and len(page.items) == 25
     listed = list(client.iter_appointments(date_from=date(2026, 3, 1), date_to=None))
     assert [item["id"] for item in listed] == ids
-    assert count(stack, "GET /api/v1/appointments") == 1 + 4  # three full pages, then an empty one
+    assert syncro_count(stack, "GET /api/v1/appointments") == 1 + 4  # three full pages, then an empty one
 
 
 def test_a_list_that_ignores_page_is_read_once(stack: Stack, client: SyncroClient) -> None:
     body = {"appointments": [{"appointment": {"id": 5_560_138_523, "summary": "Same"}}]}
-    fault(stack, path=APPOINTMENTS, status=200, body=body, times=0)
+    syncro_fault(stack, path=APPOINTMENTS, status=200, body=body, times=0)
     assert [item["id"] for item in client.iter_appointments(date_from=None, date_to=None)] == [5_560_138_523]
     assert client.requests_made == 2  # the second page brought nothing new
 
 
 def test_a_bare_list_body_and_string_ids_are_read(stack: Stack, client: SyncroClient) -> None:
-    fault(stack, path=APPOINTMENTS, status=200, body=[{"id": "5560138524", "summary": "Bare"}], times=1)
+    syncro_fault(stack, path=APPOINTMENTS, status=200, body=[{"id": "5560138524", "summary": "Bare"}], times=1)
     page = client.list_appointments(date_from=None, date_to=None)
     assert page.items == [{"id": 5_560_138_524, "summary": "Bare"}] and page.total_pages is None
 
@@ -177,8 +138,12 @@ def test_a_bare_list_body_and_string_ids_are_read(stack: Stack, client: SyncroCl
 def test_pages_that_shift_while_read_yield_each_appointment_once(stack: Stack, client: SyncroClient) -> None:
     one = {"appointment": {"id": 5_560_138_600, "summary": "A"}}
     two = {"appointment": {"id": 5_560_138_601, "summary": "B"}}
-    fault(stack, path=APPOINTMENTS, status=200, body={"appointments": [one], "meta": {"total_pages": 2}}, times=1)
-    fault(stack, path=APPOINTMENTS, status=200, body={"appointments": [one, two], "meta": {"total_pages": 2}}, times=1)
+    syncro_fault(
+        stack, path=APPOINTMENTS, status=200, body={"appointments": [one], "meta": {"total_pages": 2}}, times=1
+    )
+    syncro_fault(
+        stack, path=APPOINTMENTS, status=200, body={"appointments": [one, two], "meta": {"total_pages": 2}}, times=1
+    )
     assert [item["summary"] for item in client.iter_appointments(date_from=None, date_to=None)] == ["A", "B"]
 
 
@@ -195,7 +160,7 @@ def test_date_to_is_exclusive_and_days_are_the_accounts(stack: Stack, client: Sy
 def test_mine_lists_the_token_users_own(stack: Stack, sleeps: Sleeps) -> None:
     tinas = seed_march(stack, 2, user_id=TINA)
     seed_march(stack, 3, user_id=JOE)
-    with client_for(stack, sleeps, token=TECH_TOKEN) as client:
+    with syncro_client_for(stack, sleeps, token=TECH_TOKEN) as client:
         mine = client.list_appointments(date_from=date(2026, 3, 1), date_to=None, mine=True)
         everyone = client.list_appointments(date_from=date(2026, 3, 1), date_to=None)
     assert [item["id"] for item in mine.items] == tinas
@@ -272,8 +237,8 @@ def test_a_refused_create_names_the_fields(client: SyncroClient) -> None:
 
 def test_every_request_is_counted_retries_included(stack: Stack, sleeps: Sleeps) -> None:
     seen: list[tuple[str, str]] = []
-    with client_for(stack, sleeps, on_request=lambda method, path: seen.append((method, path))) as client:
-        fault(stack, path=APPOINTMENTS, status=429, times=2)
+    with syncro_client_for(stack, sleeps, on_request=lambda method, path: seen.append((method, path))) as client:
+        syncro_fault(stack, path=APPOINTMENTS, status=429, times=2)
         client.list_appointments(date_from=None, date_to=None)
         created = client.create_appointment(full_form())
         client.delete_appointment(created["id"])

@@ -4,52 +4,24 @@ Retry-After."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 
 from sync.errors import Forbidden, SyncroForbidden, SyncroNotFound, SyncroThrottled, SyncroUnauthorized
 from sync.http import RetryPolicy
 from sync.syncro import SyncroClient, SyncroUser
 from tests.sims.test_syncro import ADMIN_TOKEN, JOE, SAM, TINA, Stack
+from tests.sync.client_support import Sleeps, syncro_client_for, syncro_count, syncro_fault
 
-pytest_plugins = ["tests.sims.test_syncro"]
+pytest_plugins = ["tests.sims.test_syncro", "tests.sync.client_support"]
 
 BIG = 5_560_138_523  # above 2^32, as a live account's ids are
 USERS = "/api/v1/users$"
 
 
-class Sleeps:
-    def __init__(self) -> None:
-        self.waits: list[float] = []
-
-    def __call__(self, seconds: float) -> None:
-        self.waits.append(seconds)
-
-
-@pytest.fixture
-def sleeps() -> Sleeps:
-    return Sleeps()
-
-
-def client_for(stack: Stack, sleeps: Sleeps, token: str = ADMIN_TOKEN, **policy: Any) -> SyncroClient:
-    retry = RetryPolicy(**{"backoff_seconds": 0.5, "jitter": 0, "sleep": sleeps, **policy})
-    return SyncroClient(stack.api, api_token=token, ca_bundle=str(stack.tls.ca_bundle), timeout=10, retry=retry)
-
-
 @pytest.fixture
 def client(stack: Stack, sleeps: Sleeps) -> SyncroClient:
-    with client_for(stack, sleeps) as client:
+    with syncro_client_for(stack, sleeps) as client:
         yield client
-
-
-def fault(stack: Stack, **rule: Any) -> None:
-    response = stack.client(None).post(f"{stack.server.url}/_sim/faults", json={"method": "GET", **rule})
-    assert response.status_code == 201, response.text
-
-
-def count(stack: Stack, key: str) -> int:
-    return stack.client(None).get(f"{stack.server.url}/_sim/counters").json()["counters"].get(key, 0)
 
 
 # -- users ------------------------------------------------------------------------------------------
@@ -64,17 +36,19 @@ def test_users_reads_each_pair_for_its_email(stack: Stack, client: SyncroClient)
         SyncroUser(id=SAM, email="sam@acme.test", full_name="Sam Own"),
         SyncroUser(id=BIG, email="Big.Id@Acme.test", full_name="Bea Big"),
     ]
-    assert count(stack, "GET /api/v1/users") == 1
-    assert count(stack, "GET /api/v1/users/{user_id:int}") == 4
+    assert syncro_count(stack, "GET /api/v1/users") == 1
+    assert syncro_count(stack, "GET /api/v1/users/{user_id:int}") == 4
 
 
 def test_users_follows_meta_pages(stack: Stack, client: SyncroClient) -> None:
-    fault(stack, path=USERS, status=200, body={"users": [[JOE, "Joe Doe"]], "meta": {"page": 1, "total_pages": 2}})
-    fault(
+    syncro_fault(
+        stack, path=USERS, status=200, body={"users": [[JOE, "Joe Doe"]], "meta": {"page": 1, "total_pages": 2}}
+    )
+    syncro_fault(
         stack, path=USERS, status=200, body={"users": [[str(TINA), "Tina Tech"]], "meta": {"page": 2, "total_pages": 2}}
     )
     assert [user.id for user in client.users()] == [JOE, TINA]
-    assert count(stack, "GET /api/v1/users") == 2
+    assert syncro_count(stack, "GET /api/v1/users") == 2
 
 
 def test_users_takes_whole_records_wrapped_or_flat_without_more_requests(stack: Stack, client: SyncroClient) -> None:
@@ -84,12 +58,12 @@ def test_users_takes_whole_records_wrapped_or_flat_without_more_requests(stack: 
             {"id": 17, "email": None, "firstname": "No", "lastname": "Mail"},
         ]
     }
-    fault(stack, path=USERS, status=200, body=body)
+    syncro_fault(stack, path=USERS, status=200, body=body)
     assert client.users() == [
         SyncroUser(id=BIG, email="Bea@Acme.test", full_name="Bea Big"),
         SyncroUser(id=17, email=None, full_name="No Mail"),
     ]
-    assert count(stack, "GET /api/v1/users/{user_id:int}") == 0
+    assert syncro_count(stack, "GET /api/v1/users/{user_id:int}") == 0
 
 
 def test_user_reads_one_with_a_large_id(stack: Stack, client: SyncroClient) -> None:
@@ -108,7 +82,7 @@ def test_an_unknown_user_is_not_found(client: SyncroClient) -> None:
 
 
 def test_a_bad_token_is_unauthorized_and_names_the_setting(stack: Stack, sleeps: Sleeps) -> None:
-    with client_for(stack, sleeps, token="wrong-token") as client, pytest.raises(SyncroUnauthorized) as caught:
+    with syncro_client_for(stack, sleeps, token="wrong-token") as client, pytest.raises(SyncroUnauthorized) as caught:
         client.users()
     assert caught.value.status == 401
     assert "SYNCRO_API_TOKEN" in str(caught.value)
@@ -117,7 +91,7 @@ def test_a_bad_token_is_unauthorized_and_names_the_setting(stack: Stack, sleeps:
 
 
 def test_a_permission_failure_tells_the_admin_to_grant_permissions(stack: Stack, client: SyncroClient) -> None:
-    fault(stack, path=USERS, status=401, body=stack.sim.settings.forbidden_body)
+    syncro_fault(stack, path=USERS, status=401, body=stack.sim.settings.forbidden_body)
     with pytest.raises(SyncroForbidden) as caught:
         client.users()
     error = caught.value
@@ -127,7 +101,7 @@ def test_a_permission_failure_tells_the_admin_to_grant_permissions(stack: Stack,
 
 
 def test_429_without_retry_after_backs_off_then_succeeds(stack: Stack, client: SyncroClient, sleeps: Sleeps) -> None:
-    fault(stack, path=USERS, status=429, times=2)
+    syncro_fault(stack, path=USERS, status=429, times=2)
     assert len(client.users()) == 3
     assert sleeps.waits == [0.5, 1.0]
 
@@ -149,7 +123,7 @@ def test_the_rate_limit_is_waited_out_until_the_next_minute(stack: Stack) -> Non
 
 
 def test_throttling_past_the_budget_raises_throttled(stack: Stack, client: SyncroClient, sleeps: Sleeps) -> None:
-    fault(stack, path=USERS, status=429, times=0)
+    syncro_fault(stack, path=USERS, status=429, times=0)
     with pytest.raises(SyncroThrottled) as caught:
         client.users()
     assert caught.value.status == 429 and caught.value.retry_after is None
