@@ -42,6 +42,11 @@ def settings_feed(req: func.HttpRequest) -> func.HttpResponse:
     return _page("settings_new_feed_url", req)
 
 
+@bp.route(route="settings/sync", methods=["POST"], auth_level=PAGE)
+def settings_sync_now(req: func.HttpRequest) -> func.HttpResponse:
+    return _page("settings_sync_now", req)
+
+
 @bp.route(route="settings/signout", methods=["POST"], auth_level=PAGE)
 def settings_signout(req: func.HttpRequest) -> func.HttpResponse:
     return _page("sign_out", req)

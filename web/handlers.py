@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from web.http import WebRequest, WebResponse, redirect
 
 if TYPE_CHECKING:
+    from sync.engine import SyncReport
     from web.session import Session
 
 log = logging.getLogger(__name__)
@@ -237,6 +238,36 @@ def settings_new_feed_url(request: WebRequest) -> WebResponse:
     url = new_feed_url(syncro_user_id)
     # Shown once: only a hash of the token is kept (docs/security.md).
     return _render_settings(session, new_feed_url=url, flash="Your new calendar feed URL is below.")
+
+
+@_guarded
+def settings_sync_now(request: WebRequest) -> WebResponse:
+    from sync.engine import default_deps, sync_tech
+
+    guarded = _tech_post_guard(request)
+    if isinstance(guarded, WebResponse):
+        return guarded
+    session, syncro_user_id = guarded
+    report = sync_tech(syncro_user_id, deps=default_deps())
+    return _render_settings(session, flash=sync_summary(report))
+
+
+def sync_summary(report: SyncReport) -> str:
+    """One sentence a tech understands for what "Sync now" did."""
+    if report.status == "busy":
+        return "A sync for you is already running; its changes show in a few seconds."
+    if report.status != "synced":
+        return f"The sync did not run: {report.detail or report.status}."
+    parts = [
+        f"{count} {verb} in {place}"
+        for verb, counts in (("created", report.created), ("updated", report.updated), ("deleted", report.deleted))
+        for side, place in (("outlook", "Outlook"), ("syncro", "Syncro"))
+        if (count := counts.get(side, 0))
+    ]
+    done = "Synced: " + ", ".join(parts) + "." if parts else "Synced: both calendars already agreed."
+    if report.skipped:
+        done += f" {len(report.skipped)} item(s) could not be read and were left alone."
+    return done
 
 
 # --- the admin overview --------------------------------------------------------------------

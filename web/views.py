@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 SETTINGS_PATH = "/api/settings"  # GET the page; POST saves calendar + two-way
 UNLINK_PATH = "/api/settings/unlink"
 FEED_PATH = "/api/settings/feed"  # issue (or replace) the private ICS URL
+SYNC_NOW_PATH = "/api/settings/sync"  # sync this tech now
 SIGN_OUT_PATH = "/api/settings/signout"
 ADMIN_PATH = "/api/admin"
 ADMIN_OVERRIDES_PATH = "/api/admin/overrides"

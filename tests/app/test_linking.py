@@ -326,3 +326,13 @@ def test_a_tampered_code_is_refused_and_nothing_is_stored(linking_stack: Linking
     assert linking_stack.link_of(ALEX.syncro_user_id) is None
     with pytest.raises(NotFound):
         linking_stack.storage().token_caches.get_cache(ALEX.syncro_user_id)
+
+
+def test_sync_now_runs_a_sync_and_says_what_it_did(linking_stack: LinkingStack, alex_session) -> None:
+    session, page = alex_session
+    assert find_form(page, form_id="sync-now")
+    refused = submit(session, page, form_id="sync-now", drop=("csrf_token",))
+    assert refused.status_code == 403
+    done = submit(session, page, form_id="sync-now")
+    assert done.status_code == 200, done.text
+    assert "Synced:" in done.text or "already running" in done.text

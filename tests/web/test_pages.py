@@ -368,7 +368,9 @@ def test_two_way_is_a_switch_explained_beside_it() -> None:
 def test_the_settings_forms_post_to_their_routes_with_the_agreed_fields() -> None:
     page = parse(PAGES["settings-linked"])
     actions = forms_by_action(page)
-    assert set(actions) == {views.SETTINGS_PATH, views.FEED_PATH, views.UNLINK_PATH, views.SIGN_OUT_PATH}
+    assert set(actions) == {
+        views.SETTINGS_PATH, views.FEED_PATH, views.UNLINK_PATH, views.SIGN_OUT_PATH, views.SYNC_NOW_PATH
+    }  # fmt: skip
     for form in page.forms:
         assert form[0].attrs["method"] == "post"
     names = {e.attrs.get("name") for e in actions[views.SETTINGS_PATH]}
