@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from storage.errors import ConcurrencyConflict, NotFound
 
 if TYPE_CHECKING:
+    from storage.conflicts import ConflictRecord
     from storage.links import Link
     from sync.graph import Calendar
     from sync.syncro import SyncroUser
@@ -32,6 +33,7 @@ class LinkOverview:
     calendars: list[Calendar] = field(default_factory=list)
     calendars_problem: str = ""  # why the list is empty, in words
     feed_issued_at: datetime | None = None
+    conflicts: tuple[ConflictRecord, ...] = ()  # the latest the sync settled, newest first
 
 
 @dataclass(frozen=True)
@@ -114,7 +116,8 @@ def linking_overview(syncro_user_id: int) -> LinkOverview:
             problem = f"Your calendars could not be read from Microsoft 365 just now ({error}). Reload in a minute."
     feeds = [t for t in storage_account().feed_tokens.list_for_tech(syncro_user_id) if t.active]
     issued = max((t.created_at for t in feeds), default=None)
-    return LinkOverview(syncro_user_id, link, calendars, problem, issued)
+    conflicts = tuple(storage_account().conflicts.recent(syncro_user_id)) if link is not None else ()
+    return LinkOverview(syncro_user_id, link, calendars, problem, issued, conflicts)
 
 
 def save_link_choices(syncro_user_id: int, *, calendar_id: str, two_way: bool) -> str | None:

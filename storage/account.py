@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from azure.core.credentials import TokenCredential
 
     from settings import StorageSettings
+    from storage.conflicts import ConflictStore
     from storage.cursors import CursorStore
     from storage.feed_tokens import FeedTokenStore
     from storage.leases import LeaseStore
@@ -189,6 +190,12 @@ class StorageAccount:
         from storage.oauth_state import OAuthStateStore
 
         return OAuthStateStore(self)
+
+    @cached_property
+    def conflicts(self) -> ConflictStore:
+        from storage.conflicts import ConflictStore
+
+        return ConflictStore(self)
 
     @cached_property
     def overrides(self) -> OverrideStore:

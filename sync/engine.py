@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from storage.account import utc_now
+from storage.conflicts import ConflictRecord
 from storage.errors import LeaseHeld, NotFound
 from storage.links import LinkStatus
 from storage.mappings import Origin
@@ -307,6 +308,9 @@ def _sync(link: Link, deps: SyncDeps, report: SyncReport) -> None:
     report.created, report.updated, report.deleted = tally.created, tally.updated, tally.deleted
     report.conflicts, report.errors = tally.conflicts, tally.errors
     report.skipped = list(skipped.values())
+    for conflict in tally.conflicts:  # for the settings page: which version was kept, and why
+        record = ConflictRecord(tech, now, tuple(conflict["fields"]), conflict["winner"], conflict["summary"])
+        storage.conflicts.add(record, pair_key=conflict["pair"])
 
 
 def _unlink(link: Link, deps: SyncDeps, report: SyncReport) -> SyncReport:

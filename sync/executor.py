@@ -175,8 +175,14 @@ class Executor:
             case Record(pair=pair):
                 self._save(pair, state=MappingState.SYNCED)
             case Conflict():
+                kept = action.syncro if action.winner is Side.SYNCRO else action.outlook
                 self.tally.conflicts.append(
-                    {"pair": action.pair_key, "fields": list(action.fields), "winner": action.winner.value}
+                    {
+                        "pair": action.pair_key,
+                        "fields": list(action.fields),
+                        "winner": action.winner.value,
+                        "summary": kept.summary,
+                    }
                 )
             case Verify(side=side, ids=ids):
                 self._verify(side, ids)

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from oauth.links import AdminOverview, LinkOverview
+    from storage.conflicts import ConflictRecord
     from sync.graph import Calendar
 
 SETTINGS_PATH = "/api/settings"  # GET the page; POST saves calendar + two-way
@@ -121,6 +122,8 @@ class SettingsView:
     calendars_problem: str | None = None  # why no calendars are listed (Graph unreachable), in words
     flash: str | None = None  # one line confirming what the last form did
     signed_in_as: str = ""  # the session's Microsoft email, beside "Sign out"
+    # Recent conflicts the sync settled, each one sentence ("Both sides changed the time of ...").
+    conflicts: tuple[str, ...] = ()
 
     @property
     def linked(self) -> bool:
@@ -533,7 +536,26 @@ def settings_view(
         calendars_problem=overview.calendars_problem or None,
         flash=flash or None,
         signed_in_as=signed_in_as,
+        conflicts=tuple(conflict_sentence(c) for c in getattr(overview, "conflicts", ())),
     )
+
+
+_FIELD_WORDS = {
+    "summary": "title",
+    "description": "notes",
+    "location": "location",
+    "start": "time",
+    "end": "time",
+    "all_day": "time",
+}
+
+
+def conflict_sentence(conflict: ConflictRecord) -> str:
+    """One sentence for a settled conflict: what both sides changed, and whose version was kept."""
+    fields = list(dict.fromkeys(_FIELD_WORDS.get(name, name) for name in conflict.fields))
+    what = " and ".join(fields) or "details"
+    kept = "Syncro's" if conflict.winner == "syncro" else "Outlook's"
+    return f"{conflict.summary or 'An appointment'}: the {what} changed in both Syncro and Outlook; {kept} version was kept."
 
 
 def calendar_choices(calendars: Iterable[Calendar], *, chosen: str = "") -> tuple[CalendarChoice, ...]:

@@ -185,3 +185,17 @@ def test_sync_queue_round_trip(account: StorageAccount) -> None:
     assert SyncJob.from_json(message.content) == job
     with pytest.raises(ValueError, match="not a sync job"):
         SyncJob.from_json('{"reason": "x"}')
+
+
+def test_conflicts_are_listed_newest_first_and_only_the_last_twenty_kept(account: StorageAccount) -> None:
+    from datetime import timedelta
+
+    from storage.conflicts import KEEP, ConflictRecord
+
+    tech = 5560138523
+    for minute in range(KEEP + 3):
+        record = ConflictRecord(tech, WHEN + timedelta(minutes=minute), ("summary",), "outlook", f"Visit {minute}")
+        account.conflicts.add(record, pair_key=f"pair-{minute}")
+    newest = list(account.conflicts.recent(tech, limit=3))
+    assert [c.summary for c in newest] == [f"Visit {KEEP + 2}", f"Visit {KEEP + 1}", f"Visit {KEEP}"]
+    assert len(list(account.conflicts.recent(tech, limit=100))) == KEEP

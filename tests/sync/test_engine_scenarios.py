@@ -462,6 +462,14 @@ def test_the_same_field_changed_on_both_sides_is_a_conflict_the_latest_edit_wins
     assert world.syncro_record(appointment)["summary"] == "Outlook title"
     _by_subject(world, "[S] Outlook title")
     assert world.sync().writes == 0
+    # The settings page says which version was kept.
+    [latest, *_] = world.stack.storage().conflicts.recent(TECH)
+    assert (latest.fields, latest.winner, latest.summary) == (("summary",), "outlook", "Outlook title")
+    from oauth.links import linking_overview
+    from web import pages, views
+
+    html = pages.render_settings(views.settings_view(linking_overview(TECH), csrf_token="x" * 43))
+    assert "Outlook title: the title changed in both Syncro and Outlook; Outlook&#39;s version was kept." in html
 
 
 def test_many_new_appointments_reach_outlook_in_batches(world: World) -> None:
