@@ -84,7 +84,7 @@ def pair_of(row: Mapping) -> Pair:
         syncro_version=row.syncro_version,
         outlook_version=row.graph_version,
         base=Appointment.from_json(row.base) if row.base else None,
-        intent_at=row.synced_at if row.state is MappingState.INTENT else None,
+        intent_at=row.intent_at if row.state is MappingState.INTENT else None,
     )
 
 
@@ -192,12 +192,14 @@ class Executor:
 
     def _save(self, pair: Pair, *, state: MappingState, hashes: dict[Side, str] | None = None) -> None:
         old = self.rows.get(pair.key)
+        now = self.clock()
         row = Mapping(
             syncro_user_id=self.tech,
             key=pair.key,
             origin=Origin(pair.origin.value),
             state=state,
-            synced_at=pair.intent_at if state is MappingState.INTENT and pair.intent_at else self.clock(),
+            synced_at=now,
+            intent_at=(pair.intent_at or now) if state is MappingState.INTENT else None,
             syncro_id=None if pair.syncro_id is None else int(pair.syncro_id),
             graph_id=pair.outlook_id,
             syncro_version=pair.syncro_version,
