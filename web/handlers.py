@@ -69,7 +69,8 @@ def _session(request: WebRequest) -> Session | None:
 def _secure_cookie() -> bool:
     from settings import get_settings
 
-    return not get_settings().public_base_url.startswith(("http://127.0.0.1", "http://localhost", "http://[::1]"))
+    # Settings allow plain http only on loopback, so the scheme alone says whether the cookie may travel in clear.
+    return get_settings().public_base_url.startswith("https://")
 
 
 def _csrf_ok(request: WebRequest, session: Session) -> bool:
