@@ -4,20 +4,14 @@ from __future__ import annotations
 
 import azure.functions as func
 
-from web.responses import error_response, json_response
+from web.responses import json_response, unavailable_as_503
 
 
+@unavailable_as_503
 def list_links() -> func.HttpResponse:
     from services import storage_account
-    from settings import SettingsError
-    from storage.errors import StorageUnavailable
 
-    try:
-        links = list(storage_account().links.list_links())
-    except SettingsError as error:
-        return error_response(503, "misconfigured", str(error))
-    except StorageUnavailable:
-        return error_response(503, "storage_unavailable", "Table Storage did not answer; try again shortly.")
+    links = list(storage_account().links.list_links())
     return json_response(
         {
             "links": [
@@ -39,19 +33,13 @@ def list_links() -> func.HttpResponse:
     )
 
 
+@unavailable_as_503
 def reencrypt_token_caches() -> func.HttpResponse:
     """Move every token cache under the current key (a key rotation's step 3, docs/security.md)."""
     from oauth.crypto import caches_needing_reencryption, reencrypt_token_caches
     from services import storage_account, token_cipher
-    from settings import SettingsError
-    from storage.errors import StorageUnavailable
 
-    try:
-        store, cipher = storage_account().token_caches, token_cipher()
-        moved = reencrypt_token_caches(store, cipher)
-        left = caches_needing_reencryption(store, cipher)
-    except SettingsError as error:
-        return error_response(503, "misconfigured", str(error))
-    except StorageUnavailable:
-        return error_response(503, "storage_unavailable", "Table Storage did not answer; try again shortly.")
+    store, cipher = storage_account().token_caches, token_cipher()
+    moved = reencrypt_token_caches(store, cipher)
+    left = caches_needing_reencryption(store, cipher)
     return json_response({"reencrypted": moved, "still_under_old_keys": left, "done": not left})

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import json
-from typing import Any
+from collections.abc import Callable
+from typing import Any, ParamSpec
 
 import azure.functions as func
+
+P = ParamSpec("P")
 
 
 def json_response(body: Any, *, status: int = 200, headers: dict[str, str] | None = None) -> func.HttpResponse:
@@ -21,3 +25,39 @@ def json_response(body: Any, *, status: int = 200, headers: dict[str, str] | Non
 def error_response(status: int, code: str, message: str, *, headers: dict[str, str] | None = None) -> func.HttpResponse:
     """``{"error": code, "message": message}``; ``message`` is for a person and never holds a secret."""
     return json_response({"error": code, "message": message}, status=status, headers=headers)
+
+
+# Syncro ids are positive and exceed 2**32; the routes' ``long`` constraint bounds them at 2**63.
+MAX_SYNCRO_ID = 2**63 - 1
+
+
+def syncro_user_id_from(raw: str) -> int | None:
+    """The Syncro user id a route segment names, or None when it is not a positive whole number."""
+    try:
+        value = int(raw)
+    except ValueError:
+        return None
+    return value if 0 < value <= MAX_SYNCRO_ID else None
+
+
+def bad_syncro_user_id() -> func.HttpResponse:
+    return error_response(400, "bad_syncro_user_id", "The Syncro user id must be a positive whole number.")
+
+
+def unavailable_as_503(endpoint: Callable[P, func.HttpResponse]) -> Callable[P, func.HttpResponse]:
+    """For admin JSON endpoints: invalid settings or unreachable Table Storage answer 503 with a
+    sentence saying so, never a traceback."""
+
+    @functools.wraps(endpoint)
+    def run(*args: P.args, **kwargs: P.kwargs) -> func.HttpResponse:
+        from settings import SettingsError
+        from storage.errors import StorageUnavailable
+
+        try:
+            return endpoint(*args, **kwargs)
+        except SettingsError as error:
+            return error_response(503, "misconfigured", str(error))
+        except StorageUnavailable:
+            return error_response(503, "storage_unavailable", "Table Storage did not answer; try again shortly.")
+
+    return run

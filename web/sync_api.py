@@ -7,21 +7,13 @@ from typing import Any
 
 import azure.functions as func
 
-from web.responses import error_response, json_response
-
-_MAX_ID = 2**63 - 1  # the route's ``long`` constraint
-
-
-def _tech(raw_id: str) -> int | None:
-    try:
-        value = int(raw_id)
-    except ValueError:
-        return None
-    return value if 0 < value <= _MAX_ID else None
-
-
-def _bad_id() -> func.HttpResponse:
-    return error_response(400, "bad_syncro_user_id", "The Syncro user id must be a positive whole number.")
+from web.responses import (
+    bad_syncro_user_id,
+    error_response,
+    json_response,
+    syncro_user_id_from,
+    unavailable_as_503,
+)
 
 
 def _poll_first(deps: Any) -> dict[str, Any]:
@@ -52,48 +44,36 @@ def _poll_first(deps: Any) -> dict[str, Any]:
     }
 
 
+@unavailable_as_503
 def sync_now(raw_id: str, *, poll: bool = True) -> func.HttpResponse:
     """``POST /api/admin/sync/{id}``: poll Syncro, sync that tech, answer the report."""
-    from settings import SettingsError
-    from storage.errors import StorageUnavailable
     from sync.engine import default_deps, sync_tech
     from sync.errors import ServiceError
 
-    tech = _tech(raw_id)
+    tech = syncro_user_id_from(raw_id)
     if tech is None:
-        return _bad_id()
-    try:
-        deps = default_deps()
-        polled: dict[str, Any] = {}
-        if poll:
-            try:
-                polled = _poll_first(deps)
-            except ServiceError as error:
-                polled = {"error": str(error)}
-        report = sync_tech(tech, deps=deps)
-    except SettingsError as error:
-        return error_response(503, "misconfigured", str(error))
-    except StorageUnavailable:
-        return error_response(503, "storage_unavailable", "Table Storage did not answer; try again shortly.")
+        return bad_syncro_user_id()
+    deps = default_deps()
+    polled: dict[str, Any] = {}
+    if poll:
+        try:
+            polled = _poll_first(deps)
+        except ServiceError as error:
+            polled = {"error": str(error)}
+    report = sync_tech(tech, deps=deps)
     status = 404 if report.status == "not_linked" else 200
     return json_response({**report.to_json(), "poll": polled}, status=status)
 
 
+@unavailable_as_503
 def list_recycle_bin(raw_id: str) -> func.HttpResponse:
     """``GET /api/admin/recycle-bin/{id}``: what the sync deleted for that tech, newest first."""
     from services import storage_account
-    from settings import SettingsError
-    from storage.errors import StorageUnavailable
 
-    tech = _tech(raw_id)
+    tech = syncro_user_id_from(raw_id)
     if tech is None:
-        return _bad_id()
-    try:
-        entries = storage_account().recycle_bin.list_entries(tech)
-    except SettingsError as error:
-        return error_response(503, "misconfigured", str(error))
-    except StorageUnavailable:
-        return error_response(503, "storage_unavailable", "Table Storage did not answer; try again shortly.")
+        return bad_syncro_user_id()
+    entries = storage_account().recycle_bin.list_entries(tech)
     return json_response(
         {
             "syncro_user_id": str(tech),
@@ -113,24 +93,20 @@ def list_recycle_bin(raw_id: str) -> func.HttpResponse:
     )
 
 
+@unavailable_as_503
 def restore(raw_id: str, entry_id: str) -> func.HttpResponse:
     """``POST /api/admin/recycle-bin/{id}/{entry}/restore``: re-create it where it was deleted."""
-    from settings import SettingsError
-    from storage.errors import NotFound, StorageUnavailable
+    from storage.errors import NotFound
     from sync.engine import default_deps, restore_entry
     from sync.errors import ServiceError
 
-    tech = _tech(raw_id)
+    tech = syncro_user_id_from(raw_id)
     if tech is None:
-        return _bad_id()
+        return bad_syncro_user_id()
     try:
         restored = restore_entry(tech, entry_id, deps=default_deps())
     except NotFound:
         return error_response(404, "not_found", "No such recycle-bin entry for this technician.")
     except ServiceError as error:
         return error_response(502, "service_error", str(error))
-    except SettingsError as error:
-        return error_response(503, "misconfigured", str(error))
-    except StorageUnavailable:
-        return error_response(503, "storage_unavailable", "Table Storage did not answer; try again shortly.")
     return json_response({"syncro_user_id": str(tech), "entry": entry_id, "restored": restored})
