@@ -184,15 +184,33 @@ def _new_cache() -> msal.SerializableTokenCache:
 def _signed_in(
     services: LinkingServices, purpose: Purpose, result: Mapping[str, Any], cache: msal.SerializableTokenCache
 ) -> SignedIn | Refusal:
-    from sync.errors import ServiceError
 
     claims = result.get("id_token_claims") or {}
     tenant_id = str(claims.get("tid", ""))
     if tenant_id == PERSONAL_TENANT_ID and not services.allow_personal_accounts:
         return Refusal(RefusalKind.PERSONAL_ACCOUNT, email=str(claims.get("preferred_username", "")))
     account_id = f"{claims.get('oid', '')}.{tenant_id}"
+    # One Graph client for the sign-in's token: /me, and the calendars of a new link.
+    with services.graph(result["access_token"]) as graph:
+        return _identify(services, purpose, result, cache, graph, tenant_id=tenant_id, account_id=account_id)
+
+
+def _identify(
+    services: LinkingServices,
+    purpose: Purpose,
+    result: Mapping[str, Any],
+    cache: msal.SerializableTokenCache,
+    graph: GraphClient,
+    *,
+    tenant_id: str,
+    account_id: str,
+) -> SignedIn | Refusal:
+    """Who signed in (their email, and for a tech their Syncro user), then the link."""
+    from sync.errors import ServiceError
+
+    claims = result.get("id_token_claims") or {}
     try:
-        me = services.graph(result["access_token"]).me()
+        me = graph.me()
     except ServiceError as error:
         return Refusal(RefusalKind.SERVICE_UNAVAILABLE, detail=str(error))
     try:
@@ -217,7 +235,7 @@ def _signed_in(
     # The cache first: a link marked active must never be without the token that backs it.
     services.tokens.save_cache(user.id, cache)
     try:
-        newly = _link(services, user, email=email, account_id=account_id, tenant_id=tenant_id, token=result)
+        newly = _link(services, user, graph, email=email, account_id=account_id, tenant_id=tenant_id, token=result)
     except ServiceError as error:
         return Refusal(RefusalKind.SERVICE_UNAVAILABLE, detail=str(error))
     return SignedIn(purpose, email, account_id, tenant_id, syncro_user_id=user.id, newly_linked=newly)
@@ -242,6 +260,7 @@ def _syncro_user(services: LinkingServices, email: str, me: MicrosoftUser) -> Sy
 def _link(
     services: LinkingServices,
     user: SyncroUser,
+    graph: GraphClient,
     *,
     email: str,
     account_id: str,
@@ -271,7 +290,7 @@ def _link(
         except ConcurrencyConflict:
             services.links.update_link(services.links.get_link(user.id).with_changes(status=LinkStatus.ACTIVE))
         return False
-    calendar = default_calendar(services.graph(token["access_token"]).calendars())
+    calendar = default_calendar(graph.calendars())
     link = Link(
         syncro_user_id=user.id,
         email=email,
