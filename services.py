@@ -14,8 +14,10 @@ if TYPE_CHECKING:
     from oauth.flow import LinkingServices
     from oauth.tokens import TokenService
     from storage import StorageAccount
+    from sync.budget import RequestBudget
     from sync.graph import GraphClient
     from sync.syncro import SyncroClient
+    from sync.syncro_tokens import SyncroTokenService
     from web.session import SessionCookies
 
 
@@ -120,6 +122,34 @@ def linking_services() -> LinkingServices:
 
 
 @functools.cache
+def syncro_token_service() -> SyncroTokenService:
+    """Technicians' own Syncro API tokens (the poller's fallback when Syncro hides owners)."""
+    from settings import get_settings
+    from storage.syncro_tokens import SyncroTokenStore
+    from sync.syncro import SyncroClient
+    from sync.syncro_tokens import SyncroTokenService
+
+    settings = get_settings()
+    account = storage_account()
+    return SyncroTokenService(
+        SyncroTokenStore(account),
+        token_cipher(),
+        lambda token: SyncroClient(settings.syncro_base_url, api_token=token, ca_bundle=settings.ca_bundle),
+        account.clock,
+    )
+
+
+@functools.cache
+def poll_budget() -> RequestBudget:
+    """The poller's share of Syncro's 180 requests a minute, for this process (the poll timer is a
+    singleton across instances, so one process polls at a time)."""
+    from settings import get_settings
+    from sync.budget import RequestBudget
+
+    return RequestBudget(get_settings().sync.poll_requests_per_minute)
+
+
+@functools.cache
 def session_codec() -> SessionCookies:
     """Signs and reads the settings page's session cookies (key derived from the token key)."""
     from settings import get_settings
@@ -134,7 +164,16 @@ def reset() -> None:
     from settings import get_settings
 
     get_settings.cache_clear()
-    for cached in (storage_account, token_cipher, token_service, syncro_client, linking_services, session_codec):
+    for cached in (
+        storage_account,
+        token_cipher,
+        token_service,
+        syncro_client,
+        linking_services,
+        session_codec,
+        syncro_token_service,
+        poll_budget,
+    ):
         cached.cache_clear()
     from ics.feed import reset_caches
 

@@ -57,6 +57,19 @@ class StorageSettings:
 
 
 @dataclass(frozen=True)
+class SyncOptions:
+    """The admin's choices for what the sync carries (docs/sync.md "Policies")."""
+
+    import_existing: bool = False  # Outlook events made before the link go to Syncro too
+    import_existing_days: int = 14  # ... those starting from today to this many days ahead
+    recurring: bool = True  # occurrences of recurring Outlook events sync one by one
+    appointment_type_id: int | None = None  # for appointments created in Syncro from Outlook
+    customer_id: int | None = None  # ditto
+    syncro_web_url: str = ""  # e.g. https://acme.syncromsp.com, for ticket links on Outlook events
+    poll_requests_per_minute: int = 60  # the poller's share of Syncro's 180 a minute
+
+
+@dataclass(frozen=True)
 class Settings:
     storage: StorageSettings
     public_base_url: str
@@ -79,6 +92,7 @@ class Settings:
     window_past_days: int
     window_future_days: int
     conflict_policy: ConflictPolicy
+    sync: SyncOptions
     max_request_body_bytes: int
     app_version: str
 
@@ -242,6 +256,31 @@ def _ca_bundle(env: Mapping[str, str]) -> str | None:
     return raw or None
 
 
+def _optional_id(env: Mapping[str, str], name: str) -> int | None:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return None
+    if not raw.isdigit() or int(raw) < 1:
+        raise SettingsError(name, f"is {raw!r}, not a Syncro id", "5560138523 (or leave it empty)")
+    return int(raw)
+
+
+def _sync_options(env: Mapping[str, str]) -> SyncOptions:
+    base = _url(env, "SYNCRO_BASE_URL", "https://yoursubdomain.syncromsp.com/api/v1", https=True)
+    web = _url(
+        env, "SYNCRO_WEB_URL", "https://yoursubdomain.syncromsp.com", default=base.removesuffix("/api/v1"), https=True
+    )
+    return SyncOptions(
+        import_existing=_flag(env, "IMPORT_EXISTING_EVENTS", default=False),
+        import_existing_days=_int(env, "IMPORT_EXISTING_DAYS", 14, low=1, high=730),
+        recurring=_flag(env, "SYNC_RECURRING_EVENTS", default=True),
+        appointment_type_id=_optional_id(env, "SYNCRO_APPOINTMENT_TYPE_ID"),
+        customer_id=_optional_id(env, "SYNCRO_CUSTOMER_ID"),
+        syncro_web_url=web,
+        poll_requests_per_minute=_int(env, "SYNCRO_POLL_REQUESTS_PER_MINUTE", 60, low=1, high=180),
+    )
+
+
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     """Read and validate every setting; raises SettingsError on the first bad one."""
     env = os.environ if env is None else env
@@ -283,6 +322,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         conflict_policy=_choice(
             env, "CONFLICT_POLICY", ConflictPolicy, ConflictPolicy.LATEST, "latest, syncro or outlook"
         ),
+        sync=_sync_options(env),
         max_request_body_bytes=_int(env, "MAX_REQUEST_BODY_BYTES", 1024 * 1024, low=1024, high=100 * 1024 * 1024),
         app_version=env.get("APP_VERSION", "").strip() or VERSION,
     )
@@ -292,3 +332,126 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
 def get_settings() -> Settings:
     """The process-wide settings, read on first use (raises SettingsError if invalid)."""
     return load_settings()
+
+
+# --- real time: subscriptions and the sync-request coalescing (realtime/, sync/subscriptions.py) ---
+
+
+@dataclass(frozen=True)
+class RealtimeSettings:
+    """Settings of the webhooks and Graph subscriptions (docs/configuration.md, docs/realtime.md)."""
+
+    # Graph's maximum for Outlook events is 10,080 minutes (older documentation said 4,230).
+    subscription_lifetime_minutes: int
+    # Upkeep renews a subscription once less than this is left (the upkeep timer runs hourly).
+    subscription_renew_margin_minutes: int
+    # Sync requests for one tech within this many seconds, while the job they queued has not started,
+    # make one queue message.
+    sync_coalesce_seconds: int
+
+
+def load_realtime_settings(env: Mapping[str, str] | None = None) -> RealtimeSettings:
+    """Read and validate the real-time settings; raises SettingsError on the first bad one."""
+    env = os.environ if env is None else env
+    lifetime = _int(env, "SUBSCRIPTION_LIFETIME_MINUTES", 10080, low=45, high=10080)
+    margin = _int(env, "SUBSCRIPTION_RENEW_MARGIN_MINUTES", 1440, low=5, high=10080)
+    if margin >= lifetime:
+        raise SettingsError(
+            "SUBSCRIPTION_RENEW_MARGIN_MINUTES",
+            f"is {margin}, not less than SUBSCRIPTION_LIFETIME_MINUTES ({lifetime})",
+            "1440 (renew one day before expiry)",
+        )
+    return RealtimeSettings(
+        subscription_lifetime_minutes=lifetime,
+        subscription_renew_margin_minutes=margin,
+        sync_coalesce_seconds=_int(env, "SYNC_COALESCE_SECONDS", 30, low=1, high=3600),
+    )
+
+
+_realtime_cache: list[tuple[Settings, RealtimeSettings]] = []
+
+
+def get_realtime_settings() -> RealtimeSettings:
+    """The process-wide real-time settings, read again whenever `get_settings` was reset."""
+    current = get_settings()
+    if not _realtime_cache or _realtime_cache[0][0] is not current:
+        _realtime_cache[:] = [(current, load_realtime_settings())]
+    return _realtime_cache[0][1]
+
+
+# --- timer schedules (realtime/timers.py, blueprints/background.py) ----------------------------
+# Read when function_app.py is indexed (the trigger decorators need them then); Azure restarts the
+# app when an app setting changes, so a new schedule takes effect at once.
+
+_NCRONTAB_FIELDS = (  # (name, low, high, names accepted in place of numbers)
+    ("second", 0, 59, ()),
+    ("minute", 0, 59, ()),
+    ("hour", 0, 23, ()),
+    ("day", 1, 31, ()),
+    ("month", 1, 12, ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")),
+    ("day-of-week", 0, 6, ("SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT")),
+)
+
+
+@dataclass(frozen=True)
+class TimerSchedules:
+    """Six-field NCRONTAB schedules (``second minute hour day month day-of-week``, UTC)."""
+
+    syncro_poll: str = "0 * * * * *"  # every minute
+    reconcile: str = "30 */15 * * * *"  # every 15 minutes, half a minute after that minute's poll
+    subscription_upkeep: str = "0 7 * * * *"  # hourly
+    cleanup: str = "0 40 3 * * *"  # daily, 03:40 UTC
+
+
+def _ncrontab_value(text: str, low: int, high: int, names: tuple[str, ...]) -> int | None:
+    if text.isdigit():
+        value = int(text)
+        return value if low <= value <= high else None
+    upper = text.upper()
+    return names.index(upper) + low if upper in names else None
+
+
+def _ncrontab_field_ok(text: str, low: int, high: int, names: tuple[str, ...]) -> bool:
+    for item in text.split(","):
+        span, slash, step = item.partition("/")
+        if slash and not (step.isdigit() and 0 < int(step) <= high):
+            return False
+        if span == "*":
+            continue
+        first, dash, last = span.partition("-")
+        start = _ncrontab_value(first, low, high, names)
+        end = _ncrontab_value(last, low, high, names) if dash else start
+        if start is None or end is None or start > end:
+            return False
+    return True
+
+
+def check_ncrontab(name: str, raw: str) -> str:
+    """``raw`` if it is a six-field NCRONTAB expression; SettingsError naming ``name`` otherwise."""
+    fields = raw.split()
+    example = '"0 */5 * * * *" (second minute hour day month day-of-week: every five minutes)'
+    if len(fields) != 6:
+        raise SettingsError(name, f"has {len(fields)} fields ({raw!r}), not six", example)
+    for text, (field_name, low, high, names) in zip(fields, _NCRONTAB_FIELDS, strict=True):
+        if not _ncrontab_field_ok(text, low, high, names):
+            problem = f"has a {field_name} field {text!r} that is not *, {low}..{high}, a-b, a,b or */n"
+            raise SettingsError(name, problem, example)
+    return " ".join(fields)
+
+
+def load_timer_schedules(env: Mapping[str, str] | None = None) -> TimerSchedules:
+    """The timers' schedules from SYNCRO_POLL_SCHEDULE, RECONCILE_SCHEDULE,
+    SUBSCRIPTION_UPKEEP_SCHEDULE and CLEANUP_SCHEDULE; raises SettingsError on a bad one."""
+    env = os.environ if env is None else env
+    defaults = TimerSchedules()
+
+    def read(name: str, default: str) -> str:
+        raw = env.get(name, "").strip()
+        return check_ncrontab(name, raw) if raw else default
+
+    return TimerSchedules(
+        syncro_poll=read("SYNCRO_POLL_SCHEDULE", defaults.syncro_poll),
+        reconcile=read("RECONCILE_SCHEDULE", defaults.reconcile),
+        subscription_upkeep=read("SUBSCRIPTION_UPKEEP_SCHEDULE", defaults.subscription_upkeep),
+        cleanup=read("CLEANUP_SCHEDULE", defaults.cleanup),
+    )

@@ -42,6 +42,11 @@ def settings_feed(req: func.HttpRequest) -> func.HttpResponse:
     return _page("settings_new_feed_url", req)
 
 
+@bp.route(route="settings/syncro-token", methods=["POST"], auth_level=PAGE)
+def settings_syncro_token(req: func.HttpRequest) -> func.HttpResponse:
+    return _page("settings_syncro_token", req)
+
+
 @bp.route(route="settings/sync", methods=["POST"], auth_level=PAGE)
 def settings_sync_now(req: func.HttpRequest) -> func.HttpResponse:
     return _page("settings_sync_now", req)

@@ -28,3 +28,17 @@ def admin_recycle_bin_restore(req: func.HttpRequest) -> func.HttpResponse:
     from web.sync_api import restore
 
     return restore(req.route_params.get("syncro_user_id", ""), req.route_params.get("entry", ""))
+
+
+@bp.route(route="admin/syncro-tokens/{syncro_user_id:long}", methods=["PUT"], auth_level=func.AuthLevel.FUNCTION)
+def admin_set_syncro_token(req: func.HttpRequest) -> func.HttpResponse:
+    from web.sync_api import set_syncro_token
+
+    return set_syncro_token(req.route_params.get("syncro_user_id", ""), req.get_body())
+
+
+@bp.route(route="admin/syncro-tokens/{syncro_user_id:long}", methods=["DELETE"], auth_level=func.AuthLevel.FUNCTION)
+def admin_forget_syncro_token(req: func.HttpRequest) -> func.HttpResponse:
+    from web.sync_api import forget_syncro_token
+
+    return forget_syncro_token(req.route_params.get("syncro_user_id", ""))

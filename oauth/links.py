@@ -16,6 +16,7 @@ from storage.errors import ConcurrencyConflict, NotFound
 if TYPE_CHECKING:
     from storage.conflicts import ConflictRecord
     from storage.links import Link
+    from storage.syncro_tokens import SyncroTokenRecord
     from sync.graph import Calendar
     from sync.syncro import SyncroUser
 
@@ -34,6 +35,10 @@ class LinkOverview:
     calendars_problem: str = ""  # why the list is empty, in words
     feed_issued_at: datetime | None = None
     conflicts: tuple[ConflictRecord, ...] = ()  # the latest the sync settled, newest first
+    # Syncro hides appointment owners (sync.poller ownership "tokens"): the tech's own Syncro API
+    # token is needed; ``syncro_token`` says when it was set (never the token itself).
+    owners_hidden: bool = False
+    syncro_token: SyncroTokenRecord | None = None
 
 
 @dataclass(frozen=True)
@@ -48,6 +53,9 @@ class AdminOverview:
     rows: list[AdminRow]
     overrides: dict[str, int]
     unknown_override_ids: list[int] = field(default_factory=list)  # overrides naming no Syncro user
+    # Syncro hides appointment owners: what that means, and the linked techs still without a token.
+    ownership_note: str = ""
+    without_syncro_token: frozenset[int] = frozenset()
 
 
 class _CalendarCache:
@@ -100,9 +108,10 @@ def calendars_of(syncro_user_id: int) -> list[Calendar]:
 
 def linking_overview(syncro_user_id: int) -> LinkOverview:
     from oauth.tokens import NeedsRelink
-    from services import storage_account
+    from services import storage_account, syncro_token_service
     from storage.links import LinkStatus
     from sync.errors import ServiceError
+    from sync.poller import OwnershipMode, read_ownership
 
     link = _link(syncro_user_id)
     calendars: list[Calendar] = []
@@ -117,11 +126,16 @@ def linking_overview(syncro_user_id: int) -> LinkOverview:
     feeds = [t for t in storage_account().feed_tokens.list_for_tech(syncro_user_id) if t.active]
     issued = max((t.created_at for t in feeds), default=None)
     conflicts = tuple(storage_account().conflicts.recent(syncro_user_id)) if link is not None else ()
-    return LinkOverview(syncro_user_id, link, calendars, problem, issued, conflicts)
+    owners_hidden = read_ownership(storage_account().cursors) is OwnershipMode.TOKENS
+    token = syncro_token_service().status(syncro_user_id)
+    return LinkOverview(syncro_user_id, link, calendars, problem, issued, conflicts, owners_hidden, token)
 
 
-def save_link_choices(syncro_user_id: int, *, calendar_id: str, two_way: bool) -> str | None:
-    """Store the tech's calendar and direction; the name of a refusal, or None when saved."""
+def save_link_choices(
+    syncro_user_id: int, *, calendar_id: str, two_way: bool, share_private: bool = False
+) -> str | None:
+    """Store the tech's calendar, direction and whether private events show their details in
+    Syncro; the name of a refusal, or None when saved."""
     from services import storage_account
 
     links = storage_account().links
@@ -133,7 +147,8 @@ def save_link_choices(syncro_user_id: int, *, calendar_id: str, two_way: bool) -
         if calendar is None:
             return "unknown_calendar"
         try:
-            links.update_link(link.with_changes(calendar_id=calendar.id, calendar_name=calendar.name, two_way=two_way))
+            changes = {"calendar_id": calendar.id, "calendar_name": calendar.name, "two_way": two_way}
+            links.update_link(link.with_changes(**changes, share_private=share_private))
             return None
         except ConcurrencyConflict:
             continue
@@ -185,6 +200,9 @@ def new_feed_url(syncro_user_id: int) -> str:
 
 def admin_overview() -> AdminOverview:
     from services import storage_account, syncro_client
+    from storage.links import LinkStatus
+    from storage.syncro_tokens import SyncroTokenStore
+    from sync.poller import OwnershipMode, OwnershipUnknown, read_ownership
 
     account = storage_account()
     users = syncro_client().users()
@@ -193,7 +211,13 @@ def admin_overview() -> AdminOverview:
     by_user = {user_id: email for email, user_id in overrides.items()}
     rows = [AdminRow(user, links.get(user.id), by_user.get(user.id, "")) for user in users]
     known = {user.id for user in users}
-    return AdminOverview(rows, overrides, sorted({i for i in overrides.values() if i not in known}))
+    unknown = sorted({i for i in overrides.values() if i not in known})
+    if read_ownership(account.cursors) is not OwnershipMode.TOKENS:
+        return AdminOverview(rows, overrides, unknown)
+    tokened = {record.syncro_user_id for record in SyncroTokenStore(account).list_tokens()}
+    missing = frozenset(tech for tech, link in links.items() if link.status is LinkStatus.ACTIVE) - tokened
+    note = OwnershipUnknown(tuple(sorted(missing))).explanation
+    return AdminOverview(rows, overrides, unknown, note, missing)
 
 
 def set_override(ms_email: str, syncro_user_id: int | None) -> str | None:

@@ -30,11 +30,31 @@ def check_health(version: str, open_storage: Callable[[], StorageAccount]) -> He
             "queue_depth": account.sync_queue.depth(),
             "poison_depth": account.sync_queue.poison_depth(),
         }
+        syncro = _syncro_ownership(account)
     except SettingsError as error:
         return _unhealthy(version, f"configuration: {error}")
     except StorageError as error:
         return _unhealthy(version, f"storage unreachable: {error}")
-    return HealthReport(True, {"status": "ok", "version": version, "storage": {"reachable": True}, "counts": counts})
+    body = {"status": "ok", "version": version, "storage": {"reachable": True}, "counts": counts, "syncro": syncro}
+    return HealthReport(True, body)
+
+
+def _syncro_ownership(account: StorageAccount) -> dict[str, Any]:
+    """Whether Syncro's responses say whom an appointment belongs to (the poller finds out on its
+    first poll), and in words what that means when they do not (`sync.poller.OwnershipUnknown`)."""
+    from storage.links import LinkStatus
+    from storage.syncro_tokens import SyncroTokenStore
+    from sync.poller import OwnershipMode, OwnershipUnknown, read_ownership
+
+    mode = read_ownership(account.cursors)
+    answer: dict[str, Any] = {"ownership": mode.value}
+    if mode is OwnershipMode.TOKENS:
+        active = {link.syncro_user_id for link in account.links.list_links() if link.status is LinkStatus.ACTIVE}
+        tokened = {record.syncro_user_id for record in SyncroTokenStore(account).list_tokens()}
+        missing = tuple(sorted(active - tokened))
+        answer["note"] = OwnershipUnknown(missing).explanation
+        answer["techs_without_token"] = [str(tech) for tech in missing]
+    return answer
 
 
 def _unhealthy(version: str, reason: str) -> HealthReport:

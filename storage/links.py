@@ -37,6 +37,8 @@ class Link:
     linked_at: datetime
     status_detail: str = ""
     remove_outlook_events: bool = False  # with UNLINKING: delete our [S] events, then forget the link
+    # Private Outlook events reach Syncro as "Busy" unless the tech lets their details through.
+    share_private: bool = False
     etag: str | None = None
 
     def with_changes(self, **changes: object) -> Link:
@@ -57,6 +59,7 @@ def _to_entity(link: Link) -> Entity:
         "status": link.status.value,
         "status_detail": link.status_detail,
         "remove_outlook_events": link.remove_outlook_events,
+        "share_private": link.share_private,
         "linked_at": link.linked_at,
     }
 
@@ -74,6 +77,7 @@ def _from_entity(entity: Entity, etag: str) -> Link:
         status=LinkStatus(entity["status"]),
         status_detail=entity.get("status_detail", ""),
         remove_outlook_events=bool(entity.get("remove_outlook_events", False)),
+        share_private=bool(entity.get("share_private", False)),
         linked_at=entity["linked_at"],
         etag=etag,
     )

@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
+from settings import SyncOptions
 from storage.account import utc_now
 from storage.conflicts import ConflictRecord
 from storage.errors import LeaseHeld, NotFound
@@ -45,8 +46,11 @@ from sync.planner import Policy, plan
 if TYPE_CHECKING:
     from storage.account import StorageAccount
     from storage.links import Link
+    from sync.budget import RequestBudget
     from sync.graph import GraphClient
+    from sync.poller import PollReport
     from sync.syncro import SyncroClient
+    from sync.syncro_tokens import SyncroTokenService
 
 _ZONES: dict[str, ZoneInfo] = {}  # the account's zone per Syncro base URL (GET /settings once a process)
 
@@ -67,6 +71,7 @@ class SyncDeps:
     zone: ZoneInfo | None = None
     max_rounds: int = 4
     lease: timedelta = timedelta(minutes=5)
+    options: SyncOptions = field(default_factory=SyncOptions)
 
     def account_zone(self) -> ZoneInfo:
         if self.zone is None:
@@ -83,12 +88,12 @@ def default_deps() -> SyncDeps:
     from settings import get_settings
 
     settings = get_settings()
-    web_url = settings.syncro_base_url.removesuffix("/api/v1")
     return SyncDeps(
         storage=services.storage_account(),
         graph_for=services.graph_client_for,
         syncro=services.syncro_client(),
-        syncro_web_url=web_url,
+        syncro_web_url=settings.sync.syncro_web_url,
+        options=settings.sync,
         past_days=settings.window_past_days,
         future_days=settings.window_future_days,
         conflict=settings.conflict_policy.value,
@@ -133,10 +138,38 @@ class Inputs:
     skipped: list[dict[str, str]]
 
 
-def build_inputs(snapshot: Snapshot, pairs: list[Pair], *, tech: int, link: Link, zone: ZoneInfo) -> Inputs:
+PRIVATE = frozenset({"private", "confidential"})  # Graph's sensitivity values Outlook shows as private
+BUSY = "Busy"
+
+
+def build_inputs(
+    snapshot: Snapshot,
+    pairs: list[Pair],
+    *,
+    tech: int,
+    link: Link,
+    zone: ZoneInfo,
+    options: SyncOptions | None = None,
+    now: datetime | None = None,
+) -> Inputs:
     """Items of both sides and the pairs to plan over. An item that cannot be mapped is skipped
     with its reason, and so are its pair and the pair's other item: an unreadable item is never
-    taken for a deleted one (nor its counterpart for a new one)."""
+    taken for a deleted one (nor its counterpart for a new one).
+
+    The policies of ``options`` and the link become item extras the planner reads (see
+    `sync.planner.plan`): events from before the link are ``preexisting`` unless the import of
+    existing events is on and they start inside its window; occurrences of recurring events do
+    not start pairs when recurring sync is off; meetings the tech did not organise and private
+    events are ``outlook_only`` (private ones reach Syncro as "Busy" unless the tech opted in);
+    cancelled and declined meetings are ``withdrawn``."""
+    options = options or SyncOptions()
+    import_from = import_to = None
+    if options.import_existing and now is not None:
+        today = now.astimezone(zone).date()
+        import_from = datetime.combine(today, datetime.min.time(), zone)
+        import_to = import_from + timedelta(days=options.import_existing_days)
+    syncro_born = {pair.outlook_id for pair in pairs if pair.origin is Side.SYNCRO and pair.outlook_id}
+    mapped_outlook = {pair.outlook_id for pair in pairs if pair.outlook_id}
     skipped: list[dict[str, str]] = []
     bad: set[tuple[Side, str]] = set()
     syncro_items: dict[str, Item] = {}
@@ -158,8 +191,11 @@ def build_inputs(snapshot: Snapshot, pairs: list[Pair], *, tech: int, link: Link
             ours[transaction_id(tech, pair.key, replaces)] = pair.key
     outlook_items: dict[str, Item] = {}
     for item_id, event in snapshot.outlook.items():
-        if event.get("type") == "seriesMaster" or event.get("isCancelled"):
-            continue  # occurrences sync one by one; a cancelled event counts as deleted
+        if event.get("type") == "seriesMaster":
+            continue  # occurrences sync one by one
+        withdrawn = bool(event.get("isCancelled")) or _response(event) == "declined"
+        if withdrawn and item_id not in mapped_outlook:
+            continue
         try:
             content = appointment_from_graph(event, zone=zone)
         except UnmappableItem as error:
@@ -171,13 +207,24 @@ def build_inputs(snapshot: Snapshot, pairs: list[Pair], *, tech: int, link: Link
             "modified_at": parse_time(event.get("lastModifiedDateTime")),
             "created_at": created,
         }
-        if created is not None and created < link.linked_at:
+        importable = import_from is not None and import_to is not None and import_from <= content.start < import_to
+        if created is not None and created < link.linked_at and not importable:
             extras["preexisting"] = True
         txn = event.get("transactionId")
         if txn in ours:
             extras["pair_key"] = ours[txn]
         elif txn and str(event.get("subject") or "").startswith(SYNCRO_TAG):
             extras["pair_key"] = f"orphan:{txn}"  # ours, left by a pair that is gone: never imported back
+        if withdrawn:
+            extras["withdrawn"] = True
+        if not options.recurring and event.get("type") in ("occurrence", "exception"):
+            extras["no_import"] = "recurring events are not synced (SYNC_RECURRING_EVENTS)"
+        if item_id not in syncro_born and "pair_key" not in extras:
+            private = str(event.get("sensitivity") or "normal").lower() in PRIVATE and not link.share_private
+            if private:
+                content = replace(content, summary=BUSY, description="", location="")
+            if private or event.get("isOrganizer") is False:
+                extras["outlook_only"] = True
         outlook_items[item_id] = Item(Side.OUTLOOK, item_id, str(event.get("changeKey") or ""), content, extras)
     kept: list[Pair] = []
     for pair in pairs:
@@ -188,6 +235,11 @@ def build_inputs(snapshot: Snapshot, pairs: list[Pair], *, tech: int, link: Link
             continue
         kept.append(pair)
     return Inputs(kept, list(syncro_items.values()), list(outlook_items.values()), skipped)
+
+
+def _response(event: dict[str, Any]) -> str:
+    status = event.get("responseStatus")
+    return str(status.get("response") or "").lower() if isinstance(status, dict) else ""
 
 
 def tag_repairs(inputs: Inputs, snapshot: Snapshot, actions: list[Action], *, two_way: bool) -> list[UpdateOn]:
@@ -210,6 +262,50 @@ def tag_repairs(inputs: Inputs, snapshot: Snapshot, actions: list[Action], *, tw
         elif two_way and not tag_intact(str(snapshot.syncro[s.id].get("summary") or ""), Side.OUTLOOK):
             repairs.append(UpdateOn(Side.SYNCRO, s.id, s.content, s.version, pair.key, in_sync_with=o.version))
     return repairs
+
+
+# -- polling Syncro -------------------------------------------------------------------------------
+
+
+def poll_syncro(
+    deps: SyncDeps,
+    *,
+    budget: RequestBudget | None = None,
+    tokens: SyncroTokenService | None = None,
+    slice_days: int = 7,
+) -> PollReport:
+    """One Syncro poll for every active link, within ``budget`` (default: the process's share,
+    `services.poll_budget`); each tech's own token from ``tokens`` (default: the stored ones) is
+    used when Syncro hides owners. Queues one sync job per tech whose appointments changed.
+    Raises SyncroError (other than 429) and StorageError."""
+    from sync.poller import poll_once
+
+    if budget is None or tokens is None:
+        import services
+
+        budget = budget or services.poll_budget()
+        tokens = tokens or services.syncro_token_service()
+    storage = deps.storage
+    techs = [link.syncro_user_id for link in storage.links.list_links() if link.status is LinkStatus.ACTIVE]
+    clients = tokens.clients(techs)
+    try:
+        return poll_once(
+            client=deps.syncro,
+            mirror=storage.mirror,
+            cursors=storage.cursors,
+            queue=storage.sync_queue,
+            budget=budget,
+            clock=deps.clock,
+            techs=techs,
+            tech_clients=clients,
+            zone=deps.account_zone(),
+            past_days=deps.past_days,
+            future_days=deps.future_days,
+            slice_days=slice_days,
+        )
+    finally:
+        for client in clients.values():
+            client.close()
 
 
 # -- the sync -----------------------------------------------------------------------------------
@@ -294,7 +390,9 @@ def _sync(link: Link, deps: SyncDeps, report: SyncReport) -> None:
     policy = Policy(two_way=link.two_way, conflict=deps.conflict)  # type: ignore[arg-type]
     skipped: dict[tuple[str, str], dict[str, str]] = {}
     for _round in range(deps.max_rounds):
-        inputs = build_inputs(snapshot, executor.pairs(), tech=tech, link=link, zone=zone)
+        inputs = build_inputs(
+            snapshot, executor.pairs(), tech=tech, link=link, zone=zone, options=deps.options, now=now
+        )
         skipped.update({(s["side"], s["id"]): s for s in inputs.skipped})
         actions = plan(inputs.pairs, inputs.syncro, inputs.outlook, policy=policy, verified_gone=tally.verified_gone)
         actions += tag_repairs(inputs, snapshot, actions, two_way=link.two_way)

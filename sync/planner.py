@@ -169,7 +169,11 @@ def plan(
     order; an empty list means both sides agree and every pair is recorded.
 
     ``Item.extras`` read here: ``modified_at`` (the ``latest`` policy), ``preexisting`` (existed
-    before the link), ``pair_key`` (our Graph extended property), ``created_at`` (adoption).
+    before the link), ``pair_key`` (our Graph extended property), ``created_at`` (adoption),
+    ``no_import`` (a reason this item never starts a pair, e.g. recurring sync is off),
+    ``outlook_only`` (an Outlook item that flows to Syncro only: a meeting the tech did not
+    organise, a private event shown as Busy) and ``withdrawn`` (a cancelled or declined meeting:
+    its Syncro copy goes, whatever was edited there).
 
     Raises a `PlanError` subclass for impossible inputs (duplicate ids, an item mapped twice).
     """
@@ -217,10 +221,16 @@ def _decide_pair(snap: _Snapshot, pair: Pair) -> list[Action]:
     if snap.unknown(pair, Side.SYNCRO) or snap.unknown(pair, Side.OUTLOOK):
         return []  # maybe a glitch: wait for the Verify
     s, o = snap.item(pair, Side.SYNCRO), snap.item(pair, Side.OUTLOOK)
+    if o is not None and o.extras.get("withdrawn"):
+        if pair.origin is Side.OUTLOOK:
+            return [Forget(pair.key)] if s is None else [DeleteOn(Side.SYNCRO, s.id, s.version, pair.key, s.content)]
+        o = None  # a cancelled copy of a Syncro-born event: as good as deleted
     if s is None and o is None:
         return [Forget(pair.key)]
     if not policy.two_way:
         return [] if pair.origin is Side.OUTLOOK else _decide_one_way(pair, s, o)
+    if o is not None and o.extras.get("outlook_only") and pair.origin is Side.OUTLOOK:
+        return _decide_from_outlook(pair, s, o)
     if s is None:
         assert o is not None
         return _gone_on(pair, Side.SYNCRO, o)
@@ -247,7 +257,7 @@ def _decide_intent(snap: _Snapshot, pair: Pair) -> list[Action]:
     if snap.unknown(pair, other(missing)):
         return []
     source = snap.item(pair, other(missing))
-    if source is None:
+    if source is None or source.extras.get("withdrawn"):
         return [Forget(pair.key)]  # the item to copy is gone and nothing was created
     if not snap.policy.two_way and pair.origin is Side.OUTLOOK:
         return []
@@ -264,6 +274,14 @@ def _decide_one_way(pair: Pair, s: Item | None, o: Item | None) -> list[Action]:
     if o is None:
         return [CreateOn(Side.OUTLOOK, s.content, pair.origin, pair.key, s.id, s.version, replaces=pair.outlook_id)]
     return _write_both(pair, s, o, s.content)
+
+
+def _decide_from_outlook(pair: Pair, s: Item | None, o: Item) -> list[Action]:
+    """An Outlook-only pair (a meeting someone else organised, a private event): Outlook is the
+    truth, Syncro edits are put back and a deleted Syncro copy comes back."""
+    if s is None:
+        return [CreateOn(Side.SYNCRO, o.content, pair.origin, pair.key, o.id, o.version, replaces=pair.syncro_id)]
+    return _write_both(pair, s, o, o.content)
 
 
 def _gone_on(pair: Pair, gone: Side, there: Item) -> list[Action]:
@@ -316,6 +334,8 @@ def _winner(policy: Policy, s: Item, o: Item) -> Side:
 def _decide_new(policy: Policy, item: Item) -> list[Action]:
     if item.extras.get("preexisting") and not policy.import_existing:
         return []  # existed before the link: imported only on request
+    if item.extras.get("no_import") or item.extras.get("withdrawn"):
+        return []  # left out by a setting, or a cancelled or declined meeting
     if "pair_key" in item.extras:
         return []  # ours (our extended property), left by a pair that no longer wants it: never import it back
     if item.side is Side.OUTLOOK and not policy.two_way:

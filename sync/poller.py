@@ -82,7 +82,8 @@ class OwnershipUnknown:
             names = ", ".join(str(tech) for tech in self.techs_without_token)
             text += (
                 f" No API token is set for Syncro user(s) {names}: their appointments are not polled "
-                "until an admin adds one (Syncro: Admin > API Tokens, created as that user)."
+                "until they add one on their settings page or an admin adds one "
+                "(PUT /api/admin/syncro-tokens/{id}; Syncro: Admin > API Tokens, created as that user)."
             )
         return text
 

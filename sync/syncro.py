@@ -194,6 +194,15 @@ class SyncroClient(SessionClient):
 
     # -- users --------------------------------------------------------------------------------
 
+    def me(self) -> int:
+        """The Syncro user id this client's API token belongs to (``GET /me``).
+        Raises SyncroUnauthorized (a wrong or revoked token), SyncroError."""
+        body = self._get_json("/me")
+        raw = body.get("user_id") if isinstance(body, dict) else None
+        if isinstance(raw, bool) or not isinstance(raw, int | str) or not str(raw).isdigit():
+            raise SyncroUnexpectedResponse(200, None, "GET /me answered without a user_id")
+        return int(raw)
+
     def users(self) -> list[SyncroUser]:
         """Every user of the account, with email.
 

@@ -173,7 +173,12 @@ def settings_page(request: WebRequest) -> WebResponse:
     return _render_settings(session, flash=_flash(request.query))
 
 
-_FLASHES = {"linked": "Your calendar is linked.", "saved": "Saved.", "unlinked": "Unlinked."}
+_FLASHES = {
+    "linked": "Your calendar is linked.",
+    "saved": "Saved.",
+    "unlinked": "Unlinked.",
+    "token": "Your Syncro API token is saved; your appointments sync from the next poll.",
+}
 
 
 def _flash(query: Mapping[str, str]) -> str:
@@ -208,9 +213,10 @@ def _save_settings(request: WebRequest) -> WebResponse:
     _, syncro_user_id = guarded
     calendar_id = request.form.get("calendar_id", "")
     two_way = request.form.get("two_way", "") == "on"
+    share_private = request.form.get("share_private", "") == "on"
     if len(calendar_id) > 512:
         return _error("unknown_calendar", status=400)
-    problem = save_link_choices(syncro_user_id, calendar_id=calendar_id, two_way=two_way)
+    problem = save_link_choices(syncro_user_id, calendar_id=calendar_id, two_way=two_way, share_private=share_private)
     if problem:
         return _error(problem, status=409 if problem == "not_linked" else 400)
     return redirect(f"{SETTINGS_PATH}?saved=1")
@@ -239,6 +245,28 @@ def settings_new_feed_url(request: WebRequest) -> WebResponse:
     url = new_feed_url(syncro_user_id)
     # Shown once: only a hash of the token is kept (docs/security.md).
     return _render_settings(session, new_feed_url=url, flash="Your new calendar feed URL is below.")
+
+
+@_guarded
+def settings_syncro_token(request: WebRequest) -> WebResponse:
+    """The tech enters their own Syncro API token (needed when Syncro hides appointment owners)."""
+    from services import syncro_token_service
+    from sync.errors import ServiceError
+    from sync.syncro_tokens import SyncroTokenRejected
+
+    guarded = _tech_post_guard(request)
+    if isinstance(guarded, WebResponse):
+        return guarded
+    session, syncro_user_id = guarded
+    try:
+        syncro_token_service().save(syncro_user_id, request.form.get("token", ""), set_by="tech")
+    except SyncroTokenRejected as error:
+        return _render_settings(session, flash=str(error), status=400)
+    except ServiceError:
+        return _render_settings(
+            session, flash="Syncro could not check the token just now. Try again in a minute.", status=503
+        )
+    return redirect(f"{SETTINGS_PATH}?token=1")
 
 
 @_guarded

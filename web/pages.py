@@ -170,6 +170,7 @@ def _environment() -> Environment:
         unlink_path=views.UNLINK_PATH,
         feed_path=views.FEED_PATH,
         sync_now_path=views.SYNC_NOW_PATH,
+        syncro_token_path=views.SYNCRO_TOKEN_PATH,
         sign_out_path=views.SIGN_OUT_PATH,
         admin_overrides_path=views.ADMIN_OVERRIDES_PATH,
     )

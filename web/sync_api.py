@@ -18,24 +18,9 @@ from web.responses import (
 
 def _poll_first(deps: Any) -> dict[str, Any]:
     """One Syncro poll for every active link before the sync, so what changed in Syncro is seen."""
-    from storage.links import LinkStatus
-    from sync.budget import RequestBudget
-    from sync.poller import poll_once
+    from sync.engine import poll_syncro
 
-    storage = deps.storage
-    techs = [link.syncro_user_id for link in storage.links.list_links() if link.status is LinkStatus.ACTIVE]
-    report = poll_once(
-        client=deps.syncro,
-        mirror=storage.mirror,
-        cursors=storage.cursors,
-        queue=storage.sync_queue,
-        budget=RequestBudget(),
-        clock=deps.clock,
-        techs=techs,
-        zone=deps.account_zone(),
-        past_days=deps.past_days,
-        future_days=deps.future_days,
-    )
+    report = poll_syncro(deps)
     return {
         "requests": report.requests_made,
         "changed_techs": [str(t) for t in report.changed_techs],
@@ -110,3 +95,47 @@ def restore(raw_id: str, entry_id: str) -> func.HttpResponse:
     except ServiceError as error:
         return error_response(502, "service_error", str(error))
     return json_response({"syncro_user_id": str(tech), "entry": entry_id, "restored": restored})
+
+
+@unavailable_as_503
+def set_syncro_token(raw_id: str, body: bytes) -> func.HttpResponse:
+    """``PUT /api/admin/syncro-tokens/{id}`` with ``{"token": "..."}``: keep that tech's own Syncro
+    API token (checked with Syncro first), for when Syncro hides appointment owners."""
+    import json
+
+    from services import syncro_token_service
+    from sync.errors import ServiceError
+    from sync.syncro_tokens import SyncroTokenRejected
+
+    tech = syncro_user_id_from(raw_id)
+    if tech is None:
+        return bad_syncro_user_id()
+    try:
+        token = json.loads(body or b"null").get("token")
+    except (ValueError, AttributeError):
+        token = None
+    if not isinstance(token, str) or not token.strip():
+        return error_response(
+            400, "bad_request", 'Send a JSON object like {"token": "<the tech\'s Syncro API token>"}.'
+        )
+    try:
+        record = syncro_token_service().save(tech, token, set_by="admin")
+    except SyncroTokenRejected as error:
+        return error_response(400, "token_rejected", str(error))
+    except ServiceError as error:
+        return error_response(502, "service_error", f"Syncro could not check the token: {error}")
+    set_at = record.set_at.isoformat() if record.set_at else None
+    return json_response({"syncro_user_id": str(tech), "set_at": set_at, "set_by": record.set_by})
+
+
+@unavailable_as_503
+def forget_syncro_token(raw_id: str) -> func.HttpResponse:
+    """``DELETE /api/admin/syncro-tokens/{id}``: forget that tech's Syncro API token."""
+    from services import syncro_token_service
+
+    tech = syncro_user_id_from(raw_id)
+    if tech is None:
+        return bad_syncro_user_id()
+    if not syncro_token_service().forget(tech):
+        return error_response(404, "not_found", "No Syncro API token is stored for this technician.")
+    return func.HttpResponse(status_code=204)

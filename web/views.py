@@ -28,6 +28,7 @@ SETTINGS_PATH = "/api/settings"  # GET the page; POST saves calendar + two-way
 UNLINK_PATH = "/api/settings/unlink"
 FEED_PATH = "/api/settings/feed"  # issue (or replace) the private ICS URL
 SYNC_NOW_PATH = "/api/settings/sync"  # sync this tech now
+SYNCRO_TOKEN_PATH = "/api/settings/syncro-token"  # the tech's own Syncro API token
 SIGN_OUT_PATH = "/api/settings/signout"
 ADMIN_PATH = "/api/admin"
 ADMIN_OVERRIDES_PATH = "/api/admin/overrides"
@@ -124,6 +125,10 @@ class SettingsView:
     signed_in_as: str = ""  # the session's Microsoft email, beside "Sign out"
     # Recent conflicts the sync settled, each one sentence ("Both sides changed the time of ...").
     conflicts: tuple[str, ...] = ()
+    share_private: bool = False  # private Outlook events show their details in Syncro (else "Busy")
+    # Syncro hides appointment owners, so the tech's own Syncro API token is needed (see sync.poller).
+    syncro_token_needed: bool = False
+    syncro_token_note: str | None = None  # "Set on 1 Dec 2026 by your admin.", never the token
 
     @property
     def linked(self) -> bool:
@@ -181,6 +186,7 @@ class AdminRow:
     last_error: str | None = None
     needs_relink: bool = False
     email_override: str | None = None  # the Microsoft email an admin mapped to this user, if any
+    syncro_token_missing: bool = False  # linked, but Syncro hides owners and no Syncro token is set
 
 
 @dataclass(frozen=True)
@@ -193,6 +199,7 @@ class AdminView:
     csrf_token: str = field(repr=False)
     flash: str | None = None
     stale_overrides: tuple[tuple[str, str], ...] = ()  # (Microsoft email, Syncro id) naming no Syncro user
+    syncro_note: str | None = None  # Syncro hides appointment owners: what that means, in words
 
 
 # ---------------------------------------------------------------------------------------------
@@ -537,7 +544,18 @@ def settings_view(
         flash=flash or None,
         signed_in_as=signed_in_as,
         conflicts=tuple(conflict_sentence(c) for c in getattr(overview, "conflicts", ())),
+        share_private=bool(link and getattr(link, "share_private", False)),
+        syncro_token_needed=bool(getattr(overview, "owners_hidden", False)),
+        syncro_token_note=_token_note(getattr(overview, "syncro_token", None)),
     )
+
+
+def _token_note(record: Any) -> str | None:
+    if record is None:
+        return None
+    who = "you" if record.set_by == "tech" else "your admin"
+    when = f" on {record.set_at:%d %b %Y}" if record.set_at else ""
+    return f"Your Syncro API token was set{when} by {who}."
 
 
 _FIELD_WORDS = {
@@ -597,6 +615,7 @@ def admin_view(
                 or None,
                 needs_relink=state == "needs_relink",
                 email_override=row.override_email or None,
+                syncro_token_missing=row.user.id in getattr(overview, "without_syncro_token", ()),
             )
         )
     unknown = {str(i) for i in overview.unknown_override_ids}
@@ -608,6 +627,7 @@ def admin_view(
         csrf_token=csrf_token,
         flash=flash or None,
         stale_overrides=stale,
+        syncro_note=getattr(overview, "ownership_note", "") or None,
     )
 
 

@@ -730,3 +730,24 @@ def test_handler_refusals_have_pages(kind: str, status: int) -> None:
     view = views.error_view(kind)
     assert view.status == status
     assert parse(render_error(view)).all("h1")[0].text == view.title
+
+
+def test_the_admin_overview_says_when_syncro_hides_owners_and_who_has_no_syncro_token() -> None:
+    quiet = render_admin(admin_view())
+    assert 'id="syncro-note"' not in quiet and "No Syncro API token" not in quiet
+    base = admin_view()
+    rows = (replace(base.rows[0], syncro_token_missing=True), *base.rows[1:])
+    note = "Syncro's API does not say which technician an appointment belongs to."
+    html = render_admin(replace(base, rows=rows, syncro_note=note))
+    assert note in parse(html).by_id("syncro-note").text
+    (alex,) = [row.split("</tr>")[0] for row in html.split("<tr>") if "· #1<" in row]
+    assert "No Syncro API token" in alex
+    assert html.count("No Syncro API token") == 1
+
+
+def test_the_settings_page_offers_the_syncro_token_form_only_when_it_is_needed() -> None:
+    assert 'id="syncro-token"' not in render_settings(linked_view())
+    needed = render_settings(replace(linked_view(), syncro_token_needed=True))
+    assert 'id="syncro-token"' in needed and "No token yet" in needed and 'type="password"' in needed
+    done = render_settings(replace(linked_view(), syncro_token_needed=True, syncro_token_note="Set by your admin."))
+    assert "Set by your admin." in done and "No token yet" not in done
