@@ -311,8 +311,13 @@ def poll_syncro(
 # -- the sync -----------------------------------------------------------------------------------
 
 
-def sync_tech(syncro_user_id: int, *, deps: SyncDeps) -> SyncReport:
+def sync_tech(syncro_user_id: int, *, deps: SyncDeps, series_check: bool = False) -> SyncReport:
     """Sync one technician now and say what changed.
+
+    ``series_check``: Outlook told us something changed (a Graph notification). When the delta
+    round then brings nothing new, the recurring series in the mirror are expanded again, because
+    a deleted occurrence gets no tombstone in delta and its notification names only the series
+    master (`recheck_series`).
 
     Never raises for what a service or an item did: failures land in ``report.errors`` (and
     ``status`` ``failed`` when the sync could not start). Raises StorageError when Table Storage
@@ -344,7 +349,7 @@ def sync_tech(syncro_user_id: int, *, deps: SyncDeps) -> SyncReport:
     from oauth.tokens import TokenError
 
     try:
-        _sync(link, deps, report)
+        _sync(link, deps, report, series_check=series_check)
     except (ServiceError, TokenError) as error:
         # Nothing to plan from (Graph or the token failed before the plan): the next sync retries.
         report.status = "failed"
@@ -354,11 +359,12 @@ def sync_tech(syncro_user_id: int, *, deps: SyncDeps) -> SyncReport:
     return report
 
 
-def _sync(link: Link, deps: SyncDeps, report: SyncReport) -> None:
+def _sync(link: Link, deps: SyncDeps, report: SyncReport, *, series_check: bool = False) -> None:
     tech, storage, now = link.syncro_user_id, deps.storage, deps.clock()
     zone = deps.account_zone()
     graph = deps.graph_for(tech)
     window = Window.around(now.astimezone(zone).date(), zone, past_days=deps.past_days, future_days=deps.future_days)
+    before = _versions(storage, tech) if series_check else None
     refreshed = refresh_outlook(
         tech=tech,
         calendar_id=link.calendar_id,
@@ -370,9 +376,14 @@ def _sync(link: Link, deps: SyncDeps, report: SyncReport) -> None:
         mapped={row.graph_id for row in storage.mappings.list_mappings(tech) if row.graph_id},
     )
     report.full_round = refreshed.full_round
+    outlook = dict(refreshed.events)
+    if before is not None and not refreshed.full_round and before == _versions_of(outlook):
+        recheck_series(
+            graph, link.calendar_id, outlook, window, forget=lambda event_id: _forget_event(deps, tech, event_id)
+        )
     snapshot = Snapshot(
         syncro={str(e.appointment_id): e.appointment for e in storage.mirror.list_entries(tech)},
-        outlook=dict(refreshed.events),
+        outlook=outlook,
     )
     tally = Tally()
     executor = Executor(
@@ -409,6 +420,52 @@ def _sync(link: Link, deps: SyncDeps, report: SyncReport) -> None:
     for conflict in tally.conflicts:  # for the settings page: which version was kept, and why
         record = ConflictRecord(tech, now, tuple(conflict["fields"]), conflict["winner"], conflict["summary"])
         storage.conflicts.add(record, pair_key=conflict["pair"])
+
+
+def _versions(storage: StorageAccount, tech: int) -> dict[str, str]:
+    return _versions_of({entry.event_id: entry.event for entry in storage.outlook_mirror.list_entries(tech)})
+
+
+def _versions_of(events: dict[str, dict[str, Any]]) -> dict[str, str]:
+    return {event_id: str(event.get("changeKey") or "") for event_id, event in events.items()}
+
+
+def _forget_event(deps: SyncDeps, tech: int, event_id: str) -> None:
+    deps.storage.outlook_mirror.delete_entry(tech, event_id)
+
+
+def recheck_series(
+    graph: GraphClient,
+    calendar_id: str,
+    events: dict[str, dict[str, Any]],
+    window: Window,
+    *,
+    forget: Callable[[str], None],
+) -> list[str]:
+    """Expand each recurring series that has occurrences in ``events`` (the Outlook mirror) and
+    drop the occurrences Graph no longer lists: deleted occurrences, which delta never reports.
+    One ``instances`` request per series; a series gone entirely (404) drops all of its
+    occurrences. Returns the ids dropped (from ``events`` and, through ``forget``, the mirror)."""
+    from sync.errors import GraphNotFound
+
+    series: dict[str, set[str]] = {}
+    for event_id, event in events.items():
+        master = event.get("seriesMasterId")
+        if master and event.get("type") in ("occurrence", "exception"):
+            series.setdefault(str(master), set()).add(event_id)
+    dropped: list[str] = []
+    for master, ids in sorted(series.items()):
+        try:
+            listed = {
+                str(item.get("id")) for item in graph.list_instances(calendar_id, master, window.start, window.end)
+            }
+        except GraphNotFound:
+            listed = set()
+        for event_id in sorted(ids - listed):
+            forget(event_id)
+            events.pop(event_id, None)
+            dropped.append(event_id)
+    return dropped
 
 
 def _unlink(link: Link, deps: SyncDeps, report: SyncReport) -> SyncReport:

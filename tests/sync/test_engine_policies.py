@@ -22,12 +22,12 @@ BLAKE = demo.TECHS[1]
 world = scenarios.world  # the scenarios' fixture, for this module's own product
 
 
-def _sync(world: World, **options: Any) -> SyncReport:
+def _sync(world: World, *, series_check: bool = False, **options: Any) -> SyncReport:
     world.sim("graph", "POST", "/_sim/clock", json={"advance_seconds": 3})
     world.poll()
     deps = default_deps()
     deps.options = replace(deps.options, **options)
-    report = sync_tech(TECH, deps=deps)
+    report = sync_tech(TECH, deps=deps, series_check=series_check)
     assert report.status == "synced" and not report.errors, report
     return report
 
@@ -159,6 +159,23 @@ def test_recurring_events_sync_as_occurrences_and_an_edited_occurrence_follows(w
     report = _sync(world)
     assert report.updated == {"syncro": 1, "outlook": 0}
     assert len(_by_summary(world, "[O] Stand-up")) == 2 and len(_by_summary(world, "[O] Stand-up (remote)")) == 1
+
+
+def test_a_deleted_occurrence_follows_when_outlook_says_its_series_changed(world: World) -> None:
+    # Graph's delta has no tombstone for a deleted occurrence; its notification names the master.
+    master = _series(world, "Patch window", days=10, count=3)
+    _sync(world)
+    assert len(_by_summary(world, "[O] Patch window")) == 3
+    window = f"startDateTime={_at(0, 0)}&endDateTime={_at(30, 0)}"
+    occurrences = world.graph("GET", f"/me/events/{master}/instances?{window}").json()["value"]
+    world.graph("DELETE", f"/me/events/{occurrences[0]['id']}")
+
+    assert _sync(world).deleted == {"syncro": 0, "outlook": 0}  # a reconcile alone cannot see it
+    report = _sync(world, series_check=True)
+    assert report.deleted == {"syncro": 1, "outlook": 0}
+    remaining = sorted(a["start_at"] for a in _by_summary(world, "[O] Patch window"))
+    assert len(remaining) == 2
+    assert _sync(world, series_check=True).writes == 0
 
 
 def test_with_recurring_sync_off_a_new_series_stays_in_outlook(world: World) -> None:
