@@ -265,6 +265,19 @@ def diff(
     return Changes(new=tuple(new), changed=tuple(changed), vanished=tuple(vanished))
 
 
+GUARD_COUNT = 10  # as the planner's deletion guard (sync.planner.Policy)
+GUARD_FRACTION = 0.5
+
+
+def suspicious_listing(*, listed: int, held: int, vanished: int) -> bool:
+    """A window's listing that cannot be believed about what it leaves out: empty where the mirror
+    held appointments, or missing many of them at once. Its absences are then believed only
+    on a 404 (never taken for reassignments), like the planner's guard on deletions."""
+    if held and not listed:
+        return True
+    return vanished >= GUARD_COUNT and vanished > GUARD_FRACTION * held
+
+
 # -- the round's progress (the syncropoll/round cursor) -----------------------------------------
 
 
@@ -422,15 +435,21 @@ class _Poll:
             return  # too many ids to carry between runs: the next round checks this window
         for tech in sorted(self.techs) if unit.tech is None else [unit.tech]:
             changes = diff(self.entries[tech].values(), [], unit.window, seen=frozenset(seen), zone=self.zone)
+            held = sum(
+                1 for entry in self.entries[tech].values() if _in_window(entry.appointment, unit.window, self.zone)
+            )
+            trusted = not suspicious_listing(listed=len(seen), held=held, vanished=len(changes.vanished))
             for index, entry in enumerate(changes.vanished):
                 try:
-                    self.confirm(tech, entry, unit.window)
+                    self.confirm(tech, entry, unit.window, trust_listing=trusted)
                 except (_BudgetSpent, SyncroThrottled):
                     self.unconfirmed += len(changes.vanished) - index
                     raise
 
-    def confirm(self, tech: int, entry: MirrorEntry, window: Window) -> None:
-        """Believe a disappearance only on a 404; otherwise the appointment moved or changed hands."""
+    def confirm(self, tech: int, entry: MirrorEntry, window: Window, *, trust_listing: bool = True) -> None:
+        """Believe a disappearance only on a 404; otherwise the appointment moved or changed hands.
+        Without owner fields, "changed hands" is inferred from the listing, so it is believed only
+        when the listing looks sound (``trust_listing``, see `suspicious_listing`)."""
         try:
             record = self.call(self.client, lambda: self.client.get_appointment(entry.appointment_id))
         except SyncroNotFound:
@@ -446,7 +465,7 @@ class _Poll:
             # boundaries may be UTC's rather than the account's.
             day = start_day(record, self.zone)
             inside = day is not None and window[0] < day < window[1] - timedelta(days=1)
-            stays = not inside
+            stays = not inside or not trust_listing
         if not stays:
             self.forget(tech, entry.appointment_id)
         elif str(record.get("updated_at") or "") != entry.updated_at or content_hash(record) != entry.content_hash:

@@ -203,3 +203,51 @@ def test_appointments_from_outlook_get_the_configured_type_and_customer(world: W
     record = world.syncro_record(created["id"])
     assert record is not None
     assert record.get("appointment_type_id") == 4 and record.get("customer_id") == 5560138601
+
+
+def test_deleted_in_syncro_but_edited_in_outlook_the_edit_wins_and_comes_back(world: World) -> None:
+    appointment = world.syncro_create("Cabling job", days=11)
+    _sync(world)
+    event = next(e for e in world.outlook_events() if e["subject"] == "[S] Cabling job")
+    world.sim("syncro", "DELETE", f"/_sim/appointments/{appointment}")
+    world.graph("PATCH", f"/me/events/{event['id']}", json={"location": {"displayName": "Rack room"}})
+    report = _sync(world)
+    assert report.created == {"syncro": 1, "outlook": 0} and report.deleted == {"syncro": 0, "outlook": 0}
+    (back,) = _by_summary(world, "Cabling job")  # Syncro-born: re-created untagged, as it was
+    assert back["id"] != appointment and back.get("location") == "Rack room"
+    assert _sync(world).writes == 0
+
+
+def test_an_empty_syncro_listing_where_data_was_deletes_nothing(world: World) -> None:
+    before = sorted(world.outlook_subjects())
+    empty = {"appointments": [], "meta": {"total_pages": 1, "total_entries": 0, "page": 1}}
+    world.sim(
+        "syncro",
+        "POST",
+        "/_sim/faults",
+        json={"method": "GET", "path": r"/appointments$", "status": 200, "body": empty, "times": 0},
+    )
+    try:
+        report = _sync(world)
+    finally:
+        world.sim("syncro", "DELETE", "/_sim/faults")
+    assert report.deleted == {"syncro": 0, "outlook": 0}  # each vanished one was read back (GET by id): still there
+    assert sorted(world.outlook_subjects()) == before
+    assert _sync(world).writes == 0
+
+
+def test_an_empty_outlook_round_where_data_was_deletes_nothing(world: World) -> None:
+    syncro_before = sorted(str(a.get("summary")) for a in world.syncro_all())
+    world.sim("graph", "POST", f"/_sim/mailboxes/{world.mailbox_oid}/delta/invalidate")
+    gone = f"{world.stack.sim_url('graph')}/v1.0/me/calendarView/delta?$deltatoken=forgotten"
+    empty = {"value": [], "@odata.deltaLink": gone}
+    rule = {"method": "GET", "path": r"calendarView/delta", "status": 200, "body": empty, "times": 2}
+    world.sim("graph", "POST", "/_sim/faults", json=rule)
+    try:
+        report = _sync(world)
+    finally:
+        world.sim("graph", "DELETE", "/_sim/faults")
+    assert report.deleted == {"syncro": 0, "outlook": 0}  # the guard re-read each mapped event by id
+    assert sorted(str(a.get("summary")) for a in world.syncro_all()) == syncro_before
+    report = _sync(world)
+    assert report.deleted == {"syncro": 0, "outlook": 0} and report.created == {"syncro": 0, "outlook": 0}

@@ -35,6 +35,7 @@ from sync.poller import (
     poll_once,
     read_ownership,
     runs_per_pass,
+    suspicious_listing,
 )
 from sync.syncro import SyncroClient
 from tests.sims.test_syncro import ADMIN_TOKEN, JOE, OWN_ONLY_TOKEN, SAM, TECH_TOKEN, TINA, Stack
@@ -484,6 +485,29 @@ def test_with_tokens_a_reassignment_is_confirmed_and_moves_mirrors(poller: Polle
     assert report.changed_techs == (JOE, TINA) and report.deleted == 0
     assert moving in poller.mirrored(JOE) and moving not in poller.mirrored(TINA)
     assert poller.counters()[BY_ID] == 1  # still there: someone else's now
+
+
+def test_with_tokens_an_empty_own_listing_is_never_taken_for_reassignments(poller: Poller) -> None:
+    poller.tech_tokens = {TINA: TECH_TOKEN}
+    tinas = poller.seed(TINA, 1, 2, 3)
+    poller.poll()
+    drain(poller.account)
+    empty = {"appointments": [], "meta": {"total_pages": 0, "total_entries": 0, "per_page": 25, "page": 1}}
+    poller.sim("POST", "faults", method="GET", path="/api/v1/appointments$", status=200, body=empty, times=0)
+    report = poller.poll()
+    poller.sim("DELETE", "faults")
+    assert report.deleted == 0 and report.changed_techs == () and drain(poller.account) == []
+    assert set(poller.mirrored(TINA)) == set(tinas)  # each looked up, still there, kept
+
+
+@pytest.mark.parametrize(
+    ("listed", "held", "vanished", "suspicious"),
+    [(0, 3, 3, True), (0, 0, 0, False), (5, 6, 1, False), (10, 30, 20, True), (30, 40, 9, False), (20, 38, 18, False)],
+)
+def test_a_listing_is_suspicious_when_empty_where_data_was_or_missing_many(
+    listed: int, held: int, vanished: int, suspicious: bool
+) -> None:
+    assert suspicious_listing(listed=listed, held=held, vanished=vanished) is suspicious
 
 
 def test_techs_and_appointments_with_ids_above_2_to_the_32(poller: Poller) -> None:
