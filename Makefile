@@ -9,14 +9,25 @@ PY := $(VENV)/bin/python
 STAMP_PY := $(VENV)/.installed
 STAMP_NODE := node_modules/.installed
 CHROMIUM := /usr/bin/chromium
+TOOLS := .venv-tools
+STAMP_TOOLS := $(TOOLS)/.installed
 
-.PHONY: run test lint bench key deps chromium clean
+.PHONY: run test lint bench key deps chromium clean tools
 
 run: deps
 	$(PY) -m local.stack
 
-test: deps lint $(CHROMIUM)
+test: deps tools lint $(CHROMIUM)
 	$(PY) -m pytest
+
+# checkov (tests/infra/test_template.py) in its own environment: it pins packaging<24, our pytest
+# needs >=24. Only `make test` installs it; `make run` does not need it.
+tools: $(STAMP_TOOLS)
+
+$(STAMP_TOOLS): infra/requirements-tools.txt infra/constraints-tools.txt
+	test -x $(TOOLS)/bin/python || $(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/python -m pip install --quiet --disable-pip-version-check -r infra/requirements-tools.txt -c infra/constraints-tools.txt
+	touch $@
 
 lint: $(STAMP_PY)
 	$(VENV)/bin/ruff check .
@@ -55,4 +66,4 @@ $(CHROMIUM):
 	test -x $@
 
 clean:
-	rm -rf $(VENV) node_modules .local .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(TOOLS) node_modules .local .pytest_cache .ruff_cache

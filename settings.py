@@ -104,7 +104,19 @@ def _required(env: Mapping[str, str], name: str, example: str) -> str:
     value = env.get(name, "").strip()
     if not value:
         raise SettingsError(name, "is missing", example)
+    _check_resolved(name, value, example)
     return value
+
+
+def _check_resolved(name: str, value: str, example: str) -> None:
+    """Azure passes a Key Vault reference it could not resolve through as its literal text."""
+    if value.startswith("@Microsoft.KeyVault("):
+        raise SettingsError(
+            name,
+            "is a Key Vault reference Azure could not resolve (does the secret exist, and may the app's "
+            "identity read it? see docs/troubleshooting.md)",
+            example,
+        )
 
 
 def _url(env: Mapping[str, str], name: str, example: str, *, default: str | None = None, https: bool = False) -> str:
@@ -181,6 +193,7 @@ def _encryption_key_id(env: Mapping[str, str]) -> str:
 def _old_encryption_keys(env: Mapping[str, str], current_id: str) -> dict[str, bytes]:
     """``id:key`` pairs, comma-separated: keys that decrypt what they encrypted before a rotation."""
     name, example = "TOKEN_ENCRYPTION_OLD_KEYS", "1:<the previous TOKEN_ENCRYPTION_KEY>"
+    _check_resolved(name, env.get(name, "").strip(), example)
     keys: dict[str, bytes] = {}
     for item in filter(None, (part.strip() for part in env.get(name, "").split(","))):
         key_id, colon, raw = item.partition(":")

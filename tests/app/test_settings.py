@@ -46,6 +46,14 @@ def test_secrets_are_not_in_the_repr() -> None:
         ("ADMIN_EMAILS", "ann@msp.example,bob", "'bob', which is not an email address"),
         ("TABLE_PREFIX", "1bad", "is '1bad'"),
         ("AzureWebJobsStorage", "not a connection string", "is not a storage connection string"),
+        ("MS_CLIENT_SECRET", "@Microsoft.KeyVault(SecretUri=https://kv/secrets/x/)", "Key Vault reference"),
+        ("TOKEN_ENCRYPTION_OLD_KEYS", "@Microsoft.KeyVault(VaultName=kv;SecretName=old)", "could not resolve"),
+        ("IMPORT_EXISTING_DAYS", "0", "outside 1..730"),
+        ("SYNC_RECURRING_EVENTS", "sometimes", "is 'sometimes'"),
+        ("SYNCRO_APPOINTMENT_TYPE_ID", "-4", "not a Syncro id"),
+        ("SYNCRO_CUSTOMER_ID", "acme", "not a Syncro id"),
+        ("SYNCRO_WEB_URL", "ftp://acme", "is not a valid https base URL"),
+        ("SYNCRO_POLL_REQUESTS_PER_MINUTE", "500", "outside 1..180"),
     ],
 )
 def test_a_bad_setting_is_named_in_one_line(name: str, value: str, says: str) -> None:
