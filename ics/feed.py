@@ -1,8 +1,10 @@
 """``GET/HEAD /api/ics/{token}.ics``: the imperative shell around `ics.render` and `ics.http`.
 
 One request: check the token's shape, look its hash up, read the tech's mirror partition,
-render (from the caches when nothing changed), answer 200 or 304. No Syncro call per request:
-the account's zone is read once per process and hour (docs/ics.md "Time zone").
+render (from the caches when nothing changed), answer 200 or 304, then store in the mirror rows
+the event bytes this instance had to render (`ics.fragments`), so no instance renders them again.
+No Syncro call per request: the account's zone is read once per process and hour (docs/ics.md
+"Time zone").
 
 Timing: every request, well-formed or not, hashes a token and does exactly one token lookup
 before it can 404, so a malformed, unknown or revoked token all cost the same one lookup, and
@@ -24,11 +26,12 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
+from ics.fragments import FragmentCache, assemble
 from ics.http import FeedResponse, entity_tag, feed_response, last_modified
-from ics.render import FeedEvent, FeedWindow, feed_window, parse_time, render_feed
+from ics.render import FeedWindow, feed_window, parse_time
 
 if TYPE_CHECKING:
-    from storage.mirror import MirrorEntry
+    from storage.mirror import MirrorEntry, MirrorStore
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +41,9 @@ CALENDAR_NAME = "Syncro appointments"
 ZONE_TTL_SECONDS = 3600.0
 ZONE_RETRY_SECONDS = 300.0
 FEED_CACHE_LIMIT = 256  # whole feeds kept per instance (one per subscribed tech is plenty)
+# Rows given their event bytes per request at most: the first request after a deployment (or a
+# FRAGMENT_FORMAT bump) stays bounded; later requests store the rest (docs/ics.md "Cost").
+FRAGMENT_WRITES_PER_REQUEST = 200
 
 NOT_FOUND_MESSAGE = (
     "No calendar feed has this address. It may have been replaced by a new URL or revoked; "
@@ -109,13 +115,13 @@ class RenderedFeed:
 
 
 class FeedCache:
-    """Rendered feeds by fingerprint, and each event's bytes by content. Thread-safe."""
+    """Rendered feeds by fingerprint, and each event's bytes by `ics.fragments.fragment_key`. Thread-safe."""
 
-    def __init__(self, limit: int = FEED_CACHE_LIMIT) -> None:
+    def __init__(self, limit: int = FEED_CACHE_LIMIT, fragments: FragmentCache | None = None) -> None:
         self._lock = threading.Lock()
         self._limit = limit
         self._feeds: OrderedDict[str, RenderedFeed] = OrderedDict()
-        self.events: dict[tuple[FeedEvent, str], bytes] = {}
+        self.fragments = fragments if fragments is not None else FragmentCache()
 
     def get(self, key: str) -> RenderedFeed | None:
         with self._lock:
@@ -134,7 +140,7 @@ class FeedCache:
     def clear(self) -> None:
         with self._lock:
             self._feeds.clear()
-            self.events.clear()
+        self.fragments.clear()
 
 
 _cache = FeedCache()
@@ -143,12 +149,16 @@ _cache = FeedCache()
 def fingerprint(
     entries: Iterable[MirrorEntry], *, syncro_user_id: int, zone: ZoneInfo, window: FeedWindow, base_url: str
 ) -> str:
-    """What the feed depends on, cheaply: every entry's id and table ETag (which moves on every
-    write of the row), the zone, the window and the host. Equal fingerprints render equal bytes."""
+    """What the feed depends on, cheaply: every entry's id and appointment digest (the whole
+    appointment as stored), the zone, the window and the host. Equal fingerprints render equal
+    bytes. (Not the row's ETag: storing an event's bytes in the row moves that, not the feed.)"""
     digest = hashlib.sha256(f"{syncro_user_id}|{zone.key}|{window.start}|{window.end}|{base_url}".encode())
     for entry in sorted(entries, key=lambda e: e.appointment_id):
-        digest.update(f"|{entry.appointment_id}:{entry.etag}:{entry.updated_at}".encode())
+        digest.update(f"|{entry.appointment_id}:{entry.appointment_digest}".encode())
     return digest.hexdigest()
+
+
+StoreFragment = Callable[["MirrorEntry", str, bytes], object]
 
 
 def rendered_feed(
@@ -159,26 +169,31 @@ def rendered_feed(
     window: FeedWindow,
     base_url: str,
     cache: FeedCache = _cache,
+    store_fragment: StoreFragment | None = None,
 ) -> RenderedFeed:
-    """The feed for ``entries``, rendered at most once per distinct mirror state."""
+    """The feed for ``entries``, rendered at most once per distinct mirror state, each event at
+    most once per version (`ics.fragments`). ``store_fragment`` is given each event this call
+    found without its bytes in its row, up to FRAGMENT_WRITES_PER_REQUEST; past that the feed
+    is not cached, so the following requests store the rest."""
     key = fingerprint(entries, syncro_user_id=syncro_user_id, zone=zone, window=window, base_url=base_url)
     found = cache.get(key)
     if found is not None:
         return found
-    skipped: list[tuple[object, str]] = []
-    body = render_feed(
-        (entry.appointment for entry in entries),
-        zone=zone,
-        calendar_name=CALENDAR_NAME,
-        window=window,
-        base_url=base_url,
-        event_cache=cache.events,
-        skipped=skipped,
+    made = assemble(
+        entries, zone=zone, calendar_name=CALENDAR_NAME, window=window, base_url=base_url, cache=cache.fragments
     )
-    for appointment_id, reason in skipped:
+    for appointment_id, reason in made.skipped:
         log.warning("ICS feed: appointment %s left out: %s", appointment_id, reason)
-    feed = RenderedFeed(body, entity_tag(body), _newest_change(entries, zone))
-    cache.put(key, feed)
+    feed = RenderedFeed(made.body, entity_tag(made.body), _newest_change(entries, zone))
+    if store_fragment is None:
+        cache.put(key, feed)
+        return feed
+    for entry, fragment_key, fragment in made.fresh[:FRAGMENT_WRITES_PER_REQUEST]:
+        store_fragment(entry, fragment_key, fragment)
+    if len(made.fresh) <= FRAGMENT_WRITES_PER_REQUEST:
+        # Not cached while rows still wait for their bytes: the next request assembles again
+        # (from this instance's fragment cache, no icalendar) and stores the next batch.
+        cache.put(key, feed)
     return feed
 
 
@@ -194,6 +209,24 @@ def _newest_change(entries: Iterable[MirrorEntry], zone: ZoneInfo) -> datetime |
 
 
 # --- the request -------------------------------------------------------------------------
+
+
+class _FragmentWriter:
+    """Stores event bytes in mirror rows, best effort: any failure stops it for this request and
+    never fails the request (the feed is rendered; a later request stores the bytes instead)."""
+
+    def __init__(self, mirror: MirrorStore) -> None:
+        self._mirror = mirror
+        self._failed = False
+
+    def __call__(self, entry: MirrorEntry, key: str, fragment: bytes) -> None:
+        if self._failed:
+            return
+        try:
+            self._mirror.attach_fragment(entry, key, fragment)
+        except Exception as error:  # a cache write: whatever storage says, the feed is served
+            self._failed = True
+            log.warning("ICS feed: event bytes not stored in the mirror (%s)", type(error).__name__)
 
 
 def _not_found() -> FeedResponse:
@@ -247,6 +280,7 @@ def serve_feed(
         zone=account_zone(),
         window=window,
         base_url=settings.public_base_url,
+        store_fragment=_FragmentWriter(account.mirror),
     )
     return feed_response(
         feed.body,
@@ -255,6 +289,7 @@ def serve_feed(
         method=method,
         if_none_match=headers.get("if-none-match"),
         if_modified_since=headers.get("if-modified-since"),
+        now=now,
     )
 
 

@@ -79,8 +79,10 @@ def none_match_hits(if_none_match: str, etag: str) -> bool:
     return tags is None or etag.removeprefix("W/") in tags
 
 
-def unmodified_since(if_modified_since: str, modified: datetime) -> bool:
-    """Whether the feed is unchanged since the ``If-Modified-Since`` date; an unreadable date is False."""
+def unmodified_since(if_modified_since: str, modified: datetime, now: datetime | None = None) -> bool:
+    """Whether the feed is unchanged since the ``If-Modified-Since`` date; an unreadable date is
+    False, and so is a date after ``now`` (RFC 7232 calls it invalid: a client whose clock runs
+    ahead would otherwise be told "not modified" until its date, deletions included)."""
     if len(if_modified_since) > 100:
         return False
     try:
@@ -91,6 +93,8 @@ def unmodified_since(if_modified_since: str, modified: datetime) -> bool:
         return False
     if since.tzinfo is None:  # "-0000" dates parse naive; HTTP dates are GMT
         since = since.replace(tzinfo=UTC)
+    if now is not None and since > now:
+        return False
     return modified <= since
 
 
@@ -107,14 +111,15 @@ def feed_response(
     if_none_match: str | None = None,
     if_modified_since: str | None = None,
     filename: str = FILENAME,
+    now: datetime | None = None,
 ) -> FeedResponse:
     """200 with the feed, or 304 when the client's copy is current. HEAD gets the 200's headers
-    (Content-Length included) and no body."""
+    (Content-Length included) and no body. ``now``: an ``If-Modified-Since`` after it is ignored."""
     validators = {"ETag": etag, "Last-Modified": http_date(modified), "Cache-Control": CACHE_CONTROL}
     if if_none_match is not None:
         current = none_match_hits(if_none_match, etag)
     else:
-        current = if_modified_since is not None and unmodified_since(if_modified_since, modified)
+        current = if_modified_since is not None and unmodified_since(if_modified_since, modified, now)
     if current:
         return FeedResponse(304, validators)
     headers = {

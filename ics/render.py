@@ -5,6 +5,10 @@ window and renders one ``VEVENT`` each with `icalendar` (escaping and line foldi
 library's). An appointment that cannot be read (no start, end before start, a broken time) is
 left out: one bad record must never take a technician's whole calendar down.
 
+`render_feed` is the plain path: every event through icalendar. The served path
+(`ics.fragments.assemble`) reuses each event's bytes (`event_fragment`) rendered earlier and
+joins them with `join_feed`, using `event_span` to place them; both give the same bytes.
+
 Decisions (docs/ics.md):
 - Timed events are written in UTC (``DTSTART:20260310T160000Z``): no ``VTIMEZONE`` to get wrong,
   and every client shows them in its own zone. All-day ones are ``VALUE=DATE`` days in the
@@ -21,10 +25,11 @@ from __future__ import annotations
 
 import html
 import re
-from collections.abc import Iterable, MutableMapping
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any
+from functools import lru_cache
+from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
@@ -35,9 +40,6 @@ PRODID = "-//Syncro Outlook Sync//ICS feed//EN"
 REFRESH_INTERVAL = timedelta(minutes=15)
 SEQUENCE_EPOCH = datetime(2020, 1, 1, tzinfo=UTC)
 UNTITLED = "Appointment"
-
-# Event bytes are memoised per event content; a bound keeps a long-lived instance's memory flat.
-EVENT_CACHE_LIMIT = 50_000
 
 
 @dataclass(frozen=True)
@@ -82,15 +84,12 @@ class BadAppointment(ValueError):
 def parse_time(value: Any, zone: ZoneInfo) -> datetime:
     """A Syncro time (``2026-03-10T09:00:00.000-07:00``, ``...Z``; without an offset: the account
     zone, as Syncro reads it) as aware UTC. Raises BadAppointment."""
-    if not isinstance(value, str) or not value.strip():
+    if not isinstance(value, str):
         raise BadAppointment(f"time {value!r} is missing")
-    text = value.strip()
-    if text[-1] in "Zz":
-        text = text[:-1] + "+00:00"
     try:
-        parsed = datetime.fromisoformat(text)
+        parsed = datetime.fromisoformat(value)  # what Syncro writes parses at once (3.11 reads "Z")
     except ValueError:
-        raise BadAppointment(f"time {value!r} is not ISO 8601") from None
+        parsed = _parse_loose(value)
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=zone)
     try:
@@ -99,10 +98,33 @@ def parse_time(value: Any, zone: ZoneInfo) -> datetime:
         raise BadAppointment(f"time {value!r} is out of range") from None
 
 
+def _parse_loose(value: str) -> datetime:
+    text = value.strip()
+    if not text:
+        raise BadAppointment(f"time {value!r} is missing")
+    if text[-1] in "Zz":
+        text = text[:-1] + "+00:00"
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:
+        raise BadAppointment(f"time {value!r} is not ISO 8601") from None
+
+
+# What RFC 5545 forbids in TEXT (controls other than tab and line breaks), and lone surrogates
+# (JSON may carry "\ud800"; no UTF-8 encoder writes them): one stray character in a Syncro field
+# must not cost the whole feed its validity, or a 500.
+_CONTROLS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_SURROGATES = re.compile("[\ud800-\udfff]")
+
+
+def _clean(text: str) -> str:
+    return _SURROGATES.sub("\ufffd", _CONTROLS.sub("", text))
+
+
 def _text(value: Any) -> str:
     if value is None:
         return ""
-    return str(value).strip()
+    return _clean(str(value)).strip()
 
 
 _TAG = re.compile(r"<[^>]{0,2000}>")
@@ -147,8 +169,28 @@ def _midnight(day: date, zone: ZoneInfo) -> datetime:
     return datetime.combine(day, time(), zone).astimezone(UTC)
 
 
-def read_appointment(raw: Any, zone: ZoneInfo) -> FeedEvent:
-    """One mirror appointment as the feed shows it. Raises BadAppointment."""
+class EventSpan(NamedTuple):
+    """Where an appointment sits: enough to window and order it without reading its text."""
+
+    appointment_id: str
+    start: datetime  # aware UTC; for all-day, the first day's midnight in the account zone
+    end: datetime
+    all_day: bool
+    start_day: date | None = None
+    end_day: date | None = None
+
+    def overlaps(self, window: FeedWindow) -> bool:
+        return self.start < window.end and (self.end > window.start or self.start >= window.start)
+
+    @property
+    def order(self) -> tuple[datetime, datetime, str]:
+        """Events are ordered by start, end, id, so equal input gives equal bytes."""
+        return (self.start, self.end, self.appointment_id)
+
+
+def event_span(raw: Any, zone: ZoneInfo) -> EventSpan:
+    """The id, times and all-day days of one mirror appointment. Raises BadAppointment, for
+    exactly the appointments `read_appointment` rejects."""
     if not isinstance(raw, dict):
         raise BadAppointment("not an object")
     appointment_id = raw.get("id")
@@ -160,10 +202,20 @@ def read_appointment(raw: Any, zone: ZoneInfo) -> FeedEvent:
     all_day = raw.get("all_day") in (True, "true", "1")  # null and false are timed
     if end < start and not all_day:
         raise BadAppointment("ends before it starts")
-    start_day = end_day = None
-    if all_day:
+    if not all_day:
+        return EventSpan(str(appointment_id), start, end, False)
+    try:
         start_day, end_day = _day_span(start, end, zone)
-        start, end = _midnight(start_day, zone), _midnight(end_day, zone)
+        return EventSpan(
+            str(appointment_id), _midnight(start_day, zone), _midnight(end_day, zone), True, start_day, end_day
+        )
+    except OverflowError:  # days at the calendar's very ends (a year typed as 9999)
+        raise BadAppointment("all-day days out of range") from None
+
+
+def read_appointment(raw: Any, zone: ZoneInfo) -> FeedEvent:
+    """One mirror appointment as the feed shows it. Raises BadAppointment."""
+    span = event_span(raw, zone)
     updated_at = None
     if raw.get("updated_at"):
         try:
@@ -171,15 +223,15 @@ def read_appointment(raw: Any, zone: ZoneInfo) -> FeedEvent:
         except BadAppointment:
             updated_at = None  # a broken version marker costs the event its SEQUENCE, not its place
     return FeedEvent(
-        appointment_id=str(appointment_id),
+        appointment_id=span.appointment_id,
         summary=_text(raw.get("summary")) or UNTITLED,
-        description=_description(raw),
+        description=_clean(_description(raw)),
         location=_text(raw.get("location")),
-        start=start,
-        end=end,
-        all_day=all_day,
-        start_day=start_day,
-        end_day=end_day,
+        start=span.start,
+        end=span.end,
+        all_day=span.all_day,
+        start_day=span.start_day,
+        end_day=span.end_day,
         updated_at=updated_at,
     )
 
@@ -191,7 +243,13 @@ def sequence_of(updated_at: datetime | None) -> int:
     return max(0, int((updated_at - SEQUENCE_EPOCH).total_seconds()))
 
 
-def _event_bytes(event: FeedEvent, host: str) -> bytes:
+def uid_host(base_url: str) -> str:
+    """The host in every UID: PUBLIC_BASE_URL's."""
+    return urlsplit(base_url).hostname or "localhost"
+
+
+def event_fragment(event: FeedEvent, host: str) -> bytes:
+    """One ``VEVENT``, ``BEGIN`` to ``END`` with its CRLF, as icalendar writes it."""
     # Typed values set directly: the same output as ``Event.add`` (which infers each type)
     # at two thirds of the cost; escaping and folding stay icalendar's.
     vevent = Event()
@@ -217,6 +275,7 @@ def _event_bytes(event: FeedEvent, host: str) -> bytes:
     return vevent.to_ical()
 
 
+@lru_cache(maxsize=16)
 def _calendar_parts(calendar_name: str) -> tuple[bytes, bytes]:
     """The VCALENDAR's opening lines (with its properties) and its closing line."""
     calendar = Calendar()
@@ -234,6 +293,13 @@ def _calendar_parts(calendar_name: str) -> tuple[bytes, bytes]:
     return text[: -len(end)], end
 
 
+def join_feed(calendar_name: str, fragments: Iterable[bytes]) -> bytes:
+    """The VCALENDAR around ``fragments`` (`event_fragment` outputs, already in order): the same
+    bytes as icalendar's ``Calendar.to_ical`` of the calendar holding those events."""
+    head, tail = _calendar_parts(calendar_name)
+    return b"".join((head, *fragments, tail))
+
+
 def render_feed(
     appointments: Iterable[Any],
     *,
@@ -241,18 +307,17 @@ def render_feed(
     calendar_name: str,
     window: FeedWindow,
     base_url: str,
-    event_cache: MutableMapping[tuple[FeedEvent, str], bytes] | None = None,
     skipped: list[tuple[Any, str]] | None = None,
 ) -> bytes:
-    """The feed: a VCALENDAR with one VEVENT per appointment overlapping ``window``.
+    """The feed: a VCALENDAR with one VEVENT per appointment overlapping ``window``, every
+    event rendered by icalendar (the served path, `ics.fragments.assemble`, reuses earlier ones).
 
     ``zone`` is the Syncro account's zone (all-day days, times without an offset). ``base_url``
-    gives the UIDs' host. Events are ordered by start, then id, so equal input gives equal bytes.
-    ``event_cache`` memoises each event's bytes by its content (an instance serves the same
-    events on every refresh; icalendar costs ~0.2 ms an event). ``skipped`` receives
-    ``(appointment id, reason)`` for each appointment left out. Never raises for bad items.
+    gives the UIDs' host. Events are ordered by start, end, id, so equal input gives equal bytes.
+    ``skipped`` receives ``(appointment id, reason)`` for each appointment left out. Never raises
+    for bad items.
     """
-    host = urlsplit(base_url).hostname or "localhost"
+    host = uid_host(base_url)
     events: list[FeedEvent] = []
     for raw in appointments:
         try:
@@ -264,17 +329,4 @@ def render_feed(
         if event.start < window.end and (event.end > window.start or event.start >= window.start):
             events.append(event)
     events.sort(key=lambda e: (e.start, e.end, e.appointment_id))
-    head, tail = _calendar_parts(calendar_name)
-    chunks = [head]
-    for event in events:
-        key = (event, host)
-        chunk = event_cache.get(key) if event_cache is not None else None
-        if chunk is None:
-            chunk = _event_bytes(event, host)
-            if event_cache is not None:
-                if len(event_cache) >= EVENT_CACHE_LIMIT:
-                    event_cache.clear()  # crude but bounded; a refill costs one cold render
-                event_cache[key] = chunk
-        chunks.append(chunk)
-    chunks.append(tail)
-    return b"".join(chunks)
+    return join_feed(calendar_name, (event_fragment(event, host) for event in events))

@@ -149,6 +149,10 @@ def save_link_choices(
         try:
             changes = {"calendar_id": calendar.id, "calendar_name": calendar.name, "two_way": two_way}
             links.update_link(link.with_changes(**changes, share_private=share_private))
+            if calendar.id != link.calendar_id:
+                from realtime.lifecycle import schedule_ensure
+
+                schedule_ensure(storage_account(), syncro_user_id)  # the subscription follows the calendar
             return None
         except ConcurrencyConflict:
             continue
@@ -175,7 +179,14 @@ def unlink(syncro_user_id: int, *, remove_outlook_events: bool) -> None:
             storage_account().links.update_link(marked)
         except ConcurrencyConflict:
             unlink(syncro_user_id, remove_outlook_events=True)
+            return
+        from realtime.enqueue import request_sync
+
+        request_sync(storage_account(), syncro_user_id, "unlink")  # the engine removes the events now
         return
+    from sync.subscriptions import remove_for_link
+
+    remove_for_link(syncro_user_id)  # while the token still works
     token_service().forget(syncro_user_id)
     storage_account().links.delete_link(syncro_user_id)
 

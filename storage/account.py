@@ -106,10 +106,16 @@ class StorageAccount:
         return Table(client, full)
 
     def queue(self, name: str) -> Any:
-        """A QueueClient for ``name``, created if this process has not seen it yet."""
+        """A QueueClient for ``name``, created if this process has not seen it yet. Messages are
+        base64 both ways, as the Functions host's queue trigger (``messageEncoding``) reads and
+        writes them; the policies are passed here because ``get_queue_client`` does not inherit
+        the service client's."""
         from azure.core.exceptions import ResourceExistsError
+        from azure.storage.queue import TextBase64DecodePolicy, TextBase64EncodePolicy
 
-        client = self._queues.get_queue_client(name)
+        client = self._queues.get_queue_client(
+            name, message_encode_policy=TextBase64EncodePolicy(), message_decode_policy=TextBase64DecodePolicy()
+        )
         if f"queue:{name}" not in self._ready:
             with self._lock, translated_errors(name, "(create queue)"):
                 try:

@@ -2,22 +2,39 @@
 
 The poller compares a fresh poll with the mirror to find updates and deletions (Syncro only
 announces creations), and the ICS feed renders from it without calling Syncro.
+
+A row may also hold the appointment's ``VEVENT`` as the feed last rendered it (``feed_fragment``)
+and what it was rendered from (``feed_fragment_key``), so that a fresh instance serves the feed
+by joining bytes instead of running icalendar for every event (docs/ics.md "Cost"). The feed
+writes them (`attach_fragment`); the poller's `upsert_entry` of a changed appointment drops them.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass, replace
 from datetime import datetime
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from storage.table import pack_bytes, unpack_bytes
+from storage.errors import ConcurrencyConflict, NotFound
+from storage.table import MAX_VALUE_BYTES, pack_bytes, unpack_bytes
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
     from storage.account import StorageAccount
     from storage.table import Entity
+
+
+def appointment_json(appointment: dict[str, Any]) -> bytes:
+    """The appointment as a row stores it."""
+    return json.dumps(appointment, separators=(",", ":")).encode("utf-8")
+
+
+def _digest(stored: bytes) -> str:
+    return hashlib.sha256(stored).hexdigest()[:32]
 
 
 @dataclass(frozen=True)
@@ -29,29 +46,49 @@ class MirrorEntry:
     appointment: dict[str, Any]  # the appointment as Syncro returned it
     seen_at: datetime
     etag: str | None = None
+    feed_fragment: bytes | None = None  # the feed's VEVENT for it, as last rendered (see ics.fragments)
+    feed_fragment_key: str = ""  # what ``feed_fragment`` was rendered from; "" with no fragment
+
+    @cached_property
+    def appointment_digest(self) -> str:
+        """A digest of the whole appointment as stored: any change to it changes the digest.
+        (Rows read from storage get the digest of the bytes just read, which are the same.)"""
+        return _digest(appointment_json(self.appointment))
 
 
 def _to_entity(entry: MirrorEntry) -> Entity:
-    return {
+    entity = {
         "PartitionKey": str(entry.syncro_user_id),
         "RowKey": str(entry.appointment_id),
         "updated_at": entry.updated_at,
         "content_hash": entry.content_hash,
         "seen_at": entry.seen_at,
-        **pack_bytes("appointment", json.dumps(entry.appointment, separators=(",", ":")).encode("utf-8")),
+        **pack_bytes("appointment", appointment_json(entry.appointment)),
     }
+    if entry.feed_fragment is not None and entry.feed_fragment_key:
+        entity["feed_fragment_key"] = entry.feed_fragment_key
+        entity.update(pack_bytes("feed_fragment", entry.feed_fragment))
+    return entity
 
 
 def _from_entity(entity: Entity, etag: str) -> MirrorEntry:
-    return MirrorEntry(
+    stored = unpack_bytes(entity, "appointment")
+    fragment_key = entity.get("feed_fragment_key") or ""
+    entry = MirrorEntry(
         syncro_user_id=int(entity["PartitionKey"]),
         appointment_id=int(entity["RowKey"]),
         updated_at=entity["updated_at"],
         content_hash=entity["content_hash"],
-        appointment=json.loads(unpack_bytes(entity, "appointment")),
+        appointment=json.loads(stored),
         seen_at=entity["seen_at"],
         etag=etag,
+        feed_fragment=unpack_bytes(entity, "feed_fragment") if fragment_key else None,
+        feed_fragment_key=fragment_key,
     )
+    # ``appointment_json`` of what ``json.loads`` just read gives these very bytes: spare the
+    # feed a second serialisation of every row (cached_property's slot is the instance dict).
+    entry.__dict__["appointment_digest"] = _digest(stored)
+    return entry
 
 
 class MirrorStore:
@@ -69,6 +106,18 @@ class MirrorStore:
     def upsert_entry(self, entry: MirrorEntry) -> MirrorEntry:
         """Last writer wins: the poller of a tech runs under that tech's lease."""
         return replace(entry, etag=self._table.upsert(_to_entity(entry)))
+
+    def attach_fragment(self, entry: MirrorEntry, key: str, fragment: bytes) -> MirrorEntry | None:
+        """Store the feed's rendering of ``entry`` in its row, only if the row is still the one
+        read (its ETag): a poll that changed it meanwhile wins. None when it lost the race, the row
+        is gone, or both would not fit in one row. Raises StorageError otherwise."""
+        if entry.etag is None or len(appointment_json(entry.appointment)) + len(fragment) > MAX_VALUE_BYTES:
+            return None  # a row holds 1 MiB: an appointment that large keeps its row as it is
+        updated = replace(entry, feed_fragment=fragment, feed_fragment_key=key)
+        try:
+            return replace(updated, etag=self._table.replace(_to_entity(updated), etag=entry.etag))
+        except (ConcurrencyConflict, NotFound):
+            return None
 
     def delete_entry(self, syncro_user_id: int, appointment_id: int) -> None:
         self._table.delete(str(syncro_user_id), str(appointment_id))

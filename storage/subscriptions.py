@@ -1,4 +1,5 @@
-"""Graph change-notification subscriptions we hold, one or more per linked technician.
+"""Graph change-notification subscriptions we hold (one per linked technician, briefly two while
+one replaces another), and each tech's subscription state for the status pages.
 
 ``clientState`` is a secret Graph echoes in every notification; only its SHA-256 is stored
 and notifications are checked against it in constant time (see `client_state_matches`).
@@ -10,6 +11,7 @@ import hashlib
 import hmac
 from dataclasses import dataclass, replace
 from datetime import datetime
+from enum import StrEnum
 from typing import TYPE_CHECKING
 
 from storage.ids import id_from_property, id_property
@@ -22,6 +24,7 @@ if TYPE_CHECKING:
     from storage.table import Entity
 
 _PARTITION = "subscription"
+_STATUS_PARTITION = "status"
 
 
 def hash_client_state(client_state: str) -> str:
@@ -36,6 +39,7 @@ class SubscriptionRecord:
     expires_at: datetime
     client_state_hash: str
     created_at: datetime
+    notification_url: str = ""  # where Graph sends it: a new PUBLIC_BASE_URL means a new subscription
     etag: str | None = None
 
     def client_state_matches(self, client_state: str | None) -> bool:
@@ -52,6 +56,7 @@ def _to_entity(record: SubscriptionRecord) -> Entity:
         "expires_at": record.expires_at,
         "client_state_hash": record.client_state_hash,
         "created_at": record.created_at,
+        "notification_url": record.notification_url,
     }
 
 
@@ -63,8 +68,29 @@ def _from_entity(entity: Entity, etag: str) -> SubscriptionRecord:
         expires_at=entity["expires_at"],
         client_state_hash=entity["client_state_hash"],
         created_at=entity["created_at"],
+        notification_url=entity.get("notification_url") or "",
         etag=etag,
     )
+
+
+class SubscriptionState(StrEnum):
+    ACTIVE = "active"  # Graph notifies us of the tech's calendar changes
+    FAILED = "failed"  # the last attempt failed (``detail`` says why); the upkeep timer tries again
+    UNSUPPORTED = "unsupported"  # the mailbox cannot be subscribed to: changes arrive by reconciliation
+    NEEDS_RELINK = "needs_relink"  # Microsoft refused the tech's sign-in
+    NONE = "none"  # no subscription: not linked, or no calendar chosen
+
+
+@dataclass(frozen=True)
+class SubscriptionStatus:
+    """What the status pages show about one tech's subscription."""
+
+    syncro_user_id: int
+    state: SubscriptionState
+    detail: str
+    updated_at: datetime
+    subscription_id: str = ""
+    expires_at: datetime | None = None
 
 
 class SubscriptionStore:
@@ -96,3 +122,37 @@ class SubscriptionStore:
 
     def count(self) -> int:
         return self._table.count(_PARTITION)
+
+    def get_status(self, syncro_user_id: int) -> SubscriptionStatus | None:
+        """The tech's subscription state, or None when nothing was ever tried for them."""
+        from storage.errors import NotFound
+
+        try:
+            entity, _ = self._table.get(_STATUS_PARTITION, id_property(syncro_user_id))
+        except NotFound:
+            return None
+        return SubscriptionStatus(
+            syncro_user_id=syncro_user_id,
+            state=SubscriptionState(entity["state"]),
+            detail=entity.get("detail") or "",
+            updated_at=entity["updated_at"],
+            subscription_id=entity.get("subscription_id") or "",
+            expires_at=entity.get("expires_at"),
+        )
+
+    def set_status(self, status: SubscriptionStatus) -> None:
+        """Last writer wins: the state is a report of the latest attempt, not a decision."""
+        entity: Entity = {
+            "PartitionKey": _STATUS_PARTITION,
+            "RowKey": id_property(status.syncro_user_id),
+            "state": status.state.value,
+            "detail": status.detail,
+            "updated_at": status.updated_at,
+            "subscription_id": status.subscription_id,
+        }
+        if status.expires_at is not None:
+            entity["expires_at"] = status.expires_at
+        self._table.upsert(entity)
+
+    def delete_status(self, syncro_user_id: int) -> None:
+        self._table.delete(_STATUS_PARTITION, id_property(syncro_user_id))

@@ -28,12 +28,16 @@ class SyncJob:
 
     @classmethod
     def from_json(cls, text: str) -> SyncJob:
-        """Raises ValueError on anything that is not a sync job."""
+        """The job in ``text`` (a message's decoded content). Raises ValueError on anything that
+        is not a sync job."""
         try:
             data = json.loads(text)
             return cls(int(data["syncro_user_id"]), str(data["reason"]), str(data["requested_at"]))
-        except (KeyError, TypeError, json.JSONDecodeError) as error:
+        except (KeyError, TypeError, ValueError) as error:  # JSONDecodeError is a ValueError
             raise ValueError(f"not a sync job: {error}") from None
+
+
+PEEK_LIMIT = 32  # the most messages one peek returns
 
 
 class SyncQueue:
@@ -42,8 +46,10 @@ class SyncQueue:
         self.name = account.sync_queue_name
 
     def enqueue(self, job: SyncJob, *, delay_seconds: int = 0) -> None:
+        """Send ``job`` (visible after ``delay_seconds``). Raises StorageError."""
         with translated_errors(self.name, "(send)"):
-            self._account.queue(self.name).send_message(job.to_json(), visibility_timeout=delay_seconds or None)
+            client = self._account.queue(self.name)
+            client.send_message(job.to_json(), visibility_timeout=delay_seconds or None)
 
     def depth(self) -> int:
         """Approximate number of messages waiting (Azure's own estimate)."""
@@ -53,3 +59,23 @@ class SyncQueue:
     def poison_depth(self) -> int:
         with translated_errors(self.name, "(properties)"):
             return self._account.queue(f"{self.name}-poison").get_queue_properties().approximate_message_count
+
+    def peek_jobs(self, *, poison: bool = False, limit: int = PEEK_LIMIT) -> list[SyncJob]:
+        """Up to ``limit`` (at most 32, Azure's peek limit) jobs at the front of the queue, or of its
+        poison queue, without taking them; messages that are not sync jobs are left out. For the
+        settings page and the admin overview ("jobs waiting", "poisoned"): a sample, not a count."""
+        from azure.core.exceptions import DecodeError
+
+        name = f"{self.name}-poison" if poison else self.name
+        try:
+            with translated_errors(name, "(peek)"):
+                messages = self._account.queue(name).peek_messages(max_messages=max(1, min(limit, PEEK_LIMIT)))
+        except DecodeError:
+            return []  # a message that is not base64 (poisoned for that reason): no sample to show
+        jobs = []
+        for message in messages:
+            try:
+                jobs.append(SyncJob.from_json(message.content))
+            except ValueError:
+                continue
+        return jobs

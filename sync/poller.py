@@ -449,7 +449,8 @@ class _Poll:
     def confirm(self, tech: int, entry: MirrorEntry, window: Window, *, trust_listing: bool = True) -> None:
         """Believe a disappearance only on a 404; otherwise the appointment moved or changed hands.
         Without owner fields, "changed hands" is inferred from the listing, so it is believed only
-        when the listing looks sound (``trust_listing``, see `suspicious_listing`)."""
+        when the listing looks sound (``trust_listing``, see `suspicious_listing`) or another
+        tech's listing already shows the appointment."""
         try:
             record = self.call(self.client, lambda: self.client.get_appointment(entry.appointment_id))
         except SyncroNotFound:
@@ -465,7 +466,8 @@ class _Poll:
             # boundaries may be UTC's rather than the account's.
             day = start_day(record, self.zone)
             inside = day is not None and window[0] < day < window[1] - timedelta(days=1)
-            stays = not inside or not trust_listing
+            elsewhere = any(entry.appointment_id in self.entries[other] for other in self.techs if other != tech)
+            stays = not inside or not (trust_listing or elsewhere)
         if not stays:
             self.forget(tech, entry.appointment_id)
         elif str(record.get("updated_at") or "") != entry.updated_at or content_hash(record) != entry.content_hash:

@@ -139,6 +139,8 @@ def oauth_callback(request: WebRequest) -> WebResponse:
             email=outcome.email,
             admin_consent_url=outcome.admin_consent_url,
         )
+    if outcome.syncro_user_id is not None and outcome.purpose is not Purpose.ADMIN:
+        _ensure_subscription(outcome.syncro_user_id)
     codec = session_codec()
     session = codec.new(syncro_user_id=outcome.syncro_user_id, ms_email=outcome.ms_email)
     cookie = codec.cookie(session, secure=_secure_cookie())
@@ -146,6 +148,19 @@ def oauth_callback(request: WebRequest) -> WebResponse:
     if outcome.newly_linked:
         target += "?linked=1"
     return redirect(target, headers={"Set-Cookie": cookie})
+
+
+def _ensure_subscription(syncro_user_id: int) -> None:
+    """Ask for the tech's Graph subscription (real-time changes) to be made now; should storage
+    fail, the hourly upkeep makes it instead, so the sign-in goes on."""
+    from realtime.lifecycle import schedule_ensure
+    from services import storage_account
+    from storage.errors import StorageError
+
+    try:
+        schedule_ensure(storage_account(), syncro_user_id)
+    except StorageError as error:
+        log.warning("could not ask for a subscription for tech %s: %s", syncro_user_id, error)
 
 
 @_guarded

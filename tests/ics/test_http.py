@@ -73,6 +73,18 @@ def test_if_modified_since() -> None:
     assert respond(if_modified_since="yesterday").status == 200
 
 
+def test_an_if_modified_since_after_now_is_ignored() -> None:
+    now = MODIFIED + timedelta(minutes=5)
+    ahead = http_date(now + timedelta(seconds=1))
+    assert (
+        feed_response(BODY, etag=ETAG, modified=MODIFIED, method="GET", if_modified_since=ahead, now=now).status == 200
+    )
+    at_now = http_date(now)
+    assert (
+        feed_response(BODY, etag=ETAG, modified=MODIFIED, method="GET", if_modified_since=at_now, now=now).status == 304
+    )
+
+
 def test_if_none_match_wins_over_if_modified_since() -> None:
     assert respond(if_none_match='"other"', if_modified_since=http_date(MODIFIED)).status == 200
     assert respond(if_none_match=ETAG, if_modified_since="junk").status == 304

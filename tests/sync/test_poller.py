@@ -477,7 +477,7 @@ def test_withheld_owner_fields_fall_back_to_each_techs_own_token(poller: Poller)
 
 def test_with_tokens_a_reassignment_is_confirmed_and_moves_mirrors(poller: Poller) -> None:
     poller.tech_tokens = {TINA: TECH_TOKEN, JOE: ADMIN_TOKEN}
-    [moving] = poller.seed(TINA, 3)
+    [moving, _staying] = poller.seed(TINA, 3, 4)
     poller.poll()
     drain(poller.account)
     poller.sim("PUT", f"appointments/{moving}", user_id=JOE, user_ids=[JOE])
@@ -485,6 +485,21 @@ def test_with_tokens_a_reassignment_is_confirmed_and_moves_mirrors(poller: Polle
     assert report.changed_techs == (JOE, TINA) and report.deleted == 0
     assert moving in poller.mirrored(JOE) and moving not in poller.mirrored(TINA)
     assert poller.counters()[BY_ID] == 1  # still there: someone else's now
+
+
+def test_with_tokens_a_techs_last_appointment_moves_once_the_new_owners_listing_shows_it(poller: Poller) -> None:
+    poller.tech_tokens = {TINA: TECH_TOKEN, JOE: ADMIN_TOKEN}
+    [moving] = poller.seed(TINA, 3)
+    poller.poll()
+    drain(poller.account)
+    poller.sim("PUT", f"appointments/{moving}", user_id=JOE, user_ids=[JOE])
+    # Tina's listing is now empty where data was: not believed on its own, only once Joe's listing
+    # shows the appointment (this poll if his unit came first, else the next).
+    poller.poll()
+    assert moving in poller.mirrored(JOE)
+    poller.poll()
+    assert moving in poller.mirrored(JOE) and moving not in poller.mirrored(TINA)
+    assert poller.counters()[BY_ID] >= 1  # looked up, never believed deleted
 
 
 def test_with_tokens_an_empty_own_listing_is_never_taken_for_reassignments(poller: Poller) -> None:
@@ -495,7 +510,7 @@ def test_with_tokens_an_empty_own_listing_is_never_taken_for_reassignments(polle
     empty = {"appointments": [], "meta": {"total_pages": 0, "total_entries": 0, "per_page": 25, "page": 1}}
     poller.sim("POST", "faults", method="GET", path="/api/v1/appointments$", status=200, body=empty, times=0)
     report = poller.poll()
-    poller.sim("DELETE", "faults")
+    poller.stack.client(None).delete(f"{poller.stack.server.url}/_sim/faults")
     assert report.deleted == 0 and report.changed_techs == () and drain(poller.account) == []
     assert set(poller.mirrored(TINA)) == set(tinas)  # each looked up, still there, kept
 

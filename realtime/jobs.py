@@ -1,0 +1,252 @@
+"""The queue-triggered sync job: one message on the sync-job queue syncs one technician.
+
+Delivery is at least once (a message can run twice, or on two instances at once), so the job is
+built to be run again at any point:
+
+- **Parse.** A message that is not a sync job (not JSON, wrong shape, no positive tech id) is
+  logged by its id and length and dropped: retrying cannot make it readable, and the poison queue
+  is kept for jobs that failed.
+- **Start.** `realtime.enqueue.sync_started` drops the tech's "job queued" row before anything is
+  read, so a change that arrives while this job runs queues a job of its own.
+- **Lease.** `sync.engine.sync_tech` takes the ``sync:<id>`` lease itself and answers ``busy``
+  when another instance holds it; the job needs no lease of its own. A busy job must not be lost
+  (the running sync may have read both sides before this job's change), nor retried through the
+  queue (that would count towards ``maxDequeueCount`` and poison a job that never failed). It
+  queues one *delayed follow-up* (`BUSY_RETRY_SECONDS`) and completes. Busy jobs share one
+  follow-up while it has not started: the tech's status row holds a marker, claimed with its ETag,
+  that the follow-up clears when it starts (before it reads anything, so a job busy during its
+  sync queues the next one); a marker older than `FOLLOW_UP_STALE` (its message lost) no longer
+  counts.
+- **Outcome.** Recorded per tech in `storage.job_status` (time, outcome, reason, a short detail).
+  ``failed`` (the sync could not run: Graph, Microsoft's token endpoint or storage failed) raises
+  `JobFailed`, so the host retries after ``visibilityTimeout``; on the last attempt
+  (``dequeue_count`` = host.json's ``maxDequeueCount``) the tech is marked ``poisoned`` first, and
+  the host moves the message to ``<queue>-poison``. A sync that ran but had item errors
+  (``partial``) is not retried: the next job or the reconciliation timer tries those items again,
+  and a permanently bad item would otherwise poison every job of that tech.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from storage.account import utc_now
+from storage.job_status import JobOutcome, JobStatusStore
+from storage.sync_queue import SyncJob
+
+if TYPE_CHECKING:
+    from sync.engine import SyncDeps, SyncReport
+
+log = logging.getLogger("realtime.jobs")
+
+HOST_JSON = Path(__file__).resolve().parent.parent / "host.json"
+BUSY_RETRY_SECONDS = 15  # syncs take seconds; a lease left by a crashed instance lasts 5 minutes
+FOLLOW_UP_STALE = timedelta(minutes=10)
+FOLLOW_UP_REASON = "busy-follow-up"
+_ENGINE_OUTCOMES = {
+    "not_linked": JobOutcome.NOT_LINKED,
+    "inactive": JobOutcome.INACTIVE,
+    "unlinked": JobOutcome.UNLINKED,
+}
+
+
+class JobFailed(Exception):
+    """Raised so the host retries the message after ``visibilityTimeout`` (and moves it to the
+    poison queue after ``maxDequeueCount`` attempts): the sync could not run."""
+
+    def __init__(self, syncro_user_id: int, detail: str) -> None:
+        super().__init__(f"sync of tech {syncro_user_id} failed: {detail}")
+        self.syncro_user_id = syncro_user_id
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One delivery of a queue message, as the trigger sees it."""
+
+    body: bytes
+    message_id: str
+    dequeue_count: int
+
+
+@functools.cache
+def max_dequeue_count(path: Path = HOST_JSON) -> int:
+    """host.json's ``extensions.queues.maxDequeueCount`` (the host's default, 5, when absent)."""
+    try:
+        return int(json.loads(path.read_text())["extensions"]["queues"].get("maxDequeueCount", 5))
+    except (OSError, KeyError, TypeError, ValueError):
+        return 5
+
+
+def parse_job(body: bytes) -> SyncJob | None:
+    """The sync job in a message body, or None when it is not one."""
+    try:
+        job = SyncJob.from_json(body.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        return None
+    return job if job.syncro_user_id > 0 else None
+
+
+def run_job(
+    delivery: Delivery,
+    *,
+    deps_factory: Callable[[], SyncDeps] | None = None,
+    attempts: int | None = None,
+    clock: Callable[[], datetime] = utc_now,
+) -> str:
+    """Run one delivery; returns the outcome recorded (``dropped`` for a message that is not a job).
+
+    Raises JobFailed when the sync could not run, and whatever failed before it could (StorageError,
+    SettingsError, a bug): the host then retries the message. ``deps_factory`` defaults to
+    `sync.engine.default_deps`; ``attempts`` to host.json's ``maxDequeueCount``."""
+    job = parse_job(delivery.body)
+    if job is None:
+        log.warning(
+            "dropped a queue message that is not a sync job",
+            extra={"message_id": delivery.message_id, "bytes": len(delivery.body)},
+        )
+        return "dropped"
+    last_attempt = delivery.dequeue_count >= (attempts or max_dequeue_count())
+    tech = job.syncro_user_id
+    statuses: JobStatusStore | None = None
+    started = clock()
+    try:
+        if deps_factory is None:
+            from sync.engine import default_deps
+
+            deps_factory = default_deps
+        deps = deps_factory()
+        statuses = JobStatusStore(deps.storage)
+        _started(deps, statuses, job)
+        report = _sync(tech, deps)
+        outcome, detail = _outcome(report)
+        if outcome == JobOutcome.BUSY:
+            detail = _follow_up(deps, statuses, tech, clock())
+        if outcome == JobOutcome.FAILED and last_attempt:
+            outcome = JobOutcome.POISONED
+        if outcome == JobOutcome.UNLINKED:
+            statuses.delete_status(tech)  # the link and its tokens are forgotten: so is this row
+        else:
+            statuses.record_job(tech, outcome=outcome, reason=job.reason, detail=detail, at=clock())
+    except Exception as error:
+        if last_attempt:
+            _mark_poisoned(statuses, tech, job.reason, f"{type(error).__name__}: {error}", clock())
+        _log(delivery, job, "error", started, clock(), detail=type(error).__name__)
+        raise
+    _log(delivery, job, outcome, started, clock(), detail=detail, report=report)
+    if outcome in (JobOutcome.FAILED, JobOutcome.POISONED):
+        raise JobFailed(tech, detail)
+    return outcome
+
+
+def handle_queue_message(message: Any) -> str:
+    """The trigger's entry point: a ``func.QueueMessage`` in, `run_job` on it."""
+    return run_job(Delivery(message.get_body(), str(message.id or ""), int(message.dequeue_count or 1)))
+
+
+# -- steps ---------------------------------------------------------------------------------------
+
+
+def _started(deps: SyncDeps, statuses: JobStatusStore, job: SyncJob) -> None:
+    """Before anything is read: requests from now on queue a job of their own, and a follow-up
+    that starts lets the next busy job queue another."""
+    from realtime.enqueue import sync_started
+
+    sync_started(deps.storage, job.syncro_user_id)
+    if job.reason == FOLLOW_UP_REASON:
+        statuses.clear_follow_up(job.syncro_user_id)
+
+
+def _sync(tech: int, deps: SyncDeps) -> SyncReport:
+    from storage.errors import ConcurrencyConflict
+    from sync.engine import SyncReport, sync_tech
+
+    try:
+        return sync_tech(tech, deps=deps)
+    except ConcurrencyConflict:
+        # Another instance won a race on one of the tech's rows (first of all the lease: two
+        # instances creating it at once lose as ConcurrencyConflict, not LeaseHeld): it is busy.
+        return SyncReport(tech, status="busy", detail="another instance took this technician's sync first")
+
+
+def _outcome(report: SyncReport) -> tuple[str, str]:
+    if report.status == "synced":
+        counts = f"created {_sides(report.created)}, updated {_sides(report.updated)}, deleted {_sides(report.deleted)}"
+        if report.errors:
+            return JobOutcome.PARTIAL, f"{len(report.errors)} item(s) failed, first: {report.errors[0]}; {counts}"
+        return JobOutcome.SYNCED, counts
+    if report.status == "busy":
+        return JobOutcome.BUSY, report.detail
+    if report.status == "failed":
+        return JobOutcome.FAILED, "; ".join(report.errors) or report.detail
+    return _ENGINE_OUTCOMES.get(report.status, report.status), report.detail
+
+
+def _sides(counts: dict[str, int]) -> str:
+    return f"{counts.get('outlook', 0)} in Outlook and {counts.get('syncro', 0)} in Syncro"
+
+
+def _follow_up(deps: SyncDeps, statuses: JobStatusStore, tech: int, now: datetime) -> str:
+    """Queue one delayed follow-up for a busy tech, unless a queued one will still run."""
+    if not statuses.claim_follow_up(tech, stale_after=FOLLOW_UP_STALE):
+        return "another sync was running; a follow-up job was already queued"
+    try:
+        deps.storage.sync_queue.enqueue(
+            SyncJob(tech, FOLLOW_UP_REASON, now.isoformat()), delay_seconds=BUSY_RETRY_SECONDS
+        )
+    except Exception:
+        statuses.clear_follow_up(tech)  # nothing was queued: the next busy job must queue one
+        raise
+    return f"another sync was running; a follow-up job runs in {BUSY_RETRY_SECONDS} s"
+
+
+def _mark_poisoned(statuses: JobStatusStore | None, tech: int, reason: str, detail: str, now: datetime) -> None:
+    """Best effort: storage itself may be what failed."""
+    if statuses is None:
+        try:
+            import services
+
+            statuses = JobStatusStore(services.storage_account())
+        except Exception:
+            log.warning("could not mark tech %s poisoned: no storage", tech)
+            return
+    try:
+        statuses.record_job(tech, outcome=JobOutcome.POISONED, reason=reason, detail=detail, at=now)
+    except Exception:
+        log.warning("could not mark tech %s poisoned", tech, exc_info=True)
+
+
+def _log(
+    delivery: Delivery,
+    job: SyncJob,
+    outcome: str,
+    started: datetime,
+    finished: datetime,
+    *,
+    detail: str = "",
+    report: SyncReport | None = None,
+) -> None:
+    """One line per job: ids, times and counts, never an event's content or a token."""
+    fields: dict[str, Any] = {
+        "syncro_user_id": str(job.syncro_user_id),
+        "reason": job.reason,
+        "outcome": outcome,
+        "message_id": delivery.message_id,
+        "dequeue_count": delivery.dequeue_count,
+        "started_at": started.isoformat(),
+        "finished_at": finished.isoformat(),
+        "pid": os.getpid(),
+    }
+    if report is not None:
+        fields["writes"] = report.writes
+    level = (
+        logging.INFO if outcome in (JobOutcome.SYNCED, JobOutcome.BUSY, *_ENGINE_OUTCOMES.values()) else logging.WARNING
+    )
+    log.log(level, "sync job %s: %s", outcome, detail[:200], extra=fields)

@@ -1,0 +1,307 @@
+"""``POST /api/graph/notifications``: Graph's change notifications, acknowledged in milliseconds.
+
+In order:
+
+1. ``?validationToken=`` (Graph checking the URL while a subscription is created): 200,
+   ``text/plain``, the decoded token and nothing else.
+2. The request itself: a body over the size limit is 413, a Content-Type other than JSON 415,
+   a body that is not JSON or not Graph's ``{"value": [...]}`` shape 400. Graph never sends any of
+   these, so whoever did gets told plainly.
+3. Each notification: its ``subscriptionId`` must be one of ours and its ``clientState`` must
+   match the stored hash (constant-time). Those that fail are dropped, logged, and the request is
+   still answered 202 with no body: Graph retries a non-2xx answer for up to four hours, so a
+   refusal would only bring the same payload back every ten minutes, and an empty 202 tells a
+   forger nothing. An orphan subscription (one we deleted while Graph still had it) expires on
+   its own; a wrong clientState is never acted upon.
+4. One sync request per tech the valid notifications name (`realtime.enqueue.request_sync`,
+   which coalesces), then 202. A copy of a change already answered in this process (same
+   subscription, changeType, event id and etag) asks for nothing (`SeenChanges`). Nothing is
+   synced here: the queue job does that.
+
+Storage unreachable: 503 with ``Retry-After``, so Graph delivers again later.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from storage.errors import NotFound, StorageUnavailable
+
+if TYPE_CHECKING:
+    from storage.account import StorageAccount
+    from storage.subscriptions import SubscriptionRecord
+
+log = logging.getLogger(__name__)
+
+MAX_VALIDATION_TOKEN = 4096  # Graph's are about 100 characters
+MAX_ID_LENGTH = 1024
+JOB_REASON = "graph-notification"
+
+
+# -- answers -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What a webhook answers; the blueprint turns it into an HttpResponse."""
+
+    status: int
+    body: bytes = b""
+    content_type: str | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+def error_answer(status: int, code: str, message: str, *, headers: dict[str, str] | None = None) -> Answer:
+    """``{"error": code, "message": message}``; ``message`` is for a person and never holds a secret."""
+    body = json.dumps({"error": code, "message": message}).encode()
+    return Answer(status, body, "application/json", headers or {})
+
+
+ACCEPTED = Answer(202)
+STORAGE_DOWN = error_answer(
+    503, "storage_unavailable", "Storage did not answer; deliver again later.", headers={"Retry-After": "60"}
+)
+
+
+class BadRequest(Exception):
+    """A request we refuse whole; ``answer`` says how."""
+
+    def __init__(self, answer: Answer) -> None:
+        super().__init__(answer.status)
+        self.answer = answer
+
+
+# -- the request, checked ------------------------------------------------------------------------
+
+
+def validation_answer(params: Mapping[str, str]) -> Answer | None:
+    """The handshake answer when the request is Graph validating the URL, else None."""
+    if "validationToken" not in params:
+        return None
+    token = params["validationToken"]
+    if not token or len(token) > MAX_VALIDATION_TOKEN:
+        return error_answer(
+            400, "bad_validation_token", f"validationToken must be 1 to {MAX_VALIDATION_TOKEN} characters."
+        )
+    return Answer(200, token.encode("utf-8"), "text/plain", {"X-Content-Type-Options": "nosniff"})
+
+
+def read_json(headers: Mapping[str, str], body: bytes, *, max_bytes: int) -> Any:
+    """The JSON body; raises BadRequest (413, 415, 400)."""
+    if len(body) > max_bytes:
+        raise BadRequest(error_answer(413, "payload_too_large", f"The body is larger than {max_bytes} bytes."))
+    content_type = _header(headers, "content-type").split(";", 1)[0].strip().lower()
+    if content_type != "application/json":
+        raise BadRequest(
+            error_answer(415, "unsupported_media_type", "Notifications are JSON: send Content-Type: application/json.")
+        )
+    try:
+        return json.loads(body.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        raise BadRequest(error_answer(400, "malformed_json", "The body is not valid JSON.")) from None
+
+
+def items_of(data: Any) -> list[dict[str, Any]]:
+    """Graph's ``{"value": [{...}, ...]}``, each item with a ``subscriptionId``; raises BadRequest."""
+    items = data.get("value") if isinstance(data, dict) else None
+    if not isinstance(items, list) or not items:
+        raise BadRequest(error_answer(400, "bad_payload", 'Expected {"value": [...]} with at least one notification.'))
+    for item in items:
+        subscription_id = item.get("subscriptionId") if isinstance(item, dict) else None
+        client_state = item.get("clientState") if isinstance(item, dict) else None
+        if not isinstance(subscription_id, str) or not 0 < len(subscription_id) <= MAX_ID_LENGTH:
+            raise BadRequest(error_answer(400, "bad_payload", "Every notification needs a subscriptionId."))
+        if client_state is not None and not isinstance(client_state, str):
+            raise BadRequest(error_answer(400, "bad_payload", "clientState must be a string."))
+    return items
+
+
+def _header(headers: Mapping[str, str], name: str) -> str:
+    lowered = name.lower()
+    return next((str(value) for key, value in headers.items() if key.lower() == lowered), "")
+
+
+# -- which notifications are ours ----------------------------------------------------------------
+
+
+Lookup = Callable[[str], "SubscriptionRecord | None"]
+
+
+@dataclass(frozen=True)
+class Sorted:
+    """Notifications sorted by who may act on them."""
+
+    accepted: list[tuple[SubscriptionRecord, dict[str, Any]]]
+    unknown: list[str]  # subscription ids that are not ours
+    forged: list[str]  # subscription ids whose clientState did not match
+
+
+def sort_items(items: list[dict[str, Any]], lookup: Lookup) -> Sorted:
+    """Pure but for ``lookup`` (a subscription id -> our record, or None)."""
+    accepted: list[tuple[SubscriptionRecord, dict[str, Any]]] = []
+    unknown: list[str] = []
+    forged: list[str] = []
+    for item in items:
+        record = lookup(item["subscriptionId"])
+        if record is None:
+            unknown.append(item["subscriptionId"])
+        elif not record.client_state_matches(item.get("clientState")):
+            forged.append(item["subscriptionId"])
+        else:
+            accepted.append((record, item))
+    return Sorted(accepted, unknown, forged)
+
+
+class RecordCache:
+    """Our subscription rows by id, kept a short while: a burst of notifications costs one read.
+    Only rows found are kept (a subscription's row is written just after Graph creates it, and its
+    first notification may come first); a row deleted meanwhile is still honoured for at most
+    ``seconds``, which can only cost one superfluous sync."""
+
+    def __init__(self, seconds: float = 30.0, size: int = 10_000) -> None:
+        self._seconds = seconds
+        self._size = size
+        self._lock = threading.Lock()
+        self._rows: dict[tuple[int, str], tuple[float, SubscriptionRecord]] = {}
+
+    def lookup(self, account: StorageAccount, subscription_id: str) -> SubscriptionRecord | None:
+        key = (id(account), subscription_id)
+        with self._lock:
+            hit = self._rows.get(key)
+        if hit is not None and time.monotonic() - hit[0] < self._seconds:
+            return hit[1]
+        try:
+            record = account.subscriptions.get_subscription(subscription_id)
+        except (NotFound, ValueError):  # ValueError: an id too long to be a table key
+            return None
+        with self._lock:
+            if len(self._rows) >= self._size:
+                self._rows.clear()
+            self._rows[key] = (time.monotonic(), record)
+        return record
+
+    def clear(self) -> None:
+        with self._lock:
+            self._rows.clear()
+
+
+records = RecordCache()
+
+
+class SeenChanges:
+    """Changes already answered, by (subscription, changeType, event id, etag): a copy of one
+    (Graph delivers at least once, and redelivers after a slow answer) changes nothing, because the
+    sync asked for when the first copy came reads after that change. Notifications without an id
+    and an etag are never taken for copies. Per process, for ``seconds``."""
+
+    def __init__(self, seconds: float = 600.0, size: int = 50_000) -> None:
+        self._seconds = seconds
+        self._size = size
+        self._lock = threading.Lock()
+        self._keys: dict[tuple[str, ...], float] = {}
+
+    @staticmethod
+    def _key(item: dict[str, Any]) -> tuple[str, ...] | None:
+        data = item.get("resourceData")
+        if not isinstance(data, dict):
+            return None
+        event_id, etag = data.get("id"), data.get("@odata.etag")
+        if not (isinstance(event_id, str) and event_id and isinstance(etag, str) and etag):
+            return None
+        return (item["subscriptionId"], str(item.get("changeType")), event_id, etag)
+
+    def seen(self, item: dict[str, Any]) -> bool:
+        key = self._key(item)
+        with self._lock:
+            when = self._keys.get(key) if key is not None else None
+        return when is not None and time.monotonic() - when < self._seconds
+
+    def remember(self, items: Iterable[dict[str, Any]]) -> None:
+        now = time.monotonic()
+        with self._lock:
+            if len(self._keys) >= self._size:
+                self._keys.clear()
+            for item in items:
+                key = self._key(item)
+                if key is not None:
+                    self._keys[key] = now
+
+    def clear(self) -> None:
+        with self._lock:
+            self._keys.clear()
+
+
+changes = SeenChanges()
+
+
+# -- the endpoint --------------------------------------------------------------------------------
+
+
+def receive_notifications(
+    params: Mapping[str, str],
+    headers: Mapping[str, str],
+    body: bytes,
+    *,
+    account: StorageAccount | None = None,
+    max_bytes: int | None = None,
+    now: datetime | None = None,
+) -> Answer:
+    """Answer one POST to the notification URL (see the module docstring). Never raises."""
+    handshake = validation_answer(params)
+    if handshake is not None:
+        return handshake
+    try:
+        account, max_bytes = service_defaults(account, max_bytes)
+        items = items_of(read_json(headers, body, max_bytes=max_bytes))
+        result = sort_items(items, lambda subscription_id: records.lookup(account, subscription_id))
+        log_rejected("change", result)
+        fresh = [(record, item) for record, item in result.accepted if not changes.seen(item)]
+        techs = sorted({record.syncro_user_id for record, _ in fresh})
+        queued = _request_syncs(account, techs, JOB_REASON, now)
+        changes.remember(item for _, item in fresh)  # only once their syncs were asked for
+    except BadRequest as refused:
+        return refused.answer
+    except StorageUnavailable:
+        log.warning("storage unavailable: notifications answered 503 for Graph to deliver again")
+        return STORAGE_DOWN
+    except Exception:  # settings missing or a bug: Graph retries a 5xx, so nothing is lost
+        log.exception("change notifications could not be handled")
+        return error_answer(503, "unavailable", "The notification could not be handled now; deliver again later.")
+    log.info("graph notifications: %d items, %d techs, %d jobs queued", len(items), len(techs), queued)
+    return ACCEPTED
+
+
+def _request_syncs(account: StorageAccount, techs: list[int], reason: str, now: datetime | None) -> int:
+    from realtime.enqueue import request_sync
+
+    return sum(request_sync(account, tech, reason, now=now) for tech in techs)
+
+
+def service_defaults(account: StorageAccount | None, max_bytes: int | None) -> tuple[StorageAccount, int]:
+    if account is None or max_bytes is None:
+        import services
+        from settings import get_settings
+
+        account = account or services.storage_account()
+        max_bytes = max_bytes or get_settings().max_request_body_bytes
+    return account, max_bytes
+
+
+def log_rejected(kind: str, result: Sorted) -> None:
+    if result.unknown:
+        log.warning("%s notifications for unknown subscriptions ignored: %s", kind, ", ".join(result.unknown[:10]))
+    if result.forged:
+        log.warning("%s notifications with a wrong clientState ignored: %s", kind, ", ".join(result.forged[:10]))
+
+
+def constant_time_equal(presented: str, expected: str) -> bool:
+    """Secrets compared without leaking where they differ (for the Syncro webhook's path secret)."""
+    return hmac.compare_digest(presented.encode("utf-8"), expected.encode("utf-8"))

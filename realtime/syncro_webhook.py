@@ -1,0 +1,197 @@
+"""``POST /api/syncro/notifications/{secret}``: Syncro's Notification Center, "Appointment was created".
+
+Syncro signs nothing, so the payload is only a hint:
+
+- the secret in the path must equal ``SYNCRO_WEBHOOK_SECRET`` (compared as hashes, in constant
+  time): otherwise 403 and nothing else happens;
+- the body is Syncro's ``{"text": "...", "attributes": {<the appointment>}}``: its ``id`` is all we
+  take from it (413, 415 and 400 as for Graph's webhooks);
+- the appointment is read again from Syncro's API; its ``user_id``/``user_ids`` name the techs. When
+  Syncro's responses leave those out (see `sync.poller.OwnershipMode`), the payload's own fields
+  name them instead: a wrong name only costs one superfluous sync;
+- for each linked tech, the appointment goes into the Syncro mirror (what the poller keeps and the
+  sync engine reads, so the job finds it without waiting for the next poll) when it starts within
+  the sync window, and one sync request is made (`realtime.enqueue.request_sync`); then 202 with
+  counts.
+
+An appointment already gone (404) is answered 202 with nothing queued. Syncro unreachable or
+throttling us: 503 with ``Retry-After``; the poller still finds the appointment within its window.
+Updates and deletions never come here (Syncro sends nothing for them): the poller finds those.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from realtime.notifications import Answer, BadRequest, error_answer, read_json, service_defaults
+from storage.errors import NotFound, StorageUnavailable
+
+if TYPE_CHECKING:
+    from storage.account import StorageAccount
+    from sync.syncro import SyncroClient
+
+log = logging.getLogger(__name__)
+
+JOB_REASON = "syncro-notification"
+MAX_SYNCRO_ID = 2**63 - 1
+
+
+def secret_matches(presented: str, expected: str) -> bool:
+    """Constant time, and the time does not depend on the lengths either (hashes are compared)."""
+    digest = hashlib.sha256
+    return bool(expected) and hmac.compare_digest(
+        digest(presented.encode("utf-8")).digest(), digest(expected.encode("utf-8")).digest()
+    )
+
+
+def appointment_id_of(data: Any) -> int:
+    """The appointment id of a Notification Center payload; raises BadRequest."""
+    attributes = data.get("attributes") if isinstance(data, dict) else None
+    raw = attributes.get("id") if isinstance(attributes, dict) else None
+    if isinstance(raw, str) and raw.strip().isdigit():
+        raw = int(raw.strip())
+    if isinstance(raw, bool) or not isinstance(raw, int) or not 0 < raw <= MAX_SYNCRO_ID:
+        raise BadRequest(
+            error_answer(400, "bad_payload", 'Expected {"attributes": {"id": <appointment id>, ...}} from Syncro.')
+        )
+    return raw
+
+
+def receive_syncro_notification(
+    secret: str,
+    headers: Mapping[str, str],
+    body: bytes,
+    *,
+    account: StorageAccount | None = None,
+    syncro: SyncroClient | None = None,
+    expected_secret: str | None = None,
+    max_bytes: int | None = None,
+    now: datetime | None = None,
+) -> Answer:
+    """Answer one Notification Center POST (see the module docstring). Never raises."""
+    from sync.errors import SyncroError, SyncroNotFound
+
+    try:
+        expected = expected_secret if expected_secret is not None else _configured_secret()
+        if not secret_matches(secret, expected):
+            log.warning("Syncro webhook called with a wrong secret")
+            return error_answer(403, "forbidden", "This webhook URL is not valid.")
+        account, max_bytes = service_defaults(account, max_bytes)
+        payload = read_json(headers, body, max_bytes=max_bytes)
+        appointment_id = appointment_id_of(payload)
+        syncro = syncro or _syncro_client()
+        try:
+            appointment = syncro.get_appointment(appointment_id)
+        except SyncroNotFound:
+            return _accepted(0, 0, "The appointment no longer exists.")
+        owners = _owners(appointment, payload=payload)
+        if owners is None:
+            log.warning("Syncro webhook: appointment %s names no technician; the poller will judge it", appointment_id)
+            return _accepted(0, 0, "Syncro does not say whose appointment this is; the next poll decides.")
+        techs = _linked(account, owners)
+        if techs and not _in_window(appointment, now or account.clock()):
+            return _accepted(len(techs), 0, "The appointment is outside the sync window.")
+        for tech in techs:
+            _mirror(account, tech, appointment, now or account.clock())
+        queued = sum(_request_sync(account, tech, now) for tech in techs)
+    except BadRequest as refused:
+        return refused.answer
+    except SyncroError as error:
+        log.warning("Syncro webhook: the appointment could not be read: %s", error)
+        return error_answer(
+            503, "syncro_unavailable", "Syncro did not answer; send again later.", headers={"Retry-After": "60"}
+        )
+    except StorageUnavailable:
+        return error_answer(
+            503, "storage_unavailable", "Storage did not answer; send again later.", headers={"Retry-After": "60"}
+        )
+    except Exception:
+        log.exception("Syncro notification could not be handled")
+        return error_answer(503, "unavailable", "The notification could not be handled now; send again later.")
+    log.info("syncro notification: appointment %s, techs %s, %d jobs queued", appointment_id, techs, queued)
+    return _accepted(len(techs), queued)
+
+
+def _request_sync(account: StorageAccount, tech: int, now: datetime | None) -> bool:
+    from realtime.enqueue import request_sync
+
+    return request_sync(account, tech, JOB_REASON, now=now)
+
+
+def _owners(appointment: Mapping[str, Any], *, payload: Any) -> frozenset[int] | None:
+    from sync.poller import owners_of
+
+    owners = owners_of(appointment)
+    if owners is None:  # Syncro withholds the owner fields: the payload's (unsigned) ones name them
+        attributes = payload.get("attributes") if isinstance(payload, dict) else None
+        try:
+            owners = owners_of(attributes) if isinstance(attributes, dict) else None
+        except (TypeError, ValueError):
+            owners = None
+    return owners
+
+
+def _in_window(appointment: Mapping[str, Any], now: datetime) -> bool:
+    from settings import get_settings
+
+    text = appointment.get("start_at")
+    if not isinstance(text, str):
+        return True  # an unreadable start is the sync's to judge
+    try:
+        start = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return True
+    if start.tzinfo is None:
+        return True
+    settings = get_settings()
+    return now - timedelta(days=settings.window_past_days) <= start < now + timedelta(days=settings.window_future_days)
+
+
+def _mirror(account: StorageAccount, tech: int, appointment: Mapping[str, Any], now: datetime) -> None:
+    """Record the appointment as the poller would, unless the mirror already holds this version."""
+    from storage.mirror import MirrorEntry
+    from sync.poller import content_hash
+
+    updated_at = str(appointment.get("updated_at") or "")
+    digest = content_hash(appointment)
+    try:
+        known = account.mirror.get_entry(tech, int(appointment["id"]))
+    except NotFound:
+        known = None
+    if known is not None and known.updated_at == updated_at and known.content_hash == digest:
+        return
+    account.mirror.upsert_entry(MirrorEntry(tech, int(appointment["id"]), updated_at, digest, dict(appointment), now))
+
+
+def _linked(account: StorageAccount, owners: frozenset[int]) -> list[int]:
+    linked = []
+    for tech in sorted(owners):
+        try:
+            account.links.get_link(tech)
+        except NotFound:
+            continue
+        linked.append(tech)
+    return linked
+
+
+def _accepted(techs: int, queued: int, detail: str = "") -> Answer:
+    body = {"techs": techs, "queued": queued, **({"detail": detail} if detail else {})}
+    return Answer(202, json.dumps(body).encode(), "application/json")
+
+
+def _configured_secret() -> str:
+    from settings import get_settings
+
+    return get_settings().syncro_webhook_secret
+
+
+def _syncro_client() -> SyncroClient:
+    import services
+
+    return services.syncro_client()

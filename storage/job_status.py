@@ -1,0 +1,198 @@
+"""What the background work last did, per technician and for the Syncro poll: read by the settings
+page and the admin overview, written by the queue job, the poll timer and the Graph webhook.
+
+One row per tech (partition ``tech``): the last job's time, outcome, reason and detail, whether
+its last job was poisoned (failed ``maxDequeueCount`` times and moved to the poison queue), the
+time of the last Graph notification, and the busy follow-up marker (see `claim_follow_up`). One
+row for the account's Syncro poll (partition ``poll``). Several instances write these rows (a
+job, a webhook, a busy job's follow-up), so every write is a read-merge-replace with the row's
+ETag, retried on a lost race: a writer never drops fields another one set.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from storage.errors import ConcurrencyConflict, NotFound
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+
+    from storage.account import StorageAccount
+    from storage.table import Entity
+
+_TECH = "tech"
+_POLL = "poll"
+_POLL_ROW = "syncro"
+_ATTEMPTS = 8
+DETAIL_CHARS = 500  # a detail is a sentence or an error message, never a body: kept short
+
+
+class JobOutcome:
+    """The words `record_job` stores as ``outcome`` (the engine's statuses, plus the job's own)."""
+
+    SYNCED = "synced"
+    PARTIAL = "partial"  # synced, but some items failed: the next sync tries them again
+    FAILED = "failed"  # the sync could not run: the queue retries the message
+    POISONED = "poisoned"  # the last attempt failed too: the message is in the poison queue
+    BUSY = "busy"  # another sync of the tech was running: a follow-up job is queued
+    NOT_LINKED = "not_linked"
+    INACTIVE = "inactive"
+    UNLINKED = "unlinked"
+
+
+@dataclass(frozen=True)
+class TechJobStatus:
+    syncro_user_id: int
+    last_job_at: datetime | None = None
+    last_job_outcome: str = ""
+    last_job_reason: str = ""
+    last_job_detail: str = ""
+    poisoned: bool = False
+    poisoned_at: datetime | None = None
+    last_notification_at: datetime | None = None
+    follow_up_at: datetime | None = None  # a busy job queued a delayed follow-up then
+
+
+@dataclass(frozen=True)
+class PollStatus:
+    last_poll_at: datetime | None = None
+    outcome: str = ""  # "ok", "partial" (budget or throttling stopped it), "failed"
+    detail: str = ""
+    requests: int = 0
+    changed_techs: int = 0
+
+
+def _tech_status(syncro_user_id: int, entity: Entity) -> TechJobStatus:
+    return TechJobStatus(
+        syncro_user_id=syncro_user_id,
+        last_job_at=entity.get("last_job_at"),
+        last_job_outcome=entity.get("last_job_outcome", ""),
+        last_job_reason=entity.get("last_job_reason", ""),
+        last_job_detail=entity.get("last_job_detail", ""),
+        poisoned=bool(entity.get("poisoned", False)),
+        poisoned_at=entity.get("poisoned_at"),
+        last_notification_at=entity.get("last_notification_at"),
+        follow_up_at=entity.get("follow_up_at"),
+    )
+
+
+class JobStatusStore:
+    def __init__(self, account: StorageAccount) -> None:
+        self._table = account.table("jobstatus")
+        self._clock = account.clock
+
+    # -- reading --------------------------------------------------------------------------------
+
+    def get_status(self, syncro_user_id: int) -> TechJobStatus:
+        """The tech's status; a tech no job has touched yet gets an empty one (never raises NotFound)."""
+        try:
+            entity, _ = self._table.get(_TECH, str(syncro_user_id))
+        except NotFound:
+            return TechJobStatus(syncro_user_id)
+        return _tech_status(syncro_user_id, entity)
+
+    def list_statuses(self) -> Iterator[TechJobStatus]:
+        """Every tech's status (for the admin overview)."""
+        for entity, _ in self._table.partition(_TECH):
+            yield _tech_status(int(entity["RowKey"]), entity)
+
+    def get_poll_status(self) -> PollStatus:
+        try:
+            entity, _ = self._table.get(_POLL, _POLL_ROW)
+        except NotFound:
+            return PollStatus()
+        return PollStatus(
+            last_poll_at=entity.get("last_poll_at"),
+            outcome=entity.get("outcome", ""),
+            detail=entity.get("detail", ""),
+            requests=int(entity.get("requests", 0)),
+            changed_techs=int(entity.get("changed_techs", 0)),
+        )
+
+    # -- writing --------------------------------------------------------------------------------
+
+    def record_job(self, syncro_user_id: int, *, outcome: str, reason: str, detail: str = "", at: datetime) -> None:
+        """What a job for the tech just did. A success (``synced``/``partial``) clears ``poisoned``;
+        a poisoned job sets it. Raises StorageError."""
+        changes: dict[str, Any] = {
+            "last_job_at": at,
+            "last_job_outcome": outcome,
+            "last_job_reason": reason[:100],
+            "last_job_detail": detail[:DETAIL_CHARS],
+        }
+        if outcome in (JobOutcome.SYNCED, JobOutcome.PARTIAL):
+            changes["poisoned"] = False
+        elif outcome == JobOutcome.POISONED:
+            changes["poisoned"], changes["poisoned_at"] = True, at
+        self._merge(_TECH, str(syncro_user_id), lambda current: changes)
+
+    def record_notification(self, syncro_user_id: int, *, at: datetime) -> None:
+        """A Graph notification for the tech arrived (the webhook calls this). Raises StorageError."""
+        self._merge(_TECH, str(syncro_user_id), lambda current: {"last_notification_at": at})
+
+    def record_poll(self, status: PollStatus) -> None:
+        """The Syncro poll just ran (the poll timer calls this). Raises StorageError."""
+        changes = {
+            "last_poll_at": status.last_poll_at,
+            "outcome": status.outcome,
+            "detail": status.detail[:DETAIL_CHARS],
+            "requests": status.requests,
+            "changed_techs": status.changed_techs,
+        }
+        self._merge(_POLL, _POLL_ROW, lambda current: changes)
+
+    def claim_follow_up(self, syncro_user_id: int, *, stale_after: timedelta) -> bool:
+        """Mark that a busy job queues a delayed follow-up for the tech; False when a follow-up
+        queued less than ``stale_after`` ago has not started yet (it will cover this change too).
+        Exactly one of several concurrent callers gets True. Raises StorageError."""
+        now = self._clock()
+        claimed = False
+
+        def change(current: Entity) -> dict[str, Any] | None:
+            nonlocal claimed
+            queued = current.get("follow_up_at")
+            if queued is not None and queued > now - stale_after:
+                claimed = False
+                return None
+            claimed = True
+            return {"follow_up_at": now}
+
+        self._merge(_TECH, str(syncro_user_id), change)
+        return claimed
+
+    def clear_follow_up(self, syncro_user_id: int) -> None:
+        """The tech's follow-up is starting: a busy job from now on queues the next one."""
+
+        def change(current: Entity) -> dict[str, Any] | None:
+            return {"follow_up_at": None} if current.get("follow_up_at") is not None else None
+
+        self._merge(_TECH, str(syncro_user_id), change)
+
+    def delete_status(self, syncro_user_id: int) -> None:
+        """Forget the tech's row (after an unlink); succeeds when there is none."""
+        self._table.delete(_TECH, str(syncro_user_id))
+
+    def _merge(self, partition: str, row: str, change: Callable[[Entity], dict[str, Any] | None]) -> None:
+        """Read the row, apply ``change`` (None: nothing to write; a None value removes a field),
+        write it back with its ETag; retried when another writer got there first."""
+        for _ in range(_ATTEMPTS):
+            try:
+                current, etag = self._table.get(partition, row)
+            except NotFound:
+                current, etag = {"PartitionKey": partition, "RowKey": row}, None
+            changes = change(dict(current))
+            if changes is None:
+                return
+            entity = {key: value for key, value in {**current, **changes}.items() if value is not None}
+            try:
+                if etag is None:
+                    self._table.create(entity)
+                else:
+                    self._table.replace(entity, etag=etag)
+                return
+            except (ConcurrencyConflict, NotFound):
+                continue  # written, created or deleted since we read it: read again
+        raise ConcurrencyConflict(self._table.name, f"{partition}/{row}", "kept changing while being updated")

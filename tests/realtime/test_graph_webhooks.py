@@ -1,0 +1,454 @@
+"""The Graph webhooks through the in-process product: the Graph simulator creates our subscription
+(its validation requests reach our endpoints), delivers change and lifecycle notifications to
+them, and what lands on Azurite's queues is checked. Bad payloads get their documented answer
+and enqueue nothing (docs/realtime.md)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from urllib.parse import quote
+
+import pytest
+
+from local.sims.control import FaultRule
+from realtime import lifecycle
+from realtime.enqueue import pending_since, sync_started
+from realtime.notifications import items_of, read_json, sort_items, validation_answer
+from storage.subscriptions import SubscriptionRecord, hash_client_state
+from sync import subscriptions
+from tests.realtime.webhook_support import ALEX, BLAKE, RealtimeStack
+
+pytest_plugins = ["tests.realtime.webhook_support"]
+
+TECH = ALEX.syncro_user_id
+NOTIFY = "/api/graph/notifications"
+LIFECYCLE = "/api/graph/lifecycle"
+TOKEN = "Validation: Testing client application reachability for subscription Request-Id: 7c1e-ab&x=1 %20<b>"
+
+
+@pytest.fixture
+def stack(realtime_stack: RealtimeStack) -> Iterator[RealtimeStack]:
+    realtime_stack.clear()
+    assert subscriptions.ensure_for_link(realtime_stack.link()) in (
+        subscriptions.Outcome.CREATED,
+        subscriptions.Outcome.KEPT,
+    )
+    realtime_stack.clear()  # the creation's own traffic is not the test's
+    yield realtime_stack
+    sim = realtime_stack.graph_sim.settings
+    sim.notification_copies, sim.notification_reorder = 1, False
+    realtime_stack.clear()
+
+
+def _subscription(stack: RealtimeStack) -> SubscriptionRecord:
+    (row,) = stack.account.subscriptions.list_for_tech(TECH)
+    return row
+
+
+def _known(stack: RealtimeStack, tech: int, client_state: str) -> SubscriptionRecord:
+    """A subscription row of our own making, whose clientState the test knows."""
+    now = datetime.now(UTC)
+    record = SubscriptionRecord(
+        f"test-{tech}-{client_state[:6]}",
+        tech,
+        "/me/events",
+        now + timedelta(days=2),
+        hash_client_state(client_state),
+        now,
+    )
+    return stack.account.subscriptions.upsert_subscription(record)
+
+
+def _notification(subscription_id: str, client_state: str | None, change: str = "updated") -> dict:
+    return {
+        "subscriptionId": subscription_id,
+        "subscriptionExpirationDateTime": "2030-01-01T00:00:00Z",
+        "clientState": client_state,
+        "changeType": change,
+        "resource": "Users/x/Events/AAMkA=",
+        "tenantId": "t",
+        "resourceData": {"@odata.type": "#Microsoft.Graph.Event", "id": "AAMkA="},
+    }
+
+
+def _nothing_queued(stack: RealtimeStack, *techs: int) -> bool:
+    return stack.sync_jobs() == [] and all(pending_since(stack.account, tech) is None for tech in techs)
+
+
+# -- the validation handshake ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", [NOTIFY, LIFECYCLE])
+def test_the_handshake_answers_the_decoded_token_as_plain_text_and_nothing_else(
+    stack: RealtimeStack, path: str
+) -> None:
+    answer = stack.post(f"{path}?validationToken={quote(TOKEN, safe='')}", b"", headers={"Content-Type": "text/plain"})
+    assert answer.status_code == 200
+    assert answer.headers["Content-Type"].startswith("text/plain")
+    assert answer.headers["X-Content-Type-Options"] == "nosniff"
+    assert answer.content == TOKEN.encode()
+    assert _nothing_queued(stack, TECH)
+
+
+def test_an_empty_or_oversized_validation_token_is_refused() -> None:
+    assert validation_answer({"validationToken": ""}).status == 400
+    assert validation_answer({"validationToken": "x" * 5000}).status == 400
+    assert validation_answer({}) is None
+
+
+# -- change notifications ----------------------------------------------------------------------------
+
+
+def test_an_outlook_change_queues_one_sync_job_for_the_tech_and_is_acknowledged_202(stack: RealtimeStack) -> None:
+    stack.outlook_create("Webhook check")
+    assert stack.graph_sim.notifier.wait_until_settled()
+    deliveries = stack.graph_sim.notifier.snapshot()["deliveries"]
+    assert deliveries and all(d["status"] == "delivered" and d["responses"] == ["202"] for d in deliveries)
+    # One created and two updated notifications (Graph's reported habit), one job.
+    items = [item for d in deliveries for item in d["body"]["value"]]
+    assert sorted(i["changeType"] for i in items) == ["created", "updated", "updated"]
+    (job,) = stack.sync_jobs()
+    assert job.syncro_user_id == TECH and job.reason == "graph-notification"
+
+
+def test_duplicated_and_reordered_deliveries_still_make_one_job(stack: RealtimeStack) -> None:
+    sim = stack.graph_sim.settings
+    sim.notification_copies, sim.notification_reorder = 3, True
+    stack.outlook_create("Said three times")
+    stack.outlook_create("And again")
+    assert stack.graph_sim.notifier.wait_until_settled()
+    assert len(stack.graph_sim.notifier.snapshot()["deliveries"]) >= 3
+    assert [job.syncro_user_id for job in stack.sync_jobs()] == [TECH]
+
+
+def test_a_change_after_the_job_started_queues_a_job_of_its_own(stack: RealtimeStack) -> None:
+    stack.outlook_create("First")
+    assert stack.graph_sim.notifier.wait_until_settled()
+    sync_started(stack.account, TECH)  # what the queue job does before it reads anything
+    stack.outlook_create("While the job ran")
+    assert stack.graph_sim.notifier.wait_until_settled()
+    assert [job.syncro_user_id for job in stack.sync_jobs()] == [TECH, TECH]
+
+
+def test_a_batch_naming_two_techs_queues_one_job_each(stack: RealtimeStack) -> None:
+    alex, blake = _known(stack, TECH, "alex-secret"), _known(stack, BLAKE.syncro_user_id, "blake-secret")
+    batch = {
+        "value": [
+            _notification(alex.subscription_id, "alex-secret", "created"),
+            _notification(blake.subscription_id, "blake-secret"),
+            _notification(alex.subscription_id, "alex-secret"),
+            _notification(blake.subscription_id, "blake-secret", "deleted"),
+        ]
+    }
+    try:
+        answer = stack.post_json(NOTIFY, batch)
+        assert answer.status_code == 202 and answer.content == b""
+        assert sorted(job.syncro_user_id for job in stack.sync_jobs()) == sorted([TECH, BLAKE.syncro_user_id])
+    finally:
+        for record in (alex, blake):
+            stack.account.subscriptions.delete_subscription(record.subscription_id)
+
+
+def test_in_a_mixed_batch_only_the_genuine_notifications_count(stack: RealtimeStack) -> None:
+    blake = _known(stack, BLAKE.syncro_user_id, "blake-secret")
+    batch = {
+        "value": [
+            _notification(blake.subscription_id, "not-blakes-secret"),
+            _notification("no-such-subscription", "whatever"),
+            _notification(_subscription(stack).subscription_id, None),  # ours, but no clientState
+        ]
+    }
+    try:
+        assert stack.post_json(NOTIFY, batch).status_code == 202
+        assert _nothing_queued(stack, TECH, BLAKE.syncro_user_id)
+    finally:
+        stack.account.subscriptions.delete_subscription(blake.subscription_id)
+
+
+# -- bad payloads: the documented answer, nothing queued ------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "status", "code"),
+    [
+        (b'{"value": [', "application/json", 400, "malformed_json"),
+        (b"\xff\xfe{}", "application/json", 400, "malformed_json"),
+        (b"[]", "application/json", 400, "bad_payload"),
+        (b'{"value": []}', "application/json", 400, "bad_payload"),
+        (b'{"value": [{"clientState": "x"}]}', "application/json", 400, "bad_payload"),
+        (b'{"value": [{"subscriptionId": 7}]}', "application/json", 400, "bad_payload"),
+        (b'{"value": [{"subscriptionId": "s", "clientState": 7}]}', "application/json", 400, "bad_payload"),
+        (b'{"value": [{"subscriptionId": "s"}]}', "text/plain", 415, "unsupported_media_type"),
+        (b'{"value": [{"subscriptionId": "s"}]}', "application/x-www-form-urlencoded", 415, "unsupported_media_type"),
+        (b'{"value": [{"subscriptionId": "s"}]}', "", 415, "unsupported_media_type"),
+    ],
+)
+@pytest.mark.parametrize("path", [NOTIFY, LIFECYCLE])
+def test_a_bad_payload_gets_a_clear_4xx_and_queues_nothing(
+    stack: RealtimeStack, path: str, body: bytes, content_type: str, status: int, code: str
+) -> None:
+    answer = stack.post(path, body, headers={"Content-Type": content_type} if content_type else {})
+    assert answer.status_code == status
+    assert answer.json()["error"] == code and answer.json()["message"]
+    assert _nothing_queued(stack, TECH) and stack.subscription_jobs() == []
+
+
+@pytest.mark.parametrize("path", [NOTIFY, LIFECYCLE])
+def test_a_huge_body_is_refused_413(stack: RealtimeStack, path: str) -> None:
+    row = _subscription(stack)
+    huge = json.dumps({"value": [_notification(row.subscription_id, "x")], "pad": "x" * (2 * 1024 * 1024)})
+    answer = stack.post(path, huge, headers={"Content-Type": "application/json"})
+    assert answer.status_code == 413
+    assert _nothing_queued(stack, TECH) and stack.subscription_jobs() == []
+
+
+def test_a_huge_body_is_refused_by_the_function_itself_too() -> None:
+    with pytest.raises(Exception) as refused:
+        read_json({"Content-Type": "application/json"}, b"{" + b" " * 2048 + b"}", max_bytes=1024)
+    assert refused.value.answer.status == 413
+
+
+@pytest.mark.parametrize("path", [NOTIFY, LIFECYCLE])
+def test_a_wrong_client_state_or_unknown_subscription_is_acknowledged_and_ignored(
+    stack: RealtimeStack, path: str
+) -> None:
+    row = _subscription(stack)
+    for item in (_notification(row.subscription_id, "guessed"), _notification("unknown-subscription", "x")):
+        item["lifecycleEvent"] = "missed"
+        answer = stack.post_json(path, {"value": [item]})
+        assert answer.status_code == 202 and answer.content == b""  # nothing that tells which was wrong
+    assert _nothing_queued(stack, TECH) and stack.subscription_jobs() == []
+
+
+def test_an_unreachable_storage_answers_503_so_graph_delivers_again(stack: RealtimeStack) -> None:
+    from realtime.notifications import receive_notifications
+    from settings import StorageSettings
+    from storage import StorageAccount
+
+    dead = StorageAccount(
+        StorageSettings(
+            "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=a2V5;"
+            "TableEndpoint=http://127.0.0.1:9/devstoreaccount1;QueueEndpoint=http://127.0.0.1:9/devstoreaccount1;",
+            None,
+            None,
+        )
+    )
+    body = json.dumps({"value": [_notification("any", "x")]}).encode()
+    answer = receive_notifications({}, {"Content-Type": "application/json"}, body, account=dead, max_bytes=4096)
+    assert answer.status == 503 and answer.headers["Retry-After"]
+
+
+# -- lifecycle notifications ---------------------------------------------------------------------------
+
+
+def test_missed_asks_for_a_sync_at_once(stack: RealtimeStack) -> None:
+    stack.graph_sim.subscriptions.lifecycle(_subscription(stack).subscription_id, "missed")
+    assert stack.graph_sim.notifier.wait_until_settled()
+    (job,) = stack.sync_jobs()
+    assert job.syncro_user_id == TECH and job.reason == "graph-missed"
+    assert stack.subscription_jobs() == []
+
+
+def test_reauthorization_required_renews_the_subscription_then_asks_for_a_sync(stack: RealtimeStack) -> None:
+    row = _subscription(stack)
+    stack.graph_sim.subscriptions.lifecycle(row.subscription_id, "reauthorizationRequired")
+    assert stack.graph_sim.notifier.wait_until_settled()
+    assert stack.sync_jobs() == []  # the sync waits for the subscription to work again
+    (text,) = stack.take_subscription_jobs()
+    assert json.loads(text)["action"] == "reauthorize"
+    assert lifecycle.run_subscription_job(text) is subscriptions.Outcome.RENEWED
+    (sub,) = stack.sim_subscriptions()
+    assert sub.id == row.subscription_id and sub.challenged_since is None  # delivery resumed
+    assert [job.reason for job in stack.sync_jobs()] == ["graph-reauthorize"]
+
+
+def test_subscription_removed_creates_a_new_subscription_then_asks_for_a_sync(stack: RealtimeStack) -> None:
+    row = _subscription(stack)
+    stack.graph_sim.subscriptions.lifecycle(row.subscription_id, "subscriptionRemoved")
+    assert stack.graph_sim.notifier.wait_until_settled()
+    (text,) = stack.take_subscription_jobs()
+    assert lifecycle.run_subscription_job(text) is subscriptions.Outcome.CREATED
+    (sub,) = stack.sim_subscriptions()
+    assert sub.id != row.subscription_id
+    assert [r.subscription_id for r in stack.account.subscriptions.list_for_tech(TECH)] == [sub.id]
+    assert [job.reason for job in stack.sync_jobs()] == ["graph-replace"]
+    # and the new subscription works: a change reaches us again
+    stack.clear()
+    stack.outlook_create("After the new subscription")
+    assert stack.graph_sim.notifier.wait_until_settled()
+    assert [job.syncro_user_id for job in stack.sync_jobs()] == [TECH]
+
+
+def test_a_message_that_is_not_a_subscription_job_is_dropped_not_retried() -> None:
+    assert lifecycle.run_subscription_job('{"action": "explode"}') is None
+    assert lifecycle.run_subscription_job("not json") is None
+
+
+def test_a_replacement_graph_refused_is_retried_by_the_host_after_asking_for_the_sync(
+    stack: RealtimeStack,
+) -> None:
+    row = _subscription(stack)
+    stack.graph_sim.subscriptions.lifecycle(row.subscription_id, "subscriptionRemoved")
+    assert stack.graph_sim.notifier.wait_until_settled()
+    (text,) = stack.take_subscription_jobs()
+    stack.graph_sim.control.faults.add(FaultRule("POST", r"^/v1\.0/subscriptions$", 503, times=0))
+    try:
+        with pytest.raises(lifecycle.SubscriptionRetry):
+            lifecycle.run_subscription_job(text)
+    finally:
+        stack.graph_sim.control.faults.clear()
+    assert [job.reason for job in stack.sync_jobs()] == ["graph-replace"]  # delta catches up meanwhile
+    assert stack.account.subscriptions.get_status(TECH).state.value == "failed"
+    assert lifecycle.run_subscription_job(text) is subscriptions.Outcome.CREATED  # the host's retry
+
+
+# -- pure parts ------------------------------------------------------------------------------------
+
+
+def test_sorting_tells_ours_from_unknown_and_forged() -> None:
+    now = datetime.now(UTC)
+    ours = SubscriptionRecord("s1", 1, "/me/events", now, hash_client_state("right"), now)
+    items = items_of(
+        {"value": [_notification("s1", "right"), _notification("s1", "wrong"), _notification("s2", "right")]}
+    )
+    result = sort_items(items, {"s1": ours}.get)
+    assert [record.syncro_user_id for record, _ in result.accepted] == [1]
+    assert result.forged == ["s1"] and result.unknown == ["s2"]
+
+
+# -- the coalescing sync request ----------------------------------------------------------------------
+
+
+def test_requests_while_a_job_is_queued_coalesce_and_a_stale_one_no_longer_covers(stack: RealtimeStack) -> None:
+    from realtime.enqueue import request_sync
+
+    window = timedelta(seconds=30)
+    now = datetime.now(UTC)
+    assert request_sync(stack.account, TECH, "graph-notification", now=now, window=window) is True
+    assert request_sync(stack.account, TECH, "reconcile", now=now + timedelta(seconds=5), window=window) is False
+    # Its message may have been lost: past the window the next request sends a new one.
+    assert request_sync(stack.account, TECH, "reconcile", now=now + timedelta(seconds=31), window=window) is True
+    assert [job.reason for job in stack.sync_jobs()] == ["graph-notification", "reconcile"]
+
+
+def test_a_burst_of_concurrent_requests_sends_one_message(stack: RealtimeStack) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from realtime.enqueue import request_sync
+
+    with ThreadPoolExecutor(20) as pool:
+        sent = list(pool.map(lambda _: request_sync(stack.account, TECH, "graph-notification"), range(40)))
+    assert sent.count(True) == 1
+    assert len(stack.sync_jobs()) == 1
+
+
+def test_a_message_that_could_not_be_sent_leaves_no_row_to_coalesce_into(
+    stack: RealtimeStack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from realtime.enqueue import request_sync
+    from storage.errors import StorageUnavailable
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise StorageUnavailable("queue down")
+
+    monkeypatch.setattr(stack.account.sync_queue, "enqueue", refuse)
+    with pytest.raises(StorageUnavailable):
+        request_sync(stack.account, TECH, "graph-notification")
+    assert pending_since(stack.account, TECH) is None
+    monkeypatch.undo()
+    assert request_sync(stack.account, TECH, "graph-notification") is True
+
+
+def test_the_hosts_queue_pump_runs_the_lifecycle_work_end_to_end(stack: RealtimeStack) -> None:
+    """subscriptionRemoved -> our lifecycle URL -> the subscription-jobs queue -> the local host's pump
+    running the app's queue trigger -> a new subscription at Graph and a sync job."""
+    import dataclasses
+    import os
+
+    import function_app
+    from local.host import HostConfig
+    from local.host.functions import QueueFunction, read_functions
+    from local.host.queues import QueuePump
+
+    spec = next(
+        f
+        for f in read_functions(function_app.app, {**os.environ, **stack.product.env})
+        if isinstance(f, QueueFunction) and f.name == "graph_subscription_job"
+    )
+    config = dataclasses.replace(HostConfig(), queue_visibility_timeout=0.0, queue_max_polling_interval=0.2)
+    pump = QueuePump(spec, stack.product.env["AzureWebJobsStorage"], config)
+    pump.start()
+    try:
+        old = _subscription(stack).subscription_id
+        stack.graph_sim.subscriptions.lifecycle(old, "subscriptionRemoved")
+        new = stack.wait_for(lambda: [s for s in stack.sim_subscriptions() if s.id != old])
+        stack.wait_for(lambda: [job for job in stack.sync_jobs() if job.reason == "graph-replace"])
+    finally:
+        pump.stop()
+    assert [r.subscription_id for r in stack.account.subscriptions.list_for_tech(TECH)] == [new[0].id]
+    assert stack.subscription_jobs() == []  # done, not retried or poisoned
+
+
+def test_the_group_commit_answers_a_burst_with_one_run_when_it_sent_a_message() -> None:
+    import threading
+    import time as clock
+    from concurrent.futures import ThreadPoolExecutor
+
+    from realtime.enqueue import _Combiner
+
+    combiner, runs, seen = _Combiner(), [], threading.Event()
+
+    def work(seal) -> bool:
+        runs.append(1)
+        seen.set()
+        clock.sleep(0.2)  # everyone else arrives while this run reads storage
+        seal()
+        return True
+
+    with ThreadPoolExecutor(20) as pool:
+        first = pool.submit(combiner.run, (0, 1), work)
+        seen.wait()
+        rest = [pool.submit(combiner.run, (0, 1), work) for _ in range(19)]
+        results = [first.result(), *(f.result() for f in rest)]
+    assert len(runs) == 1 and results.count(True) == 1
+
+
+def test_the_group_commit_runs_again_for_arrivals_a_coalesced_run_cannot_vouch_for() -> None:
+    import threading
+    import time as clock
+    from concurrent.futures import ThreadPoolExecutor
+
+    from realtime.enqueue import _Combiner
+
+    combiner, runs, seen = _Combiner(), [], threading.Event()
+
+    def work(seal) -> bool:
+        runs.append(1)
+        seen.set()
+        clock.sleep(0.2)
+        return False  # found a queued job: it may start before the later arrivals' changes
+
+    with ThreadPoolExecutor(10) as pool:
+        first = pool.submit(combiner.run, (0, 2), work)
+        seen.wait()
+        rest = [pool.submit(combiner.run, (0, 2), work) for _ in range(9)]
+        [f.result() for f in (first, *rest)]
+    assert len(runs) == 2  # the first, and one shared by all nine who came during it
+
+
+def test_a_copy_of_a_change_already_answered_asks_for_nothing_a_new_version_does(stack: RealtimeStack) -> None:
+    row = _known(stack, TECH, "alex-secret")
+    first = _notification(row.subscription_id, "alex-secret")
+    first["resourceData"]["@odata.etag"] = 'W/"v1"'
+    try:
+        assert stack.post_json(NOTIFY, {"value": [first]}).status_code == 202
+        sync_started(stack.account, TECH)  # the job ran, and read past that change
+        assert stack.post_json(NOTIFY, {"value": [first]}).status_code == 202  # Graph delivers it again
+        assert len(stack.sync_jobs()) == 1
+        second = {**first, "resourceData": {**first["resourceData"], "@odata.etag": 'W/"v2"'}}
+        assert stack.post_json(NOTIFY, {"value": [second]}).status_code == 202
+        assert len(stack.sync_jobs()) == 2
+    finally:
+        stack.account.subscriptions.delete_subscription(row.subscription_id)

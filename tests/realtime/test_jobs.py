@@ -1,0 +1,235 @@
+"""The queue-triggered sync job (`realtime.jobs`), end to end: the in-process product (Azurite, the
+three simulators over TLS), a few techs linked, and the local host's queue pump (visibility
+timeout, dequeue count, poison queue) feeding the app's own queue trigger from a queue of the
+module's own. Each test is named for the behaviour it proves."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+import requests
+
+from local.inprocess import Product
+from realtime import jobs
+from realtime.jobs import Delivery, run_job
+from realtime.status import background_status, describe, queue_status
+from storage.job_status import JobOutcome, JobStatusStore
+from storage.sync_queue import SyncJob
+from tests.realtime.support import FleetTech, private_queue, queue_pump, seed_fleet, wait_for
+
+pytest_plugins = ["tests.app.linking_support"]
+
+
+@dataclass
+class Jobs:
+    product: Product
+    techs: list[FleetTech]
+    http: requests.Session
+
+    @property
+    def storage(self) -> Any:
+        return self.product.storage()
+
+    @property
+    def statuses(self) -> JobStatusStore:
+        return JobStatusStore(self.storage)
+
+    def graph(self, method: str, tech: FleetTech, path: str, **kwargs: Any) -> requests.Response:
+        import services
+
+        token = services.token_service().access_token_for(tech.syncro_user_id)
+        headers = {"Authorization": f"Bearer {token}", "Prefer": 'outlook.timezone="UTC"'}
+        url = f"{self.product.sim_url('graph')}/v1.0{path}"
+        answer = self.http.request(method, url, headers=headers, timeout=30, **kwargs)
+        assert answer.status_code < 400, answer.text
+        return answer
+
+    def outlook_create(self, tech: FleetTech, subject: str) -> None:
+        day = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(days=3, hours=15)
+        body = {
+            "subject": subject,
+            "start": {"dateTime": day.isoformat()[:19], "timeZone": "UTC"},
+            "end": {"dateTime": (day + timedelta(hours=1)).isoformat()[:19], "timeZone": "UTC"},
+        }
+        self.graph("POST", tech, f"/me/calendars/{tech.calendar_id}/events", json=body)
+        # Graph's delta shows a change about 2 s after it happened (the quirks preset): let it.
+        self.sim("graph", "POST", "/_sim/clock", json={"advance_seconds": 3})
+
+    def sim(self, name: str, method: str, path: str, **kwargs: Any) -> requests.Response:
+        answer = self.http.request(method, f"{self.product.sim_url(name)}{path}", timeout=30, **kwargs)
+        assert answer.status_code < 400, answer.text
+        return answer
+
+    def syncro_summaries(self, tech: FleetTech) -> list[str]:
+        body = self.sim("syncro", "GET", "/_sim/appointments").json()
+        records = body if isinstance(body, list) else body.get("appointments", [])
+        mine = [
+            r
+            for r in records
+            if r.get("user_id") == tech.syncro_user_id or tech.syncro_user_id in (r.get("user_ids") or [])
+        ]
+        return [str(r.get("summary")) for r in mine]
+
+    def enqueue(self, tech: FleetTech, reason: str = "test") -> None:
+        self.storage.sync_queue.enqueue(SyncJob(tech.syncro_user_id, reason, datetime.now(UTC).isoformat()))
+
+    def queue(self, suffix: str = "") -> Any:
+        return self.storage.queue(self.storage.sync_queue.name + suffix)
+
+    def drained(self) -> bool:
+        return not list(self.queue().peek_messages(max_messages=1))
+
+
+@pytest.fixture(scope="module")
+def world(linking_stack: Product) -> Iterator[Jobs]:
+    private_queue(linking_stack)
+    techs = seed_fleet(linking_stack, 4, first_id=1_600_000)
+    yield Jobs(linking_stack, techs, linking_stack.browser())
+
+
+def _delivery(body: bytes, *, dequeue_count: int = 1) -> Delivery:
+    return Delivery(body, "m-1", dequeue_count)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"not json at all",
+        b"[1, 2]",
+        b'{"reason": "x", "requested_at": "t"}',
+        b'{"syncro_user_id": "twelve", "reason": "x", "requested_at": "t"}',
+        b'{"syncro_user_id": -4, "reason": "x", "requested_at": "t"}',
+        b"\xff\xfe\x00",
+    ],
+)
+def test_a_message_that_is_not_a_job_is_dropped_without_syncing_anyone(world: Jobs, body: bytes) -> None:
+    before = world.storage.sync_queue.depth()
+    assert run_job(_delivery(body), deps_factory=_no_deps) == "dropped"
+    assert world.storage.sync_queue.depth() == before
+
+
+def _no_deps() -> Any:
+    raise AssertionError("a message that is not a job must not build anything")
+
+
+def test_a_bad_message_on_the_queue_is_dropped_not_retried_into_the_poison_queue(world: Jobs) -> None:
+    world.queue().send_message('{"hello": "world"}')  # the client base64-encodes, as the host reads
+    with queue_pump(world.product):
+        wait_for(world.drained, timeout=30, what="the queue to drain")
+    assert not list(world.queue("-poison").peek_messages(max_messages=1))
+
+
+def test_an_outlook_event_reaches_syncro_through_a_queued_job(world: Jobs) -> None:
+    tech = world.techs[0]
+    world.outlook_create(tech, "Site survey")
+    world.enqueue(tech, "graph-notification")
+    with queue_pump(world.product):
+        wait_for(lambda: "[O] Site survey" in world.syncro_summaries(tech), timeout=60, what="the [O] appointment")
+        wait_for(world.drained, timeout=30, what="the queue to drain")
+    status = world.statuses.get_status(tech.syncro_user_id)
+    assert status.last_job_outcome == JobOutcome.SYNCED and status.last_job_reason in ("graph-notification", "test")
+    assert "1 in Syncro" in status.last_job_detail
+
+
+def test_a_job_delivered_twice_at_once_creates_nothing_twice(world: Jobs) -> None:
+    tech = world.techs[1]
+    world.outlook_create(tech, "Rack install")
+    job = SyncJob(tech.syncro_user_id, "graph-notification", datetime.now(UTC).isoformat()).to_json()
+    for _ in range(3):  # the same message, as at-least-once delivery may hand it out
+        world.queue().send_message(job)
+    with queue_pump(world.product):  # a batch of 4: the copies run at the same time
+        wait_for(lambda: "[O] Rack install" in world.syncro_summaries(tech), timeout=60, what="the [O] appointment")
+        wait_for(world.drained, timeout=60, what="the queue to drain")
+        wait_for(
+            lambda: world.statuses.get_status(tech.syncro_user_id).follow_up_at is None,
+            timeout=60,
+            what="any busy follow-up to run",
+        )
+        wait_for(world.drained, timeout=60, what="the follow-up to finish")
+    assert world.syncro_summaries(tech).count("[O] Rack install") == 1
+    # and run once more by hand, as a redelivery after a crash would: still one
+    assert run_job(_delivery(job.encode(), dequeue_count=2)) == JobOutcome.SYNCED
+    assert world.syncro_summaries(tech).count("[O] Rack install") == 1
+
+
+def test_a_busy_tech_gets_one_delayed_follow_up_that_syncs_after_the_running_sync(
+    world: Jobs, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tech = world.techs[2]
+    storage = world.storage
+    lease = storage.leases.acquire(
+        f"sync:{tech.syncro_user_id}", holder="another-instance", duration=timedelta(minutes=1)
+    )
+    monkeypatch.setattr(jobs, "BUSY_RETRY_SECONDS", 2)
+    body = SyncJob(tech.syncro_user_id, "graph-notification", datetime.now(UTC).isoformat()).to_json().encode()
+    before = storage.sync_queue.depth()
+    results = []
+    threads = [threading.Thread(target=lambda: results.append(run_job(_delivery(body)))) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert results == [JobOutcome.BUSY] * 3
+    assert storage.sync_queue.depth() == before + 1  # one follow-up for the three busy jobs
+    status = world.statuses.get_status(tech.syncro_user_id)
+    assert status.last_job_outcome == JobOutcome.BUSY and status.follow_up_at is not None
+    world.outlook_create(tech, "Made while the other sync ran")
+    storage.leases.release(lease)
+    with queue_pump(world.product):
+        wait_for(
+            lambda: "[O] Made while the other sync ran" in world.syncro_summaries(tech),
+            timeout=60,
+            what="the follow-up to sync",
+        )
+        wait_for(world.drained, timeout=30, what="the queue to drain")
+    status = world.statuses.get_status(tech.syncro_user_id)
+    assert status.last_job_reason == jobs.FOLLOW_UP_REASON and status.last_job_outcome == JobOutcome.SYNCED
+    assert status.follow_up_at is None
+
+
+def test_a_job_that_fails_every_attempt_lands_in_the_poison_queue_and_marks_the_tech(world: Jobs) -> None:
+    tech = world.techs[3]
+    rule = {"method": "GET", "path": "calendarView/delta", "status": 403, "times": 0}
+    world.sim("graph", "POST", "/_sim/faults", json=rule)
+    try:
+        world.enqueue(tech, "reconcile")
+        with queue_pump(world.product):
+            wait_for(
+                lambda: list(world.queue("-poison").peek_messages(max_messages=5)),
+                timeout=90,
+                what="the message to be poisoned",
+            )
+        status = world.statuses.get_status(tech.syncro_user_id)
+        assert status.poisoned and status.last_job_outcome == JobOutcome.POISONED
+        assert "403" in status.last_job_detail or "denied" in status.last_job_detail.lower(), status
+        [poisoned] = world.storage.sync_queue.peek_jobs(poison=True)
+        assert poisoned.syncro_user_id == tech.syncro_user_id
+        shown = background_status(world.storage, tech.syncro_user_id)
+        assert "failed five times in a row" in describe(shown)[0]
+        assert queue_status(world.storage).poisoned_techs == (tech.syncro_user_id,)
+        # other techs' jobs still run meanwhile
+        assert not world.statuses.get_status(world.techs[0].syncro_user_id).poisoned
+    finally:
+        world.sim("graph", "DELETE", "/_sim/faults")
+    world.queue("-poison").clear_messages()
+    assert run_job(_delivery(SyncJob(tech.syncro_user_id, "reconcile", "t").to_json().encode())) == "synced"
+    assert not world.statuses.get_status(tech.syncro_user_id).poisoned  # the next good sync clears it
+
+
+def test_a_failing_job_before_its_last_attempt_is_retried_without_marking_the_tech(world: Jobs) -> None:
+    tech = world.techs[3]
+    rule = {"method": "GET", "path": "calendarView/delta", "status": 403, "times": 1}
+    world.sim("graph", "POST", "/_sim/faults", json=rule)
+    try:
+        body = SyncJob(tech.syncro_user_id, "reconcile", "t").to_json().encode()
+        with pytest.raises(jobs.JobFailed):
+            run_job(_delivery(body, dequeue_count=1))
+    finally:
+        world.sim("graph", "DELETE", "/_sim/faults")
+    status = world.statuses.get_status(tech.syncro_user_id)
+    assert status.last_job_outcome == JobOutcome.FAILED and not status.poisoned

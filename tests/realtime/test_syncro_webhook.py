@@ -1,0 +1,207 @@
+"""The Syncro Notification Center webhook through the in-process product: the Syncro simulator
+POSTs "Appointment was created" to the URL the demo configured (with its secret); the product
+re-reads the appointment, mirrors it for its linked technician and queues that tech's sync."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from local.sims.control import FaultRule
+from realtime.enqueue import pending_since
+from realtime.syncro_webhook import appointment_id_of, secret_matches
+from storage.errors import NotFound
+from tests.realtime.webhook_support import ALEX, BLAKE, RealtimeStack
+
+pytest_plugins = ["tests.realtime.webhook_support"]
+
+TECH = ALEX.syncro_user_id
+
+
+@pytest.fixture
+def stack(realtime_stack: RealtimeStack) -> Iterator[RealtimeStack]:
+    realtime_stack.clear()
+    realtime_stack.syncro_sim.update_settings({"withhold_user_fields": False})  # as real Syncro (inferred)
+    yield realtime_stack
+    realtime_stack.syncro_sim.update_settings({"withhold_user_fields": True})
+    realtime_stack.syncro_sim.control.faults.clear()
+    realtime_stack.clear()
+
+
+def _hook(stack: RealtimeStack, secret: str | None = None) -> str:
+    return f"/api/syncro/notifications/{secret if secret is not None else stack.product.env['SYNCRO_WEBHOOK_SECRET']}"
+
+
+def _at(days: int, hour: int = 15) -> str:
+    day = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(days=days, hours=hour)
+    return day.isoformat().replace("+00:00", "Z")
+
+
+def _dispatch(stack: RealtimeStack, summary: str, *, user_id: int = TECH, days: int = 2) -> int:
+    """Create an appointment as a dispatcher in Syncro's UI (which fires the Notification Center)."""
+    body = {"summary": summary, "start_at": _at(days), "end_at": _at(days, 16), "user_id": user_id}
+    answer = stack.product.browser().post(f"{stack.product.sim_url('syncro')}/_sim/appointments", json=body, timeout=30)
+    assert answer.status_code < 400, answer.text
+    data = answer.json()
+    assert stack.syncro_sim.notifications.wait_idle()  # its notification went out and was answered
+    return int(data.get("id") or data["appointment"]["id"])
+
+
+def _deliveries(stack: RealtimeStack) -> list[dict[str, Any]]:
+    assert stack.syncro_sim.notifications.wait_idle()
+    return stack.syncro_sim.notifications.deliveries()
+
+
+def _payload(appointment_id: Any) -> dict[str, Any]:
+    return {"text": "Appointment was created\nOn site", "attributes": {"id": appointment_id, "summary": "On site"}}
+
+
+def _nothing_queued(stack: RealtimeStack) -> bool:
+    return stack.sync_jobs() == [] and pending_since(stack.account, TECH) is None
+
+
+def test_a_creation_for_a_linked_tech_is_mirrored_and_queues_their_sync(stack: RealtimeStack) -> None:
+    appointment_id = _dispatch(stack, "Server swap")
+    (delivery,) = _deliveries(stack)
+    assert delivery["state"] == "delivered" and delivery["status"] == 202
+    (job,) = stack.sync_jobs()
+    assert job.syncro_user_id == TECH and job.reason == "syncro-notification"
+    # The job finds it without waiting for the next poll: it is in the mirror the engine reads.
+    entry = stack.account.mirror.get_entry(TECH, appointment_id)
+    assert entry.appointment["summary"] == "Server swap"
+
+
+def test_a_creation_for_a_tech_who_is_not_linked_queues_nothing(stack: RealtimeStack) -> None:
+    appointment_id = _dispatch(stack, "Blake's visit", user_id=BLAKE.syncro_user_id)
+    (delivery,) = _deliveries(stack)
+    assert delivery["status"] == 202
+    assert stack.sync_jobs() == []
+    with pytest.raises(NotFound):
+        stack.account.mirror.get_entry(BLAKE.syncro_user_id, appointment_id)
+
+
+def test_the_appointment_is_read_again_not_taken_from_the_unsigned_payload(stack: RealtimeStack) -> None:
+    appointment_id = _dispatch(stack, "The real one")
+    stack.clear()
+    stack.syncro_sim.control.counters.clear()
+    forged = _payload(appointment_id)
+    forged["attributes"].update({"summary": "Forged", "user_id": BLAKE.syncro_user_id})
+    answer = stack.post_json(_hook(stack), forged)
+    assert answer.status_code == 202 and answer.json() == {"techs": 1, "queued": 1}
+    assert stack.account.mirror.get_entry(TECH, appointment_id).appointment["summary"] == "The real one"
+    assert any("appointments" in route for route in stack.syncro_sim.control.counters.snapshot())
+
+
+def test_a_wrong_secret_is_refused_403_and_syncro_is_not_asked(stack: RealtimeStack) -> None:
+    appointment_id = _dispatch(stack, "Mine")
+    stack.clear()
+    stack.syncro_sim.control.counters.clear()
+    secret = stack.product.env["SYNCRO_WEBHOOK_SECRET"]
+    for wrong in ("nope", secret[:-1], secret + "x", secret.upper()):
+        answer = stack.post_json(_hook(stack, wrong), _payload(appointment_id))
+        assert answer.status_code == 403 and answer.json()["error"] == "forbidden"
+        assert secret not in answer.text
+    assert _nothing_queued(stack)
+    assert stack.syncro_sim.control.counters.snapshot() == {}
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "status"),
+    [
+        (b'{"attributes": {"id": 1', "application/json", 400),
+        (b'{"text": "Appointment was created"}', "application/json", 400),
+        (b'{"attributes": {"id": "twelve"}}', "application/json", 400),
+        (b'{"attributes": {"id": -4}}', "application/json", 400),
+        (b'{"attributes": {"id": true}}', "application/json", 400),
+        (b'{"attributes": {"id": 99999999999999999999999}}', "application/json", 400),
+        (b'{"attributes": {"id": 5}}', "text/plain", 415),
+        (b"attributes[id]=5", "application/x-www-form-urlencoded", 415),
+    ],
+)
+def test_a_bad_payload_gets_a_clear_4xx_and_queues_nothing(
+    stack: RealtimeStack, body: bytes, content_type: str, status: int
+) -> None:
+    answer = stack.post(_hook(stack), body, headers={"Content-Type": content_type})
+    assert answer.status_code == status and answer.json()["message"]
+    assert _nothing_queued(stack)
+
+
+def test_a_huge_body_is_refused_413(stack: RealtimeStack) -> None:
+    body = json.dumps({"attributes": {"id": 1, "pad": "x" * (2 * 1024 * 1024)}})
+    answer = stack.post(_hook(stack), body, headers={"Content-Type": "application/json"})
+    assert answer.status_code == 413
+    assert _nothing_queued(stack)
+
+
+def test_an_appointment_already_deleted_is_acknowledged_with_nothing_queued(stack: RealtimeStack) -> None:
+    answer = stack.post_json(_hook(stack), _payload(987654321098))
+    assert answer.status_code == 202 and answer.json()["queued"] == 0
+    assert _nothing_queued(stack)
+
+
+def test_an_appointment_outside_the_sync_window_queues_nothing(stack: RealtimeStack) -> None:
+    _dispatch(stack, "Next year", days=400)
+    (delivery,) = _deliveries(stack)
+    assert delivery["status"] == 202
+    assert _nothing_queued(stack)
+
+
+def test_when_syncro_withholds_the_owner_the_webhook_leaves_it_to_the_poller(stack: RealtimeStack) -> None:
+    stack.syncro_sim.update_settings({"withhold_user_fields": True})
+    appointment_id = _dispatch(stack, "Whose?")
+    (delivery,) = _deliveries(stack)
+    assert delivery["status"] == 202
+    assert _nothing_queued(stack)
+    answer = stack.post_json(_hook(stack), _payload(appointment_id))
+    assert answer.status_code == 202 and "poll" in answer.json()["detail"]
+
+
+def test_syncro_failing_answers_503_for_a_later_retry(stack: RealtimeStack) -> None:
+    appointment_id = _dispatch(stack, "Flaky")
+    stack.clear()
+    stack.syncro_sim.control.faults.add(FaultRule("GET", r"^/api/v1/appointments/\d+$", 500, times=0))
+    answer = stack.post_json(_hook(stack), _payload(appointment_id))
+    assert answer.status_code == 503 and answer.headers["Retry-After"]
+    assert _nothing_queued(stack)
+
+
+def test_many_notifications_at_once_make_one_job(stack: RealtimeStack) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    appointment_id = _dispatch(stack, "Popular")
+    stack.clear()
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(lambda _: stack.post_json(_hook(stack), _payload(appointment_id)), range(8)))
+    assert {answer.status_code for answer in answers} == {202}
+    assert sum(answer.json()["queued"] for answer in answers) == 1
+    assert [job.syncro_user_id for job in stack.sync_jobs()] == [TECH]
+
+
+# -- pure parts ------------------------------------------------------------------------------------
+
+
+def test_the_secret_check_needs_the_exact_secret() -> None:
+    assert secret_matches("s3cret-value", "s3cret-value")
+    assert not secret_matches("s3cret-valu", "s3cret-value")
+    assert not secret_matches("", "")  # an unset secret never opens the door
+
+
+def test_the_appointment_id_may_come_as_a_number_or_digits() -> None:
+    assert appointment_id_of({"attributes": {"id": 5560138523}}) == 5560138523
+    assert appointment_id_of({"attributes": {"id": " 5560138523 "}}) == 5560138523
+
+
+def test_the_job_the_webhook_queued_carries_the_creation_to_outlook_without_a_poll(stack: RealtimeStack) -> None:
+    from sync.engine import default_deps, sync_tech
+
+    _dispatch(stack, "Straight to Outlook")
+    (job,) = stack.sync_jobs()
+    report = sync_tech(job.syncro_user_id, deps=default_deps())  # what the queue job runs
+    assert report.status == "synced", report
+    link = stack.link()
+    events = stack.graph("GET", f"/me/calendars/{link.calendar_id}/events?$top=200").json()["value"]
+    assert "[S] Straight to Outlook" in [event["subject"] for event in events]
