@@ -34,7 +34,7 @@ import logging
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -125,7 +125,7 @@ def run_job(
         deps = deps_factory()
         statuses = JobStatusStore(deps.storage)
         _started(deps, statuses, job)
-        report = _sync(tech, deps)
+        report = _sync(tech, deps, reason=job.reason)
         outcome, detail = _outcome(report)
         if outcome == JobOutcome.BUSY:
             detail = _follow_up(deps, statuses, tech, clock())
@@ -162,14 +162,28 @@ def _started(deps: SyncDeps, statuses: JobStatusStore, job: SyncJob) -> None:
     sync_started(deps.storage, job.syncro_user_id)
     if job.reason == FOLLOW_UP_REASON:
         statuses.clear_follow_up(job.syncro_user_id)
+    if job.reason == GRAPH_NOTIFICATION:
+        # Recorded here rather than in the webhook, which must answer Graph at once: the job's
+        # request time is the (first, when several were coalesced) notification's.
+        try:
+            at = datetime.fromisoformat(job.requested_at)
+        except ValueError:
+            return
+        statuses.record_notification(job.syncro_user_id, at=at if at.tzinfo else at.replace(tzinfo=UTC))
 
 
-def _sync(tech: int, deps: SyncDeps) -> SyncReport:
+# Jobs Outlook asked for (or that stand in for one): a deleted occurrence shows only as a change of
+# its series master, so these syncs expand series when delta brings nothing (sync_tech).
+GRAPH_NOTIFICATION = "graph-notification"  # realtime.notifications.JOB_REASON
+SERIES_CHECK_REASONS = frozenset({GRAPH_NOTIFICATION, "graph-missed", FOLLOW_UP_REASON})
+
+
+def _sync(tech: int, deps: SyncDeps, *, reason: str = "") -> SyncReport:
     from storage.errors import ConcurrencyConflict
     from sync.engine import SyncReport, sync_tech
 
     try:
-        return sync_tech(tech, deps=deps)
+        return sync_tech(tech, deps=deps, series_check=reason in SERIES_CHECK_REASONS)
     except ConcurrencyConflict:
         # Another instance won a race on one of the tech's rows (first of all the lease: two
         # instances creating it at once lose as ConcurrencyConflict, not LeaseHeld): it is busy.

@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo
 from settings import SyncOptions
 from storage.account import utc_now
 from storage.conflicts import ConflictRecord
-from storage.errors import LeaseHeld, NotFound
+from storage.errors import ConcurrencyConflict, LeaseHeld, NotFound
 from storage.links import LinkStatus
 from storage.mappings import Origin
 from storage.outlook_mirror import OutlookEntry
@@ -329,37 +329,65 @@ def sync_tech(syncro_user_id: int, *, deps: SyncDeps, series_check: bool = False
     except NotFound:
         report.status, report.detail = "not_linked", "this technician has not linked a calendar"
         return report
-    if link.status is LinkStatus.UNLINKING:
-        from oauth.tokens import TokenError
-
-        try:
-            return _unlink(link, deps, report)
-        except TokenError as error:
-            report.status, report.detail = "failed", "no Microsoft token to remove the events with"
-            report.errors.append(str(error))
-            return report
-    if link.status is not LinkStatus.ACTIVE:
+    if link.status not in (LinkStatus.ACTIVE, LinkStatus.UNLINKING):
         report.status, report.detail = "inactive", f"the link is {link.status.value}"
         return report
     try:
         lease = storage.leases.acquire(f"sync:{syncro_user_id}", holder=uuid.uuid4().hex, duration=deps.lease)
-    except LeaseHeld:
+    except (LeaseHeld, ConcurrencyConflict):  # held, or taken by another instance as we took it
         report.status, report.detail = "busy", "another sync of this technician is running"
         return report
+    keeper = _LeaseKeeper(storage, lease, deps.lease)
     from oauth.tokens import TokenError
 
     try:
-        _sync(link, deps, report, series_check=series_check)
-    except (ServiceError, TokenError) as error:
-        # Nothing to plan from (Graph or the token failed before the plan): the next sync retries.
+        if link.status is LinkStatus.UNLINKING:
+            return _unlink(link, deps, report)
+        _sync(link, deps, report, series_check=series_check, keep_alive=keeper.renew)
+    except TokenError as error:
+        report.status = "failed"
+        report.detail = "no Microsoft token to work with" if link.status is LinkStatus.UNLINKING else ""
+        report.errors.append(str(error))
+    except ServiceError as error:
+        # Nothing to plan from (Graph failed before the plan): the next sync retries.
         report.status = "failed"
         report.errors.append(str(error))
+    except _LeaseLost:
+        report.status, report.detail = "busy", "the sync ran past its lease and stopped; another instance carries on"
     finally:
-        storage.leases.release(lease)
+        keeper.release()
     return report
 
 
-def _sync(link: Link, deps: SyncDeps, report: SyncReport, *, series_check: bool = False) -> None:
+class _LeaseLost(Exception):
+    pass
+
+
+class _LeaseKeeper:
+    """The tech's lease, renewed between rounds: a long sync keeps it, a dead instance loses it
+    within ``SyncDeps.lease``."""
+
+    def __init__(self, storage: StorageAccount, lease: Any, duration: timedelta) -> None:
+        self._storage, self._lease, self._duration = storage, lease, duration
+
+    def renew(self) -> None:
+        try:
+            self._lease = self._storage.leases.renew(self._lease, duration=self._duration)
+        except ConcurrencyConflict:
+            raise _LeaseLost from None
+
+    def release(self) -> None:
+        self._storage.leases.release(self._lease)
+
+
+def _sync(
+    link: Link,
+    deps: SyncDeps,
+    report: SyncReport,
+    *,
+    series_check: bool = False,
+    keep_alive: Callable[[], None] = lambda: None,
+) -> None:
     tech, storage, now = link.syncro_user_id, deps.storage, deps.clock()
     zone = deps.account_zone()
     graph = deps.graph_for(tech)
@@ -397,10 +425,12 @@ def _sync(link: Link, deps: SyncDeps, report: SyncReport, *, series_check: bool 
         clock=deps.clock,
         snapshot=snapshot,
         tally=tally,
+        options=deps.options,
     )
     policy = Policy(two_way=link.two_way, conflict=deps.conflict)  # type: ignore[arg-type]
     skipped: dict[tuple[str, str], dict[str, str]] = {}
     for _round in range(deps.max_rounds):
+        keep_alive()
         inputs = build_inputs(
             snapshot, executor.pairs(), tech=tech, link=link, zone=zone, options=deps.options, now=now
         )
@@ -508,6 +538,9 @@ def _unlink(link: Link, deps: SyncDeps, report: SyncReport) -> SyncReport:
     for row in rows:
         storage.mappings.delete_mapping(tech, row.key)
     forget_outlook(tech, store=storage.outlook_mirror, cursors=storage.cursors)
+    from sync.subscriptions import remove_for_link
+
+    remove_for_link(tech)  # while the token still works: Graph stops notifying us for this tech
     if deps.forget_tokens is not None:
         try:
             deps.forget_tokens(tech)

@@ -14,19 +14,22 @@ first. The mirrors (what the planner reads next round) are updated with each wri
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
+from settings import SyncOptions
 from storage.mappings import Mapping, MappingState, Origin
 from storage.mirror import MirrorEntry
 from storage.outlook_mirror import OutlookEntry
 from storage.recycle_bin import RecycleEntry, new_entry_id
 from sync.actions import Action, Conflict, CreateOn, DeleteOn, Forget, Pair, Record, UpdateOn, Verify, other
 from sync.errors import NotFound, PreconditionFailed, ServiceError
-from sync.graph import SYNCRO_ID_PROPERTY, BatchRequest
+from sync.graph import BATCH_LIMIT, MAILBOX_CONCURRENCY, SYNCRO_ID_PROPERTY, BatchRequest
 from sync.mapping import (
     SyncroContext,
     UnmappableItem,
@@ -40,17 +43,14 @@ from sync.planner import find_adoptable
 from sync.poller import content_hash as syncro_record_hash
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
-
     from storage.account import StorageAccount
     from sync.graph import GraphClient
     from sync.syncro import SyncroClient
 
 INTENT_SKEW = timedelta(minutes=2)
-# Steps per $batch: Exchange runs a batch's steps in parallel and allows 4 concurrent requests
-# per mailbox, so 20 unordered steps mostly come back 429. (Chaining them with dependsOn would
-# allow 20 a batch; `GraphClient.batch` does not offer that yet.)
-BATCH_PARALLEL = 4
+# Table writes in flight at once when many rows change together (the intents and results of a
+# batch of creates): one at a time, 500 creates cost 1,500 sequential round trips to storage.
+STORAGE_WRITERS = 8
 TRANSACTION_NAMESPACE = uuid.UUID("5d0e6f0c-3b7a-4c55-9a55-0f3c1f6a9b21")
 
 
@@ -123,8 +123,10 @@ class Executor:
         clock: Callable[[], datetime],
         snapshot: Snapshot,
         tally: Tally,
+        options: SyncOptions | None = None,
     ) -> None:
         self.tech, self.calendar_id = tech, calendar_id
+        self.options = options or SyncOptions()
         self.storage, self.graph, self.syncro = storage, graph, syncro
         self.zone, self.web_url, self.clock = zone, syncro_web_url, clock
         self.snapshot, self.tally = snapshot, tally
@@ -261,7 +263,14 @@ class Executor:
 
     def _write_syncro(self, item_id: str | None, content: Appointment, origin: Side) -> dict[str, Any]:
         if item_id is None:
-            fields = syncro_fields(content, zone=self.zone, origin=origin, tech_syncro_user_id=self.tech)
+            fields = syncro_fields(
+                content,
+                zone=self.zone,
+                origin=origin,
+                tech_syncro_user_id=self.tech,
+                appointment_type_id=self.options.appointment_type_id,
+                customer_id=self.options.customer_id,
+            )
             return self.syncro.create_appointment({**fields, "email_customer": False})
         fields = syncro_fields(content, zone=self.zone, origin=origin, tech_syncro_user_id=None)
         return self.syncro.update_appointment(int(item_id), {**fields, "email_customer": False})
@@ -320,6 +329,10 @@ class Executor:
 
     def _created(self, action: CreateOn, intent: Pair, record: dict[str, Any]) -> None:
         """Mirror what the service returned and record the pair as synced."""
+        self._store_created(action, intent, record)
+        self.tally.created[action.side.value] += 1
+
+    def _store_created(self, action: CreateOn, intent: Pair, record: dict[str, Any]) -> None:
         side = action.side
         if side is Side.SYNCRO:
             self._mirror_syncro(record)
@@ -332,9 +345,8 @@ class Executor:
         recorded = version if returned == action.content else ""
         done = replace(intent.with_side(side, new_id, recorded), intent_at=None)
         self._save(done, state=MappingState.SYNCED, hashes={side: returned.content_hash()})
-        self.tally.created[side.value] += 1
 
-    # -- many new events at once: $batch (20 a request) -----------------------------------------
+    # -- many new events at once: chained $batch requests (20 steps each, 4 in flight) ----------
 
     def _batchable(self, action: Action) -> bool:
         return (
@@ -345,9 +357,14 @@ class Executor:
         )
 
     def _create_batch(self, actions: list[CreateOn]) -> int:
-        """New events in Outlook through ``$batch``: every intent row first, then the creates
-        (each with its transactionId and Syncro id property, as `GraphClient.create_event` sends
-        them), then each row as its answer says. A failed step leaves its intent for recovery."""
+        """New events in Outlook through ``$batch``: the creates (each with its transactionId and
+        Syncro id property, as `GraphClient.create_event` sends them) as ``dependsOn`` chains of
+        20, one chain per ``$batch``, four in flight (Exchange's concurrent requests per
+        mailbox), a wave of four at a time. Each wave's intent rows are written before it is
+        sent (while the wave before is in flight), and its answers' rows while the next one is.
+        A step that failed, or was left unrun (424) or throttled when the client's retries ran
+        out, leaves its intent: the next round adopts what it finds (`find_by_syncro_id`) or
+        creates it."""
         steps: list[tuple[CreateOn, Pair, BatchRequest]] = []
         path = f"/me/calendars/{quote(self.calendar_id, safe='')}/events"
         for index, action in enumerate(actions):
@@ -356,35 +373,52 @@ class Executor:
             except UnmappableItem as error:
                 self.tally.errors.append(f"CreateOn {action.pair_key}: {error}")
                 continue
-            intent = self._intent(action)
-            self._save(intent, state=MappingState.INTENT)
             payload = {
                 **body,
                 "transactionId": transaction_id(self.tech, action.pair_key, None),
                 "singleValueExtendedProperties": [{"id": SYNCRO_ID_PROPERTY, "value": str(action.source_id)}],
             }
-            steps.append((action, intent, BatchRequest(str(index), "POST", path, payload)))
-        if not steps:
-            return 0
-        answers: list[Any] = []
-        for start in range(0, len(steps), BATCH_PARALLEL):
-            chunk = [request for _, _, request in steps[start : start + BATCH_PARALLEL]]
-            try:
-                answers.extend(self.graph.batch(chunk))
-            except ServiceError as error:
-                self.tally.errors.append(f"$batch of {len(chunk)} creates: {error}")
-                answers.extend(None for _ in chunk)
-        writes = 0
-        for (action, intent, _request), answer in zip(steps, answers, strict=True):
-            if answer is None:
-                continue  # the whole $batch failed: already reported; the intent stays for recovery
+            steps.append((action, self._intent(action), BatchRequest(str(index), "POST", path, payload)))
+        wave = BATCH_LIMIT * MAILBOX_CONCURRENCY
+        waves = [steps[start : start + wave] for start in range(0, len(steps), wave)]
+        created = 0
+        with ThreadPoolExecutor(max_workers=STORAGE_WRITERS, thread_name_prefix="sync-storage") as pool:
+            writes: list[Future[None]] = []
+
+            def intents(group: list[tuple[CreateOn, Pair, BatchRequest]]) -> list[Future[None]]:
+                return [pool.submit(self._save, intent, state=MappingState.INTENT) for _, intent, _ in group]
+
+            ahead = intents(waves[0]) if waves else []
+            for number, group in enumerate(waves):
+                for future in ahead:
+                    future.result()  # every intent of the wave is stored before it is sent
+                ahead = intents(waves[number + 1]) if number + 1 < len(waves) else []
+                writes += ahead
+                for action, intent, record in self._send_wave(group):
+                    writes.append(pool.submit(self._store_created, action, intent, record))
+                    created += 1
+            for future in writes:
+                future.result()
+        self.tally.created[Side.OUTLOOK.value] += created
+        return created
+
+    def _send_wave(
+        self, group: list[tuple[CreateOn, Pair, BatchRequest]]
+    ) -> list[tuple[CreateOn, Pair, dict[str, Any]]]:
+        """The creates of one wave; the ones Graph made, with the event it answered."""
+        try:
+            answers = self.graph.batch([request for _, _, request in group], chained=True, lanes=MAILBOX_CONCURRENCY)
+        except ServiceError as error:  # every $batch of the wave failed: the intents stay for recovery
+            self.tally.errors.append(f"$batch of {len(group)} creates: {error}")
+            return []
+        made = []
+        for (action, intent, _request), answer in zip(group, answers, strict=True):
             failure = answer.error()
             if failure is not None or not isinstance(answer.body, dict):
                 self.tally.errors.append(f"CreateOn {action.pair_key}: {failure or 'no event in the answer'}")
                 continue
-            self._created(action, intent, answer.body)
-            writes += 1
-        return writes
+            made.append((action, intent, answer.body))
+        return made
 
     def _adoptable(self, pair: Pair, side: Side) -> Item | None:
         claimed = {r.graph_id if side is Side.OUTLOOK else str(r.syncro_id) for r in self.rows.values()}
@@ -508,12 +542,17 @@ class Executor:
         return 1
 
     def _verify(self, side: Side, ids: tuple[str, ...]) -> None:
+        if side is Side.OUTLOOK:  # several at once in chained $batch requests
+            for item_id, event in self.graph.get_events(self.calendar_id, list(ids)).items():
+                if event is None:
+                    self._unmirror(side, item_id)
+                    self.tally.verified_gone.add((side, item_id))
+                else:
+                    self._mirror_outlook(event)
+            return
         for item_id in ids:
             try:
-                if side is Side.SYNCRO:
-                    self._mirror_syncro(self.syncro.get_appointment(int(item_id)))
-                else:
-                    self._mirror_outlook(self.graph.get_event(self.calendar_id, item_id))
+                self._mirror_syncro(self.syncro.get_appointment(int(item_id)))
             except NotFound:
                 self._unmirror(side, item_id)
                 self.tally.verified_gone.add((side, item_id))

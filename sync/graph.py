@@ -14,6 +14,7 @@ Our own events carry the Syncro appointment id in one single-value extended prop
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -47,6 +48,9 @@ EXPAND_SYNCRO_ID = f"singleValueExtendedProperties($filter=id eq '{SYNCRO_ID_PRO
 
 DEFAULT_DELTA_PAGE_SIZE = 100
 BATCH_LIMIT = 20  # requests in one $batch
+# Requests Exchange runs at once per app and mailbox (more meet 429): chained $batch requests in
+# flight at once, each running one step at a time.
+MAILBOX_CONCURRENCY = 4
 CONFLICT_RETRIES = 2  # resends of a request answered with a transient 412 it did not ask for
 # Codes of a delta link (or round) Graph no longer knows; any 410 counts too.
 DELTA_GONE_CODES = frozenset({"syncstatenotfound", "resyncrequired", "fullsyncrequired", "syncstateinvalid"})
@@ -90,13 +94,22 @@ class BatchResponse:
     status: int
     headers: dict[str, str]
     body: Any
+    raised: GraphError | None = field(default=None, compare=False)  # its whole $batch failed with this
 
     @property
     def ok(self) -> bool:
-        return 200 <= self.status < 300
+        return self.raised is None and 200 <= self.status < 300
+
+    @classmethod
+    def of_failed_batch(cls, request_id: str, error: GraphError) -> BatchResponse:
+        """The answer of a step whose ``$batch`` failed as a whole (the step may not have run)."""
+        body = {"error": {"code": error.code, "message": error.message}}
+        return cls(id=request_id, status=error.status or 0, headers={}, body=body, raised=error)
 
     def error(self) -> GraphError | None:
         """The typed error this answer stands for, or None when it succeeded."""
+        if self.raised is not None:
+            return self.raised
         if self.ok:
             return None
         code, message = _fields_of(self.body)
@@ -247,6 +260,65 @@ class GraphClient(SessionClient):
         path = f"{self._event_path(calendar_id, series_id)}/instances?{query}"
         return self._resending_conflicts(lambda: list(self._pages(path)))
 
+    def get_events(self, calendar_id: str, event_ids: list[str]) -> dict[str, dict[str, Any] | None]:
+        """``get_event`` for each id, as chained ``$batch`` requests when there are several:
+        id -> the event, or None when Graph answers 404. A step that failed otherwise is read
+        again on its own (``get_event``, with its retries). Raises GraphError as ``get_event``."""
+        ids = list(dict.fromkeys(event_ids))
+        query = urlencode({"$expand": EXPAND_SYNCRO_ID})
+        urls = {event_id: f"{self._event_path(calendar_id, event_id)}?{query}" for event_id in ids}
+        found: dict[str, dict[str, Any] | None] = {}
+        for event_id, answer in self._batched_gets(urls).items():
+            if answer is not None and answer.ok and isinstance(answer.body, dict):
+                found[event_id] = answer.body
+                continue
+            if answer is not None and isinstance(answer.error(), GraphNotFound):
+                found[event_id] = None
+                continue
+            try:
+                found[event_id] = self.get_event(calendar_id, event_id)
+            except GraphNotFound:
+                found[event_id] = None
+        return found
+
+    def list_instances_of(
+        self, calendar_id: str, series_ids: list[str], start: datetime, end: datetime
+    ) -> dict[str, list[dict[str, Any]] | None]:
+        """``list_instances`` for each series, as chained ``$batch`` requests when there are
+        several (a step's further pages are then followed one by one): series id -> its
+        occurrences and exceptions, or None when Graph answers 404 (the series is gone). A step
+        that failed otherwise is listed again on its own. Raises GraphError as ``list_instances``."""
+        ids = list(dict.fromkeys(series_ids))
+        query = urlencode({"startDateTime": _instant(start), "endDateTime": _instant(end)})
+        urls = {series: f"{self._event_path(calendar_id, series)}/instances?{query}" for series in ids}
+        found: dict[str, list[dict[str, Any]] | None] = {}
+        for series, answer in self._batched_gets(urls).items():
+            body = answer.body if answer is not None and answer.ok else None
+            if isinstance(body, dict) and isinstance(body.get("value"), list):
+                next_link = body.get("@odata.nextLink")
+                rest = list(self._pages(self._same_origin(str(next_link), "a nextLink"))) if next_link else []
+                found[series] = [*body["value"], *rest]
+                continue
+            if answer is not None and isinstance(answer.error(), GraphNotFound):
+                found[series] = None
+                continue
+            try:
+                found[series] = self.list_instances(calendar_id, series, start, end)
+            except GraphNotFound:
+                found[series] = None
+        return found
+
+    def _batched_gets(self, urls: dict[str, str]) -> dict[str, BatchResponse | None]:
+        """GETs of ``urls`` (key -> relative URL) through chained ``$batch`` requests when there
+        are two or more (None for each when there is just one: the caller reads it directly,
+        which costs the same one request)."""
+        if len(urls) < 2:
+            return dict.fromkeys(urls)
+        keys = list(urls)
+        steps = [BatchRequest(str(index), "GET", urls[key]) for index, key in enumerate(keys)]
+        answers = self.batch(steps, chained=True, lanes=MAILBOX_CONCURRENCY)
+        return dict(zip(keys, answers, strict=True))
+
     def create_event(
         self, calendar_id: str, body: dict[str, Any], *, transaction_id: str, syncro_id: str | int
     ) -> dict[str, Any]:
@@ -313,60 +385,106 @@ class GraphClient(SessionClient):
         path = f"{self._calendar_path(calendar_id)}/events?{query}"
         return [item for item in self._pages(path) if syncro_id_of(item) in (None, str(syncro_id))]
 
-    def batch(self, requests: list[BatchRequest]) -> list[BatchResponse]:
+    def batch(self, requests: list[BatchRequest], *, chained: bool = False, lanes: int = 1) -> list[BatchResponse]:
         """Send ``requests`` through ``$batch``, 20 at a time, and answer each (matched by id, in
-        the order asked). Steps answered 429 or 503 are sent again in a later batch after their
-        ``Retry-After`` (the most any of them asked, or a backoff), within the retry policy's
-        waits; what is still throttled then is answered as Graph last answered it. Each step gets
-        the client's ``Prefer`` and, with a body, ``Content-Type``. A failed step is not raised:
-        ``BatchResponse.error()`` types it. Raises GraphError when a ``$batch`` itself fails.
+        the order asked). Each step gets the client's ``Prefer`` and, with a body, ``Content-Type``.
+        A failed step is not raised: ``BatchResponse.error()`` types it.
+
+        Unchained, the steps of a ``$batch`` run at once, and Exchange runs only 4 requests per
+        mailbox at a time: the others come back 429. ``chained`` makes each ``$batch`` one
+        ``dependsOn`` chain in the order given, which Graph runs one step at a time (it takes a
+        batch fully parallel or fully sequential, nothing between); a failed step then fails the
+        rest of its chain with 424, unrun. ``lanes`` ``$batch`` requests are in flight at once
+        (threads sharing the session): chained, ``MAILBOX_CONCURRENCY`` lanes keep within the
+        mailbox's limit.
+
+        Steps answered 429 or 503 (and, chained, 424) are sent again in later batches, after the
+        longest ``Retry-After`` any of them asked (or a backoff; no wait when none was
+        throttled), within the retry policy's waits; what is still failing then is answered as
+        Graph last answered it. A ``$batch`` that fails as a whole answers each of its steps with
+        that error (``BatchResponse.raised``), so what the other lanes did is kept; only when
+        every ``$batch`` failed is the first error raised (GraphError).
         """
         ids = [request.id for request in requests]
         if len(set(ids)) != len(ids):
             raise ValueError("batch request ids must be unique")
+        if lanes < 1:
+            raise ValueError("lanes must be at least 1")
         answers: dict[str, BatchResponse] = {}
         pending = list(requests)
         waited, stalled = 0.0, 0
+        failures: list[GraphError] = []
+        answered = False
         while pending:
             chunks = [pending[index : index + BATCH_LIMIT] for index in range(0, len(pending), BATCH_LIMIT)]
-            throttled: list[BatchRequest] = []
+            again: list[BatchRequest] = []
             asked: list[float | None] = []
-            for chunk in chunks:
-                for request, answer in zip(chunk, self._send_batch(chunk), strict=True):
+            for chunk, result in zip(chunks, self._send_batches(chunks, chained=chained, lanes=lanes), strict=True):
+                if isinstance(result, GraphError):
+                    failures.append(result)
+                    answers.update({r.id: BatchResponse.of_failed_batch(r.id, result) for r in chunk})
+                    continue
+                answered = True
+                for request, answer in zip(chunk, result, strict=True):
                     answers[request.id] = answer
                     if answer.status in (429, 503):
-                        throttled.append(request)
+                        again.append(request)
                         asked.append(parse_retry_after(_header(answer.headers, "Retry-After"), self._retry.now()))
-            stalled = stalled + 1 if len(throttled) == len(pending) else 0
-            if not throttled or stalled >= self._retry.max_attempts:
+                    elif chained and answer.status == 424:
+                        again.append(request)  # not run: its chain broke before it
+            stalled = stalled + 1 if len(again) == len(pending) else 0
+            if not again or stalled >= self._retry.max_attempts:
                 break
-            known = [seconds for seconds in asked if seconds is not None]
-            retry_after = max(known) if known else None
-            if retry_after is not None and retry_after > self._retry.max_wait_seconds:
-                break
-            wait = self._retry.wait_for(stalled + 1, retry_after)
-            if waited + wait > self._retry.max_total_wait_seconds:
-                break
-            self._retry.sleep(wait)
-            waited += wait
-            pending = throttled
+            if asked:
+                known = [seconds for seconds in asked if seconds is not None]
+                retry_after = max(known) if known else None
+                if retry_after is not None and retry_after > self._retry.max_wait_seconds:
+                    break
+                wait = self._retry.wait_for(stalled + 1, retry_after)
+                if waited + wait > self._retry.max_total_wait_seconds:
+                    break
+                self._retry.sleep(wait)
+                waited += wait
+            pending = again
+        if not answered and failures:
+            raise failures[0]
         return [answers[request_id] for request_id in ids]
 
-    def _send_batch(self, chunk: list[BatchRequest]) -> list[BatchResponse]:
+    def _send_batches(
+        self, chunks: list[list[BatchRequest]], *, chained: bool, lanes: int
+    ) -> list[list[BatchResponse] | GraphError]:
+        """Each chunk as one ``$batch``, ``lanes`` at a time; a ``$batch`` that failed is its error."""
+        bearer = self._token()  # once, here: the token callable need not be thread-safe
+
+        def send(chunk: list[BatchRequest]) -> list[BatchResponse] | GraphError:
+            try:
+                return self._send_batch(chunk, chained=chained, bearer=bearer)
+            except GraphError as error:
+                return error
+
+        if lanes == 1 or len(chunks) == 1:
+            return [send(chunk) for chunk in chunks]
+        with ThreadPoolExecutor(max_workers=min(lanes, len(chunks)), thread_name_prefix="graph-batch") as pool:
+            return list(pool.map(send, chunks))
+
+    def _send_batch(self, chunk: list[BatchRequest], *, chained: bool, bearer: str) -> list[BatchResponse]:
         steps = []
-        for request in chunk:
+        for index, request in enumerate(chunk):
             headers = {"Prefer": PREFER, **request.headers}
             step: dict[str, Any] = {
                 "id": request.id,
                 "method": request.method.upper(),
                 "url": self._relative(request.url),
             }
+            if chained and index:
+                step["dependsOn"] = [chunk[index - 1].id]
             if request.body is not None:
                 headers.setdefault("Content-Type", "application/json")
                 step["body"] = request.body
             step["headers"] = headers
             steps.append(step)
-        body = self._json_of(self._request("POST", self._url("/$batch"), json={"requests": steps}))
+        response = self._request("POST", self._url("/$batch"), json={"requests": steps}, bearer=bearer)
+        body = self._json_of(response)
         responses = body.get("responses")
         if not isinstance(responses, list):
             raise GraphUnexpectedResponse(200, None, "$batch answered without a responses list")
@@ -451,8 +569,9 @@ class GraphClient(SessionClient):
             raise GraphUnexpectedResponse(response.status_code, None, "the body is not a JSON object")
         return body
 
-    def _request(self, method: str, url: str, **kwargs: Any) -> requests.Response:
-        headers = {"Authorization": f"Bearer {self._token()}", "Prefer": PREFER, "Accept": "application/json"}
+    def _request(self, method: str, url: str, *, bearer: str | None = None, **kwargs: Any) -> requests.Response:
+        token = bearer if bearer is not None else self._token()
+        headers = {"Authorization": f"Bearer {token}", "Prefer": PREFER, "Accept": "application/json"}
         headers.update(kwargs.pop("headers", None) or {})
         return send_checked(
             self._session,

@@ -4,22 +4,28 @@ The delta link is kept in the ``graphdelta`` cursor of the tech, with the calend
 was started for: a new day (the window rolls forward), another calendar, or a link Graph no
 longer knows (`DeltaTokenExpired`, 410) starts a full round whose result *replaces* the mirror.
 Nothing is created twice after a full round, because the planner pairs items through the mapping
-rows, not through the mirror. Occurrence stubs are filled (``list_instances`` per series, then
-``get_event`` for stragglers) before they are stored, so every entry maps.
+rows, not through the mirror. Occurrence stubs are filled (each series' instances, then the
+stragglers by id; several at once in chained ``$batch`` requests) before they are stored, so
+every entry maps. An item whose
+``changeKey`` is the one stored (our own write read back, or a replay) is not written again.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Collection
+from collections.abc import Callable, Collection
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, tzinfo
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from storage.cursors import GRAPH_DELTA, Cursor
 from storage.errors import ConcurrencyConflict, NotFound
 from storage.outlook_mirror import OutlookEntry
-from sync.errors import DeltaTokenExpired, GraphNotFound
+from sync.errors import DeltaTokenExpired
+
+STORAGE_WRITERS = 8  # mirror writes in flight at once
 
 if TYPE_CHECKING:
     from storage.cursors import CursorStore
@@ -53,27 +59,24 @@ def _is_stub(event: dict[str, Any]) -> bool:
 
 
 def _fill_stubs(graph: GraphClient, calendar_id: str, items: list[dict[str, Any]], window: Window) -> list[dict]:
+    """Occurrence stubs replaced by the full occurrences: each series' instances (several
+    series in chained ``$batch`` requests), then the stragglers by id (likewise); a stub whose
+    series or self is gone (404) is left out: it comes as removed next round."""
     stubs = [item for item in items if _is_stub(item)]
     if not stubs:
         return items
+    series = sorted({str(s["seriesMasterId"]) for s in stubs if s.get("seriesMasterId")})
     full: dict[str, dict[str, Any]] = {}
-    for series in sorted({str(s["seriesMasterId"]) for s in stubs if s.get("seriesMasterId")}):
-        try:
-            for instance in graph.list_instances(calendar_id, series, window.start, window.end):
-                full[str(instance["id"])] = instance
-        except GraphNotFound:
-            continue  # the series went away meanwhile: its occurrences come as removed next round
+    for instances in graph.list_instances_of(calendar_id, series, window.start, window.end).values():
+        full.update({str(instance["id"]): instance for instance in instances or []})
+    stragglers = [str(item["id"]) for item in stubs if item["id"] not in full]
+    full.update({k: v for k, v in graph.get_events(calendar_id, stragglers).items() if v is not None})
     filled = []
     for item in items:
         if not _is_stub(item):
             filled.append(item)
         elif item["id"] in full:
             filled.append(full[item["id"]])
-        else:
-            try:
-                filled.append(graph.get_event(calendar_id, item["id"]))
-            except GraphNotFound:
-                continue
     return filled
 
 
@@ -110,17 +113,24 @@ def refresh_outlook(
     events = {} if link is None else dict(known)
     listed = {str(i["id"]) for i in items}
     gone = set(round_.removed) | (set(known) - listed if link is None else set())
+    writes: list[Callable[[], object]] = []
+    # Graph reports an event moved out of the window as removed: read the mapped ones by id.
+    moved_out = graph.get_events(calendar_id, sorted(gone & set(mapped)))
     for event_id in sorted(gone):
         events.pop(event_id, None)
-        moved = _moved_out(graph, calendar_id, event_id) if event_id in mapped else None
+        moved = moved_out.get(event_id)
         if moved is not None:
             events[event_id] = moved  # moved out of the window, not deleted: its pair stays
-            store.upsert_entry(OutlookEntry(tech, event_id, str(moved.get("changeKey") or ""), moved, now))
+            writes.append(partial(store.upsert_entry, _entry(tech, moved, now)))
         else:
-            store.delete_entry(tech, event_id)
+            writes.append(partial(store.delete_entry, tech, event_id))
     for item in items:
         events[str(item["id"])] = item
-        store.upsert_entry(OutlookEntry(tech, str(item["id"]), str(item.get("changeKey") or ""), item, now))
+        stored = known.get(str(item["id"]))
+        if stored is not None and item.get("changeKey") and stored.get("changeKey") == item.get("changeKey"):
+            continue  # this version is stored already (our own write, read back; or a replay)
+        writes.append(partial(store.upsert_entry, _entry(tech, item, now)))
+    _run_all(writes)
     try:
         cursors.save_cursor(
             Cursor(
@@ -132,11 +142,21 @@ def refresh_outlook(
     return OutlookRefresh(events=events, full_round=link is None, expired=expired)
 
 
-def _moved_out(graph: GraphClient, calendar_id: str, event_id: str) -> dict[str, Any] | None:
-    try:
-        return graph.get_event(calendar_id, event_id)
-    except GraphNotFound:
-        return None
+def _entry(tech: int, event: dict[str, Any], now: datetime) -> OutlookEntry:
+    return OutlookEntry(tech, str(event["id"]), str(event.get("changeKey") or ""), event, now)
+
+
+def _run_all(writes: list[Callable[[], object]]) -> None:
+    """The mirror's writes (each its own entry), ``STORAGE_WRITERS`` at a time: a first or a
+    busy round writes hundreds. The first exception is raised once all have finished."""
+    if len(writes) < 2:
+        for write in writes:
+            write()
+        return
+    with ThreadPoolExecutor(max_workers=STORAGE_WRITERS, thread_name_prefix="outlook-mirror") as pool:
+        futures = [pool.submit(write) for write in writes]
+    for future in futures:
+        future.result()
 
 
 def forget_outlook(tech: int, *, store: OutlookMirrorStore, cursors: CursorStore) -> None:

@@ -143,6 +143,7 @@ def test_batch_orders_by_depends_on_and_fails_dependents_with_424(graph: GraphHa
                 "url": "/me/events/AAMkAmissing=",
                 "headers": json_header,
                 "body": {"subject": "x"},
+                "dependsOn": ["2"],
             },
             {"id": "4", "method": "DELETE", "url": "/me/events/AAMkAmissing=", "dependsOn": ["3"]},
         ],

@@ -197,12 +197,15 @@ def test_importing_existing_events_brings_those_inside_its_window_only(world: Wo
 
 
 def test_appointments_from_outlook_get_the_configured_type_and_customer(world: World) -> None:
+    store = world.stack.sim("syncro").store
+    kind = store.appointment_types_json()[0]["id"]
+    customer = next(a["customer_id"] for a in world.syncro_all() if a.get("customer_id"))
     world.outlook_create("Site survey", days=9)
-    _sync(world, appointment_type_id=4, customer_id=5560138601)
+    _sync(world, appointment_type_id=kind, customer_id=customer)
     (created,) = _by_summary(world, "[O] Site survey")
     record = world.syncro_record(created["id"])
     assert record is not None
-    assert record.get("appointment_type_id") == 4 and record.get("customer_id") == 5560138601
+    assert record.get("appointment_type_id") == kind and record.get("customer_id") == customer
 
 
 def test_deleted_in_syncro_but_edited_in_outlook_the_edit_wins_and_comes_back(world: World) -> None:

@@ -242,6 +242,53 @@ def test_list_instances_fills_the_occurrence_stubs_of_delta(
         client.list_instances(calendars["Syncro"], instances[0]["id"], START, END)
 
 
+def test_instances_of_several_series_come_through_one_batch_with_their_further_pages(
+    graph: GraphHarness, client: GraphClient, calendars: dict[str, str], sleeps: Sleeps
+) -> None:
+    calendar = calendars["Syncro"]
+    daily = event_body(
+        "Daily",
+        "2030-01-07T08:00:00",
+        "2030-01-07T08:15:00",
+        "UTC",
+        recurrence={
+            "pattern": {"type": "daily", "interval": 1},
+            "range": {"type": "numbered", "startDate": "2030-01-07", "numberOfOccurrences": 14},
+        },
+    )
+    long, short = seed_events(graph, [{**daily, "calendar": "Syncro"}, {**weekly("Review", 3), "calendar": "Syncro"}])
+    graph.plain().delete(f"{graph.url}/_sim/counters")
+    found = client.list_instances_of(calendar, [long, short, "AAMkA-gone="], START, END)
+    assert graph_count(graph, "POST /v1.0/$batch") == 1 and sleeps.waits == []
+    assert graph_count(graph, "GET /v1.0/me/calendars/{calendar}/events/{id}/instances") == 3 + 1  # a second page
+    assert found["AAMkA-gone="] is None
+    assert [e["id"] for e in found[long] or []] == [e["id"] for e in client.list_instances(calendar, long, START, END)]
+    assert len(found[long] or []) == 14 and len(found[short] or []) == 3
+
+
+def test_get_events_reads_several_through_one_batch_and_none_for_missing(
+    graph: GraphHarness, client: GraphClient, calendars: dict[str, str]
+) -> None:
+    calendar = calendars["Syncro"]
+    created = client.create_event(
+        calendar,
+        event_body("Tagged", "2030-01-08T09:00:00", "2030-01-08T10:00:00", "UTC"),
+        transaction_id="t-1",
+        syncro_id=BIG,
+    )
+    ids = seed_events(graph, singles(3))
+    graph.plain().delete(f"{graph.url}/_sim/counters")
+    found = client.get_events(calendar, [created["id"], *ids, "AAMkA-gone="])
+    assert graph_count(graph, "POST /v1.0/$batch") == 1
+    assert found["AAMkA-gone="] is None and [found[i]["subject"] for i in ids] == ["Visit 0", "Visit 1", "Visit 2"]
+    assert syncro_id_of(found[created["id"]]) == str(BIG)  # each read carries our tag, as get_event does
+    assert found[ids[0]]["start"]["timeZone"] == "UTC"
+    # One id costs one plain GET, as before.
+    graph.plain().delete(f"{graph.url}/_sim/counters")
+    assert client.get_events(calendar, [ids[0]])[ids[0]]["subject"] == "Visit 0"
+    assert graph_count(graph, "POST /v1.0/$batch") == 0
+
+
 # -- writing events ---------------------------------------------------------------------------------
 
 
