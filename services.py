@@ -149,6 +149,19 @@ def poll_budget() -> RequestBudget:
     return RequestBudget(get_settings().sync.poll_requests_per_minute)
 
 
+# Syncro's 180 requests a minute are shared: the poller keeps to its setting (default 60), sync jobs
+# need most of the rest, and webhooks (a re-read each, plus owner probes) get this many.
+WEBHOOK_REQUESTS_PER_MINUTE = 30
+
+
+@functools.cache
+def webhook_budget() -> RequestBudget:
+    """The Syncro webhook's share of Syncro's requests, for this process."""
+    from sync.budget import RequestBudget
+
+    return RequestBudget(WEBHOOK_REQUESTS_PER_MINUTE)
+
+
 @functools.cache
 def session_codec() -> SessionCookies:
     """Signs and reads the settings page's session cookies (key derived from the token key)."""
@@ -173,6 +186,7 @@ def reset() -> None:
         session_codec,
         syncro_token_service,
         poll_budget,
+        webhook_budget,
     ):
         cached.cache_clear()
     from ics.feed import reset_caches

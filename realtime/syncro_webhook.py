@@ -8,7 +8,10 @@ Syncro signs nothing, so the payload is only a hint:
   take from it (413, 415 and 400 as for Graph's webhooks);
 - the appointment is read again from Syncro's API; its ``user_id``/``user_ids`` name the techs. When
   Syncro's responses leave those out (see `sync.poller.OwnershipMode`), the payload's own fields
-  name them instead: a wrong name only costs one superfluous sync;
+  name them instead (a wrong name only costs one superfluous sync), and when the payload does not
+  either, each linked tech's own listing of that day (their Syncro API token) says whose it is;
+- every Syncro request counts against the webhooks' own budget (`services.webhook_budget`):
+  a burst beyond it (a bulk import) is answered 202 and left to the poller's window scan;
 - for each linked tech, the appointment goes into the Syncro mirror (what the poller keeps and the
   sync engine reads, so the job finds it without waiting for the next poll) when it starts within
   the sync window, and one sync request is made (`realtime.enqueue.request_sync`); then 202 with
@@ -25,7 +28,7 @@ import hashlib
 import hmac
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -34,6 +37,7 @@ from storage.errors import NotFound, StorageUnavailable
 
 if TYPE_CHECKING:
     from storage.account import StorageAccount
+    from sync.budget import RequestBudget
     from sync.syncro import SyncroClient
 
 log = logging.getLogger(__name__)
@@ -73,6 +77,8 @@ def receive_syncro_notification(
     expected_secret: str | None = None,
     max_bytes: int | None = None,
     now: datetime | None = None,
+    budget: RequestBudget | None = None,
+    owner_probe: Callable[[Mapping[str, Any], StorageAccount, RequestBudget], frozenset[int]] | None = None,
 ) -> Answer:
     """Answer one Notification Center POST (see the module docstring). Never raises."""
     from sync.errors import SyncroError, SyncroNotFound
@@ -86,13 +92,23 @@ def receive_syncro_notification(
         payload = read_json(headers, body, max_bytes=max_bytes)
         appointment_id = appointment_id_of(payload)
         syncro = syncro or _syncro_client()
+        budget = budget or _webhook_budget()
+        if budget.available() < 1:  # a burst (a bulk import): the poller's window scan finds them all
+            log.info("Syncro webhook: over its request budget; appointment %s is left to the poller", appointment_id)
+            return _accepted(0, 0, "Many notifications at once; the next poll picks this appointment up.")
         try:
             appointment = syncro.get_appointment(appointment_id)
         except SyncroNotFound:
             return _accepted(0, 0, "The appointment no longer exists.")
+        finally:
+            budget.charge(1)
         owners = _owners(appointment, payload=payload)
         if owners is None:
-            log.warning("Syncro webhook: appointment %s names no technician; the poller will judge it", appointment_id)
+            owners = (owner_probe or _owners_by_listing)(appointment, account, budget)
+        if not owners:
+            log.warning(
+                "Syncro webhook: appointment %s names no linked technician; the poller will judge it", appointment_id
+            )
             return _accepted(0, 0, "Syncro does not say whose appointment this is; the next poll decides.")
         techs = _linked(account, owners)
         if techs and not _in_window(appointment, now or account.clock()):
@@ -116,6 +132,49 @@ def receive_syncro_notification(
         return error_answer(503, "unavailable", "The notification could not be handled now; send again later.")
     log.info("syncro notification: appointment %s, techs %s, %d jobs queued", appointment_id, techs, queued)
     return _accepted(len(techs), queued)
+
+
+def _webhook_budget() -> RequestBudget:
+    import services
+
+    return services.webhook_budget()
+
+
+def _owners_by_listing(
+    appointment: Mapping[str, Any], account: StorageAccount, budget: RequestBudget
+) -> frozenset[int]:
+    """Whose appointment this is when Syncro's responses do not say: each linked tech's own listing
+    (their Syncro API token, ``mine=true``) of the day it starts, one request per tech, within the
+    webhook budget. Techs without a token, or past the budget, are left to the poller."""
+    import services
+    from storage.links import LinkStatus
+    from sync.engine import default_deps
+    from sync.errors import SyncroError
+    from sync.poller import start_day
+
+    day = start_day(appointment, default_deps().account_zone())
+    if day is None:
+        return frozenset()
+    active = [link.syncro_user_id for link in account.links.list_links() if link.status is LinkStatus.ACTIVE]
+    clients = services.syncro_token_service().clients(active)
+    owners: set[int] = set()
+    try:
+        for tech, client in sorted(clients.items()):
+            if budget.available() < 1:
+                break
+            try:
+                page = client.list_appointments(date_from=day, date_to=day + timedelta(days=1), mine=True)
+            except SyncroError as error:
+                log.warning("Syncro webhook: tech %s's own listing failed: %s", tech, error)
+                continue
+            finally:
+                budget.charge(1)
+            if any(item.get("id") == appointment.get("id") for item in page.items):
+                owners.add(tech)
+    finally:
+        for client in clients.values():
+            client.close()
+    return frozenset(owners)
 
 
 def _request_sync(account: StorageAccount, tech: int, now: datetime | None) -> bool:

@@ -11,9 +11,10 @@ from typing import Any
 
 import pytest
 
+import services
 from local.sims.control import FaultRule
 from realtime.enqueue import pending_since
-from realtime.syncro_webhook import appointment_id_of, secret_matches
+from realtime.syncro_webhook import appointment_id_of, receive_syncro_notification, secret_matches
 from storage.errors import NotFound
 from tests.realtime.webhook_support import ALEX, BLAKE, RealtimeStack
 
@@ -26,6 +27,7 @@ TECH = ALEX.syncro_user_id
 def stack(realtime_stack: RealtimeStack) -> Iterator[RealtimeStack]:
     realtime_stack.clear()
     realtime_stack.syncro_sim.update_settings({"withhold_user_fields": False})  # as real Syncro (inferred)
+    services.webhook_budget.cache_clear()  # each test starts with the webhooks' whole minute
     yield realtime_stack
     realtime_stack.syncro_sim.update_settings({"withhold_user_fields": True})
     realtime_stack.syncro_sim.control.faults.clear()
@@ -158,6 +160,40 @@ def test_when_syncro_withholds_the_owner_the_webhook_leaves_it_to_the_poller(sta
     assert _nothing_queued(stack)
     answer = stack.post_json(_hook(stack), _payload(appointment_id))
     assert answer.status_code == 202 and "poll" in answer.json()["detail"]
+
+
+def test_when_syncro_withholds_the_owner_the_techs_own_listing_of_that_day_names_them(stack: RealtimeStack) -> None:
+    import secrets
+
+    token = secrets.token_hex(20)
+    stack.syncro_sim.seed({"tokens": [{"token": token, "user_id": TECH}]})
+    services.syncro_token_service().save(TECH, token, set_by="admin")
+    try:
+        stack.syncro_sim.update_settings({"withhold_user_fields": True})
+        appointment_id = _dispatch(stack, "Whose? ALEX's")
+        (delivery,) = _deliveries(stack)
+        assert delivery["status"] == 202
+        assert [job.syncro_user_id for job in stack.sync_jobs()] == [TECH]
+        assert stack.account.mirror.get_entry(TECH, appointment_id).appointment["summary"] == "Whose? ALEX's"
+    finally:
+        services.syncro_token_service().forget(TECH)
+
+
+def test_a_burst_beyond_the_webhook_budget_is_left_to_the_poller_without_asking_syncro(stack: RealtimeStack) -> None:
+    from sync.budget import RequestBudget
+
+    appointment_id = _dispatch(stack, "Bulk import")
+    stack.clear()
+    spent = RequestBudget(1)
+    spent.charge(1)
+    before = stack.syncro_sim.control.counters.snapshot()
+    secret = stack.product.env["SYNCRO_WEBHOOK_SECRET"]
+    answer = receive_syncro_notification(
+        secret, {"content-type": "application/json"}, json.dumps(_payload(appointment_id)).encode(), budget=spent
+    )
+    assert answer.status == 202 and b"next poll" in answer.body
+    assert _nothing_queued(stack)
+    assert stack.syncro_sim.control.counters.snapshot() == before  # Syncro was not asked
 
 
 def test_syncro_failing_answers_503_for_a_later_retry(stack: RealtimeStack) -> None:
