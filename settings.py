@@ -297,7 +297,7 @@ def _sync_options(env: Mapping[str, str]) -> SyncOptions:
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     """Read and validate every setting; raises SettingsError on the first bad one."""
     env = os.environ if env is None else env
-    return Settings(
+    settings = Settings(
         storage=_storage(env),
         public_base_url=_url(env, "PUBLIC_BASE_URL", "https://my-sync.azurewebsites.net", https=True),
         ms_client_id=_required(env, "MS_CLIENT_ID", "the app registration's Application (client) ID, a GUID"),
@@ -339,6 +339,11 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         max_request_body_bytes=_int(env, "MAX_REQUEST_BODY_BYTES", 1024 * 1024, low=1024, high=100 * 1024 * 1024),
         app_version=env.get("APP_VERSION", "").strip() or VERSION,
     )
+    # Read again where they are used (the timers are indexed before settings are read), but
+    # checked here too, so health and the local host name a bad one like any other setting.
+    load_realtime_settings(env)
+    load_timer_schedules(env)
+    return settings
 
 
 @functools.cache

@@ -228,14 +228,7 @@ def cleanup(*, account: StorageAccount | None = None) -> CleanupRun | None:
 
 
 def _cleanup(account: StorageAccount) -> CleanupRun:
-    cutoff = account.clock() - RETENTION
-    # Every tech with an entry past retention, linked or not (an unlinked tech's bin is purged too).
-    # TODO(storage/recycle_bin.py): a RecycleBinStore.purge_all would keep this query in storage/.
-    old = account.table("recyclebin").query(
-        "deleted_at lt @cutoff", parameters={"cutoff": cutoff}, select=["PartitionKey", "RowKey"]
-    )
-    techs = sorted({int(entity["PartitionKey"]) for entity, _ in old if str(entity["PartitionKey"]).isdigit()})
-    purged = sum(account.recycle_bin.purge_entries(tech, older_than=RETENTION) for tech in techs)
+    purged = account.recycle_bin.purge_all(older_than=RETENTION)  # every tech's, linked or not
     flows = account.oauth_states.purge_expired()
     log.info("cleanup: %d recycle-bin entries, %d expired sign-in flows", purged, flows, extra={"timer": CLEANUP})
     return CleanupRun(purged, flows)

@@ -88,6 +88,18 @@ class RecycleBinStore:
         """Succeeds when already gone."""
         self._table.delete(str(syncro_user_id), entry_id)
 
+    def purge_all(self, *, older_than: timedelta = RETENTION) -> int:
+        """Drop every tech's entries deleted more than ``older_than`` ago (an unlinked tech's too);
+        returns how many. One query across partitions, then deletes by key."""
+        cutoff = self._clock() - older_than
+        old = self._table.query(
+            "deleted_at lt @cutoff", parameters={"cutoff": cutoff}, select=["PartitionKey", "RowKey"]
+        )
+        keys = [(str(entity["PartitionKey"]), str(entity["RowKey"])) for entity, _etag in old]
+        for partition, row in keys:
+            self._table.delete(partition, row)
+        return len(keys)
+
     def purge_entries(self, syncro_user_id: int, *, older_than: timedelta = RETENTION) -> int:
         """Drop the tech's entries deleted more than ``older_than`` ago; returns how many."""
         cutoff = self._clock() - older_than
