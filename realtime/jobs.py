@@ -17,7 +17,8 @@ built to be run again at any point:
   that the follow-up clears when it starts (before it reads anything, so a job busy during its
   sync queues the next one); a marker older than `FOLLOW_UP_STALE` (its message lost) no longer
   counts.
-- **Outcome.** Recorded per tech in `storage.job_status` (time, outcome, reason, a short detail).
+- **Outcome.** Recorded per tech in `storage.job_status` (time, outcome, reason, a short detail,
+  the items the sync skipped). `record_report` records a sync run outside the queue the same way.
   ``failed`` (the sync could not run: Graph, Microsoft's token endpoint or storage failed) raises
   `JobFailed`, so the host retries after ``visibilityTimeout``; on the last attempt
   (``dequeue_count`` = host.json's ``maxDequeueCount``) the tech is marked ``poisoned`` first, and
@@ -125,7 +126,7 @@ def run_job(
         deps = deps_factory()
         statuses = JobStatusStore(deps.storage)
         _started(deps, statuses, job)
-        report = _sync(tech, deps, reason=job.reason)
+        report = _sync(tech, deps, reason=job.reason, delivery=delivery)
         outcome, detail = _outcome(report)
         if outcome == JobOutcome.BUSY:
             detail = _follow_up(deps, statuses, tech, clock())
@@ -134,7 +135,9 @@ def run_job(
         if outcome == JobOutcome.UNLINKED:
             statuses.delete_status(tech)  # the link and its tokens are forgotten: so is this row
         else:
-            statuses.record_job(tech, outcome=outcome, reason=job.reason, detail=detail, at=clock())
+            statuses.record_job(
+                tech, outcome=outcome, reason=job.reason, detail=detail, at=clock(), skipped=report.skipped
+            )
     except Exception as error:
         if last_attempt:
             _mark_poisoned(statuses, tech, job.reason, f"{type(error).__name__}: {error}", clock())
@@ -178,12 +181,17 @@ GRAPH_NOTIFICATION = "graph-notification"  # realtime.notifications.JOB_REASON
 SERIES_CHECK_REASONS = frozenset({GRAPH_NOTIFICATION, "graph-missed", FOLLOW_UP_REASON})
 
 
-def _sync(tech: int, deps: SyncDeps, *, reason: str = "") -> SyncReport:
+def _sync(tech: int, deps: SyncDeps, *, reason: str = "", delivery: Delivery | None = None) -> SyncReport:
     from storage.errors import ConcurrencyConflict
     from sync.engine import SyncReport, sync_tech
 
+    # The log lines of the sync carry the message id, and the attempt, to tell retries apart.
+    job_id = delivery.message_id if delivery else None
+    attempt = f"{delivery.message_id}/{delivery.dequeue_count}" if delivery else None
     try:
-        return sync_tech(tech, deps=deps, series_check=reason in SERIES_CHECK_REASONS)
+        return sync_tech(
+            tech, deps=deps, series_check=reason in SERIES_CHECK_REASONS, job_id=job_id, correlation_id=attempt
+        )
     except ConcurrencyConflict:
         # Another instance won a race on one of the tech's rows (first of all the lease: two
         # instances creating it at once lose as ConcurrencyConflict, not LeaseHeld): it is busy.
@@ -201,6 +209,20 @@ def _outcome(report: SyncReport) -> tuple[str, str]:
     if report.status == "failed":
         return JobOutcome.FAILED, "; ".join(report.errors) or report.detail
     return _ENGINE_OUTCOMES.get(report.status, report.status), report.detail
+
+
+def record_report(statuses: JobStatusStore, report: SyncReport, *, reason: str, at: datetime) -> str:
+    """Record a sync run outside the queue (the settings page's "Sync now") as a job would, so the
+    status pages show it; returns the outcome. A busy sync leaves the row to the sync that runs,
+    an unlink that finished forgets it. Raises StorageError."""
+    outcome, detail = _outcome(report)
+    if outcome == JobOutcome.UNLINKED:
+        statuses.delete_status(report.syncro_user_id)
+    elif outcome != JobOutcome.BUSY:
+        statuses.record_job(
+            report.syncro_user_id, outcome=outcome, reason=reason, detail=detail, at=at, skipped=report.skipped
+        )
+    return outcome
 
 
 def _sides(counts: dict[str, int]) -> str:

@@ -130,7 +130,18 @@ def receive_syncro_notification(
     except Exception:
         log.exception("Syncro notification could not be handled")
         return error_answer(503, "unavailable", "The notification could not be handled now; send again later.")
-    log.info("syncro notification: appointment %s, techs %s, %d jobs queued", appointment_id, techs, queued)
+    from ops.logs import log_event
+
+    for tech in techs or [None]:
+        log_event(
+            log,
+            "webhook.syncro",
+            tech=tech,
+            job_id=None,
+            correlation_id=str(appointment_id),
+            appointment=appointment_id,
+            queued=queued,
+        )
     return _accepted(len(techs), queued)
 
 

@@ -11,6 +11,7 @@ tech's lease, so two instances never sync the same tech at once. See ``docs/sync
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
@@ -52,6 +53,7 @@ if TYPE_CHECKING:
     from sync.syncro import SyncroClient
     from sync.syncro_tokens import SyncroTokenService
 
+log = logging.getLogger(__name__)
 _ZONES: dict[str, ZoneInfo] = {}  # the account's zone per Syncro base URL (GET /settings once a process)
 
 
@@ -311,13 +313,23 @@ def poll_syncro(
 # -- the sync -----------------------------------------------------------------------------------
 
 
-def sync_tech(syncro_user_id: int, *, deps: SyncDeps, series_check: bool = False) -> SyncReport:
+def sync_tech(
+    syncro_user_id: int,
+    *,
+    deps: SyncDeps,
+    series_check: bool = False,
+    job_id: str | None = None,
+    correlation_id: str | None = None,
+) -> SyncReport:
     """Sync one technician now and say what changed.
 
     ``series_check``: Outlook told us something changed (a Graph notification). When the delta
     round then brings nothing new, the recurring series in the mirror are expanded again, because
     a deleted occurrence gets no tombstone in delta and its notification names only the series
     master (`recheck_series`).
+
+    ``job_id`` and ``correlation_id`` (the queue message, the invocation) go into the structured
+    log line of every action and of the sync (`ops.logs`).
 
     Never raises for what a service or an item did: failures land in ``report.errors`` (and
     ``status`` ``failed`` when the sync could not start). Raises StorageError when Table Storage
@@ -343,7 +355,14 @@ def sync_tech(syncro_user_id: int, *, deps: SyncDeps, series_check: bool = False
     try:
         if link.status is LinkStatus.UNLINKING:
             return _unlink(link, deps, report)
-        _sync(link, deps, report, series_check=series_check, keep_alive=keeper.renew)
+        _sync(
+            link,
+            deps,
+            report,
+            series_check=series_check,
+            keep_alive=keeper.renew,
+            log_ids={"job_id": job_id, "correlation_id": correlation_id},
+        )
     except TokenError as error:
         report.status = "failed"
         report.detail = "no Microsoft token to work with" if link.status is LinkStatus.UNLINKING else ""
@@ -356,7 +375,27 @@ def sync_tech(syncro_user_id: int, *, deps: SyncDeps, series_check: bool = False
         report.status, report.detail = "busy", "the sync ran past its lease and stopped; another instance carries on"
     finally:
         keeper.release()
+        _log_report(report, job_id=job_id, correlation_id=correlation_id)
     return report
+
+
+def _log_report(report: SyncReport, *, job_id: str | None, correlation_id: str | None) -> None:
+    from ops.logs import log_event
+
+    log_event(
+        log,
+        "sync.finished",
+        tech=report.syncro_user_id,
+        job_id=job_id,
+        correlation_id=correlation_id,
+        status=report.status,
+        rounds=report.rounds,
+        writes=report.writes,
+        conflicts=len(report.conflicts),
+        skipped=len(report.skipped),
+        errors=len(report.errors),
+        full_round=report.full_round,
+    )
 
 
 class _LeaseLost(Exception):
@@ -387,6 +426,7 @@ def _sync(
     *,
     series_check: bool = False,
     keep_alive: Callable[[], None] = lambda: None,
+    log_ids: dict[str, str | None] | None = None,
 ) -> None:
     tech, storage, now = link.syncro_user_id, deps.storage, deps.clock()
     zone = deps.account_zone()
@@ -426,6 +466,7 @@ def _sync(
         snapshot=snapshot,
         tally=tally,
         options=deps.options,
+        **(log_ids or {}),
     )
     policy = Policy(two_way=link.two_way, conflict=deps.conflict)  # type: ignore[arg-type]
     skipped: dict[tuple[str, str], dict[str, str]] = {}

@@ -13,6 +13,7 @@ first. The mirrors (what the planner reads next round) are updated with each wri
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -52,6 +53,9 @@ INTENT_SKEW = timedelta(minutes=2)
 # batch of creates): one at a time, 500 creates cost 1,500 sequential round trips to storage.
 STORAGE_WRITERS = 8
 TRANSACTION_NAMESPACE = uuid.UUID("5d0e6f0c-3b7a-4c55-9a55-0f3c1f6a9b21")
+
+
+log = logging.getLogger(__name__)
 
 
 def transaction_id(tech: int, pair_key: str, replaces: str | None) -> str:
@@ -124,8 +128,11 @@ class Executor:
         snapshot: Snapshot,
         tally: Tally,
         options: SyncOptions | None = None,
+        job_id: str | None = None,
+        correlation_id: str | None = None,
     ) -> None:
         self.tech, self.calendar_id = tech, calendar_id
+        self.job_id, self.correlation_id = job_id, correlation_id
         self.options = options or SyncOptions()
         self.storage, self.graph, self.syncro = storage, graph, syncro
         self.zone, self.web_url, self.clock = zone, syncro_web_url, clock
@@ -157,12 +164,34 @@ class Executor:
 
     def _guarded(self, action: Action) -> int:
         try:
-            return self._run(action)
+            writes = self._run(action)
         except PreconditionFailed:
             self.tally.stale += 1
+            self._log(action, "stale")
         except (ServiceError, UnmappableItem) as error:
             self.tally.errors.append(f"{type(action).__name__} {getattr(action, 'pair_key', '')}: {error}")
+            self._log(action, "failed", error=type(error).__name__, status_code=getattr(error, "status", None))
+        else:
+            self._log(action, "done", writes=writes)
+            return writes
         return 0
+
+    def _log(self, action: Action, outcome: str, **fields: Any) -> None:
+        """One structured line per action (`ops.logs`): what, where and how it ended; never content."""
+        from ops.logs import log_event
+
+        log_event(
+            log,
+            "sync.action",
+            tech=self.tech,
+            job_id=self.job_id,
+            correlation_id=self.correlation_id,
+            action=type(action).__name__,
+            side=getattr(getattr(action, "side", None), "value", None),
+            pair=getattr(action, "pair_key", None),
+            outcome=outcome,
+            **fields,
+        )
 
     def _run(self, action: Action) -> int:
         match action:
@@ -416,7 +445,9 @@ class Executor:
             failure = answer.error()
             if failure is not None or not isinstance(answer.body, dict):
                 self.tally.errors.append(f"CreateOn {action.pair_key}: {failure or 'no event in the answer'}")
+                self._log(action, "failed", status_code=answer.status, batched=True)
                 continue
+            self._log(action, "done", writes=1, batched=True)
             made.append((action, intent, answer.body))
         return made
 

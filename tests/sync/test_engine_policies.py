@@ -254,3 +254,23 @@ def test_an_empty_outlook_round_where_data_was_deletes_nothing(world: World) -> 
     assert sorted(str(a.get("summary")) for a in world.syncro_all()) == syncro_before
     report = _sync(world)
     assert report.deleted == {"syncro": 0, "outlook": 0} and report.created == {"syncro": 0, "outlook": 0}
+
+
+def test_every_action_and_the_sync_log_one_structured_line_with_ids_and_no_content(world: World, caplog) -> None:
+    import json
+    import logging
+
+    world.outlook_create("Secret project Zeta", days=12)
+    deps = default_deps()
+    world.sim("graph", "POST", "/_sim/clock", json={"advance_seconds": 3})
+    with caplog.at_level(logging.INFO):
+        report = sync_tech(TECH, deps=deps, job_id="job-1", correlation_id="job-1/1")
+    assert report.created["syncro"] == 1
+    lines = [json.loads(r.getMessage()) for r in caplog.records if r.getMessage().startswith('{"event":')]
+    actions = [line for line in lines if line["event"] == "sync.action"]
+    assert any(line["action"] == "CreateOn" and line["outcome"] == "done" for line in actions)
+    assert all(
+        line["tech"] == TECH and line["job_id"] == "job-1" and line["correlation_id"] == "job-1/1" for line in lines
+    )
+    assert [line["status"] for line in lines if line["event"] == "sync.finished"] == ["synced"]
+    assert "Zeta" not in caplog.text  # never an event's content
