@@ -74,6 +74,7 @@ class SyncDeps:
     max_rounds: int = 4
     lease: timedelta = timedelta(minutes=5)
     options: SyncOptions = field(default_factory=SyncOptions)
+    public_base_url: str = ""  # the app's URL: the ICS feed's UIDs, so polls can pre-render feed events
 
     def account_zone(self) -> ZoneInfo:
         if self.zone is None:
@@ -96,6 +97,7 @@ def default_deps() -> SyncDeps:
         syncro=services.syncro_client(),
         syncro_web_url=settings.sync.syncro_web_url,
         options=settings.sync,
+        public_base_url=settings.public_base_url,
         past_days=settings.window_past_days,
         future_days=settings.window_future_days,
         conflict=settings.conflict_policy.value,
@@ -304,6 +306,7 @@ def poll_syncro(
             past_days=deps.past_days,
             future_days=deps.future_days,
             slice_days=slice_days,
+            feed_base_url=deps.public_base_url or None,
         )
     finally:
         for client in clients.values():

@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
 
 from storage.cursors import SYNCRO_POLL, Cursor
 from storage.errors import ConcurrencyConflict, NotFound
@@ -358,9 +359,11 @@ class _Poll:
         techs: Collection[int],
         tech_clients: Mapping[int, SyncroClient],
         zone: tzinfo,
+        feed_base_url: str | None = None,
     ) -> None:
         self.client, self.mirror, self.cursors, self.budget = client, mirror, cursors, budget
         self.now, self.techs, self.tech_clients, self.zone = now, frozenset(techs), tech_clients, zone
+        self.feed_base_url = feed_base_url
         self.ownership_row = _read_cursor(cursors, OWNERSHIP_KEY)
         self.mode = read_ownership(cursors)
         self.entries = {tech: {e.appointment_id: e for e in mirror.list_entries(tech)} for tech in self.techs}
@@ -391,6 +394,11 @@ class _Poll:
             appointment=dict(item),
             seen_at=self.now,
         )
+        if self.feed_base_url and isinstance(self.zone, ZoneInfo):
+            # The ICS feed's bytes for this version, rendered once here rather than on a feed request.
+            from ics.fragments import with_fragment
+
+            entry = with_fragment(entry, zone=self.zone, base_url=self.feed_base_url)
         self.entries[tech][entry.appointment_id] = self.mirror.upsert_entry(entry)
         self.changed.add(tech)
 
@@ -559,6 +567,7 @@ def poll_once(
     future_days: int = 60,
     near: tuple[int, int] = (1, 14),
     slice_days: int = 7,
+    feed_base_url: str | None = None,
 ) -> PollReport:
     """Poll Syncro once within ``budget`` and queue one job per tech whose appointments changed.
 
@@ -566,6 +575,8 @@ def poll_once(
     the Syncro user ids to keep mirrors for; ``tech_clients`` hold a client built with each
     tech's own token, used when Syncro withholds the owner fields. ``zone`` is the account's time
     zone (``GET /settings``), in which Syncro's day windows are read; ``clock`` gives aware UTC now.
+    With ``feed_base_url`` (the app's public URL) each stored appointment also keeps its ICS event's
+    bytes (`ics.fragments.with_fragment`), so the feed never renders it on a request.
     Stops when the budget is spent or Syncro throttles, and resumes there next run.
     Raises SyncroError (other than 429 and 404) and StorageError; the jobs of changes already
     written to the mirror are queued even then.
@@ -581,6 +592,7 @@ def poll_once(
         techs=frozenset(techs),
         tech_clients=dict(tech_clients or {}),
         zone=zone,
+        feed_base_url=feed_base_url,
     )
     round_row = _read_cursor(cursors, ROUND_KEY)
     state = RoundState.from_json(round_row.value) if round_row else RoundState(far_cursor=0)

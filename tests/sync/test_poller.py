@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -262,7 +262,7 @@ class Poller:
     def today(self) -> date:
         return self.stack.sim.control.clock.now().astimezone(LA).date()
 
-    def poll(self) -> PollReport:
+    def poll(self, *, feed_base_url: str | None = None) -> PollReport:
         tech_clients = {tech: self.new_client(token) for tech, token in self.tech_tokens.items()}
         before = self.counters()
         report = poll_once(
@@ -275,6 +275,7 @@ class Poller:
             techs=self.techs,
             tech_clients=tech_clients,
             zone=LA,
+            feed_base_url=feed_base_url,
         )
         after = self.counters()
         sent = sum(after.get(key, 0) - before.get(key, 0) for key in after if " /api/v1/" in key)
@@ -523,6 +524,20 @@ def test_a_listing_is_suspicious_when_empty_where_data_was_or_missing_many(
     listed: int, held: int, vanished: int, suspicious: bool
 ) -> None:
     assert suspicious_listing(listed=listed, held=held, vanished=vanished) is suspicious
+
+
+def test_with_the_feed_url_each_stored_appointment_keeps_its_ics_event_bytes(fields_shown: Poller) -> None:
+    from ics.fragments import with_fragment
+
+    poller = fields_shown
+    poller.seed(TINA, 1, 2)
+    poller.poll(feed_base_url="https://sync.msp.example")
+    entries = list(poller.account.mirror.list_entries(TINA))
+    assert entries and all(entry.feed_fragment for entry in entries)
+    for entry in entries:
+        fresh = with_fragment(replace(entry, feed_fragment=None), zone=LA, base_url="https://sync.msp.example")
+        assert (entry.feed_fragment, entry.feed_fragment_key) == (fresh.feed_fragment, fresh.feed_fragment_key)
+        assert b"BEGIN:VEVENT" in entry.feed_fragment
 
 
 def test_techs_and_appointments_with_ids_above_2_to_the_32(poller: Poller) -> None:
