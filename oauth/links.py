@@ -14,7 +14,10 @@ from typing import TYPE_CHECKING
 from storage.errors import ConcurrencyConflict, NotFound
 
 if TYPE_CHECKING:
+    from realtime.status import BackgroundStatus, QueueStatus
+    from storage.account import StorageAccount
     from storage.conflicts import ConflictRecord
+    from storage.job_status import PollStatus
     from storage.links import Link
     from storage.syncro_tokens import SyncroTokenRecord
     from sync.graph import Calendar
@@ -39,6 +42,8 @@ class LinkOverview:
     # token is needed; ``syncro_token`` says when it was set (never the token itself).
     owners_hidden: bool = False
     syncro_token: SyncroTokenRecord | None = None
+    # The background work for a linked tech: last job, subscription, last notification and poll.
+    background: BackgroundStatus | None = None
 
 
 @dataclass(frozen=True)
@@ -46,6 +51,7 @@ class AdminRow:
     user: SyncroUser
     link: Link | None
     override_email: str = ""
+    background: BackgroundStatus | None = None  # for a linked tech
 
 
 @dataclass(frozen=True)
@@ -56,6 +62,8 @@ class AdminOverview:
     # Syncro hides appointment owners: what that means, and the linked techs still without a token.
     ownership_note: str = ""
     without_syncro_token: frozenset[int] = frozenset()
+    queue: QueueStatus | None = None  # jobs waiting and poisoned
+    poll: PollStatus | None = None  # the account's last Syncro poll
 
 
 class _CalendarCache:
@@ -128,7 +136,12 @@ def linking_overview(syncro_user_id: int) -> LinkOverview:
     conflicts = tuple(storage_account().conflicts.recent(syncro_user_id)) if link is not None else ()
     owners_hidden = read_ownership(storage_account().cursors) is OwnershipMode.TOKENS
     token = syncro_token_service().status(syncro_user_id)
-    return LinkOverview(syncro_user_id, link, calendars, problem, issued, conflicts, owners_hidden, token)
+    background = None
+    if link is not None:
+        from realtime.status import background_status
+
+        background = background_status(storage_account(), syncro_user_id)
+    return LinkOverview(syncro_user_id, link, calendars, problem, issued, conflicts, owners_hidden, token, background)
 
 
 def save_link_choices(
@@ -210,7 +223,9 @@ def new_feed_url(syncro_user_id: int) -> str:
 
 
 def admin_overview() -> AdminOverview:
+    from realtime.status import queue_status
     from services import storage_account, syncro_client
+    from storage.job_status import JobStatusStore
     from storage.links import LinkStatus
     from storage.syncro_tokens import SyncroTokenStore
     from sync.poller import OwnershipMode, OwnershipUnknown, read_ownership
@@ -220,15 +235,46 @@ def admin_overview() -> AdminOverview:
     links = {link.syncro_user_id: link for link in account.links.list_links()}
     overrides = account.overrides.all_overrides()
     by_user = {user_id: email for email, user_id in overrides.items()}
-    rows = [AdminRow(user, links.get(user.id), by_user.get(user.id, "")) for user in users]
+    poll = JobStatusStore(account).get_poll_status()
+    backgrounds = _backgrounds(account, [user.id for user in users if user.id in links], poll)
+    rows = [AdminRow(user, links.get(user.id), by_user.get(user.id, ""), backgrounds.get(user.id)) for user in users]
     known = {user.id for user in users}
     unknown = sorted({i for i in overrides.values() if i not in known})
+    queue = queue_status(account)
     if read_ownership(account.cursors) is not OwnershipMode.TOKENS:
-        return AdminOverview(rows, overrides, unknown)
+        return AdminOverview(rows, overrides, unknown, queue=queue, poll=poll)
     tokened = {record.syncro_user_id for record in SyncroTokenStore(account).list_tokens()}
     missing = frozenset(tech for tech, link in links.items() if link.status is LinkStatus.ACTIVE) - tokened
     note = OwnershipUnknown(tuple(sorted(missing))).explanation
-    return AdminOverview(rows, overrides, unknown, note, missing)
+    return AdminOverview(rows, overrides, unknown, note, missing, queue=queue, poll=poll)
+
+
+_STATUS_READERS = 8  # two point reads per tech (subscription, waiting job): in parallel for a large team
+
+
+def _backgrounds(account: StorageAccount, techs: list[int], poll: PollStatus) -> dict[int, BackgroundStatus]:
+    """Each linked tech's background status: the job rows in one query, the rest read per tech."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from realtime.enqueue import pending_since
+    from realtime.status import BackgroundStatus
+    from storage.job_status import JobStatusStore, TechJobStatus
+
+    jobs = {status.syncro_user_id: status for status in JobStatusStore(account).list_statuses()}
+
+    def read(tech: int) -> BackgroundStatus:
+        return BackgroundStatus(
+            syncro_user_id=tech,
+            job=jobs.get(tech) or TechJobStatus(tech),
+            poll=poll,
+            subscription=account.subscriptions.get_status(tech),
+            job_waiting_since=pending_since(account, tech),
+        )
+
+    if len(techs) <= 1:
+        return {tech: read(tech) for tech in techs}
+    with ThreadPoolExecutor(max_workers=min(_STATUS_READERS, len(techs))) as pool:
+        return dict(zip(techs, pool.map(read, techs), strict=True))
 
 
 def set_override(ms_email: str, syncro_user_id: int | None) -> str | None:

@@ -7,10 +7,16 @@ time of the last Graph notification, and the busy follow-up marker (see `claim_f
 row for the account's Syncro poll (partition ``poll``). Several instances write these rows (a
 job, a webhook, a busy job's follow-up), so every write is a read-merge-replace with the row's
 ETag, retried on a lost race: a writer never drops fields another one set.
+
+A job that synced also keeps the time of the last successful sync (``last_success_at``, which a
+later failed job leaves alone) and the items it had to skip (at most `SKIPPED_KEPT`, each its side,
+id and reason in words), so the settings page can say which appointment could not be synced and why.
 """
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -28,6 +34,9 @@ _POLL = "poll"
 _POLL_ROW = "syncro"
 _ATTEMPTS = 8
 DETAIL_CHARS = 500  # a detail is a sentence or an error message, never a body: kept short
+SKIPPED_KEPT = 10  # skipped items kept per tech (the count says how many there were)
+_SKIPPED_ID_CHARS = 200  # a Graph event id is about 150 characters
+_SKIPPED_REASON_CHARS = 200
 
 
 class JobOutcome:
@@ -44,6 +53,15 @@ class JobOutcome:
 
 
 @dataclass(frozen=True)
+class SkippedItem:
+    """An item a sync could not map and left alone (`sync.engine.SyncReport.skipped`)."""
+
+    side: str  # "syncro" or "outlook"
+    id: str
+    reason: str  # in words, from `sync.mapping.UnmappableItem`
+
+
+@dataclass(frozen=True)
 class TechJobStatus:
     syncro_user_id: int
     last_job_at: datetime | None = None
@@ -54,6 +72,9 @@ class TechJobStatus:
     poisoned_at: datetime | None = None
     last_notification_at: datetime | None = None
     follow_up_at: datetime | None = None  # a busy job queued a delayed follow-up then
+    last_success_at: datetime | None = None  # the last job that synced (``synced`` or ``partial``)
+    last_job_skipped: tuple[SkippedItem, ...] = ()  # from the last job that synced, at most SKIPPED_KEPT
+    last_job_skipped_count: int = 0  # how many it skipped in all
 
 
 @dataclass(frozen=True)
@@ -76,7 +97,31 @@ def _tech_status(syncro_user_id: int, entity: Entity) -> TechJobStatus:
         poisoned_at=entity.get("poisoned_at"),
         last_notification_at=entity.get("last_notification_at"),
         follow_up_at=entity.get("follow_up_at"),
+        last_success_at=entity.get("last_success_at"),
+        last_job_skipped=_skipped_from(entity.get("last_job_skipped")),
+        last_job_skipped_count=int(entity.get("last_job_skipped_count", 0)),
     )
+
+
+def _skipped_to(items: Sequence[Mapping[str, str]]) -> str:
+    kept = [
+        {
+            "side": str(item.get("side", ""))[:10],
+            "id": str(item.get("id", ""))[:_SKIPPED_ID_CHARS],
+            "reason": str(item.get("reason", ""))[:_SKIPPED_REASON_CHARS],
+        }
+        for item in items[:SKIPPED_KEPT]
+    ]
+    return json.dumps(kept, separators=(",", ":"))
+
+
+def _skipped_from(raw: object) -> tuple[SkippedItem, ...]:
+    """Tolerant: a row written by another version reads as nothing skipped rather than failing a page."""
+    try:
+        items = json.loads(raw) if isinstance(raw, str) else []
+        return tuple(SkippedItem(str(i["side"]), str(i["id"]), str(i["reason"])) for i in items[:SKIPPED_KEPT])
+    except (ValueError, TypeError, KeyError):
+        return ()
 
 
 class JobStatusStore:
@@ -114,9 +159,20 @@ class JobStatusStore:
 
     # -- writing --------------------------------------------------------------------------------
 
-    def record_job(self, syncro_user_id: int, *, outcome: str, reason: str, detail: str = "", at: datetime) -> None:
-        """What a job for the tech just did. A success (``synced``/``partial``) clears ``poisoned``;
-        a poisoned job sets it. Raises StorageError."""
+    def record_job(
+        self,
+        syncro_user_id: int,
+        *,
+        outcome: str,
+        reason: str,
+        detail: str = "",
+        at: datetime,
+        skipped: Sequence[Mapping[str, str]] = (),
+    ) -> None:
+        """What a job for the tech just did. A success (``synced``/``partial``) clears ``poisoned``,
+        sets ``last_success_at`` and replaces the skipped items with ``skipped`` (each ``side``,
+        ``id``, ``reason``; the first `SKIPPED_KEPT` are kept); a poisoned job sets ``poisoned``.
+        Raises StorageError."""
         changes: dict[str, Any] = {
             "last_job_at": at,
             "last_job_outcome": outcome,
@@ -124,7 +180,9 @@ class JobStatusStore:
             "last_job_detail": detail[:DETAIL_CHARS],
         }
         if outcome in (JobOutcome.SYNCED, JobOutcome.PARTIAL):
-            changes["poisoned"] = False
+            changes["poisoned"], changes["last_success_at"] = False, at
+            changes["last_job_skipped"] = _skipped_to(skipped)
+            changes["last_job_skipped_count"] = len(skipped)
         elif outcome == JobOutcome.POISONED:
             changes["poisoned"], changes["poisoned_at"] = True, at
         self._merge(_TECH, str(syncro_user_id), lambda current: changes)

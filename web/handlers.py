@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from web.http import WebRequest, WebResponse, redirect
 
 if TYPE_CHECKING:
-    from sync.engine import SyncReport
+    from sync.engine import SyncDeps, SyncReport
     from web.session import Session
 
 log = logging.getLogger(__name__)
@@ -292,8 +292,22 @@ def settings_sync_now(request: WebRequest) -> WebResponse:
     if isinstance(guarded, WebResponse):
         return guarded
     session, syncro_user_id = guarded
-    report = sync_tech(syncro_user_id, deps=default_deps())
+    deps = default_deps()
+    report = sync_tech(syncro_user_id, deps=deps)
+    _record_sync_now(deps, report)
     return _render_settings(session, flash=sync_summary(report))
+
+
+def _record_sync_now(deps: SyncDeps, report: SyncReport) -> None:
+    """The status section shows "Sync now" like any job (last sync, skipped items); best effort:
+    the sync itself is done, and the page still says what it did."""
+    from realtime.jobs import record_report
+    from storage.job_status import JobStatusStore
+
+    try:
+        record_report(JobStatusStore(deps.storage), report, reason="sync-now", at=deps.clock())
+    except Exception:
+        log.warning("could not record the sync-now of tech %s", report.syncro_user_id, exc_info=True)
 
 
 def sync_summary(report: SyncReport) -> str:

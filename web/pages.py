@@ -82,6 +82,7 @@ header{display:flex;flex-wrap:wrap;justify-content:space-between;align-items:cen
 .account p{margin:.5rem 0}
 button.quiet{background:transparent;color:var(--accent);padding:.2rem .5rem;min-height:0}
 form.inline{display:inline}
+.badge{display:inline-block;border:1px solid currentColor;border-radius:.25rem;padding:0 .3rem;font-size:.85rem;white-space:nowrap}
 .vh{position:absolute;width:1px;height:1px;overflow:hidden;clip-path:inset(50%);white-space:nowrap}
 @media (max-width:30rem){.status{grid-template-columns:1fr}.status dd{margin-bottom:.5rem}}
 """
@@ -175,6 +176,7 @@ def _environment() -> Environment:
         admin_overrides_path=views.ADMIN_OVERRIDES_PATH,
     )
     env.filters["ago"] = ago
+    env.filters["ahead"] = ahead
     env.filters["iso"] = lambda moment: _utc(moment).isoformat()
     env.filters["utc"] = lambda moment: _day(_utc(moment)) + _utc(moment).strftime(", %H:%M UTC")
     env.tests["web_url"] = is_web_url
@@ -190,6 +192,21 @@ def ago(moment: datetime, now: datetime) -> str:
         count = int(seconds // size)
         if count < limit:
             return f"{count} {unit}{'s' if count != 1 else ''} ago"
+    return "on " + _day(_utc(moment))
+
+
+def ahead(moment: datetime, now: datetime) -> str:
+    """A time to come in words relative to ``now``: "in 5 minutes", "in 3 days", "on 3 Dec 2026";
+    one already past reads as `ago` does."""
+    seconds = (_utc(moment) - _utc(now)).total_seconds()
+    if seconds < 0:
+        return ago(moment, now)
+    if seconds < 60:
+        return "in under a minute"
+    for unit, size, limit in (("minute", 60, 60), ("hour", 3600, 24), ("day", 86400, 14)):
+        count = int(seconds // size)
+        if count < limit:
+            return f"in {count} {unit}{'s' if count != 1 else ''}"
     return "on " + _day(_utc(moment))
 
 

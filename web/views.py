@@ -21,7 +21,10 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from oauth.links import AdminOverview, LinkOverview
+    from realtime.status import BackgroundStatus
     from storage.conflicts import ConflictRecord
+    from storage.job_status import SkippedItem, TechJobStatus
+    from storage.subscriptions import SubscriptionStatus
     from sync.graph import Calendar
 
 SETTINGS_PATH = "/api/settings"  # GET the page; POST saves calendar + two-way
@@ -86,6 +89,15 @@ class SyncStatus:
     last_error_advice: str | None = None  # what the tech can do about it
     needs_relink: bool = False  # the refresh token is gone or revoked: nothing syncs until re-link
     relink_reason: str | None = None
+    # Changes from Outlook: whether Microsoft tells us of them at once (the Graph subscription).
+    outlook_updates: str | None = None  # one sentence; None before the background work has seen the link
+    outlook_updates_ok: bool = True  # False: the sentence is a problem
+    outlook_updates_until: datetime | None = None  # when the current subscription expires (it is renewed)
+    last_notification: datetime | None = None  # the last time Outlook told us of a change
+    last_poll: datetime | None = None  # the last time Syncro was checked for changes (the whole team's)
+    # Items the last sync could not map and left alone: one sentence each, and how many in all.
+    skipped: tuple[str, ...] = ()
+    skipped_count: int = 0
 
 
 @dataclass(frozen=True)
@@ -187,6 +199,14 @@ class AdminRow:
     needs_relink: bool = False
     email_override: str | None = None  # the Microsoft email an admin mapped to this user, if any
     syncro_token_missing: bool = False  # linked, but Syncro hides owners and no Syncro token is set
+    last_job: str | None = None  # the last sync job's outcome in words ("Synced", "Failed, retrying")
+    last_job_at: datetime | None = None
+    poisoned: bool = False  # its last job failed every attempt and was set aside
+    job_waiting: bool = False  # a job is queued and has not started
+    outlook_updates: str | None = None  # the subscription's state in a few words ("On", "Not working")
+    outlook_updates_ok: bool = True
+    outlook_updates_until: datetime | None = None
+    last_notification: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -200,6 +220,10 @@ class AdminView:
     flash: str | None = None
     stale_overrides: tuple[tuple[str, str], ...] = ()  # (Microsoft email, Syncro id) naming no Syncro user
     syncro_note: str | None = None  # Syncro hides appointment owners: what that means, in words
+    jobs_waiting: int | None = None  # sync jobs in the queue (Azure's approximate count); None: unknown
+    jobs_poisoned: int | None = None  # jobs set aside after failing every attempt (the poison queue)
+    last_poll: datetime | None = None  # the last Syncro poll
+    poll_problem: str | None = None  # the last poll failed or stopped early, in words
 
 
 # ---------------------------------------------------------------------------------------------
@@ -516,15 +540,16 @@ def settings_view(
         state = _value(link.status)
         needs_relink = state == "needs_relink"
         account = LinkedAccount(email=link.ms_username or link.email, tenant=link.ms_tenant_id)
+        background: BackgroundStatus | None = getattr(overview, "background", None)
         status = SyncStatus(
             linked_since=link.linked_at,
-            # The sync engine adds these to the link; until then they read as "not yet".
-            last_sync=getattr(link, "last_sync_at", None),
-            sync_pending=state == "unlinking" or bool(getattr(link, "sync_pending", False)),
-            last_error=_problem(link, state),
+            last_sync=background.job.last_success_at if background is not None else None,
+            sync_pending=state == "unlinking" or (background is not None and background.job_waiting_since is not None),
+            last_error=_problem(link, state, background),
             last_error_advice=getattr(link, "last_error_advice", None),
             needs_relink=needs_relink,
             relink_reason=(link.status_detail or None) if needs_relink else None,
+            **_background_fields(background),
         )
         calendars = calendar_choices(overview.calendars, chosen=link.calendar_id)
     return SettingsView(
@@ -548,6 +573,80 @@ def settings_view(
         syncro_token_needed=bool(getattr(overview, "owners_hidden", False)),
         syncro_token_note=_token_note(getattr(overview, "syncro_token", None)),
     )
+
+
+def _background_fields(background: BackgroundStatus | None) -> dict[str, Any]:
+    if background is None:
+        return {}
+    updates, ok = subscription_words(background.subscription)
+    job = background.job
+    return {
+        "outlook_updates": updates,
+        "outlook_updates_ok": ok,
+        "outlook_updates_until": _expiry(background.subscription),
+        "last_notification": job.last_notification_at,
+        "last_poll": background.poll.last_poll_at,
+        "skipped": tuple(skipped_sentence(item) for item in job.last_job_skipped),
+        "skipped_count": max(job.last_job_skipped_count, len(job.last_job_skipped)),
+    }
+
+
+def _expiry(subscription: SubscriptionStatus | None) -> datetime | None:
+    if subscription is None or _value(subscription.state) != "active":
+        return None
+    return subscription.expires_at
+
+
+# The Graph subscription's state (storage.subscriptions.SubscriptionState): a sentence for the tech,
+# a few words for the admin's table, and whether it is a problem.
+_SUBSCRIPTION_WORDS: dict[str, tuple[str, str, bool]] = {
+    "active": ("On: Outlook tells us of your changes within seconds.", "On", True),
+    "failed": (
+        "Not working right now, so Outlook changes sync within 15 minutes; we retry every hour.",
+        "Failing",
+        False,
+    ),
+    "unsupported": (
+        "Not available for this mailbox, so Outlook changes sync within 15 minutes.",
+        "Not available (15-minute checks)",
+        True,
+    ),
+    "needs_relink": ("Stopped until you re-link.", "Stopped: needs re-link", False),
+    "none": ("Not set up yet: it starts once a calendar is chosen.", "Not set up", True),
+    "setting_up": ("Being set up: until then Outlook changes sync within 15 minutes.", "Being set up", True),
+}
+
+
+def subscription_words(subscription: SubscriptionStatus | None, *, short: bool = False) -> tuple[str, bool]:
+    """The subscription's state in words, and False when it is a problem; before anything was
+    tried for the tech it is being set up."""
+    state = _value(subscription.state) if subscription is not None else "setting_up"
+    long, brief, ok = _SUBSCRIPTION_WORDS.get(state, _SUBSCRIPTION_WORDS["failed"])
+    return (brief if short else long), ok
+
+
+_JOB_WORDS = {
+    "synced": "Synced",
+    "partial": "Synced, some items failed",
+    "failed": "Failed, will retry",
+    "poisoned": "Failed every retry, set aside",
+    "busy": "Waited for another sync",
+    "not_linked": "Not linked",
+    "inactive": "Paused",
+}
+
+
+def job_words(job: TechJobStatus) -> str | None:
+    """The last job's outcome in a few words; None before the first job."""
+    if not job.last_job_outcome:
+        return None
+    return _JOB_WORDS.get(job.last_job_outcome, "Finished")
+
+
+def skipped_sentence(item: SkippedItem) -> str:
+    """An item the sync left alone, and why: Syncro ids are short and findable, Outlook's are not."""
+    what = f"Syncro appointment {item.id}" if item.side == "syncro" else "An Outlook event"
+    return f"{what}: {item.reason}"
 
 
 def _token_note(record: Any) -> str | None:
@@ -599,6 +698,13 @@ def admin_view(
     for row in overview.rows:
         link = row.link
         state = _value(link.status) if link is not None else ""
+        background = _admin_background(getattr(row, "background", None))
+        # The admin sees every non-active link's detail (re-link reasons, unlinking progress), then
+        # the background work's problems.
+        link_problem = getattr(link, "last_error", None) or (
+            link.status_detail if link is not None and state != "active" else None
+        )
+        background["last_error"] = link_problem or background.get("last_error") or None
         rows.append(
             AdminRow(
                 syncro_user_id=str(row.user.id),
@@ -608,18 +714,16 @@ def admin_view(
                 microsoft_account=link.ms_username if link is not None else None,
                 calendar=(link.calendar_name or None) if link is not None else None,
                 two_way=bool(link and link.two_way),
-                last_sync=getattr(link, "last_sync_at", None),
-                # The admin sees every non-active link's detail (re-link reasons, unlinking progress).
-                last_error=getattr(link, "last_error", None)
-                or (link.status_detail if link is not None and state != "active" else None)
-                or None,
                 needs_relink=state == "needs_relink",
                 email_override=row.override_email or None,
                 syncro_token_missing=row.user.id in getattr(overview, "without_syncro_token", ()),
+                **background,
             )
         )
     unknown = {str(i) for i in overview.unknown_override_ids}
     stale = tuple(sorted((email, str(i)) for email, i in overview.overrides.items() if str(i) in unknown))
+    queue = getattr(overview, "queue", None)
+    poll = getattr(overview, "poll", None)
     return AdminView(
         rows=tuple(rows),
         now=now or datetime.now(UTC),
@@ -628,12 +732,69 @@ def admin_view(
         flash=flash or None,
         stale_overrides=stale,
         syncro_note=getattr(overview, "ownership_note", "") or None,
+        jobs_waiting=queue.waiting if queue is not None else None,
+        jobs_poisoned=queue.poisoned if queue is not None else None,
+        last_poll=poll.last_poll_at if poll is not None else None,
+        poll_problem=_poll_problem(poll),
     )
 
 
-def _problem(link: Any, state: str) -> str | None:
+def _admin_background(background: BackgroundStatus | None) -> dict[str, Any]:
+    if background is None:
+        return {}
+    job = background.job
+    updates, ok = subscription_words(background.subscription, short=True)
+    return {
+        "last_sync": job.last_success_at,
+        "last_job": job_words(job),
+        "last_job_at": job.last_job_at,
+        "poisoned": job.poisoned,
+        "job_waiting": background.job_waiting_since is not None,
+        "outlook_updates": updates,
+        "outlook_updates_ok": ok,
+        "outlook_updates_until": _expiry(background.subscription),
+        "last_notification": job.last_notification_at,
+        # Why the last job failed, or the subscription's trouble: the admin's "Last problem".
+        "last_error": _job_problem(background) or _subscription_problem(background.subscription),
+    }
+
+
+def _poll_problem(poll: Any) -> str | None:
+    if poll is None or poll.outcome not in ("failed", "partial"):
+        return None
+    if poll.outcome == "partial":
+        return "The last check of Syncro stopped early (its request budget or Syncro's rate limit); the next one continues."
+    return f"The last check of Syncro failed: {poll.detail or 'no detail'}"
+
+
+def _job_problem(background: BackgroundStatus) -> str | None:
+    """The sentences of `realtime.status.describe` that are problems (a waiting job is not one)."""
+    from realtime.status import describe
+
+    job_only = dataclasses.replace(background, job_waiting_since=None, subscription=None)
+    if background.poll.outcome == "failed":
+        job_only = dataclasses.replace(job_only, poll=dataclasses.replace(background.poll, outcome=""))
+    return " ".join(describe(job_only)) or None
+
+
+def _subscription_problem(subscription: SubscriptionStatus | None) -> str | None:
+    if subscription is None or _value(subscription.state) not in ("failed", "needs_relink"):
+        return None
+    return f"Outlook changes are not announced: {subscription.detail}" if subscription.detail else None
+
+
+def _problem(link: Any, state: str, background: BackgroundStatus | None = None) -> str | None:
     # A paused link's detail is its problem; "unlinking" is progress (shown as pending), not a problem.
-    return getattr(link, "last_error", None) or (link.status_detail if state == "paused" else None) or None
+    # Then the background work's problems: a failed or set-aside job, a failed Syncro poll.
+    paused = getattr(link, "last_error", None) or (link.status_detail if state == "paused" else None)
+    if paused:
+        return paused
+    if background is None:
+        return None
+    from realtime.status import describe
+
+    problems = describe(dataclasses.replace(background, job_waiting_since=None, subscription=None))
+    return " ".join(problems) or None
 
 
 def _value(status: Any) -> str:

@@ -13,6 +13,9 @@ from types import SimpleNamespace
 import pytest
 from markupsafe import escape
 
+from realtime.status import BackgroundStatus, QueueStatus
+from storage.job_status import JobOutcome, PollStatus, SkippedItem, TechJobStatus
+from storage.subscriptions import SubscriptionState, SubscriptionStatus
 from web import views
 from web.pages import (
     CONTENT_SECURITY_POLICY,
@@ -20,6 +23,7 @@ from web.pages import (
     CSS,
     PAGE_HEADERS,
     ago,
+    ahead,
     render_admin,
     render_error,
     render_settings,
@@ -110,7 +114,16 @@ def linked_view(**changes: object) -> SettingsView:
         csrf_token=CSRF,
         now=NOW,
         account=LinkedAccount("alex@contoso.example", "Contoso"),
-        status=SyncStatus(linked_since=NOW - timedelta(days=3), last_sync=NOW - timedelta(minutes=2)),
+        status=SyncStatus(
+            linked_since=NOW - timedelta(days=3),
+            last_sync=NOW - timedelta(minutes=2),
+            outlook_updates="On: Outlook tells us of your changes within seconds.",
+            outlook_updates_until=NOW + timedelta(days=2, hours=1),
+            last_notification=NOW - timedelta(minutes=5),
+            last_poll=NOW - timedelta(seconds=40),
+            skipped=("Syncro appointment 42: the end is before the start", "An Outlook event: the event has no start"),
+            skipped_count=3,
+        ),
         calendars=(
             CalendarChoice("AAMk-default", "Calendar", True),
             CalendarChoice("AAMk-jobs", "Jobs", False),
@@ -143,7 +156,23 @@ def relink_view() -> SettingsView:
 def admin_view() -> AdminView:
     return AdminView(
         rows=(
-            AdminRow("1", "Alex Tech", "alex@contoso.example", True, "alex@contoso.example", "Calendar", True, NOW),
+            AdminRow(
+                "1",
+                "Alex Tech",
+                "alex@contoso.example",
+                True,
+                "alex@contoso.example",
+                "Calendar",
+                True,
+                NOW,
+                last_job="Failed every retry, set aside",
+                last_job_at=NOW - timedelta(minutes=7),
+                poisoned=True,
+                job_waiting=True,
+                outlook_updates="On",
+                outlook_updates_until=NOW + timedelta(hours=30),
+                last_notification=NOW - timedelta(hours=2),
+            ),
             AdminRow("2", "Blake", "blake@contoso.example", False, email_override="b.tech@contoso.example"),
             AdminRow("3", "Casey", "casey@contoso.example", True, "casey@contoso.example", "Jobs", needs_relink=True),
         ),
@@ -151,6 +180,10 @@ def admin_view() -> AdminView:
         signed_in_as="admin@contoso.example",
         csrf_token=CSRF,
         flash="Mapping saved.",
+        jobs_waiting=2,
+        jobs_poisoned=1,
+        last_poll=NOW - timedelta(minutes=1),
+        poll_problem="The last check of Syncro failed: 503",
     )
 
 
@@ -527,9 +560,9 @@ def test_the_admin_table_has_a_caption_and_scoped_headers() -> None:
     page = parse(PAGES["admin"])
     assert page.all("caption")[0].text.strip()
     headers = page.all("th")
-    assert len(page.all("th", scope="col")) == 8
+    assert len(page.all("th", scope="col")) == 10
     assert len(page.all("th", scope="row")) == 3
-    assert len(headers) == 11
+    assert len(headers) == 13
     html = PAGES["admin"]
     assert "Needs re-link" in html and "b.tech@contoso.example" in html and "2 of 3 Syncro users linked" in html
     assert "No Syncro users found." in PAGES["admin-empty"]
@@ -751,3 +784,193 @@ def test_the_settings_page_offers_the_syncro_token_form_only_when_it_is_needed()
     assert 'id="syncro-token"' in needed and "No token yet" in needed and 'type="password"' in needed
     done = render_settings(replace(linked_view(), syncro_token_needed=True, syncro_token_note="Set by your admin."))
     assert "Set by your admin." in done and "No token yet" not in done
+
+
+# --- background work: the last job, the subscription, notifications, the poll, the queue ------------
+
+SUBSCRIPTION_ID = "sub-3f6e-secret-looking-id"
+
+
+def background(**job_changes: object) -> BackgroundStatus:
+    job = TechJobStatus(
+        2**40,
+        last_job_at=NOW - timedelta(minutes=3),
+        last_job_outcome=JobOutcome.SYNCED,
+        last_job_reason="graph-notification",
+        last_job_detail="created 1 in Outlook and 0 in Syncro, updated 0 in Outlook and 0 in Syncro",
+        last_notification_at=NOW - timedelta(minutes=4),
+        last_success_at=NOW - timedelta(minutes=3),
+    )
+    subscription = SubscriptionStatus(
+        2**40,
+        SubscriptionState.ACTIVE,
+        "",
+        NOW - timedelta(hours=1),
+        subscription_id=SUBSCRIPTION_ID,
+        expires_at=NOW + timedelta(days=6, hours=23),
+    )
+    return BackgroundStatus(
+        syncro_user_id=2**40,
+        job=replace(job, **job_changes),
+        poll=PollStatus(last_poll_at=NOW - timedelta(seconds=30), outcome="ok"),
+        subscription=subscription,
+        job_waiting_since=None,
+    )
+
+
+@pytest.mark.parametrize(
+    ("delta", "words"),
+    [
+        (timedelta(seconds=20), "in under a minute"),
+        (timedelta(minutes=5), "in 5 minutes"),
+        (timedelta(hours=3, minutes=10), "in 3 hours"),
+        (timedelta(days=6, hours=23), "in 6 days"),
+        (timedelta(days=20), "on 21 Dec 2026"),
+        (timedelta(minutes=-10), "10 minutes ago"),
+    ],
+)
+def test_times_ahead_read_as_words(delta: timedelta, words: str) -> None:
+    assert ahead(NOW + delta, NOW) == words
+
+
+def test_the_status_section_shows_outlook_updates_the_last_notification_and_poll() -> None:
+    page = parse(PAGES["settings-linked"])
+    assert page.by_id("outlook-updates").text.startswith("On: Outlook tells us of your changes within seconds.")
+    assert "the current one ends in 2 days" in page.by_id("outlook-updates").text
+    assert page.by_id("last-notification").text == "5 minutes ago"
+    assert page.by_id("last-poll").text == "just now"
+    stamps = [t.attrs["datetime"] for t in page.all("time")]
+    assert "2026-12-03T11:00:00+00:00" in stamps  # the expiry, exact in the element
+
+
+def test_skipped_appointments_are_listed_with_their_reason_and_a_count_of_the_rest() -> None:
+    html = PAGES["settings-linked"]
+    assert "3 appointments could not be synced" in html
+    assert "<li>Syncro appointment 42: the end is before the start</li>" in html
+    assert "<li>An Outlook event: the event has no start</li>" in html
+    assert "<li>and 1 more.</li>" in html
+    one = render_settings(linked_view(status=replace(linked_view().status, skipped=("X: y",), skipped_count=1)))
+    assert "1 appointment could not be synced" in one and "Fix it in Syncro or Outlook" in one
+    none = render_settings(linked_view(status=replace(linked_view().status, skipped=(), skipped_count=0)))
+    assert "could not be synced" not in none
+
+
+def test_a_subscription_that_is_not_working_reads_as_a_problem() -> None:
+    status = replace(linked_view().status, outlook_updates="Not working right now.", outlook_updates_ok=False)
+    page = parse(render_settings(linked_view(status=status)))
+    assert page.by_id("outlook-updates").attrs.get("class") == "problem"
+    assert parse(PAGES["settings-linked"]).by_id("outlook-updates").attrs.get("class") is None
+
+
+def test_before_the_background_work_has_seen_the_link_no_status_rows_are_invented() -> None:
+    bare = render_settings(linked_view(status=SyncStatus(linked_since=NOW)))
+    assert "Instant updates from Outlook" not in bare and "Last check of Syncro" not in bare
+
+
+def test_settings_view_reads_the_last_sync_and_subscription_from_the_background_status() -> None:
+    view = views.settings_view(overview(background=background()), csrf_token=CSRF, now=NOW)
+    assert view.status is not None
+    assert view.status.last_sync == NOW - timedelta(minutes=3) and not view.status.sync_pending
+    assert view.status.last_error is None
+    assert view.status.outlook_updates == "On: Outlook tells us of your changes within seconds."
+    assert view.status.outlook_updates_until == NOW + timedelta(days=6, hours=23)
+    assert view.status.last_notification == NOW - timedelta(minutes=4)
+    assert view.status.last_poll == NOW - timedelta(seconds=30)
+    html = render_settings(view)
+    assert SUBSCRIPTION_ID not in html and "graph-notification" not in html  # no ids nor raw reasons
+
+
+def test_a_waiting_job_is_pending_not_a_problem() -> None:
+    waiting = replace(background(), job_waiting_since=NOW - timedelta(seconds=2))
+    view = views.settings_view(overview(background=waiting), csrf_token=CSRF, now=NOW)
+    assert view.status is not None and view.status.sync_pending and view.status.last_error is None
+    assert "Changes are queued and sync within seconds." in render_settings(view)
+
+
+def test_a_poisoned_job_is_the_last_problem_and_the_last_good_sync_is_kept() -> None:
+    poisoned = background(
+        last_job_outcome=JobOutcome.POISONED,
+        last_job_at=NOW - timedelta(minutes=1),
+        last_job_detail="Graph answered 403",
+        poisoned=True,
+        last_success_at=NOW - timedelta(hours=2),
+    )
+    view = views.settings_view(overview(background=poisoned), csrf_token=CSRF, now=NOW)
+    assert view.status is not None and view.status.last_sync == NOW - timedelta(hours=2)
+    assert view.status.last_error is not None
+    assert "in a row and was set aside" in view.status.last_error and "Graph answered 403" in view.status.last_error
+    assert "poisoned" not in render_settings(view).lower()
+
+
+def test_skipped_items_reach_the_page_in_words() -> None:
+    items = (SkippedItem("syncro", "977", "the appointment has no end_at"), SkippedItem("outlook", "AAMk=", "no start"))
+    view = views.settings_view(
+        overview(background=background(last_job_skipped=items, last_job_skipped_count=12)), csrf_token=CSRF, now=NOW
+    )
+    assert view.status is not None
+    assert view.status.skipped == (
+        "Syncro appointment 977: the appointment has no end_at",
+        "An Outlook event: no start",
+    )
+    assert "12 appointments could not be synced" in render_settings(view) and "and 10 more." in render_settings(view)
+
+
+@pytest.mark.parametrize(
+    ("state", "words", "ok"),
+    [
+        (SubscriptionState.ACTIVE, "On", True),
+        (SubscriptionState.FAILED, "Failing", False),
+        (SubscriptionState.UNSUPPORTED, "Not available (15-minute checks)", True),
+        (SubscriptionState.NEEDS_RELINK, "Stopped: needs re-link", False),
+        (SubscriptionState.NONE, "Not set up", True),
+        (None, "Being set up", True),
+    ],
+)
+def test_every_subscription_state_has_words(state: SubscriptionState | None, words: str, ok: bool) -> None:
+    subscription = None if state is None else SubscriptionStatus(1, state, "detail", NOW)
+    assert views.subscription_words(subscription, short=True) == (words, ok)
+    long, _ = views.subscription_words(subscription)
+    assert long.endswith(".") and "_" not in long  # a sentence, never the raw state
+
+
+def test_admin_view_shows_the_last_job_subscription_and_queue() -> None:
+    users = [SimpleNamespace(id=1, email="alex@contoso.example", full_name="Alex")]
+    poisoned = background(
+        last_job_outcome=JobOutcome.POISONED, last_job_detail="Graph answered 403", poisoned=True, last_success_at=None
+    )
+    broken = replace(
+        poisoned,
+        job_waiting_since=NOW,
+        subscription=SubscriptionStatus(1, SubscriptionState.FAILED, "Graph said 400 on create", NOW),
+    )
+    source = SimpleNamespace(
+        rows=[SimpleNamespace(user=users[0], link=link(), override_email="", background=broken)],
+        overrides={},
+        unknown_override_ids=[],
+        queue=QueueStatus(waiting=4, poisoned=1, poisoned_techs=(1,)),
+        poll=PollStatus(last_poll_at=NOW - timedelta(minutes=2), outcome="failed", detail="Syncro answered 503"),
+    )
+    view = views.admin_view(source, csrf_token=CSRF, now=NOW)
+    (alex,) = view.rows
+    assert alex.last_job == "Failed every retry, set aside" and alex.poisoned and alex.job_waiting
+    assert alex.outlook_updates == "Failing" and not alex.outlook_updates_ok and alex.outlook_updates_until is None
+    assert alex.last_error is not None and "Graph answered 403" in alex.last_error
+    assert (view.jobs_waiting, view.jobs_poisoned) == (4, 1)
+    assert view.poll_problem == "The last check of Syncro failed: Syncro answered 503"
+    page = parse(render_admin(view))
+    assert page.by_id("queue-line").text.startswith("4 sync jobs waiting, 1 set aside after failing every retry")
+    assert "Syncro answered 503" in page.by_id("poll-line").text
+    assert len(page.all("th", scope="row")) == 1
+    cells = [e.text for e in page.all("td")]
+    assert any("Failed every retry, set aside" in c and "Set aside" in c and "Job waiting" in c for c in cells)
+    assert any(c.startswith("Failing") and "last change 4 minutes ago" in c for c in cells)
+
+
+def test_admin_page_reads_as_words() -> None:
+    page = parse(PAGES["admin"])
+    assert page.by_id("queue-line").text.startswith("2 sync jobs waiting, 1 set aside")
+    assert page.by_id("poll-line").text.startswith("Syncro last checked for changes: 1 minute ago.")
+    cells = [e.text for e in page.all("td")]
+    assert any("expires in 1 day, renewed before then" in c for c in cells)
+    assert any(c.startswith("Failed every retry, set aside, 7 minutes ago") for c in cells)
+    assert "None yet" in PAGES["admin"]  # Casey: linked, no job yet
