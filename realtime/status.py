@@ -73,7 +73,8 @@ def describe(status: BackgroundStatus) -> list[str]:
         lines.append("A sync is waiting to run.")
     subscription = status.subscription
     if subscription is not None and subscription.state.value != "active":
-        lines.append(f"Outlook changes are not announced right now: {subscription.detail or subscription.state.value}")
+        reason = subscription.detail or "the subscription is not active; it is renewed within the hour"
+        lines.append(f"Outlook changes are not announced right now: {reason}")
     if status.poll.outcome == "failed":
         lines.append(f"The last Syncro poll failed: {status.poll.detail}")
     return lines

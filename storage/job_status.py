@@ -35,6 +35,7 @@ _POLL_ROW = "syncro"
 _ATTEMPTS = 8
 DETAIL_CHARS = 500  # a detail is a sentence or an error message, never a body: kept short
 SKIPPED_KEPT = 10  # skipped items kept per tech (the count says how many there were)
+_SKIPPED_SUMMARY_CHARS = 60
 _SKIPPED_ID_CHARS = 200  # a Graph event id is about 150 characters
 _SKIPPED_REASON_CHARS = 200
 
@@ -59,6 +60,7 @@ class SkippedItem:
     side: str  # "syncro" or "outlook"
     id: str
     reason: str  # in words, from `sync.mapping.UnmappableItem`
+    summary: str = ""  # its title as it reads there, cut short, so the tech can find it
 
 
 @dataclass(frozen=True)
@@ -109,6 +111,7 @@ def _skipped_to(items: Sequence[Mapping[str, str]]) -> str:
             "side": str(item.get("side", ""))[:10],
             "id": str(item.get("id", ""))[:_SKIPPED_ID_CHARS],
             "reason": str(item.get("reason", ""))[:_SKIPPED_REASON_CHARS],
+            "summary": str(item.get("summary", ""))[:_SKIPPED_SUMMARY_CHARS],
         }
         for item in items[:SKIPPED_KEPT]
     ]
@@ -119,7 +122,10 @@ def _skipped_from(raw: object) -> tuple[SkippedItem, ...]:
     """Tolerant: a row written by another version reads as nothing skipped rather than failing a page."""
     try:
         items = json.loads(raw) if isinstance(raw, str) else []
-        return tuple(SkippedItem(str(i["side"]), str(i["id"]), str(i["reason"])) for i in items[:SKIPPED_KEPT])
+        return tuple(
+            SkippedItem(str(i["side"]), str(i["id"]), str(i["reason"]), str(i.get("summary", "")))
+            for i in items[:SKIPPED_KEPT]
+        )
     except (ValueError, TypeError, KeyError):
         return ()
 

@@ -118,7 +118,7 @@ class SyncReport:
     updated: dict[str, int] = field(default_factory=lambda: {"syncro": 0, "outlook": 0})
     deleted: dict[str, int] = field(default_factory=lambda: {"syncro": 0, "outlook": 0})
     conflicts: list[dict[str, Any]] = field(default_factory=list)
-    skipped: list[dict[str, str]] = field(default_factory=list)  # {"side", "id", "reason"}
+    skipped: list[dict[str, str]] = field(default_factory=list)  # {"side", "id", "reason", "summary"}
     errors: list[str] = field(default_factory=list)
     rounds: int = 0
     full_round: bool = False  # the Outlook side was read whole (first sync, new day, expired link)
@@ -182,7 +182,9 @@ def build_inputs(
             content = appointment_from_syncro(record, zone=zone)
         except UnmappableItem as error:
             bad.add((Side.SYNCRO, item_id))
-            skipped.append({"side": "syncro", "id": item_id, "reason": error.reason})
+            skipped.append(
+                {"side": "syncro", "id": item_id, "reason": error.reason, "summary": _title(record, "summary")}
+            )
             continue
         extras = {
             "modified_at": parse_time(record.get("updated_at")),
@@ -204,7 +206,9 @@ def build_inputs(
             content = appointment_from_graph(event, zone=zone)
         except UnmappableItem as error:
             bad.add((Side.OUTLOOK, item_id))
-            skipped.append({"side": "outlook", "id": item_id, "reason": error.reason})
+            skipped.append(
+                {"side": "outlook", "id": item_id, "reason": error.reason, "summary": _title(event, "subject")}
+            )
             continue
         created = parse_time(event.get("createdDateTime"))
         extras: dict[str, object] = {
@@ -239,6 +243,15 @@ def build_inputs(
             continue
         kept.append(pair)
     return Inputs(kept, list(syncro_items.values()), list(outlook_items.values()), skipped)
+
+
+def _title(record: Any, name: str) -> str:
+    """An unreadable item's title as far as it reads, one short line, for the tech to find it by."""
+    value = record.get(name) if isinstance(record, dict) else None
+    if not isinstance(value, str):
+        return ""
+    line = " ".join("".join(c if c.isprintable() else " " for c in value).split())
+    return line[:57] + "..." if len(line) > 60 else line
 
 
 def _response(event: dict[str, Any]) -> str:

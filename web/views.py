@@ -645,7 +645,10 @@ def job_words(job: TechJobStatus) -> str | None:
 
 def skipped_sentence(item: SkippedItem) -> str:
     """An item the sync left alone, and why: Syncro ids are short and findable, Outlook's are not."""
-    what = f"Syncro appointment {item.id}" if item.side == "syncro" else "An Outlook event"
+    titled = f" “{item.summary}”" if getattr(item, "summary", "") else ""
+    what = f"Syncro appointment {item.id}{titled}" if item.side == "syncro" else f"The Outlook event{titled}"
+    if item.side != "syncro" and not titled:
+        what = "An Outlook event"
     return f"{what}: {item.reason}"
 
 

@@ -194,7 +194,7 @@ def test_the_settings_page_shows_the_subscription_notification_poll_and_skipped_
     assert shown["last-notification"] in ("just now", "1 minute ago")
     assert shown["last-poll"] in ("just now", "1 minute ago")
     assert shown["skipped-h"] == "1 appointment could not be synced"
-    assert f"Syncro appointment {appointment}: " in html and "start_at" in html
+    assert f"Syncro appointment {appointment} “" in html and "start_at" in html  # named by its title too
     assert "Nothing: all changes we know of are synced." in html
     subscription = account.subscriptions.get_status(TECH)
     assert subscription is not None and subscription.state is SubscriptionState.ACTIVE

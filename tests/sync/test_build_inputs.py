@@ -147,3 +147,15 @@ def test_events_from_before_the_link_are_imported_only_inside_the_import_window(
         for item in _items(events, import_existing=True, import_existing_days=2).outlook
     }
     assert on == {"soon": False, "later": True, "new": False}
+
+
+def test_an_unreadable_event_is_skipped_with_its_reason_and_a_short_title_to_find_it_by() -> None:
+    broken = _event(
+        "e1", "Quarterly\\x00 review of the whole server estate at the head office, all day", isAllDay=False
+    )
+    broken["start"] = {"dateTime": "not a time", "timeZone": "UTC"}
+    inputs = _items({"e1": broken})
+    assert inputs.outlook == []
+    (skipped,) = inputs.skipped
+    assert skipped["side"] == "outlook" and skipped["id"] == "e1" and "start" in skipped["reason"]
+    assert skipped["summary"].startswith("Quarterly") and len(skipped["summary"]) <= 60

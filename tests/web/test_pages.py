@@ -974,3 +974,16 @@ def test_admin_page_reads_as_words() -> None:
     assert any("expires in 1 day, renewed before then" in c for c in cells)
     assert any(c.startswith("Failed every retry, set aside, 7 minutes ago") for c in cells)
     assert "None yet" in PAGES["admin"]  # Casey: linked, no job yet
+
+
+def test_a_skipped_item_is_named_by_its_title_when_it_has_one() -> None:
+    from storage.job_status import SkippedItem
+    from web.views import skipped_sentence
+
+    assert skipped_sentence(SkippedItem("outlook", "AAMk", "the event has no start", "Rack move")) == (
+        "The Outlook event “Rack move”: the event has no start"
+    )
+    assert skipped_sentence(SkippedItem("outlook", "AAMk", "the event has no start")).startswith("An Outlook event:")
+    assert skipped_sentence(SkippedItem("syncro", "5560138523", "bad time", "Swap")).startswith(
+        "Syncro appointment 5560138523 “Swap”"
+    )
