@@ -310,13 +310,13 @@ def test_the_settings_page_is_labelled_has_one_h1_and_fits_a_phone(
     page = alex_signed_in
     assert page.get_attribute("html", "lang") == "en"
     expect(page.locator("h1")).to_have_count(1)
-    # Calendar, Work Orders, Two-way sync, and the unlink box.
-    assert _check_labels(page) == 4
+    # Calendar, Work Orders, Two-way sync, private events' details, and the unlink box.
+    assert _check_labels(page) == 5
 
     # With the feed URL shown, its read-only field is labelled too.
     assert _submit(page, "#new-url").status == 200
     expect(page.locator("h1")).to_have_count(1)
-    assert _check_labels(page) == 5
+    assert _check_labels(page) == 6
 
     # On a phone (390 x 844, same sign-in): no sideways scrolling, on the signed-out page either.
     phone = browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True, locale="en-US")
