@@ -9,32 +9,38 @@ Four mixes, each POST a change of its own (event id and etag) unless said otherw
 - 10 techs: ten subscriptions, a POST each in turn;
 - distinct techs: every POST names a tech of its own (every one sends a queue message).
 
-The POSTs come from a child process (threads, one keep-alive connection each), so the load
-generator does not compete with the host for this process's interpreter lock. Prints
-p50/p95/p99/max per mix and the jobs queued.
+What a figure includes: from the moment a POST's bytes are written to its socket to the moment
+its answer's last byte is read, with all N in flight at once. The sender is a child process (its
+own interpreter lock) running one asyncio loop over N keep-alive connections, requests prepared
+as bytes before the round starts, so it spends microseconds per request: the figures are the
+host's (uvicorn's HTTP parsing, the route, the worker thread pool, the function, its storage calls
+to Azurite) and the machine's (Azurite and the host share its CPUs with the sender and anything
+else running). Connection set-up is not included (Graph keeps connections open too).
+Prints p50/p95/p99/max per mix, the jobs queued, the host process's CPU time per POST (this
+process: the host, the simulators idling; less sensitive to other load than the latencies), and
+the load average before and after.
 
-    .venv/bin/python bench/webhook_ack.py [--concurrency 100] [--rounds 5] [--same-process]
+    .venv/bin/python bench/webhook_ack.py [--concurrency 100] [--rounds 5]
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
 import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from urllib.parse import urlsplit
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import requests
 
 from local.azurite import start_azurite
 from local.inprocess import start_product
@@ -91,22 +97,85 @@ def _body(sub_id: str, state: str, change: int = 0) -> bytes:
     return json.dumps({"value": [item]}).encode()
 
 
-def _round(url: str, bodies: list[bytes], pool: ThreadPoolExecutor, sessions: threading.local) -> list[float]:
-    """Every body POSTed at once (the threads start together); each answer's time in ms."""
-    start_together = threading.Barrier(len(bodies))
+class _Connection(asyncio.Protocol):
+    """One keep-alive connection that sends a prepared request and timestamps the answer's last byte."""
 
-    def post(body: bytes) -> float:
-        session = getattr(sessions, "s", None)
-        if session is None:
-            session = sessions.s = requests.Session()
-        start_together.wait()
-        started = time.perf_counter()
-        answer = session.post(url, data=body, headers={"Content-Type": "application/json"}, timeout=30)
-        elapsed = (time.perf_counter() - started) * 1000
-        assert answer.status_code == 202, (answer.status_code, answer.text)
-        return elapsed
+    def __init__(self) -> None:
+        self._buffer = b""
+        self._sent = 0.0
+        self._done: asyncio.Future[tuple[int, float]] | None = None
 
-    return list(pool.map(post, bodies))
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport
+
+    def send(self, request: bytes) -> asyncio.Future[tuple[int, float]]:
+        self._done = asyncio.get_running_loop().create_future()
+        self._sent = time.perf_counter()
+        self.transport.write(request)  # type: ignore[attr-defined]
+        return self._done
+
+    def data_received(self, data: bytes) -> None:
+        arrived = time.perf_counter()
+        self._buffer += data
+        head, separator, rest = self._buffer.partition(b"\r\n\r\n")
+        if not separator:
+            return
+        lines = head.lower().split(b"\r\n")
+        if b"transfer-encoding: chunked" in lines:  # what uvicorn sends when the app sets no length
+            end = _chunked_end(rest)
+            if end is None:
+                return
+        else:
+            length = next((int(line.split(b":", 1)[1]) for line in lines if line.startswith(b"content-length:")), 0)
+            if len(rest) < length:
+                return
+            end = length
+        self._buffer = rest[end:]
+        if self._done is not None and not self._done.done():
+            self._done.set_result((int(lines[0].split()[1]), (arrived - self._sent) * 1000))
+
+
+def _chunked_end(body: bytes) -> int | None:
+    """Where a chunked body ends, or None while it is incomplete."""
+    at = 0
+    while True:
+        size_line, separator, _ = body[at:].partition(b"\r\n")
+        if not separator:
+            return None
+        size = int(size_line.split(b";", 1)[0], 16)
+        at += len(size_line) + 2 + size + 2
+        if len(body) < at:
+            return None
+        if size == 0:
+            return at
+
+
+def _request_bytes(url: str, body: bytes) -> bytes:
+    parts = urlsplit(url)
+    head = (
+        f"POST {parts.path} HTTP/1.1\r\nHost: {parts.netloc}\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\nConnection: keep-alive\r\n\r\n"
+    )
+    return head.encode() + body
+
+
+async def _client_loop(concurrency: int) -> None:
+    """Reads one JSON line per round (url and bodies), writes one line of timings (ms) back."""
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader(limit=2**26)
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+    connections: list[_Connection] = []
+    while line := await reader.readline():
+        job = json.loads(line)
+        parts = urlsplit(job["url"])
+        while len(connections) < concurrency:
+            _, connection = await loop.create_connection(_Connection, parts.hostname, parts.port)
+            connections.append(connection)
+        requests = [_request_bytes(job["url"], body.encode()) for body in job["bodies"]]
+        answers = await asyncio.gather(*(c.send(r) for c, r in zip(connections, requests, strict=False)))
+        bad = [status for status, _ in answers if status != 202]
+        assert not bad, f"answers other than 202: {bad[:5]}"
+        print(json.dumps([ms for _, ms in answers]), flush=True)
 
 
 class _ChildClient:
@@ -132,24 +201,14 @@ class _ChildClient:
         self._child.wait(30)
 
 
-def _client(concurrency: int) -> None:
-    sessions = threading.local()
-    with ThreadPoolExecutor(concurrency) as pool:
-        for line in sys.stdin:
-            job = json.loads(line)
-            timings = _round(job["url"], [b.encode() for b in job["bodies"]], pool, sessions)
-            print(json.dumps(timings), flush=True)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--concurrency", type=int, default=100)
     parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--same-process", action="store_true", help="send from threads of this process")
     parser.add_argument("--client", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.client:
-        return _client(args.client)
+        return asyncio.run(_client_loop(args.client))
     n = args.concurrency
     with ExitStack() as stack, tempfile.TemporaryDirectory() as tmp:
         azurite = start_azurite()
@@ -159,35 +218,34 @@ def main() -> None:
         queue = account.queue(account.sync_queue.name)
         subs = _subscriptions(account, n * (args.rounds + 1) + 10, FIRST_TECH)
         url = f"{product.host_url}/api/graph/notifications"
-        sessions = threading.local()
-        with ThreadPoolExecutor(n) as pool:
-            if args.same_process:
-                send = lambda bodies: _round(url, bodies, pool, sessions)  # noqa: E731
-            else:
-                client = _ChildClient(n)
-                stack.callback(client.close)
-                send = lambda bodies: client.round(url, bodies)  # noqa: E731
-            send([_body(*subs[i % 10]) for i in range(n)])  # warm-up: connections, tables, the row cache
-            changes = iter(range(1, 10**9))
-            mixes = {
-                "copies": lambda r: [_body(*subs[0])] * n,
-                "one tech": lambda r: [_body(*subs[0], next(changes)) for _ in range(n)],
-                "10 techs": lambda r: [_body(*subs[i % 10], next(changes)) for i in range(n)],
-                "distinct techs": lambda r: [_body(*subs[10 + r * n + i], next(changes)) for i in range(n)],
-            }
-            where = "this process" if args.same_process else "a child process"
-            load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
-            print(f"{n} concurrent notification POSTs per round from {where}, {args.rounds} rounds per mix")
-            print(f"machine: {os.cpu_count()} CPUs, load average {load} (other work on it slows every figure)")
-            for label, bodies_of in mixes.items():
-                timings: list[float] = []
-                queue.clear_messages()
-                for r in range(args.rounds):
-                    for tech in range(FIRST_TECH, FIRST_TECH + 10):  # as if their jobs had started
-                        account.table("syncrequests").delete("pending", str(tech))
-                    timings += send(bodies_of(r))
-                jobs = queue.get_queue_properties().approximate_message_count
-                print(_summary(label, timings, jobs))
+        client = _ChildClient(n)
+        stack.callback(client.close)
+        client.round(url, [_body(*subs[i % 10]) for i in range(n)])  # warm-up: connections, tables
+        changes = iter(range(1, 10**9))
+        mixes = {
+            "copies": lambda r: [_body(*subs[0])] * n,
+            "one tech": lambda r: [_body(*subs[0], next(changes)) for _ in range(n)],
+            "10 techs": lambda r: [_body(*subs[i % 10], next(changes)) for i in range(n)],
+            "distinct techs": lambda r: [_body(*subs[10 + r * n + i], next(changes)) for i in range(n)],
+        }
+        load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
+        print(f"{n} concurrent notification POSTs per round from a child process, {args.rounds} rounds per mix")
+        print(f"machine: {os.cpu_count()} CPUs, load average {load} (other work on it slows every figure)")
+        for label, bodies_of in mixes.items():
+            timings: list[float] = []
+            queue.clear_messages()
+            cpu = 0.0
+            for r in range(args.rounds):
+                for tech in range(FIRST_TECH, FIRST_TECH + 10):  # as if their jobs had started
+                    account.table("syncrequests").delete("pending", str(tech))
+                bodies = bodies_of(r)
+                started = time.process_time()
+                timings += client.round(url, bodies)
+                cpu += time.process_time() - started
+            jobs = queue.get_queue_properties().approximate_message_count
+            print(_summary(label, timings, jobs) + f", host CPU {cpu * 1000 / len(timings):.2f} ms/POST")
+        load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
+        print(f"load average after: {load}")
 
 
 if __name__ == "__main__":

@@ -18,7 +18,10 @@ Within one process, concurrent requests for one tech also share storage round tr
 commit, `_Combiner`): a request arriving while another's check is under way waits, and is answered
 by that check if it sent a message after the request arrived (the job cannot start before its
 message exists), else by one more check shared by all who came meanwhile. A burst of a hundred
-notifications for one tech costs one or two checks, not a hundred.
+notifications for one tech costs one or two checks, not a hundred. Across techs, rows being
+inserted at the same moment go out together as one entity-group transaction (`_Inserts`), and a
+check for a tech whose row this instance wrote within the window reads it before trying to
+insert; each tech's message is still sent on its own, after its row exists.
 """
 
 from __future__ import annotations
@@ -79,12 +82,13 @@ def _request(
 ) -> bool:
     table = _table(account)
     entity = _row(syncro_user_id, reason, now)
+    # When this process wrote the tech's row within the window, it most likely still stands: read
+    # it first (one call) rather than try to create it and be refused (two, and an error to parse).
+    row_likely = _written.get((id(account), syncro_user_id), now - window) > now - window
     for _ in range(_ATTEMPTS):
-        try:
-            table.create(entity)
+        if not row_likely and _inserts.create(table, entity):
             break
-        except ConcurrencyConflict:
-            pass
+        row_likely = False
         try:
             current, etag = table.get(_PARTITION, str(syncro_user_id))
         except NotFound:
@@ -107,7 +111,86 @@ def _request(
         # No message went out: drop our row so the next request is not coalesced into nothing.
         _forget(account, syncro_user_id)
         raise
+    _remember_written(account, syncro_user_id, now)
     return True
+
+
+# (id(account), tech) -> requested_at of the row this process last wrote: only a hint of which
+# call to try first (`_request`); storage decides.
+_written: dict[tuple[int, int], datetime] = {}
+
+
+def _remember_written(account: StorageAccount, syncro_user_id: int, requested_at: datetime) -> None:
+    if len(_written) >= 10_000:
+        _written.clear()
+    _written[(id(account), syncro_user_id)] = requested_at
+
+
+class _Slot:
+    """One row waiting to be inserted by `_Inserts`."""
+
+    def __init__(self, entity: Entity) -> None:
+        self.entity = entity
+        self.done = threading.Event()
+        self.promoted = False  # set: this caller sends the next batch
+        self.inserted = False
+        self.error: BaseException | None = None
+
+    def outcome(self) -> bool:
+        if self.error is not None:
+            raise self.error
+        return self.inserted
+
+
+class _Inserts:
+    """Group commit of the coalescing rows across techs: a request whose insert would wait behind
+    another's (a burst naming many techs) joins the next batch, which goes out as one
+    entity-group transaction (`Table.create_each`): one storage call for up to 100 techs instead
+    of one each. Each row is still inserted if absent, independently of the others; a caller learns
+    whether its own row was inserted, exactly as from `Table.create`."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._waiting: dict[int, list[_Slot]] = {}
+        self._leading: set[int] = set()
+
+    def create(self, table: Table, entity: Entity) -> bool:
+        """True when ``entity``'s row was inserted, False when it existed. Raises StorageError."""
+        slot, key = _Slot(entity), id(table)
+        with self._lock:
+            self._waiting.setdefault(key, []).append(slot)
+            lead = key not in self._leading
+            self._leading.add(key)
+        if not lead:
+            slot.done.wait()
+            if not slot.promoted:
+                return slot.outcome()
+        with self._lock:  # this caller's row and up to 99 that waited
+            waiting = self._waiting[key]
+            waiting.remove(slot)
+            batch = [slot, *waiting[:99]]
+            del waiting[:99]
+        try:
+            for each, inserted in zip(batch, table.create_each([s.entity for s in batch]), strict=True):
+                each.inserted = inserted
+        except BaseException as error:
+            for each in batch:
+                each.error = error
+        finally:
+            with self._lock:
+                waiting = self._waiting.get(key) or []
+                if waiting:  # the first who waited sends the next batch
+                    waiting[0].promoted = True
+                    waiting[0].done.set()
+                else:
+                    self._waiting.pop(key, None)
+                    self._leading.discard(key)
+            for each in batch:
+                each.done.set()
+        return slot.outcome()
+
+
+_inserts = _Inserts()
 
 
 @dataclass
@@ -196,6 +279,7 @@ def _table(account: StorageAccount) -> Table:
 
 
 def _forget(account: StorageAccount, syncro_user_id: int) -> None:
+    _written.pop((id(account), syncro_user_id), None)
     try:
         _table(account).delete(_PARTITION, str(syncro_user_id))
     except Exception:  # best effort: the row goes stale after the window anyway

@@ -28,16 +28,17 @@ import json
 import logging
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from storage.errors import NotFound, StorageUnavailable
+from storage.errors import StorageUnavailable
 
 if TYPE_CHECKING:
     from storage.account import StorageAccount
-    from storage.subscriptions import SubscriptionRecord
+    from storage.subscriptions import SubscriptionRecord, SubscriptionStore
 
 log = logging.getLogger(__name__)
 
@@ -161,36 +162,25 @@ def sort_items(items: list[dict[str, Any]], lookup: Lookup) -> Sorted:
 
 
 class RecordCache:
-    """Our subscription rows by id, kept a short while: a burst of notifications costs one read.
-    Only rows found are kept (a subscription's row is written just after Graph creates it, and its
-    first notification may come first); a row deleted meanwhile is still honoured for at most
-    ``seconds``, which can only cost one superfluous sync."""
+    """Our subscription rows by id, as of at most ``seconds`` ago (`SubscriptionStore.lookup`: an
+    in-memory copy of the whole partition, refreshed by one shared query), so a burst of
+    notifications for any number of techs costs at most one read. An id not in the copy is read on
+    its own (a subscription's row is written just after Graph creates it, and its first
+    notification may come first). A row deleted by another process is still honoured for at most
+    ``seconds``, which can only cost one superfluous sync; this process's own writes show at once."""
 
-    def __init__(self, seconds: float = 30.0, size: int = 10_000) -> None:
+    def __init__(self, seconds: float = 30.0) -> None:
         self._seconds = seconds
-        self._size = size
-        self._lock = threading.Lock()
-        self._rows: dict[tuple[int, str], tuple[float, SubscriptionRecord]] = {}
+        self._stores: weakref.WeakSet[SubscriptionStore] = weakref.WeakSet()
 
     def lookup(self, account: StorageAccount, subscription_id: str) -> SubscriptionRecord | None:
-        key = (id(account), subscription_id)
-        with self._lock:
-            hit = self._rows.get(key)
-        if hit is not None and time.monotonic() - hit[0] < self._seconds:
-            return hit[1]
-        try:
-            record = account.subscriptions.get_subscription(subscription_id)
-        except (NotFound, ValueError):  # ValueError: an id too long to be a table key
-            return None
-        with self._lock:
-            if len(self._rows) >= self._size:
-                self._rows.clear()
-            self._rows[key] = (time.monotonic(), record)
-        return record
+        store = account.subscriptions
+        self._stores.add(store)
+        return store.lookup(subscription_id, max_age=self._seconds)
 
     def clear(self) -> None:
-        with self._lock:
-            self._rows.clear()
+        for store in list(self._stores):
+            store.forget_cached()
 
 
 records = RecordCache()

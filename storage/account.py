@@ -39,10 +39,46 @@ Clock = Callable[[], datetime]
 
 # Short timeouts and few retries: a health check or webhook must not hang on a dead account.
 _CLIENT_OPTIONS: dict[str, Any] = {"retry_total": 2, "connection_timeout": 5, "read_timeout": 30}
+# Connections kept per service: the host runs up to 40 functions at once (webhook bursts); requests'
+# default of 10 would close and reopen the rest after every call.
+_POOL_SIZE = 64
 
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+def _env_once_session() -> Any:
+    """A requests Session that honours the environment's ``HTTP(S)_PROXY``, ``NO_PROXY`` and
+    ``REQUESTS_CA_BUNDLE`` as requests does, but reads them once per origin instead of on every
+    call (with ``trust_env`` requests re-scans ``os.environ`` and stats ``~/.netrc`` for each
+    request: about a millisecond of CPU). The variables are read when an origin is first called
+    and are not expected to change under a running process; ``.netrc`` is not consulted (its Basic
+    auth would replace the storage Authorization header anyway). Token requests
+    (DefaultAzureCredential) go through the credential's own transport and are unaffected."""
+    from urllib.parse import urlsplit
+
+    import requests
+
+    class EnvOnceSession(requests.Session):
+        def __init__(self) -> None:
+            super().__init__()
+            self.trust_env = False
+            self._environment = requests.Session()  # trust_env on: reads the variables when asked
+            self._merged: dict[tuple[Any, ...], dict[str, Any]] = {}
+
+        def merge_environment_settings(self, url: Any, proxies: Any, stream: Any, verify: Any, cert: Any) -> Any:
+            parts = urlsplit(url)
+            key = (parts.scheme, parts.netloc, tuple(sorted((proxies or {}).items())), stream, verify, cert)
+            known = self._merged.get(key)
+            if known is None:
+                known = self._environment.merge_environment_settings(url, proxies, stream, verify, cert)
+                if len(self._merged) >= 64:
+                    self._merged.clear()
+                self._merged[key] = known
+            return {**known, "proxies": dict(known["proxies"])}
+
+    return EnvOnceSession()
 
 
 class StorageAccount:
@@ -63,6 +99,7 @@ class StorageAccount:
         self.clock = clock
         self.sync_queue_name = sync_queue_name
         self._ready: set[str] = set()
+        self._clients: dict[str, Any] = {}  # Table or QueueClient by name, built once
         self._lock = threading.Lock()
 
     # --- service clients -----------------------------------------------------------------
@@ -74,13 +111,28 @@ class StorageAccount:
             self._credential = DefaultAzureCredential()
         return self._credential
 
+    def _transport(self) -> Any:
+        """azure-core's requests transport with a larger connection pool and the environment read
+        once per origin (`_env_once_session`) instead of on every call."""
+        from azure.core.pipeline.transport import RequestsTransport
+        from requests.adapters import HTTPAdapter
+        from urllib3.util.retry import Retry
+
+        session = _env_once_session()
+        no_retries = Retry(total=False, redirect=False, raise_on_status=False)  # azure-core retries
+        adapter = HTTPAdapter(pool_maxsize=_POOL_SIZE, max_retries=no_retries)
+        for scheme in ("http://", "https://"):
+            session.mount(scheme, adapter)
+        return RequestsTransport(session=session, session_owner=True, **self._options)
+
     @cached_property
     def _tables(self) -> Any:
         from azure.data.tables import TableServiceClient
 
+        options = {**self._options, "transport": self._transport()}
         if self._settings.connection_string:
-            return TableServiceClient.from_connection_string(self._settings.connection_string, **self._options)
-        return TableServiceClient(endpoint=self._settings.table_endpoint, credential=self._identity(), **self._options)
+            return TableServiceClient.from_connection_string(self._settings.connection_string, **options)
+        return TableServiceClient(endpoint=self._settings.table_endpoint, credential=self._identity(), **options)
 
     @cached_property
     def _queues(self) -> Any:
@@ -88,22 +140,27 @@ class StorageAccount:
 
         # Base64 text, as the Functions queue trigger expects by default (messageEncoding).
         codec = {"message_encode_policy": TextBase64EncodePolicy(), "message_decode_policy": TextBase64DecodePolicy()}
+        options = {**self._options, "transport": self._transport()}
         if self._settings.connection_string:
-            return QueueServiceClient.from_connection_string(self._settings.connection_string, **codec, **self._options)
+            return QueueServiceClient.from_connection_string(self._settings.connection_string, **codec, **options)
         return QueueServiceClient(
-            account_url=self._settings.queue_endpoint, credential=self._identity(), **codec, **self._options
+            account_url=self._settings.queue_endpoint, credential=self._identity(), **codec, **options
         )
 
     def table(self, name: str) -> Table:
         """The table ``name`` (prefixed by TABLE_PREFIX), created if this process has not seen it yet."""
         full = f"{self._settings.table_prefix}{name}"
+        known = self._clients.get(full)
+        if known is not None:
+            return known
         client = self._tables.get_table_client(full)
-        if full not in self._ready:
-            with self._lock, translated_errors(full, "(create table)"):
-                if full not in self._ready:
-                    self._tables.create_table_if_not_exists(full)
-                    self._ready.add(full)
-        return Table(client, full)
+        with self._lock, translated_errors(full, "(create table)"):
+            if full not in self._ready:
+                self._tables.create_table_if_not_exists(full)
+                self._ready.add(full)
+            # Built once per table: a TableClient costs about a millisecond of CPU to build, and
+            # the SDK's clients are safe to share between threads.
+            return self._clients.setdefault(full, Table(client, full))
 
     def queue(self, name: str) -> Any:
         """A QueueClient for ``name``, created if this process has not seen it yet. Messages are
@@ -113,17 +170,20 @@ class StorageAccount:
         from azure.core.exceptions import ResourceExistsError
         from azure.storage.queue import TextBase64DecodePolicy, TextBase64EncodePolicy
 
+        known = self._clients.get(f"queue:{name}")
+        if known is not None:
+            return known
         client = self._queues.get_queue_client(
             name, message_encode_policy=TextBase64EncodePolicy(), message_decode_policy=TextBase64DecodePolicy()
         )
-        if f"queue:{name}" not in self._ready:
-            with self._lock, translated_errors(name, "(create queue)"):
+        with self._lock, translated_errors(name, "(create queue)"):
+            if f"queue:{name}" not in self._ready:
                 try:
                     client.create_queue()
                 except ResourceExistsError:
                     pass
                 self._ready.add(f"queue:{name}")
-        return client
+            return self._clients.setdefault(f"queue:{name}", client)
 
     def ping(self) -> None:
         """Raise StorageUnavailable unless both services answer."""

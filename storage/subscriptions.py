@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import threading
+import time
 from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
@@ -93,13 +95,96 @@ class SubscriptionStatus:
     expires_at: datetime | None = None
 
 
+class _Load:
+    """One query of the whole partition, shared by the callers that wait for it."""
+
+    def __init__(self) -> None:
+        self.done = False
+        self.error: BaseException | None = None
+
+
+class _Snapshot:
+    """Every subscription row, read in one query and kept in memory for the webhook (`lookup`):
+    a burst of notifications for a hundred techs costs one read, not a hundred. This process's
+    own writes update it at once; other processes' writes show after at most ``max_age``."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Condition()
+        self.rows: dict[str, SubscriptionRecord] = {}
+        self.loaded_at = float("-inf")  # time.monotonic() when the query that filled ``rows`` began
+        self.load: _Load | None = None  # the query under way, if any
+
+
 class SubscriptionStore:
     def __init__(self, account: StorageAccount) -> None:
         self._table = account.table("subscriptions")
+        self._snapshot = _Snapshot()
 
     def get_subscription(self, subscription_id: str) -> SubscriptionRecord:
         """Raises NotFound."""
         return _from_entity(*self._table.get(_PARTITION, encode_key(subscription_id)))
+
+    def lookup(self, subscription_id: str, *, max_age: float) -> SubscriptionRecord | None:
+        """The subscription as of at most ``max_age`` seconds ago, or None when it is not ours.
+        For the notification webhook: rows come from an in-memory copy of the whole partition,
+        refreshed by one query when older than ``max_age`` (concurrent callers share it; when it
+        fails, they all raise its error). An id missing from a copy made before the call began is
+        read on its own, so a row written just before its first notification is still found.
+        Raises StorageUnavailable."""
+        from storage.errors import NotFound
+
+        arrived = time.monotonic()
+        snapshot = self._snapshot
+        with snapshot.lock:
+            if arrived - snapshot.loaded_at >= max_age:
+                load = snapshot.load
+                if load is None:
+                    load = snapshot.load = _Load()
+                    runs = True
+                else:
+                    runs = False
+                    while not load.done:
+                        snapshot.lock.wait()
+            else:
+                load, runs = None, False
+        if runs and load is not None:
+            self._reload(load)
+        if load is not None and load.error is not None:
+            raise load.error
+        with snapshot.lock:
+            if subscription_id in snapshot.rows:
+                return snapshot.rows[subscription_id]
+            if snapshot.loaded_at >= arrived:
+                return None  # a copy made after the call began does not have it: not ours
+        try:
+            record = self.get_subscription(subscription_id)
+        except (NotFound, ValueError):  # ValueError: an id too long to be a table key
+            return None
+        with snapshot.lock:
+            snapshot.rows[subscription_id] = record
+        return record
+
+    def _reload(self, load: _Load) -> None:
+        snapshot = self._snapshot
+        began = time.monotonic()
+        try:
+            rows = {record.subscription_id: record for record in self.list_subscriptions()}
+        except BaseException as error:
+            load.error = error
+            raise
+        else:
+            with snapshot.lock:
+                snapshot.rows, snapshot.loaded_at = rows, began
+        finally:
+            with snapshot.lock:
+                load.done = True
+                snapshot.load = None
+                snapshot.lock.notify_all()
+
+    def forget_cached(self) -> None:
+        """Drop the in-memory copy (`lookup` reads storage again)."""
+        with self._snapshot.lock:
+            self._snapshot.rows, self._snapshot.loaded_at = {}, float("-inf")
 
     def list_subscriptions(self) -> Iterator[SubscriptionRecord]:
         for entity, etag in self._table.partition(_PARTITION):
@@ -115,10 +200,17 @@ class SubscriptionStore:
 
     def upsert_subscription(self, record: SubscriptionRecord) -> SubscriptionRecord:
         """Insert or replace: a subscription id is Graph's, so only the instance that created it writes it."""
-        return replace(record, etag=self._table.upsert(_to_entity(record)))
+        written = replace(record, etag=self._table.upsert(_to_entity(record)))
+        with self._snapshot.lock:
+            self._snapshot.rows[record.subscription_id] = written
+        return written
 
     def delete_subscription(self, subscription_id: str) -> None:
+        with self._snapshot.lock:  # before the write: a lookup racing with it may find the row still
+            self._snapshot.rows.pop(subscription_id, None)
         self._table.delete(_PARTITION, encode_key(subscription_id))
+        with self._snapshot.lock:
+            self._snapshot.rows.pop(subscription_id, None)
 
     def count(self) -> int:
         return self._table.count(_PARTITION)

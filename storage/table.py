@@ -6,7 +6,7 @@ translated here and nowhere else.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -20,6 +20,7 @@ Entity = dict[str, Any]
 # A property holds at most 64 KiB; a whole entity at most 1 MiB (including keys and overhead).
 CHUNK_BYTES = 64 * 1024
 MAX_VALUE_BYTES = 15 * CHUNK_BYTES  # leaves room for keys and the other properties of the row
+_TRANSACTION_LIMIT = 100  # operations in one entity-group transaction
 
 
 @contextmanager
@@ -79,6 +80,46 @@ class Table:
         """Insert; raises ConcurrencyConflict if the row exists. Returns the new ETag."""
         with translated_errors(self.name, _key_of(entity)):
             return self._client.create_entity(entity)["etag"]
+
+    def create_each(self, entities: Sequence[Entity]) -> list[bool]:
+        """Insert each entity whose row does not exist yet: True where inserted, False where the
+        row existed (what `create` signals with ConcurrencyConflict). The entities share one
+        partition and are sent as entity-group transactions of up to 100: one call for the lot,
+        plus one more per row that existed (Azure refuses the whole transaction and names the
+        row). Rows are independent: each is inserted or found, as if created one by one."""
+        from azure.data.tables import TableTransactionError
+
+        inserted = [False] * len(entities)
+        remaining = list(range(len(entities)))
+        while remaining:
+            chunk = remaining[:_TRANSACTION_LIMIT]
+            if len(chunk) == 1:
+                inserted[chunk[0]] = self._created(entities[chunk[0]])
+                del remaining[:1]
+                continue
+            try:
+                with translated_errors(self.name, f"({len(chunk)} inserts)"):
+                    self._client.submit_transaction([("create", entities[i]) for i in chunk])
+            except TableTransactionError as refused:
+                index = refused.index
+                if refused.error_code == "EntityAlreadyExists" and str(refused.message).startswith(f"{index}:"):
+                    remaining.remove(chunk[index])  # that row exists; the rest go again
+                    continue
+                for i in chunk:  # any other refusal (say, a row twice): one by one, as before
+                    inserted[i] = self._created(entities[i])
+                del remaining[: len(chunk)]
+                continue
+            for i in chunk:
+                inserted[i] = True
+            del remaining[: len(chunk)]
+        return inserted
+
+    def _created(self, entity: Entity) -> bool:
+        try:
+            self.create(entity)
+        except ConcurrencyConflict:
+            return False
+        return True
 
     def replace(self, entity: Entity, *, etag: str) -> str:
         """Replace the row only if its ETag is still ``etag``; raises ConcurrencyConflict or NotFound."""

@@ -6,6 +6,7 @@ and enqueue nothing (docs/realtime.md)."""
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from urllib.parse import quote
@@ -16,6 +17,7 @@ from local.sims.control import FaultRule
 from realtime import lifecycle
 from realtime.enqueue import pending_since, sync_started
 from realtime.notifications import items_of, read_json, sort_items, validation_answer
+from storage import StorageAccount
 from storage.subscriptions import SubscriptionRecord, hash_client_state
 from sync import subscriptions
 from tests.realtime.webhook_support import ALEX, BLAKE, RealtimeStack
@@ -452,3 +454,176 @@ def test_a_copy_of_a_change_already_answered_asks_for_nothing_a_new_version_does
         assert len(stack.sync_jobs()) == 2
     finally:
         stack.account.subscriptions.delete_subscription(row.subscription_id)
+
+
+# -- what keeps the acknowledgement fast (bench/webhook_ack.py) -----------------------------------------
+
+
+def _other_process(stack: RealtimeStack) -> StorageAccount:
+    """Another instance's handle on the same storage (what Azure runs when it scales out)."""
+    from settings import get_settings
+
+    return StorageAccount(get_settings().storage, sync_queue_name=stack.account.sync_queue.name)
+
+
+def test_a_burst_for_many_subscriptions_costs_one_read_and_writes_elsewhere_still_count(
+    stack: RealtimeStack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from realtime.notifications import RecordCache
+
+    store = stack.account.subscriptions
+    rows = [_known(stack, 9_100 + i, f"state-{i}-secret") for i in range(12)]
+    queries: list[int] = []
+    listed = store.list_subscriptions
+    monkeypatch.setattr(store, "list_subscriptions", lambda: (queries.append(1), listed())[1])
+    cache = RecordCache(seconds=30)
+    try:
+        cache.clear()
+        with ThreadPoolExecutor(12) as pool:
+            found = list(pool.map(lambda row: cache.lookup(stack.account, row.subscription_id), rows * 3))
+        assert [r.syncro_user_id if r else None for r in found] == [row.syncro_user_id for row in rows] * 3
+        assert len(queries) == 1  # one query of the partition served all 36 lookups
+        # Another instance creates a subscription: its first notification finds the row (read alone).
+        other = _other_process(stack)
+        late = SubscriptionRecord(
+            "test-late", 9_200, "/me/events", datetime.now(UTC) + timedelta(days=2), hash_client_state("late"),
+            datetime.now(UTC),
+        )  # fmt: skip
+        other.subscriptions.upsert_subscription(late)
+        assert cache.lookup(stack.account, "test-late").syncro_user_id == 9_200
+        assert cache.lookup(stack.account, "never-ours") is None
+        # Another instance's delete shows once the copy is older than its age; ours shows at once.
+        other.subscriptions.delete_subscription(rows[0].subscription_id)
+        assert cache.lookup(stack.account, rows[0].subscription_id) is not None
+        assert RecordCache(seconds=0).lookup(stack.account, rows[0].subscription_id) is None
+        store.delete_subscription(rows[1].subscription_id)
+        assert cache.lookup(stack.account, rows[1].subscription_id) is None
+        other.subscriptions.delete_subscription("test-late")
+    finally:
+        for row in rows:
+            store.delete_subscription(row.subscription_id)
+        store.forget_cached()
+
+
+def test_when_the_shared_read_fails_every_caller_waiting_on_it_gets_storage_unavailable(
+    stack: RealtimeStack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    from storage.errors import StorageUnavailable
+
+    store = stack.account.subscriptions
+    store.forget_cached()
+    release = threading.Event()
+    calls: list[int] = []
+
+    def failing() -> Iterator[SubscriptionRecord]:
+        calls.append(1)
+        release.wait(5)
+        raise StorageUnavailable("table down")
+
+    monkeypatch.setattr(store, "list_subscriptions", failing)
+
+    def lookup(_: int) -> str:
+        try:
+            store.lookup("any", max_age=30)
+        except StorageUnavailable:
+            return "503"
+        return "answered"
+
+    with ThreadPoolExecutor(8) as pool:
+        answers = [pool.submit(lookup, i) for i in range(8)]
+        time.sleep(0.3)  # all eight are waiting on the one read
+        release.set()
+        assert [a.result() for a in answers] == ["503"] * 8
+    assert len(calls) == 1
+    store.forget_cached()
+
+
+def test_a_job_started_by_another_instance_is_not_mistaken_for_a_pending_one(stack: RealtimeStack) -> None:
+    from realtime.enqueue import request_sync
+
+    assert request_sync(stack.account, TECH, "graph-notification") is True
+    assert request_sync(stack.account, TECH, "graph-notification") is False
+    sync_started(_other_process(stack), TECH)  # the job began on another instance: this one was not told
+    assert request_sync(stack.account, TECH, "graph-notification") is True
+    assert len(stack.sync_jobs()) == 2
+
+
+def test_storage_clients_are_built_once_per_table_and_queue(stack: RealtimeStack) -> None:
+    account = _other_process(stack)
+    assert account.table("syncrequests") is account.table("syncrequests")
+    assert account.queue(account.sync_queue.name) is account.queue(account.sync_queue.name)
+
+
+def test_a_burst_naming_many_techs_inserts_their_rows_together_and_respects_rows_already_there(
+    stack: RealtimeStack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from realtime.enqueue import TABLE, request_sync
+    from storage.table import Table
+
+    techs = list(range(9_300, 9_340))
+    table = stack.account.table(TABLE)
+    for tech in techs:
+        table.delete("pending", str(tech))
+    already = techs[5::10]  # jobs queued by another instance a moment ago
+    for tech in already:
+        table.create({"PartitionKey": "pending", "RowKey": str(tech), "requested_at": datetime.now(UTC), "reason": "x"})
+    batches: list[int] = []
+    create_each = Table.create_each
+    monkeypatch.setattr(
+        Table, "create_each", lambda self, rows: (batches.append(len(rows)), create_each(self, rows))[1]
+    )
+    try:
+        with ThreadPoolExecutor(40) as pool:
+            answers = pool.map(lambda t: request_sync(stack.account, t, "graph-notification"), techs)
+            sent = dict(zip(techs, answers, strict=True))
+        assert [tech for tech, was_sent in sent.items() if was_sent] == [t for t in techs if t not in already]
+        assert stack.account.sync_queue.depth() == len(techs) - len(already)
+        assert len(batches) < len(techs)  # rows went out together
+    finally:
+        for tech in techs:
+            table.delete("pending", str(tech))
+
+
+def test_inserting_rows_together_reports_each_row_as_inserting_it_alone_would(stack: RealtimeStack) -> None:
+    table = stack.account.table("syncrequests")
+    rows = [{"PartitionKey": "batch-test", "RowKey": f"{i:03d}", "n": i} for i in range(130)]
+    for i in (0, 64, 129):
+        table.create(rows[i])
+    try:
+        inserted = table.create_each(rows)
+        assert [i for i, done in enumerate(inserted) if not done] == [0, 64, 129]
+        assert table.count("batch-test") == 130
+        assert table.create_each(rows[:3]) == [False, False, False]
+    finally:
+        for row in rows:
+            table.delete("batch-test", row["RowKey"])
+
+
+def test_storage_calls_still_honour_the_proxy_settings_of_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The environment is read once per origin now, not per call: it must still be read."""
+    from storage.account import _env_once_session
+
+    for name in ("NO_PROXY", "no_proxy", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.invalid:3128")
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/etc/our-ca.pem")
+    session = _env_once_session()
+    settings = session.merge_environment_settings("https://acct.table.core.windows.net/x", {}, False, True, None)
+    assert settings["proxies"]["https"] == "http://proxy.invalid:3128"
+    assert settings["verify"] == "/etc/our-ca.pem"
+    monkeypatch.setenv("NO_PROXY", ".core.windows.net")
+    bypassed = _env_once_session().merge_environment_settings(
+        "https://acct.table.core.windows.net/", {}, False, True, None
+    )
+    assert "https" not in bypassed["proxies"]
+    # Read once per origin: the first session keeps what it read.
+    again = session.merge_environment_settings("https://acct.table.core.windows.net/y", {}, False, True, None)
+    assert again["proxies"]["https"] == "http://proxy.invalid:3128"
+    assert session.trust_env is False  # so requests neither re-reads it nor consults ~/.netrc per call
