@@ -130,6 +130,8 @@ def run_job(
         outcome, detail = _outcome(report)
         if outcome == JobOutcome.BUSY:
             detail = _follow_up(deps, statuses, tech, clock())
+        elif job.reason == GRAPH_NOTIFICATION and report.status == "synced" and report.writes == 0:
+            _recheck_later(deps, tech, clock())  # announced, yet nothing to carry: delta may lag
         if outcome == JobOutcome.FAILED and last_attempt:
             outcome = JobOutcome.POISONED
         if outcome == JobOutcome.UNLINKED:
@@ -178,7 +180,9 @@ def _started(deps: SyncDeps, statuses: JobStatusStore, job: SyncJob) -> None:
 # Jobs Outlook asked for (or that stand in for one): a deleted occurrence shows only as a change of
 # its series master, so these syncs expand series when delta brings nothing (sync_tech).
 GRAPH_NOTIFICATION = "graph-notification"  # realtime.notifications.JOB_REASON
-SERIES_CHECK_REASONS = frozenset({GRAPH_NOTIFICATION, "graph-missed", FOLLOW_UP_REASON})
+RECHECK_REASON = "graph-recheck"  # a notification's change was not in delta yet: look again
+RECHECK_SECONDS = 5
+SERIES_CHECK_REASONS = frozenset({GRAPH_NOTIFICATION, "graph-missed", FOLLOW_UP_REASON, RECHECK_REASON})
 
 
 def _sync(tech: int, deps: SyncDeps, *, reason: str = "", delivery: Delivery | None = None) -> SyncReport:
@@ -227,6 +231,13 @@ def record_report(statuses: JobStatusStore, report: SyncReport, *, reason: str, 
 
 def _sides(counts: dict[str, int]) -> str:
     return f"{counts.get('outlook', 0)} in Outlook and {counts.get('syncro', 0)} in Syncro"
+
+
+def _recheck_later(deps: SyncDeps, tech: int, now: datetime) -> None:
+    """Graph announced a change that its delta did not show yet (delta can lag a notification by
+    seconds): look once more a little later, so the change still crosses in seconds rather than
+    at the next reconciliation. Once: the recheck's own reason does not ask again."""
+    deps.storage.sync_queue.enqueue(SyncJob(tech, RECHECK_REASON, now.isoformat()), delay_seconds=RECHECK_SECONDS)
 
 
 def _follow_up(deps: SyncDeps, statuses: JobStatusStore, tech: int, now: datetime) -> str:

@@ -122,6 +122,9 @@ class SyncReport:
     errors: list[str] = field(default_factory=list)
     rounds: int = 0
     full_round: bool = False  # the Outlook side was read whole (first sync, new day, expired link)
+    # With series_check: whether the delta round brought anything new (None: not checked). A
+    # notification whose change delta does not show yet (Graph's delta lags) leaves it False.
+    outlook_news: bool | None = None
 
     @property
     def writes(self) -> int:
@@ -461,7 +464,9 @@ def _sync(
     )
     report.full_round = refreshed.full_round
     outlook = dict(refreshed.events)
-    if before is not None and not refreshed.full_round and before == _versions_of(outlook):
+    if before is not None:
+        report.outlook_news = refreshed.full_round or before != _versions_of(outlook)
+    if before is not None and not report.outlook_news:
         recheck_series(
             graph, link.calendar_id, outlook, window, forget=lambda event_id: _forget_event(deps, tech, event_id)
         )
