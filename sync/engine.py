@@ -30,7 +30,7 @@ from storage.recycle_bin import RETENTION, RecycleEntry, new_entry_id
 from sync.actions import WRITES, Action, Pair, UpdateOn
 from sync.errors import NotFound as ServiceNotFound
 from sync.errors import ServiceError
-from sync.executor import Executor, Snapshot, Tally, parse_time, transaction_id
+from sync.executor import Executor, Snapshot, Tally, carries_outlook_tag, parse_time, transaction_id
 from sync.mapping import (
     SYNCRO_TAG,
     UnmappableItem,
@@ -192,6 +192,7 @@ def build_inputs(
         extras = {
             "modified_at": parse_time(record.get("updated_at")),
             "created_at": parse_time(record.get("created_at")),
+            "tagged": carries_outlook_tag(record),
         }
         syncro_items[item_id] = Item(Side.SYNCRO, item_id, str(record.get("updated_at") or ""), content, extras)
     ours = {}

@@ -32,6 +32,7 @@ from sync.actions import Action, Conflict, CreateOn, DeleteOn, Forget, Pair, Rec
 from sync.errors import NotFound, PreconditionFailed, ServiceError
 from sync.graph import BATCH_LIMIT, MAILBOX_CONCURRENCY, SYNCRO_ID_PROPERTY, BatchRequest
 from sync.mapping import (
+    OUTLOOK_TAG,
     SyncroContext,
     UnmappableItem,
     appointment_from_graph,
@@ -62,6 +63,13 @@ def transaction_id(tech: int, pair_key: str, replaces: str | None) -> str:
     """The Graph ``transactionId`` of the create for a pair: stable across retries of the same
     create, different for a re-create (which replaces an event that is gone)."""
     return str(uuid.uuid5(TRANSACTION_NAMESPACE, f"{tech}|{pair_key}|{replaces or ''}"))
+
+
+def carries_outlook_tag(record: dict[str, Any]) -> bool:
+    """Whether a Syncro record's summary starts with ``[O] `` (only our creates of Outlook-born
+    items do: recovery adopts nothing else for them)."""
+    inner = record.get("appointment") if isinstance(record.get("appointment"), dict) else record
+    return str(inner.get("summary") or "").startswith(OUTLOOK_TAG)
 
 
 def parse_time(value: object) -> datetime | None:
@@ -487,6 +495,7 @@ class Executor:
                 continue
             created = parse_time(record.get("created_at"))
             extras: dict[str, object] = {"created_at": created} if created else {}
+            extras["tagged"] = carries_outlook_tag(record)
             items.append(Item(Side.SYNCRO, record_id, str(record.get("updated_at") or ""), content, extras))
         found_item = find_adoptable(pair, side, items)
         if found_item is not None:

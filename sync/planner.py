@@ -107,7 +107,8 @@ def _adoptable(pair: Pair, side: Side, candidates: Iterable[Item], *, loose: boo
     one, so a Syncro item created (``extras["created_at"]``) after the intent was written is
     recognised by its content: exactly ``base`` first, and in a ``loose`` second pass (the
     round trip through Syncro may have reshaped a field) by summary, start and end, as the
-    design's recovery rule says. The user's own older twin and pre-existing items are not ours.
+    design's recovery rule says; for an Outlook-born pair only an item whose summary carries the
+    ``[O] `` tag (``extras["tagged"]``). The user's own twins and pre-existing items are not ours.
     """
     for item in sorted(candidates, key=lambda item: item.id):
         if item.extras.get("preexisting"):
@@ -118,6 +119,8 @@ def _adoptable(pair: Pair, side: Side, candidates: Iterable[Item], *, loose: boo
             continue
         if side is not Side.SYNCRO or pair.base is None:
             continue
+        if pair.origin is Side.OUTLOOK and not item.extras.get("tagged"):
+            continue  # our creates of Outlook-born items carry "[O] ": an untagged twin is the dispatcher's
         created = item.extras.get("created_at")
         if pair.intent_at is not None and created is not None and created < pair.intent_at:  # type: ignore[operator]
             continue
@@ -169,7 +172,8 @@ def plan(
     order; an empty list means both sides agree and every pair is recorded.
 
     ``Item.extras`` read here: ``modified_at`` (the ``latest`` policy), ``preexisting`` (existed
-    before the link), ``pair_key`` (our Graph extended property), ``created_at`` (adoption),
+    before the link), ``pair_key`` (our Graph extended property), ``created_at`` and ``tagged``
+    (adoption: a Syncro summary that starts with ``[O] ``),
     ``no_import`` (a reason this item never starts a pair, e.g. recurring sync is off),
     ``outlook_only`` (an Outlook item that flows to Syncro only: a meeting the tech did not
     organise, a private event shown as Busy) and ``withdrawn`` (a cancelled or declined meeting:

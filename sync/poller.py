@@ -38,7 +38,7 @@ from storage.cursors import SYNCRO_POLL, Cursor
 from storage.errors import ConcurrencyConflict, NotFound
 from storage.mirror import MirrorEntry
 from storage.sync_queue import SyncJob
-from sync.errors import SyncroNotFound, SyncroThrottled
+from sync.errors import SyncroError, SyncroNotFound, SyncroThrottled
 from sync.syncro import MAX_PAGES
 
 if TYPE_CHECKING:
@@ -514,9 +514,17 @@ class _Poll:
         if not (last or page.page >= MAX_PAGES):  # a list that never ends is read once a round
             state.page += 1
             return
-        seen = state.seen
-        _next_unit(state)  # past this unit even if a confirmation stops the run
-        self.finish_unit(unit, seen)
+        seen, index = state.seen, state.unit
+        _next_unit(state)  # past this unit even if the budget or a 429 stops its confirmations
+        try:
+            self.finish_unit(unit, seen)
+        except SyncroError as error:
+            if isinstance(error, SyncroThrottled):
+                raise
+            # A confirmation failed outright (a 500): list this window again next run, so the
+            # disappearance is confirmed then rather than a whole round later.
+            state.unit, state.page, state.seen = index, 1, []
+            raise
 
     def owners_withheld(self, items: list[dict[str, Any]]) -> bool:
         """What an account-wide page says about the owner fields; a change of mind is recorded."""

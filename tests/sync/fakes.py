@@ -80,10 +80,13 @@ class FakeSide:
 
     # -- what the executor does (preconditions) --
 
-    def create(self, content: Appointment, *, pair_key: str) -> Item:
+    def create(self, content: Appointment, *, pair_key: str, origin: Side | None = None) -> Item:
         item_id = f"{self.side.value[0]}{next(self._ids)}"
-        # Outlook keeps our pair key in an extended property; Syncro has nowhere to keep it.
+        # Outlook keeps our pair key in an extended property; Syncro has nowhere to keep it, but an
+        # Outlook-born item created there carries the "[O] " tag in its summary.
         extras: dict[str, object] = {"pair_key": pair_key} if self.side is Side.OUTLOOK else {}
+        if self.side is Side.SYNCRO and origin is Side.OUTLOOK:
+            extras["tagged"] = True
         self.items[item_id] = self._stamp(Stored("", content, extras))
         return self.get(item_id)
 
@@ -216,7 +219,7 @@ class World:
         )
         self.pairs[key] = intent  # written before the create, so a crash leaves a trace to adopt
         _fail_if(fault, "before")
-        created = self.sides[side].create(action.content, pair_key=key)
+        created = self.sides[side].create(action.content, pair_key=key, origin=action.origin)
         _fail_if(fault, "halfway")
         self.pairs[key] = replace(intent.with_side(side, created.id, created.version), intent_at=None)
 

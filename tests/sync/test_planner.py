@@ -236,7 +236,7 @@ def test_an_interrupted_outlook_create_is_adopted_by_its_pair_key_not_duplicated
 
 def test_an_interrupted_syncro_create_is_adopted_by_its_summary_and_times() -> None:
     intent = Pair("outlook:o1", O, outlook_id="o1", outlook_version="ov1", base=BASE, intent_at=NINE)
-    left = item(S, "s4", "sv1", created_at=NINE + timedelta(seconds=1))
+    left = item(S, "s4", "sv1", created_at=NINE + timedelta(seconds=1), tagged=True)
     assert decide(intent, left, item(O, "o1", "ov1")) == [
         Record(replace(intent, syncro_id="s4", syncro_version="sv1", intent_at=None))
     ]
@@ -306,6 +306,15 @@ def test_a_policy_refuses_an_unknown_conflict_rule() -> None:
         Policy(conflict="newest")  # type: ignore[arg-type]
 
 
+def test_an_interrupted_syncro_create_never_adopts_a_dispatchers_untagged_twin() -> None:
+    intent = Pair("outlook:o1", O, outlook_id="o1", outlook_version="ov1", base=BASE, intent_at=NINE)
+    twin = item(S, "s4", "sv1", created_at=NINE + timedelta(seconds=1))  # same content, no "[O] ": theirs
+    assert decide(intent, twin, item(O, "o1", "ov1")) == [
+        CreateOn(S, BASE, O, "outlook:o1", "o1", "ov1", intent_at=NINE),
+        CreateOn(O, BASE, S, "syncro:s4", "s4", "sv1"),
+    ]
+
+
 def test_an_interrupted_syncro_create_never_adopts_the_users_own_older_twin() -> None:
     intent = Pair("outlook:o1", O, outlook_id="o1", outlook_version="ov1", base=BASE, intent_at=NINE)
     twin = item(S, "s4", "sv1", created_at=NINE - timedelta(minutes=5))
@@ -319,7 +328,7 @@ def test_two_interrupted_creates_never_take_each_others_leftovers() -> None:
     longer = replace(BASE, location="Office")  # same summary and times as BASE
     first = Pair("outlook:o1", O, outlook_id="o1", outlook_version="ov1", base=BASE, intent_at=NINE)
     second = Pair("outlook:o2", O, outlook_id="o2", outlook_version="ov1", base=longer, intent_at=NINE)
-    left = item(S, "s1", "sv1", longer, created_at=NINE)  # only the second create got through
+    left = item(S, "s1", "sv1", longer, created_at=NINE, tagged=True)  # only the second create got through
     actions = plan([first, second], [left], [item(O, "o1", "ov1"), item(O, "o2", "ov1", longer)], policy=TWO_WAY)
     assert actions == [
         CreateOn(S, BASE, O, "outlook:o1", "o1", "ov1", intent_at=NINE),

@@ -395,6 +395,23 @@ def test_a_deletion_is_confirmed_by_a_404_before_the_mirror_forgets_it(fields_sh
     assert poller.counters()[BY_ID] == 1
 
 
+def test_a_confirmation_that_fails_outright_is_listed_again_on_the_next_run(fields_shown: Poller) -> None:
+    from sync.errors import SyncroError
+
+    poller = fields_shown
+    kept, deleted = poller.seed(TINA, 1, 2)
+    poller.poll()
+    drain(poller.account)
+    poller.sim("DELETE", f"appointments/{deleted}")
+    poller.sim("POST", "faults", method="GET", path=r"/api/v1/appointments/\d+$", status=500, times=1)
+    with pytest.raises(SyncroError):
+        poller.poll()  # the 404 that would confirm it never came
+    assert deleted in poller.mirrored(TINA)  # not believed yet
+    report = poller.poll()
+    assert report.deleted == 1 and set(poller.mirrored(TINA)) == {kept}
+    assert TINA in drain(poller.account)
+
+
 def test_an_empty_listing_where_data_was_deletes_nothing(fields_shown: Poller) -> None:
     poller = fields_shown
     tinas = poller.seed(TINA, 1, 2, 3)
