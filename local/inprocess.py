@@ -4,9 +4,12 @@ function_app.py. Tests and benchmarks use it; Azurite is started by the caller."
 
 from __future__ import annotations
 
+import dataclasses
 import os
+from collections.abc import Mapping
 from contextlib import ExitStack
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import requests
@@ -101,8 +104,20 @@ def install_settings(env: dict[str, str]) -> None:
     services.reset()
 
 
-def start_product(stack: ExitStack, *, tls: TlsFiles, storage: str, table_prefix: str = "") -> Product:
-    """Start simulators and host (stopped when ``stack`` closes); the environment is restored then too."""
+def start_product(
+    stack: ExitStack,
+    *,
+    tls: TlsFiles,
+    storage: str,
+    table_prefix: str = "",
+    background: Mapping[str, str] | None = None,
+) -> Product:
+    """Start simulators and host (stopped when ``stack`` closes); the environment is restored then too.
+
+    The host serves HTTP only, unless ``background`` is given: then its queue triggers and timers
+    run as well, as ``make run`` runs them (host.json's queue settings), on the app settings in
+    ``background`` (``SYNC_QUEUE_NAME``, default a queue of this product's own, and the
+    ``*_SCHEDULE`` settings, default the documented schedules)."""
     import function_app
     from local.host import FunctionHost, HostConfig
     from local.host.runtime import generate_keys
@@ -119,6 +134,9 @@ def start_product(stack: ExitStack, *, tls: TlsFiles, storage: str, table_prefix
         sims, storage=storage, host_url=host_url, tls=tls, secrets=secrets, webhook_secret=webhook
     )
     env["TABLE_PREFIX"] = table_prefix or "p" + os.urandom(5).hex()
+    if background is not None:
+        env["SYNC_QUEUE_NAME"] = "jobs-" + os.urandom(5).hex()
+        env.update(background)
     install_settings(env)
     keys = generate_keys()
     host = FunctionHost(
@@ -126,7 +144,38 @@ def start_product(stack: ExitStack, *, tls: TlsFiles, storage: str, table_prefix
     )
     host.start()
     stack.callback(host.stop)
+    if background is not None:
+        _start_background(function_app.app, env, stack)
     return Product(host_url, sims, tls, secrets, keys.function_key, keys.master_key, env)
+
+
+def _start_background(app: Any, env: dict[str, str], stack: ExitStack) -> None:
+    """The app's queue pumps and timers on ``env``'s settings. The app read SYNC_QUEUE_NAME and
+    the schedules when this process first imported it (blueprints/background.py), perhaps for
+    another product, so they are taken from ``env`` here. Each timer ``<name>_timer`` runs on
+    the ``TimerSchedules`` field ``<name>``."""
+    from local.host import HostConfig
+    from local.host.functions import QueueFunction, TimerFunction, read_functions
+    from local.host.queues import QueuePump
+    from local.host.timers import TimerRunner
+    from settings import load_timer_schedules
+
+    schedules = load_timer_schedules(env)  # SettingsError names a malformed one
+    config = HostConfig.from_host_json(Path(__file__).resolve().parent.parent / "host.json")
+    runners: list[Any] = []
+    for function in read_functions(app, env):
+        if isinstance(function, QueueFunction):
+            if function.name == "sync_job":
+                function = dataclasses.replace(function, queue_name=env["SYNC_QUEUE_NAME"])
+            runners.append(QueuePump(function, env[function.connection_setting], config))
+        elif isinstance(function, TimerFunction):
+            schedule = getattr(schedules, function.name.removesuffix("_timer"), None)
+            if schedule is None:
+                raise ValueError(f"timer {function.name} has no schedule setting in settings.TimerSchedules")
+            runners.append(TimerRunner(dataclasses.replace(function, schedule=schedule)))
+    for runner in runners:
+        runner.start()
+        stack.callback(runner.stop)
 
 
 def _restore_environment(saved: dict[str, str]) -> None:

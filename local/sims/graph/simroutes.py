@@ -3,6 +3,9 @@
 - ``GET|PATCH /_sim/settings``                       read / change GraphSettings (400 on unknown fields)
 - ``GET  /_sim/mailboxes``                           mailboxes and their calendars
 - ``GET  /_sim/mailboxes/{oid}/events``              a mailbox's events as stored (UTC, with extended props)
+- ``DELETE /_sim/mailboxes/{oid}/events``            drop every event of the mailbox, quietly (no
+                                                     notifications, no mail; delta rounds see them go):
+                                                     a clean calendar between tests
 - ``GET  /_sim/mailboxes/{oid}/sent``                mail sent to attendees (invitations, updates, cancellations)
 - ``POST /_sim/mailboxes/{oid}/delta/invalidate``    every delta token of the mailbox answers 410 from now on
 - ``GET|DELETE /_sim/notifications[?status=...]``    deliveries (pending, sending, delivered, failed, dropped)
@@ -75,6 +78,14 @@ def sim_routes(sim: GraphSim) -> list[Route]:
         return JSONResponse({"mailboxes": listed})
 
     async def events(request: Request) -> Response:
+        if request.method == "DELETE":
+            with sim.store.lock:
+                mailbox = sim.store.mailboxes.get(request.path_params["oid"])
+                if mailbox is None:
+                    return JSONResponse({"error": "no such mailbox"}, status_code=404)
+                dropped = len(mailbox.events)
+                mailbox.events.clear()
+            return JSONResponse({"deleted": dropped})
         found = stored_events(sim, request.path_params["oid"])
         if found is None:
             return JSONResponse({"error": "no such mailbox"}, status_code=404)
@@ -126,7 +137,7 @@ def sim_routes(sim: GraphSim) -> list[Route]:
     return [
         Route("/_sim/settings", settings, methods=["GET", "PATCH"]),
         Route("/_sim/mailboxes", mailboxes, methods=["GET"]),
-        Route("/_sim/mailboxes/{oid}/events", events, methods=["GET"]),
+        Route("/_sim/mailboxes/{oid}/events", events, methods=["GET", "DELETE"]),
         Route("/_sim/mailboxes/{oid}/sent", sent, methods=["GET"]),
         Route("/_sim/mailboxes/{oid}/delta/invalidate", invalidate, methods=["POST"]),
         Route("/_sim/mailboxes/{oid}/events/{event_id}/touch", touch_endpoint(sim.store), methods=["POST"]),

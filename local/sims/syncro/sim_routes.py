@@ -3,6 +3,8 @@
 - ``GET/PATCH /_sim/settings``              read or change SyncroSettings (400 on unknown fields)
 - ``GET  /_sim/appointments``               every stored appointment, flat and whole: the API's fields
                                             plus user_id, user_ids and appointment_type_id
+- ``DELETE /_sim/appointments``             delete every appointment (users, tokens, customers,
+                                            tickets and settings stay): a clean calendar between tests
 - ``GET  /_sim/appointments/{id}``          one whole stored appointment (404 when missing)
 - ``POST /_sim/appointments``               create as a dispatcher in Syncro's UI (fires notifications)
 - ``PUT/DELETE /_sim/appointments/{id}``    change or delete as a dispatcher (partial PUT); writes
@@ -37,7 +39,7 @@ class SimRoutes:
     def routes(self) -> list[Route]:
         return [
             Route("/_sim/settings", self.settings, methods=["GET", "PATCH"]),
-            Route("/_sim/appointments", self.appointments, methods=["GET", "POST"]),
+            Route("/_sim/appointments", self.appointments, methods=["GET", "POST", "DELETE"]),
             Route("/_sim/appointments/{appointment_id:int}", self.appointment, methods=["GET", "PUT", "DELETE"]),
             Route("/_sim/notifications", self.notifications, methods=["GET", "DELETE"]),
             Route("/_sim/notifications/drop", self.drop_notifications, methods=["POST"]),
@@ -58,6 +60,9 @@ class SimRoutes:
     async def appointments(self, request: Request) -> Response:
         if request.method == "GET":
             return JSONResponse({"appointments": self.sim.store.all_appointments_json()})
+        if request.method == "DELETE":
+            ids = [record["id"] for record in self.sim.store.all_appointments_json(full=False)]
+            return JSONResponse({"deleted": sum(self.sim.delete_appointment(int(i)) for i in ids)})
         params = await _json(request)
         if not isinstance(params, dict):
             return JSONResponse({"error": "body must be a JSON object"}, status_code=400)
