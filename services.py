@@ -190,5 +190,7 @@ def reset() -> None:
     ):
         cached.cache_clear()
     from ics.feed import reset_caches
+    from oauth.links import reset_caches as reset_calendar_caches
 
     reset_caches()
+    reset_calendar_caches()

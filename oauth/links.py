@@ -86,12 +86,21 @@ class _CalendarCache:
         with self._lock:
             self._entries.pop(syncro_user_id, None)
 
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
 
 _calendars = _CalendarCache()
 
 
 def forget_cached_calendars(syncro_user_id: int) -> None:
     _calendars.forget(syncro_user_id)
+
+
+def reset_caches() -> None:
+    """Forget every cached calendar list (`services.reset`: new settings may mean another tenant)."""
+    _calendars.clear()
 
 
 def _link(syncro_user_id: int) -> Link | None:
