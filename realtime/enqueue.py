@@ -259,12 +259,17 @@ def sync_started(account: StorageAccount, syncro_user_id: int) -> None:
 
 
 def pending_since(account: StorageAccount, syncro_user_id: int) -> datetime | None:
-    """When the tech's queued, not yet started job was asked for, or None when none is."""
+    """When the tech's queued, not yet started job was asked for, or None when none is. A row
+    older than the coalescing window no longer counts (its message may be lost; the next request
+    queues afresh), so a page never says "waiting" for ever."""
     try:
         entity, _ = _table(account).get(_PARTITION, str(syncro_user_id))
     except NotFound:
         return None
-    return entity["requested_at"]
+    requested = entity["requested_at"]
+    if account.clock() - requested > _window():
+        return None
+    return requested
 
 
 _tables: dict[int, tuple[StorageAccount, Table]] = {}
