@@ -31,6 +31,9 @@ from local.inprocess import Product, start_product
 from local.sims.graph.settings import DELTA_QUIRKS
 from local.tls import TlsFiles
 
+# The product starts and settles inside the first test's setup: more than the 300 s default.
+pytestmark = pytest.mark.timeout(900)
+
 ALEX = demo.TECHS[0]
 TECH = ALEX.syncro_user_id
 NEVER = "0 0 0 1 1 *"  # New Year's midnight: parks a timer for any test run
@@ -221,7 +224,7 @@ class EndToEnd:
 
         # Generous: on a busy CI machine the product's first subscription job may be retried (30 s
         # visibility timeout) before it succeeds, and the queue counts it until then.
-        wait_until(still, timeout=300, every=1.0, what="the jobs to settle")
+        wait_until(still, timeout=240, every=1.0, what="the jobs to settle")
 
     def _queued(self) -> bool:
         from realtime import SUBSCRIPTION_QUEUE
