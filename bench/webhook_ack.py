@@ -20,7 +20,7 @@ Prints p50/p95/p99/max per mix, the jobs queued, the host process's CPU time per
 process: the host, the simulators idling; less sensitive to other load than the latencies), and
 the load average before and after.
 
-    .venv/bin/python bench/webhook_ack.py [--concurrency 100] [--rounds 5]
+    .venv/bin/python bench/webhook_ack.py [--concurrency 100] [--rounds 5] [--mix copies ...]
 """
 
 from __future__ import annotations
@@ -205,6 +205,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--concurrency", type=int, default=100)
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--mix", action="append", help="run only these mixes (copies, one tech, ...)")
     parser.add_argument("--client", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.client:
@@ -232,6 +233,8 @@ def main() -> None:
         print(f"{n} concurrent notification POSTs per round from a child process, {args.rounds} rounds per mix")
         print(f"machine: {os.cpu_count()} CPUs, load average {load} (other work on it slows every figure)")
         for label, bodies_of in mixes.items():
+            if args.mix and label not in args.mix:
+                continue
             timings: list[float] = []
             queue.clear_messages()
             cpu = 0.0

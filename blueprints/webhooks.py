@@ -19,10 +19,12 @@ def _response(answer) -> func.HttpResponse:  # a realtime.notifications.Answer
 
 
 @bp.route(route="graph/notifications", methods=["POST"], auth_level=HOOK)
-def graph_notifications(req: func.HttpRequest) -> func.HttpResponse:
+async def graph_notifications(req: func.HttpRequest) -> func.HttpResponse:
+    # A coroutine, run on the worker's event loop: a burst of notifications is answered without
+    # a thread per request (its storage calls run in threads of their own).
     from realtime.notifications import receive_notifications
 
-    return _response(receive_notifications(req.params, req.headers, req.get_body()))
+    return _response(await receive_notifications(req.params, req.headers, req.get_body()))
 
 
 @bp.route(route="graph/lifecycle", methods=["POST"], auth_level=HOOK)

@@ -6,35 +6,30 @@ timers fan out to every tech. Each asks through `request_sync`; requests for one
 job they queued has not started yet make one message:
 
 - a per-tech row in the ``syncrequests`` table says "a job is queued since <time>". It is written
-  insert-if-absent (or replaced with its ETag once stale), so of N concurrent requests exactly
-  one writes it and sends the message; the others see the row and return False.
+  insert-if-absent (or replaced with its ETag once stale), so of N concurrent requests, in this
+  process or any other, exactly one writes it and sends the message; the others see the row and
+  return False.
 - the queue job calls `sync_started` before it reads anything: the row goes, so a change made
   while the job runs is asked for again and gets its own job (never coalesced into a job that
   already read past it).
 - a row older than the coalescing window no longer covers anything (its message may have been
   lost or poisoned): the next request replaces it and sends a new message.
 
-Within one process, concurrent requests for one tech also share storage round trips (a group
-commit, `_Combiner`): a request arriving while another's check is under way waits, and is answered
-by that check if it sent a message after the request arrived (the job cannot start before its
-message exists), else by one more check shared by all who came meanwhile. A burst of a hundred
-notifications for one tech costs one or two checks, not a hundred. Across techs, rows being
-inserted at the same moment go out together as one entity-group transaction (`_Inserts`), and a
-check for a tech whose row this instance wrote within the window reads it before trying to
-insert; each tech's message is still sent on its own, after its row exists.
+Several techs at once (`request_syncs`, what the notification webhook's group commit calls):
+one tech is asked for as above; several are named in one `FanOut` message, a single storage call
+whatever their number, and the queue job asks for each of them through `fan_out`. Their rows then
+go out together as entity-group transactions (`Table.create_each`).
 """
 
 from __future__ import annotations
 
 import logging
-import threading
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from storage.errors import ConcurrencyConflict, NotFound
-from storage.sync_queue import SyncJob
+from storage.sync_queue import FAN_OUT_LIMIT, FanOut, SyncJob
 
 if TYPE_CHECKING:
     from storage.account import StorageAccount
@@ -58,37 +53,97 @@ def request_sync(
     *,
     now: datetime | None = None,
     window: timedelta | None = None,
+    seal: Callable[[], None] | None = None,
 ) -> bool:
     """Ask for one sync job for the tech; True when a message was sent, False when a job queued
     within ``window`` (default: the SYNC_COALESCE_SECONDS setting) and not yet started covers it.
 
     ``reason`` says who asked ("graph-notification", "syncro-notification", "reconcile", ...).
+    ``seal`` is called just before the message is sent (see `realtime.group_commit`).
     Raises StorageUnavailable (nothing was queued: the caller should answer so it is asked again).
     """
     now = account.clock() if now is None else now
     window = _window() if window is None else window
-    return _combiner.run(
-        (id(account), syncro_user_id), lambda seal: _request(account, syncro_user_id, reason, now, window, seal)
-    )
+    # When this process wrote the tech's row within the window it most likely still stands: read
+    # it first (one call) rather than be refused an insert (two, and an error to parse).
+    row_likely = _written.get((id(account), syncro_user_id), now - window) > now - window
+    if not _claim(account, syncro_user_id, reason, now, window, row_seen=row_likely):
+        return False
+    if seal is not None:
+        seal()
+    _send(account, SyncJob(syncro_user_id, reason, now.isoformat()))
+    if len(_written) >= 10_000:
+        _written.clear()
+    _written[(id(account), syncro_user_id)] = now
+    return True
 
 
-def _request(
+# (id(account), tech) -> requested_at of the row this process last wrote: only a hint of which
+# call to try first (`request_sync`); storage decides.
+_written: dict[tuple[int, int], datetime] = {}
+
+
+def request_syncs(
     account: StorageAccount,
-    syncro_user_id: int,
-    reason: str,
-    now: datetime,
-    window: timedelta,
-    seal: Callable[[], None],
+    techs: Mapping[int, str],
+    *,
+    now: datetime | None = None,
+    seal: Callable[[], None] | None = None,
+) -> frozenset[int]:
+    """Ask for a sync of each tech (tech -> reason) with as few storage calls as possible: one
+    tech through `request_sync`, several in `FanOut` messages (one per reason, and per
+    `FAN_OUT_LIMIT` techs). Returns the techs for which this call sent a message (calling ``seal``
+    just before the first one); the others were covered by a job already queued. Raises
+    StorageUnavailable: some messages may not have been sent, and the caller should answer so it
+    is asked again."""
+    now = account.clock() if now is None else now
+    if len(techs) == 1:
+        ((tech, reason),) = techs.items()
+        return frozenset([tech]) if request_sync(account, tech, reason, now=now, seal=seal) else frozenset()
+    by_reason: dict[str, list[int]] = {}
+    for tech, reason in techs.items():
+        by_reason.setdefault(reason, []).append(tech)
+    if seal is not None:
+        seal()
+    for reason, ids in sorted(by_reason.items()):
+        for at in range(0, len(ids), FAN_OUT_LIMIT):
+            account.sync_queue.enqueue(FanOut(tuple(sorted(ids[at : at + FAN_OUT_LIMIT])), reason, now.isoformat()))
+    return frozenset(techs)
+
+
+def fan_out(account: StorageAccount, message: FanOut, *, now: datetime | None = None) -> int:
+    """Ask for each tech ``message`` names, as `request_sync` would; returns the jobs queued. The
+    rows are inserted together (one call per 100 techs); a tech whose row was already there is
+    checked on its own (stale or not). Raises StorageUnavailable, having sent no message for a
+    row it leaves: the host delivers the fan-out again, and techs already queued coalesce."""
+    now = account.clock() if now is None else now
+    window = _window()
+    techs = sorted(set(message.syncro_user_ids))
+    inserted = _table(account).create_each([_row(tech, message.reason, now) for tech in techs])
+    queued = 0
+    for tech, was_inserted in zip(techs, inserted, strict=True):
+        if was_inserted or _claim(account, tech, message.reason, now, window, row_seen=True):
+            _send(account, SyncJob(tech, message.reason, now.isoformat()))
+            queued += 1
+    return queued
+
+
+def _claim(
+    account: StorageAccount, syncro_user_id: int, reason: str, now: datetime, window: timedelta, *, row_seen: bool
 ) -> bool:
+    """Make the tech's row ours, so that we send its message: True when we inserted it or replaced
+    a stale one, False when a queued job that has not started yet covers the request.
+    ``row_seen``: the row is most likely there (an insert just found it), so read it first."""
     table = _table(account)
     entity = _row(syncro_user_id, reason, now)
-    # When this process wrote the tech's row within the window, it most likely still stands: read
-    # it first (one call) rather than try to create it and be refused (two, and an error to parse).
-    row_likely = _written.get((id(account), syncro_user_id), now - window) > now - window
     for _ in range(_ATTEMPTS):
-        if not row_likely and _inserts.create(table, entity):
-            break
-        row_likely = False
+        if not row_seen:
+            try:
+                table.create(entity)
+                return True
+            except ConcurrencyConflict:
+                pass
+        row_seen = False
         try:
             current, etag = table.get(_PARTITION, str(syncro_user_id))
         except NotFound:
@@ -97,160 +152,21 @@ def _request(
             return False  # a queued job that has not started yet will read this change too
         try:
             table.replace(entity, etag=etag)
-            break
+            return True
         except ConcurrencyConflict:
             return False  # another request replaced the stale row first and sends the message
         except NotFound:
             continue
-    else:
-        return False  # the row kept changing under us: others are asking right now
-    seal()  # whoever asked before the message goes out is covered by it: the job starts after it
+    return False  # the row kept changing under us: others are asking right now
+
+
+def _send(account: StorageAccount, job: SyncJob) -> None:
     try:
-        account.sync_queue.enqueue(SyncJob(syncro_user_id, reason, now.isoformat()))
+        account.sync_queue.enqueue(job)
     except Exception:
         # No message went out: drop our row so the next request is not coalesced into nothing.
-        _forget(account, syncro_user_id)
+        _forget(account, job.syncro_user_id)
         raise
-    _remember_written(account, syncro_user_id, now)
-    return True
-
-
-# (id(account), tech) -> requested_at of the row this process last wrote: only a hint of which
-# call to try first (`_request`); storage decides.
-_written: dict[tuple[int, int], datetime] = {}
-
-
-def _remember_written(account: StorageAccount, syncro_user_id: int, requested_at: datetime) -> None:
-    if len(_written) >= 10_000:
-        _written.clear()
-    _written[(id(account), syncro_user_id)] = requested_at
-
-
-class _Slot:
-    """One row waiting to be inserted by `_Inserts`."""
-
-    def __init__(self, entity: Entity) -> None:
-        self.entity = entity
-        self.done = threading.Event()
-        self.promoted = False  # set: this caller sends the next batch
-        self.inserted = False
-        self.error: BaseException | None = None
-
-    def outcome(self) -> bool:
-        if self.error is not None:
-            raise self.error
-        return self.inserted
-
-
-class _Inserts:
-    """Group commit of the coalescing rows across techs: a request whose insert would wait behind
-    another's (a burst naming many techs) joins the next batch, which goes out as one
-    entity-group transaction (`Table.create_each`): one storage call for up to 100 techs instead
-    of one each. Each row is still inserted if absent, independently of the others; a caller learns
-    whether its own row was inserted, exactly as from `Table.create`."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._waiting: dict[int, list[_Slot]] = {}
-        self._leading: set[int] = set()
-
-    def create(self, table: Table, entity: Entity) -> bool:
-        """True when ``entity``'s row was inserted, False when it existed. Raises StorageError."""
-        slot, key = _Slot(entity), id(table)
-        with self._lock:
-            self._waiting.setdefault(key, []).append(slot)
-            lead = key not in self._leading
-            self._leading.add(key)
-        if not lead:
-            slot.done.wait()
-            if not slot.promoted:
-                return slot.outcome()
-        with self._lock:  # this caller's row and up to 99 that waited
-            waiting = self._waiting[key]
-            waiting.remove(slot)
-            batch = [slot, *waiting[:99]]
-            del waiting[:99]
-        try:
-            for each, inserted in zip(batch, table.create_each([s.entity for s in batch]), strict=True):
-                each.inserted = inserted
-        except BaseException as error:
-            for each in batch:
-                each.error = error
-        finally:
-            with self._lock:
-                waiting = self._waiting.get(key) or []
-                if waiting:  # the first who waited sends the next batch
-                    waiting[0].promoted = True
-                    waiting[0].done.set()
-                else:
-                    self._waiting.pop(key, None)
-                    self._leading.discard(key)
-            for each in batch:
-                each.done.set()
-        return slot.outcome()
-
-
-_inserts = _Inserts()
-
-
-@dataclass
-class _Turns:
-    """One key's group commit. Arrivals are numbered; a run covers every arrival before it began
-    and, when it sent a message, every arrival before the message went out (``sealed``): the job
-    cannot start before its message exists."""
-
-    arrived: int = 0
-    covered: int = 0  # arrivals up to this number were answered by a finished run
-    sealed: int = 0  # arrivals up to this number came before the running run's message was sent
-    running: bool = False
-    failure: BaseException | None = None  # of the last run, re-raised to the arrivals it covered
-
-
-class _Combiner:
-    def __init__(self) -> None:
-        self._lock = threading.Condition()
-        self._turns: dict[tuple[int, int], _Turns] = {}
-
-    def run(self, key: tuple[int, int], work: Callable[[Callable[[], None]], bool]) -> bool:
-        """``work(seal)`` for the first caller; ``work`` calls ``seal`` just before it sends a
-        message. Callers arriving while it runs are answered by it when it sent a message and they
-        came before ``seal``; the others share one later run. Returns the run's result for the
-        caller that ran it, False for the callers it covered."""
-        with self._lock:
-            turns = self._turns.setdefault(key, _Turns())
-            turns.arrived += 1
-            ticket = turns.arrived
-            while turns.running and turns.covered < ticket:
-                self._lock.wait()
-            if turns.covered >= ticket:  # answered by a run that began, or sent its message, after we came
-                if turns.failure is not None:
-                    raise turns.failure
-                return False
-            turns.running, mark = True, turns.arrived
-            turns.sealed = mark
-
-        def seal() -> None:
-            with self._lock:
-                turns.sealed = turns.arrived
-
-        failure: BaseException | None = None
-        sent = False
-        try:
-            sent = work(seal)
-            return sent
-        except BaseException as error:
-            failure = error
-            raise
-        finally:
-            with self._lock:
-                turns.running, turns.failure = False, failure
-                turns.covered = turns.sealed if sent else mark
-                if turns.arrived == turns.covered:
-                    del self._turns[key]  # nobody waits: forget the key
-                self._lock.notify_all()
-
-
-_combiner = _Combiner()
 
 
 def sync_started(account: StorageAccount, syncro_user_id: int) -> None:
@@ -272,15 +188,8 @@ def pending_since(account: StorageAccount, syncro_user_id: int) -> datetime | No
     return requested
 
 
-_tables: dict[int, tuple[StorageAccount, Table]] = {}
-
-
 def _table(account: StorageAccount) -> Table:
-    """The table client, built once per account (building one costs a millisecond per request)."""
-    known = _tables.get(id(account))
-    if known is None or known[0] is not account:
-        known = _tables[id(account)] = (account, account.table(TABLE))
-    return known[1]
+    return account.table(TABLE)
 
 
 def _forget(account: StorageAccount, syncro_user_id: int) -> None:

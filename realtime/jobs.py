@@ -1,5 +1,9 @@
 """The queue-triggered sync job: one message on the sync-job queue syncs one technician.
 
+A `FanOut` message (several techs asked for at once by the notification webhook) syncs nobody
+itself: it asks for each tech's own job (`realtime.enqueue.fan_out`, coalesced like any request),
+so the techs are spread over instances as usual. Failing, it is retried and poisoned like a job.
+
 Delivery is at least once (a message can run twice, or on two instances at once), so the job is
 built to be run again at any point:
 
@@ -41,7 +45,7 @@ from typing import TYPE_CHECKING, Any
 
 from storage.account import utc_now
 from storage.job_status import JobOutcome, JobStatusStore
-from storage.sync_queue import SyncJob
+from storage.sync_queue import FanOut, SyncJob, parse_message
 
 if TYPE_CHECKING:
     from sync.engine import SyncDeps, SyncReport
@@ -86,13 +90,12 @@ def max_dequeue_count(path: Path = HOST_JSON) -> int:
         return 5
 
 
-def parse_job(body: bytes) -> SyncJob | None:
-    """The sync job in a message body, or None when it is not one."""
+def parse_job(body: bytes) -> SyncJob | FanOut | None:
+    """The sync job (or fan-out) in a message body, or None when it is not one."""
     try:
-        job = SyncJob.from_json(body.decode("utf-8"))
+        return parse_message(body.decode("utf-8"))
     except (UnicodeDecodeError, ValueError):
         return None
-    return job if job.syncro_user_id > 0 else None
 
 
 def run_job(
@@ -114,6 +117,8 @@ def run_job(
             extra={"message_id": delivery.message_id, "bytes": len(delivery.body)},
         )
         return "dropped"
+    if isinstance(job, FanOut):
+        return _fan_out(delivery, job, deps_factory)
     last_attempt = delivery.dequeue_count >= (attempts or max_dequeue_count())
     tech = job.syncro_user_id
     statuses: JobStatusStore | None = None
@@ -157,6 +162,27 @@ def handle_queue_message(message: Any) -> str:
 
 
 # -- steps ---------------------------------------------------------------------------------------
+
+
+def _fan_out(delivery: Delivery, message: FanOut, deps_factory: Callable[[], SyncDeps] | None) -> str:
+    """Ask for each tech's own job. Raises StorageError (the host retries the message; techs
+    already asked for coalesce, so a retry queues no job twice)."""
+    from realtime.enqueue import fan_out
+
+    if deps_factory is None:
+        import services
+
+        account = services.storage_account()
+    else:
+        account = deps_factory().storage
+    queued = fan_out(account, message)
+    log.info(
+        "fanned out sync requests: %d techs, %d jobs queued",
+        len(message.syncro_user_ids),
+        queued,
+        extra={"message_id": delivery.message_id, "reason": message.reason, "dequeue_count": delivery.dequeue_count},
+    )
+    return "fanned-out"
 
 
 def _started(deps: SyncDeps, statuses: JobStatusStore, job: SyncJob) -> None:

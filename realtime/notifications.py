@@ -13,16 +13,21 @@ In order:
    refusal would only bring the same payload back every ten minutes, and an empty 202 tells a
    forger nothing. An orphan subscription (one we deleted while Graph still had it) expires on
    its own; a wrong clientState is never acted upon.
-4. One sync request per tech the valid notifications name (`realtime.enqueue.request_sync`,
-   which coalesces), then 202. A copy of a change already answered in this process (same
-   subscription, changeType, event id and etag) asks for nothing (`SeenChanges`). Nothing is
-   synced here: the queue job does that.
+4. One sync request per tech the valid notifications name, then 202. Concurrent requests share
+   their storage calls (`realtime.group_commit`): a burst naming many techs costs one queue
+   message, which the queue job fans out into a coalesced job per tech. A copy of a change already
+   answered in this process (same subscription, changeType, event id and etag) asks for nothing
+   (`SeenChanges`). Nothing is synced here: the queue job does that.
+
+The endpoint is a coroutine: checks run on the event loop, storage calls in worker threads, so a
+hundred POSTs at once never wait for a thread to parse JSON.
 
 Storage unreachable: 503 with ``Retry-After``, so Graph delivers again later.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import json
 import logging
@@ -31,9 +36,9 @@ import time
 import weakref
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from realtime.group_commit import GroupCommit
 from storage.errors import StorageUnavailable
 
 if TYPE_CHECKING:
@@ -178,6 +183,17 @@ class RecordCache:
         self._stores.add(store)
         return store.lookup(subscription_id, max_age=self._seconds)
 
+    async def lookup_all(self, account: StorageAccount, ids: Iterable[str]) -> dict[str, SubscriptionRecord | None]:
+        """`lookup` of each id, from the event loop: what the copy holds at once, the rest (and a
+        stale copy's refresh) in a worker thread."""
+        store = account.subscriptions
+        self._stores.add(store)
+        found = {subscription_id: store.peek(subscription_id, max_age=self._seconds) for subscription_id in ids}
+        missing = [subscription_id for subscription_id, record in found.items() if record is None]
+        if missing:
+            found.update(await asyncio.to_thread(lambda: {i: self.lookup(account, i) for i in missing}))
+        return found
+
     def clear(self) -> None:
         for store in list(self._stores):
             store.forget_cached()
@@ -235,14 +251,13 @@ changes = SeenChanges()
 # -- the endpoint --------------------------------------------------------------------------------
 
 
-def receive_notifications(
+async def receive_notifications(
     params: Mapping[str, str],
     headers: Mapping[str, str],
     body: bytes,
     *,
     account: StorageAccount | None = None,
     max_bytes: int | None = None,
-    now: datetime | None = None,
 ) -> Answer:
     """Answer one POST to the notification URL (see the module docstring). Never raises."""
     handshake = validation_answer(params)
@@ -251,11 +266,13 @@ def receive_notifications(
     try:
         account, max_bytes = service_defaults(account, max_bytes)
         items = items_of(read_json(headers, body, max_bytes=max_bytes))
-        result = sort_items(items, lambda subscription_id: records.lookup(account, subscription_id))
+        known = await records.lookup_all(account, {item["subscriptionId"] for item in items})
+        result = sort_items(items, known.get)
         log_rejected("change", result)
         fresh = [(record, item) for record, item in result.accepted if not changes.seen(item)]
         techs = sorted({record.syncro_user_id for record, _ in fresh})
-        queued = _request_syncs(account, techs, JOB_REASON, now)
+        if techs:
+            await syncs.ask(account, techs)
         changes.remember(item for _, item in fresh)  # only once their syncs were asked for
     except BadRequest as refused:
         return refused.answer
@@ -265,14 +282,11 @@ def receive_notifications(
     except Exception:  # settings missing or a bug: Graph retries a 5xx, so nothing is lost
         log.exception("change notifications could not be handled")
         return error_answer(503, "unavailable", "The notification could not be handled now; deliver again later.")
-    log.info("graph notifications: %d items, %d techs, %d jobs queued", len(items), len(techs), queued)
+    log.info("graph notifications: %d items, syncs asked for %d techs", len(items), len(techs))
     return ACCEPTED
 
 
-def _request_syncs(account: StorageAccount, techs: list[int], reason: str, now: datetime | None) -> int:
-    from realtime.enqueue import request_sync
-
-    return sum(request_sync(account, tech, reason, now=now) for tech in techs)
+syncs = GroupCommit(JOB_REASON)
 
 
 def service_defaults(account: StorageAccount | None, max_bytes: int | None) -> tuple[StorageAccount, int]:

@@ -164,6 +164,16 @@ class SubscriptionStore:
             snapshot.rows[subscription_id] = record
         return record
 
+    def peek(self, subscription_id: str, *, max_age: float) -> SubscriptionRecord | None:
+        """The row from the in-memory copy when the copy is younger than ``max_age`` seconds and
+        holds it; None means "ask `lookup`", which may read storage. Never touches storage, so an
+        event loop may call it."""
+        snapshot = self._snapshot
+        with snapshot.lock:
+            if time.monotonic() - snapshot.loaded_at < max_age:
+                return snapshot.rows.get(subscription_id)
+        return None
+
     def _reload(self, load: _Load) -> None:
         snapshot = self._snapshot
         began = time.monotonic()

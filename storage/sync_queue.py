@@ -1,4 +1,5 @@
-"""The sync-job queue: one message asks for one technician to be synced.
+"""The sync-job queue: one message asks for one technician to be synced (`SyncJob`), or for
+several to be (`FanOut`, which the queue job turns into one `SyncJob` each).
 
 Messages are base64 JSON, as the Functions queue trigger decodes them by default. Delivery is
 at least once, so a job must be safe to run twice (the engine is idempotent; the lease
@@ -37,6 +38,50 @@ class SyncJob:
             raise ValueError(f"not a sync job: {error}") from None
 
 
+@dataclass(frozen=True)
+class FanOut:
+    """Sync requests for several techs in one message. The notification webhook answers a burst
+    naming many techs with one storage call by sending this; the queue job asks for each tech's
+    own (coalesced) `SyncJob`, so every tech is still synced by a job of its own."""
+
+    syncro_user_ids: tuple[int, ...]
+    reason: str
+    requested_at: str  # ISO 8601 UTC
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {"syncro_user_ids": list(self.syncro_user_ids), "reason": self.reason, "requested_at": self.requested_at},
+            separators=(",", ":"),
+        )
+
+
+# 1,000 ids of 13 digits are about 14 KB of JSON: well inside a queue message (64 KB in base64).
+FAN_OUT_LIMIT = 1000
+
+
+def parse_message(text: str) -> SyncJob | FanOut:
+    """The job or fan-out in ``text`` (a message's decoded content). Raises ValueError on anything
+    else, including a tech id that is not positive."""
+    try:
+        data = json.loads(text)
+        if isinstance(data, dict) and "syncro_user_ids" in data:
+            ids = data["syncro_user_ids"]
+            if not isinstance(ids, list) or not ids:
+                raise ValueError("syncro_user_ids must be a list of ids")
+            message: SyncJob | FanOut = FanOut(
+                tuple(int(i) for i in ids), str(data["reason"]), str(data["requested_at"])
+            )
+            techs = message.syncro_user_ids
+        else:
+            message = SyncJob.from_json(text)
+            techs = (message.syncro_user_id,)
+    except (KeyError, TypeError, ValueError) as error:
+        raise ValueError(f"not a sync job: {error}") from None
+    if min(techs) <= 0:
+        raise ValueError("not a sync job: a tech id must be positive")
+    return message
+
+
 PEEK_LIMIT = 32  # the most messages one peek returns
 
 
@@ -45,7 +90,7 @@ class SyncQueue:
         self._account = account
         self.name = account.sync_queue_name
 
-    def enqueue(self, job: SyncJob, *, delay_seconds: int = 0) -> None:
+    def enqueue(self, job: SyncJob | FanOut, *, delay_seconds: int = 0) -> None:
         """Send ``job`` (visible after ``delay_seconds``). Raises StorageError."""
         with translated_errors(self.name, "(send)"):
             client = self._account.queue(self.name)
@@ -75,7 +120,11 @@ class SyncQueue:
         jobs = []
         for message in messages:
             try:
-                jobs.append(SyncJob.from_json(message.content))
+                parsed = parse_message(message.content)
             except ValueError:
                 continue
+            if isinstance(parsed, FanOut):  # each tech it names is waiting (or set aside) too
+                jobs += [SyncJob(tech, parsed.reason, parsed.requested_at) for tech in parsed.syncro_user_ids]
+            else:
+                jobs.append(parsed)
         return jobs

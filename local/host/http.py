@@ -117,7 +117,8 @@ class HttpTriggers:
         with invocation(function.name) as invocation_id:
             kwargs = arguments(function.call, function.binding, request, invocation_id, function.name)
             try:
-                result = await asyncio.wait_for(invoke(function.call, kwargs), self.config.function_timeout)
+                async with asyncio.timeout(self.config.function_timeout):  # no task per request, unlike wait_for
+                    result = await invoke(function.call, kwargs)
             except TimeoutError:
                 log.error("function timed out after %.0f s", self.config.function_timeout)
                 return 500, {}, b""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import secrets
@@ -64,6 +65,10 @@ class FunctionHost:
         self._timers, self._pumps = timers, pumps
         for function in functions:
             log.info("function indexed", extra={"function": function.name, "trigger": type(function).__name__})
+        # What is loaded now (the app, its SDKs) lives as long as the host: keep it out of the
+        # garbage collector's full passes, which otherwise pause every request for ~50 ms.
+        gc.collect()
+        gc.freeze()
         return self.url
 
     def stop(self) -> None:

@@ -5,6 +5,7 @@ and enqueue nothing (docs/realtime.md)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections.abc import Iterator
@@ -238,7 +239,8 @@ def test_an_unreachable_storage_answers_503_so_graph_delivers_again(stack: Realt
         )
     )
     body = json.dumps({"value": [_notification("any", "x")]}).encode()
-    answer = receive_notifications({}, {"Content-Type": "application/json"}, body, account=dead, max_bytes=4096)
+    headers = {"Content-Type": "application/json"}
+    answer = asyncio.run(receive_notifications({}, headers, body, account=dead, max_bytes=4096))
     assert answer.status == 503 and answer.headers["Retry-After"]
 
 
@@ -393,51 +395,132 @@ def test_the_hosts_queue_pump_runs_the_lifecycle_work_end_to_end(stack: Realtime
     assert stack.subscription_jobs() == []  # done, not retried or poisoned
 
 
-def test_the_group_commit_answers_a_burst_with_one_run_when_it_sent_a_message() -> None:
+def _burst(
+    flush, first: list[int], later: list[list[int]], *, seal_early: bool = False
+) -> tuple[list[str], list[dict[int, str]]]:
+    """``first`` asks; once its round is in the worker, every ``later`` request asks; returns the
+    order they were answered in and the rounds ``flush`` saw."""
     import threading
-    import time as clock
-    from concurrent.futures import ThreadPoolExecutor
 
-    from realtime.enqueue import _Combiner
+    from realtime.group_commit import GroupCommit
 
-    combiner, runs, seen = _Combiner(), [], threading.Event()
+    rounds: list[dict[int, str]] = []
+    release = threading.Event()
 
-    def work(seal) -> bool:
-        runs.append(1)
-        seen.set()
-        clock.sleep(0.2)  # everyone else arrives while this run reads storage
+    def recorded(account: object, techs: dict[int, str], seal) -> frozenset[int]:
+        rounds.append(dict(techs))
+        if len(rounds) == 1:
+            if seal_early:
+                seal()  # its message went out before the others came
+            release.wait(5)  # everyone else arrives while the first round talks to storage
+        return flush(techs, seal)
+
+    commit = GroupCommit("graph-notification", recorded)
+    account = object()
+
+    async def run() -> list[str]:
+        order: list[str] = []
+
+        async def ask(name: str, techs: list[int]) -> None:
+            await commit.ask(account, techs)  # type: ignore[arg-type]
+            order.append(name)
+
+        tasks = [asyncio.create_task(ask("first", first))]
+        while not rounds:
+            await asyncio.sleep(0.01)
+        tasks += [asyncio.create_task(ask(f"later-{i}", techs)) for i, techs in enumerate(later)]
+        await asyncio.sleep(0.05)
+        assert order == []  # nobody is answered before the round that covers them has run
+        release.set()
+        await asyncio.gather(*tasks)
+        return order
+
+    return asyncio.run(run()), rounds
+
+
+def test_requests_that_came_during_a_round_which_found_a_job_queued_wait_for_the_next() -> None:
+    """The first round found tech 1's job queued (sent nothing): that job may start before the
+    later requests' changes, so they share one more round, which begins after they came."""
+    order, rounds = _burst(lambda techs, seal: frozenset(), [1], [[i % 5 + 1] for i in range(40)])
+    assert order[0] == "first" and len(order) == 41
+    assert rounds == [{1: "graph-notification"}, {t: "graph-notification" for t in range(1, 6)}]
+
+
+def test_requests_that_came_before_a_round_sent_their_techs_message_are_answered_by_it() -> None:
+    def sent_after_they_came(techs: dict[int, str], seal) -> frozenset[int]:
+        seal()  # the message goes out now, after the later requests arrived
+        return frozenset(techs)
+
+    order, rounds = _burst(sent_after_they_came, [1, 2], [[1], [2], [1, 2], [3]])
+    assert len(order) == 5
+    # Those naming only techs 1 and 2 were covered by the first round's message; tech 3 was not.
+    assert rounds == [{1: "graph-notification", 2: "graph-notification"}, {3: "graph-notification"}]
+
+
+def test_requests_that_came_after_a_round_sealed_wait_for_the_next() -> None:
+    order, rounds = _burst(lambda techs, seal: frozenset(techs), [1], [[1], [1]], seal_early=True)
+    assert len(order) == 3
+    assert rounds == [{1: "graph-notification"}, {1: "graph-notification"}]  # its message predates them
+
+
+def test_a_failed_round_fails_every_request_in_it_and_the_next_round_tries_afresh() -> None:
+    from realtime.group_commit import GroupCommit
+    from storage.errors import StorageUnavailable
+
+    attempts: list[int] = []
+
+    def flush(account: object, techs: dict[int, str], seal) -> frozenset[int]:
+        attempts.append(len(techs))
+        if len(attempts) == 1:
+            raise StorageUnavailable("queue down")
         seal()
-        return True
+        return frozenset(techs)
 
-    with ThreadPoolExecutor(20) as pool:
-        first = pool.submit(combiner.run, (0, 1), work)
-        seen.wait()
-        rest = [pool.submit(combiner.run, (0, 1), work) for _ in range(19)]
-        results = [first.result(), *(f.result() for f in rest)]
-    assert len(runs) == 1 and results.count(True) == 1
+    commit = GroupCommit("graph-notification", flush)
+
+    async def scenario() -> tuple[list[object], list[object]]:
+        account = object()
+        failed = await asyncio.gather(*(commit.ask(account, [t]) for t in (1, 2, 3)), return_exceptions=True)  # type: ignore[arg-type]
+        answered = await asyncio.gather(commit.ask(account, [4]), return_exceptions=True)  # type: ignore[arg-type]
+        return failed, answered
+
+    failed, answered = asyncio.run(scenario())
+    assert [type(f).__name__ for f in failed] == ["StorageUnavailable"] * 3
+    assert answered == [None]
+    assert attempts == [3, 1]
 
 
-def test_the_group_commit_runs_again_for_arrivals_a_coalesced_run_cannot_vouch_for() -> None:
-    import threading
-    import time as clock
+def test_a_hundred_notifications_for_a_hundred_techs_cost_a_message_or_two_and_fan_out_to_one_job_each(
+    stack: RealtimeStack,
+) -> None:
+    """What bench/webhook_ack.py measures, checked for what it must do: every POST answered 202,
+    and once the fan-out messages ran, exactly one job per tech."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from realtime.enqueue import _Combiner
+    from realtime.jobs import Delivery, run_job
+    from storage.sync_queue import FanOut, parse_message
 
-    combiner, runs, seen = _Combiner(), [], threading.Event()
-
-    def work(seal) -> bool:
-        runs.append(1)
-        seen.set()
-        clock.sleep(0.2)
-        return False  # found a queued job: it may start before the later arrivals' changes
-
-    with ThreadPoolExecutor(10) as pool:
-        first = pool.submit(combiner.run, (0, 2), work)
-        seen.wait()
-        rest = [pool.submit(combiner.run, (0, 2), work) for _ in range(9)]
-        [f.result() for f in (first, *rest)]
-    assert len(runs) == 2  # the first, and one shared by all nine who came during it
+    techs = list(range(9_400, 9_500))
+    rows = [_known(stack, tech, f"state-{tech}-secret") for tech in techs]
+    stack.account.subscriptions.forget_cached()
+    try:
+        bodies = [{"value": [_notification(row.subscription_id, f"state-{row.syncro_user_id}-secret")]} for row in rows]
+        with ThreadPoolExecutor(50) as pool:
+            answers = list(pool.map(lambda body: stack.post_json(NOTIFY, body).status_code, bodies))
+        assert answers == [202] * 100
+        rounds = _take_all(stack)
+        assert 1 <= len(rounds) < 20  # messages per round, not per request
+        fanned = [m for m in rounds if isinstance(parse_message(m), FanOut)]
+        assert fanned  # a hundred requests at once share rounds naming several techs
+        for number, content in enumerate(fanned):
+            assert run_job(Delivery(content.encode(), f"m{number}", 1)) == "fanned-out"
+        jobs = [parse_message(m) for m in rounds if m not in fanned] + [parse_message(m) for m in _take_all(stack)]
+        assert sorted(job.syncro_user_id for job in jobs) == techs  # one job per tech, none twice
+    finally:
+        for row in rows:
+            stack.account.subscriptions.delete_subscription(row.subscription_id)
+        for tech in techs:
+            sync_started(stack.account, tech)
 
 
 def test_a_copy_of_a_change_already_answered_asks_for_nothing_a_new_version_does(stack: RealtimeStack) -> None:
@@ -559,12 +642,22 @@ def test_storage_clients_are_built_once_per_table_and_queue(stack: RealtimeStack
     assert account.queue(account.sync_queue.name) is account.queue(account.sync_queue.name)
 
 
-def test_a_burst_naming_many_techs_inserts_their_rows_together_and_respects_rows_already_there(
+def _take_all(stack: RealtimeStack) -> list[str]:
+    """Receive and delete every message on the sync-job queue (more than a peek's 32)."""
+    queue = stack.account.queue(stack.account.sync_queue.name)
+    taken: list[str] = []
+    while batch := list(queue.receive_messages(max_messages=32, messages_per_page=32)):
+        for message in batch:
+            taken.append(message.content)
+            queue.delete_message(message)
+    return taken
+
+
+def test_a_fan_out_inserts_the_rows_together_and_respects_rows_already_there(
     stack: RealtimeStack, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from concurrent.futures import ThreadPoolExecutor
-
-    from realtime.enqueue import TABLE, request_sync
+    from realtime.enqueue import TABLE, fan_out
+    from storage.sync_queue import FanOut, parse_message
     from storage.table import Table
 
     techs = list(range(9_300, 9_340))
@@ -572,23 +665,37 @@ def test_a_burst_naming_many_techs_inserts_their_rows_together_and_respects_rows
     for tech in techs:
         table.delete("pending", str(tech))
     already = techs[5::10]  # jobs queued by another instance a moment ago
+    stale = techs[7]  # a row whose message was lost long ago: it no longer covers anything
     for tech in already:
         table.create({"PartitionKey": "pending", "RowKey": str(tech), "requested_at": datetime.now(UTC), "reason": "x"})
+    old = datetime.now(UTC) - timedelta(hours=1)
+    table.create({"PartitionKey": "pending", "RowKey": str(stale), "requested_at": old, "reason": "x"})
     batches: list[int] = []
     create_each = Table.create_each
     monkeypatch.setattr(
         Table, "create_each", lambda self, rows: (batches.append(len(rows)), create_each(self, rows))[1]
     )
     try:
-        with ThreadPoolExecutor(40) as pool:
-            answers = pool.map(lambda t: request_sync(stack.account, t, "graph-notification"), techs)
-            sent = dict(zip(techs, answers, strict=True))
-        assert [tech for tech, was_sent in sent.items() if was_sent] == [t for t in techs if t not in already]
-        assert stack.account.sync_queue.depth() == len(techs) - len(already)
-        assert len(batches) < len(techs)  # rows went out together
+        message = FanOut(tuple(techs), "graph-notification", datetime.now(UTC).isoformat())
+        assert fan_out(stack.account, message) == len(techs) - len(already)
+        assert batches == [len(techs)]  # one call inserted every row that was not there
+        queued = sorted(parse_message(m).syncro_user_id for m in _take_all(stack))
+        assert queued == [t for t in techs if t not in already]  # the stale row's tech included
+        assert fan_out(stack.account, message) == 0  # delivered again: every tech is covered now
     finally:
         for tech in techs:
             table.delete("pending", str(tech))
+
+
+def test_a_fan_out_message_is_read_back_whole_and_a_bad_one_is_refused() -> None:
+    from storage.sync_queue import FanOut, SyncJob, parse_message
+
+    message = FanOut((5_560_138_523, 7), "graph-notification", "2026-12-01T10:00:00+00:00")
+    assert parse_message(message.to_json()) == message
+    assert parse_message(SyncJob(7, "reconcile", "t").to_json()) == SyncJob(7, "reconcile", "t")
+    for bad in ('{"syncro_user_ids": [], "reason": "x", "requested_at": "t"}', '{"syncro_user_ids": [0, 5]}', "[1]"):
+        with pytest.raises(ValueError):
+            parse_message(bad)
 
 
 def test_inserting_rows_together_reports_each_row_as_inserting_it_alone_would(stack: RealtimeStack) -> None:
