@@ -28,19 +28,17 @@ from typing import TYPE_CHECKING
 from realtime import SUBSCRIPTION_QUEUE
 from realtime.notifications import (
     ACCEPTED,
-    STORAGE_DOWN,
     Answer,
     BadRequest,
     error_answer,
-    items_of,
+    failure_answer,
     log_rejected,
-    read_json,
+    read_post,
     records,
-    service_defaults,
     sort_items,
     validation_answer,
 )
-from storage.errors import NotFound, StorageUnavailable
+from storage.errors import NotFound
 from storage.table import translated_errors
 
 if TYPE_CHECKING:
@@ -122,8 +120,7 @@ def receive_lifecycle(
     if handshake is not None:
         return handshake
     try:
-        account, max_bytes = service_defaults(account, max_bytes)
-        items = items_of(read_json(headers, body, max_bytes=max_bytes))
+        account, items = read_post(headers, body, account=account, max_bytes=max_bytes)
         for item in items:
             if not isinstance(item.get("lifecycleEvent"), str):
                 raise BadRequest(
@@ -144,13 +141,8 @@ def receive_lifecycle(
                 request_sync(account, tech, "graph-missed", now=now)
             else:
                 log.warning("lifecycle event %r is not one we know; ignored", event)
-    except BadRequest as refused:
-        return refused.answer
-    except StorageUnavailable:
-        return STORAGE_DOWN
-    except Exception:
-        log.exception("lifecycle notifications could not be handled")
-        return error_answer(503, "unavailable", "The notification could not be handled now; deliver again later.")
+    except Exception as error:
+        return failure_answer(error, "lifecycle")
     return ACCEPTED
 
 

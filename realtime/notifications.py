@@ -264,8 +264,7 @@ async def receive_notifications(
     if handshake is not None:
         return handshake
     try:
-        account, max_bytes = service_defaults(account, max_bytes)
-        items = items_of(read_json(headers, body, max_bytes=max_bytes))
+        account, items = read_post(headers, body, account=account, max_bytes=max_bytes)
         known = await records.lookup_all(account, {item["subscriptionId"] for item in items})
         result = sort_items(items, known.get)
         log_rejected("change", result)
@@ -274,19 +273,34 @@ async def receive_notifications(
         if techs:
             await syncs.ask(account, techs)
         changes.remember(item for _, item in fresh)  # only once their syncs were asked for
-    except BadRequest as refused:
-        return refused.answer
-    except StorageUnavailable:
-        log.warning("storage unavailable: notifications answered 503 for Graph to deliver again")
-        return STORAGE_DOWN
-    except Exception:  # settings missing or a bug: Graph retries a 5xx, so nothing is lost
-        log.exception("change notifications could not be handled")
-        return error_answer(503, "unavailable", "The notification could not be handled now; deliver again later.")
+    except Exception as error:
+        return failure_answer(error, "change")
     log.info("graph notifications: %d items, syncs asked for %d techs", len(items), len(techs))
     return ACCEPTED
 
 
 syncs = GroupCommit(JOB_REASON)
+
+
+def read_post(
+    headers: Mapping[str, str], body: bytes, *, account: StorageAccount | None, max_bytes: int | None
+) -> tuple[StorageAccount, list[dict[str, Any]]]:
+    """The storage account to act on and the notifications in a POST's body (both webhooks).
+    Raises BadRequest (413, 415, 400), and SettingsError when the app's settings are unreadable."""
+    account, max_bytes = service_defaults(account, max_bytes)
+    return account, items_of(read_json(headers, body, max_bytes=max_bytes))
+
+
+def failure_answer(error: Exception, kind: str) -> Answer:
+    """What a webhook answers when handling its POST raised ``error``: a refusal's own answer, or
+    503 (storage down, settings missing, a bug) so that Graph delivers again and nothing is lost."""
+    if isinstance(error, BadRequest):
+        return error.answer
+    if isinstance(error, StorageUnavailable):
+        log.warning("storage unavailable: %s notifications answered 503 for Graph to deliver again", kind)
+        return STORAGE_DOWN
+    log.error("%s notifications could not be handled", kind, exc_info=error)
+    return error_answer(503, "unavailable", "The notification could not be handled now; deliver again later.")
 
 
 def service_defaults(account: StorageAccount | None, max_bytes: int | None) -> tuple[StorageAccount, int]:

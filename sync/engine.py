@@ -122,9 +122,6 @@ class SyncReport:
     errors: list[str] = field(default_factory=list)
     rounds: int = 0
     full_round: bool = False  # the Outlook side was read whole (first sync, new day, expired link)
-    # With series_check: whether the delta round brought anything new (None: not checked). A
-    # notification whose change delta does not show yet (Graph's delta lags) leaves it False.
-    outlook_news: bool | None = None
 
     @property
     def writes(self) -> int:
@@ -179,15 +176,17 @@ def build_inputs(
     mapped_outlook = {pair.outlook_id for pair in pairs if pair.outlook_id}
     skipped: list[dict[str, str]] = []
     bad: set[tuple[Side, str]] = set()
+
+    def skip(side: Side, item_id: str, error: UnmappableItem, title: str) -> None:
+        bad.add((side, item_id))
+        skipped.append({"side": side.value, "id": item_id, "reason": error.reason, "summary": title})
+
     syncro_items: dict[str, Item] = {}
     for item_id, record in snapshot.syncro.items():
         try:
             content = appointment_from_syncro(record, zone=zone)
         except UnmappableItem as error:
-            bad.add((Side.SYNCRO, item_id))
-            skipped.append(
-                {"side": "syncro", "id": item_id, "reason": error.reason, "summary": _title(record, "summary")}
-            )
+            skip(Side.SYNCRO, item_id, error, _title(record, "summary"))
             continue
         extras = {
             "modified_at": parse_time(record.get("updated_at")),
@@ -209,10 +208,7 @@ def build_inputs(
         try:
             content = appointment_from_graph(event, zone=zone)
         except UnmappableItem as error:
-            bad.add((Side.OUTLOOK, item_id))
-            skipped.append(
-                {"side": "outlook", "id": item_id, "reason": error.reason, "summary": _title(event, "subject")}
-            )
+            skip(Side.OUTLOOK, item_id, error, _title(event, "subject"))
             continue
         created = parse_time(event.get("createdDateTime"))
         extras: dict[str, object] = {
@@ -465,9 +461,8 @@ def _sync(
     )
     report.full_round = refreshed.full_round
     outlook = dict(refreshed.events)
-    if before is not None:
-        report.outlook_news = refreshed.full_round or before != _versions_of(outlook)
-    if before is not None and not report.outlook_news:
+    # A deleted occurrence shows in delta only as nothing new: expand series when delta was quiet.
+    if before is not None and not refreshed.full_round and before == _versions_of(outlook):
         recheck_series(
             graph, link.calendar_id, outlook, window, forget=lambda event_id: _forget_event(deps, tech, event_id)
         )

@@ -1,9 +1,9 @@
 """Convergence, property-tested: a user edits both calendars at random, faults strike the sync,
 and after every sync both sides agree with what a user would expect.
 
-The model below knows only what the user did (per appointment: the last synced content and what
-the user left on each side) and states the expected outcome in the user's terms; the fake world
-runs the real planner and the reference executor. Checked after every sync:
+The model (`tests/sync/convergence_model.py`) knows only what the user did (per appointment: the
+last synced content and what the user left on each side) and states the expected outcome in the
+user's terms; the fake world runs the real planner and the reference executor. Checked after every sync:
 
 - every live appointment exists exactly once on each side, with the expected content: a field
   changed on one side takes that change, the same field changed on both goes to the policy's
@@ -18,7 +18,7 @@ runs the real planner and the reference executor. Checked after every sync:
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from hypothesis import settings
@@ -27,9 +27,9 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, precondition,
 
 from sync.model import Appointment, Side
 from sync.planner import Policy
+from tests.sync.convergence_model import O, S, Thing, expected
 from tests.sync.fakes import World
 
-S, O = Side.SYNCRO, Side.OUTLOOK  # noqa: E741 (short names keep the tables of cases readable)
 DAY = datetime(2026, 12, 2, tzinfo=UTC)
 HOUR = timedelta(hours=1)
 # Small value sets, so both sides often pick the same value (agreeing edits, echoes, collisions).
@@ -46,9 +46,6 @@ UNIT_VALUES: dict[str, st.SearchStrategy[dict[str, object]]] = {
         ]
     ),
 }
-# What a user means by "the same field": the time is one thing (start, end and all-day together).
-MODEL_UNITS = {"summary": ("summary",), "description": ("description",), "location": ("location",)}
-MODEL_UNITS["when"] = ("start", "end", "all_day")
 
 changes = st.lists(st.sampled_from(sorted(UNIT_VALUES)), min_size=1, unique=True).flatmap(
     lambda names: st.tuples(*(UNIT_VALUES[name] for name in names)).map(
@@ -59,18 +56,6 @@ appointments = st.tuples(*UNIT_VALUES.values()).map(
     lambda parts: Appointment(**{k: v for p in parts for k, v in p.items()})  # type: ignore[arg-type]
 )
 sides = st.sampled_from([S, O])
-
-
-@dataclass
-class Thing:
-    """One appointment as the user knows it."""
-
-    origin: Side
-    ids: dict[Side, str | None] = field(default_factory=lambda: {S: None, O: None})
-    now: dict[Side, Appointment | None] = field(default_factory=lambda: {S: None, O: None})
-    touched: dict[Side, int] = field(default_factory=lambda: {S: -1, O: -1})  # the user's last write
-    base: Appointment | None = None  # after the last sync; None: never synced
-    only_on: Side | None = None  # never synced: from before the link, or Outlook's own when one way
 
 
 class Convergence(RuleBasedStateMachine):
@@ -165,7 +150,7 @@ class Convergence(RuleBasedStateMachine):
 
     @rule()
     def sync(self) -> None:
-        self.conflicted = False  # set by _merge when the user's edits collide
+        self.conflicted = False  # set when the user's edits collide (convergence_model.expected)
         fates = [self._expected(thing) for thing in self.things]
         noted = len(self.world.conflicts)
         binned = {side: len(self.world.sides[side].recycle_bin) for side in Side}
@@ -195,40 +180,9 @@ class Convergence(RuleBasedStateMachine):
             self.sync()  # every run ends converged
 
     def _expected(self, t: Thing) -> tuple[Appointment | None, dict[Side, Appointment]]:
-        """What the appointment should be after the sync (None: gone), and what the sync must
-        delete on each side for it."""
-        s, o = t.now[S], t.now[O]
-        if t.only_on is not None or t.base is None:
-            return t.now[t.origin], {}
-        if not self.two_way:  # Syncro is the truth; Outlook's copy follows it
-            if s is None:
-                return None, {O: o} if o is not None else {}
-            return s, {}
-        if s is None and o is None:
-            return None, {}
-        if s is None or o is None:
-            there, side = (o, O) if s is None else (s, S)
-            assert there is not None
-            return (None, {side: there}) if there == t.base else (there, {})
-        return self._merge(t, s, o), {}
-
-    def _merge(self, t: Thing, s: Appointment, o: Appointment) -> Appointment:
-        if self.policy.conflict == "latest":
-            winner = O if t.touched[O] > t.touched[S] else S
-        else:
-            winner = Side(self.policy.conflict)
-        result = {}
-        for names in MODEL_UNITS.values():
-            base_v, s_v, o_v = ([getattr(a, n) for n in names] for a in (t.base, s, o))
-            if s_v == base_v:
-                take = o_v  # changed in Outlook only (or nowhere)
-            elif o_v in (base_v, s_v):
-                take = s_v  # changed in Syncro only, or both made the same change
-            else:
-                take = s_v if winner is S else o_v
-                self.conflicted = True
-            result.update(zip(names, take, strict=True))
-        return replace(s, **result)
+        outcome = expected(t, two_way=self.two_way, conflict=self.policy.conflict)
+        self.conflicted |= outcome.conflicted
+        return outcome.content, outcome.deletes
 
     def _learn(self, fates: list[tuple[Appointment | None, dict[Side, Appointment]]]) -> None:
         by_id = {(side, p.id_on(side)): p for p in self.world.pairs.values() for side in Side}

@@ -32,7 +32,7 @@ import re
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from datetime import time as clock_time
 from email.utils import format_datetime
@@ -48,11 +48,12 @@ from sync.engine import SyncReport
 from sync.mapping import OUTLOOK_TAG, SYNCRO_TAG
 from sync.model import Appointment, Side
 from tests.app.linking_support import LinkingStack
+from tests.sync import convergence_model
+from tests.sync.convergence_model import O, S, expected
 from tests.sync.engine_world import ALEX, ZONE, EngineWorld, LostExchange, SimulatedCrash, graph_form, syncro_form
 
 pytest_plugins = ["tests.app.linking_support"]
 
-S, O = Side.SYNCRO, Side.OUTLOOK  # noqa: E741 (short names keep the tables of cases readable)
 EXAMPLES = int(os.environ.get("CONVERGENCE_EXAMPLES", "200"))  # fewer while developing
 STEPS = 12
 QUIET_WITHIN = 6  # syncs after the faulty one before a sync must find nothing to do
@@ -79,9 +80,6 @@ UNIT_VALUES: dict[str, st.SearchStrategy[dict[str, object]]] = {
         ]
     ),
 }
-# What a user means by "the same field": the time is one thing (start, end and all-day together).
-MODEL_UNITS = {"summary": ("summary",), "description": ("description",), "location": ("location",)}
-MODEL_UNITS["when"] = ("start", "end", "all_day")
 
 # A change: the units the user touched and their new values.
 changes = st.lists(st.sampled_from(sorted(UNIT_VALUES)), min_size=1, unique=True).flatmap(
@@ -129,15 +127,7 @@ faults = st.one_of(
 
 
 @dataclass
-class Thing:
-    """One appointment as the user knows it."""
-
-    origin: Side
-    ids: dict[Side, str | None] = field(default_factory=lambda: {S: None, O: None})
-    now: dict[Side, Appointment | None] = field(default_factory=lambda: {S: None, O: None})
-    touched: dict[Side, int] = field(default_factory=lambda: {S: -1, O: -1})  # the user's last write
-    base: Appointment | None = None  # after the last sync; None: never synced
-    only_on: Side | None = None  # never synced: from before the link, or Outlook's own when one way
+class Thing(convergence_model.Thing):
     ticket: bool = False  # made in Syncro for a ticket: Outlook shows its customer and ticket
 
     def copy_side(self) -> Side:
@@ -387,7 +377,7 @@ class EngineConvergence(RuleBasedStateMachine):
         self._sync_until_quiet(armed)
 
     def _sync_until_quiet(self, armed: list[tuple[str, ...]]) -> None:
-        self.conflicted = False  # set by _merge when the user's edits collide
+        self.conflicted = False  # set when the user's edits collide (convergence_model.expected)
         fates = [self._expected(thing) for thing in self.things]
         bin_before = {entry.entry_id for entry in self.world.recycle_bin()}
 
@@ -465,38 +455,9 @@ class EngineConvergence(RuleBasedStateMachine):
                 assert (s.title, o.title) == (OUTLOOK_TAG + s.content.summary, o.content.summary), row
 
     def _expected(self, t: Thing) -> tuple[Appointment | None, dict[Side, Appointment]]:
-        """What the appointment should be after the sync (None: gone), and what the sync must
-        delete on each side for it."""
-        s, o = t.now[S], t.now[O]
-        if t.only_on is not None or t.base is None:
-            return t.now[t.origin], {}
-        if not self.two_way:  # Syncro is the truth; Outlook's copy follows it
-            if s is None:
-                return None, {O: o} if o is not None else {}
-            return s, {}
-        if s is None and o is None:
-            return None, {}
-        if s is None or o is None:
-            there, side = (o, O) if s is None else (s, S)
-            assert there is not None
-            return (None, {side: there}) if there == t.base else (there, {})
-        return self._merge(t, s, o), {}
-
-    def _merge(self, t: Thing, s: Appointment, o: Appointment) -> Appointment:
-        latest = O if t.touched[O] > t.touched[S] else S
-        winner = latest if self.conflict == "latest" else Side(self.conflict)
-        result = {}
-        for names in MODEL_UNITS.values():
-            base_v, s_v, o_v = ([getattr(a, n) for n in names] for a in (t.base, s, o))
-            if s_v == base_v:
-                take = o_v  # changed in Outlook only (or nowhere)
-            elif o_v in (base_v, s_v):
-                take = s_v  # changed in Syncro only, or both made the same change
-            else:
-                take = s_v if winner is S else o_v
-                self.conflicted = True
-            result.update(zip(names, take, strict=True))
-        return replace(s, **result)
+        outcome = expected(t, two_way=self.two_way, conflict=self.conflict)
+        self.conflicted |= outcome.conflicted
+        return outcome.content, outcome.deletes
 
     def _learn(self, fates: list[tuple[Appointment | None, dict[Side, Appointment]]]) -> None:
         by_id = {}
