@@ -76,7 +76,7 @@ def start_simulators(tls: TlsFiles, stack: ExitStack) -> Simulators:
     graph = GraphSim(
         control=SimControl(clock=clock),
         issuer=issuer,
-        settings=GraphSettings(delta_quirks=True),
+        settings=GraphSettings.create(delta_quirks=True),
         ca_bundle=str(tls.ca_bundle),
     )
     stack.callback(graph.close)  # stops its notification delivery threads

@@ -42,14 +42,8 @@ WEBHOOK_BOUND = 10.0  # seconds a webhook path may take here (2 s targets are be
 POLL_BOUND = POLL_SECONDS + WEBHOOK_BOUND
 
 
-# The demo's delta quirks but for the visibility lag. The preset has to be turned off to put a
-# field back to its default: with it on, every settings change re-applies the preset to fields
-# at their defaults (GraphSettings.__post_init__ runs again in dataclasses.replace).
-NO_DELTA_LAG: dict[str, Any] = {
-    "delta_quirks": False,
-    **{name: value for name, value in DELTA_QUIRKS.items() if name != "delta_visibility_lag_seconds"},
-    "delta_visibility_lag_seconds": 0.0,
-}
+# The demo's delta quirks but for the visibility lag.
+NO_DELTA_LAG: dict[str, Any] = {"delta_quirks": True, "delta_visibility_lag_seconds": 0.0}
 
 
 def background_settings(poll_seconds: int = POLL_SECONDS) -> dict[str, str]:

@@ -155,6 +155,16 @@ def test_delta_quirks_preset_switches_the_quirks_on_and_off(graph: GraphHarness)
     assert settings["delta_replay_items"] == 0 and settings["delta_empty_pages"] == 3
 
 
+def test_with_the_preset_on_a_quirk_can_still_be_set_back_to_its_default(graph: GraphHarness) -> None:
+    graph.settings(delta_quirks=True, delta_visibility_lag_seconds=0.0)
+    settings = graph.plain().get(f"{graph.url}/_sim/settings").json()
+    assert settings["delta_visibility_lag_seconds"] == 0.0 and settings["delta_empty_pages"] == 1
+    graph.settings(delta_empty_pages=0)  # a later PATCH of one field leaves the others alone
+    settings = graph.plain().get(f"{graph.url}/_sim/settings").json()
+    assert settings["delta_empty_pages"] == 0 and settings["delta_visibility_lag_seconds"] == 0.0
+    assert settings["delta_quirks"] is True and settings["delta_replay_items"] == 1
+
+
 def test_delta_quirks_round_replays_duplicates_lags_and_removes_what_leaves(graph: GraphHarness) -> None:
     session = graph.session(lifetime=24 * 3600)
     events = [
