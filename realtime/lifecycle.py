@@ -25,6 +25,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
+from ops.logs import log_event
 from realtime import SUBSCRIPTION_QUEUE
 from realtime.notifications import (
     ACCEPTED,
@@ -131,7 +132,9 @@ def receive_lifecycle(
         stamp = (now or account.clock()).isoformat()
         for record, item in result.accepted:
             event, tech, subscription_id = item["lifecycleEvent"], record.syncro_user_id, record.subscription_id
-            log.info("lifecycle %s for subscription %s of tech %s", event, subscription_id, tech)
+            log_event(
+                log, "webhook.graph_lifecycle", tech=tech, job_id=None, correlation_id=subscription_id, event_name=event
+            )
             if event == REAUTHORIZATION_REQUIRED:
                 enqueue_job(account, SubscriptionJob(Action.REAUTHORIZE, tech, subscription_id, stamp))
             elif event == SUBSCRIPTION_REMOVED:

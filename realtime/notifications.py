@@ -34,6 +34,7 @@ import logging
 import threading
 import time
 import weakref
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -275,8 +276,29 @@ async def receive_notifications(
         changes.remember(item for _, item in fresh)  # only once their syncs were asked for
     except Exception as error:
         return failure_answer(error, "change")
-    log.info("graph notifications: %d items, syncs asked for %d techs", len(items), len(techs))
+    _log_accepted(result.accepted, fresh)
     return ACCEPTED
+
+
+def _log_accepted(accepted: list[tuple[SubscriptionRecord, dict[str, Any]]], fresh: list[Any]) -> None:
+    """One structured line (`ops.logs`) per tech the request named: how many notifications, how
+    many were copies of changes already answered, and whether a sync was asked for."""
+    from ops.logs import log_event
+
+    named = Counter(record.syncro_user_id for record, _ in accepted)
+    new = Counter(record.syncro_user_id for record, _ in fresh)
+    subscriptions = {record.syncro_user_id: record.subscription_id for record, _ in accepted}
+    for tech, count in sorted(named.items()):
+        log_event(
+            log,
+            "webhook.graph",
+            tech=tech,
+            job_id=None,
+            correlation_id=subscriptions[tech],
+            notifications=count,
+            copies=count - new[tech],
+            sync_asked=new[tech] > 0,
+        )
 
 
 syncs = GroupCommit(JOB_REASON)
@@ -314,10 +336,24 @@ def service_defaults(account: StorageAccount | None, max_bytes: int | None) -> t
 
 
 def log_rejected(kind: str, result: Sorted) -> None:
-    if result.unknown:
-        log.warning("%s notifications for unknown subscriptions ignored: %s", kind, ", ".join(result.unknown[:10]))
-    if result.forged:
-        log.warning("%s notifications with a wrong clientState ignored: %s", kind, ", ".join(result.forged[:10]))
+    """A structured warning per kind of notification ignored, naming up to ten subscriptions (their
+    ids are not secrets; the clientState presented is never logged)."""
+    from ops.logs import log_event
+
+    for outcome, ids in (("unknown_subscription", result.unknown), ("wrong_client_state", result.forged)):
+        if ids:
+            log_event(
+                log,
+                "webhook.graph",
+                tech=None,
+                job_id=None,
+                correlation_id=None,
+                level=logging.WARNING,
+                kind=kind,
+                outcome=outcome,
+                notifications=len(ids),
+                subscriptions=", ".join(sorted(set(ids))[:10]),
+            )
 
 
 def constant_time_equal(presented: str, expected: str) -> bool:

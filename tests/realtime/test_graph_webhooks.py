@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -168,6 +169,33 @@ def test_in_a_mixed_batch_only_the_genuine_notifications_count(stack: RealtimeSt
         assert _nothing_queued(stack, TECH, BLAKE.syncro_user_id)
     finally:
         stack.account.subscriptions.delete_subscription(blake.subscription_id)
+
+
+def test_each_request_leaves_structured_lines_and_never_a_client_state(
+    stack: RealtimeStack, caplog: pytest.LogCaptureFixture
+) -> None:
+    ours = _known(stack, TECH, "alex-secret")
+    batch = {
+        "value": [
+            _notification(ours.subscription_id, "alex-secret", "created"),
+            _notification(ours.subscription_id, "alex-secret"),
+            _notification(ours.subscription_id, "forged-secret"),
+            _notification("no-such-subscription", "another-secret"),
+        ]
+    }
+    try:
+        with caplog.at_level(logging.INFO, logger="realtime.notifications"):
+            assert stack.post_json(NOTIFY, batch).status_code == 202
+        lines = [json.loads(r.getMessage()) for r in caplog.records if r.getMessage().startswith('{"event":')]
+        assert {"event": "webhook.graph", "tech": TECH, "job_id": None, "correlation_id": ours.subscription_id,
+                "copies": 0, "notifications": 2, "sync_asked": True} in lines  # fmt: skip
+        ignored = {line["outcome"]: line for line in lines if line["tech"] is None}
+        assert ignored["unknown_subscription"]["subscriptions"] == "no-such-subscription"
+        assert ignored["wrong_client_state"]["subscriptions"] == ours.subscription_id
+        ours_only = " ".join(r.getMessage() for r in caplog.records if r.name.startswith("realtime"))
+        assert "secret" not in ours_only
+    finally:
+        stack.account.subscriptions.delete_subscription(ours.subscription_id)
 
 
 # -- bad payloads: the documented answer, nothing queued ------------------------------------------------
