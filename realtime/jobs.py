@@ -117,9 +117,9 @@ def run_job(
             extra={"message_id": delivery.message_id, "bytes": len(delivery.body)},
         )
         return "dropped"
-    if isinstance(job, FanOut):
-        return _fan_out(delivery, job, deps_factory)
     last_attempt = delivery.dequeue_count >= (attempts or max_dequeue_count())
+    if isinstance(job, FanOut):
+        return _fan_out(delivery, job, deps_factory, last_attempt=last_attempt, clock=clock)
     tech = job.syncro_user_id
     statuses: JobStatusStore | None = None
     started = clock()
@@ -164,18 +164,35 @@ def handle_queue_message(message: Any) -> str:
 # -- steps ---------------------------------------------------------------------------------------
 
 
-def _fan_out(delivery: Delivery, message: FanOut, deps_factory: Callable[[], SyncDeps] | None) -> str:
+def _fan_out(
+    delivery: Delivery,
+    message: FanOut,
+    deps_factory: Callable[[], SyncDeps] | None,
+    *,
+    last_attempt: bool,
+    clock: Callable[[], datetime],
+) -> str:
     """Ask for each tech's own job. Raises StorageError (the host retries the message; techs
-    already asked for coalesce, so a retry queues no job twice)."""
+    already asked for coalesce, so a retry queues no job twice); on the last attempt the techs it
+    names are marked set aside first, as a sync job's tech would be."""
     from realtime.enqueue import fan_out
 
-    if deps_factory is None:
-        import services
+    statuses: JobStatusStore | None = None
+    try:
+        if deps_factory is None:
+            import services
 
-        account = services.storage_account()
-    else:
-        account = deps_factory().storage
-    queued = fan_out(account, message)
+            account = services.storage_account()
+        else:
+            account = deps_factory().storage
+        statuses = JobStatusStore(account)
+        queued = fan_out(account, message)
+    except Exception as error:
+        if last_attempt:
+            for tech in message.syncro_user_ids:
+                detail = f"its sync could not be asked for: {type(error).__name__}: {error}"
+                _mark_poisoned(statuses, tech, message.reason, detail, clock())
+        raise
     log.info(
         "fanned out sync requests: %d techs, %d jobs queued",
         len(message.syncro_user_ids),

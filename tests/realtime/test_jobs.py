@@ -221,6 +221,35 @@ def test_a_job_that_fails_every_attempt_lands_in_the_poison_queue_and_marks_the_
     assert not world.statuses.get_status(tech.syncro_user_id).poisoned  # the next good sync clears it
 
 
+def test_a_fan_out_that_fails_its_last_attempt_marks_every_tech_it_names(
+    world: Jobs, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from storage.errors import StorageUnavailable
+    from storage.sync_queue import FanOut
+
+    techs = [world.techs[1].syncro_user_id, world.techs[2].syncro_user_id]
+    body = FanOut(tuple(techs), "graph-notification", "t").to_json().encode()
+
+    def refuse(*args: object, **kwargs: object) -> int:
+        raise StorageUnavailable("queue down")
+
+    monkeypatch.setattr("realtime.enqueue.fan_out", refuse)
+    with pytest.raises(StorageUnavailable):
+        run_job(_delivery(body, dequeue_count=1))  # retried by the host: nobody marked yet
+    assert not any(world.statuses.get_status(tech).poisoned for tech in techs)
+    with pytest.raises(StorageUnavailable):
+        run_job(_delivery(body, dequeue_count=5))
+    for tech in techs:
+        status = world.statuses.get_status(tech)
+        assert status.poisoned and "queue down" in status.last_job_detail
+    monkeypatch.undo()
+    assert run_job(_delivery(body)) == "fanned-out"
+    for tech in techs:  # their jobs are queued now; a good sync clears the mark
+        assert run_job(_delivery(SyncJob(tech, "reconcile", "t").to_json().encode())) == "synced"
+        assert not world.statuses.get_status(tech).poisoned
+    world.queue().clear_messages()
+
+
 def test_a_failing_job_before_its_last_attempt_is_retried_without_marking_the_tech(world: Jobs) -> None:
     tech = world.techs[3]
     rule = {"method": "GET", "path": "calendarView/delta", "status": 403, "times": 1}
