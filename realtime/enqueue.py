@@ -114,18 +114,29 @@ def request_syncs(
 def fan_out(account: StorageAccount, message: FanOut, *, now: datetime | None = None) -> int:
     """Ask for each tech ``message`` names, as `request_sync` would; returns the jobs queued. The
     rows are inserted together (one call per 100 techs); a tech whose row was already there is
-    checked on its own (stale or not). Raises StorageUnavailable, having sent no message for a
-    row it leaves: the host delivers the fan-out again, and techs already queued coalesce."""
+    checked on its own (stale or not). Raises StorageUnavailable, having removed the rows it wrote
+    without sending their messages: the host delivers the fan-out again, techs already queued
+    coalesce, and the others are asked for afresh rather than left behind a row with no job."""
     now = account.clock() if now is None else now
     window = _window()
     techs = sorted(set(message.syncro_user_ids))
-    inserted = _table(account).create_each([_row(tech, message.reason, now) for tech in techs])
-    queued = 0
-    for tech, was_inserted in zip(techs, inserted, strict=True):
-        if was_inserted or _claim(account, tech, message.reason, now, window, row_seen=True):
-            _send(account, SyncJob(tech, message.reason, now.isoformat()))
-            queued += 1
-    return queued
+    unsent = set(techs)  # rows this call may hold without a message behind them
+    try:
+        inserted = _table(account).create_each([_row(tech, message.reason, now) for tech in techs])
+        claimed = [
+            tech
+            for tech, was_inserted in zip(techs, inserted, strict=True)
+            if was_inserted or _claim(account, tech, message.reason, now, window, row_seen=True)
+        ]
+        unsent = set(claimed)
+        for tech in claimed:
+            account.sync_queue.enqueue(SyncJob(tech, message.reason, now.isoformat()))
+            unsent.discard(tech)
+    except Exception:
+        for tech in sorted(unsent):
+            _forget(account, tech)
+        raise
+    return len(claimed)
 
 
 def _claim(

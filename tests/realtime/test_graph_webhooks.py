@@ -715,6 +715,37 @@ def test_a_fan_out_inserts_the_rows_together_and_respects_rows_already_there(
             table.delete("pending", str(tech))
 
 
+def test_a_fan_out_cut_short_leaves_no_row_without_its_job_and_its_retry_queues_the_rest(
+    stack: RealtimeStack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from realtime.enqueue import fan_out
+    from storage.errors import StorageUnavailable
+    from storage.sync_queue import FanOut, parse_message
+
+    techs = list(range(9_600, 9_606))
+    message = FanOut(tuple(techs), "graph-notification", datetime.now(UTC).isoformat())
+    queue = stack.account.sync_queue
+    send, sent = queue.enqueue, []
+
+    def two_then_down(job, **kwargs) -> None:  # the queue fails after two messages
+        if len(sent) == 2:
+            raise StorageUnavailable("queue down")
+        send(job, **kwargs)
+        sent.append(job.syncro_user_id)
+
+    monkeypatch.setattr(queue, "enqueue", two_then_down)
+    try:
+        with pytest.raises(StorageUnavailable):
+            fan_out(stack.account, message)
+        assert [tech for tech in techs if pending_since(stack.account, tech)] == sent == techs[:2]
+        monkeypatch.undo()
+        assert fan_out(stack.account, message) == 4  # delivered again: the four left behind
+        assert sorted(parse_message(m).syncro_user_id for m in _take_all(stack)) == techs
+    finally:
+        for tech in techs:
+            sync_started(stack.account, tech)
+
+
 def test_a_fan_out_message_is_read_back_whole_and_a_bad_one_is_refused() -> None:
     from storage.sync_queue import FanOut, SyncJob, parse_message
 
