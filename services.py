@@ -10,6 +10,8 @@ import functools
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    import requests
+
     from oauth.crypto import TokenCipher
     from oauth.flow import LinkingServices
     from oauth.tokens import TokenService
@@ -61,8 +63,18 @@ def token_service() -> TokenService:
         links=account.links,
         caches=account.token_caches,
         cipher=token_cipher(),
-        app_factory=lambda cache: build_msal_app(settings, token_cache=cache),
+        app_factory=lambda cache: build_msal_app(settings, token_cache=cache, http_client=msal_session()),
     )
+
+
+@functools.cache
+def msal_session() -> requests.Session:
+    """One HTTP session for every MSAL app of the process: its connections and the discovery
+    documents it keeps (`oauth.msal_app.msal_http_session`) serve each token request."""
+    from oauth.msal_app import msal_http_session
+    from settings import get_settings
+
+    return msal_http_session(get_settings())
 
 
 @functools.cache
@@ -113,7 +125,7 @@ def linking_services() -> LinkingServices:
         links=account.links,
         tokens=token_service(),
         cipher=token_cipher(),
-        msal_app=lambda cache: build_msal_app(settings, token_cache=cache),
+        msal_app=lambda cache: build_msal_app(settings, token_cache=cache, http_client=msal_session()),
         graph=graph_client,
         syncro=syncro_client(),
         overrides=lambda: account.overrides.all_overrides(),
@@ -181,6 +193,7 @@ def reset() -> None:
         storage_account,
         token_cipher,
         token_service,
+        msal_session,
         syncro_client,
         linking_services,
         session_codec,

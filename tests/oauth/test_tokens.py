@@ -104,6 +104,22 @@ def test_the_msal_app_trusts_ca_bundle_even_with_requests_ca_bundle_set(
     assert not is_microsoft_authority(tenant.settings.ms_authority)
 
 
+def test_msal_apps_sharing_a_session_read_the_discovery_document_once(tenant: Tenant) -> None:
+    """An app is built per token request; the authority's OpenID configuration is read once."""
+    session = msal_http_session(tenant.settings)
+    sent: list[str] = []
+    send = session.send
+    session.send = lambda request, **kwargs: (sent.append(str(request.url)), send(request, **kwargs))[1]  # type: ignore[method-assign]
+    for _ in range(3):
+        assert build_msal_app(tenant.settings, http_client=session).get_accounts() == []
+    assert len([url for url in sent if url.endswith("/.well-known/openid-configuration")]) == 1
+    other = msal_http_session(tenant.settings)  # a session of its own reads it again
+    other_send = other.send
+    other.send = lambda request, **kwargs: (sent.append(str(request.url)), other_send(request, **kwargs))[1]  # type: ignore[method-assign]
+    build_msal_app(tenant.settings, http_client=other)
+    assert len([url for url in sent if url.endswith("/.well-known/openid-configuration")]) == 2
+
+
 # --- access tokens ------------------------------------------------------------------------------------------
 
 
