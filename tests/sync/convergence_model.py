@@ -10,7 +10,9 @@ One way, Syncro is the truth and Outlook's copy follows it.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from typing import TypeVar
 
 from sync.model import Appointment, Side
 
@@ -77,3 +79,27 @@ def _merge(base: Appointment, s: Appointment, o: Appointment, *, winner: Side) -
             conflicted = True
         result.update(zip(names, take, strict=True))
     return Expected(replace(s, **result), {}, conflicted)
+
+
+T = TypeVar("T", bound=Thing)
+Fate = tuple[Appointment | None, dict[Side, Appointment]]  # `expected`'s content and deletes
+
+
+def settled(things: list[T], fates: list[Fate], pairs: Mapping[tuple[Side, str | None], tuple[str, str]]) -> list[T]:
+    """What the user knows after a quiet sync: the things still alive, the synced ones now holding
+    their expected content on both sides under their pair's ids. ``pairs``: (side, id on that
+    side) -> (Syncro id, Outlook id), for every pair the sync keeps."""
+    kept = []
+    for thing, (content, _) in zip(things, fates, strict=True):
+        if content is None:
+            continue
+        kept.append(thing)
+        if thing.only_on is not None:
+            continue
+        side = next(side for side in Side if thing.now[side] is not None)  # an item the sync kept
+        syncro_id, outlook_id = pairs[side, thing.ids[side]]
+        thing.ids = {S: syncro_id, O: outlook_id}
+        thing.now = {S: content, O: content}
+        thing.touched = {S: -1, O: -1}
+        thing.base = content
+    return kept

@@ -27,7 +27,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, precondition,
 
 from sync.model import Appointment, Side
 from sync.planner import Policy
-from tests.sync.convergence_model import O, S, Thing, expected
+from tests.sync.convergence_model import Fate, O, S, Thing, expected, settled
 from tests.sync.fakes import World
 
 DAY = datetime(2026, 12, 2, tzinfo=UTC)
@@ -184,22 +184,9 @@ class Convergence(RuleBasedStateMachine):
         self.conflicted |= outcome.conflicted
         return outcome.content, outcome.deletes
 
-    def _learn(self, fates: list[tuple[Appointment | None, dict[Side, Appointment]]]) -> None:
-        by_id = {(side, p.id_on(side)): p for p in self.world.pairs.values() for side in Side}
-        kept = []
-        for thing, (content, _) in zip(self.things, fates, strict=True):
-            if content is None:
-                continue
-            kept.append(thing)
-            if thing.only_on is not None:
-                continue
-            side = next(side for side in Side if thing.now[side] is not None)  # an item the sync kept
-            pair = by_id[side, thing.ids[side]]
-            thing.ids = {S: pair.syncro_id, O: pair.outlook_id}
-            thing.now = {S: content, O: content}
-            thing.touched = {S: -1, O: -1}
-            thing.base = content
-        self.things = kept
+    def _learn(self, fates: list[Fate]) -> None:
+        pairs = {(side, p.id_on(side)): (p.syncro_id, p.outlook_id) for p in self.world.pairs.values() for side in Side}
+        self.things = settled(self.things, fates, pairs)
 
 
 class TwoWay(Convergence):

@@ -49,7 +49,7 @@ from sync.mapping import OUTLOOK_TAG, SYNCRO_TAG
 from sync.model import Appointment, Side
 from tests.app.linking_support import LinkingStack
 from tests.sync import convergence_model
-from tests.sync.convergence_model import O, S, expected
+from tests.sync.convergence_model import Fate, O, S, expected, settled
 from tests.sync.engine_world import ALEX, ZONE, EngineWorld, LostExchange, SimulatedCrash, graph_form, syncro_form
 
 pytest_plugins = ["tests.app.linking_support"]
@@ -459,25 +459,12 @@ class EngineConvergence(RuleBasedStateMachine):
         self.conflicted |= outcome.conflicted
         return outcome.content, outcome.deletes
 
-    def _learn(self, fates: list[tuple[Appointment | None, dict[Side, Appointment]]]) -> None:
-        by_id = {}
+    def _learn(self, fates: list[Fate]) -> None:
+        pairs: dict[tuple[Side, str | None], tuple[str, str]] = {}
         for row in self.world.rows():
-            by_id[S, str(row.syncro_id)] = row
-            by_id[O, row.graph_id] = row
-        kept = []
-        for thing, (content, _) in zip(self.things, fates, strict=True):
-            if content is None:
-                continue
-            kept.append(thing)
-            if thing.only_on is not None:
-                continue
-            side = next(side for side in Side if thing.now[side] is not None)  # an item the sync kept
-            row = by_id[side, thing.ids[side]]
-            thing.ids = {S: str(row.syncro_id), O: row.graph_id}
-            thing.now = {S: content, O: content}
-            thing.touched = {S: -1, O: -1}
-            thing.base = content
-        self.things = kept
+            ids = (str(row.syncro_id), row.graph_id)
+            pairs[S, ids[0]] = pairs[O, row.graph_id] = ids
+        self.things = settled(self.things, fates, pairs)
 
 
 SEEN: Counter[str] = Counter()  # how often each case was met, printed after the run
