@@ -25,6 +25,7 @@ from storage.mirror import MirrorEntry
 from storage.subscriptions import SubscriptionState
 from storage.syncro_tokens import SyncroTokenStore
 from sync import subscriptions
+from tests.app.linking_support import graph_as
 from tests.realtime.support import private_queue, queue_pump, wait_for
 
 pytest_plugins = ["tests.app.linking_support"]
@@ -103,18 +104,7 @@ def _poll_until_mirrored(product: Product, appointment: int) -> None:
 
 
 def _graph(product: Product, method: str, path: str, **kwargs: Any) -> requests.Response:
-    import services
-
-    token = services.token_service().access_token_for(TECH)
-    answer = product.browser().request(
-        method,
-        f"{product.sim_url('graph')}/v1.0{path}",
-        headers={"Authorization": f"Bearer {token}"},
-        timeout=30,
-        **kwargs,
-    )
-    assert answer.status_code < 400, answer.text
-    return answer
+    return graph_as(product, TECH, method, path, **kwargs)
 
 
 def _syncro_create(product: Product, summary: str) -> int:

@@ -30,6 +30,7 @@ from local.formwalk import follow, submit
 from local.inprocess import Product, start_product
 from local.sims.graph.settings import DELTA_QUIRKS
 from local.tls import TlsFiles
+from tests.app.linking_support import graph_as
 
 # The product starts and settles inside the first test's setup: more than the 300 s default.
 pytestmark = pytest.mark.timeout(900)
@@ -111,18 +112,7 @@ class EndToEnd:
     # -- Outlook: the tech's own Graph calls -----------------------------------------------------------
 
     def _graph(self, method: str, path: str, **kwargs: Any) -> requests.Response:
-        import services
-
-        token = services.token_service().access_token_for(TECH)
-        answer = self.product.browser().request(
-            method,
-            f"{self.product.sim_url('graph')}/v1.0{path}",
-            headers={"Authorization": f"Bearer {token}"},
-            timeout=30,
-            **kwargs,
-        )
-        assert answer.status_code < 400, answer.text
-        return answer
+        return graph_as(self.product, TECH, method, path, **kwargs)
 
     def outlook_create(self, subject: str, *, days: int = 3, hour: int = 10) -> str:
         start = _day(days) + timedelta(hours=hour)

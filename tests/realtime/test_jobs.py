@@ -20,6 +20,7 @@ from realtime.jobs import Delivery, run_job
 from realtime.status import background_status, describe, queue_status
 from storage.job_status import JobOutcome, JobStatusStore
 from storage.sync_queue import SyncJob
+from tests.app.linking_support import graph_as
 from tests.realtime.support import FleetTech, private_queue, queue_pump, seed_fleet, wait_for
 
 pytest_plugins = ["tests.app.linking_support"]
@@ -40,14 +41,8 @@ class Jobs:
         return JobStatusStore(self.storage)
 
     def graph(self, method: str, tech: FleetTech, path: str, **kwargs: Any) -> requests.Response:
-        import services
-
-        token = services.token_service().access_token_for(tech.syncro_user_id)
-        headers = {"Authorization": f"Bearer {token}", "Prefer": 'outlook.timezone="UTC"'}
-        url = f"{self.product.sim_url('graph')}/v1.0{path}"
-        answer = self.http.request(method, url, headers=headers, timeout=30, **kwargs)
-        assert answer.status_code < 400, answer.text
-        return answer
+        prefer = {"Prefer": 'outlook.timezone="UTC"'}
+        return graph_as(self.product, tech.syncro_user_id, method, path, session=self.http, headers=prefer, **kwargs)
 
     def outlook_create(self, tech: FleetTech, subject: str, *, settle: bool = True) -> None:
         day = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(days=3, hours=15)

@@ -24,6 +24,7 @@ from realtime import SUBSCRIPTION_QUEUE
 from storage.errors import NotFound
 from storage.links import Link
 from storage.sync_queue import SyncJob
+from tests.app.linking_support import graph_as
 
 ALEX = demo.TECHS[0]
 BLAKE = demo.TECHS[1]
@@ -109,19 +110,7 @@ class RealtimeStack:
         return self.graph_sim.subscriptions.all_subscriptions()
 
     def graph(self, method: str, path: str, *, tech: int = ALEX.syncro_user_id, **kwargs: Any) -> requests.Response:
-        import services
-
-        token = services.token_service().access_token_for(tech)
-        session = self.product.browser()
-        answer = session.request(
-            method,
-            f"{self.product.sim_url('graph')}/v1.0{path}",
-            headers={"Authorization": f"Bearer {token}"},
-            timeout=30,
-            **kwargs,
-        )
-        assert answer.status_code < 400, answer.text
-        return answer
+        return graph_as(self.product, tech, method, path, **kwargs)
 
     def outlook_create(self, subject: str) -> str:
         link = self.link()

@@ -20,7 +20,7 @@ from sync.budget import RequestBudget
 from sync.engine import SyncReport, default_deps, sync_tech
 from sync.poller import poll_once
 from sync.syncro import SyncroClient
-from tests.app.linking_support import LinkingStack
+from tests.app.linking_support import LinkingStack, graph_as
 
 pytest_plugins = ["tests.app.linking_support"]
 
@@ -82,15 +82,8 @@ class World:
     # -- Outlook, as ALEX does it ------------------------------------------------------------------
 
     def graph(self, method: str, path: str, *, tech: int = TECH, **kwargs: Any) -> requests.Response:
-        import services
-
-        token = services.token_service().access_token_for(tech)
-        headers = {"Authorization": f"Bearer {token}", "Prefer": 'outlook.timezone="UTC", IdType="ImmutableId"'}
-        answer = self.http.request(
-            method, f"{self.stack.sim_url('graph')}/v1.0{path}", headers=headers, timeout=30, **kwargs
-        )
-        assert answer.status_code < 400, answer.text
-        return answer
+        prefer = {"Prefer": 'outlook.timezone="UTC", IdType="ImmutableId"'}
+        return graph_as(self.stack, tech, method, path, session=self.http, headers=prefer, **kwargs)
 
     def outlook_create(self, subject: str, *, days: int = 3, hour: int = 18) -> str:
         body = {
