@@ -14,6 +14,7 @@ import base64
 import binascii
 import functools
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -24,6 +25,10 @@ from urllib.parse import urlsplit
 T = TypeVar("T")
 
 VERSION = "0.1.0"
+# The tenant every personal Microsoft account (outlook.com, hotmail.com, live.com) belongs to.
+PERSONAL_ACCOUNTS_TENANT_ID = "9188040d-6c67-4c5b-b112-36a304b66dad"
+# The Entra app role that makes a signed-in user an admin (declared in the app registration).
+ADMIN_APP_ROLE = "SyncAdmin"
 
 
 class SettingsError(Exception):
@@ -85,8 +90,11 @@ class Settings:
     # during a rotation (docs/security.md).
     token_encryption_key_id: str
     token_encryption_old_keys: dict[str, bytes] = field(repr=False)
-    allow_personal_accounts: bool
-    admin_emails: frozenset[str]  # lower-case
+    # Sign-in is bound to these tenants (lower-case GUIDs): a Microsoft account is its tid + oid in one
+    # of them (docs/security.md). From MS_AUTHORITY's tenant, or ALLOWED_TENANT_IDS.
+    allowed_tenant_ids: frozenset[str]
+    # Admins: the app role ADMIN_APP_ROLE in the ID token's ``roles``, or one of these groups in ``groups``.
+    admin_group_ids: frozenset[str]  # lower-case GUIDs
     ca_bundle: str | None
     sync_queue: str
     window_past_days: int
@@ -217,14 +225,71 @@ def _flag(env: Mapping[str, str], name: str, *, default: bool) -> bool:
     raise SettingsError(name, f"is {raw!r}", "true or false")
 
 
-def _emails(env: Mapping[str, str], name: str) -> frozenset[str]:
-    items = [part.strip() for part in env.get(name, "").replace(";", ",").split(",") if part.strip()]
+_AUTHORITY_EXAMPLE = "https://login.microsoftonline.com/<your tenant id> (Entra ID > Overview > Tenant ID)"
+_GUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+
+
+def _guids(env: Mapping[str, str], name: str, example: str) -> frozenset[str]:
+    raw = env.get(name, "").strip()
+    _check_resolved(name, raw, example)
+    items = [part.strip().lower() for part in raw.replace(";", ",").split(",") if part.strip()]
     for item in items:
-        if "@" not in item or " " in item:
+        if not _GUID.match(item):
+            raise SettingsError(name, f"holds {item!r}, which is not an id (a GUID)", example)
+    return frozenset(items)
+
+
+def _sign_in_tenants(env: Mapping[str, str]) -> tuple[str, frozenset[str]]:
+    """MS_AUTHORITY and the tenants whose accounts may sign in. A tenant-specific authority binds
+    sign-in to its tenant; ``/common`` or ``/organizations`` lets any tenant's accounts in, so it
+    is refused unless ALLOWED_TENANT_IDS lists the tenants we accept (checked on every callback)."""
+    if env.get("ALLOW_PERSONAL_ACCOUNTS", "").strip().lower() in ("true", "1", "yes"):
+        raise SettingsError(
+            "ALLOW_PERSONAL_ACCOUNTS",
+            "is no longer supported: techs link a work account of the MSP's own tenant (remove the setting)",
+            "no value",
+        )
+    authority = _url(env, "MS_AUTHORITY", _AUTHORITY_EXAMPLE, https=True)
+    tenants_example = "your tenant id, a GUID (several comma-separated)"
+    allowed = _guids(env, "ALLOWED_TENANT_IDS", tenants_example)
+    if PERSONAL_ACCOUNTS_TENANT_ID in allowed:
+        raise SettingsError(
+            "ALLOWED_TENANT_IDS", "lists the tenant of all personal Microsoft accounts", tenants_example
+        )
+    segment = urlsplit(authority).path.rstrip("/").rsplit("/", 1)[-1].lower()
+    if segment in ("consumers", PERSONAL_ACCOUNTS_TENANT_ID):
+        raise SettingsError("MS_AUTHORITY", "is the authority of personal Microsoft accounts", _AUTHORITY_EXAMPLE)
+    if _GUID.match(segment):
+        if allowed and segment not in allowed:
             raise SettingsError(
-                name, f"holds {item!r}, which is not an email address", "ann@msp.example,bo@msp.example"
+                "ALLOWED_TENANT_IDS", f"does not list {segment}, the tenant MS_AUTHORITY names", segment
             )
-    return frozenset(item.lower() for item in items)
+        return authority, allowed or frozenset({segment})
+    if allowed:
+        return authority, allowed
+    if segment in ("common", "organizations", ""):
+        raise SettingsError(
+            "MS_AUTHORITY",
+            f"is {authority!r}, which lets an account of any Microsoft tenant sign in; set it to your own "
+            "tenant's authority, or list the tenants you allow in ALLOWED_TENANT_IDS",
+            _AUTHORITY_EXAMPLE,
+        )
+    raise SettingsError(
+        "MS_AUTHORITY",
+        f"names the tenant {segment!r} by domain; give its tenant id (a GUID) instead",
+        _AUTHORITY_EXAMPLE,
+    )
+
+
+def _admin_groups(env: Mapping[str, str]) -> frozenset[str]:
+    if env.get("ADMIN_EMAILS", "").strip():
+        raise SettingsError(
+            "ADMIN_EMAILS",
+            f"is no longer read: admins are users given the app role {ADMIN_APP_ROLE} (docs/deploy.md), or members "
+            "of the groups in ADMIN_GROUP_IDS; remove ADMIN_EMAILS",
+            "no value",
+        )
+    return _guids(env, "ADMIN_GROUP_IDS", "the object id of an Entra group, a GUID (several comma-separated)")
 
 
 def _storage(env: Mapping[str, str]) -> StorageSettings:
@@ -302,13 +367,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         public_base_url=_url(env, "PUBLIC_BASE_URL", "https://my-sync.azurewebsites.net", https=True),
         ms_client_id=_required(env, "MS_CLIENT_ID", "the app registration's Application (client) ID, a GUID"),
         ms_client_secret=_required(env, "MS_CLIENT_SECRET", "a client secret value of that app registration"),
-        ms_authority=_url(
-            env,
-            "MS_AUTHORITY",
-            "https://login.microsoftonline.com/common",
-            default="https://login.microsoftonline.com/common",
-            https=True,
-        ),
+        ms_authority=(bound := _sign_in_tenants(env))[0],
         graph_base_url=_url(
             env,
             "GRAPH_BASE_URL",
@@ -326,8 +385,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         token_encryption_key=_encryption_key(env),
         token_encryption_key_id=(key_id := _encryption_key_id(env)),
         token_encryption_old_keys=_old_encryption_keys(env, key_id),
-        allow_personal_accounts=_flag(env, "ALLOW_PERSONAL_ACCOUNTS", default=False),
-        admin_emails=_emails(env, "ADMIN_EMAILS"),
+        allowed_tenant_ids=bound[1],
+        admin_group_ids=_admin_groups(env),
         ca_bundle=_ca_bundle(env),
         sync_queue=env.get("SYNC_QUEUE_NAME", "").strip() or "sync-jobs",
         window_past_days=_int(env, "SYNC_WINDOW_PAST_DAYS", 60, low=1, high=365),

@@ -6,6 +6,8 @@ credential (calendar apps cannot send keys or cookies). The admin routes need a 
 
 import azure.functions as func
 
+from blueprints.audit import audited
+
 bp = func.Blueprint()
 
 
@@ -22,6 +24,7 @@ def ics_feed(req: func.HttpRequest) -> func.HttpResponse:
 
 
 @bp.route(route="admin/feeds/{syncro_user_id:long}", methods=["POST", "DELETE"], auth_level=func.AuthLevel.FUNCTION)
+@audited(lambda req: "issue_feed" if req.method.upper() == "POST" else "revoke_feed")
 def admin_feeds(req: func.HttpRequest) -> func.HttpResponse:
     from ics.admin import feed_url_action
 

@@ -6,6 +6,8 @@ cookie that the Microsoft sign-in sets. The JSON list of links is for scripts, w
 
 import azure.functions as func
 
+from blueprints.audit import audited
+
 bp = func.Blueprint()
 PAGE = func.AuthLevel.ANONYMOUS
 
@@ -67,6 +69,11 @@ def admin_overrides(req: func.HttpRequest) -> func.HttpResponse:
     return _page("admin_overrides", req)
 
 
+@bp.route(route="admin/remove", methods=["POST"], auth_level=PAGE)
+def admin_remove(req: func.HttpRequest) -> func.HttpResponse:
+    return _page("admin_remove", req)
+
+
 @bp.route(route="admin/links", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
 def admin_links(req: func.HttpRequest) -> func.HttpResponse:
     from web.admin_api import list_links
@@ -75,6 +82,7 @@ def admin_links(req: func.HttpRequest) -> func.HttpResponse:
 
 
 @bp.route(route="admin/reencrypt", methods=["POST"], auth_level=func.AuthLevel.ADMIN)
+@audited("reencrypt")
 def admin_reencrypt(req: func.HttpRequest) -> func.HttpResponse:
     from web.admin_api import reencrypt_token_caches
 

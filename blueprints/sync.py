@@ -2,10 +2,13 @@
 
 import azure.functions as func
 
+from blueprints.audit import audited
+
 bp = func.Blueprint()
 
 
 @bp.route(route="admin/sync/{syncro_user_id:long}", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
+@audited("sync_now")
 def admin_sync_now(req: func.HttpRequest) -> func.HttpResponse:
     from web.sync_api import sync_now
 
@@ -24,6 +27,7 @@ def admin_recycle_bin(req: func.HttpRequest) -> func.HttpResponse:
     methods=["POST"],
     auth_level=func.AuthLevel.FUNCTION,
 )
+@audited("restore")
 def admin_recycle_bin_restore(req: func.HttpRequest) -> func.HttpResponse:
     from web.sync_api import restore
 
@@ -31,6 +35,7 @@ def admin_recycle_bin_restore(req: func.HttpRequest) -> func.HttpResponse:
 
 
 @bp.route(route="admin/syncro-tokens/{syncro_user_id:long}", methods=["PUT"], auth_level=func.AuthLevel.FUNCTION)
+@audited("set_syncro_token")
 def admin_set_syncro_token(req: func.HttpRequest) -> func.HttpResponse:
     from web.sync_api import set_syncro_token
 
@@ -38,6 +43,7 @@ def admin_set_syncro_token(req: func.HttpRequest) -> func.HttpResponse:
 
 
 @bp.route(route="admin/syncro-tokens/{syncro_user_id:long}", methods=["DELETE"], auth_level=func.AuthLevel.FUNCTION)
+@audited("forget_syncro_token")
 def admin_forget_syncro_token(req: func.HttpRequest) -> func.HttpResponse:
     from web.sync_api import forget_syncro_token
 

@@ -13,6 +13,8 @@ from datetime import UTC, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from settings import ADMIN_APP_ROLE
+
 TENANT_ID = "5c1a3a6e-0d5e-4c2b-9f0a-2b7f1d9e8c11"
 CLIENT_ID = "9f6b2d4e-7a1c-4e8b-b3d2-6c5a4f3e2d10"
 TIME_ZONE = "America/Los_Angeles"
@@ -85,6 +87,8 @@ def identity_seed(demo: DemoSecrets, *, redirect_uri: str) -> dict[str, Any]:
                 "name": u.name,
                 "personal": u.personal,
                 "admin": u is DISPATCHER,  # so the demo tenant has someone who can grant admin consent
+                # The dispatcher runs the app: its SyncAdmin role opens the admin overview.
+                "app_roles": {CLIENT_ID: [ADMIN_APP_ROLE]} if u is DISPATCHER else {},
             }
             for u in (*TECHS, DISPATCHER)
         ],
@@ -95,6 +99,7 @@ def identity_seed(demo: DemoSecrets, *, redirect_uri: str) -> dict[str, Any]:
                 "name": "Syncro Outlook Sync (demo)",
                 "redirect_uris": [redirect_uri],
                 "sign_in_audience": "AzureADandPersonalMicrosoftAccount",
+                "app_roles": [ADMIN_APP_ROLE],
             }
         ],
     }

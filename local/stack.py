@@ -116,9 +116,9 @@ def app_settings_for_sims(
         "AzureWebJobsStorage": storage,
         "PUBLIC_BASE_URL": host_url,
         "MS_CLIENT_ID": demo.CLIENT_ID,
-        "ADMIN_EMAILS": demo.DISPATCHER.sign_in,
         "MS_CLIENT_SECRET": secrets.client_secret,
-        "MS_AUTHORITY": f"{sims.identity.url}/common",
+        # Bound to the demo tenant, as docs/deploy.md binds a real one (docs/security.md).
+        "MS_AUTHORITY": f"{sims.identity.url}/{demo.TENANT_ID}",
         "GRAPH_BASE_URL": f"{sims.graph.url}/v1.0",
         "SYNCRO_BASE_URL": f"{sims.syncro.url}/api/v1",
         "SYNCRO_API_TOKEN": secrets.syncro_token,

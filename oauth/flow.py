@@ -13,8 +13,9 @@ HTTP calls and storage come in through `LinkingServices`.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
@@ -32,19 +33,19 @@ if TYPE_CHECKING:
     from oauth.tokens import TokenService
     from storage.links import LinkStore
     from storage.oauth_state import OAuthStateStore
-    from sync.graph import Calendar, GraphClient, MicrosoftUser
+    from sync.graph import Calendar, GraphClient
     from sync.syncro import SyncroClient, SyncroUser
 
+from settings import PERSONAL_ACCOUNTS_TENANT_ID as PERSONAL_TENANT_ID
+
 FLOW_LIFETIME = timedelta(minutes=10)
-# Microsoft's tenant of every personal account (outlook.com, hotmail.com, live.com).
-PERSONAL_TENANT_ID = "9188040d-6c67-4c5b-b112-36a304b66dad"
 # Codes Microsoft uses when the tenant lets no user consent to apps ("Need admin approval").
 ADMIN_APPROVAL_CODES = ("AADSTS90094", "AADSTS65001", "AADSTS90093")
 
 
 class Purpose(StrEnum):
     LINK = "link"  # a technician signing in to the settings page (and linking their calendar)
-    ADMIN = "admin"  # someone in ADMIN_EMAILS opening the admin overview
+    ADMIN = "admin"  # someone with the SyncAdmin app role (or an admin group) opening the admin overview
 
 
 class RefusalKind(StrEnum):
@@ -53,6 +54,8 @@ class RefusalKind(StrEnum):
     ADMIN_APPROVAL_NEEDED = "admin_approval_needed"
     AUTHORITY_ERROR = "authority_error"  # any other error= from Microsoft, or a refused code
     PERSONAL_ACCOUNT = "personal_account"
+    FOREIGN_TENANT = "foreign_tenant"  # an account of a tenant the MSP does not allow
+    LINK_HELD = "link_held"  # the Syncro user's link belongs to another Microsoft account
     NO_SYNCRO_USER = "no_syncro_user"
     NOT_AN_ADMIN = "not_an_admin"
     SERVICE_UNAVAILABLE = "service_unavailable"  # Graph or Syncro did not answer: try again
@@ -60,7 +63,8 @@ class RefusalKind(StrEnum):
 
 @dataclass(frozen=True)
 class Refusal:
-    """Why a sign-in did not complete; ``detail`` is Microsoft's own description where there is one."""
+    """Why a sign-in did not complete. ``detail`` is our own words or Microsoft's error code, never
+    Microsoft's description (it arrives in the query string, where anyone can write it)."""
 
     kind: RefusalKind
     detail: str = ""
@@ -71,14 +75,23 @@ class Refusal:
     def status(self) -> int:
         if self.kind is RefusalKind.SERVICE_UNAVAILABLE:
             return 503
-        if self.kind in (RefusalKind.PERSONAL_ACCOUNT, RefusalKind.NO_SYNCRO_USER, RefusalKind.NOT_AN_ADMIN):
+        if self.kind in (
+            RefusalKind.PERSONAL_ACCOUNT,
+            RefusalKind.FOREIGN_TENANT,
+            RefusalKind.NO_SYNCRO_USER,
+            RefusalKind.NOT_AN_ADMIN,
+        ):
             return 403
+        if self.kind is RefusalKind.LINK_HELD:
+            return 409
         return 400
 
 
 @dataclass(frozen=True)
 class SignedIn:
-    """A completed sign-in: who it is, and (for a technician) the link it created or renewed."""
+    """A completed sign-in: who it is (``ms_account_id``, the account's ``oid.tid``; ``ms_email`` is
+    for display only), whether the ID token makes them an admin, and (for a technician) the link it
+    created or renewed."""
 
     purpose: Purpose
     ms_email: str
@@ -86,6 +99,7 @@ class SignedIn:
     tenant_id: str
     syncro_user_id: int | None = None
     newly_linked: bool = False
+    is_admin: bool = False
 
 
 @dataclass(frozen=True)
@@ -102,8 +116,8 @@ class LinkingServices:
     redirect_uri: str
     authority: str
     client_id: str
-    allow_personal_accounts: bool
-    admin_emails: frozenset[str]
+    allowed_tenants: frozenset[str]  # lower-case tenant ids whose accounts may sign in
+    admin_groups: frozenset[str]  # group object ids whose members are admins (besides the app role)
     states: OAuthStateStore
     links: LinkStore
     tokens: TokenService
@@ -118,8 +132,14 @@ class LinkingServices:
 # --- start ---------------------------------------------------------------------------------
 
 
-def start_sign_in(services: LinkingServices, *, purpose: Purpose, login_hint: str | None = None) -> str:
-    """The Microsoft sign-in URL to send the browser to; the flow waits under its ``state``."""
+@dataclass(frozen=True)
+class SignInStarted:
+    url: str  # Microsoft's sign-in page, to send the browser to
+    state: str = field(repr=False)  # the flow's key: the browser that started it is bound to it (web.session)
+
+
+def start_sign_in(services: LinkingServices, *, purpose: Purpose, login_hint: str | None = None) -> SignInStarted:
+    """The Microsoft sign-in to send the browser to; the flow waits under its ``state``."""
     from oauth.msal_app import GRAPH_SCOPES
 
     flow = services.msal_app(None).initiate_auth_code_flow(
@@ -133,7 +153,7 @@ def start_sign_in(services: LinkingServices, *, purpose: Purpose, login_hint: st
     services.states.create_state(
         FlowState(state=flow["state"], syncro_user_id=0, flow=sealed, created_at=now, expires_at=now + FLOW_LIFETIME)
     )
-    return flow["auth_uri"]
+    return SignInStarted(flow["auth_uri"], flow["state"])
 
 
 # --- finish --------------------------------------------------------------------------------
@@ -141,7 +161,7 @@ def start_sign_in(services: LinkingServices, *, purpose: Purpose, login_hint: st
 
 def finish_sign_in(services: LinkingServices, params: Mapping[str, str]) -> SignedIn | Refusal | AdminConsentGranted:
     """Handle Microsoft's redirect to /api/oauth/callback (its query parameters in ``params``)."""
-    if params.get("admin_consent", "").lower() == "true" and not params.get("error"):
+    if is_admin_consent(params):
         return AdminConsentGranted(tenant_id=params.get("tenant", ""))
     flow = _take_flow(services, params.get("state", ""))
     if flow is None:
@@ -159,6 +179,11 @@ def finish_sign_in(services: LinkingServices, params: Mapping[str, str]) -> Sign
     if "error" in result:
         return refusal_for_authority_error(result["error"], result.get("error_description", ""), services)
     return _signed_in(services, purpose, result, cache)
+
+
+def is_admin_consent(params: Mapping[str, str]) -> bool:
+    """Microsoft sending an admin back from the admin-consent page: no flow of ours, nobody signs in."""
+    return params.get("admin_consent", "").lower() == "true" and not params.get("error")
 
 
 def _take_flow(services: LinkingServices, state: str) -> tuple[Purpose, dict[str, Any]] | None:
@@ -184,15 +209,24 @@ def _new_cache() -> msal.SerializableTokenCache:
 def _signed_in(
     services: LinkingServices, purpose: Purpose, result: Mapping[str, Any], cache: msal.SerializableTokenCache
 ) -> SignedIn | Refusal:
+    from oauth.identity import account_of, is_admin
 
     claims = result.get("id_token_claims") or {}
-    tenant_id = str(claims.get("tid", ""))
-    if tenant_id == PERSONAL_TENANT_ID and not services.allow_personal_accounts:
-        return Refusal(RefusalKind.PERSONAL_ACCOUNT, email=str(claims.get("preferred_username", "")))
-    account_id = f"{claims.get('oid', '')}.{tenant_id}"
+    tenant_id = str(claims.get("tid", "")).lower()
+    if tenant_id == PERSONAL_TENANT_ID:
+        return Refusal(RefusalKind.PERSONAL_ACCOUNT, email=str(claims.get("preferred_username", ""))[:256])
+    # Checked on every callback, whatever the authority: only the MSP's tenants are people we know.
+    if tenant_id not in services.allowed_tenants:
+        return Refusal(RefusalKind.FOREIGN_TENANT, email=str(claims.get("preferred_username", ""))[:256])
+    account_id = account_of(claims)
+    if account_id is None:
+        return Refusal(RefusalKind.AUTHORITY_ERROR, detail="Microsoft did not say which account signed in.")
+    admin = is_admin(claims, admin_groups=services.admin_groups)
     # One Graph client for the sign-in's token: /me, and the calendars of a new link.
     with services.graph(result["access_token"]) as graph:
-        return _identify(services, purpose, result, cache, graph, tenant_id=tenant_id, account_id=account_id)
+        return _identify(
+            services, purpose, result, cache, graph, tenant_id=tenant_id, account_id=account_id, admin=admin
+        )
 
 
 def _identify(
@@ -204,8 +238,10 @@ def _identify(
     *,
     tenant_id: str,
     account_id: str,
+    admin: bool,
 ) -> SignedIn | Refusal:
-    """Who signed in (their email, and for a tech their Syncro user), then the link."""
+    """Who signed in (the addresses their tenant vouches for, and for a tech their Syncro user), then the link."""
+    from oauth.identity import MatchOutcome, microsoft_addresses
     from sync.errors import ServiceError
 
     claims = result.get("id_token_claims") or {}
@@ -213,18 +249,16 @@ def _identify(
         me = graph.me()
     except ServiceError as error:
         return Refusal(RefusalKind.SERVICE_UNAVAILABLE, detail=str(error))
-    try:
-        email = _email(me, claims)
-    except ValueError:  # NoMicrosoftEmail: neither /me nor the id_token names the account
-        return Refusal(RefusalKind.AUTHORITY_ERROR, detail="Microsoft did not tell us the account's email address.")
+    addresses = microsoft_addresses(claims, me)
+    if not addresses:
+        return Refusal(RefusalKind.AUTHORITY_ERROR, detail="Microsoft did not tell us the account's sign-in name.")
+    email = addresses[0]
     if purpose is Purpose.ADMIN:
-        if email.lower() not in services.admin_emails:
+        if not admin:
             return Refusal(RefusalKind.NOT_AN_ADMIN, email=email)
-        return SignedIn(purpose, email, account_id, tenant_id)
-    from oauth.identity import MatchOutcome
-
+        return SignedIn(purpose, email, account_id, tenant_id, is_admin=True)
     try:
-        match = _syncro_user(services, email, me)
+        match = _syncro_user(services, addresses, account_id)
     except ServiceError as error:
         return Refusal(RefusalKind.SERVICE_UNAVAILABLE, detail=str(error))
     if match.user is None:
@@ -232,54 +266,52 @@ def _identify(
         detail = "" if match.outcome is MatchOutcome.NO_MATCH else match.reason
         return Refusal(RefusalKind.NO_SYNCRO_USER, email=email, detail=detail)
     user = match.user
+    existing = _existing_link(services, user.id)
+    if existing is not None and existing.ms_account_id and existing.ms_account_id.lower() != account_id:
+        # Never moved silently: whoever holds it keeps it until an admin releases it.
+        return Refusal(RefusalKind.LINK_HELD, email=existing.ms_username or existing.email)
     # The cache first: a link marked active must never be without the token that backs it.
     services.tokens.save_cache(user.id, cache)
     try:
-        newly = _link(services, user, graph, email=email, account_id=account_id, tenant_id=tenant_id, token=result)
+        newly = _link(services, user, graph, existing, email=email, account_id=account_id, tenant_id=tenant_id)
     except ServiceError as error:
         return Refusal(RefusalKind.SERVICE_UNAVAILABLE, detail=str(error))
-    return SignedIn(purpose, email, account_id, tenant_id, syncro_user_id=user.id, newly_linked=newly)
+    return SignedIn(purpose, email, account_id, tenant_id, syncro_user_id=user.id, newly_linked=newly, is_admin=admin)
 
 
-def _email(me: MicrosoftUser, claims: Mapping[str, Any]) -> str:
-    from oauth.identity import microsoft_email
-
-    return microsoft_email(me, dict(claims))
-
-
-def _syncro_user(services: LinkingServices, email: str, me: MicrosoftUser) -> SyncroMatch:
+def _syncro_user(services: LinkingServices, addresses: list[str], account_id: str) -> SyncroMatch:
     from oauth.identity import match_syncro_user
 
-    overrides = dict(services.overrides())
-    # An admin may have mapped the account by its sign-in name as well as by its mail.
-    if me.user_principal_name and me.user_principal_name.lower() in overrides:
-        overrides.setdefault(email.lower(), overrides[me.user_principal_name.lower()])
-    return match_syncro_user(email, services.syncro.users(), overrides=overrides, microsoft_id=me.id)
+    return match_syncro_user(
+        addresses, services.syncro.users(), overrides=services.overrides(), microsoft_id=account_id.split(".")[0]
+    )
+
+
+def _existing_link(services: LinkingServices, syncro_user_id: int) -> Link | None:
+    try:
+        return services.links.get_link(syncro_user_id)
+    except NotFound:
+        return None
 
 
 def _link(
     services: LinkingServices,
     user: SyncroUser,
     graph: GraphClient,
+    existing: Link | None,
     *,
     email: str,
     account_id: str,
     tenant_id: str,
-    token: Mapping[str, Any],
 ) -> bool:
     """Create the tech's link on the default calendar, or renew it (keeping their choices).
     Returns whether it is new."""
     now = services.clock()
-    username = str((token.get("id_token_claims") or {}).get("preferred_username", email))
-    try:
-        existing = services.links.get_link(user.id)
-    except NotFound:
-        existing = None
     if existing is not None:
         renewed = existing.with_changes(
             email=email,
             ms_account_id=account_id,
-            ms_username=username,
+            ms_username=email,
             ms_tenant_id=tenant_id,
             status=LinkStatus.ACTIVE,
             status_detail="",
@@ -295,7 +327,7 @@ def _link(
         syncro_user_id=user.id,
         email=email,
         ms_account_id=account_id,
-        ms_username=username,
+        ms_username=email,
         ms_tenant_id=tenant_id,
         calendar_id=calendar.id if calendar else "",
         calendar_name=calendar.name if calendar else "",
@@ -321,14 +353,24 @@ def default_calendar(calendars: list[Calendar]) -> Calendar | None:
 
 
 def refusal_for_authority_error(error: str, description: str, services: LinkingServices) -> Refusal:
-    """What an ``error=`` from Microsoft (on the redirect or the token endpoint) means for the tech."""
-    description = description.strip()[:2000]
-    if any(code in description for code in ADMIN_APPROVAL_CODES):
+    """What an ``error=`` from Microsoft (on the redirect or the token endpoint) means for the tech.
+
+    The redirect's query string is anyone's to write, so only codes are kept: Microsoft's
+    ``AADSTS`` number and the OAuth error name, each in a shape we check; the page says the rest
+    in our own words."""
+    aadsts = _AADSTS.search(description or "")
+    code = aadsts.group(0) if aadsts else ""
+    if code in ADMIN_APPROVAL_CODES:
         url = admin_consent_url(services.authority, client_id=services.client_id, redirect_uri=services.redirect_uri)
-        return Refusal(RefusalKind.ADMIN_APPROVAL_NEEDED, detail=description, admin_consent_url=url)
+        return Refusal(RefusalKind.ADMIN_APPROVAL_NEEDED, detail=code, admin_consent_url=url)
     if error == "access_denied":
-        return Refusal(RefusalKind.CONSENT_REFUSED, detail=description)
-    return Refusal(RefusalKind.AUTHORITY_ERROR, detail=description or error[:200])
+        return Refusal(RefusalKind.CONSENT_REFUSED, detail=code)
+    name = error if _ERROR_NAME.fullmatch(error or "") else "unknown_error"
+    return Refusal(RefusalKind.AUTHORITY_ERROR, detail=" ".join(part for part in (name, code) if part))
+
+
+_AADSTS = re.compile(r"AADSTS\d{4,8}")
+_ERROR_NAME = re.compile(r"[a-z_]{1,40}")
 
 
 def admin_consent_url(authority: str, *, client_id: str, redirect_uri: str, tenant: str = "organizations") -> str:

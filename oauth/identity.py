@@ -1,37 +1,56 @@
-"""Which Syncro user a Microsoft account belongs to: pure functions, no I/O.
+"""Who a Microsoft account is, and which Syncro user it belongs to: pure functions, no I/O.
 
-A technician signs in with Microsoft; we find their Syncro user by email, case-insensitively,
-unless an admin's override maps the Microsoft account to a Syncro user explicitly (needed when
-the two emails differ, or when two Syncro users share one address).
+An account is its ``oid`` + ``tid`` (`account_of`), only ever in a tenant the MSP allows (checked
+before anything here runs). We find its Syncro user by the addresses that tenant vouches for (its
+sign-in name first, its mail second; `microsoft_addresses`), case-insensitively, unless an admin's
+override maps the account to a Syncro user explicitly (needed when the addresses differ, or when
+two Syncro users share one address).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from settings import ADMIN_APP_ROLE
 from sync.graph import MicrosoftUser
 from sync.syncro import SyncroUser
 
 
-class NoMicrosoftEmail(ValueError):
-    """Raised when neither /me nor the id_token names an address for the account."""
+def account_of(claims: Mapping[str, Any]) -> str | None:
+    """The account's identity: ``oid.tid`` from the ID token (MSAL's home account id), lower-case;
+    None when either is missing. Never an address: any tenant's admin can set ``mail``."""
+    oid, tid = (str(claims.get(name) or "").strip().lower() for name in ("oid", "tid"))
+    return f"{oid}.{tid}" if oid and tid else None
 
 
-def microsoft_email(me: MicrosoftUser | None, id_token_claims: Mapping[str, Any]) -> str:
-    """The address to match a Microsoft account by: ``mail`` from /me, else its
-    ``userPrincipalName``, else the id_token's ``preferred_username``; trimmed, case kept.
+def is_admin(claims: Mapping[str, Any], *, admin_groups: frozenset[str]) -> bool:
+    """Whether the ID token makes its account an admin: the ``SyncAdmin`` app role in ``roles``, or
+    one of ``admin_groups`` in ``groups``. (A user in too many groups gets no ``groups`` claim at
+    all, "group overage": they are not an admin by group; the app role has no such limit.)"""
+    roles = claims.get("roles")
+    if isinstance(roles, list) and ADMIN_APP_ROLE in roles:
+        return True
+    groups = claims.get("groups")
+    return isinstance(groups, list) and any(str(group).lower() in admin_groups for group in groups)
 
-    ``me`` is None when /me could not be read. Raises NoMicrosoftEmail when none is there.
-    """
-    candidates = [me.mail, me.user_principal_name] if me is not None else []
-    candidates.append(id_token_claims.get("preferred_username"))
+
+def microsoft_addresses(claims: Mapping[str, Any], me: MicrosoftUser | None) -> list[str]:
+    """The addresses to match an account of an allowed tenant by, best first: its sign-in name
+    (the ID token's ``preferred_username``, else /me's ``userPrincipalName``), then its ``mail``
+    as a second key. Trimmed, case kept, without repeats; empty when there is none."""
+    candidates = [claims.get("preferred_username")]
+    if me is not None:
+        candidates += [me.user_principal_name, me.mail]
+    addresses: list[str] = []
     for candidate in candidates:
-        if isinstance(candidate, str) and candidate.strip():
-            return candidate.strip()
-    raise NoMicrosoftEmail("the Microsoft account has no mail, user principal name or preferred_username")
+        if isinstance(candidate, str) and "@" in candidate and len(candidate) <= 256:
+            address = candidate.strip()
+            if normalized_email(address) not in {normalized_email(a) for a in addresses}:
+                addresses.append(address)
+    return addresses
 
 
 def normalized_email(email: str) -> str:
@@ -80,34 +99,36 @@ class SyncroMatch:
 
 
 def match_syncro_user(
-    email: str,
+    addresses: Sequence[str],
     users: Iterable[SyncroUser],
     *,
     overrides: Mapping[str, int],
     microsoft_id: str | None = None,
 ) -> SyncroMatch:
-    """The Syncro user for a Microsoft account.
+    """The Syncro user for a Microsoft account of an allowed tenant.
 
-    An override keyed by the account's object id (``microsoft_id``) or by its lower-case email
-    wins over any email match, and when its Syncro user is missing the answer is
-    OVERRIDE_USER_MISSING (never a fallback to email: the admin chose). Otherwise the user whose
-    email equals ``email`` ignoring case and surrounding spaces; several such users are AMBIGUOUS.
+    An override keyed by the account's object id (``microsoft_id``) or by one of its addresses
+    wins over any address match, and when its Syncro user is missing the answer is
+    OVERRIDE_USER_MISSING (never a fallback: the admin chose). Otherwise each address in turn
+    (sign-in name, then mail): the first that one Syncro user's email equals, ignoring case and
+    surrounding spaces; an address several users share is AMBIGUOUS.
     """
     users = list(users)
-    wanted = normalized_email(email)
     keyed = {key.strip().lower(): value for key, value in overrides.items()}
-    for key in (microsoft_id, wanted):
+    wanted = [normalized_email(address) for address in addresses if address.strip()]
+    for key in (microsoft_id, *wanted):
         if key and key.strip().lower() in keyed:
             target = keyed[key.strip().lower()]
             found = next((user for user in users if user.id == target), None)
             if found is None:
                 return SyncroMatch(MatchOutcome.OVERRIDE_USER_MISSING, via_override=True, override_user_id=target)
             return SyncroMatch(MatchOutcome.MATCHED, found, via_override=True, override_user_id=target)
-    same = tuple(
-        {user.id: user for user in users if user.email and wanted and normalized_email(user.email) == wanted}.values()
-    )
-    if len(same) == 1:
-        return SyncroMatch(MatchOutcome.MATCHED, same[0])
-    if same:
-        return SyncroMatch(MatchOutcome.AMBIGUOUS, candidates=same)
+    for address in wanted:
+        same = tuple(
+            {user.id: user for user in users if user.email and normalized_email(user.email) == address}.values()
+        )
+        if len(same) == 1:
+            return SyncroMatch(MatchOutcome.MATCHED, same[0])
+        if same:
+            return SyncroMatch(MatchOutcome.AMBIGUOUS, candidates=same)
     return SyncroMatch(MatchOutcome.NO_MATCH)

@@ -16,6 +16,7 @@ from storage.errors import ConcurrencyConflict, NotFound
 if TYPE_CHECKING:
     from realtime.status import BackgroundStatus, QueueStatus
     from storage.account import StorageAccount
+    from storage.admin_log import AdminAction
     from storage.conflicts import ConflictRecord
     from storage.job_status import PollStatus
     from storage.links import Link
@@ -64,6 +65,7 @@ class AdminOverview:
     without_syncro_token: frozenset[int] = frozenset()
     queue: QueueStatus | None = None  # jobs waiting and poisoned
     poll: PollStatus | None = None  # the account's last Syncro poll
+    admin_log: tuple[AdminAction, ...] = ()  # the latest admin actions, newest first
 
 
 class _CalendarCache:
@@ -213,22 +215,59 @@ def unlink(syncro_user_id: int, *, remove_outlook_events: bool) -> None:
     storage_account().links.delete_link(syncro_user_id)
 
 
+def revoke_feed_urls(syncro_user_id: int) -> int:
+    """Turn every feed URL of the tech off; how many were on."""
+    from services import storage_account
+
+    account = storage_account()
+    revoked = 0
+    for record in account.feed_tokens.list_for_tech(syncro_user_id):
+        if record.active:
+            try:
+                account.feed_tokens.revoke(record, at=account.clock())
+                revoked += 1
+            except ConcurrencyConflict:
+                continue  # revoked by a parallel request
+    return revoked
+
+
 def new_feed_url(syncro_user_id: int) -> str:
     """Revoke the tech's feed URLs and issue a new one (256 random bits; only its hash is kept)."""
     from services import storage_account
     from settings import get_settings
 
     account = storage_account()
-    now = account.clock()
-    for record in account.feed_tokens.list_for_tech(syncro_user_id):
-        if record.active:
-            try:
-                account.feed_tokens.revoke(record, at=now)
-            except ConcurrencyConflict:
-                continue  # revoked by a parallel request
+    revoke_feed_urls(syncro_user_id)
     token = secrets.token_urlsafe(32)
-    account.feed_tokens.create_token(token, syncro_user_id=syncro_user_id, created_at=now)
+    account.feed_tokens.create_token(token, syncro_user_id=syncro_user_id, created_at=account.clock())
     return f"{get_settings().public_base_url}/api/ics/{token}.ics"
+
+
+def remove_tech(syncro_user_id: int) -> None:
+    """An admin releases a tech's link: unlink (their [S] events stay in Outlook), turn their feed
+    URL off and end every session of theirs. Anyone matching the Syncro user may then link again."""
+    from services import storage_account
+    from storage.session_versions import tech_subject
+
+    unlink(syncro_user_id, remove_outlook_events=False)
+    revoke_feed_urls(syncro_user_id)
+    storage_account().session_versions.bump(tech_subject(syncro_user_id))
+
+
+def record_admin_action(actor: str, action: str, syncro_user_id: int | None = None, detail: str = "") -> None:
+    """Add an entry to the admin log (`storage.admin_log`). Never fails the action it records:
+    the action is done; a storage hiccup is logged instead."""
+    import logging
+
+    from services import storage_account
+    from storage.admin_log import AdminAction
+    from storage.errors import StorageError
+
+    account = storage_account()
+    try:
+        account.admin_log.record(AdminAction(account.clock(), actor, action, syncro_user_id, detail))
+    except StorageError:
+        logging.getLogger(__name__).warning("could not record the admin action %s", action, exc_info=True)
 
 
 def admin_overview() -> AdminOverview:
@@ -250,12 +289,13 @@ def admin_overview() -> AdminOverview:
     known = {user.id for user in users}
     unknown = sorted({i for i in overrides.values() if i not in known})
     queue = queue_status(account)
+    log = tuple(account.admin_log.latest())
     if read_ownership(account.cursors) is not OwnershipMode.TOKENS:
-        return AdminOverview(rows, overrides, unknown, queue=queue, poll=poll)
+        return AdminOverview(rows, overrides, unknown, queue=queue, poll=poll, admin_log=log)
     tokened = {record.syncro_user_id for record in SyncroTokenStore(account).list_tokens()}
     missing = frozenset(tech for tech, link in links.items() if link.status is LinkStatus.ACTIVE) - tokened
     note = OwnershipUnknown(tuple(sorted(missing))).explanation
-    return AdminOverview(rows, overrides, unknown, note, missing, queue=queue, poll=poll)
+    return AdminOverview(rows, overrides, unknown, note, missing, queue=queue, poll=poll, admin_log=log)
 
 
 _STATUS_READERS = 8  # two point reads per tech (subscription, waiting job): in parallel for a large team

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from azure.core.credentials import TokenCredential
 
     from settings import StorageSettings
+    from storage.admin_log import AdminLogStore
     from storage.conflicts import ConflictStore
     from storage.cursors import CursorStore
     from storage.feed_tokens import FeedTokenStore
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
     from storage.outlook_mirror import OutlookMirrorStore
     from storage.overrides import OverrideStore
     from storage.recycle_bin import RecycleBinStore
+    from storage.session_versions import SessionVersionStore
     from storage.subscriptions import SubscriptionStore
     from storage.sync_queue import SyncQueue
     from storage.token_caches import TokenCacheStore
@@ -274,6 +276,18 @@ class StorageAccount:
         from storage.leases import LeaseStore
 
         return LeaseStore(self)
+
+    @cached_property
+    def session_versions(self) -> SessionVersionStore:
+        from storage.session_versions import SessionVersionStore
+
+        return SessionVersionStore(self)
+
+    @cached_property
+    def admin_log(self) -> AdminLogStore:
+        from storage.admin_log import AdminLogStore
+
+        return AdminLogStore(self)
 
     @cached_property
     def sync_queue(self) -> SyncQueue:

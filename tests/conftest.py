@@ -35,6 +35,10 @@ def tls_files(tmp_path_factory: pytest.TempPathFactory) -> TlsFiles:
     return make_tls_files(Path(tmp_path_factory.mktemp("tls")))
 
 
+# The tenant app_settings_env binds sign-in to (settings refuse an authority that names none).
+TEST_TENANT_ID = "6d2f1c4b-3a59-4e8d-9c7b-1f0e2d3c4b5a"
+
+
 @pytest.fixture
 def sim_clock() -> SimClock:
     return SimClock()
@@ -52,6 +56,7 @@ def app_settings_env(storage_connection_string: str, **overrides: str) -> dict[s
         "PUBLIC_BASE_URL": "http://127.0.0.1:7071",
         "MS_CLIENT_ID": "11111111-2222-3333-4444-555555555555",
         "MS_CLIENT_SECRET": "client-secret-value",
+        "MS_AUTHORITY": f"https://login.microsoftonline.com/{TEST_TENANT_ID}",
         "SYNCRO_BASE_URL": "https://127.0.0.1:9/api/v1",
         "SYNCRO_API_TOKEN": "syncro-token-value",
         "SYNCRO_WEBHOOK_SECRET": "webhook-secret-value",

@@ -61,9 +61,16 @@ def _guarded(handler: Callable[[WebRequest], WebResponse]) -> Callable[[WebReque
 
 
 def _session(request: WebRequest) -> Session | None:
-    from services import session_codec
+    """The request's session: signed by us, unexpired, and not ended since (sign-out, unlink, an
+    admin's remove bump the person's session version; `storage.session_versions`)."""
+    from services import session_codec, storage_account
 
-    return session_codec().read(request.cookie)
+    session = session_codec().read(request.cookie)
+    if session is None:
+        return None
+    if session.version != storage_account().session_versions.current(session.subject):
+        return None
+    return session
 
 
 def _secure_cookie() -> bool:
@@ -109,6 +116,7 @@ def _tech_post_guard(request: WebRequest) -> tuple[Session, int] | WebResponse:
 def oauth_start(request: WebRequest) -> WebResponse:
     from oauth.flow import Purpose, start_sign_in
     from services import linking_services
+    from web.session import sign_in_cookie
 
     raw = request.query.get("purpose", "link")
     try:
@@ -118,15 +126,25 @@ def oauth_start(request: WebRequest) -> WebResponse:
     hint = request.query.get("login_hint", "").strip()
     if len(hint) > 256 or (hint and "@" not in hint):
         return _error("bad_request", status=400, detail="login_hint must be an email address")
-    return redirect(start_sign_in(linking_services(), purpose=purpose, login_hint=hint or None))
+    started = start_sign_in(linking_services(), purpose=purpose, login_hint=hint or None)
+    # The callback must come back to this browser: it carries a hash of the state (login CSRF).
+    bound = sign_in_cookie(started.state, request.cookie, secure=_secure_cookie())
+    return redirect(started.url, headers={"Set-Cookie": bound})
 
 
 @_guarded
 def oauth_callback(request: WebRequest) -> WebResponse:
-    from oauth.flow import AdminConsentGranted, Purpose, Refusal, finish_sign_in
-    from services import linking_services, session_codec
+    from oauth.flow import AdminConsentGranted, Purpose, Refusal, finish_sign_in, is_admin_consent
+    from oauth.links import forget_cached_calendars
+    from services import linking_services, session_codec, storage_account
+    from storage.session_versions import account_subject, tech_subject
     from web import pages, views
+    from web.session import sign_in_started_here
 
+    if not is_admin_consent(request.query) and not sign_in_started_here(request.query.get("state", ""), request.cookie):
+        # Not begun in this browser: someone else's sign-in, or a link sent to trick this browser
+        # into an attacker's session (login CSRF). The flow stays where it is; nobody is signed in.
+        return _error("state_invalid")
     outcome = finish_sign_in(linking_services(), request.query)
     if isinstance(outcome, AdminConsentGranted):
         return _page(200, pages.render_error(views.error_view("admin_consent_granted")))
@@ -139,10 +157,20 @@ def oauth_callback(request: WebRequest) -> WebResponse:
             email=outcome.email,
             admin_consent_url=outcome.admin_consent_url,
         )
-    if outcome.syncro_user_id is not None and outcome.purpose is not Purpose.ADMIN:
-        _ensure_subscription(outcome.syncro_user_id)
+    tech = outcome.syncro_user_id
+    if tech is not None:
+        forget_cached_calendars(tech)  # a re-link may be another account with other calendars
+        if outcome.purpose is not Purpose.ADMIN:
+            _ensure_subscription(tech)
+    subject = tech_subject(tech) if tech is not None else account_subject(outcome.ms_account_id)
     codec = session_codec()
-    session = codec.new(syncro_user_id=outcome.syncro_user_id, ms_email=outcome.ms_email)
+    session = codec.new(
+        syncro_user_id=tech,
+        ms_email=outcome.ms_email,
+        account=outcome.ms_account_id,
+        admin=outcome.is_admin,
+        version=storage_account().session_versions.current(subject),
+    )
     cookie = codec.cookie(session, secure=_secure_cookie())
     target = ADMIN_PATH if outcome.purpose is Purpose.ADMIN else SETTINGS_PATH
     if outcome.newly_linked:
@@ -165,12 +193,19 @@ def _ensure_subscription(syncro_user_id: int) -> None:
 
 @_guarded
 def sign_out(request: WebRequest) -> WebResponse:
-    from services import session_codec
-
-    _, refused = _post_guard(request)
+    session, refused = _post_guard(request)
     if refused:
         return refused
-    return redirect(SETTINGS_PATH, headers={"Set-Cookie": session_codec().clear_cookie(secure=_secure_cookie())})
+    assert session is not None
+    return _end_sessions(session.subject, f"{SETTINGS_PATH}?signedout=1")
+
+
+def _end_sessions(subject: str, target: str) -> WebResponse:
+    """End every session of ``subject`` (this browser's and any copy of its cookie) and go to ``target``."""
+    from services import session_codec, storage_account
+
+    storage_account().session_versions.bump(subject)
+    return redirect(target, headers={"Set-Cookie": session_codec().clear_cookie(secure=_secure_cookie())})
 
 
 # --- the settings page ---------------------------------------------------------------------
@@ -184,8 +219,16 @@ def settings_page(request: WebRequest) -> WebResponse:
     if session is None or session.syncro_user_id is None:
         from web import pages, views
 
-        return _page(200, pages.render_sign_in(views.sign_in_view()))
+        notice = next((text for key, text in _SIGNED_OUT_NOTICES.items() if request.query.get(key)), None)
+        return _page(200, pages.render_sign_in(views.sign_in_view(notice=notice)))
     return _render_settings(session, flash=_flash(request.query))
+
+
+# After these the session has ended, so the sign-in page says what happened.
+_SIGNED_OUT_NOTICES = {
+    "unlinked": "Your calendar is unlinked and you are signed out everywhere.",
+    "signedout": "You are signed out, in this browser and any other.",
+}
 
 
 _FLASHES = {
@@ -193,6 +236,7 @@ _FLASHES = {
     "saved": "Saved.",
     "unlinked": "Unlinked.",
     "token": "Your Syncro API token is saved; your appointments sync from the next poll.",
+    "removed": "Removed: the link is released, the feed URL is off and they are signed out everywhere.",
 }
 
 
@@ -239,14 +283,19 @@ def _save_settings(request: WebRequest) -> WebResponse:
 
 @_guarded
 def settings_unlink(request: WebRequest) -> WebResponse:
-    from oauth.links import unlink
+    from oauth.links import revoke_feed_urls, unlink
 
     guarded = _tech_post_guard(request)
     if isinstance(guarded, WebResponse):
         return guarded
-    _, syncro_user_id = guarded
+    session, syncro_user_id = guarded
+    feed = request.form.get("feed", "")
+    if feed not in ("keep", "revoke"):
+        return _error("bad_request", status=400, detail="Choose whether to keep your calendar feed, then unlink.")
     unlink(syncro_user_id, remove_outlook_events=request.form.get("remove_events", "") == "on")
-    return redirect(f"{SETTINGS_PATH}?unlinked=1")
+    if feed == "revoke":
+        revoke_feed_urls(syncro_user_id)
+    return _end_sessions(session.subject, f"{SETTINGS_PATH}?unlinked=1")
 
 
 @_guarded
@@ -332,12 +381,12 @@ def sync_summary(report: SyncReport) -> str:
 
 
 def _admin_session(request: WebRequest) -> tuple[Session | None, WebResponse | None]:
-    from settings import get_settings
-
+    """An admin's session (the ID token at sign-in carried the SyncAdmin role or an admin group),
+    or where to send the browser instead."""
     session = _session(request)
     if session is None:
         return None, redirect("/api/oauth/start?purpose=admin")
-    if session.ms_email.lower() not in get_settings().admin_emails:
+    if not session.admin:
         return None, _error("not_an_admin", status=403, email=session.ms_email)
     return session, None
 
@@ -359,14 +408,12 @@ def admin_page(request: WebRequest) -> WebResponse:
 
 @_guarded
 def admin_overrides(request: WebRequest) -> WebResponse:
-    from oauth.links import set_override
+    from oauth.links import record_admin_action, set_override
 
-    _, refused = _post_guard(request)
+    admin, refused = _admin_post_guard(request)
     if refused:
         return refused
-    _, not_admin = _admin_session(request)
-    if not_admin:
-        return not_admin
+    assert admin is not None
     email = request.form.get("ms_email", "").strip()
     raw_id = request.form.get("syncro_user_id", "").strip()
     if not email or "@" not in email or len(email) > 256:
@@ -376,4 +423,37 @@ def admin_overrides(request: WebRequest) -> WebResponse:
     problem = set_override(email, int(raw_id) if raw_id else None)
     if problem:
         return _error("bad_request", status=400, detail=problem)
+    action = "override" if raw_id else "override_removed"
+    record_admin_action(_actor(admin), action, int(raw_id) if raw_id else None, detail=email)
     return redirect(f"{ADMIN_PATH}?saved=1")
+
+
+@_guarded
+def admin_remove(request: WebRequest) -> WebResponse:
+    """An admin releases a tech's link (so another account may link), turns their feed off and
+    signs them out everywhere."""
+    from oauth.links import record_admin_action, remove_tech
+
+    admin, refused = _admin_post_guard(request)
+    if refused:
+        return refused
+    assert admin is not None
+    raw_id = request.form.get("syncro_user_id", "").strip()
+    if not (raw_id.isascii() and raw_id.isdigit() and len(raw_id) <= 19):
+        return _error("bad_request", status=400, detail="A Syncro user id is a whole number.")
+    remove_tech(int(raw_id))
+    record_admin_action(_actor(admin), "remove", int(raw_id))
+    return redirect(f"{ADMIN_PATH}?removed=1")
+
+
+def _admin_post_guard(request: WebRequest) -> tuple[Session | None, WebResponse | None]:
+    """A POST by a signed-in admin with this session's CSRF token, or the page refusing it."""
+    _, refused = _post_guard(request)
+    if refused:
+        return None, refused
+    return _admin_session(request)
+
+
+def _actor(session: Session) -> str:
+    """Who did an admin action, for the admin log: the account's sign-in name and its ids."""
+    return f"{session.ms_email} (Microsoft account {session.account})"

@@ -174,6 +174,7 @@ def _environment() -> Environment:
         syncro_token_path=views.SYNCRO_TOKEN_PATH,
         sign_out_path=views.SIGN_OUT_PATH,
         admin_overrides_path=views.ADMIN_OVERRIDES_PATH,
+        admin_remove_path=views.ADMIN_REMOVE_PATH,
     )
     env.filters["ago"] = ago
     env.filters["ahead"] = ahead

@@ -19,10 +19,20 @@ server from the signed timestamp as well, so a cookie kept past ``Max-Age`` is s
 
 CSRF: each session carries 32 random bytes; every POST form echoes them in ``csrf_token`` and
 `check_csrf` compares in constant time.
+
+Who: the cookie names the Microsoft account (``oid.tid``) and whether its ID token made it an
+admin (the SyncAdmin app role or an admin group, read at sign-in). Its ``version`` is a copy of the
+person's counter in `storage.session_versions`; the handlers refuse a cookie whose copy is behind,
+so sign-out, unlink and an admin's "remove" end every earlier session at once.
+
+Sign-in binding (login CSRF): `/api/oauth/start` sets a short-lived cookie holding a hash of the
+OAuth ``state`` (`sign_in_cookie`); the callback goes on only when its ``state`` hashes to one
+of them (`sign_in_started_here`), so a callback URL opened in another browser signs nobody in.
 """
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import secrets
 import time
@@ -49,12 +59,30 @@ class Session:
     """Who is signed in: a technician (``syncro_user_id`` set) or an admin who is not one (None)."""
 
     syncro_user_id: int | None  # in the cookie as a decimal string: Syncro ids exceed 2**32
-    ms_email: str  # the Microsoft account's email, as signed in
+    ms_email: str  # the Microsoft account's sign-in name, for display only
     csrf_token: str = field(repr=False)
     issued_at: datetime  # aware, UTC, whole seconds
+    account: str = ""  # the Microsoft account: ``oid.tid``
+    admin: bool = False  # the ID token carried the SyncAdmin role or an admin group
+    version: int = 0  # the person's session version when this was issued
+
+    @property
+    def subject(self) -> str:
+        """Whose session version this session must match (`storage.session_versions`)."""
+        from storage.session_versions import account_subject, tech_subject
+
+        return tech_subject(self.syncro_user_id) if self.syncro_user_id is not None else account_subject(self.account)
 
 
-def new_session(syncro_user_id: int | str | None, ms_email: str, *, issued_at: datetime | None = None) -> Session:
+def new_session(
+    syncro_user_id: int | str | None,
+    ms_email: str,
+    *,
+    account: str = "",
+    admin: bool = False,
+    version: int = 0,
+    issued_at: datetime | None = None,
+) -> Session:
     """A fresh session with a new CSRF token, issued now unless ``issued_at`` says otherwise."""
     moment = issued_at if issued_at is not None else datetime.now(UTC)
     return Session(
@@ -62,6 +90,9 @@ def new_session(syncro_user_id: int | str | None, ms_email: str, *, issued_at: d
         ms_email=ms_email,
         csrf_token=secrets.token_urlsafe(32),
         issued_at=moment.astimezone(UTC).replace(microsecond=0),
+        account=account,
+        admin=admin,
+        version=version,
     )
 
 
@@ -115,9 +146,18 @@ class SessionCookies:
     def max_age(self) -> timedelta:
         return timedelta(seconds=self._max_age)
 
-    def new(self, *, syncro_user_id: int | str | None, ms_email: str) -> Session:
+    def new(
+        self,
+        *,
+        syncro_user_id: int | str | None,
+        ms_email: str,
+        account: str = "",
+        admin: bool = False,
+        version: int = 0,
+    ) -> Session:
         """A fresh session issued now (by this instance's clock)."""
-        return new_session(syncro_user_id, ms_email, issued_at=datetime.fromtimestamp(self._clock(), UTC))
+        moment = datetime.fromtimestamp(self._clock(), UTC)
+        return new_session(syncro_user_id, ms_email, account=account, admin=admin, version=version, issued_at=moment)
 
     def make_cookie(self, session: Session, *, secure: bool) -> str:
         """The Set-Cookie header value for ``session``. ``secure=False`` only for http://127.0.0.1 or localhost."""
@@ -127,6 +167,9 @@ class SessionCookies:
                 "email": session.ms_email,
                 "csrf": session.csrf_token,
                 "iat": int(session.issued_at.timestamp()),
+                "acct": session.account,
+                "adm": session.admin,
+                "ver": session.version,
             }
         )
         cookie = f"{COOKIE_NAME}={value}; Max-Age={self._max_age}; Path={COOKIE_PATH}; HttpOnly; SameSite=Lax"
@@ -151,6 +194,11 @@ class SessionCookies:
         if not isinstance(payload, dict):
             return None
         uid, email, csrf, iat = (payload.get(name) for name in ("uid", "email", "csrf", "iat"))
+        account, admin, version = payload.get("acct", ""), payload.get("adm", False), payload.get("ver", 0)
+        if not (isinstance(account, str) and isinstance(admin, bool)):
+            return None
+        if not isinstance(version, int) or isinstance(version, bool) or version < 0:
+            return None
         if not (uid is None or (isinstance(uid, str) and uid.isascii() and uid.isdigit() and len(uid) <= 20)):
             return None
         if not (isinstance(email, str) and isinstance(csrf, str) and csrf):
@@ -162,7 +210,13 @@ class SessionCookies:
         except (ValueError, OverflowError, OSError):
             return None
         return Session(
-            syncro_user_id=None if uid is None else int(uid), ms_email=email, csrf_token=csrf, issued_at=issued_at
+            syncro_user_id=None if uid is None else int(uid),
+            ms_email=email,
+            csrf_token=csrf,
+            issued_at=issued_at,
+            account=account,
+            admin=admin,
+            version=version,
         )
 
     # The names web.handlers uses.
@@ -172,6 +226,43 @@ class SessionCookies:
     @staticmethod
     def clear_cookie(*, secure: bool = False) -> str:
         return clear_cookie(secure=secure)
+
+
+# --- the sign-in's binding to the browser that started it -----------------------------------
+
+SIGN_IN_COOKIE = "calendar_signin"
+SIGN_IN_COOKIE_PATH = "/api/oauth"
+SIGN_IN_COOKIE_SECONDS = 600  # the flow's own lifetime (oauth.flow.FLOW_LIFETIME)
+_SIGN_INS_KEPT = 3  # sign-ins started in other tabs of the same browser still finish
+
+
+def _state_hash(state: str) -> str:
+    return hashlib.sha256(state.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def sign_in_cookie(state: str, cookie_header: str | None, *, secure: bool) -> str:
+    """The Set-Cookie value binding a new sign-in's ``state`` to this browser (a hash, never the
+    state), keeping the latest few started here. HttpOnly, SameSite=Lax: Microsoft's redirect
+    back is a top-level GET, so the cookie comes with it."""
+    earlier = [value for value in _sign_in_hashes(cookie_header) if value != _state_hash(state)]
+    value = ".".join([_state_hash(state), *earlier][:_SIGN_INS_KEPT])
+    cookie = f"{SIGN_IN_COOKIE}={value}; Max-Age={SIGN_IN_COOKIE_SECONDS}; Path={SIGN_IN_COOKIE_PATH}; HttpOnly; SameSite=Lax"
+    return cookie + "; Secure" if secure else cookie
+
+
+def sign_in_started_here(state: str, cookie_header: str | None) -> bool:
+    """Whether this browser started the sign-in ``state`` names; compared in constant time."""
+    wanted = _state_hash(state).encode()
+    return any(hmac.compare_digest(wanted, value.encode()) for value in _sign_in_hashes(cookie_header))
+
+
+def _sign_in_hashes(cookie_header: str | None) -> list[str]:
+    hashes = []
+    for part in (cookie_header or "").split(";"):
+        name, eq, value = part.partition("=")
+        if eq and name.strip() == SIGN_IN_COOKIE:
+            hashes += [h for h in value.strip().strip('"').split(".") if len(h) == 64 and h.isascii() and h.isalnum()]
+    return hashes[: _SIGN_INS_KEPT * 2]
 
 
 def _derive(key: bytes) -> bytes:

@@ -14,7 +14,8 @@ shows a stack trace, and the one that repeats text from Microsoft shows only its
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterable
+import re
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -35,6 +36,7 @@ SYNCRO_TOKEN_PATH = "/api/settings/syncro-token"  # the tech's own Syncro API to
 SIGN_OUT_PATH = "/api/settings/signout"
 ADMIN_PATH = "/api/admin"
 ADMIN_OVERRIDES_PATH = "/api/admin/overrides"
+ADMIN_REMOVE_PATH = "/api/admin/remove"  # release a tech's link: unlink, feed off, sessions ended
 OAUTH_START_PATH = "/api/oauth/start"
 
 FIELD_CSRF = "csrf_token"
@@ -49,7 +51,6 @@ FIELD_OVERRIDE_REMOVE = "remove"
 
 # The authority's text is shown to the tech; a bound keeps a hostile or broken reply from
 # filling the page.
-_MAX_AUTHORITY_TEXT = 600
 
 
 @dataclass(frozen=True)
@@ -166,7 +167,6 @@ class SignInView:
 
     start_url: str = OAUTH_START_PATH
     notice: str | None = None  # e.g. "You have been signed out."
-    personal_accounts_allowed: bool = False
     heading: str = "Sync your Syncro appointments with Outlook"
 
 
@@ -224,6 +224,16 @@ class AdminView:
     jobs_poisoned: int | None = None  # jobs set aside after failing every attempt (the poison queue)
     last_poll: datetime | None = None  # the last Syncro poll
     poll_problem: str | None = None  # the last poll failed or stopped early, in words
+    admin_log: tuple[AdminLogLine, ...] = ()  # the latest admin actions, newest first
+
+
+@dataclass(frozen=True)
+class AdminLogLine:
+    at: datetime
+    actor: str
+    action: str  # in words: "removed the link", "issued a feed URL"
+    tech: str = ""  # the technician's name (and id), when the action was for one
+    detail: str = ""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -244,11 +254,45 @@ def personal_account_refused(email: str | None = None) -> ErrorView:
         ),
         what_to_do=(
             "Sign in again with your work email. If you pick the wrong account automatically, choose "
-            '"Use another account" on the Microsoft page. If your company really uses personal accounts, '
-            "your Syncro admin can allow them in this app's settings."
+            '"Use another account" on the Microsoft page.'
         ),
         status=403,
         action=ActionLink("Sign in with a work or school account", OAUTH_START_PATH),
+    )
+
+
+def foreign_tenant(email: str | None = None) -> ErrorView:
+    """An account of a Microsoft tenant this app does not allow signed in."""
+    who = f"{email} belongs to" if email else "That account belongs to"
+    return ErrorView(
+        title="Please use your company's Microsoft 365 account",
+        explanation=(
+            f"{who} a Microsoft 365 organisation this app is not set up for. Only accounts of your "
+            "company's own Microsoft 365 organisation can link a calendar here."
+        ),
+        what_to_do=(
+            "Sign in again with your work account at this company. If you pick the wrong account "
+            'automatically, choose "Use another account" on the Microsoft page.'
+        ),
+        status=403,
+        action=ActionLink("Sign in with another account", OAUTH_START_PATH),
+    )
+
+
+def link_held(holder: str) -> ErrorView:
+    """The Syncro user's calendar link belongs to another Microsoft account, which keeps it."""
+    return ErrorView(
+        title="This technician's calendar is linked to another account",
+        explanation=(
+            f"The Syncro user you match is already linked to the Microsoft account {holder or 'of someone else'}. "
+            "A link never moves to another account by itself, so nothing was changed."
+        ),
+        what_to_do=(
+            "If that account is yours, sign in with it instead. Otherwise ask your Syncro admin to remove "
+            "the link on the admin overview; then sign in again to link this account."
+        ),
+        status=409,
+        action=ActionLink("Sign in with another account", OAUTH_START_PATH),
     )
 
 
@@ -313,21 +357,35 @@ def consent_refused() -> ErrorView:
     )
 
 
+# Microsoft's codes we can explain in our own words (learn.microsoft.com "AADSTS error codes").
+_AADSTS_WORDS = {
+    "AADSTS50020": "The account isn't part of the Microsoft 365 organisation this app signs in to.",
+    "AADSTS50105": "Your Microsoft 365 admin hasn't given your account access to this app.",
+    "AADSTS50011": "This app's address isn't registered with Microsoft (its redirect URI).",
+    "AADSTS700016": "Microsoft doesn't know this app in your organisation.",
+    "AADSTS50076": "Your organisation asks for another sign-in step (multi-factor authentication).",
+    "AADSTS53003": "Your organisation's Conditional Access policy blocked the sign-in.",
+    "AADSTS65004": "The permission request was declined.",
+}
+
+
 def authority_error(code: str, description: str | None, *, status: int = 400) -> ErrorView:
-    """Microsoft's sign-in answered with an error not covered above; shows its code and description."""
-    text = " ".join((description or "").split())  # one line: AAD descriptions carry \r\n
-    if len(text) > _MAX_AUTHORITY_TEXT:
-        text = text[:_MAX_AUTHORITY_TEXT] + "…"
+    """Microsoft's sign-in answered with an error not covered above. ``description`` holds only
+    codes (the OAuth error name and Microsoft's AADSTS number, checked by oauth.flow): the page
+    says what they mean in our words, never text from the query string."""
+    found = re.findall(r"AADSTS\d{4,8}", description or "")
+    codes = " ".join([part for part in (code[:40],) if part] + found[:2])
+    known = next((words for aadsts, words in _AADSTS_WORDS.items() if aadsts in found), None)
     return ErrorView(
         title="Microsoft sign-in didn't complete",
-        explanation="Microsoft's sign-in service returned an error instead of signing you in.",
+        explanation=known or "Microsoft's sign-in service returned an error instead of signing you in.",
         what_to_do=(
-            "Try again in a minute. If it keeps happening, send the details below (they hold no "
-            "password or token) to your Syncro admin."
+            "Try again in a minute. If it keeps happening, send the code below to your Syncro admin; "
+            "docs/troubleshooting.md says what each one means."
         ),
         status=status,
         action=ActionLink("Try again", OAUTH_START_PATH),
-        details=": ".join(part for part in (code, text) if part) or None,
+        details=codes or None,
     )
 
 
@@ -385,13 +443,14 @@ def unknown_calendar() -> ErrorView:
 
 
 def not_admin(email: str) -> ErrorView:
-    """Someone not listed in ADMIN_EMAILS opened the admin overview."""
+    """Someone whose ID token carries neither the SyncAdmin app role nor an admin group opened the admin overview."""
     return ErrorView(
         title="This page is for admins",
         explanation=f"You are signed in as {email}, which is not one of this app's admins.",
         what_to_do=(
-            "If you should see the overview, ask whoever deployed this app to add your email to its "
-            "ADMIN_EMAILS setting. Your own calendar settings are on your settings page."
+            "If you should see the overview, ask your Microsoft 365 admin to give your account the "
+            "SyncAdmin role of this app (Entra ID > Enterprise applications > this app > Users and groups), "
+            "then sign in again. Your own calendar settings are on your settings page."
         ),
         status=403,
         action=_BACK_TO_SETTINGS,
@@ -480,8 +539,8 @@ def admin_consent_granted() -> ErrorView:
     )
 
 
-def sign_in_view(*, notice: str | None = None, personal_accounts_allowed: bool = False) -> SignInView:
-    return SignInView(notice=notice, personal_accounts_allowed=personal_accounts_allowed)
+def sign_in_view(*, notice: str | None = None) -> SignInView:
+    return SignInView(notice=notice)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -494,6 +553,8 @@ _ERRORS: dict[str, Callable[[dict[str, str]], ErrorView]] = {
     "admin_approval_needed": lambda d: admin_approval_required(d.get("admin_consent_url", "")),
     "authority_error": lambda d: authority_error(d.get("code", ""), d.get("detail")),
     "personal_account": lambda d: personal_account_refused(d.get("email") or None),
+    "foreign_tenant": lambda d: foreign_tenant(d.get("email") or None),
+    "link_held": lambda d: link_held(d.get("email") or ""),
     # The detail says why (no user, two users with that email, an override to a deleted user).
     "no_syncro_user": lambda d: dataclasses.replace(
         no_syncro_user(d.get("email") or "this account"), details=d.get("detail") or None
@@ -697,6 +758,7 @@ def admin_view(
     now: datetime | None = None,
 ) -> AdminView:
     """The admin overview for ``overview`` (from `oauth.links.admin_overview`)."""
+    names = {row.user.id: row.user.full_name for row in overview.rows}
     rows = []
     for row in overview.rows:
         link = row.link
@@ -739,7 +801,28 @@ def admin_view(
         jobs_poisoned=queue.poisoned if queue is not None else None,
         last_poll=poll.last_poll_at if poll is not None else None,
         poll_problem=_poll_problem(poll),
+        admin_log=tuple(_log_line(entry, names) for entry in getattr(overview, "admin_log", ())),
     )
+
+
+ADMIN_ACTION_WORDS = {
+    "remove": "removed the link (unlinked, feed off, signed out)",
+    "override": "mapped a Microsoft account",
+    "override_removed": "removed a Microsoft account mapping",
+    "issue_feed": "issued a new feed URL",
+    "revoke_feed": "turned the feed URL off",
+    "sync_now": "synced now",
+    "restore": "restored from the recycle bin",
+    "set_syncro_token": "set the Syncro API token",
+    "forget_syncro_token": "cleared the Syncro API token",
+    "reencrypt": "re-encrypted the token caches",
+}
+
+
+def _log_line(entry: Any, names: Mapping[int, str]) -> AdminLogLine:
+    tech = entry.syncro_user_id
+    who = f"{names.get(tech, 'Syncro user')} (#{tech})" if tech is not None else ""
+    return AdminLogLine(entry.at, entry.actor, ADMIN_ACTION_WORDS.get(entry.action, entry.action), who, entry.detail)
 
 
 def _admin_background(background: BackgroundStatus | None) -> dict[str, Any]:

@@ -5,14 +5,16 @@ from __future__ import annotations
 import pytest
 
 from settings import ConflictPolicy, SettingsError, load_settings
-from tests.conftest import app_settings_env
+from tests.conftest import TEST_TENANT_ID, app_settings_env
 
 VALID = app_settings_env("DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=a2V5;")
 
 
 def test_a_complete_environment_loads_with_defaults() -> None:
     settings = load_settings(VALID)
-    assert settings.ms_authority == "https://login.microsoftonline.com/common"
+    assert settings.ms_authority == f"https://login.microsoftonline.com/{TEST_TENANT_ID}"
+    assert settings.allowed_tenant_ids == {TEST_TENANT_ID}
+    assert settings.admin_group_ids == frozenset()
     assert settings.graph_base_url == "https://graph.microsoft.com/v1.0"
     assert settings.window_past_days == 60 and settings.window_future_days == 60
     assert settings.conflict_policy is ConflictPolicy.LATEST
@@ -42,8 +44,11 @@ def test_secrets_are_not_in_the_repr() -> None:
         ("TOKEN_ENCRYPTION_KEY_ID", "a b", "is not 1-16 letters"),
         ("TOKEN_ENCRYPTION_OLD_KEYS", "0:c2hvcnQ=", "decodes to 5 bytes"),
         ("TOKEN_ENCRYPTION_OLD_KEYS", "no-key-id", "is not id:key"),
-        ("ALLOW_PERSONAL_ACCOUNTS", "maybe", "is 'maybe'"),
-        ("ADMIN_EMAILS", "ann@msp.example,bob", "'bob', which is not an email address"),
+        ("ALLOW_PERSONAL_ACCOUNTS", "true", "is no longer supported"),
+        ("ADMIN_EMAILS", "ann@msp.example", "is no longer read: admins are users given the app role SyncAdmin"),
+        ("ADMIN_GROUP_IDS", "admins", "'admins', which is not an id (a GUID)"),
+        ("ALLOWED_TENANT_IDS", "contoso.com", "'contoso.com', which is not an id (a GUID)"),
+        ("MS_AUTHORITY", "", "is missing"),
         ("TABLE_PREFIX", "1bad", "is '1bad'"),
         ("AzureWebJobsStorage", "not a connection string", "is not a storage connection string"),
         ("MS_CLIENT_SECRET", "@Microsoft.KeyVault(SecretUri=https://kv/secrets/x/)", "Key Vault reference"),
@@ -88,20 +93,20 @@ def test_loopback_urls_may_be_plain_http() -> None:
     assert settings.syncro_base_url == "http://127.0.0.1:8443/api/v1"
 
 
-def test_old_keys_admin_emails_and_personal_accounts() -> None:
+def test_old_keys_and_admin_groups() -> None:
     old_key = VALID["TOKEN_ENCRYPTION_KEY"]
+    group = "0F0E0D0C-0000-4000-8000-000000000001"
     settings = load_settings(
         {
             **VALID,
             "TOKEN_ENCRYPTION_KEY_ID": "2",
             "TOKEN_ENCRYPTION_OLD_KEYS": f"1:{old_key}",
-            "ADMIN_EMAILS": "Ann@MSP.example; bo@msp.example",
-            "ALLOW_PERSONAL_ACCOUNTS": "true",
+            "ADMIN_GROUP_IDS": f" {group}; ",
+            "ALLOW_PERSONAL_ACCOUNTS": "false",  # the old default is still accepted: it asks for nothing
         }
     )
     assert settings.token_encryption_key_id == "2"
     assert settings.token_encryption_old_keys == {"1": old_key.encode()}
-    assert settings.admin_emails == {"ann@msp.example", "bo@msp.example"}
-    assert settings.allow_personal_accounts
+    assert settings.admin_group_ids == {group.lower()}
     with pytest.raises(SettingsError, match="repeats the key id '2'"):
         load_settings({**VALID, "TOKEN_ENCRYPTION_KEY_ID": "2", "TOKEN_ENCRYPTION_OLD_KEYS": f"2:{old_key}"})

@@ -19,16 +19,22 @@ Seed (``POST /_sim/seed`` or ``IdentitySim.seed``), additive::
 
     {"tenants": [{"id": "<guid>", "name": "Contoso", "domain": "contoso.com", "user_consent": true}],
      "users": [{"upn": "Dana.Smith@contoso.com", "mail": "dana@contoso.com", "password": "...", "name": "...",
-                "oid": "<optional>", "admin": false,
+                "oid": "<optional>", "admin": false, "groups": ["<group oid>"],
+                "app_roles": {"<client_id>": ["SyncAdmin"]},
                 "tenant_id": "<optional: else the tenant whose domain matches, or the only one>",
                 "personal": false}],
      "apps": [{"client_id": "...", "client_secret": "<omit for a public client>", "redirect_uris": [...],
-               "name": "...", "sign_in_audience": "AzureADandPersonalMicrosoftAccount", "home_tenant_id": null}]}
+               "name": "...", "sign_in_audience": "AzureADandPersonalMicrosoftAccount", "home_tenant_id": null,
+               "app_roles": ["SyncAdmin"], "group_claims": false}]}
 
 Users: ``upn`` is the sign-in name (case kept as seeded, matched in any case; the id_token's
 ``preferred_username``); ``mail`` the mailbox address, which may differ or be ``null`` (the id_token has an
 ``email`` claim only when the ``email`` scope was asked for and mail is set). A user seeded with just
 ``email`` gets it as both upn and mail. ``admin`` marks a tenant admin (may consent for the tenant).
+A UPN belongs to one tenant (its domain is verified there), so seeding it into another tenant is refused; ``mail``
+is free text any tenant's admin may set, as in Entra ID. ``app_roles`` assigns roles per app: the id_token's
+``roles`` claim lists those the app declares in its own ``app_roles``. ``groups`` are the user's group object
+ids, in the id_token's ``groups`` claim when the app has ``group_claims`` (token configuration: security groups).
 Tenants: ``user_consent`` (default true) says whether members may consent to apps themselves.
 
 Personal accounts belong to tenant ``9188040d-6c67-4c5b-b112-36a304b66dad``; their access tokens are opaque

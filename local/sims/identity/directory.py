@@ -47,6 +47,10 @@ class User:
     tenant_id: str
     personal: bool
     admin: bool = False  # a tenant admin: may consent for the whole tenant
+    # App roles assigned to the user, by client id (Enterprise applications > Users and groups); the
+    # id_token's ``roles`` claim lists those the app declares.
+    app_roles: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    groups: tuple[str, ...] = ()  # object ids of the groups the user is in (the ``groups`` claim)
     # Refresh tokens issued before this moment (clock timestamp) are revoked.
     tokens_valid_from: float = 0.0
 
@@ -66,6 +70,8 @@ class User:
             "tenant_id": self.tenant_id,
             "personal": self.personal,
             "admin": self.admin,
+            "app_roles": {client_id: list(roles) for client_id, roles in self.app_roles.items()},
+            "groups": list(self.groups),
         }
 
 
@@ -77,6 +83,8 @@ class App:
     client_secret: str | None = None  # None: a public client (no secret, may use ROPC)
     sign_in_audience: str = "AzureADandPersonalMicrosoftAccount"
     home_tenant_id: str | None = None
+    app_roles: tuple[str, ...] = ()  # the roles the registration declares (its manifest's appRoles values)
+    group_claims: bool = False  # token configuration emits ``groups`` (security group ids) in id_tokens
 
     @property
     def confidential(self) -> bool:
@@ -170,7 +178,14 @@ class Directory:
             tenant_id=tenant_id,
             personal=personal,
             admin=_flag(item, "admin", False),
+            app_roles=_app_roles(item),
+            groups=tuple(_strings(item, "groups")),
         )
+        existing = self.users.get(user.key)
+        if existing is not None and existing.tenant_id != user.tenant_id:
+            # As in Entra ID: a UPN's domain is verified in one tenant only, so no other tenant's
+            # admin can give their user it (``mail`` they can set to anything).
+            raise ValueError(f"user {upn}: that sign-in name belongs to another tenant")
         self.users[user.key] = user
         return user
 
@@ -228,7 +243,23 @@ def _parse_app(item: dict[str, Any]) -> App:
         client_secret=item.get("client_secret") or None,
         sign_in_audience=audience,
         home_tenant_id=item.get("home_tenant_id"),
+        app_roles=tuple(_strings(item, "app_roles")),
+        group_claims=_flag(item, "group_claims", False),
     )
+
+
+def _strings(item: dict[str, Any], key: str) -> list[str]:
+    values = item.get(key) or []
+    if not isinstance(values, list) or not all(isinstance(value, str) and value for value in values):
+        raise ValueError(f"{key} must be a list of non-empty strings")
+    return values
+
+
+def _app_roles(item: dict[str, Any]) -> dict[str, tuple[str, ...]]:
+    roles = item.get("app_roles") or {}
+    if not isinstance(roles, dict):
+        raise ValueError("app_roles must be an object: client id -> list of role values")
+    return {str(client_id): tuple(_strings(roles, client_id)) for client_id in roles}
 
 
 def _list(payload: dict[str, Any], key: str) -> list[dict[str, Any]]:

@@ -107,6 +107,13 @@ class Minter:
         }
         if nonce:
             claims["nonce"] = nonce
+        # Entra ID puts the user's assigned app roles (those the app declares) and, when the app's
+        # token configuration asks for them, their security groups in the id_token.
+        roles = [role for role in user.app_roles.get(app.client_id, ()) if role in app.app_roles]
+        if roles:
+            claims["roles"] = roles
+        if app.group_claims and user.groups:
+            claims["groups"] = list(user.groups)
         # Only with the email scope, and only when the user has a mail address (Entra ID leaves it out otherwise).
         if "email" in scopes.oidc and user.mail:
             claims["email"] = user.mail
