@@ -266,6 +266,8 @@ def _identify(
         detail = "" if match.outcome is MatchOutcome.NO_MATCH else match.reason
         return Refusal(RefusalKind.NO_SYNCRO_USER, email=email, detail=detail)
     user = match.user
+    # Shown and stored: the address Syncro knows the tech by, when one matched (else the sign-in name).
+    email = next((a for a in addresses if user.email and a.lower() == user.email.strip().lower()), email)
     existing = _existing_link(services, user.id)
     if existing is not None and existing.ms_account_id and existing.ms_account_id.lower() != account_id:
         # Never moved silently: whoever holds it keeps it until an admin releases it.
@@ -273,7 +275,16 @@ def _identify(
     # The cache first: a link marked active must never be without the token that backs it.
     services.tokens.save_cache(user.id, cache)
     try:
-        newly = _link(services, user, graph, existing, email=email, account_id=account_id, tenant_id=tenant_id)
+        newly = _link(
+            services,
+            user,
+            graph,
+            existing,
+            email=email,
+            username=addresses[0],
+            account_id=account_id,
+            tenant_id=tenant_id,
+        )
     except ServiceError as error:
         return Refusal(RefusalKind.SERVICE_UNAVAILABLE, detail=str(error))
     return SignedIn(purpose, email, account_id, tenant_id, syncro_user_id=user.id, newly_linked=newly, is_admin=admin)
@@ -301,6 +312,7 @@ def _link(
     existing: Link | None,
     *,
     email: str,
+    username: str,
     account_id: str,
     tenant_id: str,
 ) -> bool:
@@ -311,7 +323,7 @@ def _link(
         renewed = existing.with_changes(
             email=email,
             ms_account_id=account_id,
-            ms_username=email,
+            ms_username=username,
             ms_tenant_id=tenant_id,
             status=LinkStatus.ACTIVE,
             status_detail="",
@@ -327,7 +339,7 @@ def _link(
         syncro_user_id=user.id,
         email=email,
         ms_account_id=account_id,
-        ms_username=email,
+        ms_username=username,
         ms_tenant_id=tenant_id,
         calendar_id=calendar.id if calendar else "",
         calendar_name=calendar.name if calendar else "",

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from storage.oauth_state import OAuthStateStore
     from storage.outlook_mirror import OutlookMirrorStore
     from storage.overrides import OverrideStore
+    from storage.rate_limits import RateLimitStore
     from storage.recycle_bin import RecycleBinStore
     from storage.session_versions import SessionVersionStore
     from storage.subscriptions import SubscriptionStore
@@ -282,6 +283,12 @@ class StorageAccount:
         from storage.session_versions import SessionVersionStore
 
         return SessionVersionStore(self)
+
+    @cached_property
+    def rate_limits(self) -> RateLimitStore:
+        from storage.rate_limits import RateLimitStore
+
+        return RateLimitStore(self)
 
     @cached_property
     def admin_log(self) -> AdminLogStore:

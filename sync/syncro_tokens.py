@@ -58,8 +58,10 @@ class SyncroTokenService:
         finally:
             client.close()
         if owner != syncro_user_id:
+            # Never say whose it is: the form must not tell anyone who a token they found belongs to.
             raise SyncroTokenRejected(
-                f"This token belongs to another Syncro user (id {owner}), not to Syncro user {syncro_user_id}."
+                "This token belongs to another Syncro user. Sign in to Syncro as this technician, make a token "
+                "there (Admin > API Tokens) and paste that one."
             )
         record = SyncroTokenRecord(syncro_user_id, self._cipher.encrypt(token.encode("utf-8")), self._clock(), set_by)
         self._store.save_token(record)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
+from datetime import timedelta
 from functools import wraps
 from typing import TYPE_CHECKING
 
@@ -107,6 +108,23 @@ def _tech_post_guard(request: WebRequest) -> tuple[Session, int] | WebResponse:
     if session.syncro_user_id is None:  # an admin's session: no technician's settings to change
         return _error("session_expired", status=401)
     return session, session.syncro_user_id
+
+
+# Each check of a Syncro token costs a call to Syncro, each "Sync now" a whole sync: a person
+# needs a few in a row at most, a script hammering the form gets a polite refusal.
+TOKEN_CHECKS = (5, timedelta(minutes=10))
+SYNC_NOW_CLICKS = (4, timedelta(minutes=1))
+_TOO_MANY_TOKEN_CHECKS = "Too many tokens were checked in the last few minutes. Wait ten minutes, then paste it again."
+_TOO_MANY_SYNCS = (
+    "Sync now was pressed several times in the last minute; the sync runs on its own too. Try again in a minute."
+)
+
+
+def _allowed(key: str, rule: tuple[int, timedelta]) -> bool:
+    from services import storage_account
+
+    limit, window = rule
+    return storage_account().rate_limits.allow(key, limit=limit, window=window)
 
 
 # --- sign-in -------------------------------------------------------------------------------
@@ -322,6 +340,8 @@ def settings_syncro_token(request: WebRequest) -> WebResponse:
     if isinstance(guarded, WebResponse):
         return guarded
     session, syncro_user_id = guarded
+    if not _allowed(f"syncro-token:{syncro_user_id}", TOKEN_CHECKS):
+        return _render_settings(session, flash=_TOO_MANY_TOKEN_CHECKS, status=429)
     try:
         syncro_token_service().save(syncro_user_id, request.form.get("token", ""), set_by="tech")
     except SyncroTokenRejected as error:
@@ -341,6 +361,8 @@ def settings_sync_now(request: WebRequest) -> WebResponse:
     if isinstance(guarded, WebResponse):
         return guarded
     session, syncro_user_id = guarded
+    if not _allowed(f"sync-now:{syncro_user_id}", SYNC_NOW_CLICKS):
+        return _render_settings(session, flash=_TOO_MANY_SYNCS, status=429)
     deps = default_deps()
     report = sync_tech(syncro_user_id, deps=deps)
     _record_sync_now(deps, report)

@@ -98,7 +98,7 @@ def test_a_new_feed_url_is_shown_once_and_replaces_the_old(linking_stack: Linkin
 
 def test_unlink_forgets_the_token_and_the_link(linking_stack: LinkingStack, alex_session) -> None:
     session, page = alex_session
-    done = follow(session, submit(session, page, form_id="unlink"))
+    done = follow(session, submit(session, page, form_id="unlink", fields={"feed": "keep"}))
     assert done.status_code == 200
     assert linking_stack.link_of(ALEX.syncro_user_id) is None
     with pytest.raises(NotFound):
@@ -109,7 +109,7 @@ def test_unlink_asking_to_remove_our_events_keeps_the_link_for_the_engine(
     linking_stack: LinkingStack, alex_session
 ) -> None:
     session, page = alex_session
-    follow(session, submit(session, page, form_id="unlink", fields={"remove_events": "on"}))
+    follow(session, submit(session, page, form_id="unlink", fields={"remove_events": "on", "feed": "keep"}))
     link = linking_stack.storage().links.get_link(ALEX.syncro_user_id)
     assert link.status is LinkStatus.UNLINKING and link.remove_outlook_events
     again = linking_stack.sign_in(session, ALEX.sign_in)  # signing in again cancels the unlink
@@ -129,10 +129,15 @@ def test_a_tech_whose_mail_differs_from_the_sign_in_name_is_matched_by_mail(link
         linking_stack.forget_link(BLAKE.syncro_user_id)
 
 
-def test_a_personal_account_gets_a_page_explaining_work_accounts(linking_stack: LinkingStack) -> None:
+def test_a_personal_account_is_turned_away_by_microsoft_before_it_grants_anything(
+    linking_stack: LinkingStack,
+) -> None:
+    # Sign-in is bound to the MSP's tenant, so Microsoft's own sign-in page refuses a personal
+    # account: no consent page, no code, nothing reaches the product.
     page = linking_stack.sign_in(linking_stack.browser(), CASEY.sign_in)
-    assert page.status_code == 403
-    assert "work or school" in page.text
+    assert page.url.startswith(linking_stack.sim_url("identity")), page.url
+    assert "personal account" in page.text and "work or school account" in page.text
+    assert "consent" not in page.text.lower() and "/api/oauth/callback" not in page.url
     assert linking_stack.link_of(CASEY.syncro_user_id) is None
 
 
@@ -227,9 +232,10 @@ def test_a_tenant_that_needs_admin_approval(linking_stack: LinkingStack) -> None
     assert control.patch(f"{identity_url}/_sim/tenants/{tenant}", json={"user_consent": False}).status_code == 200
     try:
         control.delete(f"{identity_url}/_sim/users/{BLAKE.sign_in}/consents")
-        page = linking_stack.sign_in(linking_stack.browser(), BLAKE.sign_in)
+        browser = linking_stack.browser()
+        page = linking_stack.sign_in(browser, BLAKE.sign_in)
         if page.status_code == 200 and forms_of(page.text):  # Microsoft's "Need admin approval" page: go back
-            page = follow(linking_stack.browser(), submit(linking_stack.browser(), page))
+            page = follow(browser, submit(browser, page))
         assert page.status_code == 400, page.text
         assert "/v2.0/adminconsent" in page.text and "admin" in page.text.lower()
     finally:

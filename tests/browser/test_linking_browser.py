@@ -158,11 +158,14 @@ def test_a_tech_links_picks_a_calendar_gets_feed_urls_and_unlinks(page: Page, li
 
         # Unlink, keeping our events in Outlook.
         expect(page.get_by_label(re.compile("Also remove the \\[S\\] events"))).not_to_be_checked()
+        page.get_by_label(re.compile("Keep my feed URL working")).check()
         unlinked = _submit(page, "#unlink-button")
         assert unlinked.status == 200 and page.url.endswith("/api/settings?unlinked=1")
-        expect(page.get_by_role("status").first).to_have_text("Unlinked.")
-        expect(page.get_by_text("Your calendar is not linked.")).to_be_visible()
-        expect(page.get_by_role("link", name="Link my Outlook calendar")).to_be_visible()
+        # Unlinking ends the session everywhere: the page is the sign-in page, saying so.
+        expect(page.get_by_role("status").first).to_have_text(
+            "Your calendar is unlinked and you are signed out everywhere."
+        )
+        expect(page.get_by_role("link", name="Sign in with Microsoft")).to_be_visible()
         expect(page.locator("#choices")).to_have_count(0)
         expect(page.locator("#unlink")).to_have_count(0)
         assert linking_stack.link_of(ALEX.syncro_user_id) is None
@@ -172,17 +175,22 @@ def test_a_tech_links_picks_a_calendar_gets_feed_urls_and_unlinks(page: Page, li
         linking_stack.forget_link(ALEX.syncro_user_id)
 
 
-def test_a_personal_account_is_told_to_use_a_work_account(page: Page, linking_stack: LinkingStack) -> None:
+def test_a_personal_account_is_turned_away_before_it_grants_anything(page: Page, linking_stack: LinkingStack) -> None:
+    # Sign-in is bound to the MSP's tenant: Microsoft's own sign-in page refuses a personal account,
+    # before any permission page, and the browser never comes back to the product with a code.
     try:
-        navigations = _sign_in(page, linking_stack, CASEY.sign_in)
-        assert navigations.last.status == 403
-        expect(page.get_by_role("heading", level=1)).to_have_text("Please use your work or school account")
-        expect(page.locator("main")).to_contain_text("work or school account")
-        expect(page.get_by_role("link", name="Sign in with a work or school account")).to_be_visible()
+        page.goto(f"{linking_stack.host_url}/api/settings")
+        page.get_by_role("link", name="Sign in with Microsoft").click()
+        expect(page).to_have_title("Sign in to your account")
+        page.fill("#email", CASEY.sign_in)
+        page.fill("#password", linking_stack.secrets.password)
+        page.click("#signin")
+        expect(page.get_by_role("alert")).to_contain_text("can't sign in here with a personal account")
+        assert page.url.startswith(linking_stack.sim_url("identity") + "/"), page.url
+        expect(page.locator("#accept")).to_have_count(0)  # no permission page: nothing was granted
         assert "calendar_session" not in {
             c["name"] for c in page.context.cookies(f"{linking_stack.host_url}/api/settings")
         }
-        assert linking_stack.link_of(CASEY.syncro_user_id) is None
         assert list(linking_stack.storage().links.list_links()) == []
     finally:
         linking_stack.forget_link(CASEY.syncro_user_id)
@@ -310,13 +318,13 @@ def test_the_settings_page_is_labelled_has_one_h1_and_fits_a_phone(
     page = alex_signed_in
     assert page.get_attribute("html", "lang") == "en"
     expect(page.locator("h1")).to_have_count(1)
-    # Calendar, Work Orders, Two-way sync, private events' details, and the unlink box.
-    assert _check_labels(page) == 5
+    # Calendar, Work Orders, Two-way sync, private events' details, the unlink box and its two feed choices.
+    assert _check_labels(page) == 7
 
     # With the feed URL shown, its read-only field is labelled too.
     assert _submit(page, "#new-url").status == 200
     expect(page.locator("h1")).to_have_count(1)
-    assert _check_labels(page) == 6
+    assert _check_labels(page) == 8
 
     # On a phone (390 x 844, same sign-in): no sideways scrolling, on the signed-out page either.
     phone = browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True, locale="en-US")

@@ -748,9 +748,7 @@ def test_error_view_passes_details_to_the_page_that_uses_them() -> None:
     approval = views.error_view("admin_approval_needed", admin_consent_url="https://a.example/c")
     assert approval.copy is not None and approval.copy.value == "https://a.example/c"
     assert views.error_view("admin_approval_needed").copy is None  # no URL: no empty field
-    assert (
-        views.error_view("authority_error", detail="AADSTS50011: bad redirect").details == "AADSTS50011"
-    )
+    assert views.error_view("authority_error", detail="AADSTS50011: bad redirect").details == "AADSTS50011"
     assert views.error_view("bad_request", detail="Enter an email.").explanation == "Enter an email."
     assert "secret-host" not in render_error(views.error_view("service_unavailable", detail="secret-host"))
     granted = views.error_view("admin_consent_granted")

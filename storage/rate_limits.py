@@ -1,0 +1,55 @@
+"""Rate limits for actions a signed-in person can repeat: a fixed window per key, in Table Storage
+so every instance counts the same attempts (optimistic concurrency on the row's ETag).
+
+Used where one click costs a call to Syncro or a whole sync (`web.handlers`: checking a Syncro
+token, "Sync now"); it is not the Syncro request budget.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+from storage.errors import ConcurrencyConflict, NotFound
+from storage.keys import encode_key
+
+if TYPE_CHECKING:
+    from storage.account import StorageAccount
+
+_PARTITION = "limit"
+_ATTEMPTS = 8
+
+
+class RateLimitStore:
+    def __init__(self, account: StorageAccount) -> None:
+        self._table = account.table("ratelimits")
+        self._clock = account.clock
+
+    def allow(self, key: str, *, limit: int, window: timedelta) -> bool:
+        """Count one attempt under ``key``; False (and nothing counted) once ``limit`` attempts
+        fell in the current window, which starts at the first attempt after the last one ended."""
+        row = encode_key(key)
+        for _ in range(_ATTEMPTS):
+            now = self._clock()
+            try:
+                entity, etag = self._table.get(_PARTITION, row)
+            except NotFound:
+                try:
+                    self._table.create(self._entity(row, now, 1))
+                    return True
+                except ConcurrencyConflict:
+                    continue
+            started, count = entity["window_start"], int(entity.get("count", 0))
+            if now - started >= window:
+                started, count = now, 0
+            if count >= limit:
+                return False
+            try:
+                self._table.replace(self._entity(row, started, count + 1), etag=etag)
+                return True
+            except (ConcurrencyConflict, NotFound):
+                continue
+        return False  # contended this hard, the attempt waits for a quieter moment
+
+    def _entity(self, row: str, started: object, count: int) -> dict[str, object]:
+        return {"PartitionKey": _PARTITION, "RowKey": row, "window_start": started, "count": count}
