@@ -90,11 +90,42 @@ def vendor(git_dir: str, commit: str) -> dict[str, Any]:
                 break
         else:
             raise SystemExit(f"{wanted}: not in {REPOSITORY}@{commit} (misspelt type or unpublished API version?)")
+    vendored, resources = _deduplicate(vendored, resources)
     return {
         "source": {"repository": REPOSITORY, "commit": commit, "files": sources},
         "resources": resources,
         "types": vendored,
     }
+
+
+def _deduplicate(types: list[dict[str, Any]], resources: dict[str, str]) -> tuple[list[dict[str, Any]], dict[str, str]]:
+    """Merge identical types (every file repeats StringType, SystemData, ...) until none are left."""
+    while True:
+        first: dict[str, int] = {}
+        target: dict[int, int] = {}
+        for index, node in enumerate(types):
+            key = json.dumps(node, sort_keys=True)
+            target[index] = first.setdefault(key, index)
+        if all(index == kept for index, kept in target.items()):
+            return types, resources
+        survivors = sorted(set(target.values()))
+        number = {old: new for new, old in enumerate(survivors)}
+
+        def point(ref: str, number: dict[int, int] = number, target: dict[int, int] = target) -> str:
+            return f"#/{number[target[int(ref.removeprefix('#/'))]]}"
+
+        types = [_rewrite_refs(types[index], point) for index in survivors]
+        resources = {name: point(ref) for name, ref in resources.items()}
+
+
+def _rewrite_refs(node: Any, point: Any) -> Any:
+    if isinstance(node, dict):
+        if set(node) == {"$ref"}:
+            return {"$ref": point(node["$ref"])}
+        return {key: _rewrite_refs(value, point) for key, value in node.items()}
+    if isinstance(node, list):
+        return [_rewrite_refs(item, point) for item in node]
+    return node
 
 
 def _shift(node: Any, offset: int) -> Any:
@@ -107,6 +138,19 @@ def _shift(node: Any, offset: int) -> Any:
     return node
 
 
+def _one_type_a_line(document: dict[str, Any]) -> str:
+    """Compact, yet a re-vendoring shows in a diff as the types that changed."""
+
+    def dump(value: Any) -> str:
+        return json.dumps(value, separators=(",", ":"), sort_keys=True)
+
+    types = ",\n".join(f"  {dump(node)}" for node in document["types"])
+    return (
+        f'{{"source": {dump(document["source"])},\n"resources": {dump(document["resources"])},\n'
+        f'"types": [\n{types}\n]}}\n'
+    )
+
+
 def main(argv: list[str]) -> int:
     if not argv:
         print(__doc__, file=sys.stderr)
@@ -114,7 +158,7 @@ def main(argv: list[str]) -> int:
     git_dir = argv[0]
     commit = _git(git_dir, "rev-parse", argv[1] if len(argv) > 1 else "HEAD").strip()
     document = vendor(git_dir, commit)
-    OUTPUT.write_text(json.dumps(document, indent=None, separators=(",", ":"), sort_keys=True) + "\n", encoding="utf-8")
+    OUTPUT.write_text(_one_type_a_line(document), encoding="utf-8")
     print(f"{OUTPUT}: {len(document['resources'])} resource types, {len(document['types'])} types from {commit}")
     return 0
 
