@@ -1,6 +1,8 @@
 // Syncro <-> Outlook calendar sync: everything it runs on in Azure, in one resource group.
 //
+//   python3 infra/check_parameters.py infra/main.parameters.json    # refuses the shipped placeholders
 //   az deployment group create -g <group> -f infra/main.bicep -p infra/main.parameters.json
+//   (or: make deploy RG=<group>; docs/deploy.md, step 3)
 //
 // A Flex Consumption Function App (Linux, Python 3.11) reaching its Storage account, Key Vault and
 // Application Insights with one user-assigned managed identity: no storage key, no connection
@@ -10,8 +12,9 @@
 // reads, plus the Functions host's own; tests/infra/test_app_settings.py renders them and runs
 // the app's settings validation on them.
 //
-// Scanned offline by checkov (tests/infra/test_template.py): every check that fails is fixed or
-// skipped inside the resource it concerns with a one-line reason.
+// Checked offline against Azure's published resource types (tests/infra/test_azure_types.py) and
+// scanned by checkov (tests/infra/test_template.py): every check that fails is fixed or skipped
+// inside the resource it concerns with a one-line reason.
 
 targetScope = 'resourceGroup'
 
