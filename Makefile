@@ -12,7 +12,7 @@ CHROMIUM := /usr/bin/chromium
 TOOLS := .venv-tools
 STAMP_TOOLS := $(TOOLS)/.installed
 
-.PHONY: run test lint bench key deps chromium clean tools
+.PHONY: run test lint bench key deps chromium clean tools deploy
 
 run: deps
 	$(PY) -m local.stack
@@ -67,3 +67,13 @@ $(CHROMIUM):
 
 clean:
 	rm -rf $(VENV) $(TOOLS) node_modules .local .pytest_cache .ruff_cache
+
+# docs/deploy.md, step 3: check the parameters, then deploy infra/main.bicep to resource group RG.
+#   make deploy RG=rg-calsync PARAMS='secretsOfficerPrincipalId=<your object id>'
+# Needs only python3 and the Azure CLI (signed in with az login); no virtual environment.
+deploy:
+	@test -n "$(RG)" || { echo "usage: make deploy RG=<resource group> [PARAMS='name=value ...']" >&2; exit 2; }
+	$(PYTHON) infra/check_parameters.py infra/main.parameters.json $(PARAMS)
+	az deployment group create --resource-group "$(RG)" --name calsync \
+	  --template-file infra/main.bicep --parameters infra/main.parameters.json $(PARAMS)
+	az deployment group show --resource-group "$(RG)" --name calsync --query properties.outputs -o json

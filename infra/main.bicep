@@ -1,6 +1,8 @@
 // Syncro <-> Outlook calendar sync: everything it runs on in Azure, in one resource group.
 //
+//   python3 infra/check_parameters.py infra/main.parameters.json    # refuses the shipped placeholders
 //   az deployment group create -g <group> -f infra/main.bicep -p infra/main.parameters.json
+//   (or: make deploy RG=<group>; docs/deploy.md, step 3)
 //
 // A Flex Consumption Function App (Linux, Python 3.11) reaching its Storage account, Key Vault and
 // Application Insights with one user-assigned managed identity: no storage key, no connection
@@ -10,8 +12,9 @@
 // reads, plus the Functions host's own; tests/infra/test_app_settings.py renders them and runs
 // the app's settings validation on them.
 //
-// Scanned offline by checkov (tests/infra/test_template.py): every check that fails is fixed or
-// skipped inside the resource it concerns with a one-line reason.
+// Checked offline against Azure's published resource types (tests/infra/test_azure_types.py) and
+// scanned by checkov (tests/infra/test_template.py): every check that fails is fixed or skipped
+// inside the resource it concerns with a one-line reason.
 
 targetScope = 'resourceGroup'
 
@@ -36,18 +39,18 @@ param publicBaseUrl string = ''
 @maxLength(36)
 param msClientId string
 
-@description('Sign-in authority. /common lets a personal account come back to us and get an explanation.')
-param msAuthority string = 'https://login.microsoftonline.com/common'
+@description('Directory (tenant) ID the technicians and admins sign in with: the authority becomes https://login.microsoftonline.com/<this>. Default: the tenant of the subscription you deploy to. "organizations" only together with allowedTenantIds.')
+param signInTenantId string = tenant().tenantId
+
+@description('Only with a multitenant registration: the tenant GUIDs (comma-separated) whose accounts may sign in. Empty: only signInTenantId.')
+param allowedTenantIds string = ''
+
+@description('Object ids (comma-separated) of Entra security groups whose members are admins, besides users assigned the SyncAdmin app role. Needs the groups claim in ID tokens (docs/deploy.md, step 1).')
+param adminGroupIds string = ''
 
 @description('Your Syncro subdomain: the "acme" of https://acme.syncromsp.com.')
 @minLength(1)
 param syncroSubdomain string
-
-@description('Microsoft accounts (comma-separated) that may open the admin overview /api/admin.')
-param adminEmails string = ''
-
-@description('Let technicians link a personal Microsoft account (outlook.com) instead of a work or school one.')
-param allowPersonalAccounts bool = false
 
 @description('How many days back sync and the ICS feed reach.')
 @minValue(1)
@@ -76,10 +79,10 @@ param tokenEncryptionKeyId string = '1'
 @description('During a key rotation only: also reference the Key Vault secret token-encryption-old-keys (docs/security.md).')
 param useOldEncryptionKeys bool = false
 
-@description('Most instances the app may scale out to (Flex Consumption allows up to 1000). docs/deploy.md, "Scale-out".')
-@minValue(1)
+@description('Most instances each function group may scale out to (per group: the HTTP functions together, each queue function apart). Below 40 is refused in some regions; docs/deploy.md, "Scale-out", says how to go lower where yours allows it.')
+@minValue(40)
 @maxValue(1000)
-param maximumInstanceCount int = 10
+param maximumInstanceCount int = 40
 
 @description('Memory of each instance in MB; CPU and network grow with it.')
 @allowed([
@@ -89,10 +92,19 @@ param maximumInstanceCount int = 10
 ])
 param instanceMemoryMB int = 2048
 
+@description('Instances of the HTTP functions kept running at all times (0: none, the default). Each one is billed around the clock; it spares the first webhook after a quiet spell a cold start. docs/deploy.md, "Always-ready instances".')
+@minValue(0)
+@maxValue(4)
+param alwaysReadyHttpInstances int = 0
+
 @description('Concurrent HTTP requests one instance takes before Flex Consumption adds another (webhooks, pages, ICS).')
 @minValue(1)
 @maxValue(1000)
 param httpPerInstanceConcurrency int = 16
+
+@description('Email address that gets the alerts (sync jobs set aside, Graph subscriptions failing, techs to re-link, function errors, Syncro 429s). docs/deploy.md, "Alerts".')
+@minLength(6)
+param alertEmail string
 
 @description('Object id of the person or group who sets the secrets (az ad signed-in-user show --query id -o tsv). Empty: grant it yourself.')
 param secretsOfficerPrincipalId string = ''
@@ -138,6 +150,11 @@ var storageAccountName = toLower(take('st${baseName}${token}', 24))
 var keyVaultName = take('kv-${baseName}-${token}', 24)
 var deploymentContainerName = 'app-package'
 var baseUrl = empty(publicBaseUrl) ? 'https://${appName}.azurewebsites.net' : publicBaseUrl
+
+// Tenant-bound sign-in (docs/security.md): the login host of the cloud deployed to, so a
+// sovereign cloud gets its own (login.microsoftonline.us, ...), never a hard-coded one.
+var loginEndpoint = environment().authentication.loginEndpoint
+var msAuthority = '${loginEndpoint}${signInTenantId}'
 
 // The Key Vault secrets the app settings reference; docs/deploy.md sets them by these names.
 var secretNames = {
@@ -370,6 +387,122 @@ resource appInsightsPublisherRole 'Microsoft.Authorization/roleAssignments@2022-
   }
 }
 
+// --- alerts: what an admin must act on, mailed to alertEmail ---------------------------------
+
+// Each rule counts log lines the app (or the Functions host) writes in Application Insights and
+// names the section of docs/deploy.md ("Alerts") that says what to do. tests/infra checks that
+// every phrase a query looks for is still written by the code, and that every section exists.
+resource actionGroup 'Microsoft.Insights/actionGroups@2023-01-01' = {
+  name: 'ag-${baseName}-${token}'
+  location: 'Global'
+  tags: tags
+  properties: {
+    groupShortName: 'calsync'
+    enabled: true
+    emailReceivers: [
+      {
+        name: 'admin'
+        emailAddress: alertEmail
+        useCommonAlertSchema: true
+      }
+    ]
+  }
+}
+
+var alertRules = [
+  {
+    key: 'jobs-set-aside'
+    title: 'Sync jobs set aside (poison queue)'
+    severity: 1
+    frequency: 'PT15M'
+    window: 'PT15M'
+    threshold: 0
+    query: 'traces | where message startswith "sync job poisoned" or message has "Moving message to queue"'
+    doc: 'docs/deploy.md#sync-jobs-set-aside'
+  }
+  {
+    key: 'graph-subscriptions'
+    title: 'Graph subscriptions failing to renew'
+    severity: 2
+    frequency: 'PT1H'
+    window: 'PT1H'
+    threshold: 0
+    query: 'traces | where message startswith "subscription work for tech"'
+    doc: 'docs/deploy.md#graph-subscriptions-failing'
+  }
+  {
+    key: 'relink'
+    title: 'Technicians must link their calendar again'
+    severity: 2
+    frequency: 'PT1H'
+    window: 'PT1H'
+    threshold: 0
+    query: 'traces | where message has "needs to link again"'
+    doc: 'docs/deploy.md#technicians-to-re-link'
+  }
+  {
+    key: 'function-errors'
+    title: 'Function invocations failing'
+    severity: 1
+    frequency: 'PT15M'
+    window: 'PT15M'
+    threshold: 3
+    query: 'requests | where success == false and resultCode !startswith "4"'
+    doc: 'docs/deploy.md#function-errors'
+  }
+  {
+    key: 'syncro-429'
+    title: 'Syncro answers 429 (too many requests)'
+    severity: 3
+    frequency: 'PT1H'
+    window: 'PT1H'
+    threshold: 5
+    query: 'traces | where message has "Syncro answered 429"'
+    doc: 'docs/deploy.md#syncro-429s'
+  }
+]
+
+resource alerts 'Microsoft.Insights/scheduledQueryRules@2023-12-01' = [for rule in alertRules: {
+  name: 'alert-${baseName}-${rule.key}'
+  location: location
+  tags: tags
+  kind: 'LogAlert'
+  properties: {
+    displayName: rule.title
+    description: rule.doc
+    severity: rule.severity
+    enabled: true
+    scopes: [
+      appInsights.id
+    ]
+    evaluationFrequency: rule.frequency
+    windowSize: rule.window
+    criteria: {
+      allOf: [
+        {
+          query: rule.query
+          timeAggregation: 'Count'
+          operator: 'GreaterThan'
+          threshold: rule.threshold
+          failingPeriods: {
+            numberOfEvaluationPeriods: 1
+            minFailingPeriodsToAlert: 1
+          }
+        }
+      ]
+    }
+    autoMitigate: true
+    actions: {
+      actionGroups: [
+        actionGroup.id
+      ]
+      customProperties: {
+        fix: rule.doc
+      }
+    }
+  }
+}]
+
 // --- the Function App ------------------------------------------------------------------------
 
 resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
@@ -393,6 +526,9 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
   // checkov:skip=CKV_AZURE_212:Flex Consumption has no fixed worker count; it adds instances on demand up to maximumInstanceCount
   // checkov:skip=CKV_AZURE_213:Flex Consumption replaces unhealthy instances itself; /api/health is for the admin and availability tests
   // checkov:skip=CKV_AZURE_222:Techs' browsers, Microsoft Graph and Syncro's webhooks must reach the app from the internet
+  // checkov:skip=CKV_AZURE_78:Flex Consumption refuses siteConfig.ftpsState (ARM 51021); FTP is off through the basicPublishingCredentialsPolicies ftp and scm below
+  // checkov:skip=CKV_AZURE_18:siteConfig on Flex Consumption keeps only what Microsoft's Flex samples set (no http20Enabled); HTTP/1.1 serves webhooks and pages
+  // checkov:skip=CKV_AZURE_67:Same as CKV_AZURE_18: http20Enabled is left out of a Flex Consumption siteConfig
   name: appName
   location: location
   tags: tags
@@ -409,12 +545,13 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
     publicNetworkAccess: 'Enabled'
     clientCertEnabled: false
     keyVaultReferenceIdentity: identity.id
+    // Only what Flex Consumption accepts: newer regional stamps reject ftpsState (ARM error
+    // 51021; FTP is off through basicPublishingCredentialsPolicies below) and the plan-level
+    // properties of other plans (alwaysOn, linuxFxVersion, functionAppScaleLimit, ...), whose
+    // Flex equivalents live in functionAppConfig.
     siteConfig: {
       minTlsVersion: '1.2'
-      scmMinTlsVersion: '1.2'
-      ftpsState: 'Disabled'
-      http20Enabled: true
-      appSettings: concat(hostSettings, productSettings, rotationSettings, extraSettings)
+      appSettings: concat(hostSettings, productSettings, tenantSettings, adminGroupSettings, rotationSettings, extraSettings)
     }
     functionAppConfig: {
       deployment: {
@@ -430,6 +567,7 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
       scaleAndConcurrency: {
         maximumInstanceCount: maximumInstanceCount
         instanceMemoryMB: instanceMemoryMB
+        alwaysReady: alwaysReady
         triggers: {
           http: {
             perInstanceConcurrency: httpPerInstanceConcurrency
@@ -452,6 +590,14 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
   ]
 }
 
+// Always-ready instances of the HTTP group ('http': every HTTP-triggered function), or none.
+var alwaysReady = (alwaysReadyHttpInstances == 0) ? [] : [
+  {
+    name: 'http'
+    instanceCount: alwaysReadyHttpInstances
+  }
+]
+
 // FTP and basic-auth deployment off: publishing goes through Entra ID (az login).
 resource ftpPublishing 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@2024-04-01' = {
   parent: functionApp
@@ -472,10 +618,20 @@ resource scmPublishing 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@2
 // The app settings: the Functions host's own (storage and telemetry through the identity) and
 // every setting settings.py reads that is not left at its default (docs/configuration.md).
 // Secrets are Key Vault references, resolved by the platform with keyVaultReferenceIdentity.
+// The storage endpoints come from the account itself, not from a suffix written here, so the
+// same template works in sovereign clouds (core.usgovcloudapi.net, core.chinacloudapi.cn).
 var hostSettings = [
   {
-    name: 'AzureWebJobsStorage__accountName'
-    value: storage.name
+    name: 'AzureWebJobsStorage__blobServiceUri'
+    value: storage.properties.primaryEndpoints.blob
+  }
+  {
+    name: 'AzureWebJobsStorage__queueServiceUri'
+    value: storage.properties.primaryEndpoints.queue
+  }
+  {
+    name: 'AzureWebJobsStorage__tableServiceUri'
+    value: storage.properties.primaryEndpoints.table
   }
   {
     name: 'AzureWebJobsStorage__credential'
@@ -537,14 +693,6 @@ var productSettings = [
     value: tokenEncryptionKeyId
   }
   {
-    name: 'ALLOW_PERSONAL_ACCOUNTS'
-    value: allowPersonalAccounts ? 'true' : 'false'
-  }
-  {
-    name: 'ADMIN_EMAILS'
-    value: adminEmails
-  }
-  {
     name: 'SYNC_QUEUE_NAME'
     value: syncQueueName
   }
@@ -559,6 +707,21 @@ var productSettings = [
   {
     name: 'CONFLICT_POLICY'
     value: conflictPolicy
+  }
+]
+
+// Set only when given: an empty setting would be one the app reads for nothing.
+var tenantSettings = empty(allowedTenantIds) ? [] : [
+  {
+    name: 'ALLOWED_TENANT_IDS'
+    value: allowedTenantIds
+  }
+]
+
+var adminGroupSettings = empty(adminGroupIds) ? [] : [
+  {
+    name: 'ADMIN_GROUP_IDS'
+    value: adminGroupIds
   }
 ]
 
@@ -586,6 +749,10 @@ output oauthRedirectUri string = '${baseUrl}/api/oauth/callback'
 output syncroWebhookBaseUrl string = '${baseUrl}/api/syncro/notifications/'
 @description('Microsoft Graph change notifications arrive here (the app subscribes by itself).')
 output graphWebhookUrl string = '${baseUrl}/api/graph/notifications'
+@description('Microsoft Graph lifecycle notifications (subscription removed, missed, reauthorization) arrive here.')
+output graphLifecycleUrl string = '${baseUrl}/api/graph/lifecycle'
+@description('The sign-in authority the app uses (tenant-bound).')
+output msAuthority string = msAuthority
 @description('The page each technician opens to link their calendar.')
 output settingsPageUrl string = '${baseUrl}/api/settings'
 @description('Every ICS feed URL starts with this, followed by the tech\'s feed token and .ics.')

@@ -1,7 +1,11 @@
 """Publish the app to its Function App: stage exactly what runs in Azure, then hand it to Core Tools.
 
-    .venv/bin/python infra/publish.py <function-app-name>          # stage in a temp dir, then publish
-    .venv/bin/python infra/publish.py --stage-only build/package   # only stage (to look at it, or zip it)
+    python3 infra/publish.py <function-app-name>          # stage in a temp dir, then publish
+    python3 infra/publish.py --stage-only build/package   # only stage (to look at it, or zip it)
+
+Standard library only, so any Python 3.11 runs it (Cloud Shell's python3 included); no virtual
+environment is needed. Publishing needs Azure Functions Core Tools 4.0.5530 or newer (the first
+that publishes to Flex Consumption); an older ``func`` is refused with that message.
 
 The project folder also holds the local stack, tests, node_modules and virtual environments,
 which `func azure functionapp publish` would otherwise upload. Staging copies the app without
@@ -13,6 +17,7 @@ docs/deploy.md, steps 5 and "Upgrade", use this.
 from __future__ import annotations
 
 import argparse
+import re
 import shutil
 import subprocess
 import sys
@@ -20,6 +25,7 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+MINIMUM_CORE_TOOLS = (4, 0, 5530)
 
 # Never shipped: development, tests, the local stack, tooling, and anything with local secrets.
 EXCLUDED_DIRS = frozenset({"tests", "local", "bench", "docs", "infra", "node_modules", "tmp_notes", "__pycache__"})
@@ -59,10 +65,32 @@ def stage(destination: Path) -> Path:
     return destination
 
 
+def core_tools_problem(version_output: str) -> str | None:
+    """Why the ``func --version`` output names a Core Tools that cannot publish here; None if it can."""
+    match = re.search(r"(\d+)\.(\d+)\.(\d+)", version_output)
+    wanted = ".".join(map(str, MINIMUM_CORE_TOOLS))
+    if match is None:
+        return (
+            f"could not read the Core Tools version from {version_output.strip()[:80]!r}; {wanted} or newer is needed"
+        )
+    found = tuple(int(part) for part in match.groups())
+    if found < MINIMUM_CORE_TOOLS:
+        return (
+            f"Azure Functions Core Tools {match.group(0)} cannot publish to Flex Consumption: "
+            f"install {wanted} or newer (docs/deploy.md, Before you start)"
+        )
+    return None
+
+
 def publish(app_name: str) -> int:
     func = shutil.which("func")
     if func is None:
         print("Azure Functions Core Tools (func) is not on PATH; see docs/deploy.md, step 5.", file=sys.stderr)
+        return 2
+    version = subprocess.run([func, "--version"], capture_output=True, text=True, timeout=60, check=False)
+    problem = core_tools_problem(version.stdout or version.stderr)
+    if problem is not None:
+        print(problem, file=sys.stderr)
         return 2
     with tempfile.TemporaryDirectory(prefix="calsync-package-") as scratch:
         package = stage(Path(scratch) / "app")

@@ -31,6 +31,13 @@ PARAMETERS = ROOT / "infra" / "main.parameters.json"
 
 _INTERPOLATION = re.compile(r"\$\{([^}]*)\}")
 
+# What environment() returns in Azure's public cloud (the parts the template reads).
+PUBLIC_CLOUD = {
+    "name": "AzureCloud",
+    "authentication": {"loginEndpoint": "https://login.microsoftonline.com/"},
+    "suffixes": {"storage": "core.windows.net"},
+}
+
 
 class Unsupported(Exception):
     """The template uses a construct this evaluator does not know."""
@@ -63,12 +70,14 @@ class Template:
         runtime: Mapping[str, Any],
         resource_group: Mapping[str, str],
         tenant_id: str,
+        cloud: Mapping[str, Any] = PUBLIC_CLOUD,
     ) -> None:
         self.parsed = parsed
         self._given = dict(parameters)
         self._runtime = dict(runtime)
         self._resource_group = dict(resource_group)
         self._tenant_id = tenant_id
+        self._cloud = dict(cloud)
         self._variables: dict[str, Any] = {}
         self._locals: list[dict[str, Any]] = []  # loop variables, innermost last
         unknown = set(self._given) - set(self.parameter_names)
@@ -115,11 +124,13 @@ class Template:
     def output(self, name: str) -> Any:
         return self.evaluate(self.parsed["outputs"][name]["value"])
 
-    def reference(self, path: list[str]) -> Any:
+    def reference(self, path: list[Any]) -> Any:
         """``name`` or ``name.a.b``: a parameter, a variable, or a resource's property."""
         head, rest = path[0], path[1:]
         scope = next((frame for frame in reversed(self._locals) if head in frame), None)
-        if scope is not None:
+        if isinstance(head, dict):  # a function call's value, e.g. environment()
+            value = self.evaluate(head)
+        elif scope is not None:
             value = scope[head]
         elif head in self.parameter_names:
             value = self.parameter(head)
@@ -167,12 +178,16 @@ class Template:
 
     def _loop(self, node: dict[str, Any]) -> list[Any]:
         loop = node["loop_type"]
-        if loop["type"] != "object" or node["condition"] is not None:
+        if loop["type"] not in ("object", "array") or node["condition"] is not None:
             raise Unsupported(f"loop {loop}")
         detail = loop["detail"]
+        if loop["type"] == "object":
+            items = [{"key": key, "value": value} for key, value in self.reference([detail["object_name"]]).items()]
+        else:
+            items = list(self.reference([detail["array_name"]]))
         results = []
-        for key, value in self.reference([detail["object_name"]]).items():
-            self._locals.append({detail["item_name"]: {"key": key, "value": value}})
+        for item in items:
+            self._locals.append({detail["item_name"]: item})
             try:
                 results.append(self.evaluate(node["config"]))
             finally:
@@ -181,6 +196,8 @@ class Template:
 
     def _accessor_path(self, node: Any) -> list[str]:
         if isinstance(node, str):
+            return [node]
+        if "function" in node:  # environment().a.b: the function's value stands for the head
             return [node]
         operator = node.get("operator", {})
         if operator.get("type") != "property_accessor":
@@ -195,8 +212,11 @@ class Template:
             return self.evaluate(operands[chosen])
         if kind == "property_accessor":
             return self.reference(self._accessor_path({"operator": operator}))
-        if kind == "logical_not":
+        if kind in ("logical_not", "not"):
             return not self.evaluate(operands["bool_value"])
+        if kind in ("equals", "not_equals"):
+            same = self.evaluate(operands["operand_1"]) == self.evaluate(operands["operand_2"])
+            return same if kind == "equals" else not same
         raise Unsupported(f"operator {kind}")
 
     def _function(self, function: dict[str, Any]) -> Any:
@@ -204,10 +224,13 @@ class Template:
         args = [self.evaluate(value) for value in function.get("parameters", {}).values()]
         if kind == "resource_group":
             return self._resource_group[function["property_name"]]
-        if kind == "subscription":
-            if function["property_name"] != "tenantId":
-                raise Unsupported(f"subscription().{function['property_name']}")
+        if kind in ("subscription", "tenant"):
+            # pycep writes tenant().tenantId's property as "[Token('STRING', 'tenantId')]"
+            if "tenantId" not in str(function.get("property_name")):
+                raise Unsupported(f"{kind}().{function.get('property_name')}")
             return self._tenant_id
+        if kind == "environment":
+            return self._cloud[function["property_name"]]
         simple = {
             "unique_string": lambda *a: fake_unique_string(*[x for x in a if x is not None]),
             "take": lambda value, count: value[:count],

@@ -31,12 +31,17 @@ RUNTIME = {
         "InstrumentationKey=00000000-0000-0000-0000-000000000001;"
         "IngestionEndpoint=https://westeurope-5.in.applicationinsights.azure.com/"
     ),
+    # Azure's own endpoints of the account, trailing slash included (a sovereign cloud's differ).
     "storage.properties.primaryEndpoints.blob": "https://stcalsync.blob.core.windows.net/",
+    "storage.properties.primaryEndpoints.queue": "https://stcalsync.queue.core.windows.net/",
+    "storage.properties.primaryEndpoints.table": "https://stcalsync.table.core.windows.net/",
 }
+TENANT_ID = "72f988bf-0000-0000-0000-000000000000"  # the tenant of the subscription deployed to
 RESOURCE_GROUP = {"name": "rg-sync", "id": "/subscriptions/s/resourceGroups/rg-sync", "location": "westeurope"}
 
 # Settings the template sets that settings.py does not read, each read by someone else.
 HOST_SETTINGS = {
+    "AzureWebJobsStorage__blobServiceUri": "the Functions host: its locks, keys and the deployment package",
     "AzureWebJobsStorage__credential": "the Functions host: connect to storage with a managed identity",
     "AzureWebJobsStorage__clientId": "the Functions host: which managed identity (the user-assigned one)",
     "AZURE_CLIENT_ID": "DefaultAzureCredential in storage/account.py: which managed identity",
@@ -98,7 +103,7 @@ def template(parsed: dict[str, Any], **overrides: Any) -> Template:
         {**parameter_file_values(), **overrides},
         runtime=RUNTIME,
         resource_group=RESOURCE_GROUP,
-        tenant_id="72f988bf-0000-0000-0000-000000000000",
+        tenant_id=TENANT_ID,
     )
 
 
@@ -141,11 +146,12 @@ def test_the_rendered_settings_pass_the_apps_validation_with_nothing_misnamed(pa
         f"expected but not set: {sorted(set(HOST_SETTINGS) - not_read)}"
     )
 
-    storage_name = deployment.variable("storageAccountName")
     app_name = deployment.variable("appName")
     assert settings.storage.uses_identity
-    assert settings.storage.table_endpoint == f"https://{storage_name}.table.core.windows.net"
-    assert settings.storage.queue_endpoint == f"https://{storage_name}.queue.core.windows.net"
+    # The account's own endpoints reach the app (no suffix written in the template or the app).
+    assert settings.storage.table_endpoint == "https://stcalsync.table.core.windows.net"
+    assert settings.storage.queue_endpoint == "https://stcalsync.queue.core.windows.net"
+    assert settings.ms_authority == f"https://login.microsoftonline.com/{TENANT_ID}"  # tenant-bound, never /common
     assert settings.public_base_url == f"https://{app_name}.azurewebsites.net"
     assert settings.syncro_base_url == "https://yoursubdomain.syncromsp.com/api/v1"
     assert settings.ms_client_id == parameter_file_values()["msClientId"]
@@ -185,8 +191,7 @@ def test_parameters_reach_the_settings(parsed: dict[str, Any]) -> None:
     deployment = template(
         parsed,
         publicBaseUrl="https://sync.msp.example",
-        allowPersonalAccounts=True,
-        adminEmails="Ann@msp.example,bo@msp.example",
+        signInTenantId="3f2a1b4c-5d6e-4f70-8a9b-0c1d2e3f4a5b",
         conflictPolicy="outlook",
         syncWindowPastDays=30,
         syncWindowFutureDays=365,
@@ -196,14 +201,28 @@ def test_parameters_reach_the_settings(parsed: dict[str, Any]) -> None:
     resolved, _ = resolve_key_vault_references(rendered_app_settings(deployment))
     settings = load_settings(resolved)
     assert settings.public_base_url == "https://sync.msp.example"
-    assert settings.allow_personal_accounts is True
-    assert settings.admin_emails == frozenset({"ann@msp.example", "bo@msp.example"})
+    assert settings.ms_authority == "https://login.microsoftonline.com/3f2a1b4c-5d6e-4f70-8a9b-0c1d2e3f4a5b"
     assert settings.conflict_policy is ConflictPolicy.OUTLOOK
     assert (settings.window_past_days, settings.window_future_days) == (30, 365)
     assert settings.sync_queue == "jobs"
     assert settings.sync.import_existing is True
     assert settings.sync.syncro_web_url == "https://acme.syncromsp.com"
     assert deployment.output("settingsPageUrl") == "https://sync.msp.example/api/settings"
+
+
+def test_the_admin_groups_and_allowed_tenants_are_set_only_when_given(parsed: dict[str, Any]) -> None:
+    """Step 8's settings: absent by default (the app then allows only the sign-in tenant and the
+    SyncAdmin app role); given, they reach the app as written."""
+    plain = rendered_app_settings(template(parsed))
+    assert not {"ALLOWED_TENANT_IDS", "ADMIN_GROUP_IDS", "ADMIN_EMAILS", "ALLOW_PERSONAL_ACCOUNTS"} & set(plain)
+    groups = "5b0a7c1e-1111-4a2b-8c3d-000000000001,5b0a7c1e-1111-4a2b-8c3d-000000000002"
+    tenants = "3f2a1b4c-5d6e-4f70-8a9b-0c1d2e3f4a5b"
+    given = rendered_app_settings(
+        template(parsed, signInTenantId="organizations", allowedTenantIds=tenants, adminGroupIds=groups)
+    )
+    assert given["ADMIN_GROUP_IDS"] == groups
+    assert given["ALLOWED_TENANT_IDS"] == tenants
+    assert given["MS_AUTHORITY"] == "https://login.microsoftonline.com/organizations"
 
 
 def test_the_outputs_are_the_products_routes(parsed: dict[str, Any]) -> None:
@@ -213,6 +232,7 @@ def test_the_outputs_are_the_products_routes(parsed: dict[str, Any]) -> None:
     assert deployment.output("oauthRedirectUri") == f"{base}/api/oauth/callback"
     assert deployment.output("syncroWebhookBaseUrl") == f"{base}/api/syncro/notifications/"
     assert deployment.output("graphWebhookUrl") == f"{base}/api/graph/notifications"
+    assert deployment.output("graphLifecycleUrl") == f"{base}/api/graph/lifecycle"
     assert deployment.output("settingsPageUrl") == f"{base}/api/settings"
     assert deployment.output("icsBaseUrl") == f"{base}/api/ics/"
     assert deployment.output("publicBaseUrl") == base

@@ -63,3 +63,44 @@ def test_every_module_the_package_imports_is_in_it(package: Path) -> None:
                 if top in ours and not ((package / top).is_dir() or (package / f"{top}.py").exists()):
                     missing.add(f"{source.relative_to(package)} imports {name}")
     assert not missing, sorted(missing)
+
+
+def _fake_func(directory: Path, version: str) -> Path:
+    """A ``func`` on PATH that answers ``--version`` and records any other call with its cwd."""
+    log = directory / "calls.txt"
+    script = directory / "func"
+    script.write_text(
+        f'#!/bin/sh\nif [ "$1" = "--version" ]; then echo "{version}"; exit 0; fi\necho "$PWD $*" >> "{log}"\n',
+        encoding="utf-8",
+    )
+    script.chmod(0o755)
+    return log
+
+
+def _run_publish(tmp_path: Path, version: str) -> tuple[subprocess.CompletedProcess[str], Path]:
+    log = _fake_func(tmp_path, version)
+    completed = subprocess.run(
+        ["python3", str(ROOT / "infra" / "publish.py"), "calsync-acme"],
+        env={"PATH": f"{tmp_path}:/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    return completed, log
+
+
+def test_an_old_core_tools_is_refused_before_anything_is_published(tmp_path: Path) -> None:
+    completed, log = _run_publish(tmp_path, "4.0.5455")
+    assert completed.returncode == 2
+    assert "4.0.5530 or newer" in completed.stderr and "Traceback" not in completed.stderr
+    assert not log.exists()
+
+
+def test_publish_runs_with_the_systems_python3_and_hands_the_staged_copy_to_core_tools(tmp_path: Path) -> None:
+    """No virtual environment: the guide's `python3 infra/publish.py` works on a bare machine."""
+    completed, log = _run_publish(tmp_path, "4.0.7030")
+    assert completed.returncode == 0, completed.stderr
+    cwd, _, arguments = log.read_text(encoding="utf-8").strip().partition(" ")
+    assert arguments == "azure functionapp publish calsync-acme --python"
+    assert Path(cwd).name == "app" and Path(cwd).resolve() != ROOT  # the staged copy, not the project
