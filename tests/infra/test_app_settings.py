@@ -223,6 +223,10 @@ def test_the_admin_groups_and_allowed_tenants_are_set_only_when_given(parsed: di
     assert given["ADMIN_GROUP_IDS"] == groups
     assert given["ALLOWED_TENANT_IDS"] == tenants
     assert given["MS_AUTHORITY"] == "https://login.microsoftonline.com/organizations"
+    resolved, _ = resolve_key_vault_references(given)
+    settings = load_settings(resolved)  # the app accepts a multi-tenant authority only with the list
+    assert settings.allowed_tenant_ids == {tenants}
+    assert settings.admin_group_ids == set(groups.split(","))
 
 
 def test_the_outputs_are_the_products_routes(parsed: dict[str, Any]) -> None:
