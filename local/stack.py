@@ -143,7 +143,9 @@ def stack_json(
         "host": host_url,
         "function_key": keys.function_key,
         "identity": {
-            "authority": f"{sims.identity.url}/common",
+            # The product's own authority: bound to the demo tenant (docs/security.md); MSAL's
+            # password grant works there too, as with Entra ID.
+            "authority": f"{sims.identity.url}/{demo.TENANT_ID}",
             "client_id": demo.CLIENT_ID,
             "client_secret": secrets.client_secret,
             "tenant_id": demo.TENANT_ID,
@@ -160,8 +162,9 @@ def stack_json(
                 "syncro_user_id": tech.syncro_user_id,
                 "personal": tech.personal,
                 "linked": tech.syncro_user_id in linked,  # the first tech, through the product's own pages
+                "role": "admin" if tech is demo.DISPATCHER else "tech",  # the dispatcher holds SyncAdmin
             }
-            for tech in demo.TECHS
+            for tech in (*demo.TECHS, demo.DISPATCHER)
         ],
     }
 

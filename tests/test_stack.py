@@ -14,6 +14,7 @@ from pathlib import Path
 import msal
 import requests
 
+from local import demo
 from local.sims.identity import msal_session
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -58,7 +59,8 @@ def test_stack_starts_serves_the_demo_and_stops_cleanly(tmp_path: Path) -> None:
         assert oct(stack_file.stat().st_mode & 0o777) == "0o600"
         users = stack["users"]
         assert len(users) >= 3 and sum(u["personal"] for u in users) == 1
-        assert all(set(u) == {"email", "password", "syncro_user_id", "personal", "linked"} for u in users)
+        assert all(set(u) == {"email", "password", "syncro_user_id", "personal", "linked", "role"} for u in users)
+        assert [u["email"] for u in users if u["role"] == "admin"] == [demo.DISPATCHER.sign_in]
 
         health = requests.get(f"{stack['host']}/api/health", timeout=30)
         assert health.status_code == 200 and health.json()["storage"]["reachable"]
@@ -73,12 +75,14 @@ def test_stack_starts_serves_the_demo_and_stops_cleanly(tmp_path: Path) -> None:
         ]
 
         # A demo tech acts in Outlook: MSAL's password grant, then Graph with that token.
-        identity_url = stack["identity"]["authority"].rsplit("/", 1)[0]
-        session = msal_session(identity_url, stack["ca_bundle"])
+        # stack.json's authority is the product's, bound to the demo tenant: MSAL uses it as it is.
+        authority = stack["identity"]["authority"]
+        assert authority.endswith("/" + stack["identity"]["tenant_id"])
+        session = msal_session(authority.rsplit("/", 1)[0], stack["ca_bundle"])
         app = msal.ConfidentialClientApplication(
             stack["identity"]["client_id"],
             client_credential=stack["identity"]["client_secret"],
-            authority=f"{identity_url}/{stack['identity']['tenant_id']}",
+            authority=authority,
             http_client=session,
             instance_discovery=False,
         )
@@ -94,7 +98,7 @@ def test_stack_starts_serves_the_demo_and_stops_cleanly(tmp_path: Path) -> None:
         # As in real tenants, a sign-in name is not always the mailbox's address: the demo has a tech
         # whose mail differs from the UPN that stack.json gives as "email".
         mailboxes = []
-        for work_tech in (u for u in users if not u["personal"]):
+        for work_tech in (u for u in users if not u["personal"] and u["role"] == "tech"):
             token = app.acquire_token_by_username_password(
                 work_tech["email"], work_tech["password"], scopes=["User.Read"]
             )
