@@ -34,7 +34,7 @@ def settings_page(req: func.HttpRequest) -> func.HttpResponse:
     return _page("settings_page", req)
 
 
-@bp.route(route="settings/unlink", methods=["POST"], auth_level=PAGE)
+@bp.route(route="settings/unlink", methods=["GET", "POST"], auth_level=PAGE)
 def settings_unlink(req: func.HttpRequest) -> func.HttpResponse:
     return _page("settings_unlink", req)
 
@@ -44,7 +44,7 @@ def settings_feed(req: func.HttpRequest) -> func.HttpResponse:
     return _page("settings_new_feed_url", req)
 
 
-@bp.route(route="settings/syncro-token", methods=["POST"], auth_level=PAGE)
+@bp.route(route="settings/syncro-token", methods=["GET", "POST"], auth_level=PAGE)
 def settings_syncro_token(req: func.HttpRequest) -> func.HttpResponse:
     return _page("settings_syncro_token", req)
 

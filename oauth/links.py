@@ -155,6 +155,29 @@ def linking_overview(syncro_user_id: int) -> LinkOverview:
     return LinkOverview(syncro_user_id, link, calendars, problem, issued, conflicts, owners_hidden, token, background)
 
 
+def needs_syncro_token(syncro_user_id: int) -> bool:
+    """Whether the tech must give their own Syncro API token before their appointments can flow:
+    Syncro hides owners (known from a poll, or asked now with one listing) and they have none."""
+    from datetime import timedelta
+
+    from services import storage_account, syncro_client, syncro_token_service
+    from sync.errors import ServiceError
+    from sync.poller import OwnershipMode, probe_ownership, read_ownership
+
+    if syncro_token_service().status(syncro_user_id) is not None:
+        return False
+    account = storage_account()
+    mode = read_ownership(account.cursors)
+    if mode is OwnershipMode.UNKNOWN:
+        today = account.clock().date()
+        try:
+            page = syncro_client().list_appointments(date_from=today, date_to=today + timedelta(days=60))
+        except ServiceError:
+            return False  # Syncro is not answering: the poller finds out, and the page says so then
+        mode = probe_ownership(account.cursors, page.items, now=account.clock())
+    return mode is OwnershipMode.TOKENS
+
+
 def save_link_choices(
     syncro_user_id: int, *, calendar_id: str, two_way: bool, share_private: bool = False
 ) -> str | None:

@@ -560,6 +560,17 @@ def read_ownership(cursors: CursorStore) -> OwnershipMode:
         return OwnershipMode.UNKNOWN
 
 
+def probe_ownership(cursors: CursorStore, items: list[dict[str, Any]], *, now: datetime) -> OwnershipMode:
+    """What one account-wide page says about the owner fields, recorded as the poller records it
+    (linking asks before the first poll has run, to know whether a tech needs their own token).
+    An empty page says nothing: UNKNOWN, and nothing is recorded."""
+    if not items:
+        return read_ownership(cursors)
+    found = OwnershipMode.TOKENS if all(owners_of(item) is None for item in items) else OwnershipMode.FIELDS
+    _save_cursor(cursors, _read_cursor(cursors, OWNERSHIP_KEY), OWNERSHIP_KEY, found.value, now)
+    return found
+
+
 def poll_once(
     *,
     client: SyncroClient,

@@ -15,6 +15,7 @@ from functools import wraps
 from typing import TYPE_CHECKING
 
 from web.http import WebRequest, WebResponse, redirect
+from web.views import Notice
 
 if TYPE_CHECKING:
     from sync.engine import SyncDeps, SyncReport
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 SETTINGS_PATH = "/api/settings"
+SYNCRO_TOKEN_PATH = "/api/settings/syncro-token"
 ADMIN_PATH = "/api/admin"
 
 
@@ -153,7 +155,7 @@ def oauth_start(request: WebRequest) -> WebResponse:
 @_guarded
 def oauth_callback(request: WebRequest) -> WebResponse:
     from oauth.flow import AdminConsentGranted, Purpose, Refusal, finish_sign_in, is_admin_consent
-    from oauth.links import forget_cached_calendars
+    from oauth.links import forget_cached_calendars, needs_syncro_token
     from services import linking_services, session_codec, storage_account
     from storage.session_versions import account_subject, tech_subject
     from web import pages, views
@@ -176,10 +178,14 @@ def oauth_callback(request: WebRequest) -> WebResponse:
             admin_consent_url=outcome.admin_consent_url,
         )
     tech = outcome.syncro_user_id
+    target = ADMIN_PATH if outcome.purpose is Purpose.ADMIN else SETTINGS_PATH
     if tech is not None:
         forget_cached_calendars(tech)  # a re-link may be another account with other calendars
         if outcome.purpose is not Purpose.ADMIN:
             _ensure_subscription(tech)
+            _first_sync(tech, "linked")
+            if needs_syncro_token(tech):  # the second step of linking: without it nothing comes from Syncro
+                target = f"{SYNCRO_TOKEN_PATH}?step=link"
     subject = tech_subject(tech) if tech is not None else account_subject(outcome.ms_account_id)
     codec = session_codec()
     session = codec.new(
@@ -190,8 +196,7 @@ def oauth_callback(request: WebRequest) -> WebResponse:
         version=storage_account().session_versions.current(subject),
     )
     cookie = codec.cookie(session, secure=_secure_cookie())
-    target = ADMIN_PATH if outcome.purpose is Purpose.ADMIN else SETTINGS_PATH
-    if outcome.newly_linked:
+    if outcome.newly_linked and target == SETTINGS_PATH:
         target += "?linked=1"
     return redirect(target, headers={"Set-Cookie": cookie})
 
@@ -239,7 +244,20 @@ def settings_page(request: WebRequest) -> WebResponse:
 
         notice = next((text for key, text in _SIGNED_OUT_NOTICES.items() if request.query.get(key)), None)
         return _page(200, pages.render_sign_in(views.sign_in_view(notice=notice)))
-    return _render_settings(session, flash=_flash(request.query))
+    from services import token_cipher
+    from web.flash import read_note
+
+    note, feed_url = read_note(token_cipher(), request.cookie)
+    return _render_settings(session, flash=note or _flash(request.query), new_feed_url=feed_url)
+
+
+def _redirect_with_note(target: str, note: Notice, *, feed_url: str = "") -> WebResponse:
+    """Post/redirect/get with words (or a feed URL) a query flag cannot carry (`web.flash`)."""
+    from services import token_cipher
+    from web.flash import note_cookie
+
+    cookie = note_cookie(token_cipher(), note, feed_url=feed_url, secure=_secure_cookie())
+    return redirect(target, headers={"Set-Cookie": cookie})
 
 
 # After these the session has ended, so the sign-in page says what happened.
@@ -250,20 +268,28 @@ _SIGNED_OUT_NOTICES = {
 
 
 _FLASHES = {
-    "linked": "Your calendar is linked.",
-    "saved": "Saved.",
-    "unlinked": "Unlinked.",
-    "token": "Your Syncro API token is saved; your appointments sync from the next poll.",
-    "removed": "Removed: the link is released, the feed URL is off and they are signed out everywhere.",
+    "token": Notice(
+        "done", "Your Syncro API token is saved: your Syncro appointments arrive in Outlook within a minute."
+    ),
+    "linked": Notice("done", "Your calendar is linked."),
+    "saved": Notice("done", "Saved."),
+    "feed": Notice("done", "Your new calendar feed URL is at the top of this page. The old one no longer works."),
+    "removed": Notice("done", "Removed: the link is released, the feed URL is off and they are signed out everywhere."),
+    "skipped": Notice(
+        "warning",
+        "You skipped the Syncro API token: your Syncro appointments can't reach Outlook until you add it below.",
+    ),
 }
 
 
-def _flash(query: Mapping[str, str]) -> str:
-    """The one-line confirmation a redirect asked for (``?saved=1``); only our own words are shown."""
-    return next((text for key, text in _FLASHES.items() if query.get(key)), "")
+def _flash(query: Mapping[str, str]) -> Notice | None:
+    """The one line a redirect asked for (``?saved=1``); only our own words are shown."""
+    return next((text for key, text in _FLASHES.items() if query.get(key)), None)
 
 
-def _render_settings(session: Session, *, flash: str = "", new_feed_url: str = "", status: int = 200) -> WebResponse:
+def _render_settings(
+    session: Session, *, flash: Notice | str | None = None, new_feed_url: str = "", status: int = 200
+) -> WebResponse:
     from oauth.links import linking_overview
     from settings import get_settings
     from web import pages, views
@@ -273,7 +299,7 @@ def _render_settings(session: Session, *, flash: str = "", new_feed_url: str = "
     view = views.settings_view(
         overview,
         csrf_token=session.csrf_token,
-        flash=flash,
+        flash=flash or "",
         new_feed_url=new_feed_url,
         signed_in_as=session.ms_email,
         feed_days=(settings.window_past_days, settings.window_future_days),
@@ -303,6 +329,14 @@ def _save_settings(request: WebRequest) -> WebResponse:
 def settings_unlink(request: WebRequest) -> WebResponse:
     from oauth.links import revoke_feed_urls, unlink
 
+    if request.method == "GET":  # the confirmation, with the choices
+        from web import pages, views
+
+        session = _session(request)
+        if session is None or session.syncro_user_id is None:
+            return redirect(SETTINGS_PATH)
+        view = views.SyncroTokenView(csrf_token=session.csrf_token, signed_in_as=session.ms_email)
+        return _page(200, pages.render_unlink(view))
     guarded = _tech_post_guard(request)
     if isinstance(guarded, WebResponse):
         return guarded
@@ -323,34 +357,67 @@ def settings_new_feed_url(request: WebRequest) -> WebResponse:
     guarded = _tech_post_guard(request)
     if isinstance(guarded, WebResponse):
         return guarded
-    session, syncro_user_id = guarded
+    _, syncro_user_id = guarded
     url = new_feed_url(syncro_user_id)
-    # Shown once: only a hash of the token is kept (docs/security.md).
-    return _render_settings(session, new_feed_url=url, flash="Your new calendar feed URL is below.")
+    # Only a hash of the token is kept (docs/security.md): the URL rides to the page in an
+    # encrypted cookie, so a reload shows it again instead of minting another.
+    return _redirect_with_note(f"{SETTINGS_PATH}?feed=1", _FLASHES["feed"], feed_url=url)
 
 
 @_guarded
 def settings_syncro_token(request: WebRequest) -> WebResponse:
-    """The tech enters their own Syncro API token (needed when Syncro hides appointment owners)."""
+    """The tech's own Syncro API token (needed when Syncro hides appointment owners): GET asks for
+    it (the second step of linking, or on its own), POST checks it with Syncro and keeps it."""
     from services import syncro_token_service
     from sync.errors import ServiceError
     from sync.syncro_tokens import SyncroTokenRejected
 
+    if request.method == "GET":
+        session = _session(request)
+        if session is None or session.syncro_user_id is None:
+            return redirect(SETTINGS_PATH)
+        return _render_token_step(session, first_link=request.query.get("step") == "link")
     guarded = _tech_post_guard(request)
     if isinstance(guarded, WebResponse):
         return guarded
     session, syncro_user_id = guarded
+    first_link = request.form.get("step") == "link"
     if not _allowed(f"syncro-token:{syncro_user_id}", TOKEN_CHECKS):
-        return _render_settings(session, flash=_TOO_MANY_TOKEN_CHECKS, status=429)
+        return _render_token_step(session, first_link=first_link, problem=_TOO_MANY_TOKEN_CHECKS, status=429)
     try:
         syncro_token_service().save(syncro_user_id, request.form.get("token", ""), set_by="tech")
     except SyncroTokenRejected as error:
-        return _render_settings(session, flash=str(error), status=400)
+        return _render_token_step(session, first_link=first_link, problem=str(error), status=400)
     except ServiceError:
-        return _render_settings(
-            session, flash="Syncro could not check the token just now. Try again in a minute.", status=503
-        )
+        problem = "Syncro could not check the token just now. Try again in a minute."
+        return _render_token_step(session, first_link=first_link, problem=problem, status=503)
+    _first_sync(syncro_user_id, "syncro-token")
     return redirect(f"{SETTINGS_PATH}?token=1")
+
+
+def _render_token_step(session: Session, *, first_link: bool, problem: str = "", status: int = 200) -> WebResponse:
+    from web import pages, views
+
+    view = views.SyncroTokenView(
+        csrf_token=session.csrf_token,
+        signed_in_as=session.ms_email,
+        first_link=first_link,
+        flash=Notice("problem", problem) if problem else None,
+    )
+    return _page(status, pages.render_syncro_token(view))
+
+
+def _first_sync(syncro_user_id: int, reason: str) -> None:
+    """Ask for the tech's sync now (a new link, a new Syncro token), so appointments arrive in
+    seconds, not at the next timer; should storage fail, the timers sync them instead."""
+    from realtime.enqueue import request_sync
+    from services import storage_account
+    from storage.errors import StorageError
+
+    try:
+        request_sync(storage_account(), syncro_user_id, reason)
+    except StorageError as error:
+        log.warning("could not ask for the first sync of tech %s: %s", syncro_user_id, error)
 
 
 @_guarded
@@ -362,11 +429,12 @@ def settings_sync_now(request: WebRequest) -> WebResponse:
         return guarded
     session, syncro_user_id = guarded
     if not _allowed(f"sync-now:{syncro_user_id}", SYNC_NOW_CLICKS):
-        return _render_settings(session, flash=_TOO_MANY_SYNCS, status=429)
+        return _render_settings(session, flash=Notice("problem", _TOO_MANY_SYNCS), status=429)
     deps = default_deps()
     report = sync_tech(syncro_user_id, deps=deps)
     _record_sync_now(deps, report)
-    return _render_settings(session, flash=sync_summary(report))
+    kind = "done" if report.status in ("synced", "busy") else "problem"
+    return _redirect_with_note(f"{SETTINGS_PATH}?synced=1", Notice(kind, sync_summary(report)))
 
 
 def _record_sync_now(deps: SyncDeps, report: SyncReport) -> None:

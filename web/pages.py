@@ -25,7 +25,7 @@ from urllib.parse import urlsplit
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
 from web import views
-from web.views import AdminView, ErrorView, SettingsView, SignInView
+from web.views import AdminView, ErrorView, SettingsView, SignInView, SyncroTokenView
 
 _TEMPLATES = Path(__file__).parent / "templates"
 
@@ -47,7 +47,7 @@ a{color:var(--accent)}
 .skip{position:absolute;left:-999px;top:0;background:var(--bg);padding:.5rem}
 .skip:focus{left:.5rem}
 .button,button{display:inline-block;font:inherit;padding:.55rem 1rem;border-radius:.35rem;border:1px solid var(--accent);background:var(--accent);color:var(--bg);text-decoration:none;cursor:pointer;min-height:44px}
-button.danger{background:var(--bad);border-color:var(--bad)}
+button.danger,.button.danger{background:var(--bad);border-color:var(--bad)}
 button[data-copy]{background:transparent;color:var(--accent)}
 :focus-visible{outline:3px solid var(--accent);outline-offset:2px}
 fieldset{border:1px solid var(--line);border-radius:.35rem;padding:.75rem 1rem;margin:0 0 1rem}
@@ -62,7 +62,12 @@ label{font-weight:500}
 .copy{display:flex;gap:.5rem}
 .copy input{flex:1;min-width:0;font:inherit;font-family:ui-monospace,monospace;font-size:.9rem;padding:.5rem;border:1px solid var(--line);border-radius:.35rem;background:transparent;color:inherit}
 .copied{min-height:1.5em;margin:.25rem 0;font-size:.92rem}
-.flash{border-left:4px solid var(--accent);padding:.5rem .75rem}
+.notice{padding:.5rem .75rem;margin:1rem 0}
+.notice.done{border-left:4px solid var(--accent)}
+.notice.warning{border:2px dashed var(--warn);border-left-width:8px}
+.notice.problem{border:3px double var(--bad);border-left-width:8px}
+.notice.warning strong{color:var(--warn)}
+.notice.problem strong{color:var(--bad)}
 .alert{border:2px solid var(--warn);border-radius:.35rem;padding:.75rem 1rem;margin:1rem 0}
 .warning{color:var(--warn)}
 .problem{color:var(--bad)}
@@ -128,6 +133,15 @@ def render_settings(view: SettingsView) -> str:
     return _render("settings.html", view, copy_script=view.ics_url is not None)
 
 
+def render_syncro_token(view: SyncroTokenView) -> str:
+    return _render("syncro_token.html", view)
+
+
+def render_unlink(view: SyncroTokenView) -> str:
+    """The unlink confirmation (its view needs only the session's CSRF token and address)."""
+    return _render("unlink.html", view)
+
+
 def render_sign_in(view: SignInView) -> str:
     return _render("sign_in.html", view)
 
@@ -175,6 +189,8 @@ def _environment() -> Environment:
         sign_out_path=views.SIGN_OUT_PATH,
         admin_overrides_path=views.ADMIN_OVERRIDES_PATH,
         admin_remove_path=views.ADMIN_REMOVE_PATH,
+        syncro_token_steps=views.SYNCRO_TOKEN_STEPS,
+        syncro_token_place=views.SYNCRO_TOKEN_PLACE,
     )
     env.filters["ago"] = ago
     env.filters["ahead"] = ahead

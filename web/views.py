@@ -72,11 +72,47 @@ class CopyField:
 
 
 @dataclass(frozen=True)
+class Notice:
+    """One line at the top of a page saying what happened: ``done`` (a change was made), ``warning``
+    (something will not work until the person acts) or ``problem`` (it did not work). Each kind has
+    its own words before the text and its own border, so colour is never the only difference."""
+
+    kind: str  # "done", "warning" or "problem"
+    text: str
+
+    @property
+    def label(self) -> str:
+        return {"done": "Done:", "warning": "Warning:", "problem": "Problem:"}.get(self.kind, "Note:")
+
+
+def notice(value: Notice | str | None) -> Notice | None:
+    """A handler's notice; a plain string is a confirmation (``done``)."""
+    if value is None or isinstance(value, Notice):
+        return value
+    return Notice("done", value) if value else None
+
+
+# Where a technician makes their own Syncro API token: the one set of steps every page and doc
+# names (the settings page, the linking step, the admin overview, docs/linking.md).
+SYNCRO_TOKEN_STEPS = (
+    "Sign in to Syncro as yourself (not as an admin on your behalf): the token must be your own.",
+    "Open your user menu (top right) and choose Profile/Password, then API Tokens.",
+    "Choose New Token, then the Custom Permissions tab.",
+    'Name it "Outlook calendar sync", leave Expiration empty, and allow the Appointments permissions '
+    "to list/search and view details. Nothing else is needed.",
+    "Choose Create API Token, copy the token Syncro shows (it shows it only once) and paste it here.",
+)
+SYNCRO_TOKEN_PLACE = "Syncro: your user menu > Profile/Password > API Tokens"
+
+
+@dataclass(frozen=True)
 class LinkedAccount:
-    """The Microsoft 365 account a tech linked. ``tenant`` is the organisation's name, or its id."""
+    """The Microsoft 365 account a tech linked: ``email`` is the address Syncro knows them by;
+    ``sign_in`` their Microsoft sign-in name, only where it differs. ``tenant`` is the organisation."""
 
     email: str
     tenant: str
+    sign_in: str | None = None
 
 
 @dataclass(frozen=True)
@@ -134,8 +170,8 @@ class SettingsView:
     feed_days_back: int = 60  # SYNC_WINDOW_PAST_DAYS / SYNC_WINDOW_FUTURE_DAYS
     feed_days_ahead: int = 60
     calendars_problem: str | None = None  # why no calendars are listed (Graph unreachable), in words
-    flash: str | None = None  # one line confirming what the last form did
-    signed_in_as: str = ""  # the session's Microsoft email, beside "Sign out"
+    flash: Notice | None = None  # one line saying what the last form did
+    signed_in_as: str = ""  # beside "Sign out": the address Syncro knows the tech by
     # Recent conflicts the sync settled, each one sentence ("Both sides changed the time of ...").
     conflicts: tuple[str, ...] = ()
     share_private: bool = False  # private Outlook events show their details in Syncro (else "Busy")
@@ -146,6 +182,11 @@ class SettingsView:
     @property
     def linked(self) -> bool:
         return self.account is not None
+
+    @property
+    def syncro_blocked(self) -> bool:
+        """Nothing can come from Syncro: it hides owners and this tech has no token yet."""
+        return self.syncro_token_needed and not self.syncro_token_note
 
     @property
     def needs_relink(self) -> bool:
@@ -159,6 +200,17 @@ class SettingsView:
             return None
         scheme, sep, rest = self.ics_url.partition("://")
         return f"webcal://{rest}" if sep and scheme in ("http", "https") else None
+
+
+@dataclass(frozen=True)
+class SyncroTokenView:
+    """The page that asks a tech for their own Syncro API token: the second step of linking when
+    Syncro hides appointment owners (``first_link``), or on its own from the settings page."""
+
+    csrf_token: str = field(repr=False)
+    signed_in_as: str = ""
+    first_link: bool = False
+    flash: Notice | None = None
 
 
 @dataclass(frozen=True)
@@ -217,7 +269,7 @@ class AdminView:
     now: datetime
     signed_in_as: str
     csrf_token: str = field(repr=False)
-    flash: str | None = None
+    flash: Notice | None = None
     stale_overrides: tuple[tuple[str, str], ...] = ()  # (Microsoft email, Syncro id) naming no Syncro user
     syncro_note: str | None = None  # Syncro hides appointment owners: what that means, in words
     jobs_waiting: int | None = None  # sync jobs in the queue (Azure's approximate count); None: unknown
@@ -586,7 +638,7 @@ def settings_view(
     overview: LinkOverview,
     *,
     csrf_token: str,
-    flash: str = "",
+    flash: Notice | str = "",
     new_feed_url: str = "",
     tech_name: str = "",
     signed_in_as: str = "",
@@ -600,7 +652,10 @@ def settings_view(
     if link is not None:
         state = _value(link.status)
         needs_relink = state == "needs_relink"
-        account = LinkedAccount(email=link.ms_username or link.email, tenant=link.ms_tenant_id)
+        email = link.email or link.ms_username
+        differs = link.ms_username and link.ms_username.lower() != email.lower()
+        account = LinkedAccount(email=email, tenant=link.ms_tenant_id, sign_in=link.ms_username if differs else None)
+        signed_in_as = email  # one address per person: the one Syncro knows
         background: BackgroundStatus | None = getattr(overview, "background", None)
         status = SyncStatus(
             linked_since=link.linked_at,
@@ -627,7 +682,7 @@ def settings_view(
         feed_days_back=feed_days[0],
         feed_days_ahead=feed_days[1],
         calendars_problem=overview.calendars_problem or None,
-        flash=flash or None,
+        flash=notice(flash),
         signed_in_as=signed_in_as,
         conflicts=tuple(conflict_sentence(c) for c in getattr(overview, "conflicts", ())),
         share_private=bool(link and getattr(link, "share_private", False)),
@@ -794,7 +849,7 @@ def admin_view(
         now=now or datetime.now(UTC),
         signed_in_as=signed_in_as,
         csrf_token=csrf_token,
-        flash=flash or None,
+        flash=notice(flash),
         stale_overrides=stale,
         syncro_note=getattr(overview, "ownership_note", "") or None,
         jobs_waiting=queue.waiting if queue is not None else None,

@@ -28,6 +28,8 @@ from web.pages import (
     render_error,
     render_settings,
     render_sign_in,
+    render_syncro_token,
+    render_unlink,
 )
 from web.views import (
     AdminRow,
@@ -131,7 +133,7 @@ def linked_view(**changes: object) -> SettingsView:
         two_way=False,
         ics_url="https://sync.example/api/ics/tok.ics",
         feed_issued=True,
-        flash="Saved.",
+        flash=views.Notice("done", "Saved."),
         signed_in_as="alex@contoso.example",
     )
     return replace(view, **changes)
@@ -179,7 +181,7 @@ def admin_view() -> AdminView:
         now=NOW,
         signed_in_as="admin@contoso.example",
         csrf_token=CSRF,
-        flash="Mapping saved.",
+        flash=views.Notice("done", "Mapping saved."),
         jobs_waiting=2,
         jobs_poisoned=1,
         last_poll=NOW - timedelta(minutes=1),
@@ -209,6 +211,11 @@ ERRORS: dict[str, ErrorView] = {
 
 PAGES: dict[str, str] = {
     "settings-linked": render_settings(linked_view()),
+    "unlink": render_unlink(views.SyncroTokenView(csrf_token=CSRF, signed_in_as="alex@contoso.example")),
+    "syncro-token-step": render_syncro_token(views.SyncroTokenView(csrf_token=CSRF, first_link=True)),
+    "syncro-token-problem": render_syncro_token(
+        views.SyncroTokenView(csrf_token=CSRF, flash=views.Notice("problem", "Syncro refused this token."))
+    ),
     "settings-linked-two-way": render_settings(linked_view(two_way=True, ics_url=None)),
     "settings-not-linked": render_settings(not_linked_view()),
     "settings-relink": render_settings(relink_view()),
@@ -402,13 +409,18 @@ def test_the_settings_forms_post_to_their_routes_with_the_agreed_fields() -> Non
     page = parse(PAGES["settings-linked"])
     actions = forms_by_action(page)
     assert set(actions) == {
-        views.SETTINGS_PATH, views.FEED_PATH, views.UNLINK_PATH, views.SIGN_OUT_PATH, views.SYNC_NOW_PATH
+        views.SETTINGS_PATH, views.FEED_PATH, views.SIGN_OUT_PATH, views.SYNC_NOW_PATH
     }  # fmt: skip
+    # Unlinking is a link to its confirmation page, whose one form posts the choices.
+    assert page.by_id("unlink-start").attrs["href"] == views.UNLINK_PATH
+    confirm = parse(PAGES["unlink"])
+    assert set(forms_by_action(confirm)) == {views.UNLINK_PATH, views.SIGN_OUT_PATH}
     for form in page.forms:
         assert form[0].attrs["method"] == "post"
     names = {e.attrs.get("name") for e in actions[views.SETTINGS_PATH]}
     assert {views.FIELD_CSRF, views.FIELD_CALENDAR, views.FIELD_TWO_WAY} <= names
-    assert views.FIELD_REMOVE_EVENTS in {e.attrs.get("name") for e in actions[views.UNLINK_PATH]}
+    unlink_fields = {e.attrs.get("name") for e in forms_by_action(confirm)[views.UNLINK_PATH]}
+    assert {views.FIELD_REMOVE_EVENTS, "feed", views.FIELD_CSRF} <= unlink_fields
 
 
 def test_sign_out_is_a_post_form_showing_who_is_signed_in() -> None:
@@ -419,11 +431,15 @@ def test_sign_out_is_a_post_form_showing_who_is_signed_in() -> None:
 
 
 def test_unlink_offers_to_remove_our_events_unticked() -> None:
-    page = parse(PAGES["settings-linked"])
+    page = parse(PAGES["unlink"])
     box = page.by_id("remove-events")
     assert box.attrs["type"] == "checkbox" and "checked" not in box.attrs
     (label,) = page.all("label", **{"for": "remove-events"})
     assert label.text == "Also remove the [S] events we put in your Outlook calendar"
+    # The feed choice has no answer until the tech gives one; Cancel goes back to the settings.
+    feed = page.all("input", type="radio", name="feed")
+    assert [r.attrs["value"] for r in feed] == ["keep", "revoke"] and not any("checked" in r.attrs for r in feed)
+    assert page.by_id("unlink-cancel").attrs["href"] == views.SETTINGS_PATH
 
 
 def test_the_feed_url_is_copyable_and_a_new_one_warns_the_old_stops_at_once() -> None:
@@ -469,7 +485,34 @@ def test_status_is_in_words() -> None:
 
 def test_the_flash_message_is_announced() -> None:
     page = parse(PAGES["settings-linked"])
-    assert any(e.attrs.get("role") == "status" and e.attrs.get("class") == "flash" for e in page.elements)
+    (note,) = [e for e in page.elements if e.attrs.get("class") == "notice done"]
+    assert note.attrs["role"] == "status" and note.text.startswith("Done:")
+
+
+def test_done_warning_and_problem_differ_in_words_and_border_not_only_colour() -> None:
+    kinds = {"done": "Done:", "warning": "Warning:", "problem": "Problem:"}
+    for kind, words in kinds.items():
+        html = render_settings(linked_view(flash=views.Notice(kind, "Something.")))
+        (note,) = [e for e in parse(html).elements if e.attrs.get("class") == f"notice {kind}"]
+        assert note.text.startswith(words)
+        assert note.attrs["role"] == ("alert" if kind == "problem" else "status")
+    borders = {kind: re.search(rf"\.notice\.{kind}\{{([^}}]*)\}}", CSS).group(1) for kind in kinds}
+    assert len({rule.split(" ")[1] if " " in rule else rule for rule in borders.values()}) == 3  # solid, dashed, double
+
+
+def test_a_tech_without_a_syncro_token_is_warned_first_and_never_told_all_is_synced() -> None:
+    blocked = linked_view(syncro_token_needed=True, status=SyncStatus(linked_since=NOW, last_sync=NOW))
+    html = render_settings(blocked)
+    page = parse(html)
+    status = html[html.index('id="status-h"') :]
+    first = page.by_id("syncro-blocked")
+    assert first.attrs["class"] == "notice warning" and first.text.startswith("Warning:")
+    assert status.index('id="syncro-blocked"') < status.index("<dl")  # the status section's first line
+    assert "all changes we know of are synced" not in html
+    assert "stopped until you add your Syncro API token" in html
+    assert [a for a in page.all("a") if a.attrs.get("href") == views.SYNCRO_TOKEN_PATH]
+    steps = page.by_id("syncro-token-steps")
+    assert steps.tag == "ol" and "Profile/Password" in html
 
 
 def test_no_calendars_says_why_instead_of_an_empty_form() -> None:
@@ -668,12 +711,12 @@ def overview(**changes: object) -> SimpleNamespace:
 
 
 def test_settings_view_from_a_linked_overview() -> None:
-    view = views.settings_view(overview(), csrf_token=CSRF, flash="Saved.", now=NOW)
+    view = views.settings_view(overview(), csrf_token=CSRF, flash="Saved.", now=NOW)  # plain words: a confirmation
     assert view.linked and not view.needs_relink and view.two_way
     assert view.syncro_user_id == str(2**40)
     assert view.account == LinkedAccount("alex@contoso.example", "tid-1")
     assert [(c.id, c.selected) for c in view.calendars] == [("cal-default", False), ("cal-jobs", True)]
-    assert view.ics_url is None and not view.feed_issued and view.flash == "Saved."
+    assert view.ics_url is None and not view.feed_issued and view.flash == views.Notice("done", "Saved.")
     assert view.status is not None and view.status.linked_since == NOW - timedelta(days=1)
     render_settings(view)
 
@@ -987,3 +1030,17 @@ def test_a_skipped_item_is_named_by_its_title_when_it_has_one() -> None:
     assert skipped_sentence(SkippedItem("syncro", "5560138523", "bad time", "Swap")).startswith(
         "Syncro appointment 5560138523 “Swap”"
     )
+
+
+def test_the_syncro_token_step_has_the_steps_a_checked_form_and_a_plainly_warned_skip() -> None:
+    page = parse(PAGES["syncro-token-step"])
+    assert page.all("h1")[0].text.startswith("Step 2 of 2")
+    assert page.by_id("syncro-token-steps").tag == "ol" and len(page.all("li")) >= 5
+    (form,) = [f for f in page.forms if f[0].attrs.get("id") == "syncro-token"]
+    assert form[0].attrs["action"] == views.SYNCRO_TOKEN_PATH
+    assert {e.attrs.get("name") for e in form} >= {"csrf_token", "token", "step"}
+    assert page.by_id("skip-warning").attrs["class"] == "notice warning"
+    assert "do not appear in Outlook" in page.by_id("skip-warning").text
+    assert page.by_id("skip").attrs["href"] == views.SETTINGS_PATH + "?skipped=token"
+    problem = parse(PAGES["syncro-token-problem"])
+    assert problem.by_id("notice").attrs["class"] == "notice problem" and "Step 2" not in PAGES["syncro-token-problem"]
