@@ -11,6 +11,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -144,3 +145,30 @@ def realtime_stack(azurite: Azurite, tls_files: TlsFiles) -> Iterator[RealtimeSt
                 forget()
             except NotFound:
                 pass
+
+
+# -- Syncro's Notification Center ----------------------------------------------------------------
+
+
+def syncro_hook(stack: RealtimeStack, secret: str | None = None) -> str:
+    """The Notification Center URL's path, with the configured secret unless ``secret`` is given."""
+    return f"/api/syncro/notifications/{secret if secret is not None else stack.product.env['SYNCRO_WEBHOOK_SECRET']}"
+
+
+def syncro_at(days: int, hour: int = 15) -> str:
+    day = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(days=days, hours=hour)
+    return day.isoformat().replace("+00:00", "Z")
+
+
+def dispatch(stack: RealtimeStack, summary: str, *, user_id: int = ALEX.syncro_user_id, days: int = 2) -> int:
+    """Create an appointment as a dispatcher in Syncro's UI (which fires the Notification Center)."""
+    body = {"summary": summary, "start_at": syncro_at(days), "end_at": syncro_at(days, 16), "user_id": user_id}
+    answer = stack.product.browser().post(f"{stack.product.sim_url('syncro')}/_sim/appointments", json=body, timeout=30)
+    assert answer.status_code < 400, answer.text
+    data = answer.json()
+    assert stack.syncro_sim.notifications.wait_idle()  # its notification went out and was answered
+    return int(data.get("id") or data["appointment"]["id"])
+
+
+def syncro_payload(appointment_id: Any) -> dict[str, Any]:
+    return {"text": "Appointment was created\nOn site", "attributes": {"id": appointment_id, "summary": "On site"}}
