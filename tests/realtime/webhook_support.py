@@ -24,6 +24,7 @@ from local.tls import TlsFiles
 from realtime import SUBSCRIPTION_QUEUE
 from storage.errors import NotFound
 from storage.links import Link
+from storage.subscriptions import SubscriptionRecord, hash_client_state
 from storage.sync_queue import SyncJob
 from tests.app.linking_support import graph_as
 
@@ -172,3 +173,32 @@ def dispatch(stack: RealtimeStack, summary: str, *, user_id: int = ALEX.syncro_u
 
 def syncro_payload(appointment_id: Any) -> dict[str, Any]:
     return {"text": "Appointment was created\nOn site", "attributes": {"id": appointment_id, "summary": "On site"}}
+
+
+# -- Graph's change notifications ----------------------------------------------------------------
+
+
+def known_subscription(stack: RealtimeStack, tech: int, client_state: str) -> SubscriptionRecord:
+    """A subscription row of our own making, whose clientState the test knows."""
+    now = datetime.now(UTC)
+    record = SubscriptionRecord(
+        f"test-{tech}-{client_state[:6]}",
+        tech,
+        "/me/events",
+        now + timedelta(days=2),
+        hash_client_state(client_state),
+        now,
+    )
+    return stack.account.subscriptions.upsert_subscription(record)
+
+
+def graph_notification(subscription_id: str, client_state: str | None, change: str = "updated") -> dict:
+    return {
+        "subscriptionId": subscription_id,
+        "subscriptionExpirationDateTime": "2030-01-01T00:00:00Z",
+        "clientState": client_state,
+        "changeType": change,
+        "resource": "Users/x/Events/AAMkA=",
+        "tenantId": "t",
+        "resourceData": {"@odata.type": "#Microsoft.Graph.Event", "id": "AAMkA="},
+    }
