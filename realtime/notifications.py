@@ -118,10 +118,12 @@ def read_json(headers: Mapping[str, str], body: bytes, *, max_bytes: int) -> Any
         raise BadRequest(
             error_answer(415, "unsupported_media_type", "Notifications are JSON: send Content-Type: application/json.")
         )
+    from web.json_body import UnreadableJson, parse_json_body
+
     try:
-        return json.loads(body.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
-        raise BadRequest(error_answer(400, "malformed_json", "The body is not valid JSON.")) from None
+        return parse_json_body(body)
+    except UnreadableJson as error:
+        raise BadRequest(error_answer(400, "malformed_json", str(error))) from None
 
 
 def items_of(data: Any) -> list[dict[str, Any]]:
