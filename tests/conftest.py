@@ -8,12 +8,16 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from local.azurite import Azurite, start_azurite
 from local.sims.control import SimClock
 from local.tls import TlsFiles, make_tls_files
+
+if TYPE_CHECKING:
+    from local.host import FunctionHost
 
 
 @pytest.fixture(scope="session")
@@ -74,3 +78,15 @@ def use_app_settings(monkeypatch: pytest.MonkeyPatch):
 
     yield install
     services.reset()
+
+
+@pytest.fixture
+def served_app() -> Iterator[FunctionHost]:
+    """The real function_app on the local host, HTTP only; settings come from `use_app_settings`."""
+    import function_app
+    from local.host import FunctionHost, HostConfig
+
+    with FunctionHost(
+        function_app.app, config=HostConfig(), env={}, timers_enabled=False, queues_enabled=False
+    ) as host:
+        yield host
