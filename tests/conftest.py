@@ -48,6 +48,7 @@ def app_settings_env(storage_connection_string: str, **overrides: str) -> dict[s
     """A complete, valid set of app settings (as local.settings.json would give)."""
     import base64
     import os as _os
+    import secrets
     import uuid
 
     env = {
@@ -58,7 +59,7 @@ def app_settings_env(storage_connection_string: str, **overrides: str) -> dict[s
         "MS_CLIENT_SECRET": "client-secret-value",
         "SYNCRO_BASE_URL": "https://127.0.0.1:9/api/v1",
         "SYNCRO_API_TOKEN": "syncro-token-value",
-        "SYNCRO_WEBHOOK_SECRET": "webhook-secret-value",
+        "SYNCRO_WEBHOOK_SECRET": secrets.token_urlsafe(32),
         "TOKEN_ENCRYPTION_KEY": base64.urlsafe_b64encode(_os.urandom(32)).decode(),
         "SYNC_QUEUE_NAME": "jobs-" + uuid.uuid4().hex[:8],
     }

@@ -1,0 +1,58 @@
+"""Issue 16: secrets in URL paths. The Syncro webhook's secret is the whole credential of an
+anonymous URL, so it must be unguessable (at least 128 bits), and neither it nor an ICS feed
+token may appear in our log lines or the local host's access log (docs/security.md, "Secrets in
+URLs: what is recorded where")."""
+
+from __future__ import annotations
+
+import base64
+import os
+import secrets
+
+import pytest
+
+from settings import MIN_WEBHOOK_SECRET_BITS, SettingsError, load_settings, secret_bits
+from tests.conftest import app_settings_env
+
+STORAGE = "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=a2V5;"
+
+
+# -- SYNCRO_WEBHOOK_SECRET: at least 128 bits ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "weak",
+    [
+        "x",
+        "webhook-secret-value",  # 20 url-safe characters: at most 120 bits
+        "0123456789" * 3,  # 30 digits: about 100 bits
+        secrets.token_hex(15),  # 30 hex digits: 120 bits
+        secrets.token_urlsafe(15),  # 20 characters
+    ],
+)
+def test_a_webhook_secret_under_128_bits_is_refused_saying_what_to_run(weak: str) -> None:
+    with pytest.raises(SettingsError) as refused:
+        load_settings(app_settings_env(STORAGE, SYNCRO_WEBHOOK_SECRET=weak))
+    message = str(refused.value)
+    assert "SYNCRO_WEBHOOK_SECRET" in message and "128 bits" in message and "make key" in message
+    assert weak not in message  # the value itself is never echoed
+
+
+@pytest.mark.parametrize("unsafe", ["a/" * 40, "secret%2F" * 10, "with space " * 10, "q?x=" * 20])
+def test_a_webhook_secret_that_is_not_a_clean_path_segment_is_refused(unsafe: str) -> None:
+    with pytest.raises(SettingsError, match="other than letters, digits"):
+        load_settings(app_settings_env(STORAGE, SYNCRO_WEBHOOK_SECRET=unsafe))
+
+
+@pytest.mark.parametrize(
+    "strong",
+    [
+        secrets.token_urlsafe(16),  # 22 characters: 132 bits
+        secrets.token_urlsafe(32),
+        secrets.token_hex(16),  # 32 hex digits: 128 bits
+        base64.urlsafe_b64encode(os.urandom(32)).decode(),  # what `make key` prints
+    ],
+)
+def test_a_random_secret_of_128_bits_or_more_is_taken(strong: str) -> None:
+    assert load_settings(app_settings_env(STORAGE, SYNCRO_WEBHOOK_SECRET=strong)).syncro_webhook_secret == strong
+    assert secret_bits(strong) >= MIN_WEBHOOK_SECRET_BITS
