@@ -6,8 +6,11 @@ URLs: what is recorded where")."""
 from __future__ import annotations
 
 import base64
+import json
 import os
 import secrets
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -56,3 +59,57 @@ def test_a_webhook_secret_that_is_not_a_clean_path_segment_is_refused(unsafe: st
 def test_a_random_secret_of_128_bits_or_more_is_taken(strong: str) -> None:
     assert load_settings(app_settings_env(STORAGE, SYNCRO_WEBHOOK_SECRET=strong)).syncro_webhook_secret == strong
     assert secret_bits(strong) >= MIN_WEBHOOK_SECRET_BITS
+
+
+# -- files on this machine that hold the URL secrets and keys -------------------------------------------
+
+
+@pytest.fixture
+def no_chmod_after(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """A umask that makes new files world-readable, and chmod calls that do nothing: the file's
+    mode must come from its creation, with no moment at 0644 in between."""
+    monkeypatch.setattr(Path, "chmod", lambda self, mode, **kwargs: None)
+    monkeypatch.setattr(os, "chmod", lambda *args, **kwargs: None)
+    old = os.umask(0o022)
+    try:
+        yield
+    finally:
+        os.umask(old)
+
+
+def _mode(path: Path) -> int:
+    return path.stat().st_mode & 0o777
+
+
+def test_stack_json_is_created_0600(tmp_path: Path, no_chmod_after: None) -> None:
+    from local.stack import write_private_json
+
+    path = tmp_path / ".local" / "stack.json"
+    write_private_json(path, {"function_key": "k", "syncro_token": "t"})
+    assert _mode(path) == 0o600
+    assert json.loads(path.read_text())["function_key"] == "k"
+
+
+def test_a_world_readable_stack_json_from_before_is_replaced_by_a_0600_one(
+    tmp_path: Path, no_chmod_after: None
+) -> None:
+    from local.stack import write_private_json
+
+    path = tmp_path / "stack.json"
+    path.write_text("{}")
+    assert _mode(path) == 0o644
+    write_private_json(path, {"function_key": "new"})
+    assert _mode(path) == 0o600 and json.loads(path.read_text()) == {"function_key": "new"}
+    assert [p.name for p in tmp_path.iterdir()] == ["stack.json"]  # no temporary file left behind
+
+
+def test_the_local_hosts_key_file_is_created_0600(
+    tmp_path: Path, no_chmod_after: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from local.host.__main__ import _keys
+
+    monkeypatch.delenv("LOCAL_FUNCTION_KEY", raising=False)
+    monkeypatch.delenv("LOCAL_MASTER_KEY", raising=False)
+    keys = _keys(tmp_path / "keys.json")
+    assert _mode(tmp_path / "keys.json") == 0o600
+    assert json.loads((tmp_path / "keys.json").read_text())["function_key"] == keys.function_key
