@@ -7,15 +7,20 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 import os
 import secrets
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+import requests
 
 from settings import MIN_WEBHOOK_SECRET_BITS, SettingsError, load_settings, secret_bits
 from tests.conftest import app_settings_env
+
+pytest_plugins = ["tests.realtime.webhook_support"]
 
 STORAGE = "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=a2V5;"
 
@@ -113,3 +118,55 @@ def test_the_local_hosts_key_file_is_created_0600(
     keys = _keys(tmp_path / "keys.json")
     assert _mode(tmp_path / "keys.json") == 0o600
     assert json.loads((tmp_path / "keys.json").read_text())["function_key"] == keys.function_key
+
+
+# -- what the host and our own log lines record of a secret URL ----------------------------------------
+
+
+def test_host_json_keeps_request_paths_out_of_application_insights() -> None:
+    """With extended HTTP info on (the default), the host's request telemetry records each
+    request's URL path, feed token and webhook secret included (docs/security.md)."""
+    host = json.loads((Path(__file__).resolve().parents[2] / "host.json").read_text())
+    options = host["logging"]["applicationInsights"]["httpAutoCollectionOptions"]
+    assert options["enableHttpTriggerExtendedInfoCollection"] is False
+
+
+def _everything_logged(caplog: pytest.LogCaptureFixture) -> str:
+    standard = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message", "asctime", "taskName"}
+    lines = []
+    for record in caplog.records:
+        extra = {key: value for key, value in record.__dict__.items() if key not in standard}
+        lines.append(f"{record.name} {record.getMessage()} {extra} {record.exc_text or ''}")
+    return "\n".join(lines)
+
+
+def test_no_log_line_carries_a_feed_token_or_the_webhook_secret(
+    realtime_stack: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    from tests.realtime.webhook_support import ALEX, syncro_hook, syncro_payload
+
+    stack = realtime_stack
+    admin = {"x-functions-key": stack.product.function_key}
+    secret = stack.product.env["SYNCRO_WEBHOOK_SECRET"]
+    caplog.set_level(logging.INFO)
+
+    issued = requests.post(f"{stack.url}/api/admin/feeds/{ALEX.syncro_user_id}", headers=admin, timeout=30)
+    assert issued.status_code == 201, issued.text
+    feed_url = issued.json()["url"]
+    token = feed_url.rsplit("/", 1)[1].removesuffix(".ics")
+    assert (
+        requests.get(feed_url.replace(stack.product.env["PUBLIC_BASE_URL"], stack.url), timeout=30).status_code == 200
+    )
+    wrong_token = token[:-4] + ("AAAA" if not token.endswith("AAAA") else "BBBB")
+    assert requests.get(f"{stack.url}/api/ics/{wrong_token}.ics", timeout=30).status_code == 404
+    assert stack.post_json(syncro_hook(stack), syncro_payload(987654321098)).status_code == 202
+    assert stack.post(syncro_hook(stack), b"{", headers={"Content-Type": "application/json"}).status_code == 400
+    wrong_secret = secrets.token_urlsafe(32)
+    assert stack.post_json(syncro_hook(stack, wrong_secret), syncro_payload(1)).status_code == 403
+    requests.delete(f"{stack.url}/api/admin/feeds/{ALEX.syncro_user_id}", headers=admin, timeout=30)
+
+    logged = _everything_logged(caplog)
+    assert "GET /api/ics/{token}.ics -> 200" in logged  # the host's access log: the route template
+    assert "POST /api/syncro/notifications/{secret} -> 403" in logged
+    for value in (token, wrong_token, secret, wrong_secret):
+        assert value not in logged
