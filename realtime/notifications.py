@@ -210,14 +210,14 @@ class RecordCache:
         return store.lookup_many(ids, max_age=self._seconds, unknown_refresh=self._unknown_refresh)
 
     async def lookup_all(self, account: StorageAccount, ids: Iterable[str]) -> dict[str, SubscriptionRecord | None]:
-        """`lookup_many`, from the event loop: what the copy holds at once, the rest (and a stale
-        copy's refresh) in a worker thread."""
+        """`lookup_many`, from the event loop: answered from the in-memory copy when it can be
+        (made-up ids included), in a worker thread when storage must be read."""
         store = account.subscriptions
         self._stores.add(store)
-        found = {subscription_id: store.peek(subscription_id, max_age=self._seconds) for subscription_id in ids}
-        missing = [subscription_id for subscription_id, record in found.items() if record is None]
-        if missing:
-            found.update(await asyncio.to_thread(self.lookup_many, account, missing))
+        ids = list(ids)
+        found = store.peek_many(ids, max_age=self._seconds, unknown_refresh=self._unknown_refresh)
+        if found is None:
+            found = await asyncio.to_thread(self.lookup_many, account, ids)
         return found
 
     def clear(self) -> None:

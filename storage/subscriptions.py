@@ -177,15 +177,20 @@ class SubscriptionStore:
             if load.error is not None:
                 raise load.error
 
-    def peek(self, subscription_id: str, *, max_age: float) -> SubscriptionRecord | None:
-        """The row from the in-memory copy when the copy is younger than ``max_age`` seconds and
-        holds it; None means "ask `lookup`", which may read storage. Never touches storage, so an
-        event loop may call it."""
+    def peek_many(
+        self, subscription_ids: Iterable[str], *, max_age: float, unknown_refresh: float = 0.0
+    ) -> dict[str, SubscriptionRecord | None] | None:
+        """What `lookup_many` would answer when it can answer from the in-memory copy alone, else
+        None (it would read storage). Never touches storage, so an event loop may call it."""
         snapshot = self._snapshot
         with snapshot.lock:
-            if time.monotonic() - snapshot.loaded_at < max_age:
-                return snapshot.rows.get(subscription_id)
-        return None
+            age = time.monotonic() - snapshot.loaded_at
+            if age >= max_age:
+                return None
+            found = {subscription_id: snapshot.rows.get(subscription_id) for subscription_id in subscription_ids}
+        if age > unknown_refresh and any(record is None for record in found.values()):
+            return None
+        return found
 
     def _reload(self, load: _Load) -> None:
         snapshot = self._snapshot
