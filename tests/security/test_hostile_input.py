@@ -11,6 +11,8 @@ from collections.abc import Iterator
 
 import pytest
 import requests
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import services
 from realtime.enqueue import pending_since
@@ -98,3 +100,50 @@ def test_a_recycle_bin_entry_id_of_another_shape_is_404_with_no_error_log(
 def test_a_well_formed_entry_id_that_does_not_exist_is_404_too(stack: RealtimeStack) -> None:
     answer = _admin(stack, "POST", f"/api/admin/recycle-bin/{TECH}/20260101T000000000000-0123abcd/restore")
     assert answer.status_code == 404 and answer.json()["error"] == "not_found"
+
+
+# -- any JSON at all, on every anonymous webhook --------------------------------------------------------
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner, max_size=4),
+    max_leaves=20,
+)
+# Shapes close to what each endpoint expects, with the fields that matter replaced by anything.
+NEAR_MISSES = st.one_of(
+    JSON_VALUES.map(lambda v: {"value": v}),
+    JSON_VALUES.map(lambda v: {"value": [{"subscriptionId": v, "clientState": "x", "lifecycleEvent": "missed"}]}),
+    JSON_VALUES.map(lambda v: {"value": [{"subscriptionId": "s", "clientState": v, "lifecycleEvent": v}]}),
+    JSON_VALUES.map(lambda v: {"attributes": {"id": v}}),
+    JSON_VALUES.map(lambda v: {"attributes": v}),
+    JSON_VALUES,
+)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+@given(payload=NEAR_MISSES, hook=st.sampled_from(["/api/graph/notifications", "/api/graph/lifecycle", "syncro"]))
+def test_any_json_on_a_webhook_is_answered_without_a_5xx_or_an_error_log(
+    realtime_stack: RealtimeStack, payload: object, hook: str
+) -> None:
+    import json
+
+    stack = realtime_stack
+    path = syncro_hook(stack) if hook == "syncro" else hook
+    handler = _ErrorCounter()
+    logging.getLogger().addHandler(handler)
+    try:
+        answer = stack.post(path, json.dumps(payload), headers={"Content-Type": "application/json"})
+    finally:
+        logging.getLogger().removeHandler(handler)
+    assert answer.status_code < 500, answer.text
+    assert handler.errors == []
+    assert stack.sync_jobs() == [] and pending_since(stack.account, TECH) is None
+
+
+class _ErrorCounter(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.errors: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.errors.append(record.getMessage())
