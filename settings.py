@@ -116,6 +116,52 @@ def _required(env: Mapping[str, str], name: str, example: str) -> str:
     return value
 
 
+_WEBHOOK_SECRET_EXAMPLE = "what `make key` prints (44 random url-safe characters; use it as it is)"
+# The smallest alphabet a secret's characters come from, and the bits each character then carries
+# at most: a secret of 22 base64url characters or 32 hex digits is the least that reaches 128.
+_ALPHABETS = (
+    (frozenset("0123456789"), 10),
+    (frozenset("0123456789abcdef"), 16),
+    (frozenset("0123456789ABCDEF"), 16),
+    (frozenset("0123456789abcdefghijklmnopqrstuvwxyz"), 36),
+    (frozenset("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"), 36),
+    (frozenset("0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"), 62),
+    (frozenset("0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ-_"), 64),
+)
+MIN_WEBHOOK_SECRET_BITS = 128
+
+
+def secret_bits(value: str) -> float | None:
+    """At most how many bits of randomness ``value`` holds (length x bits per character of the
+    smallest alphabet it fits, base64 padding ignored), or None when it has characters outside
+    url-safe base64 (it is a URL path segment: ``/``, ``%`` or ``?`` would break the URL)."""
+    import math
+
+    body = value.rstrip("=")
+    for alphabet, size in _ALPHABETS:
+        if set(body) <= alphabet:
+            return len(body) * math.log2(size)
+    return None
+
+
+def _webhook_secret(env: Mapping[str, str]) -> str:
+    """SYNCRO_WEBHOOK_SECRET: the credential in the Notification Center URL, so it must be
+    unguessable: at least 128 bits. The value is never part of the error."""
+    name = "SYNCRO_WEBHOOK_SECRET"
+    value = _required(env, name, _WEBHOOK_SECRET_EXAMPLE)
+    bits = secret_bits(value)
+    if bits is None:
+        raise SettingsError(name, "has characters other than letters, digits, '-' and '_'", _WEBHOOK_SECRET_EXAMPLE)
+    if bits < MIN_WEBHOOK_SECRET_BITS:
+        raise SettingsError(
+            name,
+            f"is too short to be unguessable (at most {int(bits)} bits of randomness; at least "
+            f"{MIN_WEBHOOK_SECRET_BITS} bits are needed)",
+            _WEBHOOK_SECRET_EXAMPLE,
+        )
+    return value
+
+
 def _check_resolved(name: str, value: str, example: str) -> None:
     """Azure passes a Key Vault reference it could not resolve through as its literal text."""
     if value.startswith("@Microsoft.KeyVault("):
@@ -377,11 +423,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         ),
         syncro_base_url=_url(env, "SYNCRO_BASE_URL", "https://yoursubdomain.syncromsp.com/api/v1", https=True),
         syncro_api_token=_required(env, "SYNCRO_API_TOKEN", "an API token from Syncro (Admin > API Tokens)"),
-        syncro_webhook_secret=_required(
-            env,
-            "SYNCRO_WEBHOOK_SECRET",
-            "a long random string (python -c 'import secrets; print(secrets.token_urlsafe(32))')",
-        ),
+        syncro_webhook_secret=_webhook_secret(env),
         token_encryption_key=_encryption_key(env),
         token_encryption_key_id=(key_id := _encryption_key_id(env)),
         token_encryption_old_keys=_old_encryption_keys(env, key_id),

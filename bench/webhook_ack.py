@@ -7,7 +7,9 @@ Four mixes, each POST a change of its own (event id and etag) unless said otherw
 - copies: the same notification a hundred times (Graph's duplicates; answered from memory);
 - one tech: every POST names the same tech (they coalesce into one job);
 - 10 techs: ten subscriptions, a POST each in turn;
-- distinct techs: every POST names a tech of its own (every one sends a queue message).
+- distinct techs: every POST names a tech of its own (every one sends a queue message);
+- made-up ids: 10 techs, each POST also naming 99 subscriptions nobody has (an anonymous caller
+  padding genuine-looking traffic): no storage read per made-up id.
 
 What a figure includes: from the moment a POST's bytes are written to its socket to the moment
 its answer's last byte is read, with all N in flight at once. The sender is a child process (its
@@ -78,9 +80,16 @@ def _subscriptions(account, count: int, first_tech: int) -> list[tuple[str, str]
     return made
 
 
-def _body(sub_id: str, state: str, change: int = 0) -> bytes:
+def _body(sub_id: str, state: str, change: int = 0, *, made_up: int = 0) -> bytes:
+    """One notification; with ``made_up``, that many more naming subscriptions nobody has."""
+    item = _item(sub_id, state, change)
+    forged = [_item(f"made-up-{change}-{i}", "guess", change) for i in range(made_up)]
+    return json.dumps({"value": [item, *forged]}).encode()
+
+
+def _item(sub_id: str, state: str, change: int) -> dict:
     event = f"AAMkA{change:08d}="
-    item = {
+    return {
         "subscriptionId": sub_id,
         "subscriptionExpirationDateTime": "2030-01-01T00:00:00.0000000Z",
         "clientState": state,
@@ -94,7 +103,6 @@ def _body(sub_id: str, state: str, change: int = 0) -> bytes:
             "id": event,
         },
     }
-    return json.dumps({"value": [item]}).encode()
 
 
 class _Connection(asyncio.Protocol):
@@ -228,6 +236,8 @@ def main() -> None:
             "one tech": lambda r: [_body(*subs[0], next(changes)) for _ in range(n)],
             "10 techs": lambda r: [_body(*subs[i % 10], next(changes)) for i in range(n)],
             "distinct techs": lambda r: [_body(*subs[10 + r * n + i], next(changes)) for i in range(n)],
+            # Each POST: a genuine change and 99 subscription ids nobody has (answered from memory).
+            "made-up ids": lambda r: [_body(*subs[i % 10], next(changes), made_up=99) for i in range(n)],
         }
         load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
         print(f"{n} concurrent notification POSTs per round from a child process, {args.rounds} rounds per mix")

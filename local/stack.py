@@ -170,9 +170,10 @@ def stack_json(
 
 
 def write_private_json(path: Path, data: dict[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(data, indent=2) + "\n")
-    path.chmod(0o600)  # it holds demo credentials and the function key
+    """Created 0600 (it holds demo credentials and the function key), never chmodded after."""
+    from local.private_files import write_private_text
+
+    write_private_text(path, json.dumps(data, indent=2) + "\n")
 
 
 def run() -> int:

@@ -24,6 +24,8 @@ def make_tls_files(directory: Path) -> TlsFiles:
     """Create a CA and a loopback server certificate under ``directory`` and return their paths."""
     import trustme
 
+    from local.private_files import write_private_bytes
+
     directory.mkdir(parents=True, exist_ok=True)
     ca = trustme.CA(organization_name="Syncro-Outlook sync local CA")
     server = ca.issue_cert("localhost", "127.0.0.1", "::1")
@@ -35,6 +37,5 @@ def make_tls_files(directory: Path) -> TlsFiles:
     ca.cert_pem.write_to_path(str(files.ca_bundle))
     for index, blob in enumerate(server.cert_chain_pems):
         blob.write_to_path(str(files.cert_chain), append=index > 0)
-    server.private_key_pem.write_to_path(str(files.private_key))
-    files.private_key.chmod(0o600)
+    write_private_bytes(files.private_key, server.private_key_pem.bytes())
     return files

@@ -1,4 +1,5 @@
-"""The health report behind ``GET /api/health``: version, storage reachability and counts."""
+"""The health report behind ``GET /api/health``: status only for anonymous callers; version,
+storage reachability, counts and Syncro ownership for callers allowed the details."""
 
 from __future__ import annotations
 
@@ -16,9 +17,17 @@ class HealthReport:
     body: dict[str, Any]
 
 
-def check_health(version: str, open_storage: Callable[[], StorageAccount]) -> HealthReport:
+def check_health(version: str, open_storage: Callable[[], StorageAccount], *, show_details: bool) -> HealthReport:
     """Ask storage for the counts; any failure (configuration included) makes the report unhealthy
-    with a reason a person can act on."""
+    with a reason a person can act on. Without ``show_details`` the body is the status alone: the
+    version, counts, Syncro user ids and the reason (which names settings) are for the admin."""
+    report = _full_report(version, open_storage)
+    if show_details:
+        return report
+    return HealthReport(report.healthy, {"status": report.body["status"]})
+
+
+def _full_report(version: str, open_storage: Callable[[], StorageAccount]) -> HealthReport:
     from settings import SettingsError
     from storage import StorageError
 

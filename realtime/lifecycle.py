@@ -127,7 +127,7 @@ def receive_lifecycle(
                 raise BadRequest(
                     error_answer(400, "bad_payload", "Every lifecycle notification needs a lifecycleEvent.")
                 )
-        result = sort_items(items, lambda subscription_id: records.lookup(account, subscription_id))
+        result = sort_items(items, records.lookup_many(account, {item["subscriptionId"] for item in items}).get)
         log_rejected("lifecycle", result)
         stamp = (now or account.clock()).isoformat()
         for record, item in result.accepted:

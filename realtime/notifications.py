@@ -5,10 +5,12 @@ In order:
 1. ``?validationToken=`` (Graph checking the URL while a subscription is created): 200,
    ``text/plain``, the decoded token and nothing else.
 2. The request itself: a body over the size limit is 413, a Content-Type other than JSON 415,
-   a body that is not JSON or not Graph's ``{"value": [...]}`` shape 400. Graph never sends any of
-   these, so whoever did gets told plainly.
-3. Each notification: its ``subscriptionId`` must be one of ours and its ``clientState`` must
-   match the stored hash (constant-time). Those that fail are dropped, logged, and the request is
+   a body that is not JSON or not Graph's ``{"value": [...]}`` shape 400, more than
+   ``MAX_SUBSCRIPTIONS_PER_POST`` different subscriptions 413. Graph never sends any of these, so
+   whoever did gets told plainly.
+3. Each notification: its ``subscriptionId`` must be one of ours (`RecordCache`: an in-memory
+   copy, so made-up ids cost no read each) and its ``clientState`` must match the stored hash
+   (constant-time). Those that fail are dropped, logged, and the request is
    still answered 202 with no body: Graph retries a non-2xx answer for up to four hours, so a
    refusal would only bring the same payload back every ten minutes, and an empty 202 tells a
    forger nothing. An orphan subscription (one we deleted while Graph still had it) expires on
@@ -50,6 +52,12 @@ log = logging.getLogger(__name__)
 
 MAX_VALIDATION_TOKEN = 4096  # Graph's are about 100 characters
 MAX_ID_LENGTH = 1024
+# Graph puts notifications for several subscriptions in one POST when many are queued, and
+# documents no upper bound (learn.microsoft.com/graph/change-notifications-delivery-webhooks,
+# "Receive notifications"). It only ever names subscriptions created with this URL: ours, one per
+# linked tech (two for a moment while one is replaced). A thousand is far above any MSP's
+# technicians, and Outlook itself allows 1,000 active subscriptions per mailbox for all apps.
+MAX_SUBSCRIPTIONS_PER_POST = 1000
 JOB_REASON = "graph-notification"
 
 
@@ -110,10 +118,12 @@ def read_json(headers: Mapping[str, str], body: bytes, *, max_bytes: int) -> Any
         raise BadRequest(
             error_answer(415, "unsupported_media_type", "Notifications are JSON: send Content-Type: application/json.")
         )
+    from web.json_body import UnreadableJson, parse_json_body
+
     try:
-        return json.loads(body.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
-        raise BadRequest(error_answer(400, "malformed_json", "The body is not valid JSON.")) from None
+        return parse_json_body(body)
+    except UnreadableJson as error:
+        raise BadRequest(error_answer(400, "malformed_json", str(error))) from None
 
 
 def items_of(data: Any) -> list[dict[str, Any]]:
@@ -128,6 +138,14 @@ def items_of(data: Any) -> list[dict[str, Any]]:
             raise BadRequest(error_answer(400, "bad_payload", "Every notification needs a subscriptionId."))
         if client_state is not None and not isinstance(client_state, str):
             raise BadRequest(error_answer(400, "bad_payload", "clientState must be a string."))
+    if len({item["subscriptionId"] for item in items}) > MAX_SUBSCRIPTIONS_PER_POST:
+        raise BadRequest(
+            error_answer(
+                413,
+                "too_many_subscriptions",
+                f"One request may name at most {MAX_SUBSCRIPTIONS_PER_POST} different subscriptions.",
+            )
+        )
     return items
 
 
@@ -168,31 +186,38 @@ def sort_items(items: list[dict[str, Any]], lookup: Lookup) -> Sorted:
 
 
 class RecordCache:
-    """Our subscription rows by id, as of at most ``seconds`` ago (`SubscriptionStore.lookup`: an
-    in-memory copy of the whole partition, refreshed by one shared query), so a burst of
-    notifications for any number of techs costs at most one read. An id not in the copy is read on
-    its own (a subscription's row is written just after Graph creates it, and its first
-    notification may come first). A row deleted by another process is still honoured for at most
-    ``seconds``, which can only cost one superfluous sync; this process's own writes show at once."""
+    """Our subscription rows by id, as of at most ``seconds`` ago (`SubscriptionStore.lookup_many`:
+    an in-memory copy of the whole partition, refreshed by one shared query), so a burst of
+    notifications for any number of techs costs at most one read. Ids the copy lacks cost one more
+    query for all of them together (a subscription's row is written just after Graph creates it,
+    perhaps by another instance, and its first notification may come first), and none when the
+    copy is younger than ``unknown_refresh`` seconds: made-up ids are answered from memory. A row
+    deleted by another process is still honoured for at most ``seconds``, which can only cost one
+    superfluous sync; this process's own writes show at once."""
 
-    def __init__(self, seconds: float = 30.0) -> None:
+    def __init__(self, seconds: float = 30.0, *, unknown_refresh: float = 1.0) -> None:
         self._seconds = seconds
+        self._unknown_refresh = unknown_refresh
         self._stores: weakref.WeakSet[SubscriptionStore] = weakref.WeakSet()
 
     def lookup(self, account: StorageAccount, subscription_id: str) -> SubscriptionRecord | None:
+        return self.lookup_many(account, [subscription_id])[subscription_id]
+
+    def lookup_many(self, account: StorageAccount, ids: Iterable[str]) -> dict[str, SubscriptionRecord | None]:
+        """Raises StorageUnavailable."""
         store = account.subscriptions
         self._stores.add(store)
-        return store.lookup(subscription_id, max_age=self._seconds)
+        return store.lookup_many(ids, max_age=self._seconds, unknown_refresh=self._unknown_refresh)
 
     async def lookup_all(self, account: StorageAccount, ids: Iterable[str]) -> dict[str, SubscriptionRecord | None]:
-        """`lookup` of each id, from the event loop: what the copy holds at once, the rest (and a
-        stale copy's refresh) in a worker thread."""
+        """`lookup_many`, from the event loop: answered from the in-memory copy when it can be
+        (made-up ids included), in a worker thread when storage must be read."""
         store = account.subscriptions
         self._stores.add(store)
-        found = {subscription_id: store.peek(subscription_id, max_age=self._seconds) for subscription_id in ids}
-        missing = [subscription_id for subscription_id, record in found.items() if record is None]
-        if missing:
-            found.update(await asyncio.to_thread(lambda: {i: self.lookup(account, i) for i in missing}))
+        ids = list(ids)
+        found = store.peek_many(ids, max_age=self._seconds, unknown_refresh=self._unknown_refresh)
+        if found is None:
+            found = await asyncio.to_thread(self.lookup_many, account, ids)
         return found
 
     def clear(self) -> None:

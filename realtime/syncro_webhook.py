@@ -7,9 +7,10 @@ Syncro signs nothing, so the payload is only a hint:
 - the body is Syncro's ``{"text": "...", "attributes": {<the appointment>}}``: its ``id`` is all we
   take from it (413, 415 and 400 as for Graph's webhooks);
 - the appointment is read again from Syncro's API; its ``user_id``/``user_ids`` name the techs. When
-  Syncro's responses leave those out (see `sync.poller.OwnershipMode`), the payload's own fields
-  name them instead (a wrong name only costs one superfluous sync), and when the payload does not
-  either, each linked tech's own listing of that day (their Syncro API token) says whose it is;
+  Syncro's responses leave those out (see `sync.poller.OwnershipMode`), each linked tech's own
+  listing of that day (their Syncro API token, ``mine=true``) says whose it is. The payload never
+  names the owner: anyone holding the URL could otherwise copy any appointment into another
+  tech's mirror and feed;
 - every Syncro request counts against the webhooks' own budget (`services.webhook_budget`):
   a burst beyond it (a bulk import) is answered 202 and left to the poller's window scan;
 - for each linked tech, the appointment goes into the Syncro mirror (what the poller keeps and the
@@ -102,8 +103,8 @@ def receive_syncro_notification(
             return _accepted(0, 0, "The appointment no longer exists.")
         finally:
             budget.charge(1)
-        owners = _owners(appointment, payload=payload)
-        if owners is None:
+        owners = _owners(appointment)
+        if owners is None:  # Syncro withholds the owner fields: ask the techs' own listings
             owners = (owner_probe or _owners_by_listing)(appointment, account, budget)
         if not owners:
             log.warning(
@@ -194,17 +195,15 @@ def _request_sync(account: StorageAccount, tech: int, now: datetime | None) -> b
     return request_sync(account, tech, JOB_REASON, now=now)
 
 
-def _owners(appointment: Mapping[str, Any], *, payload: Any) -> frozenset[int] | None:
+def _owners(appointment: Mapping[str, Any]) -> frozenset[int] | None:
+    """The techs Syncro's own answer names, or None when it withholds the owner fields. Only what
+    Syncro answered counts: the payload is unsigned, so its ``user_id`` is never read."""
     from sync.poller import owners_of
 
-    owners = owners_of(appointment)
-    if owners is None:  # Syncro withholds the owner fields: the payload's (unsigned) ones name them
-        attributes = payload.get("attributes") if isinstance(payload, dict) else None
-        try:
-            owners = owners_of(attributes) if isinstance(attributes, dict) else None
-        except (TypeError, ValueError):
-            owners = None
-    return owners
+    try:
+        return owners_of(appointment)
+    except (TypeError, ValueError):
+        return None
 
 
 def _in_window(appointment: Mapping[str, Any], now: datetime) -> bool:

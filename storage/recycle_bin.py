@@ -8,6 +8,7 @@ appointment is gone for good; `purge_entries` drops entries older than the reten
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -37,6 +38,15 @@ class RecycleEntry:
 
 def new_entry_id(deleted_at: datetime) -> str:
     return f"{deleted_at.strftime('%Y%m%dT%H%M%S%f')}-{uuid.uuid4().hex[:8]}"
+
+
+_ENTRY_ID = re.compile(r"\d{8}T\d{12}-[0-9a-f]{8}")
+
+
+def is_entry_id(text: str) -> bool:
+    """Whether ``text`` has the shape `new_entry_id` makes (anything else names no entry, and is
+    never handed to Table Storage as a key: ``../x`` or ``a#b`` make its requests fail)."""
+    return _ENTRY_ID.fullmatch(text) is not None
 
 
 def _to_entity(entry: RecycleEntry) -> Entity:
@@ -76,7 +86,11 @@ class RecycleBinStore:
         return replace(entry, etag=self._table.create(_to_entity(entry)))
 
     def get_entry(self, syncro_user_id: int, entry_id: str) -> RecycleEntry:
-        """Raises NotFound."""
+        """Raises NotFound (also for an id of another shape, which names no entry)."""
+        if not is_entry_id(entry_id):
+            from storage.errors import NotFound
+
+            raise NotFound("recyclebin", entry_id)
         return _from_entity(*self._table.get(str(syncro_user_id), entry_id))
 
     def list_entries(self, syncro_user_id: int) -> list[RecycleEntry]:

@@ -20,7 +20,7 @@ from storage.ids import id_from_property, id_property
 from storage.keys import decode_key, encode_key
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Iterable, Iterator
 
     from storage.account import StorageAccount
     from storage.table import Entity
@@ -124,19 +124,45 @@ class SubscriptionStore:
         """Raises NotFound."""
         return _from_entity(*self._table.get(_PARTITION, encode_key(subscription_id)))
 
-    def lookup(self, subscription_id: str, *, max_age: float) -> SubscriptionRecord | None:
-        """The subscription as of at most ``max_age`` seconds ago, or None when it is not ours.
-        For the notification webhook: rows come from an in-memory copy of the whole partition,
-        refreshed by one query when older than ``max_age`` (concurrent callers share it; when it
-        fails, they all raise its error). An id missing from a copy made before the call began is
-        read on its own, so a row written just before its first notification is still found.
-        Raises StorageUnavailable."""
-        from storage.errors import NotFound
+    def lookup(
+        self, subscription_id: str, *, max_age: float, unknown_refresh: float = 0.0
+    ) -> SubscriptionRecord | None:
+        """`lookup_many` of one id. Raises StorageUnavailable."""
+        return self.lookup_many([subscription_id], max_age=max_age, unknown_refresh=unknown_refresh)[subscription_id]
 
+    def lookup_many(
+        self, subscription_ids: Iterable[str], *, max_age: float, unknown_refresh: float = 0.0
+    ) -> dict[str, SubscriptionRecord | None]:
+        """Each subscription as of at most ``max_age`` seconds ago, or None when it is not ours.
+        For the notification webhooks: rows come from an in-memory copy of the whole partition,
+        refreshed by one query when older than ``max_age`` (concurrent callers share it; when it
+        fails, they all raise its error). Ids the copy lacks cost at most one more query of the
+        partition for all of them together, and none when the copy began less than
+        ``unknown_refresh`` seconds before the call: a row another instance wrote just before its
+        first notification is still found, while a POST naming thousands of made-up ids costs no
+        read per id, and a stream of such POSTs at most one query per ``unknown_refresh`` seconds.
+        Raises StorageUnavailable."""
+        ids = list(subscription_ids)
         arrived = time.monotonic()
+        self._loaded_since(arrived - max_age)
+        found = self._from_copy(ids)
+        if any(record is None for record in found.values()):
+            self._loaded_since(arrived - unknown_refresh)
+            found = self._from_copy(ids)
+        return found
+
+    def _from_copy(self, ids: list[str]) -> dict[str, SubscriptionRecord | None]:
+        with self._snapshot.lock:
+            return {subscription_id: self._snapshot.rows.get(subscription_id) for subscription_id in ids}
+
+    def _loaded_since(self, since: float) -> None:
+        """Make sure the copy was read by a query that began at ``since`` or later, joining the
+        query under way when there is one (and starting another if that one began too early)."""
         snapshot = self._snapshot
-        with snapshot.lock:
-            if arrived - snapshot.loaded_at >= max_age:
+        while True:
+            with snapshot.lock:
+                if snapshot.loaded_at >= since:
+                    return
                 load = snapshot.load
                 if load is None:
                     load = snapshot.load = _Load()
@@ -145,34 +171,26 @@ class SubscriptionStore:
                     runs = False
                     while not load.done:
                         snapshot.lock.wait()
-            else:
-                load, runs = None, False
-        if runs and load is not None:
-            self._reload(load)
-        if load is not None and load.error is not None:
-            raise load.error
-        with snapshot.lock:
-            if subscription_id in snapshot.rows:
-                return snapshot.rows[subscription_id]
-            if snapshot.loaded_at >= arrived:
-                return None  # a copy made after the call began does not have it: not ours
-        try:
-            record = self.get_subscription(subscription_id)
-        except (NotFound, ValueError):  # ValueError: an id too long to be a table key
-            return None
-        with snapshot.lock:
-            snapshot.rows[subscription_id] = record
-        return record
+            if runs:
+                self._reload(load)  # raises its error to the caller that ran it
+                return
+            if load.error is not None:
+                raise load.error
 
-    def peek(self, subscription_id: str, *, max_age: float) -> SubscriptionRecord | None:
-        """The row from the in-memory copy when the copy is younger than ``max_age`` seconds and
-        holds it; None means "ask `lookup`", which may read storage. Never touches storage, so an
-        event loop may call it."""
+    def peek_many(
+        self, subscription_ids: Iterable[str], *, max_age: float, unknown_refresh: float = 0.0
+    ) -> dict[str, SubscriptionRecord | None] | None:
+        """What `lookup_many` would answer when it can answer from the in-memory copy alone, else
+        None (it would read storage). Never touches storage, so an event loop may call it."""
         snapshot = self._snapshot
         with snapshot.lock:
-            if time.monotonic() - snapshot.loaded_at < max_age:
-                return snapshot.rows.get(subscription_id)
-        return None
+            age = time.monotonic() - snapshot.loaded_at
+            if age >= max_age:
+                return None
+            found = {subscription_id: snapshot.rows.get(subscription_id) for subscription_id in subscription_ids}
+        if age > unknown_refresh and any(record is None for record in found.values()):
+            return None
+        return found
 
     def _reload(self, load: _Load) -> None:
         snapshot = self._snapshot

@@ -8,12 +8,16 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from local.azurite import Azurite, start_azurite
 from local.sims.control import SimClock
 from local.tls import TlsFiles, make_tls_files
+
+if TYPE_CHECKING:
+    from local.host import FunctionHost
 
 
 @pytest.fixture(scope="session")
@@ -48,6 +52,7 @@ def app_settings_env(storage_connection_string: str, **overrides: str) -> dict[s
     """A complete, valid set of app settings (as local.settings.json would give)."""
     import base64
     import os as _os
+    import secrets
     import uuid
 
     env = {
@@ -59,7 +64,7 @@ def app_settings_env(storage_connection_string: str, **overrides: str) -> dict[s
         "MS_AUTHORITY": f"https://login.microsoftonline.com/{TEST_TENANT_ID}",
         "SYNCRO_BASE_URL": "https://127.0.0.1:9/api/v1",
         "SYNCRO_API_TOKEN": "syncro-token-value",
-        "SYNCRO_WEBHOOK_SECRET": "webhook-secret-value",
+        "SYNCRO_WEBHOOK_SECRET": secrets.token_urlsafe(32),
         "TOKEN_ENCRYPTION_KEY": base64.urlsafe_b64encode(_os.urandom(32)).decode(),
         "SYNC_QUEUE_NAME": "jobs-" + uuid.uuid4().hex[:8],
     }
@@ -79,3 +84,15 @@ def use_app_settings(monkeypatch: pytest.MonkeyPatch):
 
     yield install
     services.reset()
+
+
+@pytest.fixture
+def served_app() -> Iterator[FunctionHost]:
+    """The real function_app on the local host, HTTP only; settings come from `use_app_settings`."""
+    import function_app
+    from local.host import FunctionHost, HostConfig
+
+    with FunctionHost(
+        function_app.app, config=HostConfig(), env={}, timers_enabled=False, queues_enabled=False
+    ) as host:
+        yield host

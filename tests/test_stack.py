@@ -63,7 +63,11 @@ def test_stack_starts_serves_the_demo_and_stops_cleanly(tmp_path: Path) -> None:
         assert [u["email"] for u in users if u["role"] == "admin"] == [demo.DISPATCHER.sign_in]
 
         health = requests.get(f"{stack['host']}/api/health", timeout=30)
-        assert health.status_code == 200 and health.json()["storage"]["reachable"]
+        assert health.status_code == 200 and health.json() == {"status": "ok"}
+        details = requests.get(
+            f"{stack['host']}/api/health/details", headers={"x-functions-key": stack["function_key"]}, timeout=30
+        )
+        assert details.status_code == 200 and details.json()["storage"]["reachable"]
 
         # The demo linked its first tech at start-up through the product's own pages (two-way on).
         assert [u["linked"] for u in users] == [True] + [False] * (len(users) - 1)

@@ -82,12 +82,15 @@ def list_recycle_bin(raw_id: str) -> func.HttpResponse:
 def restore(raw_id: str, entry_id: str) -> func.HttpResponse:
     """``POST /api/admin/recycle-bin/{id}/{entry}/restore``: re-create it where it was deleted."""
     from storage.errors import NotFound
+    from storage.recycle_bin import is_entry_id
     from sync.engine import default_deps, restore_entry
     from sync.errors import ServiceError
 
     tech = syncro_user_id_from(raw_id)
     if tech is None:
         return bad_syncro_user_id()
+    if not is_entry_id(entry_id):
+        return error_response(404, "not_found", "No such recycle-bin entry for this technician.")
     try:
         restored = restore_entry(tech, entry_id, deps=default_deps())
     except NotFound:
@@ -101,23 +104,22 @@ def restore(raw_id: str, entry_id: str) -> func.HttpResponse:
 def set_syncro_token(raw_id: str, body: bytes) -> func.HttpResponse:
     """``PUT /api/admin/syncro-tokens/{id}`` with ``{"token": "..."}``: keep that tech's own Syncro
     API token (checked with Syncro first), for when Syncro hides appointment owners."""
-    import json
-
     from services import syncro_token_service
     from sync.errors import ServiceError
     from sync.syncro_tokens import SyncroTokenRejected
+    from web.json_body import UnreadableJson, parse_json_body
 
     tech = syncro_user_id_from(raw_id)
     if tech is None:
         return bad_syncro_user_id()
+    example = 'Send a JSON object like {"token": "<the tech\'s Syncro API token>"}.'
     try:
-        token = json.loads(body or b"null").get("token")
-    except (ValueError, AttributeError):
-        token = None
+        data = parse_json_body(body or b"null")
+    except UnreadableJson as error:
+        return error_response(400, "bad_request", f"{error} {example}")
+    token = data.get("token") if isinstance(data, dict) else None
     if not isinstance(token, str) or not token.strip():
-        return error_response(
-            400, "bad_request", 'Send a JSON object like {"token": "<the tech\'s Syncro API token>"}.'
-        )
+        return error_response(400, "bad_request", example)
     try:
         record = syncro_token_service().save(tech, token, set_by="admin")
     except SyncroTokenRejected as error:

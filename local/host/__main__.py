@@ -46,9 +46,9 @@ def _keys(keys_file: Path) -> HostKeys:
     if function_key and master_key:
         return HostKeys(function_key, master_key)
     keys = generate_keys()
-    keys_file.parent.mkdir(parents=True, exist_ok=True)
-    keys_file.write_text(json.dumps({"function_key": keys.function_key, "master_key": keys.master_key}))
-    keys_file.chmod(0o600)
+    from local.private_files import write_private_text
+
+    write_private_text(keys_file, json.dumps({"function_key": keys.function_key, "master_key": keys.master_key}))
     return keys
 
 

@@ -1,26 +1,21 @@
-"""GET /api/health through the local host, with the real function_app."""
+"""GET /api/health/details through the local host, with the real function_app (what anonymous
+callers of /api/health see: tests/security/test_health_details.py)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime
 
-import pytest
 import requests
 
-import function_app
 from local.azurite import free_port
-from local.host import FunctionHost, HostConfig
+from local.host import FunctionHost
 from storage.sync_queue import SyncJob
 from tests.conftest import app_settings_env
 
 
-@pytest.fixture
-def served_app() -> Iterator[FunctionHost]:
-    with FunctionHost(
-        function_app.app, config=HostConfig(), env={}, timers_enabled=False, queues_enabled=False
-    ) as host:
-        yield host
+def _details(host: FunctionHost, **kwargs) -> requests.Response:
+    """The details need the function key (anonymous callers get the status only)."""
+    return requests.get(f"{host.url}/api/health/details", headers={"x-functions-key": host.keys.function_key}, **kwargs)
 
 
 def test_health_reports_version_storage_and_counts(served_app, storage_connection_string, use_app_settings) -> None:
@@ -31,7 +26,7 @@ def test_health_reports_version_storage_and_counts(served_app, storage_connectio
     account.sync_queue.enqueue(SyncJob(7, "admin", datetime.now(UTC).isoformat()))
     account.sync_queue.enqueue(SyncJob(8, "admin", datetime.now(UTC).isoformat()))
 
-    response = requests.get(f"{served_app.url}/api/health", timeout=30)
+    response = _details(served_app, timeout=30)
 
     assert response.status_code == 200
     body = response.json()
@@ -49,7 +44,7 @@ def test_health_is_503_with_a_reason_when_storage_is_down(served_app, use_app_se
     )
     use_app_settings(app_settings_env(connection))
 
-    response = requests.get(f"{served_app.url}/api/health", timeout=60)
+    response = _details(served_app, timeout=60)
 
     assert response.status_code == 503
     body = response.json()
@@ -60,7 +55,7 @@ def test_health_is_503_with_a_reason_when_storage_is_down(served_app, use_app_se
 
 def test_health_is_503_naming_a_bad_setting(served_app, storage_connection_string, use_app_settings) -> None:
     use_app_settings(app_settings_env(storage_connection_string, CONFLICT_POLICY="coin-toss"))
-    response = requests.get(f"{served_app.url}/api/health", timeout=30)
+    response = _details(served_app, timeout=30)
     assert response.status_code == 503
     assert response.json()["reason"].startswith("configuration: setting CONFLICT_POLICY is 'coin-toss'")
 

@@ -98,7 +98,11 @@ def test_when_syncro_hides_owners_health_the_pages_and_the_poll_use_each_techs_o
     first = poll_syncro(deps, slice_days=200)
     assert first.ownership is OwnershipMode.TOKENS  # the simulator withholds user_id/user_ids
     assert first.ownership_unknown is not None and first.ownership_unknown.techs_without_token == (ALEX.syncro_user_id,)
-    health = linking_stack.browser().get(f"{linking_stack.host_url}/api/health").json()
+    health = (
+        linking_stack.browser()
+        .get(f"{linking_stack.host_url}/api/health/details", headers={"x-functions-key": linking_stack.function_key})
+        .json()
+    )
     assert health["syncro"]["ownership"] == "tokens"
     assert health["syncro"]["techs_without_token"] == [str(ALEX.syncro_user_id)]
     assert "does not say which technician" in health["syncro"]["note"]
@@ -118,7 +122,11 @@ def test_when_syncro_hides_owners_health_the_pages_and_the_poll_use_each_techs_o
     assert second.ownership_unknown is not None and second.ownership_unknown.techs_without_token == ()
     mirrored = {entry.appointment.get("summary") for entry in deps.storage.mirror.list_entries(ALEX.syncro_user_id)}
     assert "Server swap at Fabrikam" in mirrored and "Firewall review" not in mirrored  # ALEX's, not Blake's
-    health = linking_stack.browser().get(f"{linking_stack.host_url}/api/health").json()
+    health = (
+        linking_stack.browser()
+        .get(f"{linking_stack.host_url}/api/health/details", headers={"x-functions-key": linking_stack.function_key})
+        .json()
+    )
     assert health["syncro"]["techs_without_token"] == []
 
 

@@ -23,6 +23,8 @@ from storage import StorageAccount
 from storage.subscriptions import SubscriptionRecord, hash_client_state
 from sync import subscriptions
 from tests.realtime.webhook_support import ALEX, BLAKE, RealtimeStack
+from tests.realtime.webhook_support import graph_notification as _notification
+from tests.realtime.webhook_support import known_subscription as _known
 
 pytest_plugins = ["tests.realtime.webhook_support"]
 
@@ -49,32 +51,6 @@ def stack(realtime_stack: RealtimeStack) -> Iterator[RealtimeStack]:
 def _subscription(stack: RealtimeStack) -> SubscriptionRecord:
     (row,) = stack.account.subscriptions.list_for_tech(TECH)
     return row
-
-
-def _known(stack: RealtimeStack, tech: int, client_state: str) -> SubscriptionRecord:
-    """A subscription row of our own making, whose clientState the test knows."""
-    now = datetime.now(UTC)
-    record = SubscriptionRecord(
-        f"test-{tech}-{client_state[:6]}",
-        tech,
-        "/me/events",
-        now + timedelta(days=2),
-        hash_client_state(client_state),
-        now,
-    )
-    return stack.account.subscriptions.upsert_subscription(record)
-
-
-def _notification(subscription_id: str, client_state: str | None, change: str = "updated") -> dict:
-    return {
-        "subscriptionId": subscription_id,
-        "subscriptionExpirationDateTime": "2030-01-01T00:00:00Z",
-        "clientState": client_state,
-        "changeType": change,
-        "resource": "Users/x/Events/AAMkA=",
-        "tenantId": "t",
-        "resourceData": {"@odata.type": "#Microsoft.Graph.Event", "id": "AAMkA="},
-    }
 
 
 def _nothing_queued(stack: RealtimeStack, *techs: int) -> bool:
@@ -589,7 +565,7 @@ def test_a_burst_for_many_subscriptions_costs_one_read_and_writes_elsewhere_stil
     queries: list[int] = []
     listed = store.list_subscriptions
     monkeypatch.setattr(store, "list_subscriptions", lambda: (queries.append(1), listed())[1])
-    cache = RecordCache(seconds=30)
+    cache = RecordCache(seconds=30, unknown_refresh=0.0)
     try:
         cache.clear()
         with ThreadPoolExecutor(12) as pool:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -17,6 +16,9 @@ from realtime.enqueue import pending_since
 from realtime.syncro_webhook import appointment_id_of, receive_syncro_notification, secret_matches
 from storage.errors import NotFound
 from tests.realtime.webhook_support import ALEX, BLAKE, RealtimeStack
+from tests.realtime.webhook_support import dispatch as _dispatch
+from tests.realtime.webhook_support import syncro_hook as _hook
+from tests.realtime.webhook_support import syncro_payload as _payload
 
 pytest_plugins = ["tests.realtime.webhook_support"]
 
@@ -34,32 +36,9 @@ def stack(realtime_stack: RealtimeStack) -> Iterator[RealtimeStack]:
     realtime_stack.clear()
 
 
-def _hook(stack: RealtimeStack, secret: str | None = None) -> str:
-    return f"/api/syncro/notifications/{secret if secret is not None else stack.product.env['SYNCRO_WEBHOOK_SECRET']}"
-
-
-def _at(days: int, hour: int = 15) -> str:
-    day = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(days=days, hours=hour)
-    return day.isoformat().replace("+00:00", "Z")
-
-
-def _dispatch(stack: RealtimeStack, summary: str, *, user_id: int = TECH, days: int = 2) -> int:
-    """Create an appointment as a dispatcher in Syncro's UI (which fires the Notification Center)."""
-    body = {"summary": summary, "start_at": _at(days), "end_at": _at(days, 16), "user_id": user_id}
-    answer = stack.product.browser().post(f"{stack.product.sim_url('syncro')}/_sim/appointments", json=body, timeout=30)
-    assert answer.status_code < 400, answer.text
-    data = answer.json()
-    assert stack.syncro_sim.notifications.wait_idle()  # its notification went out and was answered
-    return int(data.get("id") or data["appointment"]["id"])
-
-
 def _deliveries(stack: RealtimeStack) -> list[dict[str, Any]]:
     assert stack.syncro_sim.notifications.wait_idle()
     return stack.syncro_sim.notifications.deliveries()
-
-
-def _payload(appointment_id: Any) -> dict[str, Any]:
-    return {"text": "Appointment was created\nOn site", "attributes": {"id": appointment_id, "summary": "On site"}}
 
 
 def _nothing_queued(stack: RealtimeStack) -> bool:

@@ -11,6 +11,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -23,6 +24,7 @@ from local.tls import TlsFiles
 from realtime import SUBSCRIPTION_QUEUE
 from storage.errors import NotFound
 from storage.links import Link
+from storage.subscriptions import SubscriptionRecord, hash_client_state
 from storage.sync_queue import SyncJob
 from tests.app.linking_support import graph_as
 
@@ -144,3 +146,59 @@ def realtime_stack(azurite: Azurite, tls_files: TlsFiles) -> Iterator[RealtimeSt
                 forget()
             except NotFound:
                 pass
+
+
+# -- Syncro's Notification Center ----------------------------------------------------------------
+
+
+def syncro_hook(stack: RealtimeStack, secret: str | None = None) -> str:
+    """The Notification Center URL's path, with the configured secret unless ``secret`` is given."""
+    return f"/api/syncro/notifications/{secret if secret is not None else stack.product.env['SYNCRO_WEBHOOK_SECRET']}"
+
+
+def syncro_at(days: int, hour: int = 15) -> str:
+    day = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(days=days, hours=hour)
+    return day.isoformat().replace("+00:00", "Z")
+
+
+def dispatch(stack: RealtimeStack, summary: str, *, user_id: int = ALEX.syncro_user_id, days: int = 2) -> int:
+    """Create an appointment as a dispatcher in Syncro's UI (which fires the Notification Center)."""
+    body = {"summary": summary, "start_at": syncro_at(days), "end_at": syncro_at(days, 16), "user_id": user_id}
+    answer = stack.product.browser().post(f"{stack.product.sim_url('syncro')}/_sim/appointments", json=body, timeout=30)
+    assert answer.status_code < 400, answer.text
+    data = answer.json()
+    assert stack.syncro_sim.notifications.wait_idle()  # its notification went out and was answered
+    return int(data.get("id") or data["appointment"]["id"])
+
+
+def syncro_payload(appointment_id: Any) -> dict[str, Any]:
+    return {"text": "Appointment was created\nOn site", "attributes": {"id": appointment_id, "summary": "On site"}}
+
+
+# -- Graph's change notifications ----------------------------------------------------------------
+
+
+def known_subscription(stack: RealtimeStack, tech: int, client_state: str) -> SubscriptionRecord:
+    """A subscription row of our own making, whose clientState the test knows."""
+    now = datetime.now(UTC)
+    record = SubscriptionRecord(
+        f"test-{tech}-{client_state[:6]}",
+        tech,
+        "/me/events",
+        now + timedelta(days=2),
+        hash_client_state(client_state),
+        now,
+    )
+    return stack.account.subscriptions.upsert_subscription(record)
+
+
+def graph_notification(subscription_id: str, client_state: str | None, change: str = "updated") -> dict:
+    return {
+        "subscriptionId": subscription_id,
+        "subscriptionExpirationDateTime": "2030-01-01T00:00:00Z",
+        "clientState": client_state,
+        "changeType": change,
+        "resource": "Users/x/Events/AAMkA=",
+        "tenantId": "t",
+        "resourceData": {"@odata.type": "#Microsoft.Graph.Event", "id": "AAMkA="},
+    }
