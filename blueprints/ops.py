@@ -1,5 +1,6 @@
 """Operations endpoints: health. ``GET /api/health`` is anonymous (probes, availability tests) and
-says only whether the app is up; ``GET /api/health/details`` (function key) adds the version,
+says only whether the app is up (a signed-in admin's browser gets the details);
+``GET /api/health/details`` (function key) adds the version,
 storage, counts and Syncro ownership (docs/troubleshooting.md)."""
 
 import azure.functions as func
@@ -9,10 +10,11 @@ bp = func.Blueprint()
 
 @bp.route(route="health", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
 def health(req: func.HttpRequest) -> func.HttpResponse:
-    # The one place that decides whether an anonymous caller sees the details: nobody does yet.
-    # A signed-in admin should (the identity work adds it here, e.g. `show_details = is_admin(req)`).
-    show_details = False
-    return _health(show_details=show_details)
+    # The one place that decides who sees the details here: a signed-in admin (their session
+    # cookie travels on /api); anyone else gets the status alone.
+    from web.handlers import is_signed_in_admin
+
+    return _health(show_details=is_signed_in_admin(req.headers.get("cookie")))
 
 
 @bp.route(route="health/details", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)

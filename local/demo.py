@@ -8,7 +8,7 @@ and Casey's personal account has no ``mail`` at all."""
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -60,12 +60,20 @@ FIRST_APPOINTMENT_ID = 5_560_138_523
 @dataclass(frozen=True)
 class DemoSecrets:
     client_secret: str
-    syncro_token: str
+    syncro_token: str  # the dispatcher's: the app's account-wide token
     password: str
+    # Each tech's own Syncro API token (Syncro hides appointment owners, so linking asks for it).
+    tech_tokens: dict[int, str] = field(default_factory=dict)
 
     @classmethod
     def fresh(cls) -> DemoSecrets:
-        return cls(secrets.token_urlsafe(24), secrets.token_hex(20), "Demo-" + secrets.token_urlsafe(9))
+        tokens = {tech.syncro_user_id: secrets.token_hex(20) for tech in TECHS}
+        return cls(secrets.token_urlsafe(24), secrets.token_hex(20), "Demo-" + secrets.token_urlsafe(9), tokens)
+
+    def tech_token(self, sign_in: str) -> str | None:
+        """The Syncro API token of the demo tech who signs in to Microsoft as ``sign_in``."""
+        tech = next((t for t in TECHS if t.sign_in.lower() == sign_in.lower()), None)
+        return self.tech_tokens.get(tech.syncro_user_id) if tech else None
 
 
 def _at(day_offset: int, hour: int, minute: int = 0, *, now: datetime) -> str:
@@ -157,7 +165,10 @@ def syncro_seed(demo: DemoSecrets, *, now: datetime) -> dict[str, Any]:
     return {
         "account": {"subdomain": "contoso", "time_zone": TIME_ZONE},
         "users": users,
-        "tokens": [{"token": demo.syncro_token, "user_id": DISPATCHER.syncro_user_id}],
+        "tokens": [
+            {"token": demo.syncro_token, "user_id": DISPATCHER.syncro_user_id},
+            *({"token": token, "user_id": tech} for tech, token in demo.tech_tokens.items()),
+        ],
         "customers": [
             {
                 "id": CUSTOMER_ID,

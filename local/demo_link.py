@@ -1,6 +1,6 @@
 """The demo stack links its first technician at start-up through the product's own pages, as a
 browser would: settings page -> Microsoft sign-in (the identity simulator) -> consent -> back ->
-two-way on, default calendar kept. So `make run` syncs from the first minute, and a failure here
+the tech's own Syncro API token (Syncro hides owners) -> two-way on, default calendar kept. So `make run` syncs from the first minute, and a failure here
 is a failure of the linking flow itself."""
 
 from __future__ import annotations
@@ -14,8 +14,11 @@ class DemoLinkFailed(RuntimeError):
     pass
 
 
-def link_through_pages(host_url: str, *, sign_in: str, password: str, ca_bundle: str, two_way: bool = True) -> None:
-    """Sign ``sign_in`` in on the settings page and save its choices; raises DemoLinkFailed."""
+def link_through_pages(
+    host_url: str, *, sign_in: str, password: str, ca_bundle: str, syncro_token: str | None, two_way: bool = True
+) -> None:
+    """Sign ``sign_in`` in on the settings page, give their Syncro API token when linking asks for
+    it (the second step when Syncro hides owners), and save their choices; raises DemoLinkFailed."""
     session = requests.Session()
     session.trust_env = False  # REQUESTS_CA_BUNDLE must not replace the stack's CA
     session.verify = ca_bundle
@@ -25,7 +28,12 @@ def link_through_pages(host_url: str, *, sign_in: str, password: str, ca_bundle:
     if answer.status_code == 200:  # the consent page, the first time
         answer = submit(session, answer, button="accept")
     settings = follow(session, answer)
-    _expect(settings, 200, "the settings page after sign-in")
+    _expect(settings, 200, "the page after sign-in")
+    if "/api/settings/syncro-token" in settings.url:
+        if not syncro_token:
+            raise DemoLinkFailed(f"linking asks for {sign_in}'s Syncro API token and the demo has none")
+        settings = follow(session, submit(session, settings, form_id="syncro-token", fields={"token": syncro_token}))
+        _expect(settings, 200, "the settings page after the Syncro token step")
     saved = submit(
         session,
         settings,

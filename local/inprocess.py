@@ -11,6 +11,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 
@@ -54,10 +55,22 @@ class Product:
         return follow(session, answer)
 
     def sign_in(
-        self, session: requests.Session, sign_in: str, *, purpose: str = "link", decision: str = "accept"
+        self,
+        session: requests.Session,
+        sign_in: str,
+        *,
+        purpose: str = "link",
+        decision: str = "accept",
+        syncro_token: bool = True,
     ) -> requests.Response:
-        """Walk settings -> Microsoft sign-in -> consent (when asked) -> back; the last page."""
-        return follow(session, self.authorize(session, sign_in, purpose=purpose, decision=decision))
+        """Walk settings -> Microsoft sign-in -> consent (when asked) -> back; the last page. When
+        linking asks for the tech's Syncro API token (Syncro hides owners), a demo tech gives theirs
+        unless ``syncro_token`` is False (then the page asking for it is returned)."""
+        page = follow(session, self.authorize(session, sign_in, purpose=purpose, decision=decision))
+        token = self.secrets.tech_token(sign_in)
+        if syncro_token and token and urlsplit(page.url).path == "/api/settings/syncro-token":
+            page = follow(session, submit(session, page, form_id="syncro-token", fields={"token": token}))
+        return page
 
     def authorize(
         self, session: requests.Session, sign_in: str, *, purpose: str = "link", decision: str = "accept"

@@ -233,7 +233,11 @@ def run() -> int:
             first = demo.TECHS[0]
             try:
                 link_through_pages(
-                    host_url, sign_in=first.sign_in, password=secrets.password, ca_bundle=str(tls.ca_bundle)
+                    host_url,
+                    sign_in=first.sign_in,
+                    password=secrets.password,
+                    ca_bundle=str(tls.ca_bundle),
+                    syncro_token=secrets.tech_token(first.sign_in),
                 )
                 linked.add(first.syncro_user_id)
             except DemoLinkFailed as error:

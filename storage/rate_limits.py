@@ -51,5 +51,9 @@ class RateLimitStore:
                 continue
         return False  # contended this hard, the attempt waits for a quieter moment
 
+    def forget(self, key: str) -> None:
+        """Start counting ``key`` afresh (e.g. after a token check that succeeded)."""
+        self._table.delete(_PARTITION, encode_key(key))
+
     def _entity(self, row: str, started: object, count: int) -> dict[str, object]:
         return {"PartitionKey": _PARTITION, "RowKey": row, "window_start": started, "count": count}

@@ -76,6 +76,21 @@ def _session(request: WebRequest) -> Session | None:
     return session
 
 
+def is_signed_in_admin(cookie_header: str | None) -> bool:
+    """Whether a request carries a live admin session (for `/api/health`'s details). Never raises:
+    without a cookie it costs nothing, and a storage hiccup means "no"."""
+    if not cookie_header or "calendar_session=" not in cookie_header:
+        return False
+    from settings import SettingsError
+    from storage.errors import StorageError
+
+    try:
+        session = _session(WebRequest(method="GET", url="", cookie=cookie_header))
+    except (StorageError, SettingsError):
+        return False
+    return session is not None and session.admin
+
+
 def _secure_cookie() -> bool:
     from settings import get_settings
 
@@ -113,7 +128,8 @@ def _tech_post_guard(request: WebRequest) -> tuple[Session, int] | WebResponse:
 
 
 # Each check of a Syncro token costs a call to Syncro, each "Sync now" a whole sync: a person
-# needs a few in a row at most, a script hammering the form gets a polite refusal.
+# needs a few in a row at most, a script hammering the form gets a polite refusal. A token that
+# Syncro accepts starts the count afresh: the limit is on wrong guesses.
 TOKEN_CHECKS = (5, timedelta(minutes=10))
 SYNC_NOW_CLICKS = (4, timedelta(minutes=1))
 _TOO_MANY_TOKEN_CHECKS = "Too many tokens were checked in the last few minutes. Wait ten minutes, then paste it again."
@@ -127,6 +143,12 @@ def _allowed(key: str, rule: tuple[int, timedelta]) -> bool:
 
     limit, window = rule
     return storage_account().rate_limits.allow(key, limit=limit, window=window)
+
+
+def _forget_attempts(key: str) -> None:
+    from services import storage_account
+
+    storage_account().rate_limits.forget(key)
 
 
 # --- sign-in -------------------------------------------------------------------------------
@@ -391,8 +413,9 @@ def settings_syncro_token(request: WebRequest) -> WebResponse:
     except ServiceError:
         problem = "Syncro could not check the token just now. Try again in a minute."
         return _render_token_step(session, first_link=first_link, problem=problem, status=503)
+    _forget_attempts(f"syncro-token:{syncro_user_id}")  # the limit is on guesses, not on the tech's own token
     _first_sync(syncro_user_id, "syncro-token")
-    return redirect(f"{SETTINGS_PATH}?token=1")
+    return redirect(f"{SETTINGS_PATH}?linked=1&token=1" if first_link else f"{SETTINGS_PATH}?token=1")
 
 
 def _render_token_step(session: Session, *, first_link: bool, problem: str = "", status: int = 200) -> WebResponse:

@@ -85,20 +85,36 @@ def test_a_hostile_form_body_is_refused_with_a_page(linking_stack: LinkingStack,
 
 def test_a_new_feed_url_is_shown_once_and_replaces_the_old(linking_stack: LinkingStack, alex_session) -> None:
     session, page = alex_session
-    first = submit(session, page, form_id="feed")
-    assert first.status_code == 200
+    posted = submit(session, page, form_id="feed")
+    assert posted.status_code == 303  # post/redirect/get: a reload can never mint another URL
+    first = follow(session, posted)
+    assert first.status_code == 200 and "at the top of this page" in first.text
     url = _feed_url(first.text, linking_stack.host_url)
-    second = submit(session, first, form_id="feed")
+    reloaded = session.get(first.url)
+    assert _feed_url(reloaded.text, linking_stack.host_url) == url  # the same URL, still working
+    assert len(list(linking_stack.storage().feed_tokens.list_for_tech(ALEX.syncro_user_id))) == 1
+    assert linking_stack.browser().get(url).status_code == 200
+    second = follow(session, submit(session, first, form_id="feed"))
     assert _feed_url(second.text, linking_stack.host_url) != url
     tokens = list(linking_stack.storage().feed_tokens.list_for_tech(ALEX.syncro_user_id))
     assert sum(t.active for t in tokens) == 1 and len(tokens) == 2
-    again = session.get(f"{linking_stack.host_url}/api/settings")
-    assert "/api/ics/" not in again.text  # only a hash is kept: the URL is not shown again
+    elsewhere = linking_stack.browser()
+    linking_stack.sign_in(elsewhere, ALEX.sign_in)
+    again = elsewhere.get(f"{linking_stack.host_url}/api/settings")
+    assert "/api/ics/" not in again.text  # only a hash is kept: another browser never sees the URL
 
 
 def test_unlink_forgets_the_token_and_the_link(linking_stack: LinkingStack, alex_session) -> None:
     session, page = alex_session
-    done = follow(session, submit(session, page, form_id="unlink", fields={"feed": "keep"}))
+    done = follow(
+        session,
+        submit(
+            session,
+            session.get(f"{linking_stack.host_url}/api/settings/unlink"),
+            form_id="unlink",
+            fields={"feed": "keep"},
+        ),
+    )
     assert done.status_code == 200
     assert linking_stack.link_of(ALEX.syncro_user_id) is None
     with pytest.raises(NotFound):
@@ -109,7 +125,15 @@ def test_unlink_asking_to_remove_our_events_keeps_the_link_for_the_engine(
     linking_stack: LinkingStack, alex_session
 ) -> None:
     session, page = alex_session
-    follow(session, submit(session, page, form_id="unlink", fields={"remove_events": "on", "feed": "keep"}))
+    follow(
+        session,
+        submit(
+            session,
+            session.get(f"{linking_stack.host_url}/api/settings/unlink"),
+            form_id="unlink",
+            fields={"remove_events": "on", "feed": "keep"},
+        ),
+    )
     link = linking_stack.storage().links.get_link(ALEX.syncro_user_id)
     assert link.status is LinkStatus.UNLINKING and link.remove_outlook_events
     again = linking_stack.sign_in(session, ALEX.sign_in)  # signing in again cancels the unlink
@@ -339,6 +363,6 @@ def test_sync_now_runs_a_sync_and_says_what_it_did(linking_stack: LinkingStack, 
     assert find_form(page, form_id="sync-now")
     refused = submit(session, page, form_id="sync-now", drop=("csrf_token",))
     assert refused.status_code == 403
-    done = submit(session, page, form_id="sync-now")
+    done = follow(session, submit(session, page, form_id="sync-now"))
     assert done.status_code == 200, done.text
     assert "Synced:" in done.text or "already running" in done.text

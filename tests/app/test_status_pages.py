@@ -16,7 +16,7 @@ import pytest
 import requests
 
 from local import demo
-from local.formwalk import submit
+from local.formwalk import follow, submit
 from local.inprocess import Product
 from realtime.enqueue import pending_since, request_sync
 from realtime.timers import poll_syncro
@@ -239,7 +239,7 @@ def test_the_admin_overview_shows_jobs_waiting_a_poisoned_tech_and_the_subscript
 def test_sync_now_counts_as_the_last_sync_on_the_page(product: Product, alex: requests.Session) -> None:
     page = alex.get(f"{product.host_url}/api/settings", timeout=30)
     assert "Not yet. The first sync starts within a minute of linking." in page.text
-    done = submit(alex, page, form_id="sync-now")
+    done = follow(alex, submit(alex, page, form_id="sync-now"))
     assert done.status_code == 200 and "Synced:" in done.text, done.text
     status = JobStatusStore(product.storage()).get_status(TECH)
     assert (status.last_job_outcome, status.last_job_reason) == (JobOutcome.SYNCED, "sync-now")

@@ -16,7 +16,7 @@ from local import demo
 from local.formwalk import follow, submit
 from storage.syncro_tokens import SyncroTokenStore
 from sync.engine import default_deps, poll_syncro
-from sync.poller import OwnershipMode
+from sync.poller import OwnershipMode, read_ownership
 from tests.app.linking_support import LinkingStack
 
 pytest_plugins = ["tests.app.linking_support"]
@@ -35,8 +35,10 @@ def tokens(linking_stack: LinkingStack) -> dict[int, str]:
 @pytest.fixture
 def alex_linked(linking_stack: LinkingStack) -> Iterator[tuple[requests.Session, requests.Response]]:
     session = linking_stack.browser()
-    page = linking_stack.sign_in(session, ALEX.sign_in)
+    page = linking_stack.sign_in(session, ALEX.sign_in, syncro_token=False)
     assert page.status_code == 200, page.text
+    if "/api/settings/syncro-token" in page.url:  # linking's second step: these tests skip it
+        page = session.get(f"{linking_stack.host_url}/api/settings?skipped=token")
     yield session, page
     linking_stack.forget_link(ALEX.syncro_user_id)
     SyncroTokenStore(linking_stack.storage()).delete_token(ALEX.syncro_user_id)
@@ -92,7 +94,10 @@ def test_when_syncro_hides_owners_health_the_pages_and_the_poll_use_each_techs_o
     linking_stack: LinkingStack, tokens: dict[int, str], alex_linked
 ) -> None:
     session, page = alex_linked
-    assert "Your Syncro API token" not in page.text  # nobody knows yet whether Syncro shows owners
+    # Linking asked Syncro once whether it shows owners (before any poll), and sent Alex to the
+    # token step; skipped, the page warns first that nothing can come from Syncro.
+    assert read_ownership(linking_stack.storage().cursors) is OwnershipMode.TOKENS
+    assert 'id="syncro-blocked"' in page.text and "No token yet" in page.text
 
     deps = default_deps()
     first = poll_syncro(deps, slice_days=200)

@@ -21,12 +21,11 @@ ALEX, BLAKE, _ = demo.TECHS
 
 @pytest.fixture
 def alex(linking_stack: LinkingStack):
+    for kind in ("syncro-token", "sync-now"):  # each test counts from zero
+        linking_stack.storage().rate_limits.forget(f"{kind}:{ALEX.syncro_user_id}")
     session = linking_stack.browser()
     page = linking_stack.sign_in(session, ALEX.sign_in)
     assert page.status_code == 200, page.text
-    limits = linking_stack.storage().table("ratelimits")
-    for kind in ("syncro-token", "sync-now"):  # each test counts from zero
-        limits.delete("limit", f"{kind}:{ALEX.syncro_user_id}")
     yield session, find_form(page, form_id="feed").fields["csrf_token"]
     linking_stack.forget_link(ALEX.syncro_user_id)
     SyncroTokenStore(linking_stack.storage()).delete_token(ALEX.syncro_user_id)

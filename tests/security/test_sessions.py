@@ -105,7 +105,15 @@ def test_after_unlink_the_old_session_issues_no_feed_url(linking_stack: LinkingS
     session, page = alex
     thief = _copy(linking_stack, session)
     csrf = _csrf(page)
-    done = follow(session, submit(session, page, form_id="unlink", fields={"feed": "keep"}))
+    done = follow(
+        session,
+        submit(
+            session,
+            session.get(f"{linking_stack.host_url}/api/settings/unlink"),
+            form_id="unlink",
+            fields={"feed": "keep"},
+        ),
+    )
     assert "unlinked and you are signed out everywhere" in done.text
     refused = thief.post(f"{linking_stack.host_url}/api/settings/feed", data={"csrf_token": csrf})
     assert refused.status_code == 401
@@ -117,12 +125,20 @@ def test_unlink_asks_about_the_feed_and_does_what_was_chosen(linking_stack: Link
         session = linking_stack.browser()
         page = linking_stack.sign_in(session, ALEX.sign_in)
         try:
-            with_url = submit(session, page, form_id="feed")
+            with_url = follow(session, submit(session, page, form_id="feed"))
             url = re.search(r"http://[^\"'<\s]+/api/ics/[^\"'<\s]+\.ics", with_url.text).group(0)
-            unchosen = submit(session, with_url, form_id="unlink")
+            unchosen = submit(session, session.get(f"{linking_stack.host_url}/api/settings/unlink"), form_id="unlink")
             assert unchosen.status_code == 400 and "keep your calendar feed" in unchosen.text
             assert linking_stack.link_of(ALEX.syncro_user_id) is not None  # nothing done
-            follow(session, submit(session, with_url, form_id="unlink", fields={"feed": choice}))
+            follow(
+                session,
+                submit(
+                    session,
+                    session.get(f"{linking_stack.host_url}/api/settings/unlink"),
+                    form_id="unlink",
+                    fields={"feed": choice},
+                ),
+            )
             assert linking_stack.link_of(ALEX.syncro_user_id) is None
             assert (linking_stack.browser().get(url).status_code == 200) is works, choice
         finally:
@@ -131,7 +147,7 @@ def test_unlink_asks_about_the_feed_and_does_what_was_chosen(linking_stack: Link
 
 def test_an_admin_remove_ends_the_techs_sessions_and_feed_and_is_logged(linking_stack: LinkingStack, alex) -> None:
     session, page = alex
-    with_url = submit(session, page, form_id="feed")
+    with_url = follow(session, submit(session, page, form_id="feed"))
     url = re.search(r"http://[^\"'<\s]+/api/ics/[^\"'<\s]+\.ics", with_url.text).group(0)
     admin = linking_stack.browser()
     overview = linking_stack.sign_in(admin, DANA.sign_in, purpose="admin")
