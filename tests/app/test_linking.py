@@ -105,7 +105,7 @@ def test_a_new_feed_url_is_shown_once_and_replaces_the_old(linking_stack: Linkin
 
 
 def test_unlink_forgets_the_token_and_the_link(linking_stack: LinkingStack, alex_session) -> None:
-    session, page = alex_session
+    session, _ = alex_session
     done = follow(
         session,
         submit(
@@ -124,7 +124,7 @@ def test_unlink_forgets_the_token_and_the_link(linking_stack: LinkingStack, alex
 def test_unlink_asking_to_remove_our_events_keeps_the_link_for_the_engine(
     linking_stack: LinkingStack, alex_session
 ) -> None:
-    session, page = alex_session
+    session, _ = alex_session
     follow(
         session,
         submit(

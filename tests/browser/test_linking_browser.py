@@ -48,7 +48,9 @@ class Navigations:
         return self.responses[-1]
 
 
-def _sign_in(page: Page, stack: LinkingStack, email: str, *, decision: str = "accept") -> Navigations:
+def _sign_in(
+    page: Page, stack: LinkingStack, email: str, *, decision: str = "accept", syncro_token: bool = True
+) -> Navigations:
     """Settings page -> "Sign in with Microsoft" -> the identity simulator's sign-in page -> its consent page
     (when it asks) -> back on one of the app's pages. Returns the navigations, to read the last page's status."""
     navigations = Navigations(page)
@@ -70,6 +72,12 @@ def _sign_in(page: Page, stack: LinkingStack, email: str, *, decision: str = "ac
         consent.click()
     expect(app_page).to_be_visible()
     assert page.url.startswith(stack.host_url + "/api/"), page.url
+    token = stack.secrets.tech_token(email)
+    if "/api/settings/syncro-token" in page.url and token and syncro_token:  # linking's second step
+        expect(page.get_by_role("heading", level=1)).to_have_text("Step 2 of 2: your Syncro API token")
+        page.get_by_label("Syncro API token").fill(token)
+        page.click("#save-syncro-token")
+        expect(page.get_by_role("heading", level=1)).not_to_have_text("Step 2 of 2: your Syncro API token")
     return navigations
 
 
@@ -113,10 +121,14 @@ def test_a_tech_links_picks_a_calendar_gets_feed_urls_and_unlinks(page: Page, li
     try:
         navigations = _sign_in(page, linking_stack, ALEX.sign_in)
 
-        # Back on the settings page, linked on the default calendar.
+        # Syncro hides owners: linking's second step took Alex's Syncro token, then the settings
+        # page, linked on the default calendar.
         assert navigations.last.status == 200
-        assert re.search(r"/api/settings\?linked=1$", page.url), page.url
-        expect(page.get_by_role("status").first).to_have_text("Your calendar is linked.")
+        assert re.search(r"/api/settings\?linked=1&token=1$", page.url), page.url
+        expect(page.get_by_role("status").first).to_have_text(
+            "Done: Your Syncro API token is saved: your Syncro appointments arrive in Outlook within a minute."
+        )
+        expect(page.locator("#syncro-blocked")).to_have_count(0)
         expect(page.get_by_role("heading", level=1)).to_have_text(SETTINGS_H1)
         expect(page.get_by_text(f"Linked to {ALEX.email}")).to_be_visible()
         expect(page.get_by_text(f"Signed in as {ALEX.email}")).to_be_visible()
@@ -131,7 +143,7 @@ def test_a_tech_links_picks_a_calendar_gets_feed_urls_and_unlinks(page: Page, li
         work_orders_id = page.get_by_label("Work Orders", exact=True).get_attribute("value")
         saved = _save_choices(page, calendar="Work Orders", two_way=True)
         assert saved.status == 200 and page.url.endswith("/api/settings?saved=1")
-        expect(page.get_by_role("status").first).to_have_text("Saved.")
+        expect(page.get_by_role("status").first).to_have_text("Done: Saved.")
         expect(page.get_by_label("Work Orders", exact=True)).to_be_checked()
         expect(page.get_by_label("Two-way sync")).to_be_checked()
         assert _choices_of(linking_stack, ALEX) == (work_orders_id, "Work Orders", True)
@@ -149,6 +161,11 @@ def test_a_tech_links_picks_a_calendar_gets_feed_urls_and_unlinks(page: Page, li
         expect(page.get_by_role("button", name="Copy")).to_be_visible()
         expect(feed_button).to_have_text("New URL")
 
+        # Reloading the page shows the same URL and mints nothing (post/redirect/get).
+        assert page.reload().status == 200
+        assert page.get_by_label("Your feed URL").input_value() == first_url
+        assert len(list(linking_stack.storage().feed_tokens.list_for_tech(ALEX.syncro_user_id))) == 1
+
         # A new URL replaces it.
         assert _submit(page, "#new-url").status == 200
         second_url = page.get_by_label("Your feed URL").input_value()
@@ -156,6 +173,13 @@ def test_a_tech_links_picks_a_calendar_gets_feed_urls_and_unlinks(page: Page, li
         tokens = list(linking_stack.storage().feed_tokens.list_for_tech(ALEX.syncro_user_id))
         assert (len(tokens), sum(t.active for t in tokens)) == (2, 1)
 
+        # Unlink asks first, on its own page; Cancel keeps everything.
+        page.click("#unlink-start")
+        expect(page.get_by_role("heading", level=1)).to_have_text("Unlink your calendar?")
+        page.click("#unlink-cancel")
+        expect(page.get_by_role("heading", level=1)).to_have_text(SETTINGS_H1)
+        assert linking_stack.link_of(ALEX.syncro_user_id) is not None
+        page.click("#unlink-start")
         # Unlink, keeping our events in Outlook.
         expect(page.get_by_label(re.compile("Also remove the \\[S\\] events"))).not_to_be_checked()
         page.get_by_label(re.compile("Keep my feed URL working")).check()
@@ -318,13 +342,19 @@ def test_the_settings_page_is_labelled_has_one_h1_and_fits_a_phone(
     page = alex_signed_in
     assert page.get_attribute("html", "lang") == "en"
     expect(page.locator("h1")).to_have_count(1)
-    # Calendar, Work Orders, Two-way sync, private events' details, the unlink box and its two feed choices.
-    assert _check_labels(page) == 7
+    # Calendar, Work Orders, Two-way sync, private events' details and the Syncro token field.
+    assert _check_labels(page) == 5
 
     # With the feed URL shown, its read-only field is labelled too.
     assert _submit(page, "#new-url").status == 200
     expect(page.locator("h1")).to_have_count(1)
-    assert _check_labels(page) == 8
+    assert _check_labels(page) == 6
+
+    # The unlink confirmation: the remove-events box and the two feed choices, one h1.
+    page.click("#unlink-start")
+    expect(page.locator("h1")).to_have_count(1)
+    assert _check_labels(page) == 3
+    page.click("#unlink-cancel")
 
     # On a phone (390 x 844, same sign-in): no sideways scrolling, on the signed-out page either.
     phone = browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True, locale="en-US")
