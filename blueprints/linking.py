@@ -74,6 +74,16 @@ def admin_remove(req: func.HttpRequest) -> func.HttpResponse:
     return _page("admin_remove", req)
 
 
+@bp.route(route="admin/tech", methods=["POST"], auth_level=PAGE)
+def admin_tech(req: func.HttpRequest) -> func.HttpResponse:
+    return _page("admin_tech", req)
+
+
+@bp.route(route="admin/bin", methods=["GET"], auth_level=PAGE)
+def admin_bin(req: func.HttpRequest) -> func.HttpResponse:
+    return _page("admin_bin", req)
+
+
 @bp.route(route="admin/links", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
 def admin_links(req: func.HttpRequest) -> func.HttpResponse:
     from web.admin_api import list_links

@@ -25,7 +25,7 @@ from urllib.parse import urlsplit
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
 from web import views
-from web.views import AdminView, ErrorView, SettingsView, SignInView, SyncroTokenView
+from web.views import AdminView, ErrorView, RecycleBinView, SettingsView, SignInView, SyncroTokenView
 
 _TEMPLATES = Path(__file__).parent / "templates"
 
@@ -89,6 +89,16 @@ button.quiet{background:transparent;color:var(--accent);padding:.2rem .5rem;min-
 form.inline{display:inline}
 .badge{display:inline-block;border:1px solid currentColor;border-radius:.25rem;padding:0 .3rem;font-size:.85rem;white-space:nowrap}
 .vh{position:absolute;width:1px;height:1px;overflow:hidden;clip-path:inset(50%);white-space:nowrap}
+.cards{list-style:none;padding:0;display:grid;grid-template-columns:repeat(auto-fill,minmax(min(100%,22rem),1fr));gap:1rem}
+.card{border:1px solid var(--line);border-radius:.35rem;padding:.75rem 1rem;height:100%}
+.card h3{margin:0}
+.card .status{grid-template-columns:max-content minmax(0,1fr);font-size:.95rem}
+.card dd{overflow-wrap:anywhere}
+.actions{display:flex;flex-wrap:wrap;gap:.5rem;align-items:center;margin:.5rem 0}
+.token-form{display:flex;flex-wrap:wrap;gap:.4rem;align-items:center;margin:.5rem 0}
+.token-form label{flex-basis:100%}
+.token-form input{flex:1 1 10rem;min-width:0;font:inherit;padding:.45rem;border:1px solid var(--line);border-radius:.35rem;background:var(--bg);color:inherit}
+summary{cursor:pointer;font-weight:600;margin:.5rem 0;min-height:44px;display:flex;align-items:center}
 @media (max-width:30rem){.status{grid-template-columns:1fr}.status dd{margin-bottom:.5rem}}
 """
 
@@ -152,7 +162,17 @@ def render_error(view: ErrorView) -> str:
 
 
 def render_admin(view: AdminView) -> str:
-    return _render("admin.html", view, wide=True, linked_count=sum(row.linked for row in view.rows))
+    return _render(
+        "admin.html",
+        view,
+        wide=True,
+        copy_script=bool(view.new_feed_url),
+        linked_count=sum(r.linked for r in view.rows),
+    )
+
+
+def render_recycle_bin(view: RecycleBinView) -> str:
+    return _render("recycle_bin.html", view, wide=True)
 
 
 def _render(name: str, view: Any, *, copy_script: bool = False, wide: bool = False, **extra: Any) -> str:
@@ -189,6 +209,9 @@ def _environment() -> Environment:
         sign_out_path=views.SIGN_OUT_PATH,
         admin_overrides_path=views.ADMIN_OVERRIDES_PATH,
         admin_remove_path=views.ADMIN_REMOVE_PATH,
+        admin_tech_path=views.ADMIN_TECH_PATH,
+        admin_path=views.ADMIN_PATH,
+        admin_bin_path=views.ADMIN_BIN_PATH,
         syncro_token_steps=views.SYNCRO_TOKEN_STEPS,
         syncro_token_place=views.SYNCRO_TOKEN_PLACE,
     )

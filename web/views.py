@@ -37,6 +37,8 @@ SIGN_OUT_PATH = "/api/settings/signout"
 ADMIN_PATH = "/api/admin"
 ADMIN_OVERRIDES_PATH = "/api/admin/overrides"
 ADMIN_REMOVE_PATH = "/api/admin/remove"  # release a tech's link: unlink, feed off, sessions ended
+ADMIN_TECH_PATH = "/api/admin/tech"  # one admin action for one tech (the form's ``action``)
+ADMIN_BIN_PATH = "/api/admin/bin"  # a tech's recycle bin, with Restore buttons
 OAUTH_START_PATH = "/api/oauth/start"
 
 FIELD_CSRF = "csrf_token"
@@ -259,6 +261,20 @@ class AdminRow:
     outlook_updates_ok: bool = True
     outlook_updates_until: datetime | None = None
     last_notification: datetime | None = None
+    feed_on: bool = False  # holds a working feed URL
+    syncro_token_note: str | None = None  # "Set on 1 Dec 2026 by the tech.", never the token
+    syncro_token_needed: bool = False  # Syncro hides owners: this tech needs a token of their own
+    match: str | None = None  # how the Microsoft account was matched to this Syncro user, in words
+    match_confirmed: str | None = None  # "Confirmed by dana@… on 7 Dec 2026"
+
+    @property
+    def state(self) -> str:
+        """The link's state in two or three words, for the card's heading line."""
+        if self.needs_relink:
+            return "Needs re-link"
+        if self.linked and self.syncro_token_missing:
+            return "Linked, Syncro token missing"
+        return "Linked" if self.linked else "Not linked"
 
 
 @dataclass(frozen=True)
@@ -277,6 +293,31 @@ class AdminView:
     last_poll: datetime | None = None  # the last Syncro poll
     poll_problem: str | None = None  # the last poll failed or stopped early, in words
     admin_log: tuple[AdminLogLine, ...] = ()  # the latest admin actions, newest first
+    new_feed_url: str | None = None  # a URL an admin just issued, shown once at the top
+    new_feed_for: str | None = None  # whose it is (the tech's name)
+    settings_path: str = SETTINGS_PATH  # the admin's own settings
+
+
+@dataclass(frozen=True)
+class BinEntry:
+    entry_id: str
+    what: str  # the appointment or event's title, else "an appointment"
+    where: str  # "Syncro" or "Outlook": where it was deleted, and would be re-created
+    deleted_at: datetime
+    reason: str
+
+
+@dataclass(frozen=True)
+class RecycleBinView:
+    """A tech's recycle bin for an admin: what the sync deleted, newest first, each with Restore."""
+
+    tech: str  # the tech's name and id
+    syncro_user_id: str
+    entries: tuple[BinEntry, ...]
+    now: datetime
+    signed_in_as: str
+    csrf_token: str = field(repr=False)
+    flash: Notice | None = None
 
 
 @dataclass(frozen=True)
@@ -808,11 +849,13 @@ def admin_view(
     overview: AdminOverview,
     *,
     csrf_token: str,
-    flash: str = "",
+    flash: Notice | str = "",
     signed_in_as: str = "",
     now: datetime | None = None,
+    new_feed_url: str = "",
 ) -> AdminView:
-    """The admin overview for ``overview`` (from `oauth.links.admin_overview`)."""
+    """The admin overview for ``overview`` (from `oauth.links.admin_overview`). ``new_feed_url``
+    is a feed URL an admin just issued, as ``<syncro id> <url>``: shown once, named by the tech."""
     names = {row.user.id: row.user.full_name for row in overview.rows}
     rows = []
     for row in overview.rows:
@@ -837,6 +880,11 @@ def admin_view(
                 needs_relink=state == "needs_relink",
                 email_override=row.override_email or None,
                 syncro_token_missing=row.user.id in getattr(overview, "without_syncro_token", ()),
+                feed_on=bool(getattr(row, "feed_on", False)),
+                syncro_token_note=_admin_token_note(getattr(row, "syncro_token", None)),
+                syncro_token_needed=bool(getattr(overview, "ownership_note", "")),
+                match=_match_words(link),
+                match_confirmed=_confirmed_words(link),
                 **background,
             )
         )
@@ -857,7 +905,37 @@ def admin_view(
         last_poll=poll.last_poll_at if poll is not None else None,
         poll_problem=_poll_problem(poll),
         admin_log=tuple(_log_line(entry, names) for entry in getattr(overview, "admin_log", ())),
+        new_feed_url=new_feed_url.partition(" ")[2] or None,
+        new_feed_for=_named(new_feed_url.partition(" ")[0], names) if new_feed_url else None,
     )
+
+
+def _named(raw_id: str, names: Mapping[int, str]) -> str:
+    tech = int(raw_id) if raw_id.isdigit() else None
+    return f"{names.get(tech, 'Syncro user')} (#{raw_id})" if tech is not None else "a technician"
+
+
+def _admin_token_note(record: Any) -> str | None:
+    if record is None:
+        return None
+    who = "the technician" if record.set_by == "tech" else "an admin"
+    when = f" on {record.set_at:%d %b %Y}" if record.set_at else ""
+    return f"Set{when} by {who}."
+
+
+def _match_words(link: Any) -> str | None:
+    if link is None:
+        return None
+    account = link.ms_username or link.email
+    return f"Microsoft account {account} (signed in and matched by its address, or an admin's mapping)"
+
+
+def _confirmed_words(link: Any) -> str | None:
+    by = getattr(link, "match_confirmed_by", "") if link is not None else ""
+    at = getattr(link, "match_confirmed_at", None) if link is not None else None
+    if not by:
+        return None
+    return f"Confirmed by {by}" + (f" on {at:%d %b %Y}" if at else "")
 
 
 ADMIN_ACTION_WORDS = {
@@ -871,6 +949,7 @@ ADMIN_ACTION_WORDS = {
     "set_syncro_token": "set the Syncro API token",
     "forget_syncro_token": "cleared the Syncro API token",
     "reencrypt": "re-encrypted the token caches",
+    "confirm_match": "confirmed the Microsoft account match",
 }
 
 
