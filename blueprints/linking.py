@@ -54,6 +54,11 @@ def settings_sync_now(req: func.HttpRequest) -> func.HttpResponse:
     return _page("settings_sync_now", req)
 
 
+@bp.route(route="settings/status", methods=["GET"], auth_level=PAGE)
+def settings_status(req: func.HttpRequest) -> func.HttpResponse:
+    return _page("settings_status", req)
+
+
 @bp.route(route="settings/signout", methods=["POST"], auth_level=PAGE)
 def settings_signout(req: func.HttpRequest) -> func.HttpResponse:
     return _page("sign_out", req)

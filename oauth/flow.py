@@ -256,7 +256,14 @@ def _identify(
     if purpose is Purpose.ADMIN:
         if not admin:
             return Refusal(RefusalKind.NOT_AN_ADMIN, email=email)
-        return SignedIn(purpose, email, account_id, tenant_id, is_admin=True)
+        # An admin who is also a Syncro user (a dispatcher) sees their own settings page too;
+        # signing in as admin links nothing.
+        try:
+            own = _syncro_user(services, addresses, account_id).user
+        except ServiceError:
+            own = None
+        own_id = own.id if own is not None else None
+        return SignedIn(purpose, email, account_id, tenant_id, syncro_user_id=own_id, is_admin=True)
     try:
         match = _syncro_user(services, addresses, account_id)
     except ServiceError as error:

@@ -313,6 +313,26 @@ def _flash(query: Mapping[str, str]) -> Notice | None:
     return next((text for key, text in _FLASHES.items() if query.get(key)), None)
 
 
+@_guarded
+def settings_status(request: WebRequest) -> WebResponse:
+    """The status section's moving parts as JSON, for the page's live line (its script polls this
+    while a sync is awaited): the same words a reload would show."""
+    import json
+
+    from oauth.links import linking_overview
+    from web import views
+
+    session = _session(request)
+    if session is None or session.syncro_user_id is None:
+        body = json.dumps({"error": "signed_out", "message": "Sign in again to see your status."})
+        return WebResponse(401, body, {}, content_type="application/json; charset=utf-8")
+    view = views.settings_view(linking_overview(session.syncro_user_id), csrf_token=session.csrf_token)
+    lines = views.status_lines(view)
+    settled = views.live_status(view) is None
+    body = json.dumps({**lines, "settled": settled})
+    return WebResponse(200, body, {}, content_type="application/json; charset=utf-8")
+
+
 def _render_settings(
     session: Session, *, flash: Notice | str | None = None, new_feed_url: str = "", status: int = 200
 ) -> WebResponse:
@@ -329,6 +349,7 @@ def _render_settings(
         new_feed_url=new_feed_url,
         signed_in_as=session.ms_email,
         feed_days=(settings.window_past_days, settings.window_future_days),
+        is_admin=session.admin,
     )
     return _page(status, pages.render_settings(view))
 

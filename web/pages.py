@@ -16,7 +16,6 @@ import base64
 import functools
 import hashlib
 from collections.abc import Mapping
-from datetime import UTC, datetime
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -26,6 +25,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 
 from web import views
 from web.views import AdminView, ErrorView, RecycleBinView, SettingsView, SignInView, SyncroTokenView
+from web.words import ago, ahead, day, utc
 
 _TEMPLATES = Path(__file__).parent / "templates"
 
@@ -117,6 +117,30 @@ document.querySelectorAll("button[data-copy]").forEach(function (b) {
 """
 
 
+# While a tech's first sync (or queued changes) is under way, the status section follows it
+# without a reload: it asks /api/settings/status every few seconds for two minutes at most.
+STATUS_SCRIPT = """
+(function () {
+  var live = document.getElementById("live-status");
+  if (!live) { return; }
+  var url = live.getAttribute("data-status-url"), tries = 0;
+  var retry = function () { tries += 1; if (tries < 40) { setTimeout(tick, 3000); } };
+  var tick = function () {
+    fetch(url, {credentials: "same-origin", headers: {"Accept": "application/json"}}).then(function (r) {
+      return r.ok ? r.json() : null;
+    }).then(function (s) {
+      if (!s) { retry(); return; }
+      document.getElementById("last-sync").textContent = s.last_sync;
+      document.getElementById("waiting").textContent = s.waiting;
+      live.textContent = s.summary;
+      if (!s.settled) { retry(); }
+    }, retry);
+  };
+  setTimeout(tick, 1500);
+})();
+"""
+
+
 def _csp_hash(text: str) -> str:
     return "'sha256-" + base64.b64encode(hashlib.sha256(text.encode()).digest()).decode() + "'"
 
@@ -124,8 +148,8 @@ def _csp_hash(text: str) -> str:
 CONTENT_SECURITY_POLICY = (
     "default-src 'none'; "
     f"style-src {_csp_hash(CSS)}; "
-    f"script-src {_csp_hash(COPY_SCRIPT)}; "
-    "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+    f"script-src {_csp_hash(COPY_SCRIPT)} {_csp_hash(STATUS_SCRIPT)}; "
+    "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 )
 
 # Headers for every HTML page: the pages show personal data, so nothing caches them.
@@ -140,7 +164,9 @@ PAGE_HEADERS: Mapping[str, str] = MappingProxyType(
 
 
 def render_settings(view: SettingsView) -> str:
-    return _render("settings.html", view, copy_script=view.ics_url is not None)
+    return _render(
+        "settings.html", view, copy_script=view.ics_url is not None, status_script=views.live_status(view) is not None
+    )
 
 
 def render_syncro_token(view: SyncroTokenView) -> str:
@@ -175,7 +201,9 @@ def render_recycle_bin(view: RecycleBinView) -> str:
     return _render("recycle_bin.html", view, wide=True)
 
 
-def _render(name: str, view: Any, *, copy_script: bool = False, wide: bool = False, **extra: Any) -> str:
+def _render(
+    name: str, view: Any, *, copy_script: bool = False, status_script: bool = False, wide: bool = False, **extra: Any
+) -> str:
     return (
         _environment()
         .get_template(name)
@@ -183,6 +211,7 @@ def _render(name: str, view: Any, *, copy_script: bool = False, wide: bool = Fal
             view=view,
             css=CSS,
             copy_script=COPY_SCRIPT if copy_script else None,
+            status_script=STATUS_SCRIPT if status_script else None,
             wide=wide,  # the admin table needs the room; reading pages stay narrow
             **extra,
         )
@@ -213,52 +242,19 @@ def _environment() -> Environment:
         admin_path=views.ADMIN_PATH,
         admin_bin_path=views.ADMIN_BIN_PATH,
         syncro_token_steps=views.SYNCRO_TOKEN_STEPS,
+        settings_status_path=views.SETTINGS_STATUS_PATH,
+        status_lines=views.status_lines,
+        live_status=views.live_status,
         syncro_token_place=views.SYNCRO_TOKEN_PLACE,
     )
     env.filters["ago"] = ago
     env.filters["ahead"] = ahead
-    env.filters["iso"] = lambda moment: _utc(moment).isoformat()
-    env.filters["utc"] = lambda moment: _day(_utc(moment)) + _utc(moment).strftime(", %H:%M UTC")
+    env.filters["iso"] = lambda moment: utc(moment).isoformat()
+    env.filters["utc"] = lambda moment: day(utc(moment)) + utc(moment).strftime(", %H:%M UTC")
     env.tests["web_url"] = is_web_url
     return env
-
-
-def ago(moment: datetime, now: datetime) -> str:
-    """``moment`` in words relative to ``now``: "just now", "5 minutes ago", "on 3 Nov 2026"."""
-    seconds = (_utc(now) - _utc(moment)).total_seconds()
-    if seconds < 60:  # also a moment slightly in the future (clock skew between instances)
-        return "just now"
-    for unit, size, limit in (("minute", 60, 60), ("hour", 3600, 24), ("day", 86400, 14)):
-        count = int(seconds // size)
-        if count < limit:
-            return f"{count} {unit}{'s' if count != 1 else ''} ago"
-    return "on " + _day(_utc(moment))
-
-
-def ahead(moment: datetime, now: datetime) -> str:
-    """A time to come in words relative to ``now``: "in 5 minutes", "in 3 days", "on 3 Dec 2026";
-    one already past reads as `ago` does."""
-    seconds = (_utc(moment) - _utc(now)).total_seconds()
-    if seconds < 0:
-        return ago(moment, now)
-    if seconds < 60:
-        return "in under a minute"
-    for unit, size, limit in (("minute", 60, 60), ("hour", 3600, 24), ("day", 86400, 14)):
-        count = int(seconds // size)
-        if count < limit:
-            return f"in {count} {unit}{'s' if count != 1 else ''}"
-    return "on " + _day(_utc(moment))
 
 
 def is_web_url(value: object) -> bool:
     """Only http(s) values become links: a ``javascript:`` URL survives HTML escaping."""
     return isinstance(value, str) and urlsplit(value).scheme.lower() in {"https", "http"}
-
-
-def _day(moment: datetime) -> str:
-    return f"{moment.day} {moment:%b %Y}"  # not %-d: that is glibc-only
-
-
-def _utc(moment: datetime) -> datetime:
-    # Storage hands back aware datetimes; a naive one is taken as UTC rather than failing the page.
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)

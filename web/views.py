@@ -34,6 +34,7 @@ FEED_PATH = "/api/settings/feed"  # issue (or replace) the private ICS URL
 SYNC_NOW_PATH = "/api/settings/sync"  # sync this tech now
 SYNCRO_TOKEN_PATH = "/api/settings/syncro-token"  # the tech's own Syncro API token
 SIGN_OUT_PATH = "/api/settings/signout"
+SETTINGS_STATUS_PATH = "/api/settings/status"  # the status section's moving parts, as JSON
 ADMIN_PATH = "/api/admin"
 ADMIN_OVERRIDES_PATH = "/api/admin/overrides"
 ADMIN_REMOVE_PATH = "/api/admin/remove"  # release a tech's link: unlink, feed off, sessions ended
@@ -180,6 +181,7 @@ class SettingsView:
     # Syncro hides appointment owners, so the tech's own Syncro API token is needed (see sync.poller).
     syncro_token_needed: bool = False
     syncro_token_note: str | None = None  # "Set on 1 Dec 2026 by your admin.", never the token
+    is_admin: bool = False  # the page links to the admin overview
 
     @property
     def linked(self) -> bool:
@@ -213,6 +215,43 @@ class SyncroTokenView:
     signed_in_as: str = ""
     first_link: bool = False
     flash: Notice | None = None
+
+
+def status_lines(view: SettingsView) -> dict[str, str]:
+    """The status section's moving parts in words, for the page and for /api/settings/status
+    (one source, so the live update says exactly what a reload would)."""
+    from web.words import ago
+
+    status = view.status
+    if status is None:
+        return {"last_sync": "", "waiting": "", "summary": ""}
+    last = (
+        ago(status.last_sync, view.now)
+        if status.last_sync
+        else "Not yet. The first sync starts within a minute of linking."
+    )
+    if view.syncro_blocked:
+        waiting = "Syncro → Outlook is stopped until you add your Syncro API token."
+    elif status.sync_pending:
+        waiting = "Changes are queued and sync within seconds."
+    else:
+        waiting = "Nothing: all changes we know of are synced."
+    if status.last_sync is None:
+        summary = "Your first sync is on its way: this page shows it when it is done."
+    elif status.sync_pending:
+        summary = "A sync is under way: this page shows it when it is done."
+    else:
+        summary = "Synced: your Syncro appointments are in your Outlook calendar."
+    return {"last_sync": last, "waiting": waiting, "summary": summary}
+
+
+def live_status(view: SettingsView) -> str | None:
+    """The sentence of the live status line while a sync is awaited (the page then follows it
+    without a reload), or None when there is nothing to wait for."""
+    status = view.status
+    if status is None or view.needs_relink or (status.last_sync is not None and not status.sync_pending):
+        return None
+    return status_lines(view)["summary"]
 
 
 @dataclass(frozen=True)
@@ -685,6 +724,7 @@ def settings_view(
     signed_in_as: str = "",
     now: datetime | None = None,
     feed_days: tuple[int, int] = (60, 60),
+    is_admin: bool = False,
 ) -> SettingsView:
     """The settings page for ``overview`` (from `oauth.links.linking_overview`)."""
     link = overview.link
@@ -729,6 +769,7 @@ def settings_view(
         share_private=bool(link and getattr(link, "share_private", False)),
         syncro_token_needed=bool(getattr(overview, "owners_hidden", False)),
         syncro_token_note=_token_note(getattr(overview, "syncro_token", None)),
+        is_admin=is_admin,
     )
 
 
@@ -950,6 +991,10 @@ ADMIN_ACTION_WORDS = {
     "forget_syncro_token": "cleared the Syncro API token",
     "reencrypt": "re-encrypted the token caches",
     "confirm_match": "confirmed the Microsoft account match",
+    # The overview cards' actions (web.handlers.admin_tech), beside the function-key routes' names.
+    "sync": "synced now",
+    "set_token": "set the Syncro API token",
+    "clear_token": "cleared the Syncro API token",
 }
 
 

@@ -76,7 +76,22 @@ class Page(HTMLParser):
             self.forms.append([element])
         elif self._in_form:
             self.forms[-1].append(element)
-        if tag in {"label", "script", "style", "a", "button", "caption", "h1", "h2", "h3", "legend", "p", "dd", "th", "td"}:
+        if tag in {
+            "label",
+            "script",
+            "style",
+            "a",
+            "button",
+            "caption",
+            "h1",
+            "h2",
+            "h3",
+            "legend",
+            "p",
+            "dd",
+            "th",
+            "td",
+        }:
             self._open.append(element)
 
     def handle_endtag(self, tag: str) -> None:
