@@ -783,3 +783,20 @@ def _recycle_bin_view(tech: int, admin: Session, note: Notice | None) -> Recycle
         csrf_token=admin.csrf_token,
         flash=note,
     )
+
+
+def form_only(request: WebRequest, *, accept: str | None) -> WebResponse:
+    """A GET on a route only forms POST to: a page for a browser, a 405 in JSON for anything else."""
+    import json
+
+    from web.http import wants_html
+
+    if wants_html(accept):
+        return _error("form_only", status=405)
+    body = json.dumps({"error": "method_not_allowed", "message": "This address accepts only POST (a form)."})
+    return WebResponse(405, body, {"Allow": "POST"}, content_type="application/json; charset=utf-8")
+
+
+def feed_not_found_page() -> WebResponse:
+    """The feed's 404 for a person in a browser (calendar apps keep the JSON answer)."""
+    return _error("feed_not_found", status=404)

@@ -657,6 +657,31 @@ def bad_request(problem: str | None = None) -> ErrorView:
     )
 
 
+def feed_not_found() -> ErrorView:
+    """A browser opened a feed address that does not work (replaced, revoked, or mistyped)."""
+    return ErrorView(
+        title="This calendar feed address doesn't work",
+        explanation=(
+            "No calendar feed has this address: it may have been replaced by a new one, turned off, or "
+            "copied only in part."
+        ),
+        what_to_do="Get your current feed URL on your settings page, and subscribe to that one in your calendar app.",
+        status=404,
+        action=_BACK_TO_SETTINGS,
+    )
+
+
+def form_only() -> ErrorView:
+    """A browser opened an address that only a form's button sends to (a bookmark, a reload)."""
+    return ErrorView(
+        title="This address is for a button on your settings page",
+        explanation="It does something only when a form on the settings page sends it, so opening it does nothing.",
+        what_to_do="Go to your settings page and use the button there.",
+        status=405,
+        action=_BACK_TO_SETTINGS,
+    )
+
+
 def admin_consent_granted() -> ErrorView:
     """Microsoft sent an admin back after approving the app: good news, shown with status 200."""
     return ErrorView(
@@ -701,6 +726,8 @@ _ERRORS: dict[str, Callable[[dict[str, str]], ErrorView]] = {
     "misconfigured": lambda d: misconfigured(),
     "bad_request": lambda d: bad_request(d.get("detail") or None),
     "admin_consent_granted": lambda d: admin_consent_granted(),
+    "feed_not_found": lambda d: feed_not_found(),
+    "form_only": lambda d: form_only(),
 }
 
 
