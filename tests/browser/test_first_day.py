@@ -72,6 +72,7 @@ def test_a_tech_links_and_their_syncro_appointment_arrives_in_outlook_with_no_bu
     expect(page.get_by_role("heading", level=1)).to_have_text("Step 2 of 2: your Syncro API token")
     expect(page.locator("#syncro-token-steps li")).to_have_count(len(demo_steps()))
     expect(page.locator("#skip-warning")).to_contain_text("do not appear in Outlook")
+    page.screenshot(path=str(artifacts_dir / "first-day.token-step.png"), full_page=True)
     page.get_by_label("Syncro API token").fill("not-a-token")
     page.click("#save-syncro-token")
     expect(page.locator(".notice.problem")).to_contain_text("Problem:")  # checked on submit, said in words
