@@ -2,9 +2,10 @@
 operation of docs/openapi.yaml, both ones that fit the document and ones that do not (negative
 mode: wrong types, missing fields, bodies of another media type), and sends them to the whole
 product in this process (local.inprocess, over real HTTP, Azurite, the simulators over TLS) with
-one of four credentials: none, the right key for the route, a signed-in tech's session cookie with
-a made-up CSRF token, and that session with the real CSRF token (not on unlink and sign-out, which
-would end the session the rest of the run stands on).
+one of five credentials: none, the right key for the route, a signed-in tech's session cookie with
+a made-up CSRF token, that session with the real CSRF token, and a signed-in admin's session with
+theirs (the last two not on unlink and sign-out, which would end the session the rest of the run
+stands on).
 
 Every answer: no 5xx, no Python traceback in the body, no ERROR log line, a status code and
 content type the document lists. Every 4xx: nothing a refused request could touch changed (every
@@ -33,6 +34,7 @@ from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import content_type_conformance, status_code_conformance
 
+from local import demo
 from tests.contract.openapi_doc import METHODS, OPENAPI, load_document
 from tests.realtime.webhook_support import ALEX, RealtimeStack
 
@@ -58,6 +60,8 @@ class FuzzStack:
     stack: RealtimeStack
     session: requests.Session  # ALEX signed in
     csrf: str
+    admin: requests.Session  # the demo dispatcher (SyncAdmin) signed in to the admin page
+    admin_csrf: str
 
     @property
     def product(self) -> Any:
@@ -70,11 +74,20 @@ def fuzz_stack(realtime_stack: RealtimeStack) -> Iterator[FuzzStack]:
     session = product.browser()
     page = product.sign_in(session, ALEX.sign_in)
     assert page.status_code == 200, page.text
-    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
-    assert csrf, "the settings page has no CSRF token"
+    admin = product.browser()
+    overview = product.sign_in(admin, demo.DISPATCHER.sign_in, purpose="admin")
+    assert overview.status_code == 200, overview.text
     realtime_stack.clear()
-    yield FuzzStack(realtime_stack, session, csrf.group(1))
+    yield FuzzStack(realtime_stack, session, _csrf(page.text), admin, _csrf(overview.text))
     realtime_stack.clear()
+    for email in product.storage().overrides.all_overrides():  # pairings the admin fuzz made
+        product.storage().overrides.remove_override(email)
+
+
+def _csrf(html: str) -> str:
+    found = re.search(r'name="csrf_token" value="([^"]+)"', html)
+    assert found, "the page has no CSRF token"
+    return found.group(1)
 
 
 # -- what a refused request could touch ---------------------------------------------------------
@@ -134,8 +147,10 @@ def _send(fuzz: FuzzStack, case: Any, credential: str, auth: str) -> requests.Re
         headers["x-functions-key"] = fuzz.product.master_key if auth == "admin" else fuzz.product.function_key
     if credential in ("session", "session+csrf"):
         session.cookies.update(fuzz.session.cookies)
-    if credential == "session+csrf" and isinstance(case.body, dict):
-        case.body["csrf_token"] = fuzz.csrf
+    if credential == "admin+csrf":
+        session.cookies.update(fuzz.admin.cookies)
+    if credential.endswith("+csrf") and isinstance(case.body, dict):
+        case.body["csrf_token"] = fuzz.admin_csrf if credential == "admin+csrf" else fuzz.csrf
     return case.call(
         base_url=fuzz.product.host_url, session=session, headers=headers, allow_redirects=False, timeout=60
     )
@@ -154,7 +169,9 @@ def test_hostile_input_gets_a_clear_answer_and_a_refusal_changes_nothing(
 ) -> None:
     operation = SCHEMA[path][method]
     cases = st.one_of(operation.as_strategy(GenerationMode.POSITIVE), operation.as_strategy(GenerationMode.NEGATIVE))
-    credentials = ["none", "key", "session"] + ([] if (path, method) in ENDS_THE_SESSION else ["session+csrf"])
+    credentials = ["none", "key", "session"]
+    if (path, method) not in ENDS_THE_SESSION:
+        credentials += ["session+csrf", "admin+csrf"]
     _snapshot_sees_the_tables(fuzz_stack)
 
     @settings(
