@@ -234,3 +234,28 @@ def test_subscriptions_fit_the_schema(graph: GraphHarness, receiver: Receiver, m
     assert got.status_code == 200 and _problems(model, got.json(), "subscription") == []
     listed = session.get(f"{graph.v1}/subscriptions").json()["value"]
     assert [_problems(model, s, "subscription") for s in listed] == [[] for _ in listed]
+
+
+# "Get user": without $select, Graph returns only this set (learn.microsoft.com, user-get, v1.0).
+DEFAULT_USER_PROPERTIES = frozenset(
+    [
+        "businessPhones",
+        "displayName",
+        "givenName",
+        "id",
+        "jobTitle",
+        "mail",
+        "mobilePhone",
+        "officeLocation",
+        "preferredLanguage",
+        "surname",
+        "userPrincipalName",
+    ]
+)
+
+
+def test_me_fits_the_schema_with_the_default_properties(graph: GraphHarness, model: Model) -> None:
+    me = graph.session().get(f"{graph.v1}/me")
+    assert me.status_code == 200, me.text
+    assert _problems(model, me.json(), "user") == []
+    assert set(me.json()) - {"@odata.context"} == DEFAULT_USER_PROPERTIES

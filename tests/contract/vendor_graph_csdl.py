@@ -20,13 +20,14 @@ EDMX = "http://docs.oasis-open.org/odata/ns/edmx"
 SOURCE = "schemas/v1.0-Prod.csdl"
 TARGET = Path(__file__).resolve().parent / "graph-v1.0-subset.csdl.xml"
 # The entity types the simulator returns: events (GET, calendarView, delta), calendars,
-# subscriptions and the extended properties we write on events.
+# subscriptions, the extended properties we write on events, and the signed-in user.
 ROOTS = [
     "event",
     "calendar",
     "subscription",
     "singleValueLegacyExtendedProperty",
     "multiValueLegacyExtendedProperty",
+    "user",  # GET /me, which the product reads at sign-in
 ]
 
 
