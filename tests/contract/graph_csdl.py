@@ -1,6 +1,8 @@
 """Microsoft Graph's own v1.0 schema (the vendored CSDL subset, see vendor_graph_csdl.py) and a
 checker of JSON answers against it: every property must be declared on the type (or a base type)
-with a value of the declared EDM type; ``@odata.*`` annotations are left alone.
+with a value of the declared EDM type; ``@odata.*`` annotations are left alone. Open complex
+types (``resourceData``) take any property; open entity types (``event``) do not, so that a
+property the simulator invents shows (the test lists the ones live Graph really sends).
 
 Pure: `Model.problems(value, type)` returns what is wrong as readable strings, one per property,
 each with its JSON path."""
@@ -39,6 +41,7 @@ class TypeDef:
     props: dict[str, Prop] = field(default_factory=dict)
     members: set[str] = field(default_factory=set)
     flags: bool = False
+    open: bool = False  # OpenType: dynamic properties allowed
 
 
 @dataclass
@@ -93,6 +96,8 @@ class Model:
             if key.startswith("@") or "@" in key:
                 continue  # instance annotations (@odata.etag, calendar@odata.navigationLink)
             prop = props.get(key)
+            if prop is None and type_def.open and type_def.kind == "ComplexType":
+                continue  # a dynamic property of an open complex type (resourceData)
             if prop is None:
                 found.append(f"{path}.{key}: not a property of {type_def.name} in Graph v1.0")
                 continue
@@ -163,6 +168,7 @@ def load_model(path: Path = SUBSET) -> Model:
             element.get("Name", ""), kind, (element.get("BaseType") or "").removeprefix("graph.") or None
         )
         type_def.flags = element.get("IsFlags") == "true"
+        type_def.open = element.get("OpenType") == "true"
         for child in element:
             tag = child.tag.removeprefix(EDM)
             if tag == "Member":

@@ -28,6 +28,7 @@ ROOTS = [
     "singleValueLegacyExtendedProperty",
     "multiValueLegacyExtendedProperty",
     "user",  # GET /me, which the product reads at sign-in
+    "changeNotificationCollection",  # what the simulator POSTs to our webhooks
 ]
 
 
