@@ -282,3 +282,26 @@ def test_change_and_lifecycle_notifications_fit_the_schema(
         lifecycle = receiver.wait_for(number)[-1]
         assert lifecycle["path"].endswith("/lifecycle") and lifecycle["body"]["value"][0]["lifecycleEvent"] == kind
         assert _problems(model, lifecycle["body"], "changeNotificationCollection") == [], lifecycle
+
+
+def test_a_series_without_a_recurrence_zone_takes_its_start_zone(graph: GraphHarness) -> None:
+    """Microsoft's "Create a daily recurring event" example sends no recurrenceTimeZone and gets
+    back the start's zone ("Pacific Standard Time"), not an empty string."""
+    body = event_body(
+        subject="Lunch",
+        start="2030-01-07T12:00:00",
+        end="2030-01-07T14:00:00",
+        zone="Pacific Standard Time",
+        recurrence={
+            "pattern": {"type": "daily", "interval": 1},
+            "range": {"type": "numbered", "startDate": "2030-01-07", "numberOfOccurrences": 2},
+        },
+    )
+    created = graph.session().post(f"{graph.v1}/me/events", json=body)
+    assert created.status_code == 201, created.text
+    assert created.json()["recurrence"]["range"]["recurrenceTimeZone"] == "Pacific Standard Time"
+    given = {**body["recurrence"]["range"], "recurrenceTimeZone": "Eastern Standard Time"}
+    other = graph.session().post(
+        f"{graph.v1}/me/events", json={**body, "recurrence": {**body["recurrence"], "range": given}}
+    )
+    assert other.json()["recurrence"]["range"]["recurrenceTimeZone"] == "Eastern Standard Time"
