@@ -123,6 +123,14 @@ def _snapshot(fuzz: FuzzStack) -> dict[str, Any]:
     }
 
 
+def _settle(fuzz: FuzzStack) -> None:
+    """Let what an earlier accepted request set off land before the next snapshot: the Graph
+    simulator's change notifications (a sync now writes events) reach our webhook, which asks for
+    syncs. Otherwise they could arrive between a refused request's two snapshots."""
+    assert fuzz.stack.graph_sim.notifier.wait_until_settled(timeout=30)
+    assert fuzz.stack.syncro_sim.notifications.wait_idle(timeout=30)
+
+
 def _snapshot_sees_the_tables(fuzz: FuzzStack) -> None:
     """The snapshot must see real tables: a prefix that matched nothing would compare {} to {}."""
     assert any(name.lower().endswith("links") for name in _snapshot(fuzz)["tables"]), "no links table seen"
@@ -184,6 +192,7 @@ def test_hostile_input_gets_a_clear_answer_and_a_refusal_changes_nothing(
     )
     @given(case=cases, credential=st.sampled_from(credentials))
     def one_request(case: Any, credential: str) -> None:
+        _settle(fuzz_stack)
         before = _snapshot(fuzz_stack)
         errors = _ErrorLog()
         logging.getLogger().addHandler(errors)
