@@ -32,6 +32,9 @@ class Origin(StrEnum):
 class MappingState(StrEnum):
     SYNCED = "synced"
     INTENT = "intent"  # the write to the other side is under way or was interrupted
+    # The Outlook event left the synced calendar (the tech chose another): not synced any more,
+    # but the row keeps claiming the Syncro copy so it is never imported back as new.
+    RELEASED = "released"
 
 
 @dataclass(frozen=True)

@@ -215,6 +215,13 @@ def build_inputs(
             "modified_at": parse_time(event.get("lastModifiedDateTime")),
             "created_at": created,
         }
+        # Graph answers an event by id whatever calendar holds it: where it lives is its
+        # parentFolderId, never the path it was read through (the tech switched calendars).
+        parent = event.get("parentFolderId")
+        if parent and parent != link.calendar_id:
+            if item_id not in mapped_outlook:
+                continue  # not ours to look at
+            extras["elsewhere"] = True
         importable = import_from is not None and import_to is not None and import_from <= content.start < import_to
         if created is not None and created < link.linked_at and not importable:
             extras["preexisting"] = True
@@ -268,7 +275,7 @@ def tag_repairs(inputs: Inputs, snapshot: Snapshot, actions: list[Action], *, tw
     outlook = {item.id: item for item in inputs.outlook}
     repairs: list[UpdateOn] = []
     for pair in inputs.pairs:
-        if pair.key in busy or pair.syncro_id is None or pair.outlook_id is None:
+        if pair.key in busy or pair.released or pair.syncro_id is None or pair.outlook_id is None:
             continue
         s, o = syncro.get(pair.syncro_id), outlook.get(pair.outlook_id)
         if s is None or o is None or (s.version, o.version) != (pair.syncro_version, pair.outlook_version):

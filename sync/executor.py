@@ -28,7 +28,7 @@ from storage.mappings import Mapping, MappingState, Origin
 from storage.mirror import MirrorEntry
 from storage.outlook_mirror import OutlookEntry
 from storage.recycle_bin import RecycleEntry, new_entry_id
-from sync.actions import Action, Conflict, CreateOn, DeleteOn, Forget, Pair, Record, UpdateOn, Verify, other
+from sync.actions import Action, Conflict, CreateOn, DeleteOn, Discard, Forget, Pair, Record, UpdateOn, Verify, other
 from sync.errors import NotFound, PreconditionFailed, ServiceError
 from sync.graph import BATCH_LIMIT, MAILBOX_CONCURRENCY, SYNCRO_ID_PROPERTY, BatchRequest
 from sync.mapping import (
@@ -97,6 +97,7 @@ def pair_of(row: Mapping) -> Pair:
         outlook_version=row.graph_version,
         base=Appointment.from_json(row.base) if row.base else None,
         intent_at=row.intent_at if row.state is MappingState.INTENT else None,
+        released=row.state is MappingState.RELEASED,
     )
 
 
@@ -209,10 +210,12 @@ class Executor:
                 return self._update(action)
             case DeleteOn():
                 return self._delete(action)
+            case Discard():
+                return self._discard(action)
             case Forget(pair_key=key):
                 self._drop_row(key)
             case Record(pair=pair):
-                self._save(pair, state=MappingState.SYNCED)
+                self._save(pair, state=MappingState.RELEASED if pair.released else MappingState.SYNCED)
             case Conflict():
                 kept = action.syncro if action.winner is Side.SYNCRO else action.outlook
                 self.tally.conflicts.append(
@@ -579,6 +582,18 @@ class Executor:
         self._unmirror(side, action.item_id)
         self._drop_row(key)
         self.tally.deleted[side.value] += 1
+        return 1
+
+    def _discard(self, action: Discard) -> int:
+        """Delete a copy of ours the pair no longer maps (replaced in the synced calendar): the
+        appointment lives on, so no recycle-bin entry, and the row stays as the create left it."""
+        if action.side is Side.SYNCRO:
+            raise NotImplementedError("the planner discards Outlook copies only")
+        try:
+            self.graph.delete_event(self.calendar_id, action.item_id, if_match=f'W/"{action.expected_version}"')
+        except NotFound:
+            pass  # gone either way
+        self._unmirror(action.side, action.item_id)
         return 1
 
     def _verify(self, side: Side, ids: tuple[str, ...]) -> None:

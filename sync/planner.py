@@ -26,6 +26,7 @@ from sync.actions import (
     Conflict,
     CreateOn,
     DeleteOn,
+    Discard,
     Forget,
     Pair,
     Record,
@@ -176,7 +177,8 @@ def plan(
     (adoption: a Syncro summary that starts with ``[O] ``),
     ``no_import`` (a reason this item never starts a pair, e.g. recurring sync is off),
     ``outlook_only`` (an Outlook item that flows to Syncro only: a meeting the tech did not
-    organise, a private event shown as Busy) and ``withdrawn`` (a cancelled or declined meeting:
+    organise, a private event shown as Busy), ``elsewhere`` (a mapped event now in a calendar
+    other than the synced one: see `_left_calendar`) and ``withdrawn`` (a cancelled or declined meeting:
     its Syncro copy goes, whatever was edited there).
 
     Raises a `PlanError` subclass for impossible inputs (duplicate ids, an item mapped twice).
@@ -225,6 +227,14 @@ def _decide_pair(snap: _Snapshot, pair: Pair) -> list[Action]:
     if snap.unknown(pair, Side.SYNCRO) or snap.unknown(pair, Side.OUTLOOK):
         return []  # maybe a glitch: wait for the Verify
     s, o = snap.item(pair, Side.SYNCRO), snap.item(pair, Side.OUTLOOK)
+    if pair.released:  # the tech's event stayed in a calendar no longer synced
+        if s is None:
+            return [Forget(pair.key)]  # nothing left to keep from being imported
+        if o is None or o.extras.get("elsewhere"):
+            return []  # its Syncro copy stays as it is, whatever happens to either
+        return [Record(replace(pair, released=False))]  # back in the synced calendar: synced again
+    if o is not None and o.extras.get("elsewhere"):
+        return _left_calendar(policy, pair, s, o)
     if o is not None and o.extras.get("withdrawn"):
         if pair.origin is Side.OUTLOOK:
             return [Forget(pair.key)] if s is None else [DeleteOn(Side.SYNCRO, s.id, s.version, pair.key, s.content)]
@@ -267,6 +277,32 @@ def _decide_intent(snap: _Snapshot, pair: Pair) -> list[Action]:
         return []
     return [
         CreateOn(missing, source.content, pair.origin, pair.key, source.id, source.version, intent_at=pair.intent_at)
+    ]
+
+
+def _left_calendar(policy: Policy, pair: Pair, s: Item | None, o: Item) -> list[Action]:
+    """The pair's Outlook event is no longer in the synced calendar (the tech chose another one):
+    nothing in Syncro is deleted for it. Our ``[S]`` copy moves: re-created in the synced calendar
+    (with an edit the tech made to the old copy, merged), then the old one discarded. The tech's
+    own event stays where it is and is no longer synced: the pair is released (its Syncro copy
+    stays, still claimed, so it is never imported back as new; synced again if the event comes
+    back into the synced calendar)."""
+    if pair.origin is Side.OUTLOOK:
+        return [Record(replace(pair, released=True))]
+    if s is None:  # deleted in Syncro meanwhile: our leftover copy goes, through the recycle bin
+        return [DeleteOn(Side.OUTLOOK, o.id, o.version, pair.key, o.content)]
+    content, noted = s.content, list[Action]()
+    if policy.two_way and _changed(pair, o) and o.content != s.content:
+        winner = _winner(policy, s, o)
+        content, conflicts = merge(pair.base, s.content, o.content, winner=winner)
+        if conflicts:
+            noted.append(Conflict(pair.key, conflicts, winner, s.content, o.content))
+    if content != s.content:  # the tech's edit of the old copy reaches Syncro too
+        noted.append(UpdateOn(Side.SYNCRO, s.id, content, s.version, pair.key))
+    return [
+        *noted,
+        CreateOn(Side.OUTLOOK, content, pair.origin, pair.key, s.id, s.version, replaces=o.id),
+        Discard(Side.OUTLOOK, o.id, o.version, pair.key),
     ]
 
 
@@ -338,8 +374,8 @@ def _winner(policy: Policy, s: Item, o: Item) -> Side:
 def _decide_new(policy: Policy, item: Item) -> list[Action]:
     if item.extras.get("preexisting") and not policy.import_existing:
         return []  # existed before the link: imported only on request
-    if item.extras.get("no_import") or item.extras.get("withdrawn"):
-        return []  # left out by a setting, or a cancelled or declined meeting
+    if item.extras.get("no_import") or item.extras.get("withdrawn") or item.extras.get("elsewhere"):
+        return []  # left out by a setting, a cancelled or declined meeting, or in another calendar
     if "pair_key" in item.extras:
         return []  # ours (our extended property), left by a pair that no longer wants it: never import it back
     if item.side is Side.OUTLOOK and not policy.two_way:
@@ -350,7 +386,7 @@ def _decide_new(policy: Policy, item: Item) -> list[Action]:
 def _guarded(
     side: Side, pairs: list[Pair], items: Mapping[str, Item], policy: Policy, verified: Collection[tuple[Side, str]]
 ) -> frozenset[str]:
-    mapped = [item_id for pair in pairs if (item_id := pair.id_on(side)) is not None]
+    mapped = [item_id for pair in pairs if (item_id := pair.id_on(side)) is not None and not pair.released]
     vanished = [item_id for item_id in mapped if item_id not in items and (side, item_id) not in verified]
     if not vanished:
         return frozenset()

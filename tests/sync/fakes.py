@@ -14,7 +14,20 @@ from datetime import UTC, datetime, timedelta
 from itertools import count
 from typing import Literal
 
-from sync.actions import WRITES, Action, Conflict, CreateOn, DeleteOn, Forget, Pair, Record, UpdateOn, Verify, other
+from sync.actions import (
+    WRITES,
+    Action,
+    Conflict,
+    CreateOn,
+    DeleteOn,
+    Discard,
+    Forget,
+    Pair,
+    Record,
+    UpdateOn,
+    Verify,
+    other,
+)
 from sync.model import Appointment, Item, Side
 from sync.planner import Policy, plan
 
@@ -197,6 +210,9 @@ class World:
                 self.sides[side].delete(item_id, expected_version=action.expected_version)
                 _fail_if(fault, "halfway")
                 self.pairs.pop(key, None)
+            case Discard(side=side, item_id=item_id):
+                _fail_if(fault, "before")
+                self.sides[side].delete(item_id, expected_version=action.expected_version)
             case Forget(pair_key=key):
                 self.pairs.pop(key, None)
             case Record(pair=pair):
