@@ -641,7 +641,8 @@ def restore_entry(syncro_user_id: int, entry_id: str, *, deps: SyncDeps) -> dict
     content = Appointment.from_json(entry.content)
     zone = deps.account_zone()
     if entry.origin == Side.SYNCRO.value:
-        fields = syncro_fields(content, zone=zone, origin=Side.SYNCRO, tech_syncro_user_id=syncro_user_id)
+        kept = entry.content.get("syncro") if isinstance(entry.content.get("syncro"), dict) else None
+        fields = syncro_fields(content, zone=zone, origin=Side.SYNCRO, tech_syncro_user_id=syncro_user_id, kept=kept)
         record = deps.syncro.create_appointment({**fields, "email_customer": False})
         from storage.mirror import MirrorEntry
         from sync.poller import content_hash

@@ -39,6 +39,7 @@ from sync.mapping import (
     appointment_from_syncro,
     graph_fields,
     syncro_fields,
+    syncro_kept,
 )
 from sync.model import Appointment, Item, Side
 from sync.planner import find_adoptable
@@ -249,10 +250,18 @@ class Executor:
             syncro_hash=(hashes or {}).get(Side.SYNCRO, old.syncro_hash if old else ""),
             graph_hash=(hashes or {}).get(Side.OUTLOOK, old.graph_hash if old else ""),
             base=pair.base.to_json() if pair.base else None,
+            syncro_kept=self._kept(pair.syncro_id, old),
             etag=old.etag if old else None,
         )
         mappings = self.storage.mappings
         self.rows[pair.key] = mappings.update_mapping(row) if old else mappings.create_mapping(row)
+
+    def _kept(self, syncro_id: str | None, old: Mapping | None) -> dict[str, Any] | None:
+        """The Syncro appointment's customer, ticket, type and techs as last seen: from the
+        mirror while it is there, else as the row remembered them (it was deleted meanwhile)."""
+        record = self.snapshot.syncro.get(syncro_id) if syncro_id is not None else None
+        kept = syncro_kept(record) if record is not None else None
+        return kept or (old.syncro_kept if old else None)
 
     def _drop_row(self, key: str) -> None:
         old = self.rows.pop(key, None)
@@ -301,7 +310,9 @@ class Executor:
         raw = self.snapshot.syncro.get(syncro_id)
         return SyncroContext.from_syncro(raw, syncro_web_url=self.web_url) if raw else None
 
-    def _write_syncro(self, item_id: str | None, content: Appointment, origin: Side) -> dict[str, Any]:
+    def _write_syncro(
+        self, item_id: str | None, content: Appointment, origin: Side, *, kept: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
         if item_id is None:
             fields = syncro_fields(
                 content,
@@ -310,6 +321,7 @@ class Executor:
                 tech_syncro_user_id=self.tech,
                 appointment_type_id=self.options.appointment_type_id,
                 customer_id=self.options.customer_id,
+                kept=kept,
             )
             return self.syncro.create_appointment({**fields, "email_customer": False})
         fields = syncro_fields(content, zone=self.zone, origin=origin, tech_syncro_user_id=None)
@@ -342,8 +354,9 @@ class Executor:
                 return 0
         intent = self._intent(action)
         self._save(intent, state=MappingState.INTENT)  # before the create: a crash leaves a trace
-        if side is Side.SYNCRO:
-            record = self._write_syncro(None, action.content, action.origin)
+        if side is Side.SYNCRO:  # a re-create carries what the appointment it replaces held
+            kept = before.syncro_kept if before is not None and action.replaces is not None else None
+            record = self._write_syncro(None, action.content, action.origin, kept=kept)
         else:
             record = self.graph.create_event(
                 self.calendar_id,
@@ -548,6 +561,7 @@ class Executor:
         side, key = action.side, action.pair_key
         row = self.rows.get(key)
         origin = row.origin.value if row else side.value
+        kept = self._kept(action.item_id if side is Side.SYNCRO else None, row)
         entry = self.storage.recycle_bin.add_entry(
             RecycleEntry(
                 syncro_user_id=self.tech,
@@ -555,7 +569,7 @@ class Executor:
                 side=side.value,
                 original_id=action.item_id,
                 origin=origin,
-                content=action.content.to_json(),
+                content={**action.content.to_json(), **({"syncro": kept} if kept else {})},
                 deleted_at=self.clock(),
                 reason="deleted on the other side",
             )
