@@ -120,6 +120,7 @@ class SyncReport:
     conflicts: list[dict[str, Any]] = field(default_factory=list)
     skipped: list[dict[str, str]] = field(default_factory=list)  # {"side", "id", "reason", "summary"}
     errors: list[str] = field(default_factory=list)
+    notices: list[str] = field(default_factory=list)  # for the tech: e.g. a shared job kept
     rounds: int = 0
     full_round: bool = False  # the Outlook side was read whole (first sync, new day, expired link)
 
@@ -510,7 +511,7 @@ def _sync(
             break  # only failing bookkeeping left: the next sync tries again
     storage.recycle_bin.purge_entries(tech, older_than=RETENTION)
     report.created, report.updated, report.deleted = tally.created, tally.updated, tally.deleted
-    report.conflicts, report.errors = tally.conflicts, tally.errors
+    report.conflicts, report.errors, report.notices = tally.conflicts, tally.errors, tally.notices
     report.skipped = list(skipped.values())
     for conflict in tally.conflicts:  # for the settings page: which version was kept, and why
         record = ConflictRecord(tech, now, tuple(conflict["fields"]), conflict["winner"], conflict["summary"])

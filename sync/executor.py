@@ -118,6 +118,7 @@ class Tally:
     conflicts: list[dict[str, Any]] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     stale: int = 0  # writes skipped because the item moved on since it was read
+    notices: list[str] = field(default_factory=list)  # what a tech should know (a shared job kept)
     verified_gone: set[tuple[Side, str]] = field(default_factory=set)
 
 
@@ -561,6 +562,15 @@ class Executor:
         side, key = action.side, action.pair_key
         row = self.rows.get(key)
         origin = row.origin.value if row else side.value
+        if side is Side.SYNCRO:
+            try:
+                current = self._syncro_at(action.item_id, action.expected_version)
+            except _Stale:
+                self.tally.stale += 1
+                return 0
+            shown, others = self._others_on(current, action.item_id)
+            if others and row is not None:
+                return self._leave_shared(action, row, current, shown=shown, others=others)
         kept = self._kept(action.item_id if side is Side.SYNCRO else None, row)
         entry = self.storage.recycle_bin.add_entry(
             RecycleEntry(
@@ -576,7 +586,6 @@ class Executor:
         )
         try:
             if side is Side.SYNCRO:
-                self._syncro_at(action.item_id, action.expected_version)
                 try:
                     self.syncro.delete_appointment(int(action.item_id))
                 except NotFound:
@@ -596,6 +605,62 @@ class Executor:
         self._unmirror(side, action.item_id)
         self._drop_row(key)
         self.tally.deleted[side.value] += 1
+        return 1
+
+    # -- one tech's delete of a job other techs are on ------------------------------------------
+
+    def _others_on(self, record: dict[str, Any], appointment_id: str) -> tuple[bool, set[int]]:
+        """The other techs on a Syncro appointment, read just before a delete: from its
+        ``user_id``/``user_ids`` when Syncro shows them (``True``), else the other active links
+        whose own Syncro listing (the poller's mirror) holds it (``False``: a lower bound)."""
+        inner = record.get("appointment") if isinstance(record.get("appointment"), dict) else record
+        users = syncro_kept(record).get("user_ids", [])
+        owner = inner.get("user_id")
+        if users or isinstance(owner, int):
+            assigned = {*users, *([owner] if isinstance(owner, int) and not isinstance(owner, bool) else [])}
+            return True, assigned - {self.tech}
+        from storage.errors import NotFound as NotStored
+        from storage.links import LinkStatus
+
+        seen: set[int] = set()
+        for link in self.storage.links.list_links():
+            if link.syncro_user_id == self.tech or link.status is not LinkStatus.ACTIVE:
+                continue
+            try:
+                self.storage.mirror.get_entry(link.syncro_user_id, int(appointment_id))
+            except NotStored:
+                continue
+            seen.add(link.syncro_user_id)
+        return False, seen
+
+    def _leave_shared(
+        self, action: DeleteOn, row: Mapping, current: dict[str, Any], *, shown: bool, others: set[int]
+    ) -> int:
+        """This tech deleted his copy of a job other techs are on: the job stays. When Syncro
+        shows its techs, this one is taken off it (the others and the job keep everything);
+        when it hides them, guessing the list could drop a tech, so his copy is put back."""
+        content = self.read_back(Side.SYNCRO, current)
+        origin = Side(row.origin.value)
+        self._mirror_syncro(current)
+        if not shown:
+            self.tally.notices.append(
+                f"{content.summary}: other technicians are on this job, so it was put back in your calendar;"
+                " ask the dispatcher to take you off it"
+            )
+            put_back = CreateOn(
+                Side.OUTLOOK, content, origin, action.pair_key, action.item_id, str(current.get("updated_at") or "")
+            )
+            return self._create(replace(put_back, replaces=row.graph_id))
+        inner = current.get("appointment") if isinstance(current.get("appointment"), dict) else current
+        owner = inner.get("user_id")
+        fields = syncro_fields(content, zone=self.zone, origin=origin, tech_syncro_user_id=None)
+        fields["user_ids"] = sorted(others)
+        fields["user_id"] = owner if owner in others else min(others)
+        self.syncro.update_appointment(int(action.item_id), {**fields, "email_customer": False})
+        self._unmirror(Side.SYNCRO, action.item_id)  # no longer this tech's
+        self._drop_row(action.pair_key)
+        self.tally.updated[Side.SYNCRO.value] += 1
+        self.tally.notices.append(f"{content.summary}: you were taken off this job; the other technicians keep it")
         return 1
 
     def _discard(self, action: Discard) -> int:

@@ -5,9 +5,15 @@ behaviour it proves."""
 
 from __future__ import annotations
 
+import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
+import pytest
+
 from local import demo
+from storage.errors import NotFound
 from tests.sync import test_engine_scenarios as scenarios
 from tests.sync.test_engine_scenarios import TECH, World, _by_summary
 
@@ -142,3 +148,80 @@ def test_a_restore_brings_the_whole_appointment_back_once(world: World) -> None:
     assert [a["id"] for a in _by_summary(world, "Rack audit")] == [int(restored["id"])]
     assert [e["subject"] for e in world.outlook_events()].count("[S] Rack audit") == 1
     assert world.sync().writes == 0
+
+
+@contextmanager
+def _blake_linked(world: World) -> Iterator[int]:
+    """BLAKE links his calendar too (two-way, his own Syncro token), for the length of a test."""
+    import services
+
+    tech = BLAKE.syncro_user_id
+    token = secrets.token_hex(16)
+    world.stack.sim("syncro").seed({"tokens": [{"token": token, "user_id": tech}]})
+    page = world.stack.sign_in(world.stack.browser(), BLAKE.sign_in)
+    assert page.status_code == 200, page.text
+    links = world.stack.storage().links
+    links.update_link(links.get_link(tech).with_changes(two_way=True))
+    world.others[tech] = token
+    try:
+        yield tech
+    finally:
+        world.others.pop(tech, None)
+        for forget in (lambda: services.token_service().forget(tech), lambda: links.delete_link(tech)):
+            try:
+                forget()
+            except NotFound:
+                pass
+
+
+def _events_of(world: World, tech: int) -> list[dict[str, Any]]:
+    calendar = world.stack.storage().links.get_link(tech).calendar_id
+    return world.graph("GET", f"/me/calendars/{calendar}/events?$top=200", tech=tech).json()["value"]
+
+
+def _shared_job(world: World, summary: str, blake: int, *, days: int) -> int:
+    return _dispatch(world, summary, days=days, hour=14, user_ids=[TECH, blake])
+
+
+@pytest.mark.parametrize("owners_shown", [False, True], ids=["syncro_hides_owners", "syncro_shows_owners"])
+def test_one_techs_delete_of_a_shared_job_leaves_the_job_and_the_other_techs_copy(
+    world: World, owners_shown: bool
+) -> None:
+    with _blake_linked(world) as blake:
+        summary = f"Shared install {'shown' if owners_shown else 'hidden'}"
+        appointment = _shared_job(world, summary, blake, days=11 if owners_shown else 12)
+        world.sync()
+        world.sync(poll=False, tech=blake)
+        world.sync(poll=False, tech=blake)  # delta has shown his copy
+        (blakes,) = [e for e in _events_of(world, blake) if e["subject"] == f"[S] {summary}"]
+        calendar = world.stack.storage().links.get_link(blake).calendar_id
+        world.sim("syncro", "PATCH", "/_sim/settings", json={"withhold_user_fields": not owners_shown})
+        try:
+            world.graph("DELETE", f"/me/calendars/{calendar}/events/{blakes['id']}", tech=blake)
+            report = world.sync(tech=blake)
+            assert report.deleted["syncro"] == 0, report
+            record = world.syncro_record(appointment)
+            assert record is not None  # the job stays
+            world.sync(tech=blake)
+            world.sync()
+            assert [e["subject"] for e in world.outlook_events()].count(f"[S] {summary}") == 1  # ALEX keeps his
+            again = [e["subject"] for e in _events_of(world, blake)].count(f"[S] {summary}")
+            if owners_shown:  # BLAKE is taken off the job, and it stays off his calendar
+                assert record["user_ids"] == [TECH] and record["user_id"] == TECH, record
+                assert again == 0
+            else:  # Syncro hides who else is on it: his copy is put back rather than guess
+                assert set(record["user_ids"]) == {TECH, blake}, record
+                assert again == 1
+            assert world.sync(tech=blake).writes == 0 and world.sync().writes == 0
+        finally:
+            world.sim("syncro", "PATCH", "/_sim/settings", json={"withhold_user_fields": True})
+
+
+def test_the_last_assigned_techs_delete_deletes_the_job(world: World) -> None:
+    appointment = _dispatch(world, "Solo job", days=13, hour=9)
+    world.sync()
+    world.sync()
+    (event,) = [e for e in world.outlook_events() if e["subject"] == "[S] Solo job"]
+    world.graph("DELETE", f"/me/calendars/{world.calendar_id}/events/{event['id']}")
+    assert world.sync().deleted["syncro"] == 1
+    assert world.syncro_record(appointment) is None
