@@ -33,10 +33,13 @@ from sync.errors import ServiceError
 from sync.executor import Executor, Snapshot, Tally, carries_outlook_tag, parse_time, transaction_id
 from sync.mapping import (
     SYNCRO_TAG,
+    SyncroContext,
     UnmappableItem,
     appointment_from_graph,
     appointment_from_syncro,
+    context_lines,
     graph_fields,
+    shown_context,
     syncro_fields,
     tag_intact,
 )
@@ -267,10 +270,21 @@ def _response(event: dict[str, Any]) -> str:
     return str(status.get("response") or "").lower() if isinstance(status, dict) else ""
 
 
-def tag_repairs(inputs: Inputs, snapshot: Snapshot, actions: list[Action], *, two_way: bool) -> list[UpdateOn]:
+def tag_repairs(
+    inputs: Inputs,
+    snapshot: Snapshot,
+    actions: list[Action],
+    *,
+    two_way: bool,
+    syncro_web_url: str | None = None,
+    zone: ZoneInfo | None = None,
+) -> list[UpdateOn]:
     """Writes that put back an origin tag the tech deleted or doubled (``[S]`` on a Syncro-born
-    event in Outlook; ``[O]`` on an Outlook-born appointment in Syncro, two-way only). Tags are
-    not content, so the planner never sees this; only pairs in sync that no action touches."""
+    event in Outlook; ``[O]`` on an Outlook-born appointment in Syncro, two-way only), and, given
+    ``syncro_web_url`` and ``zone``, that bring a Syncro-born event's customer and ticket header
+    up to date (the dispatcher linked another ticket, the customer moved). Tags and the header
+    are not content, so the planner never sees them; only pairs in sync that no action touches,
+    one write each."""
     busy = {getattr(action, "pair_key", None) for action in actions}
     syncro = {item.id: item for item in inputs.syncro}
     outlook = {item.id: item for item in inputs.outlook}
@@ -282,7 +296,12 @@ def tag_repairs(inputs: Inputs, snapshot: Snapshot, actions: list[Action], *, tw
         if s is None or o is None or (s.version, o.version) != (pair.syncro_version, pair.outlook_version):
             continue
         if pair.origin is Side.SYNCRO:
-            if not tag_intact(str(snapshot.outlook[o.id].get("subject") or ""), Side.SYNCRO):
+            event = snapshot.outlook[o.id]
+            stale = not tag_intact(str(event.get("subject") or ""), Side.SYNCRO)
+            if not stale and syncro_web_url is not None and zone is not None:
+                context = SyncroContext.from_syncro(snapshot.syncro[s.id], syncro_web_url=syncro_web_url)
+                stale = shown_context(event) != context_lines(s.content, context, zone=zone)
+            if stale:
                 repairs.append(UpdateOn(Side.OUTLOOK, o.id, o.content, o.version, pair.key, in_sync_with=s.version))
         elif two_way and not tag_intact(str(snapshot.syncro[s.id].get("summary") or ""), Side.OUTLOOK):
             repairs.append(UpdateOn(Side.SYNCRO, s.id, s.content, s.version, pair.key, in_sync_with=o.version))
@@ -502,7 +521,9 @@ def _sync(
         )
         skipped.update({(s["side"], s["id"]): s for s in inputs.skipped})
         actions = plan(inputs.pairs, inputs.syncro, inputs.outlook, policy=policy, verified_gone=tally.verified_gone)
-        actions += tag_repairs(inputs, snapshot, actions, two_way=link.two_way)
+        actions += tag_repairs(
+            inputs, snapshot, actions, two_way=link.two_way, syncro_web_url=deps.syncro_web_url, zone=zone
+        )
         if not actions:
             break
         report.rounds += 1

@@ -313,6 +313,34 @@ def _split_context(text: str) -> tuple[str, str | None]:
     return "\n".join(lines), fallback
 
 
+def shown_context(raw: Mapping[str, Any]) -> list[str]:
+    """The header block (`SyncroContext.header_lines`, separator last) a Graph event's body shows
+    at its top, as read back; ``[]`` when it shows none. Never raises on shape."""
+    body = raw.get("body") if isinstance(raw, Mapping) else None
+    content = body.get("content") if isinstance(body, Mapping) else None
+    if not isinstance(content, str):
+        return []
+    kind = str(body.get("contentType") or "html").strip().lower()
+    text = html_to_text(content) if kind == "html" else content
+    lines = [line.strip() for line in _CRLF.sub("\n", text).split("\n")]
+    if CONTEXT_SEPARATOR not in lines:
+        return []
+    end = lines.index(CONTEXT_SEPARATOR)
+    first = end
+    while first > 0 and _HEADER_LINE.match(lines[first - 1]):
+        first -= 1
+    return lines[first : end + 1]
+
+
+def context_lines(appointment: Appointment, context: SyncroContext | None, *, zone: ZoneInfo) -> list[str]:
+    """The header block `graph_fields` writes for a Syncro-born ``appointment`` with ``context``."""
+    if context is None:
+        return []
+    item = normalise(appointment, zone=zone)
+    fallback = not item.location and bool(_location(context.customer_address))
+    return [_one_line(line) for line in context.header_lines(location_fallback=fallback)]
+
+
 # -- time zones ----------------------------------------------------------------------------------
 
 # CLDR windowsZones, territory "001": Windows zone name -> IANA zone.

@@ -225,3 +225,27 @@ def test_the_last_assigned_techs_delete_deletes_the_job(world: World) -> None:
     world.graph("DELETE", f"/me/calendars/{world.calendar_id}/events/{event['id']}")
     assert world.sync().deleted["syncro"] == 1
     assert world.syncro_record(appointment) is None
+
+
+def test_a_ticket_change_in_syncro_reaches_outlook_with_one_patch(world: World) -> None:
+    appointment = _dispatch(world, "Ticket move", days=14, hour=10)
+    world.sync()
+    world.sync()
+    body = _outlook_copy(world, "[S] Ticket move")["body"]["content"]
+    assert "Ticket #20410" in body and "Replace failing file server" in body
+    world.sim("syncro", "PUT", f"/_sim/appointments/{appointment}", json={"ticket_id": demo.FIRST_TICKET_ID + 1})
+    world.reset_counters()
+    report = world.sync()
+    assert report.updated == {"syncro": 0, "outlook": 1}, report
+    counters = world.counters()
+    assert (world.writes(counters, "graph"), world.writes(counters, "syncro")) == (1, 0), counters
+    body = _outlook_copy(world, "[S] Ticket move")["body"]["content"]
+    assert "Ticket #20411" in body and "Quarterly firewall review" in body and "Ticket #20410" not in body
+    assert f"/tickets/{demo.FIRST_TICKET_ID + 1}" in body
+    assert world.sync().writes == 0
+    # the customer taken off the job: the header and the address it stood in with go too
+    world.sim("syncro", "PUT", f"/_sim/appointments/{appointment}", json={"customer_id": None, "ticket_id": None})
+    assert world.sync().updated == {"syncro": 0, "outlook": 1}
+    event = _outlook_copy(world, "[S] Ticket move")
+    assert "Ticket #" not in event["body"]["content"] and "400 Harbor Way" not in event["location"]["displayName"]
+    assert world.sync().writes == 0

@@ -681,3 +681,17 @@ def test_what_a_syncro_appointment_holds_beyond_content_is_kept_for_a_recreate()
     fields = syncro_fields(content, zone=zone, origin=Side.SYNCRO, tech_syncro_user_id=1_342_117, kept=kept)
     assert (fields["customer_id"], fields["ticket_id"]) == (28_417_993, 104_552_301)
     assert fields["user_ids"] == [1_342_117, 1_342_118]
+
+
+def test_the_customer_and_ticket_header_we_write_reads_back_as_written() -> None:
+    from sync.mapping import SyncroContext, context_lines, shown_context
+
+    zone = ZoneInfo("America/Los_Angeles")
+    content = Appointment("Visit", datetime(2026, 12, 2, 17, tzinfo=UTC), datetime(2026, 12, 2, 18, tzinfo=UTC))
+    context = SyncroContext("Fabrikam Ltd", "20410", "Replace <server>", "400 Harbor Way", "https://x.test/tickets/1")
+    written = graph_fields(content, zone=zone, origin=Side.SYNCRO, extras=context)
+    assert shown_context(written) == context_lines(content, context, zone=zone) != []
+    other = SyncroContext("Fabrikam Ltd", "20411", "Firewall", "400 Harbor Way", "https://x.test/tickets/2")
+    assert shown_context(written) != context_lines(content, other, zone=zone)
+    plain = graph_fields(content, zone=zone, origin=Side.SYNCRO, extras=None)
+    assert shown_context(plain) == [] == context_lines(content, None, zone=zone)
