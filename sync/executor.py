@@ -353,6 +353,10 @@ class Executor:
                     replace(before_pair.with_side(side, found.id, version), intent_at=None), state=MappingState.SYNCED
                 )
                 return 0
+        if side is Side.SYNCRO and action.replaces is not None and before is not None:
+            alive = self._still_in_syncro(action.replaces)
+            if alive is not None:  # not deleted: the job left this tech (reassigned)
+                return self._left_tech(action, before, alive)
         intent = self._intent(action)
         self._save(intent, state=MappingState.INTENT)  # before the create: a crash leaves a trace
         if side is Side.SYNCRO:  # a re-create carries what the appointment it replaces held
@@ -367,6 +371,28 @@ class Executor:
             )
         self._created(action, intent, record)
         return 1
+
+    def _still_in_syncro(self, appointment_id: str) -> dict[str, Any] | None:
+        try:
+            return self.syncro.get_appointment(int(appointment_id))
+        except NotFound:
+            return None
+
+    def _left_tech(self, action: CreateOn, row: Mapping, alive: dict[str, Any]) -> int:
+        """ "Edit beats delete" met an appointment that was not deleted but left this tech's listing
+        (the dispatcher gave it to another tech while this one edited his copy): re-creating it
+        would make a second job. A ``[S]`` copy leaves his calendar through the recycle bin, his
+        edit kept there, with a conflict for the settings page; the tech's own event (an ``[O]``
+        job given to someone else) stays in Outlook, no longer synced (the pair is released)."""
+        summary = self.read_back(Side.SYNCRO, alive).summary
+        self.tally.conflicts.append(
+            {"pair": action.pair_key, "fields": ["assignment"], "winner": Side.SYNCRO.value, "summary": summary}
+        )
+        if row.origin is Origin.OUTLOOK:
+            self._save(replace(pair_of(row), released=True), state=MappingState.RELEASED)
+            return 0
+        copy = DeleteOn(Side.OUTLOOK, action.source_id, action.source_version, action.pair_key, action.content)
+        return self._delete(copy, reason="the job was given to another technician; your edit is kept here")
 
     def _intent(self, action: CreateOn) -> Pair:
         # Recovery adopts only items created after the intent: the margin absorbs clock skew
@@ -558,7 +584,7 @@ class Executor:
             )
         return 1
 
-    def _delete(self, action: DeleteOn) -> int:
+    def _delete(self, action: DeleteOn, *, reason: str = "deleted on the other side") -> int:
         side, key = action.side, action.pair_key
         row = self.rows.get(key)
         origin = row.origin.value if row else side.value
@@ -581,7 +607,7 @@ class Executor:
                 origin=origin,
                 content={**action.content.to_json(), **({"syncro": kept} if kept else {})},
                 deleted_at=self.clock(),
-                reason="deleted on the other side",
+                reason=reason,
             )
         )
         try:

@@ -227,12 +227,12 @@ def _decide_pair(snap: _Snapshot, pair: Pair) -> list[Action]:
     if snap.unknown(pair, Side.SYNCRO) or snap.unknown(pair, Side.OUTLOOK):
         return []  # maybe a glitch: wait for the Verify
     s, o = snap.item(pair, Side.SYNCRO), snap.item(pair, Side.OUTLOOK)
-    if pair.released:  # the tech's event stayed in a calendar no longer synced
-        if s is None:
-            return [Forget(pair.key)]  # nothing left to keep from being imported
+    if pair.released:  # the tech's event left the synced calendar, or its job went to another tech
         if o is None or o.extras.get("elsewhere"):
-            return []  # its Syncro copy stays as it is, whatever happens to either
-        return [Record(replace(pair, released=False))]  # back in the synced calendar: synced again
+            return [Forget(pair.key)] if s is None else []  # its Syncro copy stays as it is
+        if s is None:
+            return []  # his own event, its job someone else's now: claimed, so never imported again
+        return [Record(replace(pair, released=False))]  # both in scope again: synced again
     if o is not None and o.extras.get("elsewhere"):
         return _left_calendar(policy, pair, s, o)
     if o is not None and o.extras.get("withdrawn"):

@@ -249,3 +249,32 @@ def test_a_ticket_change_in_syncro_reaches_outlook_with_one_patch(world: World) 
     event = _outlook_copy(world, "[S] Ticket move")
     assert "Ticket #" not in event["body"]["content"] and "400 Harbor Way" not in event["location"]["displayName"]
     assert world.sync().writes == 0
+
+
+def test_a_reassignment_racing_the_old_techs_edit_leaves_one_job(world: World) -> None:
+    with _blake_linked(world) as blake:
+        appointment = _dispatch(world, "Ladder job", days=20, hour=13)
+        world.sync()
+        world.sync()
+        mine = _outlook_copy(world, "[S] Ladder job")
+        moved = {"user_id": blake, "user_ids": [blake]}
+        world.sim("syncro", "PUT", f"/_sim/appointments/{appointment}", json=moved)
+        edit = {"subject": "[S] Ladder job (bring the tall one)"}
+        world.graph("PATCH", f"/me/calendars/{world.calendar_id}/events/{mine['id']}", json=edit)
+        # ALEX's own listing of that window is now empty, which the poller believes about a
+        # reassignment only once BLAKE's listing shows the job: a poll first, as the timer does.
+        world.poll()
+        report = world.sync()
+        assert report.created["syncro"] == 0, report
+        world.sync(tech=blake)
+        jobs = [a for a in world.syncro_all() if str(a.get("summary", "")).startswith("Ladder job")]
+        assert [j["id"] for j in jobs] == [appointment], jobs
+        assert world.syncro_record(appointment)["user_ids"] == [blake]
+        assert not [s for s in world.outlook_subjects() if "Ladder job" in s]  # off ALEX's calendar
+        assert [e["subject"] for e in _events_of(world, blake)].count("[S] Ladder job") == 1
+        storage = world.stack.storage()
+        (entry,) = [e for e in storage.recycle_bin.list_entries(TECH) if e.original_id == mine["id"]]
+        assert entry.content["summary"] == "Ladder job (bring the tall one)"  # his edit, kept in the bin
+        (conflict,) = [c for c in storage.conflicts.recent(TECH) if c.summary.startswith("Ladder job")]
+        assert conflict.fields == ("assignment",) and conflict.winner == "syncro"
+        assert world.sync().writes == 0 and world.sync(tech=blake).writes == 0

@@ -379,3 +379,9 @@ def test_the_techs_own_event_left_in_another_calendar_is_released_and_its_syncro
     assert decide(released, item(S, "s1", "sv1"), None) == []  # deleted in the old calendar: the copy stays
     assert decide(released, item(S, "s1", "sv1"), item(O, "o1", "ov1")) == [Record(pair)]  # back: synced again
     assert decide(released, None, item(O, "o1", "ov1", elsewhere=True)) == [Forget("p")]
+
+
+def test_the_techs_own_event_whose_job_went_to_another_tech_is_never_imported_again() -> None:
+    released = replace(synced(O), released=True)
+    assert decide(released, None, item(O, "o1", "ov2", retitled)) == []
+    assert decide(released, item(S, "s1", "sv2"), item(O, "o1", "ov2", retitled)) == [Record(synced(O))]
