@@ -278,3 +278,24 @@ def test_a_reassignment_racing_the_old_techs_edit_leaves_one_job(world: World) -
         (conflict,) = [c for c in storage.conflicts.recent(TECH) if c.summary.startswith("Ladder job")]
         assert conflict.fields == ("assignment",) and conflict.winner == "syncro"
         assert world.sync().writes == 0 and world.sync(tech=blake).writes == 0
+
+
+def test_saving_a_setting_that_changes_what_syncs_queues_the_techs_sync_at_once(world: World) -> None:
+    from oauth.links import save_link_choices
+    from realtime.enqueue import pending_since, sync_started
+
+    storage = world.stack.storage()
+    sync_started(storage, TECH)  # no job waiting to start with
+
+    def waiting() -> bool:  # the row a queued job leaves until it starts (the poller queues without one)
+        return pending_since(storage, TECH) is not None
+
+    assert save_link_choices(TECH, calendar_id=world.calendar_id, two_way=True) is None
+    assert not waiting()  # nothing changed: nothing to sync
+    try:
+        assert save_link_choices(TECH, calendar_id=world.calendar_id, two_way=False) is None
+        assert waiting()  # the settings page shows "sync pending" from this row until the job starts
+    finally:
+        sync_started(storage, TECH)
+        assert save_link_choices(TECH, calendar_id=world.calendar_id, two_way=True) is None
+        sync_started(storage, TECH)
