@@ -24,7 +24,7 @@ from storage.account import utc_now
 from storage.conflicts import ConflictRecord
 from storage.errors import ConcurrencyConflict, LeaseHeld, NotFound
 from storage.links import LinkStatus
-from storage.mappings import Origin
+from storage.mappings import MappingState, Origin
 from storage.outlook_mirror import OutlookEntry
 from storage.recycle_bin import RETENTION, RecycleEntry, new_entry_id
 from sync.actions import WRITES, Action, Pair, UpdateOn
@@ -159,6 +159,7 @@ def build_inputs(
     zone: ZoneInfo,
     options: SyncOptions | None = None,
     now: datetime | None = None,
+    meetings: dict[str, tuple[str, int]] | None = None,
 ) -> Inputs:
     """Items of both sides and the pairs to plan over. An item that cannot be mapped is skipped
     with its reason, and so are its pair and the pair's other item: an unreadable item is never
@@ -169,7 +170,8 @@ def build_inputs(
     existing events is on and they start inside its window; occurrences of recurring events do
     not start pairs when recurring sync is off; meetings the tech did not organise and private
     events are ``outlook_only`` (private ones reach Syncro as "Busy" unless the tech opted in);
-    cancelled and declined meetings are ``withdrawn``."""
+    cancelled and declined meetings are ``withdrawn``. ``meetings`` (`invitations`) marks the
+    tech's invitations to meetings another linked tech organised (``meeting_of``)."""
     options = options or SyncOptions()
     import_from = import_to = None
     if options.import_existing and now is not None:
@@ -244,6 +246,8 @@ def build_inputs(
                 content = replace(content, summary=BUSY, description="", location="")
             if private or event.get("isOrganizer") is False:
                 extras["outlook_only"] = True
+            if event.get("isOrganizer") is False and meetings and item_id in meetings:
+                extras["meeting_of"] = meetings[item_id]
         outlook_items[item_id] = Item(Side.OUTLOOK, item_id, str(event.get("changeKey") or ""), content, extras)
     kept: list[Pair] = []
     for pair in pairs:
@@ -254,6 +258,52 @@ def build_inputs(
             continue
         kept.append(pair)
     return Inputs(kept, list(syncro_items.values()), list(outlook_items.values()), skipped)
+
+
+def invitations(
+    storage: StorageAccount, tech: int, events: dict[str, dict[str, Any]], mapped: set[str]
+) -> dict[str, tuple[str, int]]:
+    """The tech's unmapped invitations (``isOrganizer`` false) to meetings another active,
+    two-way linked tech organised (his link's address is the organiser's): event id ->
+    (the Syncro id of the organiser's job, or "" while his sync has not made it; the organiser).
+    The organiser's event is found in his Outlook mirror by ``iCalUId``, which every copy of a
+    meeting shares. Reads only when there is such an invitation. Raises StorageError."""
+    wanted = {
+        event_id: event
+        for event_id, event in events.items()
+        if event_id not in mapped and event.get("isOrganizer") is False and event.get("iCalUId")
+    }
+    if not wanted:
+        return {}
+    organisers: dict[str, int] = {}
+    for other in storage.links.list_links():
+        if other.syncro_user_id != tech and other.status is LinkStatus.ACTIVE and other.two_way:
+            for address in (other.email, other.ms_username):
+                if address:
+                    organisers[address.strip().lower()] = other.syncro_user_id
+    known: dict[int, tuple[dict[str, str], dict[str, str]]] = {}
+    found: dict[str, tuple[str, int]] = {}
+    for event_id, event in wanted.items():
+        organizer = event.get("organizer") if isinstance(event.get("organizer"), dict) else {}
+        email = organizer.get("emailAddress") if isinstance(organizer.get("emailAddress"), dict) else {}
+        organiser = organisers.get(str(email.get("address") or "").strip().lower())
+        if organiser is None:
+            continue
+        if organiser not in known:
+            by_uid = {
+                str(entry.event.get("iCalUId")): entry.event_id
+                for entry in storage.outlook_mirror.list_entries(organiser)
+                if entry.event.get("isOrganizer") is not False
+            }
+            jobs = {
+                row.graph_id: str(row.syncro_id)
+                for row in storage.mappings.list_mappings(organiser)
+                if row.graph_id and row.syncro_id is not None and row.state is MappingState.SYNCED
+            }
+            known[organiser] = (by_uid, jobs)
+        by_uid, jobs = known[organiser]
+        found[event_id] = (jobs.get(by_uid.get(str(event["iCalUId"]), ""), ""), organiser)
+    return found
 
 
 def _title(record: Any, name: str) -> str:
@@ -516,8 +566,11 @@ def _sync(
     skipped: dict[tuple[str, str], dict[str, str]] = {}
     for _round in range(deps.max_rounds):
         keep_alive()
+        pairs = executor.pairs()
+        mapped = {pair.outlook_id for pair in pairs if pair.outlook_id}
+        meetings = invitations(storage, tech, snapshot.outlook, mapped) if link.two_way else {}
         inputs = build_inputs(
-            snapshot, executor.pairs(), tech=tech, link=link, zone=zone, options=deps.options, now=now
+            snapshot, pairs, tech=tech, link=link, zone=zone, options=deps.options, now=now, meetings=meetings
         )
         skipped.update({(s["side"], s["id"]): s for s in inputs.skipped})
         actions = plan(inputs.pairs, inputs.syncro, inputs.outlook, policy=policy, verified_gone=tally.verified_gone)

@@ -28,7 +28,21 @@ from storage.mappings import Mapping, MappingState, Origin
 from storage.mirror import MirrorEntry
 from storage.outlook_mirror import OutlookEntry
 from storage.recycle_bin import RecycleEntry, new_entry_id
-from sync.actions import Action, Conflict, CreateOn, DeleteOn, Discard, Forget, Pair, Record, UpdateOn, Verify, other
+from sync.actions import (
+    Action,
+    Conflict,
+    CreateOn,
+    DeleteOn,
+    Discard,
+    Forget,
+    Join,
+    Leave,
+    Pair,
+    Record,
+    UpdateOn,
+    Verify,
+    other,
+)
 from sync.errors import NotFound, PreconditionFailed, ServiceError
 from sync.graph import BATCH_LIMIT, MAILBOX_CONCURRENCY, SYNCRO_ID_PROPERTY, BatchRequest
 from sync.mapping import (
@@ -214,6 +228,10 @@ class Executor:
                 return self._delete(action)
             case Discard():
                 return self._discard(action)
+            case Join():
+                return self._join(action)
+            case Leave():
+                return self._leave(action)
             case Forget(pair_key=key):
                 self._drop_row(key)
             case Record(pair=pair):
@@ -595,7 +613,7 @@ class Executor:
                 self.tally.stale += 1
                 return 0
             shown, others = self._others_on(current, action.item_id)
-            if others and row is not None:
+            if others and row is not None and row.origin is Origin.SYNCRO:  # a dispatcher's shared job
                 return self._leave_shared(action, row, current, shown=shown, others=others)
         kept = self._kept(action.item_id if side is Side.SYNCRO else None, row)
         entry = self.storage.recycle_bin.add_entry(
@@ -688,6 +706,66 @@ class Executor:
         self.tally.updated[Side.SYNCRO.value] += 1
         self.tally.notices.append(f"{content.summary}: you were taken off this job; the other technicians keep it")
         return 1
+
+    # -- a meeting between linked techs: one job, the organiser's ----------------------------------
+
+    def _assign(self, appointment_id: str, record: dict[str, Any], techs: set[int], owner: int) -> dict[str, Any]:
+        """PUT the whole form of ``record`` (as Syncro holds it) with ``techs`` on it."""
+        content = self.read_back(Side.SYNCRO, record)
+        fields = syncro_fields(content, zone=self.zone, origin=Side.OUTLOOK, tech_syncro_user_id=None)
+        fields["user_ids"], fields["user_id"] = sorted(techs), owner
+        return self.syncro.update_appointment(int(appointment_id), {**fields, "email_customer": False})
+
+    def _join(self, action: Join) -> int:
+        """Add this tech to the organiser's job and record the passive pair. Syncro's techs when
+        it shows them; else the organiser, the linked techs whose listing holds the job, and this
+        one (a tech the dispatcher added by hand and who is not linked would be dropped)."""
+        if action.pair_key in self.rows:
+            return 0
+        try:
+            current = self.syncro.get_appointment(int(action.syncro_id))
+        except NotFound:
+            return 0  # the organiser's job went meanwhile: the next plan decides again
+        shown, others = self._others_on(current, action.syncro_id)
+        inner = current.get("appointment") if isinstance(current.get("appointment"), dict) else current
+        owner = inner.get("user_id") if shown and isinstance(inner.get("user_id"), int) else action.organiser
+        writes = 0
+        if not (shown and self.tech in syncro_kept(current).get("user_ids", [])):
+            current = self._assign(action.syncro_id, current, {*others, action.organiser, self.tech}, owner)
+            writes = 1
+            self.tally.updated[Side.SYNCRO.value] += 1
+        self._mirror_syncro(current)  # his listing shows it from now on: the pair claims it
+        content = self.read_back(Side.SYNCRO, current)
+        pair = Pair(
+            action.pair_key,
+            Side.OUTLOOK,
+            syncro_id=action.syncro_id,
+            outlook_id=action.outlook_id,
+            syncro_version=str(current.get("updated_at") or ""),
+            outlook_version=action.outlook_version,
+            base=content,
+        )
+        self._save(pair, state=MappingState.SYNCED)
+        return writes
+
+    def _leave(self, action: Leave) -> int:
+        """This tech's invitation went (deleted, declined): off the organiser's job, which stays."""
+        try:
+            current = self.syncro.get_appointment(int(action.syncro_id))
+        except NotFound:
+            current = None
+        writes = 0
+        if current is not None:
+            _, others = self._others_on(current, action.syncro_id)
+            if others:
+                inner = current.get("appointment") if isinstance(current.get("appointment"), dict) else current
+                owner = inner.get("user_id") if inner.get("user_id") in others else min(others)
+                self._assign(action.syncro_id, current, others, owner)
+                self.tally.updated[Side.SYNCRO.value] += 1
+                writes = 1
+        self._unmirror(Side.SYNCRO, action.syncro_id)
+        self._drop_row(action.pair_key)
+        return writes
 
     def _discard(self, action: Discard) -> int:
         """Delete a copy of ours the pair no longer maps (replaced in the synced calendar): the

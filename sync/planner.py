@@ -22,12 +22,15 @@ from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from sync.actions import (
+    MEETING_PREFIX,
     Action,
     Conflict,
     CreateOn,
     DeleteOn,
     Discard,
     Forget,
+    Join,
+    Leave,
     Pair,
     Record,
     UpdateOn,
@@ -177,7 +180,9 @@ def plan(
     (adoption: a Syncro summary that starts with ``[O] ``),
     ``no_import`` (a reason this item never starts a pair, e.g. recurring sync is off),
     ``outlook_only`` (an Outlook item that flows to Syncro only: a meeting the tech did not
-    organise, a private event shown as Busy), ``elsewhere`` (a mapped event now in a calendar
+    organise, a private event shown as Busy), ``meeting_of`` (``(syncro id or "", organiser)``:
+    an invitation to a meeting another linked tech organised, joined to his job, never a new
+    one; "" while his sync has not made it), ``elsewhere`` (a mapped event now in a calendar
     other than the synced one: see `_left_calendar`) and ``withdrawn`` (a cancelled or declined meeting:
     its Syncro copy goes, whatever was edited there).
 
@@ -192,6 +197,10 @@ def plan(
     for side in Side:
         snapshot.guarded[side] = _guarded(side, ordered, snapshot.items[side], policy, verified_gone)
     _adopt(snapshot, ordered)
+    for item in snapshot.items[Side.OUTLOOK].values():  # an invitation's job is the organiser's, not new here
+        meeting = item.extras.get("meeting_of")
+        if isinstance(meeting, tuple) and meeting[0] and (Side.OUTLOOK, item.id) not in snapshot.claimed:
+            snapshot.claimed.add((Side.SYNCRO, str(meeting[0])))
 
     actions: list[Action] = []
     for pair in ordered:
@@ -227,6 +236,12 @@ def _decide_pair(snap: _Snapshot, pair: Pair) -> list[Action]:
     if snap.unknown(pair, Side.SYNCRO) or snap.unknown(pair, Side.OUTLOOK):
         return []  # maybe a glitch: wait for the Verify
     s, o = snap.item(pair, Side.SYNCRO), snap.item(pair, Side.OUTLOOK)
+    if pair.key.startswith(MEETING_PREFIX):  # passive: the organiser's pair syncs the job
+        if s is None:
+            return [Forget(pair.key)]  # the job is gone (the meeting was cancelled): the invitation is not ours
+        if o is None or o.extras.get("withdrawn"):
+            return [Leave(pair.key, s.id)]  # he deleted or declined his invitation: off the job
+        return []
     if pair.released:  # the tech's event left the synced calendar, or its job went to another tech
         if o is None or o.extras.get("elsewhere"):
             return [Forget(pair.key)] if s is None else []  # its Syncro copy stays as it is
@@ -376,6 +391,11 @@ def _decide_new(policy: Policy, item: Item) -> list[Action]:
         return []  # existed before the link: imported only on request
     if item.extras.get("no_import") or item.extras.get("withdrawn") or item.extras.get("elsewhere"):
         return []  # left out by a setting, a cancelled or declined meeting, or in another calendar
+    meeting = item.extras.get("meeting_of")
+    if isinstance(meeting, tuple) and policy.two_way:
+        # a meeting another linked tech organised: join his job, or wait until his sync made it
+        syncro_id, organiser = meeting
+        return [Join(item.id, item.version, str(syncro_id), int(organiser))] if syncro_id else []
     if "pair_key" in item.extras:
         return []  # ours (our extended property), left by a pair that no longer wants it: never import it back
     if item.side is Side.OUTLOOK and not policy.two_way:

@@ -299,3 +299,67 @@ def test_saving_a_setting_that_changes_what_syncs_queues_the_techs_sync_at_once(
         sync_started(storage, TECH)
         assert save_link_choices(TECH, calendar_id=world.calendar_id, two_way=True) is None
         sync_started(storage, TECH)
+
+
+def _mailbox_address(world: World, name: str) -> str:
+    sim = world.stack.sim("graph")
+    return next(m.email for m in sim.store.mailboxes.values() if m.name == name)
+
+
+def test_a_meeting_between_two_linked_techs_is_one_job_for_both_and_its_cancel_removes_it(world: World) -> None:
+    from tests.sync.test_engine_scenarios import _at
+
+    with _blake_linked(world) as blake:
+        body = {
+            "subject": "Design review",
+            "start": {"dateTime": _at(16, 15)[:-1], "timeZone": "UTC"},
+            "end": {"dateTime": _at(16, 16)[:-1], "timeZone": "UTC"},
+            "attendees": [{"emailAddress": {"address": _mailbox_address(world, BLAKE.name)}, "type": "required"}],
+        }
+        meeting = world.graph("POST", f"/me/calendars/{world.calendar_id}/events", json=body).json()
+        assert world.sync(tech=blake).created["syncro"] == 0  # the organiser's event is the source: wait for it
+        world.sync()
+        report = world.sync(tech=blake)
+        assert report.created == {"syncro": 0, "outlook": 0}, report
+        (job,) = _by_summary(world, "[O] Design review")
+        assert set(world.syncro_record(job["id"])["user_ids"]) == {TECH, blake}
+        for _ in range(2):  # his own listing now shows the job: it is his copy of the meeting, not new
+            world.sync(tech=blake)
+            world.sync()
+        assert [e["subject"] for e in _events_of(world, blake)].count("Design review") == 1
+        assert not [e for e in _events_of(world, blake) if "[S] Design review" in e["subject"]]
+        assert len(_by_summary(world, "[O] Design review")) == 1
+        assert world.sync(tech=blake).writes == 0 and world.sync().writes == 0
+        world.graph("POST", f"/me/calendars/{world.calendar_id}/events/{meeting['id']}/cancel", json={})
+        assert world.sync().deleted["syncro"] == 1
+        world.sync(tech=blake)
+        assert _by_summary(world, "[O] Design review") == []
+        assert world.sync(tech=blake).writes == 0 and world.sync().writes == 0
+
+
+def test_an_attendee_who_deletes_his_invitation_leaves_the_organisers_job(world: World) -> None:
+    from tests.sync.test_engine_scenarios import _at
+
+    with _blake_linked(world) as blake:
+        body = {
+            "subject": "Vendor call",
+            "start": {"dateTime": _at(17, 15)[:-1], "timeZone": "UTC"},
+            "end": {"dateTime": _at(17, 16)[:-1], "timeZone": "UTC"},
+            "attendees": [{"emailAddress": {"address": _mailbox_address(world, BLAKE.name)}, "type": "required"}],
+        }
+        world.graph("POST", f"/me/calendars/{world.calendar_id}/events", json=body)
+        world.sync()
+        world.sync(tech=blake)
+        world.sync(tech=blake)
+        (job,) = _by_summary(world, "[O] Vendor call")
+        assert set(world.syncro_record(job["id"])["user_ids"]) == {TECH, blake}
+        (invitation,) = [e for e in _events_of(world, blake) if e["subject"] == "Vendor call"]
+        calendar = world.stack.storage().links.get_link(blake).calendar_id
+        world.graph("DELETE", f"/me/calendars/{calendar}/events/{invitation['id']}", tech=blake)
+        report = world.sync(tech=blake)
+        assert report.deleted["syncro"] == 0, report
+        assert world.syncro_record(job["id"])["user_ids"] == [TECH]  # the job stays, without him
+        world.sync(tech=blake)
+        assert not [e for e in _events_of(world, blake) if "Vendor call" in e["subject"]]
+        assert world.sync().writes == 0 and world.sync(tech=blake).writes == 0
+        assert "Vendor call" in world.outlook_subjects()
