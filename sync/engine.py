@@ -225,8 +225,6 @@ def build_inputs(
         # parentFolderId, never the path it was read through (the tech switched calendars).
         parent = event.get("parentFolderId")
         if parent and parent != link.calendar_id:
-            if item_id not in mapped_outlook:
-                continue  # not ours to look at
             extras["elsewhere"] = True
         importable = import_from is not None and import_to is not None and import_from <= content.start < import_to
         if created is not None and created < link.linked_at and not importable:
@@ -236,6 +234,8 @@ def build_inputs(
             extras["pair_key"] = ours[txn]
         elif txn and str(event.get("subject") or "").startswith(SYNCRO_TAG):
             extras["pair_key"] = f"orphan:{txn}"  # ours, left by a pair that is gone: never imported back
+        if extras.get("elsewhere") and item_id not in mapped_outlook and "pair_key" not in extras:
+            continue  # another calendar's event, not ours: nothing to do with it
         if withdrawn:
             extras["withdrawn"] = True
         if not options.recurring and event.get("type") in ("occurrence", "exception"):

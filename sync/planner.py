@@ -297,26 +297,30 @@ def _decide_intent(snap: _Snapshot, pair: Pair) -> list[Action]:
 
 def _left_calendar(policy: Policy, pair: Pair, s: Item | None, o: Item) -> list[Action]:
     """The pair's Outlook event is no longer in the synced calendar (the tech chose another one):
-    nothing in Syncro is deleted for it. Our ``[S]`` copy moves: re-created in the synced calendar
-    (with an edit the tech made to the old copy, merged), then the old one discarded. The tech's
+    nothing in Syncro is deleted for it. Our ``[S]`` copy moves: re-created in the synced calendar,
+    then the old one discarded (an edit the tech made to the old copy is merged into Syncro
+    first, and the move follows in the next round). The tech's
     own event stays where it is and is no longer synced: the pair is released (its Syncro copy
     stays, still claimed, so it is never imported back as new; synced again if the event comes
     back into the synced calendar)."""
     if pair.origin is Side.OUTLOOK:
         return [Record(replace(pair, released=True))]
-    if s is None:  # deleted in Syncro meanwhile: our leftover copy goes, through the recycle bin
+    if s is None:  # deleted in Syncro meanwhile: as anywhere, an edit of the copy wins (two-way)
+        if policy.two_way and _changed(pair, o):
+            return [CreateOn(Side.SYNCRO, o.content, pair.origin, pair.key, o.id, o.version, replaces=pair.syncro_id)]
         return [DeleteOn(Side.OUTLOOK, o.id, o.version, pair.key, o.content)]
-    content, noted = s.content, list[Action]()
+    noted: list[Action] = []
     if policy.two_way and _changed(pair, o) and o.content != s.content:
         winner = _winner(policy, s, o)
-        content, conflicts = merge(pair.base, s.content, o.content, winner=winner)
-        if conflicts:
-            noted.append(Conflict(pair.key, conflicts, winner, s.content, o.content))
-    if content != s.content:  # the tech's edit of the old copy reaches Syncro too
-        noted.append(UpdateOn(Side.SYNCRO, s.id, content, s.version, pair.key))
+        merged, conflicts = merge(pair.base, s.content, o.content, winner=winner)
+        noted = [Conflict(pair.key, conflicts, winner, s.content, o.content)] if conflicts else []
+        if merged != s.content:
+            # Syncro first: the move copies what Syncro holds, so a failed write loses nothing. The
+            # old copy counts as holding the merge: it is only there to be replaced.
+            return [*noted, UpdateOn(Side.SYNCRO, s.id, merged, s.version, pair.key, in_sync_with=o.version)]
     return [
         *noted,
-        CreateOn(Side.OUTLOOK, content, pair.origin, pair.key, s.id, s.version, replaces=o.id),
+        CreateOn(Side.OUTLOOK, s.content, pair.origin, pair.key, s.id, s.version, replaces=o.id),
         Discard(Side.OUTLOOK, o.id, o.version, pair.key),
     ]
 
@@ -389,8 +393,13 @@ def _winner(policy: Policy, s: Item, o: Item) -> Side:
 def _decide_new(policy: Policy, item: Item) -> list[Action]:
     if item.extras.get("preexisting") and not policy.import_existing:
         return []  # existed before the link: imported only on request
-    if item.extras.get("no_import") or item.extras.get("withdrawn") or item.extras.get("elsewhere"):
-        return []  # left out by a setting, a cancelled or declined meeting, or in another calendar
+    if item.extras.get("elsewhere"):
+        if item.side is Side.OUTLOOK and "pair_key" in item.extras:
+            # our copy left in a calendar no longer synced (its move was interrupted): remove it
+            return [Discard(Side.OUTLOOK, item.id, item.version, str(item.extras["pair_key"]))]
+        return []  # the tech's own event in another calendar: not synced
+    if item.extras.get("no_import") or item.extras.get("withdrawn"):
+        return []  # left out by a setting, or a cancelled or declined meeting
     meeting = item.extras.get("meeting_of")
     if isinstance(meeting, tuple) and policy.two_way:
         # a meeting another linked tech organised: join his job, or wait until his sync made it
@@ -406,7 +415,13 @@ def _decide_new(policy: Policy, item: Item) -> list[Action]:
 def _guarded(
     side: Side, pairs: list[Pair], items: Mapping[str, Item], policy: Policy, verified: Collection[tuple[Side, str]]
 ) -> frozenset[str]:
-    mapped = [item_id for pair in pairs if (item_id := pair.id_on(side)) is not None and not pair.released]
+    # A released pair's Outlook event may be gone for good (it is not synced), but its Syncro
+    # copy vanishing is believed only as any other: Forget on a glitch would import it back.
+    mapped = [
+        item_id
+        for pair in pairs
+        if (item_id := pair.id_on(side)) is not None and not (pair.released and side is Side.OUTLOOK)
+    ]
     vanished = [item_id for item_id in mapped if item_id not in items and (side, item_id) not in verified]
     if not vanished:
         return frozenset()

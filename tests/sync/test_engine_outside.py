@@ -363,3 +363,26 @@ def test_an_attendee_who_deletes_his_invitation_leaves_the_organisers_job(world:
         assert not [e for e in _events_of(world, blake) if "Vendor call" in e["subject"]]
         assert world.sync().writes == 0 and world.sync(tech=blake).writes == 0
         assert "Vendor call" in world.outlook_subjects()
+
+
+def test_a_move_cut_short_leaves_no_copy_behind_in_the_old_calendar(world: World) -> None:
+    from tests.sync.test_engine_scenarios import default_deps, sync_tech
+
+    world.syncro_create("Half moved")
+    world.sync()
+    old, new = world.calendar_id, _calendars(world)["Work Orders"]
+    _choose_calendar(world, new)
+    try:
+        fault = {"method": "DELETE", "path": r"/events/", "status": 500, "times": 1}
+        world.sim("graph", "POST", "/_sim/faults", json=fault)
+        world.sim("graph", "POST", "/_sim/clock", json={"advance_seconds": 3})
+        world.poll()
+        cut_short = sync_tech(TECH, deps=default_deps())
+        assert len(cut_short.errors) == 1 and "Discard" in cut_short.errors[0], cut_short  # one removal failed
+        # the copy it left behind is ours (our transactionId): the next round removes it, no bin entry
+        assert not [s for s in _subjects_in(world, old) if s.startswith("[S] ")]
+        assert _subjects_in(world, new).count("[S] Half moved") == 1
+        assert world.sync().writes == 0
+    finally:
+        _choose_calendar(world, old)
+        world.sync()

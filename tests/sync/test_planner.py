@@ -362,9 +362,10 @@ def test_an_edit_of_our_copy_before_the_switch_moves_with_it_and_reaches_syncro(
     from sync.actions import Discard
 
     actions = decide(synced(S), item(S, "s1", "sv1"), item(O, "o1", "ov2", retitled, elsewhere=True))
+    assert actions == [UpdateOn(S, "s1", retitled, "sv1", "p", in_sync_with="ov2")]  # Syncro first: nothing lost
+    actions = decide(synced(S), item(S, "s1", "sv2", retitled), item(O, "o1", "ov2", retitled, elsewhere=True))
     assert actions == [
-        UpdateOn(S, "s1", retitled, "sv1", "p"),
-        CreateOn(O, retitled, S, "p", "s1", "sv1", replaces="o1"),
+        CreateOn(O, retitled, S, "p", "s1", "sv2", replaces="o1"),
         Discard(O, "o1", "ov2", "p"),
     ]
 
