@@ -27,7 +27,7 @@ from storage.links import LinkStatus
 from storage.mappings import MappingState, Origin
 from storage.outlook_mirror import OutlookEntry
 from storage.recycle_bin import RETENTION, RecycleEntry, new_entry_id
-from sync.actions import WRITES, Action, Pair, UpdateOn
+from sync.actions import MEETING_PREFIX, WRITES, Action, Pair, UpdateOn
 from sync.errors import NotFound as ServiceNotFound
 from sync.errors import ServiceError
 from sync.executor import Executor, Snapshot, Tally, carries_outlook_tag, parse_time, transaction_id
@@ -160,6 +160,7 @@ def build_inputs(
     options: SyncOptions | None = None,
     now: datetime | None = None,
     meetings: dict[str, tuple[str, int]] | None = None,
+    other_calendars: frozenset[str] = frozenset(),
 ) -> Inputs:
     """Items of both sides and the pairs to plan over. An item that cannot be mapped is skipped
     with its reason, and so are its pair and the pair's other item: an unreadable item is never
@@ -171,7 +172,9 @@ def build_inputs(
     not start pairs when recurring sync is off; meetings the tech did not organise and private
     events are ``outlook_only`` (private ones reach Syncro as "Busy" unless the tech opted in);
     cancelled and declined meetings are ``withdrawn``. ``meetings`` (`invitations`) marks the
-    tech's invitations to meetings another linked tech organised (``meeting_of``)."""
+    tech's invitations to meetings another linked tech organised (``meeting_of``); an event whose
+    ``parentFolderId`` is one of ``other_calendars`` (the mailbox's other calendars) is
+    ``elsewhere``."""
     options = options or SyncOptions()
     import_from = import_to = None
     if options.import_existing and now is not None:
@@ -223,8 +226,7 @@ def build_inputs(
         }
         # Graph answers an event by id whatever calendar holds it: where it lives is its
         # parentFolderId, never the path it was read through (the tech switched calendars).
-        parent = event.get("parentFolderId")
-        if parent and parent != link.calendar_id:
+        if event.get("parentFolderId") in other_calendars:
             extras["elsewhere"] = True
         importable = import_from is not None and import_to is not None and import_from <= content.start < import_to
         if created is not None and created < link.linked_at and not importable:
@@ -258,6 +260,18 @@ def build_inputs(
             continue
         kept.append(pair)
     return Inputs(kept, list(syncro_items.values()), list(outlook_items.values()), skipped)
+
+
+def other_calendars(graph: GraphClient, calendar_id: str, events: dict[str, dict[str, Any]]) -> frozenset[str]:
+    """The mailbox's calendars other than the synced one, asked of Graph only when an event
+    says it lives elsewhere (``parentFolderId``): Graph answers an event by id whatever
+    calendar holds it, so only its parent tells. A parent that is no calendar of the mailbox
+    (an id in another form) is not taken for elsewhere: such an event stays where it was.
+    Raises GraphError."""
+    parents = {str(e.get("parentFolderId")) for e in events.values() if e.get("parentFolderId")}
+    if not parents - {calendar_id}:
+        return frozenset()
+    return frozenset(c.id for c in graph.calendars() if c.id != calendar_id) & parents
 
 
 def invitations(
@@ -340,7 +354,8 @@ def tag_repairs(
     outlook = {item.id: item for item in inputs.outlook}
     repairs: list[UpdateOn] = []
     for pair in inputs.pairs:
-        if pair.key in busy or pair.released or pair.syncro_id is None or pair.outlook_id is None:
+        passive = pair.released or pair.key.startswith(MEETING_PREFIX)  # nothing syncs through these
+        if pair.key in busy or passive or pair.syncro_id is None or pair.outlook_id is None:
             continue
         s, o = syncro.get(pair.syncro_id), outlook.get(pair.outlook_id)
         if s is None or o is None or (s.version, o.version) != (pair.syncro_version, pair.outlook_version):
@@ -564,13 +579,22 @@ def _sync(
     )
     policy = Policy(two_way=link.two_way, conflict=deps.conflict)  # type: ignore[arg-type]
     skipped: dict[tuple[str, str], dict[str, str]] = {}
+    elsewhere = other_calendars(graph, link.calendar_id, snapshot.outlook)
     for _round in range(deps.max_rounds):
         keep_alive()
         pairs = executor.pairs()
         mapped = {pair.outlook_id for pair in pairs if pair.outlook_id}
         meetings = invitations(storage, tech, snapshot.outlook, mapped) if link.two_way else {}
         inputs = build_inputs(
-            snapshot, pairs, tech=tech, link=link, zone=zone, options=deps.options, now=now, meetings=meetings
+            snapshot,
+            pairs,
+            tech=tech,
+            link=link,
+            zone=zone,
+            options=deps.options,
+            now=now,
+            meetings=meetings,
+            other_calendars=elsewhere,
         )
         skipped.update({(s["side"], s["id"]): s for s in inputs.skipped})
         actions = plan(inputs.pairs, inputs.syncro, inputs.outlook, policy=policy, verified_gone=tally.verified_gone)

@@ -636,7 +636,9 @@ class Executor:
                     pass  # gone either way
             else:
                 try:
-                    self.graph.delete_event(self.calendar_id, action.item_id, if_match=f'W/"{action.expected_version}"')
+                    self.graph.delete_event(
+                        self._calendar_of(action.item_id), action.item_id, if_match=f'W/"{action.expected_version}"'
+                    )
                 except NotFound:
                     pass
         except (_Stale, PreconditionFailed):
@@ -773,11 +775,19 @@ class Executor:
         if action.side is Side.SYNCRO:
             raise NotImplementedError("the planner discards Outlook copies only")
         try:
-            self.graph.delete_event(self.calendar_id, action.item_id, if_match=f'W/"{action.expected_version}"')
+            self.graph.delete_event(
+                self._calendar_of(action.item_id), action.item_id, if_match=f'W/"{action.expected_version}"'
+            )
         except NotFound:
             pass  # gone either way
         self._unmirror(action.side, action.item_id)
         return 1
+
+    def _calendar_of(self, event_id: str) -> str:
+        """The calendar that holds an event (its ``parentFolderId``), the synced one when unknown:
+        an event left in another calendar is addressed where it is."""
+        event = self.snapshot.outlook.get(event_id) or {}
+        return str(event.get("parentFolderId") or self.calendar_id)
 
     def _verify(self, side: Side, ids: tuple[str, ...]) -> None:
         if side is Side.OUTLOOK:  # several at once in chained $batch requests
