@@ -78,6 +78,9 @@ def test_switching_calendars_moves_our_copies_and_deletes_nothing_in_syncro(worl
     assert sorted(s for s in _subjects_in(world, old) if s.startswith("[S] ")) == ours
     assert not [s for s in _subjects_in(world, new) if s.startswith("[S] ")]
     assert world.syncro_record(appointment) is not None
+    # back in the synced calendar, his event syncs again: the edit he made meanwhile crosses
+    assert world.syncro_record(copy["id"])["summary"] == "[O] Errand, moved"
+    assert world.sync().writes == 0
 
 
 def _events_in(world: World, calendar_id: str) -> list[dict[str, Any]]:
