@@ -115,8 +115,8 @@ def _adoptable(pair: Pair, side: Side, candidates: Iterable[Item], *, loose: boo
     ``[O] `` tag (``extras["tagged"]``). The user's own twins and pre-existing items are not ours.
     """
     for item in sorted(candidates, key=lambda item: item.id):
-        if item.extras.get("preexisting"):
-            continue
+        if item.extras.get("preexisting") or item.extras.get("elsewhere"):
+            continue  # not ours, or a copy left in a calendar no longer synced (a move's old one)
         if "pair_key" in item.extras:
             if item.extras["pair_key"] == pair.key:
                 return item
