@@ -196,7 +196,11 @@ def save_link_choices(
             return "unknown_calendar"
         try:
             changes = {"calendar_id": calendar.id, "calendar_name": calendar.name, "two_way": two_way}
-            links.update_link(link.with_changes(**changes, share_private=share_private))
+            saved = link.with_changes(**changes, share_private=share_private)
+            links.update_link(saved)
+            from sync.settings_saved import queue_after_save
+
+            queue_after_save(storage_account(), link, saved)  # sync now, not at the next timer
             if calendar.id != link.calendar_id:
                 from realtime.lifecycle import schedule_ensure
 

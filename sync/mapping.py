@@ -313,6 +313,34 @@ def _split_context(text: str) -> tuple[str, str | None]:
     return "\n".join(lines), fallback
 
 
+def shown_context(raw: Mapping[str, Any]) -> list[str]:
+    """The header block (`SyncroContext.header_lines`, separator last) a Graph event's body shows
+    at its top, as read back; ``[]`` when it shows none. Never raises on shape."""
+    body = raw.get("body") if isinstance(raw, Mapping) else None
+    content = body.get("content") if isinstance(body, Mapping) else None
+    if not isinstance(content, str):
+        return []
+    kind = str(body.get("contentType") or "html").strip().lower()
+    text = html_to_text(content) if kind == "html" else content
+    lines = [line.strip() for line in _CRLF.sub("\n", text).split("\n")]
+    if CONTEXT_SEPARATOR not in lines:
+        return []
+    end = lines.index(CONTEXT_SEPARATOR)
+    first = end
+    while first > 0 and _HEADER_LINE.match(lines[first - 1]):
+        first -= 1
+    return lines[first : end + 1]
+
+
+def context_lines(appointment: Appointment, context: SyncroContext | None, *, zone: ZoneInfo) -> list[str]:
+    """The header block `graph_fields` writes for a Syncro-born ``appointment`` with ``context``."""
+    if context is None:
+        return []
+    item = normalise(appointment, zone=zone)
+    fallback = not item.location and bool(_location(context.customer_address))
+    return [_one_line(line) for line in context.header_lines(location_fallback=fallback)]
+
+
 # -- time zones ----------------------------------------------------------------------------------
 
 # CLDR windowsZones, territory "001": Windows zone name -> IANA zone.
@@ -625,6 +653,40 @@ def appointment_from_syncro(raw: Mapping[str, Any], *, zone: ZoneInfo) -> Appoin
     )
 
 
+# Fields of a Syncro appointment that are not content (the planner never sees them) but make it
+# the dispatcher's job: a re-create or a restore must carry them, or the job loses its customer.
+KEPT_IDS = ("customer_id", "ticket_id", "appointment_type_id")
+
+
+def _an_id(value: object) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value.strip())
+    return None
+
+
+def syncro_kept(raw: Mapping[str, Any]) -> dict[str, Any]:
+    """What a Syncro appointment holds beyond its content, as far as Syncro shows it: its
+    customer, ticket and type ids (from the nested objects when the flat id is missing) and its
+    techs (``user_ids``, which Syncro may withhold). Never raises on shape; ``{}`` for nothing."""
+    record = _unwrap_syncro(raw) if isinstance(raw, Mapping) else {}
+    kept: dict[str, Any] = {}
+    for name in KEPT_IDS:
+        value = _an_id(record.get(name))
+        nested = record.get(name.removesuffix("_id"))
+        if value is None and isinstance(nested, Mapping):
+            value = _an_id(nested.get("id"))
+        if value is not None:
+            kept[name] = value
+    users = record.get("user_ids")
+    if isinstance(users, list) and users and all(_an_id(u) is not None for u in users):
+        kept["user_ids"] = [_an_id(u) for u in users]
+    return kept
+
+
 def _syncro_time(value: object, what: str, zone: ZoneInfo) -> datetime:
     moment, has_offset = _parse_iso(value, what)
     # Syncro (Rails' Time.zone.parse) reads a time without an offset in the account's zone.
@@ -639,6 +701,7 @@ def syncro_fields(
     tech_syncro_user_id: int | None,
     appointment_type_id: int | None = None,
     customer_id: int | None = None,
+    kept: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The body of ``POST /appointments`` or ``PUT /appointments/{id}`` for ``appointment``.
 
@@ -647,6 +710,8 @@ def syncro_fields(
     customer) and ``all_day`` always sent (Syncro's PUT is a whole-form save that resets omitted
     booleans). ``user_id``/``user_ids`` name the tech; pass ``tech_syncro_user_id=None`` on an
     update to leave Syncro's assignment as it is (a shared appointment keeps its other techs).
+    ``kept`` (`syncro_kept` of the appointment this one re-creates) brings back its customer,
+    ticket, type and techs, over the defaults ``appointment_type_id`` and ``customer_id``.
     Raises `UnmappableItem` when the appointment cannot be put in normal form."""
     item = normalise(appointment, zone=zone)
     summary = item.summary
@@ -670,6 +735,11 @@ def syncro_fields(
         fields["appointment_type_id"] = appointment_type_id
     if customer_id is not None:
         fields["customer_id"] = customer_id
+    kept = kept or {}
+    fields.update({name: kept[name] for name in KEPT_IDS if _an_id(kept.get(name)) is not None})
+    users = kept.get("user_ids")
+    if tech_syncro_user_id is not None and isinstance(users, list) and users:
+        fields["user_ids"] = sorted({*users, tech_syncro_user_id})
     return fields
 
 
