@@ -412,6 +412,7 @@ def poll_syncro(
             future_days=deps.future_days,
             slice_days=slice_days,
             feed_base_url=deps.public_base_url or None,
+            feed_ticket_base=deps.syncro_web_url,
         )
     finally:
         for client in clients.values():

@@ -259,7 +259,9 @@ class SyncroContext:
         region = " ".join(p for p in (_first_text(customer, "state"), _first_text(customer, "zip")) if p)
         parts = (*(_first_text(customer, k) for k in ("address", "address_2", "city")), region)
         url = ""
-        if isinstance(ticket_id, int | str) and not isinstance(ticket_id, bool) and str(ticket_id).strip():
+        # No SYNCRO_WEB_URL, no link: a bare "/tickets/42" opens nothing from Outlook or a calendar app.
+        has_id = isinstance(ticket_id, int | str) and not isinstance(ticket_id, bool) and str(ticket_id).strip()
+        if has_id and syncro_web_url.strip():
             url = f"{syncro_web_url.rstrip('/')}/tickets/{str(ticket_id).strip()}"
         context = cls(
             customer_name=name,
@@ -635,10 +637,12 @@ def appointment_from_syncro(raw: Mapping[str, Any], *, zone: ZoneInfo) -> Appoin
     start = _syncro_time(record.get("start_at"), "start_at", zone)
     if record.get("end_at") is not None:
         end = _syncro_time(record.get("end_at"), "end_at", zone)
+    elif record.get("duration") is None:
+        end = start  # Syncro requires only a summary and a start: no end is a moment, in Outlook and the feed
     else:
         duration = record.get("duration")
         if not isinstance(duration, int | float) or isinstance(duration, bool) or not 0 <= duration <= 24 * 366:
-            raise UnmappableItem("the appointment has no end_at and no usable duration")
+            raise UnmappableItem("the appointment has no end_at and its duration is not a number of hours")
         end = start + timedelta(hours=duration)
     return normalise(
         Appointment(
@@ -804,6 +808,28 @@ def _graph_moment(moment: datetime) -> dict[str, str]:
     return {"dateTime": moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S"), "timeZone": "UTC"}
 
 
+def with_context(item: Appointment, context: SyncroContext | None) -> tuple[list[str], str]:
+    """What a Syncro appointment (``item``, in normal form) shows beyond its own fields, in Outlook
+    and in the ICS feed alike: the customer/ticket header lines (separator last) and the location,
+    which is the customer's address where the appointment has none."""
+    if context is None:
+        return [], item.location
+    fallback = not item.location and bool(_location(context.customer_address))
+    header = context.header_lines(location_fallback=fallback)
+    return header, _location(context.customer_address) if fallback else item.location
+
+
+def shown_from_syncro(raw: Mapping[str, Any], *, zone: ZoneInfo, syncro_web_url: str) -> tuple[Appointment, list[str]]:
+    """A Syncro appointment as Outlook and the ICS feed show it: the one reader both use. Its normal
+    form (times, all-day days, a missing end from ``duration``) with the location Outlook shows,
+    and the header lines above its notes (without the separator, which only Outlook's body needs).
+    Raises `UnmappableItem`."""
+    item = normalise(appointment_from_syncro(raw, zone=zone), zone=zone)
+    header, location = with_context(item, SyncroContext.from_syncro(raw, syncro_web_url=syncro_web_url))
+    lines = [line for line in header if line != CONTEXT_SEPARATOR]
+    return Appointment(item.summary, item.start, item.end, item.all_day, item.description, location), lines
+
+
 def graph_fields(
     appointment: Appointment, *, zone: ZoneInfo, origin: Side, extras: SyncroContext | None
 ) -> dict[str, Any]:
@@ -817,13 +843,10 @@ def graph_fields(
     item = normalise(appointment, zone=zone)
     subject = SYNCRO_TAG + item.summary if origin is Side.SYNCRO else item.summary
     description, location = item.description, item.location
-    if origin is Side.SYNCRO and extras is not None:
-        fallback = not location and bool(_location(extras.customer_address))
-        header = extras.header_lines(location_fallback=fallback)
+    if origin is Side.SYNCRO:
+        header, location = with_context(item, extras)
         if header:
             description = "\n".join([*header, description])
-        if fallback:
-            location = _location(extras.customer_address)
     fields: dict[str, Any] = {
         "subject": subject,
         "body": {"contentType": "html", "content": text_to_html(description)},

@@ -454,7 +454,7 @@ def test_outlook_born_items_and_items_without_context_get_no_header() -> None:
         (syncro_raw(start_at="tomorrow"), "not an ISO 8601 time"),
         (syncro_raw(start_at="2026-02-30T10:00:00Z"), "not a valid time"),
         (syncro_raw(end_at="2026-03-10T08:00:00-07:00"), "before the start"),
-        (syncro_raw(end_at=None), "no end_at"),
+        (syncro_raw(end_at=None, duration="two"), "duration is not a number of hours"),
         (syncro_raw(start_at="0001-01-01T00:00:00Z"), "outside the years"),
         (syncro_raw(summary={"a": 1}), "summary is a dict"),
         (syncro_raw(all_day="maybe"), "all_day"),
@@ -695,3 +695,11 @@ def test_the_customer_and_ticket_header_we_write_reads_back_as_written() -> None
     assert shown_context(written) != context_lines(content, other, zone=zone)
     plain = graph_fields(content, zone=zone, origin=Side.SYNCRO, extras=None)
     assert shown_context(plain) == [] == context_lines(content, None, zone=zone)
+
+
+def test_a_syncro_appointment_without_an_end_lasts_its_duration_or_is_a_moment() -> None:
+    # Syncro requires only a summary and a start; Outlook and the ICS feed read it alike.
+    timed = appointment_from_syncro(syncro_raw(end_at=None, duration=1.5), zone=LA)
+    assert timed.end - timed.start == timedelta(minutes=90)
+    moment = appointment_from_syncro(syncro_raw(end_at=None), zone=LA)
+    assert moment.end == moment.start
