@@ -5,6 +5,9 @@ is a failure of the linking flow itself."""
 
 from __future__ import annotations
 
+import html
+import re
+
 import requests
 
 from local.formwalk import follow, submit
@@ -16,9 +19,10 @@ class DemoLinkFailed(RuntimeError):
 
 def link_through_pages(
     host_url: str, *, sign_in: str, password: str, ca_bundle: str, syncro_token: str | None, two_way: bool = True
-) -> None:
+) -> str:
     """Sign ``sign_in`` in on the settings page, give their Syncro API token when linking asks for
-    it (the second step when Syncro hides owners), and save their choices; raises DemoLinkFailed."""
+    it (the second step when Syncro hides owners), save their choices and make their calendar feed
+    URL, which is returned; raises DemoLinkFailed."""
     session = requests.Session()
     session.trust_env = False  # REQUESTS_CA_BUNDLE must not replace the stack's CA
     session.verify = ca_bundle
@@ -41,7 +45,14 @@ def link_through_pages(
         fields={"two_way": "on"} if two_way else {},
         drop=() if two_way else ("two_way",),
     )
-    _expect(follow(session, saved), 200, "the settings page after saving")
+    page = follow(session, saved)
+    _expect(page, 200, "the settings page after saving")
+    with_feed = follow(session, submit(session, page, form_id="feed"))
+    _expect(with_feed, 200, "the settings page with the new feed URL")
+    found = re.search(r'value="(https?://[^"]+/api/ics/[^"]+\.ics)"', with_feed.text)
+    if found is None:
+        raise DemoLinkFailed("the settings page showed no feed URL after making one")
+    return html.unescape(found.group(1))
 
 
 def _expect(response: requests.Response, status: int, what: str) -> None:

@@ -242,10 +242,11 @@ def run() -> int:
         stack.callback(host.stop)
 
         linked: set[int] = set()
+        feed_url = ""
         if use_sims:
             first = demo.TECHS[0]
             try:
-                link_through_pages(
+                feed_url = link_through_pages(
                     host_url,
                     sign_in=first.sign_in,
                     password=secrets.password,
@@ -266,6 +267,8 @@ def run() -> int:
         print(f"Health:        {host_url}/api/health", flush=True)
         if use_sims:
             print(demo_banner(secrets, linked=linked), flush=True)
+            if feed_url:
+                print(f"{demo.TECHS[0].name}'s calendar feed: {feed_url}", flush=True)
             print(f"Stack details: {STATE_DIR / 'stack.json'} (demo users, keys, simulator URLs)", flush=True)
         print("Press Ctrl-C to stop.", flush=True)
         stopping.wait()

@@ -46,6 +46,7 @@ def test_stack_starts_serves_the_demo_and_stops_cleanly(tmp_path: Path) -> None:
         text=True,
     )
     stack_file = tmp_path / "stack.json"
+    banner: list[str] = []  # the lines read before the end, for the output checks below
     try:
         deadline = time.monotonic() + 90
         while not stack_file.exists():
@@ -125,10 +126,34 @@ def test_stack_starts_serves_the_demo_and_stops_cleanly(tmp_path: Path) -> None:
         syncro_sim = stack["syncro"].removesuffix("/api/v1")
         records = session.get(f"{syncro_sim}/_sim/appointments", timeout=30).json()
         assert any(tech["syncro_user_id"] in r["user_ids"] for r in records["appointments"])
+
+        # Within a minute of the banner, the linked tech's Syncro appointments are in his Outlook
+        # calendar and in his feed (the banner prints its URL), with no button pressed.
+        feed_url = ""
+        while not feed_url:
+            assert time.monotonic() < deadline + 60, "the banner never printed the feed URL"
+            line = process.stdout.readline()
+            banner.append(line)
+            if "calendar feed: " in line:
+                feed_url = line.split("calendar feed: ", 1)[1].strip()
+        alex_token = app.acquire_token_by_username_password(tech["email"], tech["password"], scopes=["Calendars.Read"])
+        first_sync = time.monotonic() + 60
+        while True:
+            events = session.get(
+                f"{stack['graph']}/me/events",
+                headers={"Authorization": f"Bearer {alex_token['access_token']}"},
+                timeout=30,
+            ).json()["value"]
+            feed = requests.get(feed_url, timeout=30).text
+            if any(e["subject"].startswith("[S] ") for e in events) and "SUMMARY:" in feed:
+                break
+            assert time.monotonic() < first_sync, "the linked tech's appointments did not arrive within a minute"
+            time.sleep(1)
     finally:
         children = _children(process.pid)
         process.send_signal(signal.SIGTERM)
         output, _ = process.communicate(timeout=60)
+        output = "".join(banner) + output
     assert process.returncode == 0, output
     assert "Settings page: http://127.0.0.1:" in output
     time.sleep(0.5)
