@@ -240,9 +240,7 @@ def _sync(tech: int, deps: SyncDeps, *, reason: str = "", delivery: Delivery | N
     job_id = delivery.message_id if delivery else None
     attempt = f"{delivery.message_id}/{delivery.dequeue_count}" if delivery else None
     if reason in FIRST_SYNC_REASONS:
-        from realtime.timers import poll_syncro
-
-        poll_syncro(account=deps.storage)  # None when the timer's own run holds the lease: it covers this
+        _poll_first(deps)
     try:
         return sync_tech(
             tech, deps=deps, series_check=reason in SERIES_CHECK_REASONS, job_id=job_id, correlation_id=attempt
@@ -251,6 +249,23 @@ def _sync(tech: int, deps: SyncDeps, *, reason: str = "", delivery: Delivery | N
         # Another instance won a race on one of the tech's rows (first of all the lease: two
         # instances creating it at once lose as ConcurrencyConflict, not LeaseHeld): it is busy.
         return SyncReport(tech, status="busy", detail="another instance took this technician's sync first")
+
+
+FIRST_POLL_WAIT = 10.0  # seconds a first sync waits for the timer's running poll to end
+
+
+def _poll_first(deps: SyncDeps, *, wait: float = FIRST_POLL_WAIT, pause: float = 0.25) -> None:
+    """One poll of our own before a first sync. A poll the timer is running may have begun before
+    this tech's link or token existed, so it would not read their appointments: wait for it to end
+    (it takes a second or two) and poll again, for at most ``wait`` seconds; then the sync goes on
+    and the next poll brings the rest."""
+    import time
+
+    from realtime.timers import poll_syncro
+
+    deadline = time.monotonic() + wait
+    while poll_syncro(account=deps.storage) is None and time.monotonic() < deadline:
+        time.sleep(pause)
 
 
 def _outcome(report: SyncReport) -> tuple[str, str]:
