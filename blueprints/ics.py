@@ -20,6 +20,14 @@ def ics_feed(req: func.HttpRequest) -> func.HttpResponse:
         method=req.method,
         headers={name.lower(): value for name, value in req.headers.items()},
     )
+    if result.status == 404 and req.method.upper() == "GET":
+        from web.http import wants_html
+
+        if wants_html(req.headers.get("accept")):  # a person in a browser: a page with the next step
+            from web.handlers import feed_not_found_page
+            from web.http import to_functions
+
+            return to_functions(feed_not_found_page())
     return func.HttpResponse(result.body, status_code=result.status, headers=result.headers)
 
 

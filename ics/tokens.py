@@ -1,5 +1,5 @@
-"""Issuing and revoking a technician's feed URLs (the admin endpoint; the settings page's
-"New URL" uses `oauth.links.new_feed_url`, which this shares).
+"""Issuing and revoking a technician's feed URLs: the one place for the settings page's "New URL",
+the unlink choice, the admin overview and the admin endpoint.
 
 Tokens are 256 random bits, stored only as a SHA-256 (`storage.feed_tokens`); a new URL
 revokes every older one, so the old address 404s from the next request on.
@@ -11,10 +11,18 @@ from storage.errors import ConcurrencyConflict
 
 
 def issue_feed_url(syncro_user_id: int) -> str:
-    """Revoke the tech's feed URLs and return a new one. Raises StorageError."""
-    from oauth.links import new_feed_url
+    """Revoke the tech's feed URLs and return a new one (256 random bits; only its hash is kept).
+    Raises StorageError."""
+    import secrets
 
-    return new_feed_url(syncro_user_id)
+    from services import storage_account
+    from settings import get_settings
+
+    account = storage_account()
+    revoke_feed_urls(syncro_user_id)
+    token = secrets.token_urlsafe(32)
+    account.feed_tokens.create_token(token, syncro_user_id=syncro_user_id, created_at=account.clock())
+    return f"{get_settings().public_base_url}/api/ics/{token}.ics"
 
 
 def revoke_feed_urls(syncro_user_id: int) -> int:

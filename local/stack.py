@@ -169,6 +169,19 @@ def stack_json(
     }
 
 
+def demo_banner(secrets: demo.DemoSecrets, *, linked: set[int]) -> str:
+    """Who to sign in as: the dispatcher (admin) and each tech, with the demo password."""
+    lines = [f"Demo sign-ins (password {secrets.password}):"]
+    lines.append(f"  admin: {demo.DISPATCHER.sign_in} ({demo.DISPATCHER.name}, holds the SyncAdmin role)")
+    for tech in demo.TECHS:
+        state = "linked, syncing" if tech.syncro_user_id in linked else "not linked yet"
+        kind = "personal account: Microsoft turns it away" if tech.personal else state
+        token = secrets.tech_tokens.get(tech.syncro_user_id)
+        extra = f", Syncro token {token}" if token and not tech.personal and tech.syncro_user_id not in linked else ""
+        lines.append(f"  tech:  {tech.sign_in} ({tech.name}, {kind}{extra})")
+    return "\n".join(lines)
+
+
 def write_private_json(path: Path, data: dict[str, Any]) -> None:
     """Created 0600 (it holds demo credentials and the function key), never chmodded after."""
     from local.private_files import write_private_text
@@ -249,8 +262,10 @@ def run() -> int:
                 ),
             )
         print(f"\nSettings page: {host_url}/api/settings", flush=True)
+        print(f"Admin page:    {host_url}/api/admin", flush=True)
         print(f"Health:        {host_url}/api/health", flush=True)
         if use_sims:
+            print(demo_banner(secrets, linked=linked), flush=True)
             print(f"Stack details: {STATE_DIR / 'stack.json'} (demo users, keys, simulator URLs)", flush=True)
         print("Press Ctrl-C to stop.", flush=True)
         stopping.wait()

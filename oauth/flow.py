@@ -140,14 +140,23 @@ class SignInStarted:
 
 def start_sign_in(services: LinkingServices, *, purpose: Purpose, login_hint: str | None = None) -> SignInStarted:
     """The Microsoft sign-in to send the browser to; the flow waits under its ``state``."""
+    import warnings
+
     from oauth.msal_app import GRAPH_SCOPES
 
-    flow = services.msal_app(None).initiate_auth_code_flow(
-        GRAPH_SCOPES,
-        redirect_uri=services.redirect_uri,
-        login_hint=login_hint,
-        prompt="select_account",  # a tech on a shared PC must be able to pick their own account
-    )
+    # The code comes back in the query string, not as a form_post, on purpose: Microsoft's POST
+    # would be cross-site, so the SameSite=Lax cookie binding the sign-in to this browser (login
+    # CSRF, web.session) would not come with it. RFC 9700 4.3.1's concern (the code in logs and
+    # Referer) is met otherwise: the code is single-use with PKCE, redeemed at once, our pages
+    # send no Referer, and request telemetry records no URL (docs/security.md).
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="response_mode='form_post' is recommended", category=UserWarning)
+        flow = services.msal_app(None).initiate_auth_code_flow(
+            GRAPH_SCOPES,
+            redirect_uri=services.redirect_uri,
+            login_hint=login_hint,
+            prompt="select_account",  # a tech on a shared PC must be able to pick their own account
+        )
     now = services.clock()
     sealed = services.cipher.encrypt(json.dumps({"purpose": purpose.value, "flow": flow}).encode())
     services.states.create_state(
@@ -256,7 +265,14 @@ def _identify(
     if purpose is Purpose.ADMIN:
         if not admin:
             return Refusal(RefusalKind.NOT_AN_ADMIN, email=email)
-        return SignedIn(purpose, email, account_id, tenant_id, is_admin=True)
+        # An admin who is also a Syncro user (a dispatcher) sees their own settings page too;
+        # signing in as admin links nothing.
+        try:
+            own = _syncro_user(services, addresses, account_id).user
+        except ServiceError:
+            own = None
+        own_id = own.id if own is not None else None
+        return SignedIn(purpose, email, account_id, tenant_id, syncro_user_id=own_id, is_admin=True)
     try:
         match = _syncro_user(services, addresses, account_id)
     except ServiceError as error:

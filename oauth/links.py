@@ -4,7 +4,6 @@ map a Microsoft account to a Syncro user. Storage and the services come from `se
 
 from __future__ import annotations
 
-import secrets
 import threading
 import time
 from dataclasses import dataclass, field
@@ -53,6 +52,8 @@ class AdminRow:
     link: Link | None
     override_email: str = ""
     background: BackgroundStatus | None = None  # for a linked tech
+    feed_on: bool = False  # holds an active feed URL
+    syncro_token: SyncroTokenRecord | None = None  # when and by whom their Syncro token was set
 
 
 @dataclass(frozen=True)
@@ -238,37 +239,17 @@ def unlink(syncro_user_id: int, *, remove_outlook_events: bool) -> None:
     storage_account().links.delete_link(syncro_user_id)
 
 
-def revoke_feed_urls(syncro_user_id: int) -> int:
-    """Turn every feed URL of the tech off; how many were on."""
-    from services import storage_account
-
-    account = storage_account()
-    revoked = 0
-    for record in account.feed_tokens.list_for_tech(syncro_user_id):
-        if record.active:
-            try:
-                account.feed_tokens.revoke(record, at=account.clock())
-                revoked += 1
-            except ConcurrencyConflict:
-                continue  # revoked by a parallel request
-    return revoked
-
-
 def new_feed_url(syncro_user_id: int) -> str:
-    """Revoke the tech's feed URLs and issue a new one (256 random bits; only its hash is kept)."""
-    from services import storage_account
-    from settings import get_settings
+    """Revoke the tech's feed URLs and issue a new one (`ics.tokens`)."""
+    from ics.tokens import issue_feed_url
 
-    account = storage_account()
-    revoke_feed_urls(syncro_user_id)
-    token = secrets.token_urlsafe(32)
-    account.feed_tokens.create_token(token, syncro_user_id=syncro_user_id, created_at=account.clock())
-    return f"{get_settings().public_base_url}/api/ics/{token}.ics"
+    return issue_feed_url(syncro_user_id)
 
 
 def remove_tech(syncro_user_id: int) -> None:
     """An admin releases a tech's link: unlink (their [S] events stay in Outlook), turn their feed
     URL off and end every session of theirs. Anyone matching the Syncro user may then link again."""
+    from ics.tokens import revoke_feed_urls
     from services import storage_account
     from storage.session_versions import tech_subject
 
@@ -308,15 +289,26 @@ def admin_overview() -> AdminOverview:
     by_user = {user_id: email for email, user_id in overrides.items()}
     poll = JobStatusStore(account).get_poll_status()
     backgrounds = _backgrounds(account, [user.id for user in users if user.id in links], poll)
-    rows = [AdminRow(user, links.get(user.id), by_user.get(user.id, ""), backgrounds.get(user.id)) for user in users]
+    feeds = account.feed_tokens.techs_with_a_feed()
+    tokens = {record.syncro_user_id: record for record in SyncroTokenStore(account).list_tokens()}
+    rows = [
+        AdminRow(
+            user,
+            links.get(user.id),
+            by_user.get(user.id, ""),
+            backgrounds.get(user.id),
+            feed_on=user.id in feeds,
+            syncro_token=tokens.get(user.id),
+        )
+        for user in users
+    ]
     known = {user.id for user in users}
     unknown = sorted({i for i in overrides.values() if i not in known})
     queue = queue_status(account)
     log = tuple(account.admin_log.latest())
     if read_ownership(account.cursors) is not OwnershipMode.TOKENS:
         return AdminOverview(rows, overrides, unknown, queue=queue, poll=poll, admin_log=log)
-    tokened = {record.syncro_user_id for record in SyncroTokenStore(account).list_tokens()}
-    missing = frozenset(tech for tech, link in links.items() if link.status is LinkStatus.ACTIVE) - tokened
+    missing = frozenset(tech for tech, link in links.items() if link.status is LinkStatus.ACTIVE) - set(tokens)
     note = OwnershipUnknown(tuple(sorted(missing))).explanation
     return AdminOverview(rows, overrides, unknown, note, missing, queue=queue, poll=poll, admin_log=log)
 
@@ -361,3 +353,21 @@ def set_override(ms_email: str, syncro_user_id: int | None) -> str | None:
         return f"Syncro has no user with id {syncro_user_id}."
     overrides.set_override(ms_email, syncro_user_id)
     return None
+
+
+def confirm_match(syncro_user_id: int, *, by: str) -> str | None:
+    """An admin confirms the linked Microsoft account is this Syncro user's; the account's name,
+    or None when the tech is not linked."""
+    from services import storage_account
+
+    links = storage_account().links
+    for _ in range(3):  # the sync engine may write the row meanwhile
+        link = _link(syncro_user_id)
+        if link is None:
+            return None
+        try:
+            links.update_link(link.with_changes(match_confirmed_by=by, match_confirmed_at=storage_account().clock()))
+            return link.ms_username or link.email
+        except ConcurrencyConflict:
+            continue
+    raise ConcurrencyConflict(f"the link of {syncro_user_id} kept changing")

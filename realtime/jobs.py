@@ -232,6 +232,10 @@ GRAPH_NOTIFICATION = "graph-notification"  # realtime.notifications.JOB_REASON
 RECHECK_REASON = "graph-recheck"  # a notification's change was not in delta yet: look again
 RECHECK_SECONDS = 5
 SERIES_CHECK_REASONS = frozenset({GRAPH_NOTIFICATION, "graph-missed", FOLLOW_UP_REASON, RECHECK_REASON})
+# A new link or a new Syncro token: Syncro is polled first (the timer's run, taken early under its
+# lease), so the tech's appointments are in the mirror when this first sync runs, seconds after
+# linking instead of at the next poll (docs/linking.md).
+FIRST_SYNC_REASONS = frozenset({"linked", "syncro-token"})
 
 
 def _sync(tech: int, deps: SyncDeps, *, reason: str = "", delivery: Delivery | None = None) -> SyncReport:
@@ -241,6 +245,10 @@ def _sync(tech: int, deps: SyncDeps, *, reason: str = "", delivery: Delivery | N
     # The log lines of the sync carry the message id, and the attempt, to tell retries apart.
     job_id = delivery.message_id if delivery else None
     attempt = f"{delivery.message_id}/{delivery.dequeue_count}" if delivery else None
+    if reason in FIRST_SYNC_REASONS:
+        from realtime.timers import poll_syncro
+
+        poll_syncro(account=deps.storage)  # None when the timer's own run holds the lease: it covers this
     try:
         return sync_tech(
             tech, deps=deps, series_check=reason in SERIES_CHECK_REASONS, job_id=job_id, correlation_id=attempt

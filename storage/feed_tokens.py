@@ -72,6 +72,11 @@ class FeedTokenStore:
         for entity, etag in rows:
             yield _from_entity(entity, etag)
 
+    def techs_with_a_feed(self) -> set[int]:
+        """The techs holding an active feed URL, in one query (the admin overview)."""
+        rows = self._table.partition(_PARTITION, select=["syncro_user_id", "revoked_at"])
+        return {id_from_property(entity["syncro_user_id"]) for entity, _ in rows if entity.get("revoked_at") is None}
+
     def create_token(self, token: str, *, syncro_user_id: int, created_at: datetime) -> FeedToken:
         record = FeedToken(hash_feed_token(token), syncro_user_id, created_at)
         return replace(record, etag=self._table.create(_to_entity(record)))

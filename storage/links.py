@@ -39,6 +39,9 @@ class Link:
     remove_outlook_events: bool = False  # with UNLINKING: delete our [S] events, then forget the link
     # Private Outlook events reach Syncro as "Busy" unless the tech lets their details through.
     share_private: bool = False
+    # An admin confirmed that this Microsoft account is this Syncro user (the admin overview).
+    match_confirmed_by: str = ""
+    match_confirmed_at: datetime | None = None
     etag: str | None = None
 
     def with_changes(self, **changes: object) -> Link:
@@ -61,6 +64,8 @@ def _to_entity(link: Link) -> Entity:
         "remove_outlook_events": link.remove_outlook_events,
         "share_private": link.share_private,
         "linked_at": link.linked_at,
+        "match_confirmed_by": link.match_confirmed_by,
+        "match_confirmed_at": link.match_confirmed_at,
     }
 
 
@@ -79,6 +84,8 @@ def _from_entity(entity: Entity, etag: str) -> Link:
         remove_outlook_events=bool(entity.get("remove_outlook_events", False)),
         share_private=bool(entity.get("share_private", False)),
         linked_at=entity["linked_at"],
+        match_confirmed_by=entity.get("match_confirmed_by", "") or "",
+        match_confirmed_at=entity.get("match_confirmed_at"),
         etag=etag,
     )
 

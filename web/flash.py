@@ -3,7 +3,7 @@ as ``?saved=1`` cannot carry it: the summary of "Sync now", a new feed URL.
 
 It travels in a short-lived cookie, encrypted with the app's token key (a feed URL is a
 credential: it must not sit readable in a browser's cookie jar or a proxy's log), HttpOnly,
-SameSite=Lax, on ``/api/settings``. Reloading the page within its lifetime shows it again and
+SameSite=Lax, on ``/api/settings`` (or ``/api/admin`` for the admin overview's). Reloading the page within its lifetime shows it again and
 mints nothing: only a POST does that.
 """
 
@@ -18,16 +18,17 @@ if TYPE_CHECKING:
     from oauth.crypto import TokenCipher
 
 COOKIE_NAME = "calendar_note"
-COOKIE_PATH = "/api/settings"
+COOKIE_PATH = "/api/settings"  # the admin overview's notes use ADMIN_COOKIE_PATH
+ADMIN_COOKIE_PATH = "/api/admin"
 FEED_URL_SECONDS = 300  # long enough to copy the URL, reload, come back from the calendar app
 NOTE_SECONDS = 30
 
 
-def note_cookie(cipher: TokenCipher, note: Notice, *, feed_url: str = "", secure: bool) -> str:
+def note_cookie(cipher: TokenCipher, note: Notice, *, feed_url: str = "", secure: bool, path: str = COOKIE_PATH) -> str:
     payload = json.dumps({"kind": note.kind, "text": note.text, "feed_url": feed_url}).encode()
     value = cipher.encrypt(payload).decode("ascii")
     seconds = FEED_URL_SECONDS if feed_url else NOTE_SECONDS
-    cookie = f"{COOKIE_NAME}={value}; Max-Age={seconds}; Path={COOKIE_PATH}; HttpOnly; SameSite=Lax"
+    cookie = f"{COOKIE_NAME}={value}; Max-Age={seconds}; Path={path}; HttpOnly; SameSite=Lax"
     return cookie + "; Secure" if secure else cookie
 
 

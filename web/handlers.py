@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import timedelta
 from functools import wraps
 from typing import TYPE_CHECKING
@@ -20,12 +21,14 @@ from web.views import Notice
 if TYPE_CHECKING:
     from sync.engine import SyncDeps, SyncReport
     from web.session import Session
+    from web.views import RecycleBinView
 
 log = logging.getLogger(__name__)
 
 SETTINGS_PATH = "/api/settings"
 SYNCRO_TOKEN_PATH = "/api/settings/syncro-token"
 ADMIN_PATH = "/api/admin"
+ADMIN_BIN_PATH = "/api/admin/bin"
 
 
 # --- plumbing ------------------------------------------------------------------------------
@@ -276,9 +279,10 @@ def settings_page(request: WebRequest) -> WebResponse:
 def _redirect_with_note(target: str, note: Notice, *, feed_url: str = "") -> WebResponse:
     """Post/redirect/get with words (or a feed URL) a query flag cannot carry (`web.flash`)."""
     from services import token_cipher
-    from web.flash import note_cookie
+    from web.flash import ADMIN_COOKIE_PATH, COOKIE_PATH, note_cookie
 
-    cookie = note_cookie(token_cipher(), note, feed_url=feed_url, secure=_secure_cookie())
+    path = ADMIN_COOKIE_PATH if target.startswith(ADMIN_PATH) else COOKIE_PATH
+    cookie = note_cookie(token_cipher(), note, feed_url=feed_url, secure=_secure_cookie(), path=path)
     return redirect(target, headers={"Set-Cookie": cookie})
 
 
@@ -309,6 +313,26 @@ def _flash(query: Mapping[str, str]) -> Notice | None:
     return next((text for key, text in _FLASHES.items() if query.get(key)), None)
 
 
+@_guarded
+def settings_status(request: WebRequest) -> WebResponse:
+    """The status section's moving parts as JSON, for the page's live line (its script polls this
+    while a sync is awaited): the same words a reload would show."""
+    import json
+
+    from oauth.links import linking_overview
+    from web import views
+
+    session = _session(request)
+    if session is None or session.syncro_user_id is None:
+        body = json.dumps({"error": "signed_out", "message": "Sign in again to see your status."})
+        return WebResponse(401, body, {}, content_type="application/json; charset=utf-8")
+    view = views.settings_view(linking_overview(session.syncro_user_id), csrf_token=session.csrf_token)
+    lines = views.status_lines(view)
+    settled = views.live_status(view) is None
+    body = json.dumps({**lines, "settled": settled})
+    return WebResponse(200, body, {}, content_type="application/json; charset=utf-8")
+
+
 def _render_settings(
     session: Session, *, flash: Notice | str | None = None, new_feed_url: str = "", status: int = 200
 ) -> WebResponse:
@@ -325,6 +349,7 @@ def _render_settings(
         new_feed_url=new_feed_url,
         signed_in_as=session.ms_email,
         feed_days=(settings.window_past_days, settings.window_future_days),
+        is_admin=session.admin,
     )
     return _page(status, pages.render_settings(view))
 
@@ -349,7 +374,8 @@ def _save_settings(request: WebRequest) -> WebResponse:
 
 @_guarded
 def settings_unlink(request: WebRequest) -> WebResponse:
-    from oauth.links import revoke_feed_urls, unlink
+    from ics.tokens import revoke_feed_urls
+    from oauth.links import unlink
 
     if request.method == "GET":  # the confirmation, with the choices
         from web import pages, views
@@ -507,14 +533,21 @@ def _admin_session(request: WebRequest) -> tuple[Session | None, WebResponse | N
 @_guarded
 def admin_page(request: WebRequest) -> WebResponse:
     from oauth.links import admin_overview
+    from services import token_cipher
     from web import pages, views
+    from web.flash import read_note
 
     session, refused = _admin_session(request)
     if refused:
         return refused
     assert session is not None
+    note, feed = read_note(token_cipher(), request.cookie)
     view = views.admin_view(
-        admin_overview(), csrf_token=session.csrf_token, flash=_flash(request.query), signed_in_as=session.ms_email
+        admin_overview(),
+        csrf_token=session.csrf_token,
+        flash=note or _flash(request.query),
+        signed_in_as=session.ms_email,
+        new_feed_url=feed,
     )
     return _page(200, pages.render_admin(view))
 
@@ -570,3 +603,200 @@ def _admin_post_guard(request: WebRequest) -> tuple[Session | None, WebResponse 
 def _actor(session: Session) -> str:
     """Who did an admin action, for the admin log: the account's sign-in name and its ids."""
     return f"{session.ms_email} (Microsoft account {session.account})"
+
+
+# --- the admin's actions for one tech (the overview's cards) ------------------------------------
+
+_ADMIN_ACTIONS = ("sync", "issue_feed", "revoke_feed", "set_token", "clear_token", "restore", "confirm_match")
+
+
+@_guarded
+def admin_tech(request: WebRequest) -> WebResponse:
+    """One action of the admin overview for one tech: ``action`` and ``syncro_user_id`` in the form."""
+    admin, refused = _admin_post_guard(request)
+    if refused:
+        return refused
+    assert admin is not None
+    action = request.form.get("action", "")
+    raw_id = request.form.get("syncro_user_id", "").strip()
+    if action not in _ADMIN_ACTIONS:
+        return _error("bad_request", status=400, detail="That is not an action of the admin overview.")
+    if not (raw_id.isascii() and raw_id.isdigit() and len(raw_id) <= 19):
+        return _error("bad_request", status=400, detail="A Syncro user id is a whole number.")
+    tech = int(raw_id)
+    outcome = _ADMIN_HANDLERS[action](admin, tech, request.form)
+    if outcome.happened:  # a refused action changed nothing: nothing to log
+        from oauth.links import record_admin_action
+
+        record_admin_action(_actor(admin), action, tech, detail=outcome.detail)
+    target = outcome.target or f"{ADMIN_PATH}#card-{tech}"
+    return _redirect_with_note(target, outcome.note, feed_url=outcome.feed_url)
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    """What one admin action did: the notice for the page, a detail for the admin log, a feed URL
+    to show once, where to go (default: the tech's card). ``happened`` False: refused, unchanged."""
+
+    note: Notice
+    detail: str = ""
+    feed_url: str = ""
+    target: str = ""
+    happened: bool = True
+
+
+def _refused(text: str, target: str = "") -> _Outcome:
+    return _Outcome(Notice("problem", text), target=target, happened=False)
+
+
+def _admin_sync(admin: Session, tech: int, form: Mapping[str, str]) -> _Outcome:
+    from sync.engine import default_deps, sync_tech
+
+    if not _allowed(f"sync-now:{tech}", SYNC_NOW_CLICKS):
+        return _refused(_TOO_MANY_SYNCS)
+    deps = default_deps()
+    report = sync_tech(tech, deps=deps)
+    _record_sync_now(deps, report)
+    kind = "done" if report.status in ("synced", "busy") else "problem"
+    return _Outcome(Notice(kind, sync_summary(report)), detail=report.status)
+
+
+def _admin_issue_feed(admin: Session, tech: int, form: Mapping[str, str]) -> _Outcome:
+    from ics.tokens import issue_feed_url
+
+    url = issue_feed_url(tech)
+    note = Notice("done", "A new feed URL is at the top of this page; the old one stopped working.")
+    return _Outcome(note, feed_url=f"{tech} {url}", target=ADMIN_PATH)
+
+
+def _admin_revoke_feed(admin: Session, tech: int, form: Mapping[str, str]) -> _Outcome:
+    from ics.tokens import revoke_feed_urls
+
+    revoked = revoke_feed_urls(tech)
+    return _Outcome(Notice("done", "The feed URL is off: apps subscribed to it get nothing now."), f"{revoked} revoked")
+
+
+def _admin_set_token(admin: Session, tech: int, form: Mapping[str, str]) -> _Outcome:
+    from services import syncro_token_service
+    from sync.errors import ServiceError
+    from sync.syncro_tokens import SyncroTokenRejected
+
+    if not _allowed(f"syncro-token:{tech}", TOKEN_CHECKS):
+        return _refused(_TOO_MANY_TOKEN_CHECKS)
+    try:
+        syncro_token_service().save(tech, form.get("token", ""), set_by="admin")
+    except SyncroTokenRejected as error:
+        return _refused(str(error))
+    except ServiceError:
+        return _refused("Syncro could not check the token just now. Try again in a minute.")
+    _forget_attempts(f"syncro-token:{tech}")
+    _first_sync(tech, "syncro-token")
+    return _Outcome(Notice("done", "Their Syncro API token is saved: their appointments arrive within a minute."))
+
+
+def _admin_clear_token(admin: Session, tech: int, form: Mapping[str, str]) -> _Outcome:
+    from services import syncro_token_service
+
+    syncro_token_service().forget(tech)
+    words = "Their Syncro API token is cleared: their appointments are not read until one is set."
+    return _Outcome(Notice("warning", words))
+
+
+def _admin_restore(admin: Session, tech: int, form: Mapping[str, str]) -> _Outcome:
+    from storage.errors import NotFound
+    from storage.recycle_bin import is_entry_id
+    from sync.engine import default_deps, restore_entry
+
+    bin_page = f"{ADMIN_BIN_PATH}?syncro_user_id={tech}"
+    entry = form.get("entry", "")
+    if not is_entry_id(entry):
+        return _refused("No such recycle-bin entry for this technician.", bin_page)
+    try:
+        restore_entry(tech, entry, deps=default_deps())
+    except NotFound:
+        return _refused("No such recycle-bin entry for this technician (restored already?).", bin_page)
+    note = Notice("done", "Restored: it is back where it was deleted, with every field it had.")
+    return _Outcome(note, detail=entry, target=bin_page)
+
+
+def _admin_confirm_match(admin: Session, tech: int, form: Mapping[str, str]) -> _Outcome:
+    from oauth.links import confirm_match
+
+    account = confirm_match(tech, by=admin.ms_email)
+    if account is None:
+        return _refused("That technician is not linked (any more): there is no match to confirm.")
+    return _Outcome(Notice("done", f"Confirmed: {account} is this technician's Microsoft account."), account)
+
+
+_ADMIN_HANDLERS = {
+    "sync": _admin_sync,
+    "issue_feed": _admin_issue_feed,
+    "revoke_feed": _admin_revoke_feed,
+    "set_token": _admin_set_token,
+    "clear_token": _admin_clear_token,
+    "restore": _admin_restore,
+    "confirm_match": _admin_confirm_match,
+}
+
+
+@_guarded
+def admin_bin(request: WebRequest) -> WebResponse:
+    """A tech's recycle bin, for an admin, with a Restore button per entry."""
+    from services import token_cipher
+    from web import pages
+    from web.flash import read_note
+
+    admin, refused = _admin_session(request)
+    if refused:
+        return refused
+    assert admin is not None
+    raw_id = request.query.get("syncro_user_id", "").strip()
+    if not (raw_id.isascii() and raw_id.isdigit() and len(raw_id) <= 19):
+        return _error("bad_request", status=400, detail="A Syncro user id is a whole number.")
+    note, _ = read_note(token_cipher(), request.cookie)
+    view = _recycle_bin_view(int(raw_id), admin, note)
+    return _page(200, pages.render_recycle_bin(view))
+
+
+def _recycle_bin_view(tech: int, admin: Session, note: Notice | None) -> RecycleBinView:
+    from services import storage_account, syncro_client
+    from web.views import BinEntry, RecycleBinView
+
+    account = storage_account()
+    name = next((u.full_name for u in syncro_client().users() if u.id == tech), "Syncro user")
+    entries = tuple(
+        BinEntry(
+            entry_id=e.entry_id,
+            what=str((e.content or {}).get("summary") or "an appointment"),
+            where="Syncro" if e.side == "syncro" else "Outlook",
+            deleted_at=e.deleted_at,
+            reason=e.reason or "deleted on the other side",
+        )
+        for e in account.recycle_bin.list_entries(tech)
+    )
+    return RecycleBinView(
+        tech=f"{name} (#{tech})",
+        syncro_user_id=str(tech),
+        entries=entries,
+        now=account.clock(),
+        signed_in_as=admin.ms_email,
+        csrf_token=admin.csrf_token,
+        flash=note,
+    )
+
+
+def form_only(request: WebRequest, *, accept: str | None) -> WebResponse:
+    """A GET on a route only forms POST to: a page for a browser, a 405 in JSON for anything else."""
+    import json
+
+    from web.http import wants_html
+
+    if wants_html(accept):
+        return _error("form_only", status=405)
+    body = json.dumps({"error": "method_not_allowed", "message": "This address accepts only POST (a form)."})
+    return WebResponse(405, body, {"Allow": "POST"}, content_type="application/json; charset=utf-8")
+
+
+def feed_not_found_page() -> WebResponse:
+    """The feed's 404 for a person in a browser (calendar apps keep the JSON answer)."""
+    return _error("feed_not_found", status=404)

@@ -82,3 +82,9 @@ def to_functions(response: WebResponse) -> func.HttpResponse:
     if response.body:
         headers["Content-Type"] = response.content_type
     return func.HttpResponse(response.body, status_code=response.status, headers=headers)
+
+
+def wants_html(accept: str | None) -> bool:
+    """Whether the client is a browser that asked for a page (``Accept`` naming ``text/html``),
+    not an API client or a calendar app: people get pages, programs keep JSON."""
+    return "text/html" in (accept or "").lower()

@@ -16,7 +16,6 @@ import base64
 import functools
 import hashlib
 from collections.abc import Mapping
-from datetime import UTC, datetime
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -25,7 +24,8 @@ from urllib.parse import urlsplit
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
 from web import views
-from web.views import AdminView, ErrorView, SettingsView, SignInView, SyncroTokenView
+from web.views import AdminView, ErrorView, RecycleBinView, SettingsView, SignInView, SyncroTokenView
+from web.words import ago, ahead, day, utc
 
 _TEMPLATES = Path(__file__).parent / "templates"
 
@@ -89,6 +89,16 @@ button.quiet{background:transparent;color:var(--accent);padding:.2rem .5rem;min-
 form.inline{display:inline}
 .badge{display:inline-block;border:1px solid currentColor;border-radius:.25rem;padding:0 .3rem;font-size:.85rem;white-space:nowrap}
 .vh{position:absolute;width:1px;height:1px;overflow:hidden;clip-path:inset(50%);white-space:nowrap}
+.cards{list-style:none;padding:0;display:grid;grid-template-columns:repeat(auto-fill,minmax(min(100%,22rem),1fr));gap:1rem}
+.card{border:1px solid var(--line);border-radius:.35rem;padding:.75rem 1rem;height:100%}
+.card h3{margin:0}
+.card .status{grid-template-columns:max-content minmax(0,1fr);font-size:.95rem}
+.card dd{overflow-wrap:anywhere}
+.actions{display:flex;flex-wrap:wrap;gap:.5rem;align-items:center;margin:.5rem 0}
+.token-form{display:flex;flex-wrap:wrap;gap:.4rem;align-items:center;margin:.5rem 0}
+.token-form label{flex-basis:100%}
+.token-form input{flex:1 1 10rem;min-width:0;font:inherit;padding:.45rem;border:1px solid var(--line);border-radius:.35rem;background:var(--bg);color:inherit}
+summary{cursor:pointer;font-weight:600;margin:.5rem 0;min-height:44px;display:flex;align-items:center}
 @media (max-width:30rem){.status{grid-template-columns:1fr}.status dd{margin-bottom:.5rem}}
 """
 
@@ -107,6 +117,30 @@ document.querySelectorAll("button[data-copy]").forEach(function (b) {
 """
 
 
+# While a tech's first sync (or queued changes) is under way, the status section follows it
+# without a reload: it asks /api/settings/status every few seconds for two minutes at most.
+STATUS_SCRIPT = """
+(function () {
+  var live = document.getElementById("live-status");
+  if (!live) { return; }
+  var url = live.getAttribute("data-status-url"), tries = 0;
+  var retry = function () { tries += 1; if (tries < 40) { setTimeout(tick, 3000); } };
+  var tick = function () {
+    fetch(url, {credentials: "same-origin", headers: {"Accept": "application/json"}}).then(function (r) {
+      return r.ok ? r.json() : null;
+    }).then(function (s) {
+      if (!s) { retry(); return; }
+      document.getElementById("last-sync").textContent = s.last_sync;
+      document.getElementById("waiting").textContent = s.waiting;
+      live.textContent = s.summary;
+      if (!s.settled) { retry(); }
+    }, retry);
+  };
+  setTimeout(tick, 1500);
+})();
+"""
+
+
 def _csp_hash(text: str) -> str:
     return "'sha256-" + base64.b64encode(hashlib.sha256(text.encode()).digest()).decode() + "'"
 
@@ -114,8 +148,8 @@ def _csp_hash(text: str) -> str:
 CONTENT_SECURITY_POLICY = (
     "default-src 'none'; "
     f"style-src {_csp_hash(CSS)}; "
-    f"script-src {_csp_hash(COPY_SCRIPT)}; "
-    "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+    f"script-src {_csp_hash(COPY_SCRIPT)} {_csp_hash(STATUS_SCRIPT)}; "
+    "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 )
 
 # Headers for every HTML page: the pages show personal data, so nothing caches them.
@@ -130,7 +164,9 @@ PAGE_HEADERS: Mapping[str, str] = MappingProxyType(
 
 
 def render_settings(view: SettingsView) -> str:
-    return _render("settings.html", view, copy_script=view.ics_url is not None)
+    return _render(
+        "settings.html", view, copy_script=view.ics_url is not None, status_script=views.live_status(view) is not None
+    )
 
 
 def render_syncro_token(view: SyncroTokenView) -> str:
@@ -152,10 +188,22 @@ def render_error(view: ErrorView) -> str:
 
 
 def render_admin(view: AdminView) -> str:
-    return _render("admin.html", view, wide=True, linked_count=sum(row.linked for row in view.rows))
+    return _render(
+        "admin.html",
+        view,
+        wide=True,
+        copy_script=bool(view.new_feed_url),
+        linked_count=sum(r.linked for r in view.rows),
+    )
 
 
-def _render(name: str, view: Any, *, copy_script: bool = False, wide: bool = False, **extra: Any) -> str:
+def render_recycle_bin(view: RecycleBinView) -> str:
+    return _render("recycle_bin.html", view, wide=True)
+
+
+def _render(
+    name: str, view: Any, *, copy_script: bool = False, status_script: bool = False, wide: bool = False, **extra: Any
+) -> str:
     return (
         _environment()
         .get_template(name)
@@ -163,6 +211,7 @@ def _render(name: str, view: Any, *, copy_script: bool = False, wide: bool = Fal
             view=view,
             css=CSS,
             copy_script=COPY_SCRIPT if copy_script else None,
+            status_script=STATUS_SCRIPT if status_script else None,
             wide=wide,  # the admin table needs the room; reading pages stay narrow
             **extra,
         )
@@ -189,53 +238,23 @@ def _environment() -> Environment:
         sign_out_path=views.SIGN_OUT_PATH,
         admin_overrides_path=views.ADMIN_OVERRIDES_PATH,
         admin_remove_path=views.ADMIN_REMOVE_PATH,
+        admin_tech_path=views.ADMIN_TECH_PATH,
+        admin_path=views.ADMIN_PATH,
+        admin_bin_path=views.ADMIN_BIN_PATH,
         syncro_token_steps=views.SYNCRO_TOKEN_STEPS,
+        settings_status_path=views.SETTINGS_STATUS_PATH,
+        status_lines=views.status_lines,
+        live_status=views.live_status,
         syncro_token_place=views.SYNCRO_TOKEN_PLACE,
     )
     env.filters["ago"] = ago
     env.filters["ahead"] = ahead
-    env.filters["iso"] = lambda moment: _utc(moment).isoformat()
-    env.filters["utc"] = lambda moment: _day(_utc(moment)) + _utc(moment).strftime(", %H:%M UTC")
+    env.filters["iso"] = lambda moment: utc(moment).isoformat()
+    env.filters["utc"] = lambda moment: day(utc(moment)) + utc(moment).strftime(", %H:%M UTC")
     env.tests["web_url"] = is_web_url
     return env
-
-
-def ago(moment: datetime, now: datetime) -> str:
-    """``moment`` in words relative to ``now``: "just now", "5 minutes ago", "on 3 Nov 2026"."""
-    seconds = (_utc(now) - _utc(moment)).total_seconds()
-    if seconds < 60:  # also a moment slightly in the future (clock skew between instances)
-        return "just now"
-    for unit, size, limit in (("minute", 60, 60), ("hour", 3600, 24), ("day", 86400, 14)):
-        count = int(seconds // size)
-        if count < limit:
-            return f"{count} {unit}{'s' if count != 1 else ''} ago"
-    return "on " + _day(_utc(moment))
-
-
-def ahead(moment: datetime, now: datetime) -> str:
-    """A time to come in words relative to ``now``: "in 5 minutes", "in 3 days", "on 3 Dec 2026";
-    one already past reads as `ago` does."""
-    seconds = (_utc(moment) - _utc(now)).total_seconds()
-    if seconds < 0:
-        return ago(moment, now)
-    if seconds < 60:
-        return "in under a minute"
-    for unit, size, limit in (("minute", 60, 60), ("hour", 3600, 24), ("day", 86400, 14)):
-        count = int(seconds // size)
-        if count < limit:
-            return f"in {count} {unit}{'s' if count != 1 else ''}"
-    return "on " + _day(_utc(moment))
 
 
 def is_web_url(value: object) -> bool:
     """Only http(s) values become links: a ``javascript:`` URL survives HTML escaping."""
     return isinstance(value, str) and urlsplit(value).scheme.lower() in {"https", "http"}
-
-
-def _day(moment: datetime) -> str:
-    return f"{moment.day} {moment:%b %Y}"  # not %-d: that is glibc-only
-
-
-def _utc(moment: datetime) -> datetime:
-    # Storage hands back aware datetimes; a naive one is taken as UTC rather than failing the page.
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)

@@ -34,9 +34,12 @@ FEED_PATH = "/api/settings/feed"  # issue (or replace) the private ICS URL
 SYNC_NOW_PATH = "/api/settings/sync"  # sync this tech now
 SYNCRO_TOKEN_PATH = "/api/settings/syncro-token"  # the tech's own Syncro API token
 SIGN_OUT_PATH = "/api/settings/signout"
+SETTINGS_STATUS_PATH = "/api/settings/status"  # the status section's moving parts, as JSON
 ADMIN_PATH = "/api/admin"
 ADMIN_OVERRIDES_PATH = "/api/admin/overrides"
 ADMIN_REMOVE_PATH = "/api/admin/remove"  # release a tech's link: unlink, feed off, sessions ended
+ADMIN_TECH_PATH = "/api/admin/tech"  # one admin action for one tech (the form's ``action``)
+ADMIN_BIN_PATH = "/api/admin/bin"  # a tech's recycle bin, with Restore buttons
 OAUTH_START_PATH = "/api/oauth/start"
 
 FIELD_CSRF = "csrf_token"
@@ -178,6 +181,7 @@ class SettingsView:
     # Syncro hides appointment owners, so the tech's own Syncro API token is needed (see sync.poller).
     syncro_token_needed: bool = False
     syncro_token_note: str | None = None  # "Set on 1 Dec 2026 by your admin.", never the token
+    is_admin: bool = False  # the page links to the admin overview
 
     @property
     def linked(self) -> bool:
@@ -211,6 +215,43 @@ class SyncroTokenView:
     signed_in_as: str = ""
     first_link: bool = False
     flash: Notice | None = None
+
+
+def status_lines(view: SettingsView) -> dict[str, str]:
+    """The status section's moving parts in words, for the page and for /api/settings/status
+    (one source, so the live update says exactly what a reload would)."""
+    from web.words import ago
+
+    status = view.status
+    if status is None:
+        return {"last_sync": "", "waiting": "", "summary": ""}
+    last = (
+        ago(status.last_sync, view.now)
+        if status.last_sync
+        else "Not yet. The first sync starts within a minute of linking."
+    )
+    if view.syncro_blocked:
+        waiting = "Syncro → Outlook is stopped until you add your Syncro API token."
+    elif status.sync_pending:
+        waiting = "Changes are queued and sync within seconds."
+    else:
+        waiting = "Nothing: all changes we know of are synced."
+    if status.last_sync is None:
+        summary = "Your first sync is on its way: this page shows it when it is done."
+    elif status.sync_pending:
+        summary = "A sync is under way: this page shows it when it is done."
+    else:
+        summary = "Synced: your Syncro appointments are in your Outlook calendar."
+    return {"last_sync": last, "waiting": waiting, "summary": summary}
+
+
+def live_status(view: SettingsView) -> str | None:
+    """The sentence of the live status line while a sync is awaited (the page then follows it
+    without a reload), or None when there is nothing to wait for."""
+    status = view.status
+    if status is None or view.needs_relink or (status.last_sync is not None and not status.sync_pending):
+        return None
+    return status_lines(view)["summary"]
 
 
 @dataclass(frozen=True)
@@ -259,6 +300,20 @@ class AdminRow:
     outlook_updates_ok: bool = True
     outlook_updates_until: datetime | None = None
     last_notification: datetime | None = None
+    feed_on: bool = False  # holds a working feed URL
+    syncro_token_note: str | None = None  # "Set on 1 Dec 2026 by the tech.", never the token
+    syncro_token_needed: bool = False  # Syncro hides owners: this tech needs a token of their own
+    match: str | None = None  # how the Microsoft account was matched to this Syncro user, in words
+    match_confirmed: str | None = None  # "Confirmed by dana@… on 7 Dec 2026"
+
+    @property
+    def state(self) -> str:
+        """The link's state in two or three words, for the card's heading line."""
+        if self.needs_relink:
+            return "Needs re-link"
+        if self.linked and self.syncro_token_missing:
+            return "Linked, Syncro token missing"
+        return "Linked" if self.linked else "Not linked"
 
 
 @dataclass(frozen=True)
@@ -277,6 +332,31 @@ class AdminView:
     last_poll: datetime | None = None  # the last Syncro poll
     poll_problem: str | None = None  # the last poll failed or stopped early, in words
     admin_log: tuple[AdminLogLine, ...] = ()  # the latest admin actions, newest first
+    new_feed_url: str | None = None  # a URL an admin just issued, shown once at the top
+    new_feed_for: str | None = None  # whose it is (the tech's name)
+    settings_path: str = SETTINGS_PATH  # the admin's own settings
+
+
+@dataclass(frozen=True)
+class BinEntry:
+    entry_id: str
+    what: str  # the appointment or event's title, else "an appointment"
+    where: str  # "Syncro" or "Outlook": where it was deleted, and would be re-created
+    deleted_at: datetime
+    reason: str
+
+
+@dataclass(frozen=True)
+class RecycleBinView:
+    """A tech's recycle bin for an admin: what the sync deleted, newest first, each with Restore."""
+
+    tech: str  # the tech's name and id
+    syncro_user_id: str
+    entries: tuple[BinEntry, ...]
+    now: datetime
+    signed_in_as: str
+    csrf_token: str = field(repr=False)
+    flash: Notice | None = None
 
 
 @dataclass(frozen=True)
@@ -577,6 +657,31 @@ def bad_request(problem: str | None = None) -> ErrorView:
     )
 
 
+def feed_not_found() -> ErrorView:
+    """A browser opened a feed address that does not work (replaced, revoked, or mistyped)."""
+    return ErrorView(
+        title="This calendar feed address doesn't work",
+        explanation=(
+            "No calendar feed has this address: it may have been replaced by a new one, turned off, or "
+            "copied only in part."
+        ),
+        what_to_do="Get your current feed URL on your settings page, and subscribe to that one in your calendar app.",
+        status=404,
+        action=_BACK_TO_SETTINGS,
+    )
+
+
+def form_only() -> ErrorView:
+    """A browser opened an address that only a form's button sends to (a bookmark, a reload)."""
+    return ErrorView(
+        title="This address is for a button on your settings page",
+        explanation="It does something only when a form on the settings page sends it, so opening it does nothing.",
+        what_to_do="Go to your settings page and use the button there.",
+        status=405,
+        action=_BACK_TO_SETTINGS,
+    )
+
+
 def admin_consent_granted() -> ErrorView:
     """Microsoft sent an admin back after approving the app: good news, shown with status 200."""
     return ErrorView(
@@ -621,6 +726,8 @@ _ERRORS: dict[str, Callable[[dict[str, str]], ErrorView]] = {
     "misconfigured": lambda d: misconfigured(),
     "bad_request": lambda d: bad_request(d.get("detail") or None),
     "admin_consent_granted": lambda d: admin_consent_granted(),
+    "feed_not_found": lambda d: feed_not_found(),
+    "form_only": lambda d: form_only(),
 }
 
 
@@ -644,6 +751,7 @@ def settings_view(
     signed_in_as: str = "",
     now: datetime | None = None,
     feed_days: tuple[int, int] = (60, 60),
+    is_admin: bool = False,
 ) -> SettingsView:
     """The settings page for ``overview`` (from `oauth.links.linking_overview`)."""
     link = overview.link
@@ -688,6 +796,7 @@ def settings_view(
         share_private=bool(link and getattr(link, "share_private", False)),
         syncro_token_needed=bool(getattr(overview, "owners_hidden", False)),
         syncro_token_note=_token_note(getattr(overview, "syncro_token", None)),
+        is_admin=is_admin,
     )
 
 
@@ -808,11 +917,13 @@ def admin_view(
     overview: AdminOverview,
     *,
     csrf_token: str,
-    flash: str = "",
+    flash: Notice | str = "",
     signed_in_as: str = "",
     now: datetime | None = None,
+    new_feed_url: str = "",
 ) -> AdminView:
-    """The admin overview for ``overview`` (from `oauth.links.admin_overview`)."""
+    """The admin overview for ``overview`` (from `oauth.links.admin_overview`). ``new_feed_url``
+    is a feed URL an admin just issued, as ``<syncro id> <url>``: shown once, named by the tech."""
     names = {row.user.id: row.user.full_name for row in overview.rows}
     rows = []
     for row in overview.rows:
@@ -837,6 +948,11 @@ def admin_view(
                 needs_relink=state == "needs_relink",
                 email_override=row.override_email or None,
                 syncro_token_missing=row.user.id in getattr(overview, "without_syncro_token", ()),
+                feed_on=bool(getattr(row, "feed_on", False)),
+                syncro_token_note=_admin_token_note(getattr(row, "syncro_token", None)),
+                syncro_token_needed=bool(getattr(overview, "ownership_note", "")),
+                match=_match_words(link),
+                match_confirmed=_confirmed_words(link),
                 **background,
             )
         )
@@ -857,7 +973,37 @@ def admin_view(
         last_poll=poll.last_poll_at if poll is not None else None,
         poll_problem=_poll_problem(poll),
         admin_log=tuple(_log_line(entry, names) for entry in getattr(overview, "admin_log", ())),
+        new_feed_url=new_feed_url.partition(" ")[2] or None,
+        new_feed_for=_named(new_feed_url.partition(" ")[0], names) if new_feed_url else None,
     )
+
+
+def _named(raw_id: str, names: Mapping[int, str]) -> str:
+    tech = int(raw_id) if raw_id.isdigit() else None
+    return f"{names.get(tech, 'Syncro user')} (#{raw_id})" if tech is not None else "a technician"
+
+
+def _admin_token_note(record: Any) -> str | None:
+    if record is None:
+        return None
+    who = "the technician" if record.set_by == "tech" else "an admin"
+    when = f" on {record.set_at:%d %b %Y}" if record.set_at else ""
+    return f"Set{when} by {who}."
+
+
+def _match_words(link: Any) -> str | None:
+    if link is None:
+        return None
+    account = link.ms_username or link.email
+    return f"Microsoft account {account} (signed in and matched by its address, or an admin's mapping)"
+
+
+def _confirmed_words(link: Any) -> str | None:
+    by = getattr(link, "match_confirmed_by", "") if link is not None else ""
+    at = getattr(link, "match_confirmed_at", None) if link is not None else None
+    if not by:
+        return None
+    return f"Confirmed by {by}" + (f" on {at:%d %b %Y}" if at else "")
 
 
 ADMIN_ACTION_WORDS = {
@@ -871,6 +1017,11 @@ ADMIN_ACTION_WORDS = {
     "set_syncro_token": "set the Syncro API token",
     "forget_syncro_token": "cleared the Syncro API token",
     "reencrypt": "re-encrypted the token caches",
+    "confirm_match": "confirmed the Microsoft account match",
+    # The overview cards' actions (web.handlers.admin_tech), beside the function-key routes' names.
+    "sync": "synced now",
+    "set_token": "set the Syncro API token",
+    "clear_token": "cleared the Syncro API token",
 }
 
 

@@ -279,7 +279,7 @@ def end_to_end(azurite_connection: str, tls: TlsFiles, *, poll_seconds: int = PO
             # "Sync now" on the settings page: the first sync, so later changes are steady-state ones.
             session = product.browser()
             page = product.sign_in(session, ALEX.sign_in)
-            synced = submit(session, page, form_id="sync-now")
+            synced = follow(session, submit(session, page, form_id="sync-now"))
             assert synced.status_code == 200, synced.text[:500]
             wait_until(lambda: "[S] Server swap at Fabrikam" in sides.outlook_subjects(), timeout=30, what="first sync")
             yield sides

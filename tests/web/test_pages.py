@@ -76,7 +76,22 @@ class Page(HTMLParser):
             self.forms.append([element])
         elif self._in_form:
             self.forms[-1].append(element)
-        if tag in {"label", "script", "style", "a", "button", "caption", "h1", "h2", "legend", "p", "dd", "th", "td"}:
+        if tag in {
+            "label",
+            "script",
+            "style",
+            "a",
+            "button",
+            "caption",
+            "h1",
+            "h2",
+            "h3",
+            "legend",
+            "p",
+            "dd",
+            "th",
+            "td",
+        }:
             self._open.append(element)
 
     def handle_endtag(self, tag: str) -> None:
@@ -601,13 +616,15 @@ def test_each_error_has_its_status_and_a_way_forward(name: str, status: int) -> 
 # --- admin ----------------------------------------------------------------------------------
 
 
-def test_the_admin_table_has_a_caption_and_scoped_headers() -> None:
+def test_the_admin_page_is_a_card_per_tech_named_by_name() -> None:
     page = parse(PAGES["admin"])
-    assert page.all("caption")[0].text.strip()
-    headers = page.all("th")
-    assert len(page.all("th", scope="col")) == 11
-    assert len(page.all("th", scope="row")) == 3
-    assert len(headers) == 14
+    cards = page.all("article")
+    assert len(cards) == 3 and all(c.attrs["class"] == "card" for c in cards)
+    assert [h.text for h in page.all("h3")][:3] == [row.name for row in admin_view().rows]
+    # Each action names its tech for a screen reader; nothing names a tech by id alone.
+    names = [row.name for row in admin_view().rows]
+    per_tech = [b.text for b in page.all("button") if b.text not in ("Sign out", "Save mapping")]
+    assert per_tech and all(any(name in text for name in names) for text in per_tech)
     html = PAGES["admin"]
     assert "Needs re-link" in html and "b.tech@contoso.example" in html and "2 of 3 Syncro users linked" in html
     assert "No Syncro users found." in PAGES["admin-empty"]
@@ -666,7 +683,7 @@ def test_an_override_can_be_removed_with_a_button_that_names_whose_it_is() -> No
         views.FIELD_OVERRIDE_REMOVE: "on",
     }
     (button,) = [e for e in remove if e.tag == "button"]
-    assert button.text == "Remove the override for Blake"
+    assert button.text == "Remove the mapping for Blake"
 
 
 # --- adapters from oauth.links --------------------------------------------------------------
@@ -810,15 +827,15 @@ def test_handler_refusals_have_pages(kind: str, status: int) -> None:
 
 def test_the_admin_overview_says_when_syncro_hides_owners_and_who_has_no_syncro_token() -> None:
     quiet = render_admin(admin_view())
-    assert 'id="syncro-note"' not in quiet and "No Syncro API token" not in quiet
+    assert 'id="syncro-note"' not in quiet and "Missing: their Syncro" not in quiet
     base = admin_view()
     rows = (replace(base.rows[0], syncro_token_missing=True), *base.rows[1:])
     note = "Syncro's API does not say which technician an appointment belongs to."
     html = render_admin(replace(base, rows=rows, syncro_note=note))
     assert note in parse(html).by_id("syncro-note").text
-    (alex,) = [row.split("</tr>")[0] for row in html.split("<tr>") if "· #1<" in row]
-    assert "No Syncro API token" in alex
-    assert html.count("No Syncro API token") == 1
+    (alex,) = [card.split("</article>")[0] for card in html.split("<article")[1:] if "Syncro #1<" in card]
+    assert "Missing: their Syncro appointments are not read." in alex
+    assert html.count("Missing: their Syncro appointments are not read.") == 1
 
 
 def test_the_settings_page_offers_the_syncro_token_form_only_when_it_is_needed() -> None:
@@ -1003,8 +1020,8 @@ def test_admin_view_shows_the_last_job_subscription_and_queue() -> None:
     page = parse(render_admin(view))
     assert page.by_id("queue-line").text.startswith("4 sync jobs waiting, 1 set aside after failing every retry")
     assert "Syncro answered 503" in page.by_id("poll-line").text
-    assert len(page.all("th", scope="row")) == 1
-    cells = [e.text for e in page.all("td")]
+    assert len(page.all("article")) == 1
+    cells = [e.text for e in page.all("dd")]
     assert any("Failed every retry, set aside" in c and "Set aside" in c and "Job waiting" in c for c in cells)
     assert any(c.startswith("Failing") and "last change 4 minutes ago" in c for c in cells)
 
@@ -1013,7 +1030,7 @@ def test_admin_page_reads_as_words() -> None:
     page = parse(PAGES["admin"])
     assert page.by_id("queue-line").text.startswith("2 sync jobs waiting, 1 set aside")
     assert page.by_id("poll-line").text.startswith("Syncro last checked for changes: 1 minute ago.")
-    cells = [e.text for e in page.all("td")]
+    cells = [e.text for e in page.all("dd")]
     assert any("expires in 1 day, renewed before then" in c for c in cells)
     assert any(c.startswith("Failed every retry, set aside, 7 minutes ago") for c in cells)
     assert "None yet" in PAGES["admin"]  # Casey: linked, no job yet
