@@ -20,7 +20,7 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -106,9 +106,11 @@ class Caller(enum.StrEnum):
     TOKEN = "token"  # checking a technician's own Syncro token (GET /me)
 
 
-# Reserved shares of the limit: a caller always gets its reserve, whoever else is busy. The rest
-# (35 %) is a pool any caller may borrow; nobody borrows another caller's unused reserve, so a
-# webhook burst or a job backlog finds its share even right after the poller's busiest minute.
+# Reserved shares of the limit: a caller that has asked within the window always gets its reserve,
+# whoever else is busy. The rest (35 %) is a pool any caller may borrow, and so are the reserves
+# of callers that have not asked for 64 s (idle: a quiet night's webhook share serves the poller).
+# Once a caller asks, even if refused, its unused reserve is held for it: a webhook burst or a job
+# backlog gets its share as soon as the requests lent out leave the window.
 RESERVED_SHARES: Mapping[Caller, float] = {
     Caller.POLL: 0.25,
     Caller.JOB: 0.25,
@@ -150,23 +152,40 @@ def window_use(ledger: Ledger, slot: int) -> dict[str, int]:
     return use
 
 
-def grantable(caller: str, want: int, use: Mapping[str, int], limits: Limits) -> int:
-    """How many of ``want`` requests ``caller`` may have now: within its own reserve, or from the
-    pool that no other caller's unused reserve holds; never past the limit."""
+def grantable(
+    caller: str, want: int, use: Mapping[str, int], limits: Limits, active: Collection[str] | None = None
+) -> int:
+    """How many of ``want`` requests ``caller`` may have now: within its own reserve, or from what
+    no other ``active`` caller's unused reserve holds (default: every caller counts as active);
+    never past the limit."""
     total = sum(use.values())
     free = limits.per_window - total
     own = limits.reserves.get(caller, 0) - use.get(caller, 0)
     held_for_others = sum(
-        max(0, reserve - use.get(other, 0)) for other, reserve in limits.reserves.items() if other != caller
+        max(0, reserve - use.get(other, 0))
+        for other, reserve in limits.reserves.items()
+        if other != caller and (active is None or other in active)
     )
     return max(0, min(want, free, max(own, free - held_for_others)))
+
+
+def active_callers(ledger: Ledger, slot: int) -> frozenset[str]:
+    """Callers granted or refused a request in the window that ends with ``slot``."""
+    asked = {caller for caller, count in window_use(ledger, slot).items() if count > 0}
+    refused_lately = {
+        caller
+        for caller, last in ledger.refused.items()
+        if slot - WINDOW_SLOTS < int(last.get("slot", -(10**12))) <= slot
+    }
+    return frozenset(asked | refused_lately)
 
 
 def seconds_until_free(ledger: Ledger, caller: str, limits: Limits, now: float) -> float:
     """When the window will have dropped enough old grants for ``caller`` to get one request."""
     slot = slot_of(now)
     for later in range(slot + 1, slot + WINDOW_SLOTS + 1):
-        if grantable(caller, 1, window_use(ledger, later), limits) >= 1:
+        active = active_callers(ledger, later) | {caller}
+        if grantable(caller, 1, window_use(ledger, later), limits, active) >= 1:
             return max(0.0, later * SLOT_SECONDS - now)
     return float(WINDOW_SLOTS * SLOT_SECONDS)  # not reached while the limit is at least 1
 
@@ -402,7 +421,8 @@ class SharedBudget:
             slot = slot_of(now)
             ledger, etag = self._store.read()
             want = self._batch(caller, slot)
-            count = grantable(caller, want, window_use(ledger, slot), self.limits)
+            active = active_callers(ledger, slot) | {caller}
+            count = grantable(caller, want, window_use(ledger, slot), self.limits, active)
             try:
                 if count > 0:
                     self._store.write(granted(ledger, caller, count, slot), etag=etag)

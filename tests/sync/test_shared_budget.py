@@ -16,8 +16,10 @@ from sync.budget import (
     Caller,
     Limits,
     SharedBudget,
+    active_callers,
     grantable,
     granted,
+    refused,
     seconds_until_free,
     slot_of,
     spending_as,
@@ -63,10 +65,18 @@ class Clock:
 # -- decisions ----------------------------------------------------------------------------------
 
 
-def test_a_caller_gets_its_reserve_and_the_pool_but_never_anothers_unused_reserve() -> None:
+def test_a_caller_gets_its_reserve_and_the_pool_but_never_an_active_callers_unused_reserve() -> None:
     alone = grantable("poll", 1000, {}, LIMITS)
     assert alone == 100 - (25 + 10 + 5)  # everything but the others' reserves
     assert grantable("job", 1000, {"poll": 40}, LIMITS) == 25 + 20  # its reserve, and what the poller left of the pool
+
+
+def test_the_reserves_of_callers_that_have_not_asked_lately_are_lent_out() -> None:
+    assert grantable("poll", 1000, {}, LIMITS, active={"poll"}) == 100
+    assert grantable("poll", 1000, {}, LIMITS, active={"poll", "webhook"}) == 90  # the webhook asked: its 10 held
+    ledger = refused(Ledger(), "webhook", 50, "2026-12-07T20:00:00+00:00")
+    assert active_callers(ledger, 50 + WINDOW_SLOTS - 1) == {"webhook"}
+    assert active_callers(ledger, 50 + WINDOW_SLOTS) == frozenset()  # a window later it is idle again
 
 
 def test_a_caller_within_its_reserve_is_served_however_busy_the_others_were() -> None:
@@ -92,15 +102,13 @@ def test_grants_leave_the_window_after_64_seconds_and_old_slots_are_dropped() ->
 
 def test_the_wait_is_until_the_slot_whose_expiry_frees_a_request() -> None:
     now = 100 * SLOT_SECONDS + 0.5
-    ledger = granted(granted(Ledger(), "poll", 30, 90), "poll", 30, 95)
+    ledger = granted(granted(Ledger(), "poll", 50, 90), "poll", 50, 95)  # the whole limit
     assert grantable("poll", 1, window_use(ledger, slot_of(now)), LIMITS) == 0
     # slot 90's grants leave the window at slot 90 + 32 = 122
     assert seconds_until_free(ledger, "poll", LIMITS, now) == pytest.approx(122 * SLOT_SECONDS - now)
 
 
 def test_the_status_names_who_waited() -> None:
-    from sync.budget import refused
-
     ledger = refused(granted(Ledger(), "poll", 60, 10), "job", 11, "2026-12-07T20:00:00+00:00")
     status = status_of(ledger, LIMITS, 11 * SLOT_SECONDS).to_json()
     assert status["used"] == 60 and status["limit"] == 100 and not status["exhausted"]
@@ -138,7 +146,7 @@ def test_a_small_budget_is_granted_one_request_at_a_time_so_none_lapses() -> Non
 
 def test_the_poller_and_webhook_defer_at_once_and_nothing_is_counted_for_them() -> None:
     clock, store = Clock(), MemoryLedger()
-    budget = SharedBudget(store, 20, clock=clock, sleep=clock.sleep)  # poll 5 + pool 7 = 12 at most
+    budget = SharedBudget(store, 20, clock=clock, sleep=clock.sleep)  # nobody else asked: all 20 lent
     with spending_as(Caller.POLL) as spending:
         taken = 0
         with pytest.raises(SyncroBudgetExhausted) as refused:
@@ -146,7 +154,7 @@ def test_the_poller_and_webhook_defer_at_once_and_nothing_is_counted_for_them() 
                 budget.acquire()
                 taken += 1
                 clock.at += 0.01
-    assert taken <= 12 and spending.refusals == 1
+    assert taken == 20 and spending.refusals == 1
     assert isinstance(refused.value, SyncroThrottled) and refused.value.retry_after > 0
     assert clock.at < 1_000_001  # it did not wait
     status = budget.status().to_json()
@@ -166,6 +174,7 @@ def test_a_job_waits_for_a_request_to_free_up_rather_than_fail() -> None:
 def test_instances_racing_on_the_ledger_never_grant_past_the_limit() -> None:
     store = MemoryLedger()
     at = 1_000_000.0
+    store.ledger = refused(Ledger(), "webhook", slot_of(at), "2026-12-07T20:00:00+00:00")  # it has asked
     budgets = [SharedBudget(store, 40, clock=lambda: at, sleep=lambda s: None) for _ in range(4)]
     granted_count = 0
     lock = threading.Lock()
