@@ -147,12 +147,20 @@ _cache = FeedCache()
 
 
 def fingerprint(
-    entries: Iterable[MirrorEntry], *, syncro_user_id: int, zone: ZoneInfo, window: FeedWindow, base_url: str
+    entries: Iterable[MirrorEntry],
+    *,
+    syncro_user_id: int,
+    zone: ZoneInfo,
+    window: FeedWindow,
+    base_url: str,
+    ticket_base: str = "",
 ) -> str:
     """What the feed depends on, cheaply: every entry's id and appointment digest (the whole
     appointment as stored), the zone, the window and the host. Equal fingerprints render equal
     bytes. (Not the row's ETag: storing an event's bytes in the row moves that, not the feed.)"""
-    digest = hashlib.sha256(f"{syncro_user_id}|{zone.key}|{window.start}|{window.end}|{base_url}".encode())
+    digest = hashlib.sha256(
+        f"{syncro_user_id}|{zone.key}|{window.start}|{window.end}|{base_url}|{ticket_base}".encode()
+    )
     for entry in sorted(entries, key=lambda e: e.appointment_id):
         digest.update(f"|{entry.appointment_id}:{entry.appointment_digest}".encode())
     return digest.hexdigest()
@@ -170,17 +178,26 @@ def rendered_feed(
     base_url: str,
     cache: FeedCache = _cache,
     store_fragment: StoreFragment | None = None,
+    ticket_base: str = "",
 ) -> RenderedFeed:
     """The feed for ``entries``, rendered at most once per distinct mirror state, each event at
     most once per version (`ics.fragments`). ``store_fragment`` is given each event this call
     found without its bytes in its row, up to FRAGMENT_WRITES_PER_REQUEST; past that the feed
     is not cached, so the following requests store the rest."""
-    key = fingerprint(entries, syncro_user_id=syncro_user_id, zone=zone, window=window, base_url=base_url)
+    key = fingerprint(
+        entries, syncro_user_id=syncro_user_id, zone=zone, window=window, base_url=base_url, ticket_base=ticket_base
+    )
     found = cache.get(key)
     if found is not None:
         return found
     made = assemble(
-        entries, zone=zone, calendar_name=CALENDAR_NAME, window=window, base_url=base_url, cache=cache.fragments
+        entries,
+        zone=zone,
+        calendar_name=CALENDAR_NAME,
+        window=window,
+        base_url=base_url,
+        cache=cache.fragments,
+        ticket_base=ticket_base,
     )
     for appointment_id, reason in made.skipped:
         log.warning("ICS feed: appointment %s left out: %s", appointment_id, reason)
@@ -281,6 +298,7 @@ def serve_feed(
         window=window,
         base_url=settings.public_base_url,
         store_fragment=_FragmentWriter(account.mirror),
+        ticket_base=settings.sync.syncro_web_url,
     )
     return feed_response(
         feed.body,

@@ -36,10 +36,11 @@ FRAGMENT_FORMAT = 1
 CACHE_BYTES = 64 * 1024 * 1024  # ~120,000 events of ~550 bytes per instance
 
 
-def fragment_key(appointment_digest: str, zone: ZoneInfo, host: str) -> str:
+def fragment_key(appointment_digest: str, zone: ZoneInfo, host: str, ticket_base: str = "") -> str:
     """What an event's bytes depend on: the whole appointment (its digest), the account's zone
-    (all-day days, times without an offset), the UIDs' host, and the renderer's version."""
-    text = f"{FRAGMENT_FORMAT}|{icalendar.__version__}|{zone.key}|{host}|{appointment_digest}"
+    (all-day days, times without an offset), the UIDs' host, the ticket links' base (SYNCRO_WEB_URL)
+    and the renderer's version."""
+    text = f"{FRAGMENT_FORMAT}|{icalendar.__version__}|{zone.key}|{host}|{ticket_base}|{appointment_digest}"
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
@@ -98,6 +99,7 @@ def assemble(
     window: FeedWindow,
     base_url: str,
     cache: FragmentCache,
+    ticket_base: str = "",
 ) -> Assembled:
     """The feed of ``entries``: each event from its row, else ``cache``, else icalendar.
     Same bytes as `ics.render.render_feed` of the entries' appointments. Never raises for bad items."""
@@ -113,14 +115,14 @@ def assemble(
             continue
         if not span.overlaps(window):
             continue
-        key = fragment_key(entry.appointment_digest, zone, host)
+        key = fragment_key(entry.appointment_digest, zone, host, ticket_base)
         if entry.feed_fragment_key == key and entry.feed_fragment:
             fragment = entry.feed_fragment  # the row's: no need to keep it in the instance too
             result.reused += 1
         else:
             fragment = cache.get(key)
             if fragment is None:
-                fragment = event_fragment(read_appointment(raw, zone), host)
+                fragment = event_fragment(read_appointment(raw, zone, ticket_base=ticket_base), host)
                 cache.put(key, fragment)
                 result.rendered += 1
             else:
@@ -132,15 +134,15 @@ def assemble(
     return result
 
 
-def with_fragment(entry: MirrorEntry, *, zone: ZoneInfo, base_url: str) -> MirrorEntry:
+def with_fragment(entry: MirrorEntry, *, zone: ZoneInfo, base_url: str, ticket_base: str = "") -> MirrorEntry:
     """``entry`` holding its event's bytes, for a writer of the mirror that wants the feed to find
     them in the row (the poller could call this before `MirrorStore.upsert_entry`, moving even
     the first render of a changed appointment off the feed's requests). An appointment the feed
     leaves out is returned as it is."""
     try:
-        event = read_appointment(entry.appointment, zone)
+        event = read_appointment(entry.appointment, zone, ticket_base=ticket_base)
     except BadAppointment:
         return entry
     host = uid_host(base_url)
-    key = fragment_key(entry.appointment_digest, zone, host)
+    key = fragment_key(entry.appointment_digest, zone, host, ticket_base)
     return replace(entry, feed_fragment=event_fragment(event, host), feed_fragment_key=key)

@@ -23,7 +23,6 @@ Decisions (docs/ics.md):
 
 from __future__ import annotations
 
-import html
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -34,6 +33,8 @@ from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 from icalendar import Calendar, Event, vDDDTypes, vDuration, vInt, vText
+
+from sync.model import Appointment
 
 PRODID = "-//Syncro Outlook Sync//ICS feed//EN"
 # Clients that honour it refresh this often; fresher data is there (docs/ics.md "Refresh").
@@ -127,48 +128,6 @@ def _text(value: Any) -> str:
     return _clean(str(value)).strip()
 
 
-_TAG = re.compile(r"<[^>]{0,2000}>")
-_BREAK = re.compile(r"<\s*(br|/p|/div|/li)\b[^>]{0,200}>", re.IGNORECASE)
-
-
-def _plain(value: Any) -> str:
-    """Syncro descriptions may hold HTML from its editor; calendars show DESCRIPTION as plain text."""
-    text = _text(value)
-    if "<" not in text and "&" not in text:
-        return text
-    text = _TAG.sub("", _BREAK.sub("\n", text))
-    lines = (line.strip() for line in html.unescape(text).replace("\r\n", "\n").split("\n"))
-    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
-
-
-def _description(raw: dict[str, Any]) -> str:
-    parts = [_plain(raw.get("description"))]
-    customer = raw.get("customer")
-    if isinstance(customer, dict):
-        name = _text(customer.get("business_name")) or _text(customer.get("fullname"))
-        if name:
-            parts.append(f"Customer: {name}")
-    ticket = raw.get("ticket")
-    if isinstance(ticket, dict) and (ticket.get("number") or ticket.get("subject")):
-        number = _text(ticket.get("number"))
-        parts.append(f"Ticket {'#' + number + ' ' if number else ''}{_text(ticket.get('subject'))}".strip())
-    return "\n\n".join(part for part in parts if part)
-
-
-def _day_span(start: datetime, end: datetime, zone: ZoneInfo) -> tuple[date, date]:
-    """All-day days in the account zone: first day, and the day after the last. An end at
-    midnight is exclusive; an end during a day (e.g. 23:59) includes that day; an end at or
-    before the start still gives one day."""
-    first = start.astimezone(zone).date()
-    local_end = end.astimezone(zone)
-    after_last = local_end.date() if local_end.time() == time() else local_end.date() + timedelta(days=1)
-    return first, max(after_last, first + timedelta(days=1))
-
-
-def _midnight(day: date, zone: ZoneInfo) -> datetime:
-    return datetime.combine(day, time(), zone).astimezone(UTC)
-
-
 class EventSpan(NamedTuple):
     """Where an appointment sits: enough to window and order it without reading its text."""
 
@@ -188,34 +147,45 @@ class EventSpan(NamedTuple):
         return (self.start, self.end, self.appointment_id)
 
 
-def event_span(raw: Any, zone: ZoneInfo) -> EventSpan:
-    """The id, times and all-day days of one mirror appointment. Raises BadAppointment, for
-    exactly the appointments `read_appointment` rejects."""
+def _shown(raw: Any, zone: ZoneInfo, ticket_base: str) -> tuple[Appointment, list[str]]:
+    """The appointment as Outlook shows it (`sync.mapping.shown_from_syncro`: one reader for both)."""
+    from sync.mapping import UnmappableItem, shown_from_syncro
+
     if not isinstance(raw, dict):
         raise BadAppointment("not an object")
     appointment_id = raw.get("id")
     if isinstance(appointment_id, bool) or not isinstance(appointment_id, (int, str)) or not str(appointment_id):
         raise BadAppointment(f"id {appointment_id!r} is not usable")
-    start = parse_time(raw.get("start_at"), zone)
-    # Syncro allows an appointment without an end (only summary and start are required).
-    end = parse_time(raw["end_at"], zone) if raw.get("end_at") else start
-    all_day = raw.get("all_day") in (True, "true", "1")  # null and false are timed
-    if end < start and not all_day:
-        raise BadAppointment("ends before it starts")
-    if not all_day:
-        return EventSpan(str(appointment_id), start, end, False)
     try:
-        start_day, end_day = _day_span(start, end, zone)
-        return EventSpan(
-            str(appointment_id), _midnight(start_day, zone), _midnight(end_day, zone), True, start_day, end_day
-        )
+        return shown_from_syncro(raw, zone=zone, syncro_web_url=ticket_base)
+    except UnmappableItem as problem:
+        raise BadAppointment(str(problem)) from None
     except OverflowError:  # days at the calendar's very ends (a year typed as 9999)
-        raise BadAppointment("all-day days out of range") from None
+        raise BadAppointment("days out of range") from None
 
 
-def read_appointment(raw: Any, zone: ZoneInfo) -> FeedEvent:
-    """One mirror appointment as the feed shows it. Raises BadAppointment."""
-    span = event_span(raw, zone)
+def _span(appointment_id: str, item: Appointment, zone: ZoneInfo) -> EventSpan:
+    if not item.all_day:
+        return EventSpan(appointment_id, item.start, item.end, False)
+    # Normal form puts an all-day appointment at the midnights, in the account zone, of its first
+    # day and of the day after its last.
+    start_day, end_day = item.start.astimezone(zone).date(), item.end.astimezone(zone).date()
+    return EventSpan(appointment_id, item.start, item.end, True, start_day, end_day)
+
+
+def event_span(raw: Any, zone: ZoneInfo) -> EventSpan:
+    """The id, times and all-day days of one mirror appointment. Raises BadAppointment, for
+    exactly the appointments `read_appointment` rejects."""
+    item, _ = _shown(raw, zone, "")
+    return _span(str(raw["id"]), item, zone)
+
+
+def read_appointment(raw: Any, zone: ZoneInfo, *, ticket_base: str = "") -> FeedEvent:
+    """One mirror appointment as the feed shows it: what Outlook shows of it (times, all-day,
+    title, location, the customer/ticket lines and notes), read by the same function. ``ticket_base``
+    is the Syncro web address the ticket link starts with (SYNCRO_WEB_URL). Raises BadAppointment."""
+    item, header = _shown(raw, zone, ticket_base)
+    span = _span(str(raw["id"]), item, zone)
     updated_at = None
     if raw.get("updated_at"):
         try:
@@ -224,9 +194,9 @@ def read_appointment(raw: Any, zone: ZoneInfo) -> FeedEvent:
             updated_at = None  # a broken version marker costs the event its SEQUENCE, not its place
     return FeedEvent(
         appointment_id=span.appointment_id,
-        summary=_text(raw.get("summary")) or UNTITLED,
-        description=_clean(_description(raw)),
-        location=_text(raw.get("location")),
+        summary=_text(item.summary) or UNTITLED,
+        description=_clean("\n".join([*header, item.description]) if header else item.description),
+        location=_text(item.location),
         start=span.start,
         end=span.end,
         all_day=span.all_day,
@@ -308,6 +278,7 @@ def render_feed(
     window: FeedWindow,
     base_url: str,
     skipped: list[tuple[Any, str]] | None = None,
+    ticket_base: str = "",
 ) -> bytes:
     """The feed: a VCALENDAR with one VEVENT per appointment overlapping ``window``, every
     event rendered by icalendar (the served path, `ics.fragments.assemble`, reuses earlier ones).
@@ -321,7 +292,7 @@ def render_feed(
     events: list[FeedEvent] = []
     for raw in appointments:
         try:
-            event = read_appointment(raw, zone)
+            event = read_appointment(raw, zone, ticket_base=ticket_base)
         except BadAppointment as problem:
             if skipped is not None:
                 skipped.append((raw.get("id") if isinstance(raw, dict) else None, str(problem)))

@@ -44,6 +44,9 @@ class LinkOverview:
     syncro_token: SyncroTokenRecord | None = None
     # The background work for a linked tech: last job, subscription, last notification and poll.
     background: BackgroundStatus | None = None
+    # Titles of the tech's own events left in a calendar no longer synced (a calendar switch):
+    # they stay there, their Syncro copies stay in Syncro, and neither follows the other any more.
+    released: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -149,11 +152,19 @@ def linking_overview(syncro_user_id: int) -> LinkOverview:
     owners_hidden = read_ownership(storage_account().cursors) is OwnershipMode.TOKENS
     token = syncro_token_service().status(syncro_user_id)
     background = None
+    released: tuple[str, ...] = ()
     if link is not None:
         from realtime.status import background_status
+        from storage.mappings import MappingState
 
         background = background_status(storage_account(), syncro_user_id)
-    return LinkOverview(syncro_user_id, link, calendars, problem, issued, conflicts, owners_hidden, token, background)
+        rows = storage_account().mappings.list_mappings(syncro_user_id)
+        released = tuple(
+            str((row.base or {}).get("summary") or "An event") for row in rows if row.state is MappingState.RELEASED
+        )
+    return LinkOverview(
+        syncro_user_id, link, calendars, problem, issued, conflicts, owners_hidden, token, background, released
+    )
 
 
 def needs_syncro_token(syncro_user_id: int) -> bool:
@@ -196,7 +207,11 @@ def save_link_choices(
             return "unknown_calendar"
         try:
             changes = {"calendar_id": calendar.id, "calendar_name": calendar.name, "two_way": two_way}
-            links.update_link(link.with_changes(**changes, share_private=share_private))
+            saved = link.with_changes(**changes, share_private=share_private)
+            links.update_link(saved)
+            from sync.settings_saved import queue_after_save
+
+            queue_after_save(storage_account(), link, saved)  # sync now, not at the next timer
             if calendar.id != link.calendar_id:
                 from realtime.lifecycle import schedule_ensure
 

@@ -32,6 +32,9 @@ class Origin(StrEnum):
 class MappingState(StrEnum):
     SYNCED = "synced"
     INTENT = "intent"  # the write to the other side is under way or was interrupted
+    # The Outlook event left the synced calendar (the tech chose another): not synced any more,
+    # but the row keeps claiming the Syncro copy so it is never imported back as new.
+    RELEASED = "released"
 
 
 @dataclass(frozen=True)
@@ -52,6 +55,9 @@ class Mapping:
     base: dict[str, Any] | None = None
     # When the intent of a create was written: only items created after it may be adopted.
     intent_at: datetime | None = None
+    # What the Syncro appointment held beyond content when last seen (`sync.mapping.syncro_kept`:
+    # customer, ticket, type, techs), so a re-create or a restore brings the whole job back.
+    syncro_kept: dict[str, Any] | None = None
     etag: str | None = None
 
 
@@ -69,6 +75,7 @@ def _to_entity(row: Mapping) -> Entity:
         "syncro_hash": row.syncro_hash,
         "graph_hash": row.graph_hash,
         "intent_at": row.intent_at,
+        "syncro_kept": json.dumps(row.syncro_kept, separators=(",", ":")) if row.syncro_kept else None,
         **(pack_bytes("base", json.dumps(row.base, separators=(",", ":")).encode("utf-8")) if row.base else {}),
     }
 
@@ -88,6 +95,7 @@ def _from_entity(entity: Entity, etag: str) -> Mapping:
         graph_hash=entity.get("graph_hash", ""),
         base=json.loads(unpack_bytes(entity, "base")) if _has_base(entity) else None,
         intent_at=entity.get("intent_at"),
+        syncro_kept=json.loads(entity["syncro_kept"]) if entity.get("syncro_kept") else None,
         etag=etag,
     )
 

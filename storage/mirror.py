@@ -18,7 +18,7 @@ from datetime import datetime
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from storage.errors import ConcurrencyConflict, NotFound
+from storage.errors import ConcurrencyConflict, NotFound, ValueTooLarge
 from storage.table import MAX_VALUE_BYTES, pack_bytes, unpack_bytes
 
 if TYPE_CHECKING:
@@ -116,7 +116,7 @@ class MirrorStore:
         updated = replace(entry, feed_fragment=fragment, feed_fragment_key=key)
         try:
             return replace(updated, etag=self._table.replace(_to_entity(updated), etag=entry.etag))
-        except (ConcurrencyConflict, NotFound):
+        except (ConcurrencyConflict, NotFound, ValueTooLarge):  # too large by the service's own count
             return None
 
     def delete_entry(self, syncro_user_id: int, appointment_id: int) -> None:

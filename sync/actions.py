@@ -14,6 +14,9 @@ The executor's contract, per action (the reference is ``tests/sync/fakes.py``):
   nothing (the other side is being written too: the next plan sees both equal and records).
 - ``DeleteOn``: delete (into the recycle bin, with ``content``) only if the item is still at
   ``expected_version``; afterwards forget the pair (its other side is already gone).
+- ``Join``/``Leave``: add the tech to (take him off) the Syncro job of a meeting another linked
+  tech organised, and record (forget) the passive pair between it and his invitation.
+- ``Discard``: delete a copy of ours the pair no longer maps (no recycle-bin entry, row untouched).
 - ``Forget``/``Record``: drop or replace the pair row. ``Conflict``: keep for the settings page.
   ``Verify``: re-read each id one by one; those really gone are passed to the next plan as
   ``verified_gone``.
@@ -54,6 +57,7 @@ class Pair:
     outlook_version: str = ""
     base: Appointment | None = None
     intent_at: datetime | None = None
+    released: bool = False  # the Outlook event left the synced calendar: not synced, still claimed
 
     def id_on(self, side: Side) -> str | None:
         return self.syncro_id if side is Side.SYNCRO else self.outlook_id
@@ -111,6 +115,46 @@ class DeleteOn:
 
 
 @dataclass(frozen=True)
+class Discard:
+    """Delete our copy ``item_id`` on ``side`` that the pair no longer maps (its replacement was
+    just created, e.g. in the calendar the tech switched to), if still at ``expected_version``.
+    No recycle-bin entry (the appointment lives on) and the pair row is left as it is."""
+
+    side: Side
+    item_id: str
+    expected_version: str
+    pair_key: str
+
+
+MEETING_PREFIX = "meeting:"  # the key of a pair that joins a tech's invitation to the organiser's job
+
+
+@dataclass(frozen=True)
+class Join:
+    """The tech's copy ``outlook_id`` of a meeting another linked tech organised, whose Syncro job
+    ``syncro_id`` the organiser's sync made: add this tech to that job and remember the pair (key
+    ``meeting:<outlook_id>``), never create a second job. ``organiser`` is the organising tech."""
+
+    outlook_id: str
+    outlook_version: str
+    syncro_id: str
+    organiser: int
+
+    @property
+    def pair_key(self) -> str:
+        return MEETING_PREFIX + self.outlook_id
+
+
+@dataclass(frozen=True)
+class Leave:
+    """The tech's copy of a joined meeting is gone, cancelled or declined: take the tech off the
+    organiser's job ``syncro_id`` (which stays) and forget the pair."""
+
+    pair_key: str
+    syncro_id: str
+
+
+@dataclass(frozen=True)
 class Forget:
     """Drop the pair: both of its items are gone."""
 
@@ -149,5 +193,5 @@ class Verify:
     ids: tuple[str, ...]
 
 
-Action = CreateOn | UpdateOn | DeleteOn | Forget | Record | Conflict | Verify
-WRITES = (CreateOn, UpdateOn, DeleteOn)
+Action = CreateOn | UpdateOn | DeleteOn | Discard | Join | Leave | Forget | Record | Conflict | Verify
+WRITES = (CreateOn, UpdateOn, DeleteOn, Discard, Join, Leave)

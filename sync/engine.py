@@ -24,19 +24,22 @@ from storage.account import utc_now
 from storage.conflicts import ConflictRecord
 from storage.errors import ConcurrencyConflict, LeaseHeld, NotFound
 from storage.links import LinkStatus
-from storage.mappings import Origin
+from storage.mappings import MappingState, Origin
 from storage.outlook_mirror import OutlookEntry
 from storage.recycle_bin import RETENTION, RecycleEntry, new_entry_id
-from sync.actions import WRITES, Action, Pair, UpdateOn
+from sync.actions import MEETING_PREFIX, WRITES, Action, Pair, UpdateOn
 from sync.errors import NotFound as ServiceNotFound
 from sync.errors import ServiceError
 from sync.executor import Executor, Snapshot, Tally, carries_outlook_tag, parse_time, transaction_id
 from sync.mapping import (
     SYNCRO_TAG,
+    SyncroContext,
     UnmappableItem,
     appointment_from_graph,
     appointment_from_syncro,
+    context_lines,
     graph_fields,
+    shown_context,
     syncro_fields,
     tag_intact,
 )
@@ -120,6 +123,7 @@ class SyncReport:
     conflicts: list[dict[str, Any]] = field(default_factory=list)
     skipped: list[dict[str, str]] = field(default_factory=list)  # {"side", "id", "reason", "summary"}
     errors: list[str] = field(default_factory=list)
+    notices: list[str] = field(default_factory=list)  # for the tech: e.g. a shared job kept
     rounds: int = 0
     full_round: bool = False  # the Outlook side was read whole (first sync, new day, expired link)
 
@@ -155,6 +159,8 @@ def build_inputs(
     zone: ZoneInfo,
     options: SyncOptions | None = None,
     now: datetime | None = None,
+    meetings: dict[str, tuple[str, int]] | None = None,
+    other_calendars: frozenset[str] = frozenset(),
 ) -> Inputs:
     """Items of both sides and the pairs to plan over. An item that cannot be mapped is skipped
     with its reason, and so are its pair and the pair's other item: an unreadable item is never
@@ -165,7 +171,10 @@ def build_inputs(
     existing events is on and they start inside its window; occurrences of recurring events do
     not start pairs when recurring sync is off; meetings the tech did not organise and private
     events are ``outlook_only`` (private ones reach Syncro as "Busy" unless the tech opted in);
-    cancelled and declined meetings are ``withdrawn``."""
+    cancelled and declined meetings are ``withdrawn``. ``meetings`` (`invitations`) marks the
+    tech's invitations to meetings another linked tech organised (``meeting_of``); an event whose
+    ``parentFolderId`` is one of ``other_calendars`` (the mailbox's other calendars) is
+    ``elsewhere``."""
     options = options or SyncOptions()
     import_from = import_to = None
     if options.import_existing and now is not None:
@@ -215,6 +224,10 @@ def build_inputs(
             "modified_at": parse_time(event.get("lastModifiedDateTime")),
             "created_at": created,
         }
+        # Graph answers an event by id whatever calendar holds it: where it lives is its
+        # parentFolderId, never the path it was read through (the tech switched calendars).
+        if event.get("parentFolderId") in other_calendars:
+            extras["elsewhere"] = True
         importable = import_from is not None and import_to is not None and import_from <= content.start < import_to
         if created is not None and created < link.linked_at and not importable:
             extras["preexisting"] = True
@@ -223,6 +236,8 @@ def build_inputs(
             extras["pair_key"] = ours[txn]
         elif txn and str(event.get("subject") or "").startswith(SYNCRO_TAG):
             extras["pair_key"] = f"orphan:{txn}"  # ours, left by a pair that is gone: never imported back
+        if extras.get("elsewhere") and item_id not in mapped_outlook and "pair_key" not in extras:
+            continue  # another calendar's event, not ours: nothing to do with it
         if withdrawn:
             extras["withdrawn"] = True
         if not options.recurring and event.get("type") in ("occurrence", "exception"):
@@ -233,6 +248,8 @@ def build_inputs(
                 content = replace(content, summary=BUSY, description="", location="")
             if private or event.get("isOrganizer") is False:
                 extras["outlook_only"] = True
+            if event.get("isOrganizer") is False and meetings and item_id in meetings:
+                extras["meeting_of"] = meetings[item_id]
         outlook_items[item_id] = Item(Side.OUTLOOK, item_id, str(event.get("changeKey") or ""), content, extras)
     kept: list[Pair] = []
     for pair in pairs:
@@ -243,6 +260,64 @@ def build_inputs(
             continue
         kept.append(pair)
     return Inputs(kept, list(syncro_items.values()), list(outlook_items.values()), skipped)
+
+
+def other_calendars(graph: GraphClient, calendar_id: str, events: dict[str, dict[str, Any]]) -> frozenset[str]:
+    """The mailbox's calendars other than the synced one, asked of Graph only when an event
+    says it lives elsewhere (``parentFolderId``): Graph answers an event by id whatever
+    calendar holds it, so only its parent tells. A parent that is no calendar of the mailbox
+    (an id in another form) is not taken for elsewhere: such an event stays where it was.
+    Raises GraphError."""
+    parents = {str(e.get("parentFolderId")) for e in events.values() if e.get("parentFolderId")}
+    if not parents - {calendar_id}:
+        return frozenset()
+    return frozenset(c.id for c in graph.calendars() if c.id != calendar_id) & parents
+
+
+def invitations(
+    storage: StorageAccount, tech: int, events: dict[str, dict[str, Any]], mapped: set[str]
+) -> dict[str, tuple[str, int]]:
+    """The tech's unmapped invitations (``isOrganizer`` false) to meetings another active,
+    two-way linked tech organised (his link's address is the organiser's): event id ->
+    (the Syncro id of the organiser's job, or "" while his sync has not made it; the organiser).
+    The organiser's event is found in his Outlook mirror by ``iCalUId``, which every copy of a
+    meeting shares. Reads only when there is such an invitation. Raises StorageError."""
+    wanted = {
+        event_id: event
+        for event_id, event in events.items()
+        if event_id not in mapped and event.get("isOrganizer") is False and event.get("iCalUId")
+    }
+    if not wanted:
+        return {}
+    organisers: dict[str, int] = {}
+    for other in storage.links.list_links():
+        if other.syncro_user_id != tech and other.status is LinkStatus.ACTIVE and other.two_way:
+            for address in (other.email, other.ms_username):
+                if address:
+                    organisers[address.strip().lower()] = other.syncro_user_id
+    known: dict[int, tuple[dict[str, str], dict[str, str]]] = {}
+    found: dict[str, tuple[str, int]] = {}
+    for event_id, event in wanted.items():
+        organizer = event.get("organizer") if isinstance(event.get("organizer"), dict) else {}
+        email = organizer.get("emailAddress") if isinstance(organizer.get("emailAddress"), dict) else {}
+        organiser = organisers.get(str(email.get("address") or "").strip().lower())
+        if organiser is None:
+            continue
+        if organiser not in known:
+            by_uid = {
+                str(entry.event.get("iCalUId")): entry.event_id
+                for entry in storage.outlook_mirror.list_entries(organiser)
+                if entry.event.get("isOrganizer") is not False
+            }
+            jobs = {
+                row.graph_id: str(row.syncro_id)
+                for row in storage.mappings.list_mappings(organiser)
+                if row.graph_id and row.syncro_id is not None and row.state is MappingState.SYNCED
+            }
+            known[organiser] = (by_uid, jobs)
+        by_uid, jobs = known[organiser]
+        found[event_id] = (jobs.get(by_uid.get(str(event["iCalUId"]), ""), ""), organiser)
+    return found
 
 
 def _title(record: Any, name: str) -> str:
@@ -259,22 +334,39 @@ def _response(event: dict[str, Any]) -> str:
     return str(status.get("response") or "").lower() if isinstance(status, dict) else ""
 
 
-def tag_repairs(inputs: Inputs, snapshot: Snapshot, actions: list[Action], *, two_way: bool) -> list[UpdateOn]:
+def tag_repairs(
+    inputs: Inputs,
+    snapshot: Snapshot,
+    actions: list[Action],
+    *,
+    two_way: bool,
+    syncro_web_url: str | None = None,
+    zone: ZoneInfo | None = None,
+) -> list[UpdateOn]:
     """Writes that put back an origin tag the tech deleted or doubled (``[S]`` on a Syncro-born
-    event in Outlook; ``[O]`` on an Outlook-born appointment in Syncro, two-way only). Tags are
-    not content, so the planner never sees this; only pairs in sync that no action touches."""
+    event in Outlook; ``[O]`` on an Outlook-born appointment in Syncro, two-way only), and, given
+    ``syncro_web_url`` and ``zone``, that bring a Syncro-born event's customer and ticket header
+    up to date (the dispatcher linked another ticket, the customer moved). Tags and the header
+    are not content, so the planner never sees them; only pairs in sync that no action touches,
+    one write each."""
     busy = {getattr(action, "pair_key", None) for action in actions}
     syncro = {item.id: item for item in inputs.syncro}
     outlook = {item.id: item for item in inputs.outlook}
     repairs: list[UpdateOn] = []
     for pair in inputs.pairs:
-        if pair.key in busy or pair.syncro_id is None or pair.outlook_id is None:
+        passive = pair.released or pair.key.startswith(MEETING_PREFIX)  # nothing syncs through these
+        if pair.key in busy or passive or pair.syncro_id is None or pair.outlook_id is None:
             continue
         s, o = syncro.get(pair.syncro_id), outlook.get(pair.outlook_id)
         if s is None or o is None or (s.version, o.version) != (pair.syncro_version, pair.outlook_version):
             continue
         if pair.origin is Side.SYNCRO:
-            if not tag_intact(str(snapshot.outlook[o.id].get("subject") or ""), Side.SYNCRO):
+            event = snapshot.outlook[o.id]
+            stale = not tag_intact(str(event.get("subject") or ""), Side.SYNCRO)
+            if not stale and syncro_web_url is not None and zone is not None:
+                context = SyncroContext.from_syncro(snapshot.syncro[s.id], syncro_web_url=syncro_web_url)
+                stale = shown_context(event) != context_lines(s.content, context, zone=zone)
+            if stale:
                 repairs.append(UpdateOn(Side.OUTLOOK, o.id, o.content, o.version, pair.key, in_sync_with=s.version))
         elif two_way and not tag_intact(str(snapshot.syncro[s.id].get("summary") or ""), Side.OUTLOOK):
             repairs.append(UpdateOn(Side.SYNCRO, s.id, s.content, s.version, pair.key, in_sync_with=o.version))
@@ -320,6 +412,7 @@ def poll_syncro(
             future_days=deps.future_days,
             slice_days=slice_days,
             feed_base_url=deps.public_base_url or None,
+            feed_ticket_base=deps.syncro_web_url,
         )
     finally:
         for client in clients.values():
@@ -487,14 +580,28 @@ def _sync(
     )
     policy = Policy(two_way=link.two_way, conflict=deps.conflict)  # type: ignore[arg-type]
     skipped: dict[tuple[str, str], dict[str, str]] = {}
+    elsewhere = other_calendars(graph, link.calendar_id, snapshot.outlook)
     for _round in range(deps.max_rounds):
         keep_alive()
+        pairs = executor.pairs()
+        mapped = {pair.outlook_id for pair in pairs if pair.outlook_id}
+        meetings = invitations(storage, tech, snapshot.outlook, mapped) if link.two_way else {}
         inputs = build_inputs(
-            snapshot, executor.pairs(), tech=tech, link=link, zone=zone, options=deps.options, now=now
+            snapshot,
+            pairs,
+            tech=tech,
+            link=link,
+            zone=zone,
+            options=deps.options,
+            now=now,
+            meetings=meetings,
+            other_calendars=elsewhere,
         )
         skipped.update({(s["side"], s["id"]): s for s in inputs.skipped})
         actions = plan(inputs.pairs, inputs.syncro, inputs.outlook, policy=policy, verified_gone=tally.verified_gone)
-        actions += tag_repairs(inputs, snapshot, actions, two_way=link.two_way)
+        actions += tag_repairs(
+            inputs, snapshot, actions, two_way=link.two_way, syncro_web_url=deps.syncro_web_url, zone=zone
+        )
         if not actions:
             break
         report.rounds += 1
@@ -503,7 +610,7 @@ def _sync(
             break  # only failing bookkeeping left: the next sync tries again
     storage.recycle_bin.purge_entries(tech, older_than=RETENTION)
     report.created, report.updated, report.deleted = tally.created, tally.updated, tally.deleted
-    report.conflicts, report.errors = tally.conflicts, tally.errors
+    report.conflicts, report.errors, report.notices = tally.conflicts, tally.errors, tally.notices
     report.skipped = list(skipped.values())
     for conflict in tally.conflicts:  # for the settings page: which version was kept, and why
         record = ConflictRecord(tech, now, tuple(conflict["fields"]), conflict["winner"], conflict["summary"])
@@ -634,7 +741,8 @@ def restore_entry(syncro_user_id: int, entry_id: str, *, deps: SyncDeps) -> dict
     content = Appointment.from_json(entry.content)
     zone = deps.account_zone()
     if entry.origin == Side.SYNCRO.value:
-        fields = syncro_fields(content, zone=zone, origin=Side.SYNCRO, tech_syncro_user_id=syncro_user_id)
+        kept = entry.content.get("syncro") if isinstance(entry.content.get("syncro"), dict) else None
+        fields = syncro_fields(content, zone=zone, origin=Side.SYNCRO, tech_syncro_user_id=syncro_user_id, kept=kept)
         record = deps.syncro.create_appointment({**fields, "email_customer": False})
         from storage.mirror import MirrorEntry
         from sync.poller import content_hash

@@ -28,7 +28,21 @@ from storage.mappings import Mapping, MappingState, Origin
 from storage.mirror import MirrorEntry
 from storage.outlook_mirror import OutlookEntry
 from storage.recycle_bin import RecycleEntry, new_entry_id
-from sync.actions import Action, Conflict, CreateOn, DeleteOn, Forget, Pair, Record, UpdateOn, Verify, other
+from sync.actions import (
+    Action,
+    Conflict,
+    CreateOn,
+    DeleteOn,
+    Discard,
+    Forget,
+    Join,
+    Leave,
+    Pair,
+    Record,
+    UpdateOn,
+    Verify,
+    other,
+)
 from sync.errors import NotFound, PreconditionFailed, ServiceError
 from sync.graph import BATCH_LIMIT, MAILBOX_CONCURRENCY, SYNCRO_ID_PROPERTY, BatchRequest
 from sync.mapping import (
@@ -39,6 +53,7 @@ from sync.mapping import (
     appointment_from_syncro,
     graph_fields,
     syncro_fields,
+    syncro_kept,
 )
 from sync.model import Appointment, Item, Side
 from sync.planner import find_adoptable
@@ -97,6 +112,7 @@ def pair_of(row: Mapping) -> Pair:
         outlook_version=row.graph_version,
         base=Appointment.from_json(row.base) if row.base else None,
         intent_at=row.intent_at if row.state is MappingState.INTENT else None,
+        released=row.state is MappingState.RELEASED,
     )
 
 
@@ -116,6 +132,7 @@ class Tally:
     conflicts: list[dict[str, Any]] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     stale: int = 0  # writes skipped because the item moved on since it was read
+    notices: list[str] = field(default_factory=list)  # what a tech should know (a shared job kept)
     verified_gone: set[tuple[Side, str]] = field(default_factory=set)
 
 
@@ -209,10 +226,16 @@ class Executor:
                 return self._update(action)
             case DeleteOn():
                 return self._delete(action)
+            case Discard():
+                return self._discard(action)
+            case Join():
+                return self._join(action)
+            case Leave():
+                return self._leave(action)
             case Forget(pair_key=key):
                 self._drop_row(key)
             case Record(pair=pair):
-                self._save(pair, state=MappingState.SYNCED)
+                self._save(pair, state=MappingState.RELEASED if pair.released else MappingState.SYNCED)
             case Conflict():
                 kept = action.syncro if action.winner is Side.SYNCRO else action.outlook
                 self.tally.conflicts.append(
@@ -246,10 +269,18 @@ class Executor:
             syncro_hash=(hashes or {}).get(Side.SYNCRO, old.syncro_hash if old else ""),
             graph_hash=(hashes or {}).get(Side.OUTLOOK, old.graph_hash if old else ""),
             base=pair.base.to_json() if pair.base else None,
+            syncro_kept=self._kept(pair.syncro_id, old),
             etag=old.etag if old else None,
         )
         mappings = self.storage.mappings
         self.rows[pair.key] = mappings.update_mapping(row) if old else mappings.create_mapping(row)
+
+    def _kept(self, syncro_id: str | None, old: Mapping | None) -> dict[str, Any] | None:
+        """The Syncro appointment's customer, ticket, type and techs as last seen: from the
+        mirror while it is there, else as the row remembered them (it was deleted meanwhile)."""
+        record = self.snapshot.syncro.get(syncro_id) if syncro_id is not None else None
+        kept = syncro_kept(record) if record is not None else None
+        return kept or (old.syncro_kept if old else None)
 
     def _drop_row(self, key: str) -> None:
         old = self.rows.pop(key, None)
@@ -298,7 +329,9 @@ class Executor:
         raw = self.snapshot.syncro.get(syncro_id)
         return SyncroContext.from_syncro(raw, syncro_web_url=self.web_url) if raw else None
 
-    def _write_syncro(self, item_id: str | None, content: Appointment, origin: Side) -> dict[str, Any]:
+    def _write_syncro(
+        self, item_id: str | None, content: Appointment, origin: Side, *, kept: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
         if item_id is None:
             fields = syncro_fields(
                 content,
@@ -307,6 +340,7 @@ class Executor:
                 tech_syncro_user_id=self.tech,
                 appointment_type_id=self.options.appointment_type_id,
                 customer_id=self.options.customer_id,
+                kept=kept,
             )
             return self.syncro.create_appointment({**fields, "email_customer": False})
         fields = syncro_fields(content, zone=self.zone, origin=origin, tech_syncro_user_id=None)
@@ -337,10 +371,15 @@ class Executor:
                     replace(before_pair.with_side(side, found.id, version), intent_at=None), state=MappingState.SYNCED
                 )
                 return 0
+        if side is Side.SYNCRO and action.replaces is not None and before is not None:
+            alive = self._still_in_syncro(action.replaces)
+            if alive is not None:  # not deleted: the job left this tech (reassigned)
+                return self._left_tech(action, before, alive)
         intent = self._intent(action)
         self._save(intent, state=MappingState.INTENT)  # before the create: a crash leaves a trace
-        if side is Side.SYNCRO:
-            record = self._write_syncro(None, action.content, action.origin)
+        if side is Side.SYNCRO:  # a re-create carries what the appointment it replaces held
+            kept = before.syncro_kept if before is not None and action.replaces is not None else None
+            record = self._write_syncro(None, action.content, action.origin, kept=kept)
         else:
             record = self.graph.create_event(
                 self.calendar_id,
@@ -350,6 +389,28 @@ class Executor:
             )
         self._created(action, intent, record)
         return 1
+
+    def _still_in_syncro(self, appointment_id: str) -> dict[str, Any] | None:
+        try:
+            return self.syncro.get_appointment(int(appointment_id))
+        except NotFound:
+            return None
+
+    def _left_tech(self, action: CreateOn, row: Mapping, alive: dict[str, Any]) -> int:
+        """ "Edit beats delete" met an appointment that was not deleted but left this tech's listing
+        (the dispatcher gave it to another tech while this one edited his copy): re-creating it
+        would make a second job. A ``[S]`` copy leaves his calendar through the recycle bin, his
+        edit kept there, with a conflict for the settings page; the tech's own event (an ``[O]``
+        job given to someone else) stays in Outlook, no longer synced (the pair is released)."""
+        summary = self.read_back(Side.SYNCRO, alive).summary
+        self.tally.conflicts.append(
+            {"pair": action.pair_key, "fields": ["assignment"], "winner": Side.SYNCRO.value, "summary": summary}
+        )
+        if row.origin is Origin.OUTLOOK:
+            self._save(replace(pair_of(row), released=True), state=MappingState.RELEASED)
+            return 0
+        copy = DeleteOn(Side.OUTLOOK, action.source_id, action.source_version, action.pair_key, action.content)
+        return self._delete(copy, reason="the job was given to another technician; your edit is kept here")
 
     def _intent(self, action: CreateOn) -> Pair:
         # Recovery adopts only items created after the intent: the margin absorbs clock skew
@@ -541,10 +602,20 @@ class Executor:
             )
         return 1
 
-    def _delete(self, action: DeleteOn) -> int:
+    def _delete(self, action: DeleteOn, *, reason: str = "deleted on the other side") -> int:
         side, key = action.side, action.pair_key
         row = self.rows.get(key)
         origin = row.origin.value if row else side.value
+        if side is Side.SYNCRO:
+            try:
+                current = self._syncro_at(action.item_id, action.expected_version)
+            except _Stale:
+                self.tally.stale += 1
+                return 0
+            shown, others = self._others_on(current, action.item_id)
+            if others and row is not None and row.origin is Origin.SYNCRO:  # a dispatcher's shared job
+                return self._leave_shared(action, row, current, shown=shown, others=others)
+        kept = self._kept(action.item_id if side is Side.SYNCRO else None, row)
         entry = self.storage.recycle_bin.add_entry(
             RecycleEntry(
                 syncro_user_id=self.tech,
@@ -552,21 +623,22 @@ class Executor:
                 side=side.value,
                 original_id=action.item_id,
                 origin=origin,
-                content=action.content.to_json(),
+                content={**action.content.to_json(), **({"syncro": kept} if kept else {})},
                 deleted_at=self.clock(),
-                reason="deleted on the other side",
+                reason=reason,
             )
         )
         try:
             if side is Side.SYNCRO:
-                self._syncro_at(action.item_id, action.expected_version)
                 try:
                     self.syncro.delete_appointment(int(action.item_id))
                 except NotFound:
                     pass  # gone either way
             else:
                 try:
-                    self.graph.delete_event(self.calendar_id, action.item_id, if_match=f'W/"{action.expected_version}"')
+                    self.graph.delete_event(
+                        self._calendar_of(action.item_id), action.item_id, if_match=f'W/"{action.expected_version}"'
+                    )
                 except NotFound:
                     pass
         except (_Stale, PreconditionFailed):
@@ -580,6 +652,142 @@ class Executor:
         self._drop_row(key)
         self.tally.deleted[side.value] += 1
         return 1
+
+    # -- one tech's delete of a job other techs are on ------------------------------------------
+
+    def _others_on(self, record: dict[str, Any], appointment_id: str) -> tuple[bool, set[int]]:
+        """The other techs on a Syncro appointment, read just before a delete: from its
+        ``user_id``/``user_ids`` when Syncro shows them (``True``), else the other active links
+        whose own Syncro listing (the poller's mirror) holds it (``False``: a lower bound)."""
+        inner = record.get("appointment") if isinstance(record.get("appointment"), dict) else record
+        users = syncro_kept(record).get("user_ids", [])
+        owner = inner.get("user_id")
+        if users or isinstance(owner, int):
+            assigned = {*users, *([owner] if isinstance(owner, int) and not isinstance(owner, bool) else [])}
+            return True, assigned - {self.tech}
+        from storage.errors import NotFound as NotStored
+        from storage.links import LinkStatus
+
+        seen: set[int] = set()
+        for link in self.storage.links.list_links():
+            if link.syncro_user_id == self.tech or link.status is not LinkStatus.ACTIVE:
+                continue
+            try:
+                self.storage.mirror.get_entry(link.syncro_user_id, int(appointment_id))
+            except NotStored:
+                continue
+            seen.add(link.syncro_user_id)
+        return False, seen
+
+    def _leave_shared(
+        self, action: DeleteOn, row: Mapping, current: dict[str, Any], *, shown: bool, others: set[int]
+    ) -> int:
+        """This tech deleted his copy of a job other techs are on: the job stays. When Syncro
+        shows its techs, this one is taken off it (the others and the job keep everything);
+        when it hides them, guessing the list could drop a tech, so his copy is put back."""
+        content = self.read_back(Side.SYNCRO, current)
+        origin = Side(row.origin.value)
+        self._mirror_syncro(current)
+        if not shown:
+            self.tally.notices.append(
+                f"{content.summary}: other technicians are on this job, so it was put back in your calendar;"
+                " ask the dispatcher to take you off it"
+            )
+            put_back = CreateOn(
+                Side.OUTLOOK, content, origin, action.pair_key, action.item_id, str(current.get("updated_at") or "")
+            )
+            return self._create(replace(put_back, replaces=row.graph_id))
+        inner = current.get("appointment") if isinstance(current.get("appointment"), dict) else current
+        owner = inner.get("user_id")
+        fields = syncro_fields(content, zone=self.zone, origin=origin, tech_syncro_user_id=None)
+        fields["user_ids"] = sorted(others)
+        fields["user_id"] = owner if owner in others else min(others)
+        self.syncro.update_appointment(int(action.item_id), {**fields, "email_customer": False})
+        self._unmirror(Side.SYNCRO, action.item_id)  # no longer this tech's
+        self._drop_row(action.pair_key)
+        self.tally.updated[Side.SYNCRO.value] += 1
+        self.tally.notices.append(f"{content.summary}: you were taken off this job; the other technicians keep it")
+        return 1
+
+    # -- a meeting between linked techs: one job, the organiser's ----------------------------------
+
+    def _assign(self, appointment_id: str, record: dict[str, Any], techs: set[int], owner: int) -> dict[str, Any]:
+        """PUT the whole form of ``record`` (as Syncro holds it) with ``techs`` on it."""
+        content = self.read_back(Side.SYNCRO, record)
+        fields = syncro_fields(content, zone=self.zone, origin=Side.OUTLOOK, tech_syncro_user_id=None)
+        fields["user_ids"], fields["user_id"] = sorted(techs), owner
+        return self.syncro.update_appointment(int(appointment_id), {**fields, "email_customer": False})
+
+    def _join(self, action: Join) -> int:
+        """Add this tech to the organiser's job and record the passive pair. Syncro's techs when
+        it shows them; else the organiser, the linked techs whose listing holds the job, and this
+        one (a tech the dispatcher added by hand and who is not linked would be dropped)."""
+        if action.pair_key in self.rows:
+            return 0
+        try:
+            current = self.syncro.get_appointment(int(action.syncro_id))
+        except NotFound:
+            return 0  # the organiser's job went meanwhile: the next plan decides again
+        shown, others = self._others_on(current, action.syncro_id)
+        inner = current.get("appointment") if isinstance(current.get("appointment"), dict) else current
+        owner = inner.get("user_id") if shown and isinstance(inner.get("user_id"), int) else action.organiser
+        writes = 0
+        if not (shown and self.tech in syncro_kept(current).get("user_ids", [])):
+            current = self._assign(action.syncro_id, current, {*others, action.organiser, self.tech}, owner)
+            writes = 1
+            self.tally.updated[Side.SYNCRO.value] += 1
+        self._mirror_syncro(current)  # his listing shows it from now on: the pair claims it
+        content = self.read_back(Side.SYNCRO, current)
+        pair = Pair(
+            action.pair_key,
+            Side.OUTLOOK,
+            syncro_id=action.syncro_id,
+            outlook_id=action.outlook_id,
+            syncro_version=str(current.get("updated_at") or ""),
+            outlook_version=action.outlook_version,
+            base=content,
+        )
+        self._save(pair, state=MappingState.SYNCED)
+        return writes
+
+    def _leave(self, action: Leave) -> int:
+        """This tech's invitation went (deleted, declined): off the organiser's job, which stays."""
+        try:
+            current = self.syncro.get_appointment(int(action.syncro_id))
+        except NotFound:
+            current = None
+        writes = 0
+        if current is not None:
+            _, others = self._others_on(current, action.syncro_id)
+            if others:
+                inner = current.get("appointment") if isinstance(current.get("appointment"), dict) else current
+                owner = inner.get("user_id") if inner.get("user_id") in others else min(others)
+                self._assign(action.syncro_id, current, others, owner)
+                self.tally.updated[Side.SYNCRO.value] += 1
+                writes = 1
+        self._unmirror(Side.SYNCRO, action.syncro_id)
+        self._drop_row(action.pair_key)
+        return writes
+
+    def _discard(self, action: Discard) -> int:
+        """Delete a copy of ours the pair no longer maps (replaced in the synced calendar): the
+        appointment lives on, so no recycle-bin entry, and the row stays as the create left it."""
+        if action.side is Side.SYNCRO:
+            raise NotImplementedError("the planner discards Outlook copies only")
+        try:
+            self.graph.delete_event(
+                self._calendar_of(action.item_id), action.item_id, if_match=f'W/"{action.expected_version}"'
+            )
+        except NotFound:
+            pass  # gone either way
+        self._unmirror(action.side, action.item_id)
+        return 1
+
+    def _calendar_of(self, event_id: str) -> str:
+        """The calendar that holds an event (its ``parentFolderId``), the synced one when unknown:
+        an event left in another calendar is addressed where it is."""
+        event = self.snapshot.outlook.get(event_id) or {}
+        return str(event.get("parentFolderId") or self.calendar_id)
 
     def _verify(self, side: Side, ids: tuple[str, ...]) -> None:
         if side is Side.OUTLOOK:  # several at once in chained $batch requests

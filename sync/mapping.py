@@ -259,7 +259,9 @@ class SyncroContext:
         region = " ".join(p for p in (_first_text(customer, "state"), _first_text(customer, "zip")) if p)
         parts = (*(_first_text(customer, k) for k in ("address", "address_2", "city")), region)
         url = ""
-        if isinstance(ticket_id, int | str) and not isinstance(ticket_id, bool) and str(ticket_id).strip():
+        # No SYNCRO_WEB_URL, no link: a bare "/tickets/42" opens nothing from Outlook or a calendar app.
+        has_id = isinstance(ticket_id, int | str) and not isinstance(ticket_id, bool) and str(ticket_id).strip()
+        if has_id and syncro_web_url.strip():
             url = f"{syncro_web_url.rstrip('/')}/tickets/{str(ticket_id).strip()}"
         context = cls(
             customer_name=name,
@@ -311,6 +313,34 @@ def _split_context(text: str) -> tuple[str, str | None]:
                 fallback = line[len("Location: ") : -len(_FALLBACK_NOTE)].strip()
         lines = lines[:first] + lines[end + 1 :]
     return "\n".join(lines), fallback
+
+
+def shown_context(raw: Mapping[str, Any]) -> list[str]:
+    """The header block (`SyncroContext.header_lines`, separator last) a Graph event's body shows
+    at its top, as read back; ``[]`` when it shows none. Never raises on shape."""
+    body = raw.get("body") if isinstance(raw, Mapping) else None
+    content = body.get("content") if isinstance(body, Mapping) else None
+    if not isinstance(content, str):
+        return []
+    kind = str(body.get("contentType") or "html").strip().lower()
+    text = html_to_text(content) if kind == "html" else content
+    lines = [line.strip() for line in _CRLF.sub("\n", text).split("\n")]
+    if CONTEXT_SEPARATOR not in lines:
+        return []
+    end = lines.index(CONTEXT_SEPARATOR)
+    first = end
+    while first > 0 and _HEADER_LINE.match(lines[first - 1]):
+        first -= 1
+    return lines[first : end + 1]
+
+
+def context_lines(appointment: Appointment, context: SyncroContext | None, *, zone: ZoneInfo) -> list[str]:
+    """The header block `graph_fields` writes for a Syncro-born ``appointment`` with ``context``."""
+    if context is None:
+        return []
+    item = normalise(appointment, zone=zone)
+    fallback = not item.location and bool(_location(context.customer_address))
+    return [_one_line(line) for line in context.header_lines(location_fallback=fallback)]
 
 
 # -- time zones ----------------------------------------------------------------------------------
@@ -607,10 +637,12 @@ def appointment_from_syncro(raw: Mapping[str, Any], *, zone: ZoneInfo) -> Appoin
     start = _syncro_time(record.get("start_at"), "start_at", zone)
     if record.get("end_at") is not None:
         end = _syncro_time(record.get("end_at"), "end_at", zone)
+    elif record.get("duration") is None:
+        end = start  # Syncro requires only a summary and a start: no end is a moment, in Outlook and the feed
     else:
         duration = record.get("duration")
         if not isinstance(duration, int | float) or isinstance(duration, bool) or not 0 <= duration <= 24 * 366:
-            raise UnmappableItem("the appointment has no end_at and no usable duration")
+            raise UnmappableItem("the appointment has no end_at and its duration is not a number of hours")
         end = start + timedelta(hours=duration)
     return normalise(
         Appointment(
@@ -623,6 +655,40 @@ def appointment_from_syncro(raw: Mapping[str, Any], *, zone: ZoneInfo) -> Appoin
         ),
         zone=zone,
     )
+
+
+# Fields of a Syncro appointment that are not content (the planner never sees them) but make it
+# the dispatcher's job: a re-create or a restore must carry them, or the job loses its customer.
+KEPT_IDS = ("customer_id", "ticket_id", "appointment_type_id")
+
+
+def _an_id(value: object) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value.strip())
+    return None
+
+
+def syncro_kept(raw: Mapping[str, Any]) -> dict[str, Any]:
+    """What a Syncro appointment holds beyond its content, as far as Syncro shows it: its
+    customer, ticket and type ids (from the nested objects when the flat id is missing) and its
+    techs (``user_ids``, which Syncro may withhold). Never raises on shape; ``{}`` for nothing."""
+    record = _unwrap_syncro(raw) if isinstance(raw, Mapping) else {}
+    kept: dict[str, Any] = {}
+    for name in KEPT_IDS:
+        value = _an_id(record.get(name))
+        nested = record.get(name.removesuffix("_id"))
+        if value is None and isinstance(nested, Mapping):
+            value = _an_id(nested.get("id"))
+        if value is not None:
+            kept[name] = value
+    users = record.get("user_ids")
+    if isinstance(users, list) and users and all(_an_id(u) is not None for u in users):
+        kept["user_ids"] = [_an_id(u) for u in users]
+    return kept
 
 
 def _syncro_time(value: object, what: str, zone: ZoneInfo) -> datetime:
@@ -639,6 +705,7 @@ def syncro_fields(
     tech_syncro_user_id: int | None,
     appointment_type_id: int | None = None,
     customer_id: int | None = None,
+    kept: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The body of ``POST /appointments`` or ``PUT /appointments/{id}`` for ``appointment``.
 
@@ -647,6 +714,8 @@ def syncro_fields(
     customer) and ``all_day`` always sent (Syncro's PUT is a whole-form save that resets omitted
     booleans). ``user_id``/``user_ids`` name the tech; pass ``tech_syncro_user_id=None`` on an
     update to leave Syncro's assignment as it is (a shared appointment keeps its other techs).
+    ``kept`` (`syncro_kept` of the appointment this one re-creates) brings back its customer,
+    ticket, type and techs, over the defaults ``appointment_type_id`` and ``customer_id``.
     Raises `UnmappableItem` when the appointment cannot be put in normal form."""
     item = normalise(appointment, zone=zone)
     summary = item.summary
@@ -670,6 +739,11 @@ def syncro_fields(
         fields["appointment_type_id"] = appointment_type_id
     if customer_id is not None:
         fields["customer_id"] = customer_id
+    kept = kept or {}
+    fields.update({name: kept[name] for name in KEPT_IDS if _an_id(kept.get(name)) is not None})
+    users = kept.get("user_ids")
+    if tech_syncro_user_id is not None and isinstance(users, list) and users:
+        fields["user_ids"] = sorted({*users, tech_syncro_user_id})
     return fields
 
 
@@ -734,6 +808,28 @@ def _graph_moment(moment: datetime) -> dict[str, str]:
     return {"dateTime": moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S"), "timeZone": "UTC"}
 
 
+def with_context(item: Appointment, context: SyncroContext | None) -> tuple[list[str], str]:
+    """What a Syncro appointment (``item``, in normal form) shows beyond its own fields, in Outlook
+    and in the ICS feed alike: the customer/ticket header lines (separator last) and the location,
+    which is the customer's address where the appointment has none."""
+    if context is None:
+        return [], item.location
+    fallback = not item.location and bool(_location(context.customer_address))
+    header = context.header_lines(location_fallback=fallback)
+    return header, _location(context.customer_address) if fallback else item.location
+
+
+def shown_from_syncro(raw: Mapping[str, Any], *, zone: ZoneInfo, syncro_web_url: str) -> tuple[Appointment, list[str]]:
+    """A Syncro appointment as Outlook and the ICS feed show it: the one reader both use. Its normal
+    form (times, all-day days, a missing end from ``duration``) with the location Outlook shows,
+    and the header lines above its notes (without the separator, which only Outlook's body needs).
+    Raises `UnmappableItem`."""
+    item = normalise(appointment_from_syncro(raw, zone=zone), zone=zone)
+    header, location = with_context(item, SyncroContext.from_syncro(raw, syncro_web_url=syncro_web_url))
+    lines = [line for line in header if line != CONTEXT_SEPARATOR]
+    return Appointment(item.summary, item.start, item.end, item.all_day, item.description, location), lines
+
+
 def graph_fields(
     appointment: Appointment, *, zone: ZoneInfo, origin: Side, extras: SyncroContext | None
 ) -> dict[str, Any]:
@@ -747,13 +843,10 @@ def graph_fields(
     item = normalise(appointment, zone=zone)
     subject = SYNCRO_TAG + item.summary if origin is Side.SYNCRO else item.summary
     description, location = item.description, item.location
-    if origin is Side.SYNCRO and extras is not None:
-        fallback = not location and bool(_location(extras.customer_address))
-        header = extras.header_lines(location_fallback=fallback)
+    if origin is Side.SYNCRO:
+        header, location = with_context(item, extras)
         if header:
             description = "\n".join([*header, description])
-        if fallback:
-            location = _location(extras.customer_address)
     fields: dict[str, Any] = {
         "subject": subject,
         "body": {"contentType": "html", "content": text_to_html(description)},

@@ -22,11 +22,15 @@ from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from sync.actions import (
+    MEETING_PREFIX,
     Action,
     Conflict,
     CreateOn,
     DeleteOn,
+    Discard,
     Forget,
+    Join,
+    Leave,
     Pair,
     Record,
     UpdateOn,
@@ -111,8 +115,8 @@ def _adoptable(pair: Pair, side: Side, candidates: Iterable[Item], *, loose: boo
     ``[O] `` tag (``extras["tagged"]``). The user's own twins and pre-existing items are not ours.
     """
     for item in sorted(candidates, key=lambda item: item.id):
-        if item.extras.get("preexisting"):
-            continue
+        if item.extras.get("preexisting") or item.extras.get("elsewhere"):
+            continue  # not ours, or a copy left in a calendar no longer synced (a move's old one)
         if "pair_key" in item.extras:
             if item.extras["pair_key"] == pair.key:
                 return item
@@ -176,7 +180,10 @@ def plan(
     (adoption: a Syncro summary that starts with ``[O] ``),
     ``no_import`` (a reason this item never starts a pair, e.g. recurring sync is off),
     ``outlook_only`` (an Outlook item that flows to Syncro only: a meeting the tech did not
-    organise, a private event shown as Busy) and ``withdrawn`` (a cancelled or declined meeting:
+    organise, a private event shown as Busy), ``meeting_of`` (``(syncro id or "", organiser)``:
+    an invitation to a meeting another linked tech organised, joined to his job, never a new
+    one; "" while his sync has not made it), ``elsewhere`` (a mapped event now in a calendar
+    other than the synced one: see `_left_calendar`) and ``withdrawn`` (a cancelled or declined meeting:
     its Syncro copy goes, whatever was edited there).
 
     Raises a `PlanError` subclass for impossible inputs (duplicate ids, an item mapped twice).
@@ -190,6 +197,10 @@ def plan(
     for side in Side:
         snapshot.guarded[side] = _guarded(side, ordered, snapshot.items[side], policy, verified_gone)
     _adopt(snapshot, ordered)
+    for item in snapshot.items[Side.OUTLOOK].values():  # an invitation's job is the organiser's, not new here
+        meeting = item.extras.get("meeting_of")
+        if isinstance(meeting, tuple) and meeting[0] and (Side.OUTLOOK, item.id) not in snapshot.claimed:
+            snapshot.claimed.add((Side.SYNCRO, str(meeting[0])))
 
     actions: list[Action] = []
     for pair in ordered:
@@ -225,6 +236,20 @@ def _decide_pair(snap: _Snapshot, pair: Pair) -> list[Action]:
     if snap.unknown(pair, Side.SYNCRO) or snap.unknown(pair, Side.OUTLOOK):
         return []  # maybe a glitch: wait for the Verify
     s, o = snap.item(pair, Side.SYNCRO), snap.item(pair, Side.OUTLOOK)
+    if pair.key.startswith(MEETING_PREFIX):  # passive: the organiser's pair syncs the job
+        if s is None:
+            return [Forget(pair.key)]  # the job is gone (the meeting was cancelled): the invitation is not ours
+        if o is None or o.extras.get("withdrawn"):
+            return [Leave(pair.key, s.id)]  # he deleted or declined his invitation: off the job
+        return []
+    if pair.released:  # the tech's event left the synced calendar, or its job went to another tech
+        if o is None or o.extras.get("elsewhere"):
+            return [Forget(pair.key)] if s is None else []  # its Syncro copy stays as it is
+        if s is None:
+            return []  # his own event, its job someone else's now: claimed, so never imported again
+        return [Record(replace(pair, released=False))]  # both in scope again: synced again
+    if o is not None and o.extras.get("elsewhere"):
+        return _left_calendar(policy, pair, s, o)
     if o is not None and o.extras.get("withdrawn"):
         if pair.origin is Side.OUTLOOK:
             return [Forget(pair.key)] if s is None else [DeleteOn(Side.SYNCRO, s.id, s.version, pair.key, s.content)]
@@ -267,6 +292,36 @@ def _decide_intent(snap: _Snapshot, pair: Pair) -> list[Action]:
         return []
     return [
         CreateOn(missing, source.content, pair.origin, pair.key, source.id, source.version, intent_at=pair.intent_at)
+    ]
+
+
+def _left_calendar(policy: Policy, pair: Pair, s: Item | None, o: Item) -> list[Action]:
+    """The pair's Outlook event is no longer in the synced calendar (the tech chose another one):
+    nothing in Syncro is deleted for it. Our ``[S]`` copy moves: re-created in the synced calendar,
+    then the old one discarded (an edit the tech made to the old copy is merged into Syncro
+    first, and the move follows in the next round). The tech's
+    own event stays where it is and is no longer synced: the pair is released (its Syncro copy
+    stays, still claimed, so it is never imported back as new; synced again if the event comes
+    back into the synced calendar)."""
+    if pair.origin is Side.OUTLOOK:
+        return [Record(replace(pair, released=True))]
+    if s is None:  # deleted in Syncro meanwhile: as anywhere, an edit of the copy wins (two-way)
+        if policy.two_way and _changed(pair, o):
+            return [CreateOn(Side.SYNCRO, o.content, pair.origin, pair.key, o.id, o.version, replaces=pair.syncro_id)]
+        return [DeleteOn(Side.OUTLOOK, o.id, o.version, pair.key, o.content)]
+    noted: list[Action] = []
+    if policy.two_way and _changed(pair, o) and o.content != s.content:
+        winner = _winner(policy, s, o)
+        merged, conflicts = merge(pair.base, s.content, o.content, winner=winner)
+        noted = [Conflict(pair.key, conflicts, winner, s.content, o.content)] if conflicts else []
+        if merged != s.content:
+            # Syncro first: the move copies what Syncro holds, so a failed write loses nothing. The
+            # old copy counts as holding the merge: it is only there to be replaced.
+            return [*noted, UpdateOn(Side.SYNCRO, s.id, merged, s.version, pair.key, in_sync_with=o.version)]
+    return [
+        *noted,
+        CreateOn(Side.OUTLOOK, s.content, pair.origin, pair.key, s.id, s.version, replaces=o.id),
+        Discard(Side.OUTLOOK, o.id, o.version, pair.key),
     ]
 
 
@@ -338,8 +393,18 @@ def _winner(policy: Policy, s: Item, o: Item) -> Side:
 def _decide_new(policy: Policy, item: Item) -> list[Action]:
     if item.extras.get("preexisting") and not policy.import_existing:
         return []  # existed before the link: imported only on request
+    if item.extras.get("elsewhere"):
+        if item.side is Side.OUTLOOK and "pair_key" in item.extras:
+            # our copy left in a calendar no longer synced (its move was interrupted): remove it
+            return [Discard(Side.OUTLOOK, item.id, item.version, str(item.extras["pair_key"]))]
+        return []  # the tech's own event in another calendar: not synced
     if item.extras.get("no_import") or item.extras.get("withdrawn"):
         return []  # left out by a setting, or a cancelled or declined meeting
+    meeting = item.extras.get("meeting_of")
+    if isinstance(meeting, tuple) and policy.two_way:
+        # a meeting another linked tech organised: join his job, or wait until his sync made it
+        syncro_id, organiser = meeting
+        return [Join(item.id, item.version, str(syncro_id), int(organiser))] if syncro_id else []
     if "pair_key" in item.extras:
         return []  # ours (our extended property), left by a pair that no longer wants it: never import it back
     if item.side is Side.OUTLOOK and not policy.two_way:
@@ -350,7 +415,13 @@ def _decide_new(policy: Policy, item: Item) -> list[Action]:
 def _guarded(
     side: Side, pairs: list[Pair], items: Mapping[str, Item], policy: Policy, verified: Collection[tuple[Side, str]]
 ) -> frozenset[str]:
-    mapped = [item_id for pair in pairs if (item_id := pair.id_on(side)) is not None]
+    # A released pair's Outlook event may be gone for good (it is not synced), but its Syncro
+    # copy vanishing is believed only as any other: Forget on a glitch would import it back.
+    mapped = [
+        item_id
+        for pair in pairs
+        if (item_id := pair.id_on(side)) is not None and not (pair.released and side is Side.OUTLOOK)
+    ]
     vanished = [item_id for item_id in mapped if item_id not in items and (side, item_id) not in verified]
     if not vanished:
         return frozenset()

@@ -360,10 +360,12 @@ class _Poll:
         tech_clients: Mapping[int, SyncroClient],
         zone: tzinfo,
         feed_base_url: str | None = None,
+        feed_ticket_base: str = "",
     ) -> None:
         self.client, self.mirror, self.cursors, self.budget = client, mirror, cursors, budget
         self.now, self.techs, self.tech_clients, self.zone = now, frozenset(techs), tech_clients, zone
         self.feed_base_url = feed_base_url
+        self.feed_ticket_base = feed_ticket_base
         self.ownership_row = _read_cursor(cursors, OWNERSHIP_KEY)
         self.mode = read_ownership(cursors)
         self.entries = {tech: {e.appointment_id: e for e in mirror.list_entries(tech)} for tech in self.techs}
@@ -398,7 +400,7 @@ class _Poll:
             # The ICS feed's bytes for this version, rendered once here rather than on a feed request.
             from ics.fragments import with_fragment
 
-            entry = with_fragment(entry, zone=self.zone, base_url=self.feed_base_url)
+            entry = with_fragment(entry, zone=self.zone, base_url=self.feed_base_url, ticket_base=self.feed_ticket_base)
         self.entries[tech][entry.appointment_id] = self.mirror.upsert_entry(entry)
         self.changed.add(tech)
 
@@ -587,6 +589,7 @@ def poll_once(
     near: tuple[int, int] = (1, 14),
     slice_days: int = 7,
     feed_base_url: str | None = None,
+    feed_ticket_base: str = "",
 ) -> PollReport:
     """Poll Syncro once within ``budget`` and queue one job per tech whose appointments changed.
 
@@ -595,7 +598,8 @@ def poll_once(
     tech's own token, used when Syncro withholds the owner fields. ``zone`` is the account's time
     zone (``GET /settings``), in which Syncro's day windows are read; ``clock`` gives aware UTC now.
     With ``feed_base_url`` (the app's public URL) each stored appointment also keeps its ICS event's
-    bytes (`ics.fragments.with_fragment`), so the feed never renders it on a request.
+    bytes (`ics.fragments.with_fragment`; ``feed_ticket_base`` starts its ticket link, as in
+    Outlook), so the feed never renders it on a request.
     Stops when the budget is spent or Syncro throttles, and resumes there next run.
     Raises SyncroError (other than 429 and 404) and StorageError; the jobs of changes already
     written to the mirror are queued even then.
@@ -612,6 +616,7 @@ def poll_once(
         tech_clients=dict(tech_clients or {}),
         zone=zone,
         feed_base_url=feed_base_url,
+        feed_ticket_base=feed_ticket_base,
     )
     round_row = _read_cursor(cursors, ROUND_KEY)
     state = RoundState.from_json(round_row.value) if round_row else RoundState(far_cursor=0)

@@ -564,13 +564,13 @@ def admin_overrides(request: WebRequest) -> WebResponse:
     raw_id = request.form.get("syncro_user_id", "").strip()
     if not email or "@" not in email or len(email) > 256:
         return _error("bad_request", status=400, detail="Enter the Microsoft account's email address.")
-    if raw_id and not (raw_id.isdigit() and len(raw_id) <= 19):
+    if raw_id and _tech_id(raw_id) is None:
         return _error("bad_request", status=400, detail="A Syncro user id is a whole number.")
-    problem = set_override(email, int(raw_id) if raw_id else None)
+    problem = set_override(email, _tech_id(raw_id))
     if problem:
         return _error("bad_request", status=400, detail=problem)
     action = "override" if raw_id else "override_removed"
-    record_admin_action(_actor(admin), action, int(raw_id) if raw_id else None, detail=email)
+    record_admin_action(_actor(admin), action, _tech_id(raw_id), detail=email)
     return redirect(f"{ADMIN_PATH}?saved=1")
 
 
@@ -584,11 +584,11 @@ def admin_remove(request: WebRequest) -> WebResponse:
     if refused:
         return refused
     assert admin is not None
-    raw_id = request.form.get("syncro_user_id", "").strip()
-    if not (raw_id.isascii() and raw_id.isdigit() and len(raw_id) <= 19):
+    tech = _tech_id(request.form.get("syncro_user_id", ""))
+    if tech is None:
         return _error("bad_request", status=400, detail="A Syncro user id is a whole number.")
-    remove_tech(int(raw_id))
-    record_admin_action(_actor(admin), "remove", int(raw_id))
+    remove_tech(tech)
+    record_admin_action(_actor(admin), "remove", tech)
     return redirect(f"{ADMIN_PATH}?removed=1")
 
 
@@ -598,6 +598,15 @@ def _admin_post_guard(request: WebRequest) -> tuple[Session | None, WebResponse 
     if refused:
         return None, refused
     return _admin_session(request)
+
+
+def _tech_id(raw: str) -> int | None:
+    """A Syncro user id from a form or query field: ASCII digits only (no sign, spaces or other
+    scripts' digits, which int() would take), in range; None otherwise."""
+    from web.responses import syncro_user_id_from
+
+    raw = raw.strip()
+    return syncro_user_id_from(raw) if raw.isascii() and raw.isdigit() else None
 
 
 def _actor(session: Session) -> str:
@@ -618,12 +627,11 @@ def admin_tech(request: WebRequest) -> WebResponse:
         return refused
     assert admin is not None
     action = request.form.get("action", "")
-    raw_id = request.form.get("syncro_user_id", "").strip()
+    tech = _tech_id(request.form.get("syncro_user_id", ""))
     if action not in _ADMIN_ACTIONS:
         return _error("bad_request", status=400, detail="That is not an action of the admin overview.")
-    if not (raw_id.isascii() and raw_id.isdigit() and len(raw_id) <= 19):
+    if tech is None:
         return _error("bad_request", status=400, detail="A Syncro user id is a whole number.")
-    tech = int(raw_id)
     outcome = _ADMIN_HANDLERS[action](admin, tech, request.form)
     if outcome.happened:  # a refused action changed nothing: nothing to log
         from oauth.links import record_admin_action
@@ -750,11 +758,11 @@ def admin_bin(request: WebRequest) -> WebResponse:
     if refused:
         return refused
     assert admin is not None
-    raw_id = request.query.get("syncro_user_id", "").strip()
-    if not (raw_id.isascii() and raw_id.isdigit() and len(raw_id) <= 19):
+    tech = _tech_id(request.query.get("syncro_user_id", ""))
+    if tech is None:
         return _error("bad_request", status=400, detail="A Syncro user id is a whole number.")
     note, _ = read_note(token_cipher(), request.cookie)
-    view = _recycle_bin_view(int(raw_id), admin, note)
+    view = _recycle_bin_view(tech, admin, note)
     return _page(200, pages.render_recycle_bin(view))
 
 

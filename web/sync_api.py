@@ -29,6 +29,16 @@ def _poll_first(deps: Any) -> dict[str, Any]:
     }
 
 
+def _is_linked(deps: Any, tech: int) -> bool:
+    from storage.errors import NotFound
+
+    try:
+        deps.storage.links.get_link(tech)
+    except NotFound:
+        return False
+    return True
+
+
 @unavailable_as_503
 def sync_now(raw_id: str, *, poll: bool = True) -> func.HttpResponse:
     """``POST /api/admin/sync/{id}``: poll Syncro, sync that tech, answer the report."""
@@ -39,6 +49,9 @@ def sync_now(raw_id: str, *, poll: bool = True) -> func.HttpResponse:
     if tech is None:
         return bad_syncro_user_id()
     deps = default_deps()
+    if not _is_linked(deps, tech):
+        # Refused before any work: the poll writes its cursors, and a 404 must change nothing.
+        return json_response(sync_tech(tech, deps=deps).to_json() | {"poll": {}}, status=404)
     polled: dict[str, Any] = {}
     if poll:
         try:

@@ -182,6 +182,7 @@ class SettingsView:
     syncro_token_needed: bool = False
     syncro_token_note: str | None = None  # "Set on 1 Dec 2026 by your admin.", never the token
     is_admin: bool = False  # the page links to the admin overview
+    released: tuple[str, ...] = ()  # own events left in a calendar no longer synced (titles)
 
     @property
     def linked(self) -> bool:
@@ -797,6 +798,7 @@ def settings_view(
         syncro_token_needed=bool(getattr(overview, "owners_hidden", False)),
         syncro_token_note=_token_note(getattr(overview, "syncro_token", None)),
         is_admin=is_admin,
+        released=tuple(getattr(overview, "released", ())),
     )
 
 

@@ -47,3 +47,12 @@ def graph_as(
     )
     assert answer.status_code < 400, answer.text
     return answer
+
+
+def unlink(product: Product, session: requests.Session, **fields: str) -> requests.Response:
+    """Unlink as the tech does: the settings page's link to the confirmation, its form posted with
+    ``fields`` (``feed``: keep or revoke; ``remove_events``: on), and the page it lands on."""
+    from local.formwalk import follow, submit
+
+    confirmation = session.get(f"{product.host_url}/api/settings/unlink")
+    return follow(session, submit(session, confirmation, form_id="unlink", fields=fields))

@@ -13,7 +13,7 @@ from local import demo
 from local.formwalk import find_form, follow, forms_of, submit
 from storage.errors import NotFound
 from storage.links import LinkStatus
-from tests.app.linking_support import LinkingStack
+from tests.app.linking_support import LinkingStack, unlink
 
 pytest_plugins = ["tests.app.linking_support"]
 
@@ -106,15 +106,7 @@ def test_a_new_feed_url_is_shown_once_and_replaces_the_old(linking_stack: Linkin
 
 def test_unlink_forgets_the_token_and_the_link(linking_stack: LinkingStack, alex_session) -> None:
     session, _ = alex_session
-    done = follow(
-        session,
-        submit(
-            session,
-            session.get(f"{linking_stack.host_url}/api/settings/unlink"),
-            form_id="unlink",
-            fields={"feed": "keep"},
-        ),
-    )
+    done = unlink(linking_stack, session, feed="keep")
     assert done.status_code == 200
     assert linking_stack.link_of(ALEX.syncro_user_id) is None
     with pytest.raises(NotFound):
@@ -125,15 +117,7 @@ def test_unlink_asking_to_remove_our_events_keeps_the_link_for_the_engine(
     linking_stack: LinkingStack, alex_session
 ) -> None:
     session, _ = alex_session
-    follow(
-        session,
-        submit(
-            session,
-            session.get(f"{linking_stack.host_url}/api/settings/unlink"),
-            form_id="unlink",
-            fields={"remove_events": "on", "feed": "keep"},
-        ),
-    )
+    unlink(linking_stack, session, remove_events="on", feed="keep")
     link = linking_stack.storage().links.get_link(ALEX.syncro_user_id)
     assert link.status is LinkStatus.UNLINKING and link.remove_outlook_events
     again = linking_stack.sign_in(session, ALEX.sign_in)  # signing in again cancels the unlink

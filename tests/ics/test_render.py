@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from icalendar import Calendar
 
 from ics.render import FeedWindow, feed_window, render_feed, sequence_of
+from sync.mapping import appointment_from_syncro
 
 LA = ZoneInfo("America/Los_Angeles")
 NOW = datetime(2026, 3, 1, 18, 0, tzinfo=UTC)
@@ -155,12 +156,19 @@ def test_a_time_without_offset_is_in_the_account_zone() -> None:
 
 def test_customer_and_ticket_join_the_description() -> None:
     item = appointment(
-        description="<p>Swap disks &amp; test</p>",
-        customer={"business_name": "Acme, Inc."},
+        description="Swap disks & test",
+        customer={"business_name": "Acme, Inc.", "address": "1 Harbor Way", "city": "Seattle"},
         ticket={"number": "1042", "subject": "Disk failing"},
+        location=None,
     )
     [event] = both_parsers(render([item]))
-    assert event["description"] == "Swap disks & test\n\nCustomer: Acme, Inc.\n\nTicket #1042 Disk failing"
+    # As in Outlook: the customer and ticket first, then the notes; the customer's address stands
+    # in for the empty location.
+    assert event["description"] == (
+        "Customer: Acme, Inc.\nTicket #1042 Disk failing\nLocation: 1 Harbor Way, Seattle (customer's address)"
+        "\nSwap disks & test"
+    )
+    assert event["location"] == "1 Harbor Way, Seattle"
 
 
 def test_missing_optional_fields_are_left_out() -> None:
@@ -243,10 +251,10 @@ NASTY = 'Call back; ask "Bo", then: reboot\\restart\nsecond line\r\nthird, done;
 def test_commas_semicolons_backslashes_and_newlines_are_escaped_and_read_back() -> None:
     feed = render([appointment(summary=NASTY, description=NASTY, location="Suite 4; 12 Main St, Town")])
     text = feed.decode()
-    assert 'SUMMARY:Call back\\; ask "Bo"\\, then: reboot\\\\restart\\nsecond' in text.replace("\r\n ", "")
+    # The title is one line, as Outlook's subject is (one reader for both: sync.mapping).
+    assert 'SUMMARY:Call back\\; ask "Bo"\\, then: reboot\\\\restart second line' in text.replace("\r\n ", "")
     [event] = both_parsers(feed)
-    expected = NASTY.strip().replace("\r\n", "\n")
-    assert event["summary"] == expected
+    assert event["summary"] == appointment_from_syncro(appointment(summary=NASTY), zone=LA).summary
     assert event["location"] == "Suite 4; 12 Main St, Town"
 
 
@@ -257,7 +265,7 @@ def test_long_lines_are_folded_at_75_octets_and_unfold_intact() -> None:
         assert len(line) <= 75
         line.decode("utf-8")  # folding never splits a UTF-8 sequence
     [event] = both_parsers(feed)
-    assert event["summary"] == summary.strip()
+    assert event["summary"] == shown_title(appointment(summary=summary))  # clipped as Outlook's subject is
     assert event["description"] == "x" * 500
 
 
@@ -269,9 +277,7 @@ def test_any_characters_at_all_give_a_valid_feed(summary: str, location: str) ->
     feed.decode("utf-8")
     assert not any(byte < 0x20 and byte not in b"\t\r\n" for byte in feed)
     [event] = both_parsers(feed)
-    kept = "".join(c for c in summary if c in "\t\n\r" or not (c < " " or c == "\x7f"))
-    kept = "".join("\ufffd" if "\ud800" <= c <= "\udfff" else c for c in kept)
-    assert event["summary"] == (kept.strip().replace("\r\n", "\n").replace("\r", "\n") or "Appointment")
+    assert event["summary"] == shown_title(appointment(summary=summary))
 
 
 # --- bad items ---------------------------------------------------------------------------
@@ -382,11 +388,19 @@ def syncro_appointments(draw: st.DrawFn) -> list[dict[str, Any]]:
     return items
 
 
+def shown_title(item: dict[str, Any]) -> str:
+    """The title Outlook's subject shows for ``item`` (one line, clipped, controls dropped; lone
+    surrogates, which JSON can carry, replaced): the feed shows the same, read by the same function."""
+    title = appointment_from_syncro(item, zone=LA).summary
+    title = "".join("\ufffd" if "\ud800" <= c <= "\udfff" else c for c in title).strip()
+    return title or "Appointment"
+
+
 def expected_from_syncro(item: dict[str, Any]) -> tuple[Any, ...]:
     """What any correct feed must say about ``item``, computed without the renderer."""
     start = datetime.fromisoformat(item["start_at"].replace("Z", "+00:00"))
     end = datetime.fromisoformat(item["end_at"].replace("Z", "+00:00"))
-    summary = " ".join([item["summary"]]).strip().replace("\r\n", "\n") or "Appointment"
+    summary = shown_title(item)
     if item["all_day"]:
         first, after = start.astimezone(LA).date(), end.astimezone(LA).date()
         return (True, first.isoformat(), max(after, first + timedelta(days=1)).isoformat(), summary)

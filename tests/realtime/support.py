@@ -142,9 +142,7 @@ def seed_fleet(product: Product, count: int, *, first_id: int = 1_500_000) -> li
         }
     )
     settings = _settings()
-    # The product's authority is tenant-bound now (docs/security.md); an older "/common" one is bound here.
-    authority = product.env["MS_AUTHORITY"].removesuffix("/common").removesuffix(f"/{demo.TENANT_ID}")
-    authority = f"{authority}/{demo.TENANT_ID}"
+    authority = product.env["MS_AUTHORITY"]  # the demo tenant's, as the product signs in at
     http = msal_session(product.sim_url("identity"), str(product.tls.ca_bundle))
     discovery: dict[str, Any] = {}
     tokens, links = services.token_service(), product.storage().links

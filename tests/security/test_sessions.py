@@ -12,7 +12,7 @@ import requests
 
 from local import demo
 from local.formwalk import find_form, follow, submit
-from tests.app.linking_support import LinkingStack
+from tests.app.linking_support import LinkingStack, unlink
 from tests.security.identity_support import session_cookie
 
 pytest_plugins = ["tests.app.linking_support"]
@@ -105,15 +105,7 @@ def test_after_unlink_the_old_session_issues_no_feed_url(linking_stack: LinkingS
     session, page = alex
     thief = _copy(linking_stack, session)
     csrf = _csrf(page)
-    done = follow(
-        session,
-        submit(
-            session,
-            session.get(f"{linking_stack.host_url}/api/settings/unlink"),
-            form_id="unlink",
-            fields={"feed": "keep"},
-        ),
-    )
+    done = unlink(linking_stack, session, feed="keep")
     assert "unlinked and you are signed out everywhere" in done.text
     refused = thief.post(f"{linking_stack.host_url}/api/settings/feed", data={"csrf_token": csrf})
     assert refused.status_code == 401
@@ -130,15 +122,7 @@ def test_unlink_asks_about_the_feed_and_does_what_was_chosen(linking_stack: Link
             unchosen = submit(session, session.get(f"{linking_stack.host_url}/api/settings/unlink"), form_id="unlink")
             assert unchosen.status_code == 400 and "keep your calendar feed" in unchosen.text
             assert linking_stack.link_of(ALEX.syncro_user_id) is not None  # nothing done
-            follow(
-                session,
-                submit(
-                    session,
-                    session.get(f"{linking_stack.host_url}/api/settings/unlink"),
-                    form_id="unlink",
-                    fields={"feed": choice},
-                ),
-            )
+            unlink(linking_stack, session, feed=choice)
             assert linking_stack.link_of(ALEX.syncro_user_id) is None
             assert (linking_stack.browser().get(url).status_code == 200) is works, choice
         finally:

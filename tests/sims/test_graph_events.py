@@ -128,6 +128,23 @@ def test_create_read_update_delete(graph: GraphHarness) -> None:
     assert session.get(f"{graph.v1}/me/events/{event['id']}").status_code == 404
 
 
+def test_an_event_is_answered_through_any_calendar_path_with_its_parent_folder(graph: GraphHarness) -> None:
+    # Event ids are unique per mailbox: live Graph answers /calendars/{other}/events/{id} with the
+    # event wherever it lives (microsoft-graph-docs#391); where it lives is its parentFolderId.
+    session = graph.session()
+    default = session.get(f"{graph.v1}/me/calendar").json()["id"]
+    work = session.post(f"{graph.v1}/me/calendars", json={"name": "Work Orders"}).json()["id"]
+    event = session.post(f"{graph.v1}/me/calendars/{default}/events", json=event_body()).json()
+    assert event["parentFolderId"] == default
+    through_other = session.get(f"{graph.v1}/me/calendars/{work}/events/{event['id']}")
+    assert through_other.status_code == 200, through_other.text
+    assert (through_other.json()["id"], through_other.json()["parentFolderId"]) == (event["id"], default)
+    listed = session.get(f"{graph.v1}/me/calendars/{work}/events").json()["value"]
+    assert listed == []  # the collection is still the calendar's own
+    unknown = session.get(f"{graph.v1}/me/calendars/AAMkAnocalendar=/events/{event['id']}")
+    assert unknown.status_code == 404
+
+
 def test_stale_if_match_is_412_and_current_one_succeeds(graph: GraphHarness) -> None:
     session = graph.session()
     event = session.post(f"{graph.v1}/me/events", json=event_body()).json()

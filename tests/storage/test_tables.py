@@ -105,6 +105,9 @@ def test_mapping_keeps_the_last_synced_content_for_the_merge(account: StorageAcc
     created = account.mappings.create_mapping(row)
     assert account.mappings.get_mapping(8, "pair").base == base
     assert account.mappings.get_mapping(8, "pair").intent_at == WHEN
+    kept = {"customer_id": 28_417_993, "ticket_id": 104_552_301, "user_ids": [1_342_117]}
+    created = account.mappings.update_mapping(dataclasses.replace(created, syncro_kept=kept))
+    assert account.mappings.get_mapping(8, "pair").syncro_kept == kept
     cleared = account.mappings.update_mapping(dataclasses.replace(created, base=None))
     assert account.mappings.get_mapping(8, "pair").base is None and cleared.etag
 

@@ -391,6 +391,15 @@ class EngineWorld:
             if r.get("user_id") == self.tech or self.tech in (r.get("user_ids") or [])
         }
 
+    def syncro_records(self) -> list[dict[str, Any]]:
+        """Every appointment as Syncro holds it (owners shown), raw."""
+        return self.sim("syncro", "GET", "/_sim/appointments").json()["appointments"]
+
+    def outlook_events(self) -> list[dict[str, Any]]:
+        """The synced calendar's events, raw."""
+        events = self.sim("graph", "GET", f"/_sim/mailboxes/{self.oid}/events").json()["events"]
+        return [e for e in events if e.get("calendarName") == self.product_link.calendar_name]
+
     def outlook_items(self) -> dict[str, Observed]:
         events = self.sim("graph", "GET", f"/_sim/mailboxes/{self.oid}/events").json()["events"]
         return {

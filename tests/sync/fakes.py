@@ -14,7 +14,20 @@ from datetime import UTC, datetime, timedelta
 from itertools import count
 from typing import Literal
 
-from sync.actions import WRITES, Action, Conflict, CreateOn, DeleteOn, Forget, Pair, Record, UpdateOn, Verify, other
+from sync.actions import (
+    WRITES,
+    Action,
+    Conflict,
+    CreateOn,
+    DeleteOn,
+    Discard,
+    Forget,
+    Pair,
+    Record,
+    UpdateOn,
+    Verify,
+    other,
+)
 from sync.model import Appointment, Item, Side
 from sync.planner import Policy, plan
 
@@ -47,15 +60,20 @@ class FakeSide:
 
     def __init__(self, side: Side, clock: count[int]) -> None:
         self.side = side
+        self.calendar = 1  # Outlook: the synced calendar (the tech may choose another)
         self.items: dict[str, Stored] = {}
         self.recycle_bin: list[Appointment] = []  # what the sync deleted
         self._clock = clock
         self._ids = count(1)
 
     def listing(self) -> list[Item]:
-        return [Item(self.side, item_id, s.version, s.content, dict(s.extras)) for item_id, s in self.items.items()]
+        """Every item; in Outlook, those of another calendar marked ``elsewhere`` (Graph answers
+        them by id, with their ``parentFolderId``, as the engine reads mapped ones)."""
+        return [self.get(item_id) for item_id in self.items]
 
     def _stamp(self, stored: Stored) -> Stored:
+        if self.side is Side.OUTLOOK:
+            stored.extras.setdefault("calendar", self.calendar)
         tick = next(self._clock)
         stored.version = f"v{tick}"
         stored.extras["modified_at"] = tick
@@ -101,9 +119,17 @@ class FakeSide:
         self.recycle_bin.append(stored.content)
         del self.items[item_id]
 
+    def discard(self, item_id: str, *, expected_version: str) -> None:
+        """A copy of ours replaced elsewhere: gone, and not into the recycle bin."""
+        self._expect(item_id, expected_version)
+        del self.items[item_id]
+
     def get(self, item_id: str) -> Item:
         s = self.items[item_id]
-        return Item(self.side, item_id, s.version, s.content, dict(s.extras))
+        extras = dict(s.extras)
+        if extras.pop("calendar", self.calendar) != self.calendar:
+            extras["elsewhere"] = True
+        return Item(self.side, item_id, s.version, s.content, extras)
 
     def _expect(self, item_id: str, version: str) -> Stored:
         stored = self.items.get(item_id)
@@ -126,6 +152,7 @@ class World:
     glitch: Side | None = None  # that side's first listing comes back empty
     run_twice: bool = False  # the first round's actions are applied twice
     writes: int = 0
+    replaced: dict[str, str] = field(default_factory=dict)  # an id re-created (e.g. moved) -> its pair key
 
     def __post_init__(self) -> None:
         self.sides = {side: FakeSide(side, self.clock) for side in Side}
@@ -197,6 +224,9 @@ class World:
                 self.sides[side].delete(item_id, expected_version=action.expected_version)
                 _fail_if(fault, "halfway")
                 self.pairs.pop(key, None)
+            case Discard(side=side, item_id=item_id):
+                _fail_if(fault, "before")
+                self.sides[side].discard(item_id, expected_version=action.expected_version)
             case Forget(pair_key=key):
                 self.pairs.pop(key, None)
             case Record(pair=pair):
@@ -218,6 +248,8 @@ class World:
             other(side), action.source_id, action.source_version
         )
         self.pairs[key] = intent  # written before the create, so a crash leaves a trace to adopt
+        if action.replaces is not None:
+            self.replaced[action.replaces] = key
         _fail_if(fault, "before")
         created = self.sides[side].create(action.content, pair_key=key, origin=action.origin)
         _fail_if(fault, "halfway")

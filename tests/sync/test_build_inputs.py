@@ -159,3 +159,21 @@ def test_an_unreadable_event_is_skipped_with_its_reason_and_a_short_title_to_fin
     (skipped,) = inputs.skipped
     assert skipped["side"] == "outlook" and skipped["id"] == "e1" and "start" in skipped["reason"]
     assert skipped["summary"].startswith("Quarterly") and len(skipped["summary"]) <= 60
+
+
+def test_only_a_parent_that_is_another_calendar_of_the_mailbox_counts_as_elsewhere() -> None:
+    from types import SimpleNamespace
+
+    from sync.engine import other_calendars
+
+    asked: list[str] = []
+
+    class Graph:
+        def calendars(self) -> list[SimpleNamespace]:
+            asked.append("calendars")
+            return [SimpleNamespace(id="home"), SimpleNamespace(id="work")]
+
+    home = {"a": {"parentFolderId": "home"}, "b": {}}
+    assert other_calendars(Graph(), "home", home) == frozenset() and asked == []  # nothing suspicious: no call
+    moved = {**home, "c": {"parentFolderId": "work"}, "d": {"parentFolderId": "AQMk-another-form-of-home"}}
+    assert other_calendars(Graph(), "home", moved) == frozenset({"work"})  # an unknown form is never elsewhere

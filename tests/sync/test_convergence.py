@@ -70,6 +70,7 @@ class Convergence(RuleBasedStateMachine):
         self.policy = Policy(two_way=self.two_way, conflict=conflict, guard_count=3, guard_fraction=0.5)  # type: ignore[arg-type]
         self.world = World(self.policy)
         self.things: list[Thing] = []
+        self.released = 0  # pairs whose Outlook event was left in an old calendar
         for side, olds in ((S, old_syncro), (O, old_outlook)):
             for content in olds:
                 self._add(side, content, preexisting=True)
@@ -130,6 +131,37 @@ class Convergence(RuleBasedStateMachine):
             self.world.sides[side].user_update(thing.ids[side], content)  # type: ignore[arg-type]
             thing.now[side], thing.touched[side] = content, self._tick(side, thing.ids[side])  # type: ignore[arg-type]
 
+    @rule()
+    def user_switches_calendar(self) -> None:
+        """The tech chooses another (new) Outlook calendar on the settings page: what is in the
+        old one stays there. Our copies of Syncro's appointments move to the new one; the tech's
+        own events stay behind, no longer synced, and their Syncro copies stay (issue 17)."""
+        self.world.outlook.calendar += 1
+
+    def _elsewhere(self, thing: Thing) -> bool:
+        outlook_id = thing.ids[O]
+        stored = self.world.outlook.items.get(outlook_id) if outlook_id else None
+        return stored is not None and stored.extras.get("calendar") != self.world.outlook.calendar
+
+    def _left_behind(self) -> None:
+        """Before a sync: the tech's own events left in an old calendar are no longer synced. A
+        synced one becomes two unsynced appointments (its Syncro copy, his event); one never
+        synced stays his alone."""
+        things: list[Thing] = []
+        for thing in self.things:
+            if thing.origin is not O or thing.only_on is not None or not self._elsewhere(thing):
+                things.append(thing)
+                continue
+            mine = Thing(origin=O, only_on=O)
+            mine.ids[O], mine.now[O], mine.touched[O] = thing.ids[O], thing.now[O], thing.touched[O]
+            things.append(mine)
+            if thing.base is not None and thing.now[S] is not None:
+                copy = Thing(origin=S, only_on=S)
+                copy.ids[S], copy.now[S], copy.touched[S] = thing.ids[S], thing.now[S], thing.touched[S]
+                things.append(copy)
+            self.released += thing.base is not None
+        self.things = things
+
     # -- faults for the next sync -----------------------------------------------------------------
 
     @rule(
@@ -151,6 +183,7 @@ class Convergence(RuleBasedStateMachine):
     @rule()
     def sync(self) -> None:
         self.conflicted = False  # set when the user's edits collide (convergence_model.expected)
+        self._left_behind()
         fates = [self._expected(thing) for thing in self.things]
         noted = len(self.world.conflicts)
         binned = {side: len(self.world.sides[side].recycle_bin) for side in Side}
@@ -169,10 +202,13 @@ class Convergence(RuleBasedStateMachine):
             assert deleted == Counter(gone[side] for _, gone in fates if side in gone), f"{side} deleted {deleted}"
         assert self.world.plan() == [], "a plan right after a sync must be empty"
         assert (len(self.world.conflicts) > noted) == self.conflicted, "conflicts are noted for the settings page"
-        for pair in self.world.pairs.values():
+        synced_pairs = [pair for pair in self.world.pairs.values() if not pair.released]
+        for pair in synced_pairs:
             assert pair.syncro_id in self.world.syncro.items and pair.outlook_id in self.world.outlook.items
+            assert not self.world.outlook.get(pair.outlook_id).extras.get("elsewhere"), "a pair left behind"
         synced = [t for t, (content, _) in zip(self.things, fates, strict=True) if content and t.only_on is None]
-        assert len(self.world.pairs) == len(synced)
+        assert len(synced_pairs) == len(synced)
+        assert len(self.world.pairs) - len(synced_pairs) <= self.released
         self._learn(fates)
 
     def teardown(self) -> None:
@@ -186,6 +222,10 @@ class Convergence(RuleBasedStateMachine):
 
     def _learn(self, fates: list[Fate]) -> None:
         pairs = {(side, p.id_on(side)): (p.syncro_id, p.outlook_id) for p in self.world.pairs.values() for side in Side}
+        for old, key in self.world.replaced.items():  # an item re-created (a moved copy): its old id
+            pair = self.world.pairs.get(key)
+            if pair is not None and old.startswith("o"):
+                pairs[O, old] = (pair.syncro_id, pair.outlook_id)
         self.things = settled(self.things, fates, pairs)
 
 

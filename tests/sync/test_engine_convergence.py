@@ -43,9 +43,10 @@ from hypothesis import HealthCheck, event, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, precondition, rule, run_state_machine_as_test
 
+from local import demo
 from storage.mappings import MappingState
 from sync.engine import SyncReport
-from sync.mapping import OUTLOOK_TAG, SYNCRO_TAG
+from sync.mapping import OUTLOOK_TAG, SYNCRO_TAG, SyncroContext, appointment_from_syncro, context_lines, shown_context
 from sync.model import Appointment, Side
 from tests.app.linking_support import LinkingStack
 from tests.sync import convergence_model
@@ -129,6 +130,8 @@ faults = st.one_of(
 @dataclass
 class Thing(convergence_model.Thing):
     ticket: bool = False  # made in Syncro for a ticket: Outlook shows its customer and ticket
+    ticket_id: int = demo.FIRST_TICKET_ID  # which ticket, when ``ticket`` (the dispatcher relinks it)
+    seen_ticket: int = demo.FIRST_TICKET_ID  # the ticket the last sync saw (what a re-create carries)
 
     def copy_side(self) -> Side:
         """The side holding the tagged copy."""
@@ -299,6 +302,47 @@ class EngineConvergence(RuleBasedStateMachine):
         assert content is not None
         self._write(thing, side, ("summary",), content, TAG_STYLES[thing.origin][tag_style])
 
+    @precondition(lambda self: self.things)
+    @rule(data=st.data())
+    @step
+    def dispatcher_relinks_the_ticket(self, data: st.DataObject) -> None:
+        """The dispatcher links a ticketed appointment to the other ticket: not content, but
+        Outlook shows it, so the copy must follow (issue 17)."""
+        ticketed = [t for t in self._live(S) if t.ticket]
+        if not ticketed:
+            return
+        thing = data.draw(st.sampled_from(ticketed))
+        other = demo.FIRST_TICKET_ID + (1 if thing.ticket_id == demo.FIRST_TICKET_ID else 0)
+        self.world.syncro_update(thing.ids[S], {"ticket_id": other})  # type: ignore[arg-type]
+        thing.ticket_id = other
+        self.dirty = True
+        _note("a ticket relinked")
+
+    @precondition(lambda self: self.linked)
+    @rule(data=st.data())
+    @step
+    def admin_restores_from_the_bin(self, data: st.DataObject) -> None:
+        """The admin restores something the sync deleted: it comes back once, on the side it was
+        born, whole (a Syncro one with its customer and ticket), and syncs like a new item."""
+        from sync.engine import restore_entry
+
+        entries = self.world.recycle_bin()
+        if not entries:
+            return
+        entry = data.draw(st.sampled_from(sorted(entries, key=lambda e: e.entry_id)))
+        side = Side(entry.origin)
+        restored = restore_entry(self.world.tech, entry.entry_id, deps=self.world.deps())
+        kept = entry.content.get("syncro") or {}
+        content = Appointment.from_json(entry.content)
+        only_on = O if side is O and not self.two_way else None
+        thing = Thing(origin=side, only_on=only_on, ticket="ticket_id" in kept)
+        thing.ticket_id = thing.seen_ticket = int(kept.get("ticket_id") or demo.FIRST_TICKET_ID)
+        thing.ids[side], thing.now[side], thing.touched[side] = restored["id"], content, self._tick()
+        self.things.append(thing)
+        self.world.tick()
+        self.dirty = True
+        _note("a restore")
+
     # -- faults for the next sync -----------------------------------------------------------------
 
     def _arm(self, armed: list[tuple[str, ...]]) -> tuple[set[str], str | None]:
@@ -407,6 +451,7 @@ class EngineConvergence(RuleBasedStateMachine):
             raise AssertionError(f"no quiet sync after {QUIET_WITHIN}: the last one did {reports[-1]}")
 
         self._check(fates, bin_before)
+        self._check_whole(fates)
         noted = any(report.conflicts for report in reports)
         if not crashes:  # a crash can take the report of the sync that saw the conflict with it
             assert noted == self.conflicted, f"conflict reported: {noted}, expected: {self.conflicted}"
@@ -453,6 +498,29 @@ class EngineConvergence(RuleBasedStateMachine):
                 assert (s.title, o.title) == (s.content.summary, SYNCRO_TAG + o.content.summary), row
             else:
                 assert (s.title, o.title) == (OUTLOOK_TAG + s.content.summary, o.content.summary), row
+
+    def _check_whole(self, fates: list[Fate]) -> None:
+        """No appointment loses a field it had except by a person's edit: a ticketed one keeps its
+        customer and (current) ticket through re-creates and restores; and every ``[S]`` copy
+        shows the customer and ticket its appointment has now (issue 17)."""
+        records = {str(r["id"]): r for r in self.world.syncro_records()}
+        events = {str(e["id"]): e for e in self.world.outlook_events()}
+        for row in self.world.rows():
+            record = records[str(row.syncro_id)]
+            thing = next((t for t in self.things if t.ids[S] == str(row.syncro_id) or t.ids[O] == row.graph_id), None)
+            if thing is not None and thing.ticket:
+                # its ticket now, or (re-created after the dispatcher deleted it) the one last synced
+                assert record.get("customer_id") == demo.CUSTOMER_ID, f"{row.syncro_id} lost its customer: {record}"
+                assert record.get("ticket_id") in (thing.ticket_id, thing.seen_ticket), f"lost its ticket: {record}"
+                thing.ticket_id = thing.seen_ticket = int(record["ticket_id"])
+            if row.origin.value == S.value:
+                context = SyncroContext.from_syncro(record, syncro_web_url=self.world.deps().syncro_web_url)
+                content = appointment_from_syncro(record, zone=ZONE)
+                shown = shown_context(events[str(row.graph_id)])
+                assert shown == context_lines(content, context, zone=ZONE), f"stale header on {row.graph_id}: {shown}"
+        for thing, (content, _) in zip(self.things, fates, strict=True):
+            if thing.ticket and content is not None and thing.only_on is None:
+                _note("a ticketed appointment kept")
 
     def _expected(self, t: Thing) -> tuple[Appointment | None, dict[Side, Appointment]]:
         outcome = expected(t, two_way=self.two_way, conflict=self.conflict)

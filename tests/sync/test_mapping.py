@@ -454,7 +454,7 @@ def test_outlook_born_items_and_items_without_context_get_no_header() -> None:
         (syncro_raw(start_at="tomorrow"), "not an ISO 8601 time"),
         (syncro_raw(start_at="2026-02-30T10:00:00Z"), "not a valid time"),
         (syncro_raw(end_at="2026-03-10T08:00:00-07:00"), "before the start"),
-        (syncro_raw(end_at=None), "no end_at"),
+        (syncro_raw(end_at=None, duration="two"), "duration is not a number of hours"),
         (syncro_raw(start_at="0001-01-01T00:00:00Z"), "outside the years"),
         (syncro_raw(summary={"a": 1}), "summary is a dict"),
         (syncro_raw(all_day="maybe"), "all_day"),
@@ -658,3 +658,48 @@ def test_tags_never_stack(junk: str, summary: str, origin: Side, zone: ZoneInfo)
     # Writing what was read back changes nothing: the tag is never added twice.
     read = appointment_from_graph(graph_raw(subject=subject), zone=zone)
     assert graph_fields(read, zone=zone, origin=origin, extras=None)["subject"] == subject
+
+
+def test_what_a_syncro_appointment_holds_beyond_content_is_kept_for_a_recreate() -> None:
+    from sync.mapping import syncro_kept
+
+    record = {
+        "appointment": {
+            "id": 5_560_138_523,
+            "start_at": "2026-12-02T09:00:00-08:00",
+            "customer_id": None,
+            "customer": {"id": 28_417_993},
+            "ticket_id": 104_552_301,
+            "user_ids": [1_342_117, 1_342_118],
+        }
+    }
+    kept = syncro_kept(record)
+    assert kept == {"customer_id": 28_417_993, "ticket_id": 104_552_301, "user_ids": [1_342_117, 1_342_118]}
+    assert syncro_kept({"start_at": "x", "ticket_id": True, "user_ids": ["a"]}) == {}
+    zone = ZoneInfo("America/Los_Angeles")
+    content = Appointment("Visit", datetime(2026, 12, 2, 17, tzinfo=UTC), datetime(2026, 12, 2, 18, tzinfo=UTC))
+    fields = syncro_fields(content, zone=zone, origin=Side.SYNCRO, tech_syncro_user_id=1_342_117, kept=kept)
+    assert (fields["customer_id"], fields["ticket_id"]) == (28_417_993, 104_552_301)
+    assert fields["user_ids"] == [1_342_117, 1_342_118]
+
+
+def test_the_customer_and_ticket_header_we_write_reads_back_as_written() -> None:
+    from sync.mapping import SyncroContext, context_lines, shown_context
+
+    zone = ZoneInfo("America/Los_Angeles")
+    content = Appointment("Visit", datetime(2026, 12, 2, 17, tzinfo=UTC), datetime(2026, 12, 2, 18, tzinfo=UTC))
+    context = SyncroContext("Fabrikam Ltd", "20410", "Replace <server>", "400 Harbor Way", "https://x.test/tickets/1")
+    written = graph_fields(content, zone=zone, origin=Side.SYNCRO, extras=context)
+    assert shown_context(written) == context_lines(content, context, zone=zone) != []
+    other = SyncroContext("Fabrikam Ltd", "20411", "Firewall", "400 Harbor Way", "https://x.test/tickets/2")
+    assert shown_context(written) != context_lines(content, other, zone=zone)
+    plain = graph_fields(content, zone=zone, origin=Side.SYNCRO, extras=None)
+    assert shown_context(plain) == [] == context_lines(content, None, zone=zone)
+
+
+def test_a_syncro_appointment_without_an_end_lasts_its_duration_or_is_a_moment() -> None:
+    # Syncro requires only a summary and a start; Outlook and the ICS feed read it alike.
+    timed = appointment_from_syncro(syncro_raw(end_at=None, duration=1.5), zone=LA)
+    assert timed.end - timed.start == timedelta(minutes=90)
+    moment = appointment_from_syncro(syncro_raw(end_at=None), zone=LA)
+    assert moment.end == moment.start

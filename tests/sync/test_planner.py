@@ -346,3 +346,43 @@ def test_a_create_whose_intent_moved_on_is_not_made_twice() -> None:
     assert world.outlook.items == {}
     world.sync()
     assert [s.content for s in world.outlook.items.values()] == [BASE]
+
+
+# -- the tech chose another calendar (issue 17) ---------------------------------------------------
+
+
+def test_our_copy_left_in_another_calendar_is_recreated_then_discarded_and_nothing_deleted_in_syncro() -> None:
+    from sync.actions import Discard
+
+    actions = decide(synced(S), item(S, "s1", "sv1"), item(O, "o1", "ov1", elsewhere=True))
+    assert actions == [CreateOn(O, BASE, S, "p", "s1", "sv1", replaces="o1"), Discard(O, "o1", "ov1", "p")]
+
+
+def test_an_edit_of_our_copy_before_the_switch_moves_with_it_and_reaches_syncro() -> None:
+    from sync.actions import Discard
+
+    actions = decide(synced(S), item(S, "s1", "sv1"), item(O, "o1", "ov2", retitled, elsewhere=True))
+    assert actions == [UpdateOn(S, "s1", retitled, "sv1", "p", in_sync_with="ov2")]  # Syncro first: nothing lost
+    actions = decide(synced(S), item(S, "s1", "sv2", retitled), item(O, "o1", "ov2", retitled, elsewhere=True))
+    assert actions == [
+        CreateOn(O, retitled, S, "p", "s1", "sv2", replaces="o1"),
+        Discard(O, "o1", "ov2", "p"),
+    ]
+
+
+def test_the_techs_own_event_left_in_another_calendar_is_released_and_its_syncro_copy_kept() -> None:
+    pair = synced(O)
+    assert decide(pair, item(S, "s1", "sv1"), item(O, "o1", "ov1", elsewhere=True)) == [
+        Record(replace(pair, released=True))
+    ]
+    released = replace(pair, released=True)
+    assert decide(released, item(S, "s1", "sv2", retitled), item(O, "o1", "ov2", moved, elsewhere=True)) == []
+    assert decide(released, item(S, "s1", "sv1"), None) == []  # deleted in the old calendar: the copy stays
+    assert decide(released, item(S, "s1", "sv1"), item(O, "o1", "ov1")) == [Record(pair)]  # back: synced again
+    assert decide(released, None, item(O, "o1", "ov1", elsewhere=True)) == [Forget("p")]
+
+
+def test_the_techs_own_event_whose_job_went_to_another_tech_is_never_imported_again() -> None:
+    released = replace(synced(O), released=True)
+    assert decide(released, None, item(O, "o1", "ov2", retitled)) == []
+    assert decide(released, item(S, "s1", "sv2"), item(O, "o1", "ov2", retitled)) == [Record(synced(O))]

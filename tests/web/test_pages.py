@@ -1061,3 +1061,14 @@ def test_the_syncro_token_step_has_the_steps_a_checked_form_and_a_plainly_warned
     assert page.by_id("skip").attrs["href"] == views.SETTINGS_PATH + "?skipped=token"
     problem = parse(PAGES["syncro-token-problem"])
     assert problem.by_id("notice").attrs["class"] == "notice problem" and "Step 2" not in PAGES["syncro-token-problem"]
+
+
+def test_events_left_in_a_calendar_no_longer_synced_are_named_and_explained() -> None:
+    html = render_settings(linked_view(released=("Dentist", "Team lunch")))
+    page = parse(html)
+    assert page.by_id("released").tag == "ul" and "Dentist" in html and "Team lunch" in html
+    assert "No longer synced: 2 events in the calendar you synced before" in html
+    assert "Their copies in Syncro stay too" in html
+    many = render_settings(linked_view(released=tuple(f"Event {n}" for n in range(13))))
+    assert "and 3 more." in many and "Event 12" not in many
+    assert 'id="released"' not in render_settings(linked_view())

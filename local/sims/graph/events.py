@@ -180,11 +180,14 @@ class EventRoutes:
         return GraphResponse(200, body, self._applied(ctx))
 
     def _item(self, ctx: Ctx) -> Instance:
-        """The addressed item; through /calendars/{id}/events it must live in that calendar."""
+        """The addressed item. Event ids are unique per mailbox, and Graph answers an item
+        addressed through ``/calendars/{id}/events/{event}`` whatever calendar holds it (the
+        calendar in the path must exist; microsoft-graph-docs#391): a client learns where the
+        event lives from its ``parentFolderId``, never from the path."""
         self._transient_conflict()
         item = self.store.get_item(ctx.me, ctx.params["id"])
-        if "calendar" in ctx.params and item.event.calendar_id != self._calendar(ctx).id:
-            raise GraphError(404, "ErrorItemNotFound", "The specified object was not found in the store.")
+        if "calendar" in ctx.params:
+            self._calendar(ctx)  # an unknown calendar is still 404
         return item
 
     def _transient_conflict(self) -> None:

@@ -20,8 +20,9 @@ INDEXES = ["first", "second", "third", "fourth", "last"]
 MAX_OCCURRENCES = 5000  # guards noEnd series against unbounded expansion
 
 
-def normalise(recurrence: Any, first_day: date) -> dict[str, Any]:
-    """The recurrence as Graph echoes it, or 400 for what Graph would refuse."""
+def normalise(recurrence: Any, first_day: date, zone: str = "") -> dict[str, Any]:
+    """The recurrence as Graph echoes it, or 400 for what Graph would refuse. ``zone``: the
+    start's zone, which Graph gives the range when the client names none."""
     if not isinstance(recurrence, dict):
         raise bad_request("Invalid recurrence: expected an object.")
     pattern, rng = recurrence.get("pattern"), recurrence.get("range")
@@ -53,10 +54,10 @@ def normalise(recurrence: Any, first_day: date) -> dict[str, Any]:
         raise bad_request("month is required for this recurrence pattern.", "ErrorInvalidRequest")
     if normal_pattern["firstDayOfWeek"] not in DAYS or normal_pattern["index"] not in INDEXES:
         raise bad_request("Invalid firstDayOfWeek or index in recurrence pattern.", "ErrorInvalidRequest")
-    return {"pattern": normal_pattern, "range": _normalise_range(rng, first_day)}
+    return {"pattern": normal_pattern, "range": _normalise_range(rng, first_day, zone)}
 
 
-def _normalise_range(rng: dict[str, Any], first_day: date) -> dict[str, Any]:
+def _normalise_range(rng: dict[str, Any], first_day: date, zone: str) -> dict[str, Any]:
     kind = rng.get("type")
     if kind not in RANGES:
         raise bad_request(f"Invalid recurrence range type '{kind}'.", "ErrorInvalidRequest")
@@ -71,7 +72,7 @@ def _normalise_range(rng: dict[str, Any], first_day: date) -> dict[str, Any]:
         "type": kind,
         "startDate": start.isoformat(),
         "endDate": end.isoformat() if end else "0001-01-01",
-        "recurrenceTimeZone": rng.get("recurrenceTimeZone") or "",
+        "recurrenceTimeZone": rng.get("recurrenceTimeZone") or zone,
         "numberOfOccurrences": count if kind == "numbered" else 0,
     }
 

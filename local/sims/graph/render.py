@@ -107,6 +107,7 @@ def render_event(item: Instance, mailbox: Mailbox, options: ReadOptions) -> dict
         "reminderMinutesBeforeStart": fields.get("reminderMinutesBeforeStart", 15),
         "isReminderOn": fields.get("isReminderOn", True),
         "hasAttachments": False,
+        "parentFolderId": event.calendar_id,  # the calendar that holds it
         "subject": fields.get("subject", ""),
         "bodyPreview": html_to_text(render_body(body, False, False)["content"])[:255],
         "importance": fields.get("importance", "normal"),

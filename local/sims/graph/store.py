@@ -160,7 +160,9 @@ class GraphStore:
             raise GraphError(400, "ErrorInvalidRequest", "Your request can't be completed. Start and End are required.")
         is_all_day = bool(write.is_all_day)
         check_times(write.start, write.end, is_all_day)
-        recurrence = normalise(write.recurrence, write.start.local.date()) if write.recurrence else None
+        recurrence = (
+            normalise(write.recurrence, write.start.local.date(), write.start.zone) if write.recurrence else None
+        )
         now = self.clock.now()
         with self.lock:
             event = StoredEvent(
@@ -198,7 +200,7 @@ class GraphStore:
         check_times(start, end, is_all_day)
         recurrence = event.recurrence
         if write.has_recurrence:
-            recurrence = normalise(write.recurrence, start.local.date()) if write.recurrence else None
+            recurrence = normalise(write.recurrence, start.local.date(), start.zone) if write.recurrence else None
         if recurrence != event.recurrence or start.local != event.start.local:
             # A new pattern or series start rebuilds the series: exceptions and deletions go.
             event.overrides.clear()
