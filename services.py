@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from oauth.flow import LinkingServices
     from oauth.tokens import TokenService
     from storage import StorageAccount
-    from sync.budget import RequestBudget
+    from sync.budget import RequestBudget, SharedBudget
     from sync.graph import GraphClient
     from sync.syncro import SyncroClient
     from sync.syncro_tokens import SyncroTokenService
@@ -83,7 +83,24 @@ def syncro_client() -> SyncroClient:
     from sync.syncro import SyncroClient
 
     settings = get_settings()
-    return SyncroClient(settings.syncro_base_url, api_token=settings.syncro_api_token, ca_bundle=settings.ca_bundle)
+    return SyncroClient(
+        settings.syncro_base_url,
+        api_token=settings.syncro_api_token,
+        ca_bundle=settings.ca_bundle,
+        budget=syncro_budget(),
+    )
+
+
+@functools.cache
+def syncro_budget() -> SharedBudget:
+    """Syncro's requests for the whole app: every instance and every caller (poller, webhook, sync
+    jobs, token checks) takes from one ledger in Table Storage (docs/budget.md). Every SyncroClient
+    the app builds asks it before each request."""
+    from settings import get_settings
+    from storage.syncro_budget import SyncroBudgetStore
+    from sync.budget import SharedBudget
+
+    return SharedBudget(SyncroBudgetStore(storage_account()), get_settings().sync.requests_per_minute)
 
 
 def graph_client(access_token: str) -> GraphClient:
@@ -146,29 +163,31 @@ def syncro_token_service() -> SyncroTokenService:
     return SyncroTokenService(
         SyncroTokenStore(account),
         token_cipher(),
-        lambda token: SyncroClient(settings.syncro_base_url, api_token=token, ca_bundle=settings.ca_bundle),
+        lambda token: SyncroClient(
+            settings.syncro_base_url, api_token=token, ca_bundle=settings.ca_bundle, budget=syncro_budget()
+        ),
         account.clock,
     )
 
 
 @functools.cache
 def poll_budget() -> RequestBudget:
-    """The poller's share of Syncro's 180 requests a minute, for this process (the poll timer is a
-    singleton across instances, so one process polls at a time)."""
+    """The most the poller spends a minute (the poll timer is a singleton across instances, so one
+    process polls at a time); every request also comes out of the app-wide `syncro_budget`."""
     from settings import get_settings
     from sync.budget import RequestBudget
 
     return RequestBudget(get_settings().sync.poll_requests_per_minute)
 
 
-# Syncro's 180 requests a minute are shared: the poller keeps to its setting (default 60), sync jobs
-# need most of the rest, and webhooks (a re-read each, plus owner probes) get this many.
+# A burst guard per instance: one instance's webhooks never spend more than this a minute. The
+# account-wide limit is `syncro_budget`, which also reserves the webhooks' share there.
 WEBHOOK_REQUESTS_PER_MINUTE = 30
 
 
 @functools.cache
 def webhook_budget() -> RequestBudget:
-    """The Syncro webhook's share of Syncro's requests, for this process."""
+    """The most one instance's Syncro webhooks spend a minute (within `syncro_budget`)."""
     from sync.budget import RequestBudget
 
     return RequestBudget(WEBHOOK_REQUESTS_PER_MINUTE)
@@ -200,6 +219,7 @@ def reset() -> None:
         syncro_token_service,
         poll_budget,
         webhook_budget,
+        syncro_budget,
     ):
         cached.cache_clear()
     from ics.feed import reset_caches

@@ -72,6 +72,7 @@ class SyncOptions:
     customer_id: int | None = None  # ditto
     syncro_web_url: str = ""  # e.g. https://acme.syncromsp.com, for ticket links on Outlook events
     poll_requests_per_minute: int = 60  # the poller's share of Syncro's 180 a minute
+    requests_per_minute: int = 150  # every instance and caller together (sync.budget.SharedBudget)
 
 
 @dataclass(frozen=True)
@@ -402,6 +403,9 @@ def _sync_options(env: Mapping[str, str]) -> SyncOptions:
         customer_id=_optional_id(env, "SYNCRO_CUSTOMER_ID"),
         syncro_web_url=web,
         poll_requests_per_minute=_int(env, "SYNCRO_POLL_REQUESTS_PER_MINUTE", 60, low=1, high=180),
+        # The whole app's budget, across instances: under Syncro's 180 for clock skew and the MSP's
+        # other integrations on the same account (docs/budget.md).
+        requests_per_minute=_int(env, "SYNCRO_REQUESTS_PER_MINUTE", 150, low=10, high=180),
     )
 
 

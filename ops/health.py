@@ -1,5 +1,6 @@
 """The health report behind ``GET /api/health``: status only for anonymous callers; version,
-storage reachability, counts and Syncro ownership for callers allowed the details."""
+storage reachability, counts, Syncro ownership and the shared Syncro budget for callers allowed
+the details."""
 
 from __future__ import annotations
 
@@ -39,7 +40,7 @@ def _full_report(version: str, open_storage: Callable[[], StorageAccount]) -> He
             "queue_depth": account.sync_queue.depth(),
             "poison_depth": account.sync_queue.poison_depth(),
         }
-        syncro = _syncro_ownership(account)
+        syncro = {**_syncro_ownership(account), "budget": _syncro_budget(account)}
     except SettingsError as error:
         return _unhealthy(version, f"configuration: {error}")
     except StorageError as error:
@@ -64,6 +65,19 @@ def _syncro_ownership(account: StorageAccount) -> dict[str, Any]:
         answer["note"] = OwnershipUnknown(missing).explanation
         answer["techs_without_token"] = [str(tech) for tech in missing]
     return answer
+
+
+def _syncro_budget(account: StorageAccount) -> dict[str, Any]:
+    """The app's shared Syncro budget now: requests granted in the last 64 s, per caller, and who
+    was refused lately (`sync.budget.BudgetStatus`)."""
+    import time
+
+    from settings import get_settings
+    from storage.syncro_budget import SyncroBudgetStore
+    from sync.budget import Limits, status_of
+
+    ledger, _ = SyncroBudgetStore(account).read()
+    return status_of(ledger, Limits.of(get_settings().sync.requests_per_minute), time.time()).to_json()
 
 
 def _unhealthy(version: str, reason: str) -> HealthReport:

@@ -46,6 +46,7 @@ from typing import TYPE_CHECKING, Any
 from storage.account import utc_now
 from storage.job_status import JobOutcome, JobStatusStore
 from storage.sync_queue import FanOut, SyncJob, parse_message
+from sync.budget import Caller, spending_as
 
 if TYPE_CHECKING:
     from sync.engine import SyncDeps, SyncReport
@@ -131,9 +132,14 @@ def run_job(
         deps = deps_factory()
         statuses = JobStatusStore(deps.storage)
         _started(deps, statuses, job)
-        report = _sync(tech, deps, reason=job.reason, delivery=delivery)
+        with spending_as(Caller.JOB) as spending:
+            report = _sync(tech, deps, reason=job.reason, delivery=delivery)
         outcome, detail = _outcome(report)
-        if outcome == JobOutcome.BUSY:
+        if spending.refusals and outcome in (JobOutcome.FAILED, JobOutcome.PARTIAL):
+            # The app's Syncro budget sent it away before Syncro was asked: not a failure to
+            # retry towards poison, but work to do again once a request frees up.
+            outcome, detail = JobOutcome.PARTIAL, _defer(deps, tech, spending.retry_after, clock())
+        elif outcome == JobOutcome.BUSY:
             detail = _follow_up(deps, statuses, tech, clock())
         elif job.reason == GRAPH_NOTIFICATION and report.status == "synced" and report.writes == 0:
             _recheck_later(deps, tech, clock())  # announced, yet nothing to carry: delta may lag
@@ -304,6 +310,16 @@ def _recheck_later(deps: SyncDeps, tech: int, now: datetime) -> None:
     seconds): look once more a little later, so the change still crosses in seconds rather than
     at the next reconciliation. Once: the recheck's own reason does not ask again."""
     deps.storage.sync_queue.enqueue(SyncJob(tech, RECHECK_REASON, now.isoformat()), delay_seconds=RECHECK_SECONDS)
+
+
+BUDGET_REASON = "syncro-budget-follow-up"
+
+
+def _defer(deps: SyncDeps, tech: int, retry_after: float, now: datetime) -> str:
+    """Queue the tech's sync again for when the shared Syncro budget has a request for it."""
+    delay = max(2, min(120, int(retry_after) + 1))
+    deps.storage.sync_queue.enqueue(SyncJob(tech, BUDGET_REASON, now.isoformat()), delay_seconds=delay)
+    return f"the app's Syncro request budget ran out; this sync runs again in {delay} s"
 
 
 def _follow_up(deps: SyncDeps, statuses: JobStatusStore, tech: int, now: datetime) -> str:

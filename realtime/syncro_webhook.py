@@ -11,8 +11,10 @@ Syncro signs nothing, so the payload is only a hint:
   listing of that day (their Syncro API token, ``mine=true``) says whose it is. The payload never
   names the owner: anyone holding the URL could otherwise copy any appointment into another
   tech's mirror and feed;
-- every Syncro request counts against the webhooks' own budget (`services.webhook_budget`):
-  a burst beyond it (a bulk import) is answered 202 and left to the poller's window scan;
+- every Syncro request comes out of the app's shared budget (`services.syncro_budget`, the
+  webhooks' reserved share and the common pool) and of this instance's burst guard
+  (`services.webhook_budget`): a burst beyond either (a bulk import) is answered 202 and left to
+  the poller's window scan, which finds every appointment created in its window;
 - for each linked tech, the appointment goes into the Syncro mirror (what the poller keeps and the
   sync engine reads, so the job finds it without waiting for the next poll) when it starts within
   the sync window, and one sync request is made (`realtime.enqueue.request_sync`); then 202 with
@@ -82,7 +84,37 @@ def receive_syncro_notification(
     owner_probe: Callable[[Mapping[str, Any], StorageAccount, RequestBudget], frozenset[int]] | None = None,
 ) -> Answer:
     """Answer one Notification Center POST (see the module docstring). Never raises."""
-    from sync.errors import SyncroError, SyncroNotFound
+    from sync.budget import Caller, spending_as
+
+    with spending_as(Caller.WEBHOOK):
+        return _receive(
+            secret,
+            headers,
+            body,
+            account=account,
+            syncro=syncro,
+            expected_secret=expected_secret,
+            max_bytes=max_bytes,
+            now=now,
+            budget=budget,
+            owner_probe=owner_probe,
+        )
+
+
+def _receive(
+    secret: str,
+    headers: Mapping[str, str],
+    body: bytes,
+    *,
+    account: StorageAccount | None,
+    syncro: SyncroClient | None,
+    expected_secret: str | None,
+    max_bytes: int | None,
+    now: datetime | None,
+    budget: RequestBudget | None,
+    owner_probe: Callable[[Mapping[str, Any], StorageAccount, RequestBudget], frozenset[int]] | None,
+) -> Answer:
+    from sync.errors import SyncroBudgetExhausted, SyncroError, SyncroNotFound
 
     try:
         expected = expected_secret if expected_secret is not None else _configured_secret()
@@ -101,6 +133,12 @@ def receive_syncro_notification(
             appointment = syncro.get_appointment(appointment_id)
         except SyncroNotFound:
             return _accepted(0, 0, "The appointment no longer exists.")
+        except SyncroBudgetExhausted:  # nothing was sent: the app's Syncro budget is spent for now
+            log.info(
+                "Syncro webhook: the shared Syncro budget is spent; appointment %s is left to the poller",
+                appointment_id,
+            )
+            return _accepted(0, 0, "Syncro's request budget is spent for now; the next poll picks this appointment up.")
         finally:
             budget.charge(1)
         owners = _owners(appointment)
@@ -161,7 +199,7 @@ def _owners_by_listing(
     import services
     from storage.links import LinkStatus
     from sync.engine import default_deps
-    from sync.errors import SyncroError
+    from sync.errors import SyncroBudgetExhausted, SyncroError
     from sync.poller import start_day
 
     day = start_day(appointment, default_deps().account_zone())
@@ -176,6 +214,8 @@ def _owners_by_listing(
                 break
             try:
                 page = client.list_appointments(date_from=day, date_to=day + timedelta(days=1), mine=True)
+            except SyncroBudgetExhausted:
+                break  # the rest are left to the poller, as past the burst guard
             except SyncroError as error:
                 log.warning("Syncro webhook: tech %s's own listing failed: %s", tech, error)
                 continue

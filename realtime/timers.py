@@ -128,23 +128,33 @@ def poll_syncro(*, account: StorageAccount | None = None) -> PollRun | None:
 
 
 def _poll(account: StorageAccount) -> PollRun:
+    from sync.budget import Caller, spending_as
     from sync.engine import default_deps, poll_syncro
-    from sync.errors import ServiceError
+    from sync.errors import ServiceError, SyncroBudgetExhausted
 
     deps = default_deps()
     now = deps.clock()
     statuses = JobStatusStore(account)
     try:
         # The account-wide listing, or each tech's own with their stored Syncro token when Syncro
-        # hides owners, inside the process's poll budget; one job per tech that changed.
-        report = poll_syncro(deps)
+        # hides owners, inside the poller's budget and share of the app's; one job per tech that changed.
+        with spending_as(Caller.POLL) as spending:
+            report = poll_syncro(deps)
+    except SyncroBudgetExhausted as error:  # before the poll began (the account's time zone): a pause
+        statuses.record_poll(PollStatus(last_poll_at=now, outcome="partial", detail=str(error)))
+        return PollRun(None, str(error))
     except ServiceError as error:
         log.warning("Syncro poll failed: %s", error, extra={"timer": POLL})
         statuses.record_poll(PollStatus(last_poll_at=now, outcome="failed", detail=str(error)))
         return PollRun(None, str(error))
     finished = report.round_complete and not report.throttled
     detail = report.ownership_unknown.explanation if report.ownership_unknown else ""
-    if report.throttled:
+    if report.throttled and spending.refusals:
+        detail = (
+            "The app's shared Syncro budget (SYNCRO_REQUESTS_PER_MINUTE) ran out for the poller; "
+            f"the next poll resumes. {detail}"
+        ).strip()
+    elif report.throttled:
         detail = f"Syncro answered 429 (too many requests); the next poll resumes. {detail}".strip()
     statuses.record_poll(
         PollStatus(

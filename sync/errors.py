@@ -203,3 +203,17 @@ class SyncroUnavailable(SyncroError, Unavailable):
 
 class SyncroUnexpectedResponse(SyncroError, UnexpectedResponse):
     pass
+
+
+class SyncroBudgetExhausted(SyncroThrottled):
+    """Raised before a request is sent when the app's shared Syncro budget (`sync.budget`) has no
+    request left for this caller within its wait; ``retry_after`` says when one frees up. It is a
+    SyncroThrottled, so every caller defers exactly as for Syncro's own 429: nothing was sent."""
+
+    default_advice = (
+        "The app keeps to SYNCRO_REQUESTS_PER_MINUTE across all its instances; this work waits for "
+        "the next free request (raise the setting only if Syncro's 180 a minute leave room)."
+    )
+
+    def _sentence(self) -> str:
+        return f"Nothing was sent to Syncro: {self.message.rstrip('.')}. {self.advice}".strip()

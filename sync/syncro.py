@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 import requests
@@ -39,6 +39,12 @@ SYNCRO_RETRY = RetryPolicy(max_attempts=6, backoff_seconds=2.0, max_wait_seconds
 
 # A PUT is a whole-form save: Syncro resets an omitted boolean to false and wants start_at.
 WHOLE_FORM_FIELDS = ("start_at", "all_day", "do_not_email", "email_customer")
+
+
+class SendPermit(Protocol):
+    def acquire(self) -> None:
+        """Return when one request may be sent; raise SyncroBudgetExhausted when none may."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -77,9 +83,12 @@ class SyncroClient(SessionClient):
         session: requests.Session | None = None,
         retry: RetryPolicy | None = None,
         on_request: Callable[[str, str], None] | None = None,
+        budget: SendPermit | None = None,
     ) -> None:
         """``on_request(method, path)`` is called before every HTTP request, retries included (as
-        is the ``requests_made`` count), so a poller can keep within Syncro's 180 a minute."""
+        is the ``requests_made`` count), so a poller can keep within Syncro's 180 a minute.
+        ``budget`` (the app's `sync.budget.SharedBudget`) is asked before every attempt: when it
+        has no request left, SyncroBudgetExhausted is raised and nothing is sent."""
         if not api_token:
             raise ValueError("a Syncro API token is required")
         super().__init__(ca_bundle=ca_bundle, session=session)
@@ -88,6 +97,7 @@ class SyncroClient(SessionClient):
         self._timeout = timeout
         self._retry = retry or SYNCRO_RETRY
         self._on_request = on_request
+        self._budget = budget
 
     # -- account ------------------------------------------------------------------------------
 
@@ -260,6 +270,8 @@ class SyncroClient(SessionClient):
             ) from error
 
     def _count(self, method: str, path: str) -> None:
+        if self._budget is not None:
+            self._budget.acquire()  # the one place every request to Syncro passes: may raise
         self._count_request()
         if self._on_request is not None:
             self._on_request(method, path)

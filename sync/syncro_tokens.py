@@ -43,6 +43,7 @@ class SyncroTokenService:
     def save(self, syncro_user_id: int, token: str, *, set_by: str) -> SyncroTokenRecord:
         """Check ``token`` with Syncro, then keep it encrypted. Raises SyncroTokenRejected (wrong
         shape, refused by Syncro, or another user's), SyncroError when Syncro cannot answer."""
+        from sync.budget import Caller, spending_as
         from sync.errors import SyncroForbidden, SyncroUnauthorized
 
         token = token.strip()
@@ -50,7 +51,8 @@ class SyncroTokenService:
             raise SyncroTokenRejected("That is not a Syncro API token: paste the token exactly as Syncro showed it.")
         client = self._client_for(token)
         try:
-            owner = client.me()
+            with spending_as(Caller.TOKEN):  # a person waits on this one: its own reserved share
+                owner = client.me()
         except (SyncroUnauthorized, SyncroForbidden):
             raise SyncroTokenRejected(
                 "Syncro refused this token. Check that it is still active (Admin > API Tokens) and paste it again."

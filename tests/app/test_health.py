@@ -36,6 +36,30 @@ def test_health_reports_version_storage_and_counts(served_app, storage_connectio
     assert response.headers["Cache-Control"] == "no-store"
 
 
+def test_health_details_show_the_shared_syncro_budget_and_who_waited(
+    served_app, storage_connection_string, use_app_settings
+) -> None:
+    use_app_settings(app_settings_env(storage_connection_string))
+    import services
+    from sync.budget import Caller, spending_as
+    from sync.errors import SyncroBudgetExhausted
+
+    budget = services.syncro_budget()
+    with spending_as(Caller.WEBHOOK):  # the webhook takes the whole minute, then is refused
+        try:
+            while True:
+                budget.acquire()
+        except SyncroBudgetExhausted:
+            pass
+
+    syncro = _details(served_app, timeout=30).json()["syncro"]["budget"]
+
+    assert syncro["limit"] == 150 and syncro["window_seconds"] == 64
+    assert syncro["callers"]["webhook"]["used"] == 150  # nobody else asked: their reserves were lent
+    assert syncro["callers"]["webhook"]["refused_recently"] >= 1 and syncro["callers"]["webhook"]["last_refused_at"]
+    assert syncro["callers"]["poll"] == {"used": 0, "reserved": 37, "refused_recently": 0, "last_refused_at": None}
+
+
 def test_health_is_503_with_a_reason_when_storage_is_down(served_app, use_app_settings) -> None:
     dead = free_port()
     connection = (

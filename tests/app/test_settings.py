@@ -59,6 +59,8 @@ def test_secrets_are_not_in_the_repr() -> None:
         ("SYNCRO_CUSTOMER_ID", "acme", "not a Syncro id"),
         ("SYNCRO_WEB_URL", "ftp://acme", "is not a valid https base URL"),
         ("SYNCRO_POLL_REQUESTS_PER_MINUTE", "500", "outside 1..180"),
+        ("SYNCRO_REQUESTS_PER_MINUTE", "181", "outside 10..180"),
+        ("SYNCRO_REQUESTS_PER_MINUTE", "lots", "is not a whole number"),
         ("RECONCILE_SCHEDULE", "every 15 minutes", "not six"),
         ("SUBSCRIPTION_LIFETIME_MINUTES", "20000", "outside 45..10080"),
     ],

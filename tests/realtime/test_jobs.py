@@ -269,3 +269,36 @@ def test_a_notification_that_outruns_delta_is_looked_at_again_seconds_later(worl
     status = world.statuses.get_status(tech.syncro_user_id)
     assert status.last_job_reason == "graph-recheck" and status.last_job_outcome == JobOutcome.SYNCED
     assert world.syncro_summaries(tech).count("[O] Outran delta") == 1
+
+
+def test_a_job_the_shared_syncro_budget_sends_away_is_queued_again_not_poisoned(
+    world: Jobs, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import time
+
+    import services
+    from storage.syncro_budget import Ledger, SyncroBudgetStore
+    from sync.budget import SLOT_SECONDS, Caller, granted, slot_of
+
+    tech = world.techs[2]
+    world.outlook_create(tech, "Budget day")
+    time.sleep(SLOT_SECONDS)  # requests this process was granted earlier lapse with their slot
+    store = SyncroBudgetStore(world.storage)
+    _, etag = store.read()
+    store.write(granted(Ledger(), "poll", 150, slot_of(time.time())), etag=etag)  # every instance's minute spent
+    monkeypatch.setattr(services.syncro_budget(), "_waits", {caller: 0.0 for caller in Caller})  # no waiting here
+    depth = world.storage.sync_queue.depth()
+    body = SyncJob(tech.syncro_user_id, "graph-notification", "t").to_json().encode()
+
+    outcome = run_job(_delivery(body, dequeue_count=5))  # even on its last attempt: not a failure
+
+    status = world.statuses.get_status(tech.syncro_user_id)
+    assert outcome == JobOutcome.PARTIAL and not status.poisoned
+    assert "budget ran out" in status.last_job_detail and "runs again in" in status.last_job_detail
+    assert "[O] Budget day" not in world.syncro_summaries(tech)  # nothing was sent
+    assert world.storage.sync_queue.depth() == depth + 1  # the job, queued again for later
+    _, etag = store.read()
+    store.write(Ledger(), etag=etag)  # the minute has passed
+    assert run_job(_delivery(SyncJob(tech.syncro_user_id, jobs.BUDGET_REASON, "t").to_json().encode())) == "synced"
+    assert "[O] Budget day" in world.syncro_summaries(tech)
+    world.queue().clear_messages()

@@ -177,6 +177,35 @@ def test_a_burst_beyond_the_webhook_budget_is_left_to_the_poller_without_asking_
     assert stack.syncro_sim.control.counters.snapshot() == before  # Syncro was not asked
 
 
+def test_when_the_apps_shared_syncro_budget_is_spent_the_webhook_leaves_it_to_the_poller(
+    stack: RealtimeStack,
+) -> None:
+    """Every instance together has spent the minute (here: the poller took all of it): the webhook
+    sends nothing, answers 202 and queues nothing; the poller's window scan finds the appointment."""
+    import time
+
+    from storage.syncro_budget import Ledger, SyncroBudgetStore
+    from sync.budget import SLOT_SECONDS, granted, slot_of
+
+    appointment_id = _dispatch(stack, "Spent minute")
+    stack.clear()
+    time.sleep(SLOT_SECONDS)  # requests this process was granted earlier lapse with their slot
+    store = SyncroBudgetStore(stack.account)
+    _, etag = store.read()
+    store.write(granted(Ledger(), "poll", 150, slot_of(time.time())), etag=etag)
+    try:
+        before = stack.syncro_sim.control.counters.snapshot()
+        answer = stack.post_json(_hook(stack), _payload(appointment_id))
+        assert answer.status_code == 202 and "next poll" in answer.json()["detail"]
+        assert _nothing_queued(stack)
+        assert stack.syncro_sim.control.counters.snapshot() == before  # Syncro was not asked
+        status = services.syncro_budget().status().to_json()
+        assert status["callers"]["webhook"]["refused_recently"] >= 1
+    finally:
+        _, etag = store.read()
+        store.write(Ledger(), etag=etag)
+
+
 def test_syncro_failing_answers_503_for_a_later_retry(stack: RealtimeStack) -> None:
     appointment_id = _dispatch(stack, "Flaky")
     stack.clear()

@@ -748,3 +748,27 @@ def test_reset_forgets_everything(stack: Stack) -> None:
     assert stack.client(token=None).post(f"{stack.server.url}/_sim/reset").status_code == 204
     assert stack.client().get(f"{stack.api}/me").status_code == 401
     assert stack.sim.store.all_appointments_json() == []
+
+
+def test_the_busiest_minute_counts_arrivals_in_any_60_seconds_whatever_the_window(stack: Stack) -> None:
+    client = stack.client()
+    for _ in range(3):
+        client.get(f"{stack.api}/me")
+    stack.sim.control.clock.advance(59)  # still within 60 s of the first three
+    for _ in range(2):
+        client.get(f"{stack.api}/me")
+    stack.sim.control.clock.advance(2)  # past the first three's minute
+    client.get(f"{stack.api}/me")
+    client.get(f"{stack.server.url}/_sim/settings")  # control routes are not Syncro's requests
+    report = client.get(f"{stack.server.url}/_sim/rate_limit").json()
+    assert report["requests_seen"] == 6
+    assert report["busiest_minute"]["requests"] == 5
+
+
+def test_the_busiest_minute_of_sorted_arrivals() -> None:
+    from local.sims.syncro.rate_limit import busiest_minute
+
+    assert busiest_minute([]) == (0, None)
+    assert busiest_minute([0.0, 59.9, 60.0, 61.0]) == (3, 59.9)  # [0, 60) holds two; [59.9, 119.9) three
+    assert busiest_minute([0.0, 30.0, 59.99]) == (3, 0.0)
+    assert busiest_minute([0.0, 60.0, 120.0]) == (1, 0.0)

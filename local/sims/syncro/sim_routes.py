@@ -12,7 +12,9 @@
 - ``GET/DELETE /_sim/notifications``        Notification Center deliveries, or forget them
 - ``POST /_sim/notifications/pause``        hold deliveries (they stay pending) until ``/release``
 - ``POST /_sim/notifications/drop``         ``{"count": n}``: record the next n as dropped, send nothing
-- ``GET  /_sim/rate_limit``                 requests counted per client in the current window
+- ``GET  /_sim/rate_limit``                 requests counted per client in the current window, and
+                                             ``busiest_minute``: the most API requests (all clients)
+                                             that arrived within any 60 s, and when that minute began
 Dispatcher actions bypass tokens and the rate limit: they are what people do in Syncro's UI.
 """
 
@@ -118,11 +120,14 @@ class SimRoutes:
 
     async def rate_limit(self, request: Request) -> Response:
         settings = self.sim.settings
+        seen, busiest, began = self.sim.rate_limiter.busiest()
         return JSONResponse(
             {
                 "limit": settings.rate_limit_per_minute,
                 "window": settings.rate_limit_window,
                 "clients": self.sim.rate_limiter.usage(),
+                "requests_seen": seen,
+                "busiest_minute": {"requests": busiest, "from": began},
             }
         )
 
