@@ -96,8 +96,9 @@ def _csrf(html: str) -> str:
 def _snapshot(fuzz: FuzzStack) -> dict[str, Any]:
     """Everything the product keeps: every row of every table under its prefix (with ETags, so a
     rewrite of the same values shows), both queues' waiting messages, the Syncro simulator's
-    appointments and the Graph simulator's events and subscriptions. The rate-limit table is left
-    out: counting refused guesses is what it is for."""
+    appointments and the Graph simulator's events and subscriptions. Two tables of counters are
+    left out: the rate limits (counting refused guesses is what they are for) and the shared
+    Syncro budget (a refused token was still checked with Syncro, and that request counts)."""
     from azure.data.tables import TableServiceClient
 
     prefix = fuzz.product.env["TABLE_PREFIX"]
@@ -105,7 +106,7 @@ def _snapshot(fuzz: FuzzStack) -> dict[str, Any]:
     tables = {}
     for table in service.list_tables():
         name = table.name
-        if not name.startswith(prefix) or name.lower().endswith("ratelimits"):
+        if not name.startswith(prefix) or name.lower().endswith(("ratelimits", "syncrobudget")):
             continue
         rows = service.get_table_client(name).list_entities()
         tables[name] = sorted((r["PartitionKey"], r["RowKey"], r.metadata.get("etag")) for r in rows)
