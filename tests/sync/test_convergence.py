@@ -17,6 +17,7 @@ user's terms; the fake world runs the real planner and the reference executor. C
 
 from __future__ import annotations
 
+import os
 from collections import Counter
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -237,7 +238,15 @@ class OneWay(Convergence):
     two_way = False
 
 
-SETTINGS = settings(max_examples=200, stateful_step_count=30, deadline=None)
+# As the engine's machine: CI runs the same 200 examples each time, so a landing never depends on
+# luck; CONVERGENCE_SEED=random explores new ones (and found the calendar-switch case in issue 17's
+# note, which the fixed examples do not reach).
+SETTINGS = settings(
+    max_examples=200,
+    stateful_step_count=30,
+    deadline=None,
+    derandomize=os.environ.get("CONVERGENCE_SEED") != "random",
+)
 TestTwoWayConvergence = TwoWay.TestCase
 TestTwoWayConvergence.settings = SETTINGS
 TestOneWayConvergence = OneWay.TestCase
