@@ -9,6 +9,7 @@ empty, a round's actions can be applied twice.
 
 from __future__ import annotations
 
+from collections.abc import Container
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from itertools import count
@@ -52,6 +53,10 @@ class Stored:
     version: str
     content: Appointment
     extras: dict[str, object]
+    # Outlook, an event we created: the pair its transactionId names, and whether its subject
+    # carries "[S] " (a copy of a Syncro-born appointment). Read as the engine reads them (`get`).
+    made_for: str | None = None
+    syncro_tag: bool = False
 
 
 class FakeSide:
@@ -66,10 +71,11 @@ class FakeSide:
         self._clock = clock
         self._ids = count(1)
 
-    def listing(self) -> list[Item]:
+    def listing(self, pair_keys: Container[str] = ()) -> list[Item]:
         """Every item; in Outlook, those of another calendar marked ``elsewhere`` (Graph answers
-        them by id, with their ``parentFolderId``, as the engine reads mapped ones)."""
-        return [self.get(item_id) for item_id in self.items]
+        them by id, with their ``parentFolderId``, as the engine reads mapped ones). ``pair_keys``:
+        the pairs the mapping table holds now (see `get`)."""
+        return [self.get(item_id, pair_keys=pair_keys) for item_id in self.items]
 
     def _stamp(self, stored: Stored) -> Stored:
         if self.side is Side.OUTLOOK:
@@ -100,13 +106,17 @@ class FakeSide:
 
     def create(self, content: Appointment, *, pair_key: str, origin: Side | None = None) -> Item:
         item_id = f"{self.side.value[0]}{next(self._ids)}"
-        # Outlook keeps our pair key in an extended property; Syncro has nowhere to keep it, but an
+        # Outlook keeps our pair key in the create's transactionId, and a copy of a Syncro-born
+        # appointment carries "[S] " in its subject; Syncro has nowhere to keep a key, but an
         # Outlook-born item created there carries the "[O] " tag in its summary.
-        extras: dict[str, object] = {"pair_key": pair_key} if self.side is Side.OUTLOOK else {}
+        extras: dict[str, object] = {}
+        stored = Stored("", content, extras)
+        if self.side is Side.OUTLOOK:
+            stored.made_for, stored.syncro_tag = pair_key, origin is Side.SYNCRO
         if self.side is Side.SYNCRO and origin is Side.OUTLOOK:
             extras["tagged"] = True
-        self.items[item_id] = self._stamp(Stored("", content, extras))
-        return self.get(item_id)
+        self.items[item_id] = self._stamp(stored)
+        return self.get(item_id, pair_keys=(pair_key,))
 
     def update(self, item_id: str, content: Appointment, *, expected_version: str) -> Item:
         stored = self._expect(item_id, expected_version)
@@ -124,11 +134,17 @@ class FakeSide:
         self._expect(item_id, expected_version)
         del self.items[item_id]
 
-    def get(self, item_id: str) -> Item:
+    def get(self, item_id: str, *, pair_keys: Container[str] = ()) -> Item:
+        """The item as the engine hands it to the planner (`sync.engine.build_inputs`): an event
+        we created is known as ours (``pair_key``) while its pair is in ``pair_keys``, and after
+        that only if it is a ``[S]`` copy (an orphan of ours). A re-created copy of the tech's own
+        event carries no tag: once its pair is gone it is his event like any other."""
         s = self.items[item_id]
         extras = dict(s.extras)
         if extras.pop("calendar", self.calendar) != self.calendar:
             extras["elsewhere"] = True
+        if s.made_for is not None and (s.syncro_tag or s.made_for in pair_keys):
+            extras["pair_key"] = s.made_for
         return Item(self.side, item_id, s.version, s.content, extras)
 
     def _expect(self, item_id: str, version: str) -> Stored:
@@ -166,7 +182,7 @@ class World:
         return self.sides[Side.OUTLOOK]
 
     def plan(self) -> list[Action]:
-        listings = {side: ([] if side is self.glitch else self.sides[side].listing()) for side in Side}
+        listings = {side: ([] if side is self.glitch else self.sides[side].listing(self.pairs)) for side in Side}
         self.glitch = None
         return plan(
             self.pairs.values(),

@@ -83,6 +83,35 @@ def test_switching_calendars_moves_our_copies_and_deletes_nothing_in_syncro(worl
     assert world.sync().writes == 0
 
 
+def test_the_techs_own_event_we_put_back_stays_in_the_old_calendar_when_its_syncro_copy_goes(world: World) -> None:
+    # The convergence machine's case (tests/sync/test_planner.py has it over the fakes): the engine
+    # never takes his put-back event (untagged) for a copy of ours left behind by a move.
+    world.outlook_create("Switch lunch", days=5, hour=8)
+    world.sync()
+    (copy,) = _by_summary(world, "[O] Switch lunch")
+    world.sim("syncro", "PUT", f"/_sim/appointments/{copy['id']}", json={"summary": "[O] Switch lunch, moved"})
+    world.graph("DELETE", f"/me/calendars/{world.calendar_id}/events/{_event(world, 'Switch lunch')['id']}")
+    world.sync()  # the dispatcher's edit beats his delete: his event is put back
+    put_back = _event(world, "Switch lunch, moved")
+    old = world.calendar_id
+    _choose_calendar(world, _calendars(world)["Work Orders"])
+    try:
+        world.sim("syncro", "DELETE", f"/_sim/appointments/{copy['id']}")
+        report = world.sync()
+        assert report.deleted == {"syncro": 0, "outlook": 0}, report
+        assert [e["id"] for e in _events_in(world, old) if e["subject"] == "Switch lunch, moved"] == [put_back["id"]]
+        assert world.sync().writes == 0
+    finally:
+        _choose_calendar(world, old)
+    world.graph("DELETE", f"/me/calendars/{old}/events/{put_back['id']}")
+    world.sync()
+
+
+def _event(world: World, subject: str) -> dict[str, Any]:
+    (event,) = [e for e in world.outlook_events() if e["subject"] == subject]
+    return event
+
+
 def _events_in(world: World, calendar_id: str) -> list[dict[str, Any]]:
     return world.graph("GET", f"/me/calendars/{calendar_id}/events?$top=200").json()["value"]
 

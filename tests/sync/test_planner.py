@@ -386,3 +386,22 @@ def test_the_techs_own_event_whose_job_went_to_another_tech_is_never_imported_ag
     released = replace(synced(O), released=True)
     assert decide(released, None, item(O, "o1", "ov2", retitled)) == []
     assert decide(released, item(S, "s1", "sv2"), item(O, "o1", "ov2", retitled)) == [Record(synced(O))]
+
+
+def test_the_techs_own_event_we_put_back_stays_in_the_old_calendar_when_its_syncro_copy_goes() -> None:
+    # Found by the convergence machine: an event we re-created ("edit beats delete") of the tech's
+    # own is his like any other once its pair is gone (untagged, as the engine reads it), never a
+    # copy of ours left behind by a move.
+    world = World(TWO_WAY)
+    oid = world.outlook.user_create(BASE)
+    world.sync()
+    (sid,) = world.syncro.items
+    world.syncro.user_update(sid, retitled)
+    world.outlook.user_delete(oid)
+    world.sync()  # the dispatcher's edit beats his delete: his event is put back
+    assert [s.content for s in world.outlook.items.values()] == [retitled]
+    world.outlook.calendar += 1  # he chooses another calendar
+    world.syncro.user_delete(sid)
+    world.sync()
+    assert [s.content for s in world.outlook.items.values()] == [retitled]  # stays, no longer synced
+    assert world.pairs == {} and world.syncro.items == {}
