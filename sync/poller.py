@@ -83,8 +83,8 @@ class OwnershipUnknown:
             names = ", ".join(str(tech) for tech in self.techs_without_token)
             text += (
                 f" No API token is set for Syncro user(s) {names}: their appointments are not polled "
-                "until they add one on their settings page or an admin adds one "
-                "(PUT /api/admin/syncro-tokens/{id}; Syncro: Admin > API Tokens, created as that user)."
+                "until they add one (the second step of linking, or their settings page) or an admin sets it on their "
+                "card in the admin overview (Syncro: their user menu > Profile/Password > API Tokens)."
             )
         return text
 

@@ -55,7 +55,8 @@ class SyncroTokenService:
                 owner = client.me()
         except (SyncroUnauthorized, SyncroForbidden):
             raise SyncroTokenRejected(
-                "Syncro refused this token. Check that it is still active (Admin > API Tokens) and paste it again."
+                "Syncro refused this token. Check that it is still active "
+                "(Syncro: your user menu > Profile/Password > API Tokens) and paste it again."
             ) from None
         finally:
             client.close()
@@ -63,7 +64,7 @@ class SyncroTokenService:
             # Never say whose it is: the form must not tell anyone who a token they found belongs to.
             raise SyncroTokenRejected(
                 "This token belongs to another Syncro user. Sign in to Syncro as this technician, make a token "
-                "there (Admin > API Tokens) and paste that one."
+                "there (your user menu > Profile/Password > API Tokens) and paste that one."
             )
         record = SyncroTokenRecord(syncro_user_id, self._cipher.encrypt(token.encode("utf-8")), self._clock(), set_by)
         self._store.save_token(record)

@@ -1072,3 +1072,21 @@ def test_events_left_in_a_calendar_no_longer_synced_are_named_and_explained() ->
     many = render_settings(linked_view(released=tuple(f"Event {n}" for n in range(13))))
     assert "and 3 more." in many and "Event 12" not in many
     assert 'id="released"' not in render_settings(linked_view())
+
+
+def test_the_place_a_tech_makes_a_syncro_token_is_named_the_same_everywhere() -> None:
+    """Issue 18: the settings page, the linking step, the admin page, the errors and the docs name one place."""
+    from pathlib import Path
+
+    from sync.poller import OwnershipUnknown
+
+    place = "Profile/Password > API Tokens"
+    assert place in views.SYNCRO_TOKEN_PLACE
+    assert place in OwnershipUnknown(techs_without_token=(1,)).explanation
+    source = (Path(__file__).parents[2] / "sync" / "syncro_tokens.py").read_text()
+    assert source.count(place) == 2 and "Admin > API Tokens" not in source
+    for page in (PAGES["syncro-token-step"], PAGES["admin"]):
+        assert "Profile/Password" in page
+    docs = Path(__file__).parents[2] / "docs"
+    assert "Profile/Password, then API Tokens" in (docs / "linking.md").read_text()
+    assert "Profile/Password > API Tokens" in (docs / "troubleshooting.md").read_text()
