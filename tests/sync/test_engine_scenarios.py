@@ -140,8 +140,22 @@ def _routes(counters: dict[str, Any]) -> dict[str, int]:
 
 @pytest.fixture(scope="module")
 def world(linking_stack: LinkingStack) -> Iterator[World]:
-    import services
+    import functools
 
+    import services
+    from storage.syncro_budget import SyncroBudgetStore
+    from sync.budget import SharedBudget
+
+    # These scenarios are about the engine, not Syncro's rate: they spend minutes' worth of
+    # requests in seconds, which the app-wide budget (docs/budget.md, tested on its own in
+    # tests/sync/test_shared_budget.py and tests/realtime/test_shared_budget.py) would defer at
+    # random points. It is set above their need here; the Syncro simulator still answers 429 past
+    # its own limit, as before the budget existed.
+    shared = services.syncro_budget
+    services.syncro_budget = functools.cache(
+        lambda: SharedBudget(SyncroBudgetStore(services.storage_account()), 100_000)
+    )
+    services.reset()
     alex_token = secrets.token_hex(16)
     linking_stack.sim("syncro").seed({"tokens": [{"token": alex_token, "user_id": TECH}]})
     browser = linking_stack.browser()
@@ -162,6 +176,8 @@ def world(linking_stack: LinkingStack) -> Iterator[World]:
             forget()
         except NotFound:
             pass
+    services.syncro_budget = shared
+    services.reset()
 
 
 def _by_subject(world: World, subject: str) -> dict[str, Any]:
