@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from web.ids import syncro_user_id_from
+
 if TYPE_CHECKING:
     from oauth.links import AdminOverview, LinkOverview
     from realtime.status import BackgroundStatus
@@ -981,7 +983,7 @@ def admin_view(
 
 
 def _named(raw_id: str, names: Mapping[int, str]) -> str:
-    tech = int(raw_id) if raw_id.isdigit() else None
+    tech = syncro_user_id_from(raw_id)
     return f"{names.get(tech, 'Syncro user')} (#{raw_id})" if tech is not None else "a technician"
 
 
