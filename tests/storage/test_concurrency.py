@@ -103,3 +103,37 @@ def test_racing_callbacks_on_one_oauth_state_exactly_one_completes(account: Stor
     results, errors = race(3, lambda i: account.oauth_states.take_state("s"))
     assert len(results) == 1
     assert len(errors) == 2 and all(isinstance(e, NotFound) for e in errors)
+
+
+def test_racing_read_modify_writes_each_count_once(account: StorageAccount) -> None:
+    """`Table.update` (session versions, rate limits, job status): six writers adding one to the
+    same row, released together, leave it at six; none is lost to another's write."""
+    table = account.table("sessionversions")
+
+    def add_one(_: int) -> int:
+        def bumped(current: dict | None) -> tuple[dict, int]:
+            count = int((current or {}).get("count", 0)) + 1
+            return {"PartitionKey": "p", "RowKey": "r", "count": count}, count
+
+        return table.update("p", "r", bumped, attempts=20)
+
+    results, errors = race(6, add_one)
+    assert errors == []
+    assert sorted(results) == [1, 2, 3, 4, 5, 6]
+    assert table.get("p", "r")[0]["count"] == 6
+
+
+def test_a_row_that_keeps_changing_gives_up_with_a_conflict_not_a_type_error(account: StorageAccount) -> None:
+    """Every read is overtaken by another writer: after its attempts, `update` says so with
+    ConcurrencyConflict naming the row (the session-version bump used to raise a TypeError here)."""
+    table = account.table("sessionversions")
+    table.create({"PartitionKey": "p", "RowKey": "r", "count": 0})
+
+    def overtaken(current: dict | None) -> tuple[dict, None]:
+        entity, _ = table.get("p", "r")
+        table.upsert({**entity, "count": int(entity["count"]) + 1})  # another instance writes first
+        return {"PartitionKey": "p", "RowKey": "r", "count": -1}, None
+
+    with pytest.raises(ConcurrencyConflict, match="p/r"):
+        table.update("p", "r", overtaken, attempts=3)
+    assert table.get("p", "r")[0]["count"] == 3
