@@ -43,7 +43,7 @@ class RateLimitStore:
             return self._entity(row, started, count + 1), True
 
         try:
-            return self._table.update(_PARTITION, row, counted, attempts=_ATTEMPTS)
+            return self._table.update(_PARTITION, row, counted, attempts=_ATTEMPTS)[0]
         except ConcurrencyConflict:
             return False  # contended this hard, the attempt waits for a quieter moment
 

@@ -51,7 +51,7 @@ class SessionVersionStore:
             version = int((current or {}).get("version", 0)) + 1
             return self._entity(key, version), version
 
-        return self._table.update(_PARTITION, key, next_version, attempts=_ATTEMPTS)
+        return self._table.update(_PARTITION, key, next_version, attempts=_ATTEMPTS)[0]
 
     def _entity(self, key: str, version: int) -> dict[str, object]:
         return {"PartitionKey": _PARTITION, "RowKey": key, "version": version, "bumped_at": self._clock()}

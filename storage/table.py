@@ -142,14 +142,15 @@ class Table:
 
     def update(
         self, partition: str, row: str, change: Callable[[Entity | None], tuple[Entity | None, T]], *, attempts: int = 8
-    ) -> T:
+    ) -> tuple[T, str | None]:
         """Read-modify-write under optimistic concurrency, for rows several instances write.
 
         ``change`` gets the row as read (None when there is none) and returns the entity to write
         (None: write nothing) and the caller's result. The entity is created when there was no row
         and replaces it on its ETag otherwise; when another writer got in between (created,
-        replaced or deleted the row), the row is read again and ``change`` asked again. Raises
-        ConcurrencyConflict after ``attempts`` lost races."""
+        replaced or deleted the row), the row is read again and ``change`` asked again. Returns the
+        result and the row's ETag now (None: no row). Raises ConcurrencyConflict after
+        ``attempts`` lost races."""
         for _ in range(attempts):
             try:
                 current, etag = self.get(partition, row)
@@ -157,13 +158,11 @@ class Table:
                 current, etag = None, None
             entity, result = change(current)
             if entity is None:
-                return result
+                return result, etag
             try:
                 if etag is None:
-                    self.create(entity)
-                else:
-                    self.replace(entity, etag=etag)
-                return result
+                    return result, self.create(entity)
+                return result, self.replace(entity, etag=etag)
             except (ConcurrencyConflict, NotFound):
                 continue  # written, created or deleted since we read it: read again
         raise ConcurrencyConflict(self.name, f"{partition}/{row}", "kept changing while being updated")

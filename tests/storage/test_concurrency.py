@@ -115,7 +115,7 @@ def test_racing_read_modify_writes_each_count_once(account: StorageAccount) -> N
             count = int((current or {}).get("count", 0)) + 1
             return {"PartitionKey": "p", "RowKey": "r", "count": count}, count
 
-        return table.update("p", "r", bumped, attempts=20)
+        return table.update("p", "r", bumped, attempts=20)[0]
 
     results, errors = race(6, add_one)
     assert errors == []
@@ -137,3 +137,39 @@ def test_a_row_that_keeps_changing_gives_up_with_a_conflict_not_a_type_error(acc
     with pytest.raises(ConcurrencyConflict, match="p/r"):
         table.update("p", "r", overtaken, attempts=3)
     assert table.get("p", "r")[0]["count"] == 3
+
+
+def _version(account: StorageAccount, minute: int) -> object:
+    from datetime import UTC, datetime
+
+    from storage.mirror import MirrorEntry
+
+    marker = f"2026-12-07T10:{minute:02d}:00.000-05:00"
+    appointment = {"id": 2**33, "summary": f"version {minute}", "updated_at": marker}
+    return MirrorEntry(7, 2**33, marker, f"hash-{minute}", appointment, datetime.now(UTC))
+
+
+def test_a_poll_that_listed_before_a_sync_wrote_does_not_put_the_older_version_back(account: StorageAccount) -> None:
+    """The race `MirrorStore.put_entry` closes: a poll lists version 1, a sync updates the
+    appointment (version 2) and records it, then the poll records what it listed. The mirror
+    keeps version 2 (unconditional writes put version 1 back: the next poll then took the sync's
+    own write for a dispatcher's edit, and the feed showed the old text)."""
+    account.mirror.put_entry(_version(account, 1))
+    listed = _version(account, 1)
+    account.mirror.put_entry(_version(account, 2))  # the sync's write
+    kept = account.mirror.put_entry(listed)  # the poll's, late
+    assert kept.updated_at.startswith("2026-12-07T10:02")
+    assert account.mirror.get_entry(7, 2**33).appointment["summary"] == "version 2"
+
+
+def test_racing_mirror_writers_leave_the_newest_version(account: StorageAccount) -> None:
+    versions = [_version(account, minute) for minute in range(1, 7)]
+    _, errors = race(len(versions), lambda i: account.mirror.put_entry(versions[i]))
+    assert errors == []
+    assert account.mirror.get_entry(7, 2**33).appointment["summary"] == "version 6"
+
+
+def test_the_same_version_is_not_written_twice(account: StorageAccount) -> None:
+    first = account.mirror.put_entry(_version(account, 3))
+    again = account.mirror.put_entry(_version(account, 3))
+    assert again.etag == first.etag  # no write: a fragment the feed attached stays
