@@ -381,13 +381,13 @@ def poll_syncro(
     *,
     budget: RequestBudget | None = None,
     tokens: SyncroTokenService | None = None,
-    slice_days: int = 7,
+    slice_days: int | None = None,
 ) -> PollReport:
     """One Syncro poll for every active link, within ``budget`` (default: the process's share,
     `services.poll_budget`); each tech's own token from ``tokens`` (default: the stored ones) is
     used when Syncro hides owners. Queues one sync job per tech whose appointments changed.
     Raises SyncroError (other than 429) and StorageError."""
-    from sync.poller import poll_once
+    from sync.poller import SLICE_DAYS, poll_once
 
     if budget is None or tokens is None:
         import services
@@ -410,7 +410,7 @@ def poll_syncro(
             zone=deps.account_zone(),
             past_days=deps.past_days,
             future_days=deps.future_days,
-            slice_days=slice_days,
+            slice_days=slice_days or SLICE_DAYS,
             feed_base_url=deps.public_base_url or None,
             feed_ticket_base=deps.syncro_web_url,
         )

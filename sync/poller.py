@@ -24,6 +24,7 @@ decision is kept in the ``syncropoll/ownership`` cursor; delete that row to prob
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
@@ -56,6 +57,16 @@ OWNERSHIP_KEY = "ownership"
 # beyond what a table property holds, and that window skips vanish detection this round.
 MAX_CARRIED_IDS = 1500
 USER_FIELDS = ("user_id", "user_ids")
+# Every run lists the near window, today to two days ahead: an edit to what a tech does in the next
+# 48 hours reaches Outlook within a run or two. The rest of the sync window comes a slice a run, so
+# a whole pass takes 12 runs (118 far days / 10) and any other edit arrives within 15 minutes. A
+# run's cost is the near pages plus a twelfth of the rest: it grows with the account, but a
+# 5,000-appointment account stays within the poller's 60 a minute (docs/poller.md, bench/poll_cost.py).
+# (It was yesterday to 14 days ahead every run: 200 pages a run for 5,000 appointments in those
+# days, more than three times the budget, so a round took four minutes and every edit waited.)
+NEAR_DAYS = (0, 2)
+SLICE_DAYS = 10
+
 VOLATILE_FIELDS = ("updated_at",)  # Syncro's version marker: compared on its own, not hashed
 
 
@@ -141,8 +152,8 @@ def plan_windows(
     *,
     past_days: int = 60,
     future_days: int = 60,
-    near: tuple[int, int] = (1, 14),
-    slice_days: int = 7,
+    near: tuple[int, int] = NEAR_DAYS,
+    slice_days: int = SLICE_DAYS,
 ) -> tuple[list[Window], int]:
     """The windows of one round and the cursor of the next.
 
@@ -179,7 +190,7 @@ def plan_windows(
 
 
 def runs_per_pass(
-    *, past_days: int = 60, future_days: int = 60, near: tuple[int, int] = (1, 14), slice_days: int = 7
+    *, past_days: int = 60, future_days: int = 60, near: tuple[int, int] = NEAR_DAYS, slice_days: int = SLICE_DAYS
 ) -> int:
     """Rounds that cover the whole sync window, starting from cursor 0."""
     _check(past_days, future_days, near, slice_days)
@@ -297,6 +308,8 @@ class RoundState:
     unit: int = 0  # the next unit to list
     page: int = 1  # its next page
     seen: list[int] | None = field(default_factory=list)  # ids listed from it so far (None: too many)
+    near_pages: int = 0  # pages the round's near listing took so far
+    pass_runs: int = 1  # runs the pass this round belongs to has taken, this one included
 
     @property
     def complete(self) -> bool:
@@ -304,7 +317,15 @@ class RoundState:
 
     def to_json(self) -> str:
         units = [[unit.tech, unit.window[0].isoformat(), unit.window[1].isoformat()] for unit in self.units]
-        data = {"far": self.far_cursor, "units": units, "unit": self.unit, "page": self.page, "seen": self.seen}
+        data = {
+            "far": self.far_cursor,
+            "units": units,
+            "unit": self.unit,
+            "page": self.page,
+            "seen": self.seen,
+            "near_pages": self.near_pages,
+            "pass_runs": self.pass_runs,
+        }
         return json.dumps(data, separators=(",", ":"))
 
     @classmethod
@@ -323,6 +344,8 @@ class RoundState:
                 unit=int(data["unit"]),
                 page=max(1, int(data["page"])),
                 seen=None if seen is None else [int(value) for value in seen],
+                near_pages=int(data.get("near_pages", 0)),
+                pass_runs=max(1, int(data.get("pass_runs", 1))),
             )
         except (KeyError, TypeError, ValueError):
             return cls(far_cursor=0)
@@ -586,8 +609,8 @@ def poll_once(
     zone: tzinfo = UTC,
     past_days: int = 60,
     future_days: int = 60,
-    near: tuple[int, int] = (1, 14),
-    slice_days: int = 7,
+    near: tuple[int, int] = NEAR_DAYS,
+    slice_days: int = SLICE_DAYS,
     feed_base_url: str | None = None,
     feed_ticket_base: str = "",
 ) -> PollReport:
@@ -621,15 +644,29 @@ def poll_once(
     round_row = _read_cursor(cursors, ROUND_KEY)
     state = RoundState.from_json(round_row.value) if round_row else RoundState(far_cursor=0)
     throttled = False
+    plan = functools.partial(
+        plan_windows, today, past_days=past_days, future_days=future_days, near=near, slice_days=slice_days
+    )
+    near_window, _ = _far_segments(today, past_days=past_days, future_days=future_days, near=near)
     try:
         if state.complete:
-            windows, following = plan_windows(
-                today, state.far_cursor, past_days=past_days, future_days=future_days, near=near, slice_days=slice_days
-            )
-            state = RoundState(far_cursor=following, units=_units(windows, run.mode, run.techs, run.tech_clients))
+            state = _next_round(state, plan(state.far_cursor), run, near_window=None)
             run.prune(today - timedelta(days=past_days))
-        while not state.complete:
-            run.list_next(state)
+        else:
+            state.pass_runs += 1
+            if near_window is not None and state.units[state.unit].window != near_window:
+                _list_near_afresh(run, state, near_window, budget)
+        while True:
+            while not state.complete:
+                listing_near = state.units[state.unit].window == near_window
+                pages = run.pages
+                run.list_next(state)
+                state.near_pages += run.pages - pages if listing_near else 0
+            if not (_behind(state, slice_days) and budget.available() > 0):
+                break
+            # The pass fell behind (a slice took more than a run): go on with the next far slice
+            # in this run, the near window already fresh, so a pass still takes about 12 runs.
+            state = _next_round(state, plan(state.far_cursor), run, near_window=near_window)
     except _BudgetSpent:
         pass
     except SyncroThrottled:
@@ -652,6 +689,36 @@ def poll_once(
         throttled=throttled,
         windows=tuple(dict.fromkeys(unit.window for unit in state.units)),
     )
+
+
+def _next_round(
+    done: RoundState, planned: tuple[list[Window], int], run: _Poll, *, near_window: Window | None
+) -> RoundState:
+    """The round after ``done``: its windows from `plan_windows`, less ``near_window`` when given
+    (listed already in this run). A round from far day 0 starts a new pass."""
+    windows, following = planned
+    far = [window for window in windows if window != near_window]
+    pass_runs = 1 if done.far_cursor == 0 else done.pass_runs + (0 if near_window else 1)
+    units = _units(far, run.mode, run.techs, run.tech_clients)
+    near_pages = done.near_pages if near_window else 0  # a round that lists the near window counts it afresh
+    return RoundState(far_cursor=following, units=units, near_pages=near_pages, pass_runs=pass_runs)
+
+
+def _list_near_afresh(run: _Poll, state: RoundState, near_window: Window, budget: RequestBudget) -> None:
+    """A round the budget stopped resumes past its near listing: list the near window afresh
+    first, so the next 48 hours are never a whole round late. Only when the budget pays for it
+    (as many pages as the round's own near listing took) with room left for the round: else
+    the round would never end."""
+    if not 0 < state.near_pages < budget.available():
+        return
+    first = RoundState(far_cursor=state.far_cursor, units=_units([near_window], run.mode, run.techs, run.tech_clients))
+    while not first.complete:
+        run.list_next(first)
+
+
+def _behind(state: RoundState, slice_days: int) -> bool:
+    """Whether the pass has finished fewer far slices than it has taken runs (and is not over)."""
+    return state.complete and state.far_cursor != 0 and state.far_cursor // slice_days < state.pass_runs
 
 
 def _next_unit(state: RoundState) -> None:

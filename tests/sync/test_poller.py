@@ -90,32 +90,41 @@ def test_a_budget_needs_at_least_one_request() -> None:
 # -- plan_windows -------------------------------------------------------------------------------
 
 TODAY = date(2026, 3, 10)
+# The mechanics below are shown on a wide near window (yesterday to 14 days ahead) and 7-day slices.
+WIDE = {"near": (1, 14), "slice_days": 7}
+
+
+def test_by_default_every_run_covers_the_next_48_hours_and_a_pass_takes_12_runs() -> None:
+    windows, following = plan_windows(TODAY, None)
+    assert windows[0] == (date(2026, 3, 10), date(2026, 3, 13))  # today, tomorrow, the day after
+    assert windows[1] == (date(2026, 1, 9), date(2026, 1, 19)) and following == 10
+    assert runs_per_pass() == 12  # 118 far days, 10 a run: any edit is seen within 15 minutes
 
 
 def test_a_round_is_the_near_window_and_the_oldest_slice() -> None:
-    windows, following = plan_windows(TODAY, None)
+    windows, following = plan_windows(TODAY, None, **WIDE)
     assert windows == [(date(2026, 3, 9), date(2026, 3, 25)), (date(2026, 1, 9), date(2026, 1, 16))]
     assert following == 7
 
 
 def test_a_slice_crossing_the_near_window_comes_as_two_windows() -> None:
-    windows, following = plan_windows(TODAY, 56)
+    windows, following = plan_windows(TODAY, 56, **WIDE)
     assert windows[1:] == [(date(2026, 3, 6), date(2026, 3, 9)), (date(2026, 3, 25), date(2026, 3, 29))]
     assert following == 63
 
 
 def test_the_last_slice_is_short_and_the_next_round_starts_over() -> None:
     # 59 far days back and 46 ahead: 105; the slice from 100 holds the last 5 (up to May 9, 60 days on).
-    windows, following = plan_windows(TODAY, 100)
+    windows, following = plan_windows(TODAY, 100, **WIDE)
     assert windows[1:] == [(date(2026, 5, 5), date(2026, 5, 10))]
     assert following == 0
-    assert plan_windows(TODAY, 105)[0] == plan_windows(TODAY, 0)[0]  # out of range: from the start
-    assert runs_per_pass() == 15
+    assert plan_windows(TODAY, 105, **WIDE)[0] == plan_windows(TODAY, 0, **WIDE)[0]  # out of range: from the start
+    assert runs_per_pass(**WIDE) == 15
 
 
 def test_a_window_no_larger_than_the_near_one_has_no_slices() -> None:
-    assert plan_windows(TODAY, 3, past_days=1, future_days=14) == ([(date(2026, 3, 9), date(2026, 3, 25))], 0)
-    assert plan_windows(datetime(2026, 3, 10, 23, 0, tzinfo=UTC), None)[0][0][0] == date(2026, 3, 9)
+    assert plan_windows(TODAY, 3, past_days=1, future_days=14, **WIDE) == ([(date(2026, 3, 9), date(2026, 3, 25))], 0)
+    assert plan_windows(datetime(2026, 3, 10, 23, 0, tzinfo=UTC), None, **WIDE)[0][0][0] == date(2026, 3, 9)
 
 
 def test_bad_window_settings_are_refused() -> None:
@@ -250,6 +259,9 @@ class Poller:
     techs: tuple[int, ...] = (JOE, TINA, SAM)
     tech_tokens: dict[int, str] = field(default_factory=dict)
     reports: list[PollReport] = field(default_factory=list)
+    # The wide near window (yesterday to 14 days ahead): these tests' appointments, a few days
+    # out, are listed by every run, so one poll shows what a change does.
+    windows: dict[str, Any] = field(default_factory=lambda: dict(WIDE))
 
     def __post_init__(self) -> None:
         self.budget = RequestBudget(self.per_minute, clock=self.seconds)
@@ -276,6 +288,7 @@ class Poller:
             tech_clients=tech_clients,
             zone=LA,
             feed_base_url=feed_base_url,
+            **self.windows,
         )
         after = self.counters()
         sent = sum(after.get(key, 0) - before.get(key, 0) for key in after if " /api/v1/" in key)
@@ -443,6 +456,25 @@ def test_an_appointment_moved_out_of_the_window_is_kept_with_its_new_times(field
     )
 
 
+def test_a_round_the_budget_stopped_lists_the_next_48_hours_afresh_before_it_goes_on(fields_shown: Poller) -> None:
+    """The default windows: a round that needs more than a run's budget must not leave an edit
+    to today's job waiting for the round to end. The next run lists the near window first."""
+    poller = fields_shown
+    poller.windows = {}  # the product's own windows: today to 2 days ahead, then 10-day slices
+    poller.settings(per_page=1)  # a page per appointment
+    poller.budget = RequestBudget(5, clock=poller.seconds)
+    today, tomorrow = poller.seed(TINA, 0, 1)
+    far = poller.seed(TINA, *[-55] * 6)  # six pages in the first far slice
+    first = poller.poll()
+    assert first.requests_made == 5 and not first.round_complete  # 2 near pages, 3 far ones
+    poller.sim("PUT", f"appointments/{tomorrow}", summary="Moved by dispatch")
+    poller.next_minute()
+    second = poller.poll()
+    assert second.requests_made == 5 and second.round_complete  # 2 near pages again, the last 3 far ones
+    assert poller.mirrored(TINA)[tomorrow].appointment["summary"] == "Moved by dispatch"
+    assert set(poller.mirrored(TINA)) == {today, tomorrow, *far}
+
+
 def test_a_small_budget_is_never_exceeded_and_the_round_finishes_over_several_runs(fields_shown: Poller) -> None:
     poller = fields_shown
     poller.settings(per_page=1)  # a page per appointment
@@ -454,7 +486,9 @@ def test_a_small_budget_is_never_exceeded_and_the_round_finishes_over_several_ru
         assert runs[-1].requests_made <= 5
         poller.next_minute()
         assert len(runs) < 10
-    assert [run.requests_made for run in runs] == [5, 5, 1]  # then the (empty) far slice
+    # Then the (empty) far slice, and, the pass being two runs behind, the next two slices in the
+    # same run: a pass still takes about as many runs as it has slices.
+    assert [run.requests_made for run in runs] == [5, 5, 3]
     assert runs[0].skipped_for_budget == 2 and not runs[0].round_complete
     assert set(poller.mirrored(TINA)) == set(ids)
     assert poller.counters().get(BY_ID, 0) == 0  # the near window's pages spanned two runs: nothing vanished
@@ -595,3 +629,21 @@ def test_without_techs_nothing_is_listed(poller: Poller) -> None:
     poller.seed(TINA, 1)
     report = poller.poll()
     assert report.requests_made == 0 and report.round_complete
+
+
+def test_a_round_that_lists_the_near_window_counts_its_pages_afresh() -> None:
+    """The near listing's page count decides whether a resumed round may list it afresh: it must
+    be this round's count, not a sum over rounds (which would soon exceed any budget)."""
+    from sync.poller import _next_round
+
+    class Run:
+        mode, techs, tech_clients = OwnershipMode.FIELDS, frozenset({TINA}), {}
+
+    near = (TODAY, TODAY + timedelta(days=3))
+    done = RoundState(far_cursor=10, units=[], near_pages=38, pass_runs=2)
+    planned = plan_windows(TODAY, 10)
+    fresh = _next_round(done, planned, Run(), near_window=None)  # a new run's round: near first
+    assert fresh.near_pages == 0 and fresh.pass_runs == 3 and fresh.units[0].window == near
+    caught_up = _next_round(done, planned, Run(), near_window=near)  # the same run, near already listed
+    assert caught_up.near_pages == 38 and caught_up.pass_runs == 2 and near not in [u.window for u in caught_up.units]
+    assert RoundState.from_json(caught_up.to_json()) == caught_up
