@@ -237,7 +237,12 @@ def test_relative_and_submodule_imports_resolve(tmp_path: Path) -> None:
     (package / "a.py").write_text("from .b import thing\nfrom pkg import c\n")
     (package / "b.py").write_text("if True:\n    import pkg.c as c\n")
     (package / "c.py").write_text("")
-    graph = import_graph({name: package / f"{file}.py" for name, file in [("pkg", "__init__"), ("pkg.a", "a"), ("pkg.b", "b"), ("pkg.c", "c")]})
+    graph = import_graph(
+        {
+            name: package / f"{file}.py"
+            for name, file in [("pkg", "__init__"), ("pkg.a", "a"), ("pkg.b", "b"), ("pkg.c", "c")]
+        }
+    )
     assert graph == {"pkg": {"pkg.a"}, "pkg.a": {"pkg.b", "pkg.c"}, "pkg.b": {"pkg.c"}, "pkg.c": set()}
 
 
