@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from storage.ids import id_from_property, id_property
 
 if TYPE_CHECKING:
-    from storage.account import StorageAccount
+    from storage.table import Tables
 
 _PARTITION = "log"
 _MAX_TICKS = 10**19  # RowKeys sort as text: inverted, zero-padded microseconds put the newest first
@@ -32,7 +32,7 @@ class AdminAction:
 
 
 class AdminLogStore:
-    def __init__(self, account: StorageAccount) -> None:
+    def __init__(self, account: Tables) -> None:
         self._table = account.table("adminlog")
 
     def record(self, entry: AdminAction) -> None:
