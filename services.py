@@ -226,7 +226,14 @@ def sync_deps() -> SyncDeps:
         future_days=settings.window_future_days,
         conflict=settings.conflict_policy.value,
         forget_tokens=lambda tech: token_service().forget(tech),
+        forget_subscriptions=_remove_subscriptions,
     )
+
+
+def _remove_subscriptions(syncro_user_id: int) -> object:
+    from sync.subscriptions import remove_for_link
+
+    return remove_for_link(syncro_user_id, deps=subscription_deps())
 
 
 def subscription_deps() -> SubscriptionDeps:

@@ -70,6 +70,7 @@ class SyncDeps:
     conflict: str = "latest"
     clock: Callable[[], datetime] = utc_now
     forget_tokens: Callable[[int], None] | None = None
+    forget_subscriptions: Callable[[int], object] | None = None  # an unlink's: Graph stops notifying
     zone: ZoneInfo | None = None
     max_rounds: int = 4
     lease: timedelta = timedelta(minutes=5)
@@ -634,9 +635,8 @@ def _unlink(link: Link, deps: SyncDeps, report: SyncReport) -> SyncReport:
     for row in rows:
         storage.mappings.delete_mapping(tech, row.key)
     forget_outlook(tech, store=storage.outlook_mirror, cursors=storage.cursors)
-    from sync.subscriptions import remove_for_link
-
-    remove_for_link(tech)  # while the token still works: Graph stops notifying us for this tech
+    if deps.forget_subscriptions is not None:
+        deps.forget_subscriptions(tech)  # while the token still works: Graph stops notifying us for this tech
     if deps.forget_tokens is not None:
         try:
             deps.forget_tokens(tech)
