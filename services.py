@@ -1,12 +1,16 @@
-"""The process-wide objects the triggers share, built once from settings on first use.
+"""The composition root: the process-wide objects the triggers share (clients, stores, the deps
+a sync or a subscription needs), built once from settings on first use.
 
-Nothing here is imported eagerly by function_app.py's dependencies beyond this module, so a
-cold start pays only for what the first invocation needs.
+The only place that builds them. Nothing below it imports it (`docs/architecture.md`): storage,
+sync, oauth and ics take what they need as arguments; the shell (web, realtime, blueprints)
+asks here. Nothing here is imported eagerly by function_app.py's dependencies beyond this
+module, so a cold start pays only for what the first invocation needs.
 """
 
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -17,7 +21,9 @@ if TYPE_CHECKING:
     from oauth.tokens import TokenService
     from storage import StorageAccount
     from sync.budget import RequestBudget, SharedBudget
+    from sync.engine import SyncDeps
     from sync.graph import GraphClient
+    from sync.subscriptions import SubscriptionDeps
     from sync.syncro import SyncroClient
     from sync.syncro_tokens import SyncroTokenService
     from web.session import SessionCookies
@@ -203,8 +209,73 @@ def session_codec() -> SessionCookies:
     return SessionCookies(settings.token_encryption_key, old_keys=settings.token_encryption_old_keys.values())
 
 
+def sync_deps() -> SyncDeps:
+    """What a sync needs, from the app's settings (raises SettingsError when they are invalid)."""
+    from settings import get_settings
+    from sync.engine import SyncDeps
+
+    settings = get_settings()
+    return SyncDeps(
+        storage=storage_account(),
+        graph_for=graph_client_for,
+        syncro=syncro_client(),
+        syncro_web_url=settings.sync.syncro_web_url,
+        options=settings.sync,
+        public_base_url=settings.public_base_url,
+        past_days=settings.window_past_days,
+        future_days=settings.window_future_days,
+        conflict=settings.conflict_policy.value,
+        forget_tokens=lambda tech: token_service().forget(tech),
+        forget_subscriptions=_remove_subscriptions,
+    )
+
+
+def _remove_subscriptions(syncro_user_id: int) -> object:
+    from sync.subscriptions import remove_for_link
+
+    return remove_for_link(syncro_user_id, deps=subscription_deps())
+
+
+def subscription_deps() -> SubscriptionDeps:
+    """What Graph subscription upkeep needs, from the app's settings. Raises SettingsError."""
+    from datetime import timedelta
+
+    from settings import get_realtime_settings, get_settings
+    from sync.subscriptions import CREATE_TIMEOUT, SubscriptionDeps, SubscriptionsClient
+
+    settings, realtime = get_settings(), get_realtime_settings()
+    tokens = token_service()
+
+    def graph_for(syncro_user_id: int) -> SubscriptionsClient:
+        return SubscriptionsClient(
+            settings.graph_base_url,
+            token=lambda: tokens.access_token_for(syncro_user_id),
+            ca_bundle=settings.ca_bundle,
+            timeout=CREATE_TIMEOUT,
+        )
+
+    return SubscriptionDeps(
+        account=storage_account(),
+        graph_for=graph_for,
+        public_base_url=settings.public_base_url,
+        lifetime=timedelta(minutes=realtime.subscription_lifetime_minutes),
+        renew_margin=timedelta(minutes=realtime.subscription_renew_margin_minutes),
+    )
+
+
+# What the layers above keep per process and forget with the settings (the settings page's
+# calendar lists): they hand their `clear` here, so `reset` needs no import of theirs.
+_forgetters: list[Callable[[], None]] = []
+
+
+def forget_on_reset(clear: Callable[[], None]) -> None:
+    """Call ``clear`` at every `reset` (a cache above this layer that depends on the settings)."""
+    _forgetters.append(clear)
+
+
 def reset() -> None:
     """Forget every object built from settings (tests that change settings call this)."""
+    from ics.feed import reset_caches as reset_feed_caches
     from settings import get_settings
 
     get_settings.cache_clear()
@@ -222,8 +293,6 @@ def reset() -> None:
         syncro_budget,
     ):
         cached.cache_clear()
-    from ics.feed import reset_caches
-    from oauth.links import reset_caches as reset_calendar_caches
-
-    reset_caches()
-    reset_calendar_caches()
+    reset_feed_caches()
+    for clear in _forgetters:
+        clear()

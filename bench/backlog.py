@@ -52,14 +52,14 @@ class _KeptBack:
 
 
 def _fill_mirror(product: Product, fleet: list[FleetTech], round_number: int) -> None:
+    from services import sync_deps
     from sync.budget import RequestBudget
-    from sync.engine import default_deps
     from sync.poller import poll_once
 
     product.sim("syncro").seed(
         {"appointments": [appointment(t.syncro_user_id, f"Round {round_number}", days=1 + round_number) for t in fleet]}
     )
-    deps = default_deps()
+    deps = sync_deps()
     storage = product.storage()
     report = poll_once(
         client=deps.syncro,

@@ -63,8 +63,8 @@ def main() -> None:
             renders.append(time.perf_counter() - started)
         print(_summary("GET /api/settings (signed in, over HTTP)", renders))
 
-        from oauth.links import linking_overview
         from web import pages, views
+        from web.links import linking_overview
 
         overview = linking_overview(tech.syncro_user_id)
         templates = []

@@ -119,7 +119,9 @@ def run(size: int, plan: str, spread: str, minutes: int, per_minute: int, storag
             )  # fmt: skip
             result.requests.append(report.requests_made)
             if VERBOSE:
-                print(f"    minute {minute} (budget {available}): {report.requests_made} requests, windows {report.windows}, pending {[(k, m) for k, _, _, m in pending]}")
+                print(
+                    f"    minute {minute} (budget {available}): {report.requests_made} requests, windows {report.windows}, pending {[(k, m) for k, _, _, m in pending]}"
+                )
             still = []
             for kind, appointment_id, summary, edited in pending:
                 if _mirrored(account, appointment_id, summary):

@@ -101,12 +101,13 @@ def main() -> None:
             http.post(f"{syncro_url}/_sim/appointments", json=body, timeout=30).raise_for_status()
 
         import services
+        from services import sync_deps
         from sync.budget import RequestBudget
-        from sync.engine import default_deps, sync_tech
+        from sync.engine import sync_tech
         from sync.poller import poll_once
         from sync.syncro import SyncroClient
 
-        deps = default_deps()
+        deps = sync_deps()
         own = {
             ALEX.syncro_user_id: SyncroClient(
                 f"{syncro_url}/api/v1", api_token=token, ca_bundle=str(product.tls.ca_bundle)

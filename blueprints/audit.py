@@ -34,7 +34,7 @@ def audited(action: str | Callable[[func.HttpRequest], str]) -> Callable[[Handle
         def run(req: func.HttpRequest) -> func.HttpResponse:
             response = handler(req)
             if response.status_code < 400:
-                from oauth.links import record_admin_action
+                from web.links import record_admin_action
 
                 tech = syncro_user_id_from(req.route_params.get("syncro_user_id", ""))
                 name = action(req) if callable(action) else action

@@ -13,12 +13,15 @@ bp = func.Blueprint()
 
 @bp.route(route="ics/{token}.ics", methods=["GET", "HEAD"], auth_level=func.AuthLevel.ANONYMOUS)
 def ics_feed(req: func.HttpRequest) -> func.HttpResponse:
+    import services
     from ics.feed import serve_feed
 
     result = serve_feed(
         req.route_params.get("token", ""),
         method=req.method,
         headers={name.lower(): value for name, value in req.headers.items()},
+        storage_account=services.storage_account,
+        zone_name=lambda: services.syncro_client().account_time_zone(),
     )
     if result.status == 404 and req.method.upper() == "GET":
         from web.http import wants_html
@@ -34,6 +37,6 @@ def ics_feed(req: func.HttpRequest) -> func.HttpResponse:
 @bp.route(route="admin/feeds/{syncro_user_id:long}", methods=["POST", "DELETE"], auth_level=func.AuthLevel.FUNCTION)
 @audited(lambda req: "issue_feed" if req.method.upper() == "POST" else "revoke_feed")
 def admin_feeds(req: func.HttpRequest) -> func.HttpResponse:
-    from ics.admin import feed_url_action
+    from web.admin_api import feed_url_action
 
     return feed_url_action(req.method, req.route_params.get("syncro_user_id", ""))

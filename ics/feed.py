@@ -31,6 +31,7 @@ from ics.http import FeedResponse, entity_tag, feed_response, last_modified
 from ics.render import FeedWindow, feed_window, parse_time
 
 if TYPE_CHECKING:
+    from storage.account import StorageAccount
     from storage.mirror import MirrorEntry, MirrorStore
 
 log = logging.getLogger(__name__)
@@ -93,15 +94,10 @@ class _ZoneCache:
 _zone_cache = _ZoneCache()
 
 
-def _syncro_zone_name() -> str:
-    from services import syncro_client
-
-    return syncro_client().account_time_zone()
-
-
-def account_zone() -> ZoneInfo:
-    """The Syncro account's zone (UTC until it could be read once)."""
-    return _zone_cache.get(_syncro_zone_name)
+def account_zone(zone_name: Callable[[], str]) -> ZoneInfo:
+    """The Syncro account's zone, asking ``zone_name`` (Syncro) at most once an hour (UTC until it
+    could be read once)."""
+    return _zone_cache.get(zone_name)
 
 
 # --- the render caches -------------------------------------------------------------------
@@ -266,12 +262,15 @@ def serve_feed(
     *,
     method: str,
     headers: Mapping[str, str],
+    storage_account: Callable[[], StorageAccount],
+    zone_name: Callable[[], str],
     now: datetime | None = None,
 ) -> FeedResponse:
     """Answer one feed request. ``token`` is the path segment before ``.ics``; ``headers`` are
-    the request's (lower-case names). Never raises for anything a client sends: an unusable
-    token is a 404; storage or settings trouble is a 503 with Retry-After."""
-    from services import storage_account
+    the request's (lower-case names); ``storage_account`` and ``zone_name`` (the Syncro account's
+    time zone) are asked only when needed, so settings trouble raised there is answered here.
+    Never raises for anything a client sends: an unusable token is a 404; storage or settings
+    trouble is a 503 with Retry-After."""
     from settings import SettingsError, get_settings
     from storage.errors import NotFound, StorageUnavailable
 
@@ -294,7 +293,7 @@ def serve_feed(
     feed = rendered_feed(
         entries,
         syncro_user_id=record.syncro_user_id,
-        zone=account_zone(),
+        zone=account_zone(zone_name),
         window=window,
         base_url=settings.public_base_url,
         store_fragment=_FragmentWriter(account.mirror),

@@ -7,29 +7,29 @@ revokes every older one, so the old address 404s from the next request on.
 
 from __future__ import annotations
 
+import secrets
+from typing import TYPE_CHECKING
+
 from storage.errors import ConcurrencyConflict
 
+if TYPE_CHECKING:
+    from storage.account import StorageAccount
 
-def issue_feed_url(syncro_user_id: int) -> str:
+
+def issue_feed_url(account: StorageAccount, syncro_user_id: int) -> str:
     """Revoke the tech's feed URLs and return a new one (256 random bits; only its hash is kept).
-    Raises StorageError."""
-    import secrets
-
-    from services import storage_account
+    Raises StorageError (and SettingsError: the URL is the app's public one)."""
     from settings import get_settings
 
-    account = storage_account()
-    revoke_feed_urls(syncro_user_id)
+    base_url = get_settings().public_base_url
+    revoke_feed_urls(account, syncro_user_id)
     token = secrets.token_urlsafe(32)
     account.feed_tokens.create_token(token, syncro_user_id=syncro_user_id, created_at=account.clock())
-    return f"{get_settings().public_base_url}/api/ics/{token}.ics"
+    return f"{base_url}/api/ics/{token}.ics"
 
 
-def revoke_feed_urls(syncro_user_id: int) -> int:
+def revoke_feed_urls(account: StorageAccount, syncro_user_id: int) -> int:
     """Revoke every active feed URL of the tech; how many were active. Raises StorageError."""
-    from services import storage_account
-
-    account = storage_account()
     now = account.clock()
     revoked = 0
     for record in account.feed_tokens.list_for_tech(syncro_user_id):

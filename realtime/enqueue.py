@@ -1,9 +1,13 @@
-"""The one place that asks for a technician's sync: a message on the sync-job queue, coalesced.
+"""Asking for a technician's sync, coalesced: a message on the sync-job queue.
 
 Graph sends one change as several notifications (a create as one ``created`` and three
-``updated``, reported), the Syncro webhook and the poller may see the same creation, and the
-timers fan out to every tech. Each asks through `request_sync`; requests for one tech while the
-job they queued has not started yet make one message:
+``updated``, reported), the Syncro webhook may see a creation the poller sees too, and the
+reconcile timer fans out to every tech. These, linking, the settings page and "Sync now" ask
+through `request_sync`; requests for one tech while the job they queued has not started yet make
+one message. Two writers put jobs on the queue directly, uncoalesced: the poller
+(`sync.poller.poll_once`, one job per tech whose appointments changed in that poll) and the
+queue job's own delayed follow-ups (`realtime.jobs`: the recheck after a notification, the budget
+deferral, the busy tech's follow-up), whose delay a coalescing row cannot stand for.
 
 - a per-tech row in the ``syncrequests`` table says "a job is queued since <time>". It is written
   insert-if-absent (or replaced with its ETag once stale), so of N concurrent requests, in this

@@ -110,7 +110,7 @@ def run_job(
 
     Raises JobFailed when the sync could not run, and whatever failed before it could (StorageError,
     SettingsError, a bug): the host then retries the message. ``deps_factory`` defaults to
-    `sync.engine.default_deps`; ``attempts`` to host.json's ``maxDequeueCount``."""
+    `services.sync_deps`; ``attempts`` to host.json's ``maxDequeueCount``."""
     job = parse_job(delivery.body)
     if job is None:
         log.warning(
@@ -126,9 +126,9 @@ def run_job(
     started = clock()
     try:
         if deps_factory is None:
-            from sync.engine import default_deps
+            import services
 
-            deps_factory = default_deps
+            deps_factory = services.sync_deps
         deps = deps_factory()
         statuses = JobStatusStore(deps.storage)
         _started(deps, statuses, job)

@@ -160,6 +160,7 @@ def run_subscription_job(text: str, *, deps: SubscriptionDeps | None = None) -> 
     the tech's subscription lease, or Graph failed): the host retries after its visibility timeout,
     and after ``maxDequeueCount`` attempts the message goes to the poison queue, while the hourly
     upkeep tries again anyway. Raises StorageUnavailable."""
+    import services
     from realtime.enqueue import request_sync
     from sync import subscriptions
     from sync.subscriptions import Outcome
@@ -169,7 +170,7 @@ def run_subscription_job(text: str, *, deps: SubscriptionDeps | None = None) -> 
     except ValueError:
         log.error("dropped a subscription-jobs message that is not a job (%d characters)", len(text))
         return None
-    deps = deps or subscriptions.default_deps()
+    deps = deps or services.subscription_deps()
     if job.action is Action.ENSURE:
         try:
             link = deps.account.links.get_link(job.syncro_user_id)

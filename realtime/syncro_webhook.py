@@ -198,11 +198,10 @@ def _owners_by_listing(
     webhook budget. Techs without a token, or past the budget, are left to the poller."""
     import services
     from storage.links import LinkStatus
-    from sync.engine import default_deps
     from sync.errors import SyncroBudgetExhausted, SyncroError
     from sync.poller import start_day
 
-    day = start_day(appointment, default_deps().account_zone())
+    day = start_day(appointment, services.sync_deps().account_zone())
     if day is None:
         return frozenset()
     active = [link.syncro_user_id for link in account.links.list_links() if link.status is LinkStatus.ACTIVE]

@@ -8,9 +8,9 @@ the local host, across hosts sharing one storage account, and for a run that out
 interval. The lease lasts the function timeout (host.json), so a run that crashed without
 releasing it blocks that timer at most that long.
 
-- `poll_syncro` (SYNCRO_POLL_SCHEDULE, every minute): one `sync.engine.poll_syncro` (the poller's
-  `poll_once` for the account within the request budget, with the techs' own Syncro tokens when
-  Syncro hides owners); each tech whose appointments changed gets one job. The outcome goes to
+- `poll_syncro` (SYNCRO_POLL_SCHEDULE, every minute): one `poll_links` (the poller's `poll_once`
+  for the account within the request budget, with the techs' own Syncro tokens when Syncro hides
+  owners); each tech whose appointments changed gets one job. The outcome goes to
   `storage.job_status` for the settings page.
 - `reconcile` (RECONCILE_SCHEDULE, every 15 minutes): one job per linked tech (active, or unlinking
   so an interrupted unlink finishes); what a dropped notification missed is caught here.
@@ -39,7 +39,10 @@ from storage.recycle_bin import RETENTION
 
 if TYPE_CHECKING:
     from storage.account import StorageAccount
+    from sync.budget import RequestBudget
+    from sync.engine import SyncDeps
     from sync.poller import PollReport
+    from sync.syncro_tokens import SyncroTokenService
 
 log = logging.getLogger("realtime.timers")
 T = TypeVar("T")
@@ -127,19 +130,60 @@ def poll_syncro(*, account: StorageAccount | None = None) -> PollRun | None:
     return run_singleton(POLL, account, lambda: _poll(account))
 
 
+def poll_links(
+    deps: SyncDeps,
+    *,
+    budget: RequestBudget | None = None,
+    tokens: SyncroTokenService | None = None,
+    slice_days: int | None = None,
+) -> PollReport:
+    """One Syncro poll for every active link, within ``budget`` (default: the process's share,
+    `services.poll_budget`); each tech's own token from ``tokens`` (default: the stored ones) is
+    used when Syncro hides owners. Queues one sync job per tech whose appointments changed.
+    Raises SyncroError (other than 429) and StorageError."""
+    import services
+    from sync.poller import SLICE_DAYS, poll_once
+
+    budget = budget or services.poll_budget()
+    tokens = tokens or services.syncro_token_service()
+    storage = deps.storage
+    techs = [link.syncro_user_id for link in storage.links.list_links() if link.status is LinkStatus.ACTIVE]
+    clients = tokens.clients(techs)
+    try:
+        return poll_once(
+            client=deps.syncro,
+            mirror=storage.mirror,
+            cursors=storage.cursors,
+            queue=storage.sync_queue,
+            budget=budget,
+            clock=deps.clock,
+            techs=techs,
+            tech_clients=clients,
+            zone=deps.account_zone(),
+            past_days=deps.past_days,
+            future_days=deps.future_days,
+            slice_days=slice_days or SLICE_DAYS,
+            feed_base_url=deps.public_base_url or None,
+            feed_ticket_base=deps.syncro_web_url,
+        )
+    finally:
+        for client in clients.values():
+            client.close()
+
+
 def _poll(account: StorageAccount) -> PollRun:
+    import services
     from sync.budget import Caller, spending_as
-    from sync.engine import default_deps, poll_syncro
     from sync.errors import ServiceError, SyncroBudgetExhausted
 
-    deps = default_deps()
+    deps = services.sync_deps()
     now = deps.clock()
     statuses = JobStatusStore(account)
     try:
         # The account-wide listing, or each tech's own with their stored Syncro token when Syncro
         # hides owners, inside the poller's budget and share of the app's; one job per tech that changed.
         with spending_as(Caller.POLL) as spending:
-            report = poll_syncro(deps)
+            report = poll_links(deps)
     except SyncroBudgetExhausted as error:  # before the poll began (the account's time zone): a pause
         statuses.record_poll(PollStatus(last_poll_at=now, outcome="partial", detail=str(error)))
         return PollRun(None, str(error))
@@ -216,7 +260,7 @@ def subscription_upkeep(*, account: StorageAccount | None = None) -> Any:
     from sync.subscriptions import upkeep
 
     account = account or services.storage_account()
-    return run_singleton(UPKEEP, account, lambda: upkeep())
+    return run_singleton(UPKEEP, account, lambda: upkeep(deps=services.subscription_deps()))
 
 
 # -- daily cleanup -------------------------------------------------------------------------------

@@ -1,7 +1,7 @@
 """The admin log: who did what to which technician, and when; newest first.
 
 Every admin action is recorded here, whether it came through the signed-in admin's pages or a
-function-key route for automation (`web.admin_actions`), and the admin overview shows the latest.
+function-key route for automation (`web.handlers`, `blueprints.audit`), and the admin overview shows the latest.
 An entry holds no secret: a Syncro token or feed URL is named, never written.
 """
 
@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from storage.ids import id_from_property, id_property
 
 if TYPE_CHECKING:
-    from storage.account import StorageAccount
+    from storage.table import Tables
 
 _PARTITION = "log"
 _MAX_TICKS = 10**19  # RowKeys sort as text: inverted, zero-padded microseconds put the newest first
@@ -32,7 +32,7 @@ class AdminAction:
 
 
 class AdminLogStore:
-    def __init__(self, account: StorageAccount) -> None:
+    def __init__(self, account: Tables) -> None:
         self._table = account.table("adminlog")
 
     def record(self, entry: AdminAction) -> None:

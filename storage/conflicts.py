@@ -14,7 +14,7 @@ from storage.errors import NotFound
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-    from storage.account import StorageAccount
+    from storage.table import Tables
 
 KEEP = 20
 _FAR = datetime(9999, 1, 1, tzinfo=UTC)
@@ -36,7 +36,7 @@ def _row_key(record: ConflictRecord, pair_key: str) -> str:
 
 
 class ConflictStore:
-    def __init__(self, account: StorageAccount) -> None:
+    def __init__(self, account: Tables) -> None:
         self._table = account.table("conflicts")
 
     def add(self, record: ConflictRecord, *, pair_key: str) -> None:

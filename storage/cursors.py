@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from storage.keys import encode_key
 
 if TYPE_CHECKING:
-    from storage.account import StorageAccount
+    from storage.table import Tables
 
 GRAPH_DELTA = "graphdelta"
 SYNCRO_POLL = "syncropoll"
@@ -29,7 +29,7 @@ class Cursor:
 
 
 class CursorStore:
-    def __init__(self, account: StorageAccount) -> None:
+    def __init__(self, account: Tables) -> None:
         self._table = account.table("cursors")
 
     def get_cursor(self, kind: str, key: str) -> Cursor:

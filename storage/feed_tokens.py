@@ -13,8 +13,7 @@ from storage.ids import id_from_property, id_property
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-    from storage.account import StorageAccount
-    from storage.table import Entity
+    from storage.table import Entity, Tables
 
 _PARTITION = "feed"
 
@@ -57,7 +56,7 @@ def _from_entity(entity: Entity, etag: str) -> FeedToken:
 
 
 class FeedTokenStore:
-    def __init__(self, account: StorageAccount) -> None:
+    def __init__(self, account: Tables) -> None:
         self._table = account.table("feedtokens")
 
     def get_by_token(self, token: str) -> FeedToken:

@@ -26,8 +26,7 @@ from storage.errors import NotFound
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
-    from storage.account import StorageAccount
-    from storage.table import Entity
+    from storage.table import Entity, Tables
 
 _TECH = "tech"
 _POLL = "poll"
@@ -131,7 +130,7 @@ def _skipped_from(raw: object) -> tuple[SkippedItem, ...]:
 
 
 class JobStatusStore:
-    def __init__(self, account: StorageAccount) -> None:
+    def __init__(self, account: Tables) -> None:
         self._table = account.table("jobstatus")
         self._clock = account.clock
 

@@ -15,7 +15,7 @@ from storage.errors import ConcurrencyConflict, LeaseHeld, NotFound
 from storage.keys import encode_key
 
 if TYPE_CHECKING:
-    from storage.account import StorageAccount
+    from storage.table import Tables
 
 _PARTITION = "lease"
 
@@ -29,7 +29,7 @@ class Lease:
 
 
 class LeaseStore:
-    def __init__(self, account: StorageAccount) -> None:
+    def __init__(self, account: Tables) -> None:
         self._table = account.table("leases")
         self._clock = account.clock
 

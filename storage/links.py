@@ -10,8 +10,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-    from storage.account import StorageAccount
-    from storage.table import Entity
+    from storage.table import Entity, Tables
 
 _PARTITION = "link"
 
@@ -91,7 +90,7 @@ def _from_entity(entity: Entity, etag: str) -> Link:
 
 
 class LinkStore:
-    def __init__(self, account: StorageAccount) -> None:
+    def __init__(self, account: Tables) -> None:
         self._table = account.table("links")
 
     def get_link(self, syncro_user_id: int) -> Link:

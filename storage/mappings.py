@@ -20,8 +20,7 @@ from storage.table import pack_bytes, unpack_bytes
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-    from storage.account import StorageAccount
-    from storage.table import Entity
+    from storage.table import Entity, Tables
 
 
 class Origin(StrEnum):
@@ -105,7 +104,7 @@ def _has_base(entity: Entity) -> bool:
 
 
 class MappingStore:
-    def __init__(self, account: StorageAccount) -> None:
+    def __init__(self, account: Tables) -> None:
         self._table = account.table("mappings")
 
     def get_mapping(self, syncro_user_id: int, key: str) -> Mapping:

@@ -24,8 +24,7 @@ from storage.table import MAX_VALUE_BYTES, pack_bytes, unpack_bytes
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-    from storage.account import StorageAccount
-    from storage.table import Entity
+    from storage.table import Entity, Tables
 
 
 def appointment_json(appointment: dict[str, Any]) -> bytes:
@@ -103,7 +102,7 @@ def _from_entity(entity: Entity, etag: str) -> MirrorEntry:
 
 
 class MirrorStore:
-    def __init__(self, account: StorageAccount) -> None:
+    def __init__(self, account: Tables) -> None:
         self._table = account.table("syncromirror")
 
     def get_entry(self, syncro_user_id: int, appointment_id: int) -> MirrorEntry:

@@ -16,7 +16,7 @@ from storage.keys import encode_key
 from storage.table import pack_bytes, unpack_bytes
 
 if TYPE_CHECKING:
-    from storage.account import StorageAccount
+    from storage.table import Tables
 
 _PARTITION = "flow"
 
@@ -32,7 +32,7 @@ class FlowState:
 
 
 class OAuthStateStore:
-    def __init__(self, account: StorageAccount) -> None:
+    def __init__(self, account: Tables) -> None:
         self._table = account.table("oauthstate")
         self._clock = account.clock
 

@@ -19,8 +19,7 @@ from storage.table import pack_bytes, unpack_bytes
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-    from storage.account import StorageAccount
-    from storage.table import Entity
+    from storage.table import Entity, Tables
 
 
 @dataclass(frozen=True)
@@ -55,7 +54,7 @@ def _from_entity(entity: Entity, etag: str) -> OutlookEntry:
 
 
 class OutlookMirrorStore:
-    def __init__(self, account: StorageAccount) -> None:
+    def __init__(self, account: Tables) -> None:
         self._table = account.table("outlookmirror")
 
     def list_entries(self, syncro_user_id: int) -> Iterator[OutlookEntry]:

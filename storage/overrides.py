@@ -14,7 +14,7 @@ from storage.ids import id_from_property, id_property
 from storage.keys import decode_key, encode_key
 
 if TYPE_CHECKING:
-    from storage.account import StorageAccount
+    from storage.table import Tables
 
 _PARTITION = "override"
 
@@ -31,7 +31,7 @@ class OverrideStore:
     """Rows ``override / <encoded lower-case email>`` holding ``syncro_user_id``. One writer (the
     admin) sets and removes them, so writes are upserts: the last one wins."""
 
-    def __init__(self, account: StorageAccount) -> None:
+    def __init__(self, account: Tables) -> None:
         self._table = account.table("overrides")
         self._clock = account.clock
 

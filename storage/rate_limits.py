@@ -14,15 +14,14 @@ from storage.errors import ConcurrencyConflict
 from storage.keys import encode_key
 
 if TYPE_CHECKING:
-    from storage.account import StorageAccount
-    from storage.table import Entity
+    from storage.table import Entity, Tables
 
 _PARTITION = "limit"
 _ATTEMPTS = 8
 
 
 class RateLimitStore:
-    def __init__(self, account: StorageAccount) -> None:
+    def __init__(self, account: Tables) -> None:
         self._table = account.table("ratelimits")
         self._clock = account.clock
 

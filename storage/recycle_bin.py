@@ -17,8 +17,7 @@ from typing import TYPE_CHECKING, Any
 from storage.table import pack_bytes, unpack_bytes
 
 if TYPE_CHECKING:
-    from storage.account import StorageAccount
-    from storage.table import Entity
+    from storage.table import Entity, Tables
 
 RETENTION = timedelta(days=30)
 
@@ -77,7 +76,7 @@ def _from_entity(entity: Entity, etag: str) -> RecycleEntry:
 
 
 class RecycleBinStore:
-    def __init__(self, account: StorageAccount) -> None:
+    def __init__(self, account: Tables) -> None:
         self._table = account.table("recyclebin")
         self._clock = account.clock
 

@@ -14,8 +14,7 @@ from storage.errors import NotFound
 from storage.keys import encode_key
 
 if TYPE_CHECKING:
-    from storage.account import StorageAccount
-    from storage.table import Entity
+    from storage.table import Entity, Tables
 
 _PARTITION = "version"
 _ATTEMPTS = 8  # a bump races only with another bump of the same person
@@ -32,7 +31,7 @@ def account_subject(ms_account_id: str) -> str:
 class SessionVersionStore:
     """Rows ``version / <subject>`` holding ``version`` (a whole number; 0 when there is no row)."""
 
-    def __init__(self, account: StorageAccount) -> None:
+    def __init__(self, account: Tables) -> None:
         self._table = account.table("sessionversions")
         self._clock = account.clock
 

@@ -22,8 +22,7 @@ from storage.keys import decode_key, encode_key
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
 
-    from storage.account import StorageAccount
-    from storage.table import Entity
+    from storage.table import Entity, Tables
 
 _PARTITION = "subscription"
 _STATUS_PARTITION = "status"
@@ -116,7 +115,7 @@ class _Snapshot:
 
 
 class SubscriptionStore:
-    def __init__(self, account: StorageAccount) -> None:
+    def __init__(self, account: Tables) -> None:
         self._table = account.table("subscriptions")
         self._snapshot = _Snapshot()
 

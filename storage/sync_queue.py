@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from storage.table import translated_errors
 
 if TYPE_CHECKING:
-    from storage.account import StorageAccount
+    from storage.table import Queues
 
 
 @dataclass(frozen=True)
@@ -86,7 +86,7 @@ PEEK_LIMIT = 32  # the most messages one peek returns
 
 
 class SyncQueue:
-    def __init__(self, account: StorageAccount) -> None:
+    def __init__(self, account: Queues) -> None:
         self._account = account
         self.name = account.sync_queue_name
 

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from storage.errors import NotFound
 
 if TYPE_CHECKING:
-    from storage.account import StorageAccount
+    from storage.table import Tables
 
 TABLE = "syncrobudget"
 _PARTITION, _ROW = "budget", "syncro"
@@ -53,7 +53,7 @@ class Ledger:
 
 
 class SyncroBudgetStore:
-    def __init__(self, account: StorageAccount) -> None:
+    def __init__(self, account: Tables) -> None:
         self._table = account.table(TABLE)
 
     def read(self) -> tuple[Ledger, str | None]:

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-    from storage.account import StorageAccount
+    from storage.table import Tables
 
 _PARTITION = "syncrotoken"
 
@@ -26,7 +26,7 @@ class SyncroTokenRecord:
 
 
 class SyncroTokenStore:
-    def __init__(self, account: StorageAccount) -> None:
+    def __init__(self, account: Tables) -> None:
         self._table = account.table("syncrotokens")
 
     def get_token(self, syncro_user_id: int) -> SyncroTokenRecord:

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, TypeVar
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from storage.errors import ConcurrencyConflict, NotFound, StorageUnavailable, ValueTooLarge
 
@@ -17,6 +18,24 @@ if TYPE_CHECKING:
 
 Entity = dict[str, Any]
 T = TypeVar("T")
+
+
+class Tables(Protocol):
+    """What a store needs of the account: its tables and its clock. `storage.account.StorageAccount`
+    is one, and composes the stores; a store takes this instead of importing the account."""
+
+    clock: Callable[[], datetime]
+
+    def table(self, name: str) -> Table: ...
+
+
+class Queues(Tables, Protocol):
+    """The account as the sync queue sees it: its tables, plus its queues and the sync queue's name."""
+
+    sync_queue_name: str
+
+    def queue(self, name: str) -> Any: ...
+
 
 # A property holds at most 64 KiB; a whole entity at most 1 MiB (including keys and overhead).
 CHUNK_BYTES = 64 * 1024

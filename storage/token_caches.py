@@ -12,7 +12,7 @@ from storage.table import pack_bytes, unpack_bytes
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-    from storage.account import StorageAccount
+    from storage.table import Tables
 
 _PARTITION = "tokencache"
 
@@ -26,7 +26,7 @@ class TokenCacheRecord:
 
 
 class TokenCacheStore:
-    def __init__(self, account: StorageAccount) -> None:
+    def __init__(self, account: Tables) -> None:
         self._table = account.table("tokencaches")
 
     def get_cache(self, syncro_user_id: int) -> TokenCacheRecord:

@@ -1,8 +1,16 @@
-"""Talking to the two services: the Microsoft Graph and Syncro clients, their errors, and the
-retry helper they share. The sync engine (mapping, planner, executor) joins them here later.
+"""The sync: the Graph and Syncro clients, mapping between them, and the engine that keeps one
+technician's two calendars in step (docs/sync.md, docs/poller.md). The core layer
+(docs/architecture.md): it takes its clients, stores and deps as arguments (`services` builds them).
 
-- `sync.graph.GraphClient`: one technician's mailbox (user, calendars).
-- `sync.syncro.SyncroClient`: the Syncro account (users).
-- `sync.errors`: the error tree both clients raise (drawn in its docstring).
-- `sync.http`: bounded, jittered retries honouring ``Retry-After``.
+- `sync.graph.GraphClient`, `sync.syncro.SyncroClient`: the two services; `sync.errors` the error
+  tree both raise, `sync.http` the retries they share, `sync.budget` the Syncro request budget.
+- `sync.model`, `sync.mapping`, `sync.html_text`, `sync.merge`: an appointment on either side as
+  one `Item`, and back.
+- `sync.planner` (pure), `sync.actions`, `sync.executor`: what to do, and doing it.
+- `sync.engine.sync_tech`: one tech's sync under their lease, read -> plan -> execute until both
+  sides agree; the recycle bin's restore.
+- `sync.outlook_mirror`, `sync.poller`: the two mirrors the engine reads (Graph delta rounds; the
+  Syncro poll, which also queues a job per tech that changed).
+- `sync.subscriptions`: the Graph change-notification subscriptions; `sync.syncro_tokens` the
+  techs' own Syncro API tokens.
 """

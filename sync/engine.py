@@ -50,11 +50,8 @@ from sync.planner import Policy, plan
 if TYPE_CHECKING:
     from storage.account import StorageAccount
     from storage.links import Link
-    from sync.budget import RequestBudget
     from sync.graph import GraphClient
-    from sync.poller import PollReport
     from sync.syncro import SyncroClient
-    from sync.syncro_tokens import SyncroTokenService
 
 log = logging.getLogger(__name__)
 _ZONES: dict[str, ZoneInfo] = {}  # the account's zone per Syncro base URL (GET /settings once a process)
@@ -62,7 +59,7 @@ _ZONES: dict[str, ZoneInfo] = {}  # the account's zone per Syncro base URL (GET 
 
 @dataclass
 class SyncDeps:
-    """What a sync needs; `default_deps` builds it from the app's settings."""
+    """What a sync needs; `services.sync_deps` builds it from the app's settings."""
 
     storage: StorageAccount
     graph_for: Callable[[int], GraphClient]
@@ -73,6 +70,7 @@ class SyncDeps:
     conflict: str = "latest"
     clock: Callable[[], datetime] = utc_now
     forget_tokens: Callable[[int], None] | None = None
+    forget_subscriptions: Callable[[int], object] | None = None  # an unlink's: Graph stops notifying
     zone: ZoneInfo | None = None
     max_rounds: int = 4
     lease: timedelta = timedelta(minutes=5)
@@ -86,26 +84,6 @@ class SyncDeps:
                 _ZONES[key] = ZoneInfo(self.syncro.account_time_zone())
             self.zone = _ZONES[key]
         return self.zone
-
-
-def default_deps() -> SyncDeps:
-    """Deps from the app's settings and `services` (raises SettingsError when they are invalid)."""
-    import services
-    from settings import get_settings
-
-    settings = get_settings()
-    return SyncDeps(
-        storage=services.storage_account(),
-        graph_for=services.graph_client_for,
-        syncro=services.syncro_client(),
-        syncro_web_url=settings.sync.syncro_web_url,
-        options=settings.sync,
-        public_base_url=settings.public_base_url,
-        past_days=settings.window_past_days,
-        future_days=settings.window_future_days,
-        conflict=settings.conflict_policy.value,
-        forget_tokens=lambda tech: services.token_service().forget(tech),
-    )
 
 
 @dataclass
@@ -373,52 +351,6 @@ def tag_repairs(
     return repairs
 
 
-# -- polling Syncro -------------------------------------------------------------------------------
-
-
-def poll_syncro(
-    deps: SyncDeps,
-    *,
-    budget: RequestBudget | None = None,
-    tokens: SyncroTokenService | None = None,
-    slice_days: int | None = None,
-) -> PollReport:
-    """One Syncro poll for every active link, within ``budget`` (default: the process's share,
-    `services.poll_budget`); each tech's own token from ``tokens`` (default: the stored ones) is
-    used when Syncro hides owners. Queues one sync job per tech whose appointments changed.
-    Raises SyncroError (other than 429) and StorageError."""
-    from sync.poller import SLICE_DAYS, poll_once
-
-    if budget is None or tokens is None:
-        import services
-
-        budget = budget or services.poll_budget()
-        tokens = tokens or services.syncro_token_service()
-    storage = deps.storage
-    techs = [link.syncro_user_id for link in storage.links.list_links() if link.status is LinkStatus.ACTIVE]
-    clients = tokens.clients(techs)
-    try:
-        return poll_once(
-            client=deps.syncro,
-            mirror=storage.mirror,
-            cursors=storage.cursors,
-            queue=storage.sync_queue,
-            budget=budget,
-            clock=deps.clock,
-            techs=techs,
-            tech_clients=clients,
-            zone=deps.account_zone(),
-            past_days=deps.past_days,
-            future_days=deps.future_days,
-            slice_days=slice_days or SLICE_DAYS,
-            feed_base_url=deps.public_base_url or None,
-            feed_ticket_base=deps.syncro_web_url,
-        )
-    finally:
-        for client in clients.values():
-            client.close()
-
-
 # -- the sync -----------------------------------------------------------------------------------
 
 
@@ -442,7 +374,7 @@ def sync_tech(
 
     Never raises for what a service or an item did: failures land in ``report.errors`` (and
     ``status`` ``failed`` when the sync could not start). Raises StorageError when Table Storage
-    itself fails, and SettingsError from `default_deps`."""
+    itself fails."""
     report = SyncReport(syncro_user_id)
     storage = deps.storage
     try:
@@ -703,9 +635,8 @@ def _unlink(link: Link, deps: SyncDeps, report: SyncReport) -> SyncReport:
     for row in rows:
         storage.mappings.delete_mapping(tech, row.key)
     forget_outlook(tech, store=storage.outlook_mirror, cursors=storage.cursors)
-    from sync.subscriptions import remove_for_link
-
-    remove_for_link(tech)  # while the token still works: Graph stops notifying us for this tech
+    if deps.forget_subscriptions is not None:
+        deps.forget_subscriptions(tech)  # while the token still works: Graph stops notifying us for this tech
     if deps.forget_tokens is not None:
         try:
             deps.forget_tokens(tech)

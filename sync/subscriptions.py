@@ -143,31 +143,6 @@ class SubscriptionDeps:
         return self.account.clock()
 
 
-def default_deps() -> SubscriptionDeps:
-    """Deps from the app's settings and services. Raises SettingsError."""
-    import services
-    from settings import get_realtime_settings, get_settings
-
-    settings, realtime = get_settings(), get_realtime_settings()
-    tokens = services.token_service()
-
-    def graph_for(syncro_user_id: int) -> SubscriptionsClient:
-        return SubscriptionsClient(
-            settings.graph_base_url,
-            token=lambda: tokens.access_token_for(syncro_user_id),
-            ca_bundle=settings.ca_bundle,
-            timeout=CREATE_TIMEOUT,
-        )
-
-    return SubscriptionDeps(
-        account=services.storage_account(),
-        graph_for=graph_for,
-        public_base_url=settings.public_base_url,
-        lifetime=timedelta(minutes=realtime.subscription_lifetime_minutes),
-        renew_margin=timedelta(minutes=realtime.subscription_renew_margin_minutes),
-    )
-
-
 def resource_for(calendar_id: str) -> str:
     """The subscribed resource: the chosen calendar's events (``/me/events`` covers only the default one)."""
     return f"/me/calendars/{calendar_id}/events"
@@ -176,11 +151,10 @@ def resource_for(calendar_id: str) -> str:
 # -- the entry points ----------------------------------------------------------------------------
 
 
-def ensure_for_link(link: Link, *, deps: SubscriptionDeps | None = None) -> Outcome:
+def ensure_for_link(link: Link, *, deps: SubscriptionDeps) -> Outcome:
     """Make the tech's subscription right (see the module docstring); an unlinked-in-effect link
     (not active, or no calendar) has its subscriptions removed. Never raises for Graph or token
     trouble: the outcome and the tech's status say what happened. Raises StorageUnavailable."""
-    deps = deps or default_deps()
     tech = link.syncro_user_id
     with _tech_lease(deps, tech) as held:
         if not held:
@@ -190,22 +164,20 @@ def ensure_for_link(link: Link, *, deps: SubscriptionDeps | None = None) -> Outc
         return _guarded(deps, tech, lambda graph: _ensure(deps, graph, link))
 
 
-def remove_for_link(syncro_user_id: int, *, deps: SubscriptionDeps | None = None) -> Outcome:
+def remove_for_link(syncro_user_id: int, *, deps: SubscriptionDeps) -> Outcome:
     """Delete the tech's subscriptions at Graph (while their token still works) and our rows.
     A Graph or token failure still forgets our rows: Graph lets an orphan expire, and its
     notifications are answered as an unknown subscription's. Raises StorageUnavailable."""
-    deps = deps or default_deps()
     with _tech_lease(deps, syncro_user_id) as held:
         if not held:
             return Outcome.BUSY
         return _remove_all(deps, syncro_user_id)
 
 
-def reauthorize(subscription_id: str, syncro_user_id: int, *, deps: SubscriptionDeps | None = None) -> Outcome:
+def reauthorize(subscription_id: str, syncro_user_id: int, *, deps: SubscriptionDeps) -> Outcome:
     """Answer ``reauthorizationRequired`` for the tech's subscription: renew it (a renewal
     reauthorizes it with the tech's fresh token); one Graph no longer has is replaced, and one we
     no longer hold means `ensure_for_link`. Raises StorageUnavailable."""
-    deps = deps or default_deps()
     link = _active_link(deps, syncro_user_id)
     if link is None:
         return remove_for_link(syncro_user_id, deps=deps)
@@ -219,10 +191,9 @@ def reauthorize(subscription_id: str, syncro_user_id: int, *, deps: Subscription
         return _guarded(deps, syncro_user_id, lambda graph: _renew_or_replace(deps, graph, link, record))
 
 
-def replace_removed(subscription_id: str, syncro_user_id: int, *, deps: SubscriptionDeps | None = None) -> Outcome:
+def replace_removed(subscription_id: str, syncro_user_id: int, *, deps: SubscriptionDeps) -> Outcome:
     """Answer ``subscriptionRemoved``: forget that subscription and give the tech a new one (also
     when a first attempt already forgot it). Raises StorageUnavailable."""
-    deps = deps or default_deps()
     deps.account.subscriptions.delete_subscription(subscription_id)
     link = _active_link(deps, syncro_user_id)
     if link is None:
@@ -239,11 +210,10 @@ class UpkeepReport:
         self.outcomes[outcome.value] = self.outcomes.get(outcome.value, 0) + 1
 
 
-def upkeep(*, deps: SubscriptionDeps | None = None) -> UpkeepReport:
+def upkeep(*, deps: SubscriptionDeps) -> UpkeepReport:
     """The hourly pass: `ensure_for_link` for every active link (renewing what expires within the
     margin, recreating what Graph lost), and `remove_for_link` for rows of techs no longer linked.
     Raises StorageUnavailable."""
-    deps = deps or default_deps()
     report = UpkeepReport()
     links = {link.syncro_user_id: link for link in deps.account.links.list_links()}
     for link in links.values():

@@ -180,10 +180,10 @@ def oauth_start(request: WebRequest) -> WebResponse:
 @_guarded
 def oauth_callback(request: WebRequest) -> WebResponse:
     from oauth.flow import AdminConsentGranted, Purpose, Refusal, finish_sign_in, is_admin_consent
-    from oauth.links import forget_cached_calendars, needs_syncro_token
     from services import linking_services, session_codec, storage_account
     from storage.session_versions import account_subject, tech_subject
     from web import pages, views
+    from web.links import forget_cached_calendars, needs_syncro_token
     from web.session import sign_in_started_here
 
     if not is_admin_consent(request.query) and not sign_in_started_here(request.query.get("state", ""), request.cookie):
@@ -319,8 +319,8 @@ def settings_status(request: WebRequest) -> WebResponse:
     while a sync is awaited): the same words a reload would show."""
     import json
 
-    from oauth.links import linking_overview
     from web import views
+    from web.links import linking_overview
 
     session = _session(request)
     if session is None or session.syncro_user_id is None:
@@ -336,9 +336,9 @@ def settings_status(request: WebRequest) -> WebResponse:
 def _render_settings(
     session: Session, *, flash: Notice | str | None = None, new_feed_url: str = "", status: int = 200
 ) -> WebResponse:
-    from oauth.links import linking_overview
     from settings import get_settings
     from web import pages, views
+    from web.links import linking_overview
 
     settings = get_settings()
     overview = linking_overview(session.syncro_user_id)
@@ -355,7 +355,7 @@ def _render_settings(
 
 
 def _save_settings(request: WebRequest) -> WebResponse:
-    from oauth.links import save_link_choices
+    from web.links import save_link_choices
 
     guarded = _tech_post_guard(request)
     if isinstance(guarded, WebResponse):
@@ -375,7 +375,8 @@ def _save_settings(request: WebRequest) -> WebResponse:
 @_guarded
 def settings_unlink(request: WebRequest) -> WebResponse:
     from ics.tokens import revoke_feed_urls
-    from oauth.links import unlink
+    from services import storage_account
+    from web.links import unlink
 
     if request.method == "GET":  # the confirmation, with the choices
         from web import pages, views
@@ -394,13 +395,13 @@ def settings_unlink(request: WebRequest) -> WebResponse:
         return _error("bad_request", status=400, detail="Choose whether to keep your calendar feed, then unlink.")
     unlink(syncro_user_id, remove_outlook_events=request.form.get("remove_events", "") == "on")
     if feed == "revoke":
-        revoke_feed_urls(syncro_user_id)
+        revoke_feed_urls(storage_account(), syncro_user_id)
     return _end_sessions(session.subject, f"{SETTINGS_PATH}?unlinked=1")
 
 
 @_guarded
 def settings_new_feed_url(request: WebRequest) -> WebResponse:
-    from oauth.links import new_feed_url
+    from web.links import new_feed_url
 
     guarded = _tech_post_guard(request)
     if isinstance(guarded, WebResponse):
@@ -471,7 +472,8 @@ def _first_sync(syncro_user_id: int, reason: str) -> None:
 
 @_guarded
 def settings_sync_now(request: WebRequest) -> WebResponse:
-    from sync.engine import default_deps, sync_tech
+    from services import sync_deps
+    from sync.engine import sync_tech
 
     guarded = _tech_post_guard(request)
     if isinstance(guarded, WebResponse):
@@ -479,7 +481,7 @@ def settings_sync_now(request: WebRequest) -> WebResponse:
     session, syncro_user_id = guarded
     if not _allowed(f"sync-now:{syncro_user_id}", SYNC_NOW_CLICKS):
         return _render_settings(session, flash=Notice("problem", _TOO_MANY_SYNCS), status=429)
-    deps = default_deps()
+    deps = sync_deps()
     report = sync_tech(syncro_user_id, deps=deps)
     _record_sync_now(deps, report)
     kind = "done" if report.status in ("synced", "busy") else "problem"
@@ -532,10 +534,10 @@ def _admin_session(request: WebRequest) -> tuple[Session | None, WebResponse | N
 
 @_guarded
 def admin_page(request: WebRequest) -> WebResponse:
-    from oauth.links import admin_overview
     from services import token_cipher
     from web import pages, views
     from web.flash import read_note
+    from web.links import admin_overview
 
     session, refused = _admin_session(request)
     if refused:
@@ -554,7 +556,7 @@ def admin_page(request: WebRequest) -> WebResponse:
 
 @_guarded
 def admin_overrides(request: WebRequest) -> WebResponse:
-    from oauth.links import record_admin_action, set_override
+    from web.links import record_admin_action, set_override
 
     admin, refused = _admin_post_guard(request)
     if refused:
@@ -578,7 +580,7 @@ def admin_overrides(request: WebRequest) -> WebResponse:
 def admin_remove(request: WebRequest) -> WebResponse:
     """An admin releases a tech's link (so another account may link), turns their feed off and
     signs them out everywhere."""
-    from oauth.links import record_admin_action, remove_tech
+    from web.links import record_admin_action, remove_tech
 
     admin, refused = _admin_post_guard(request)
     if refused:
@@ -633,7 +635,7 @@ def admin_tech(request: WebRequest) -> WebResponse:
         return _error("bad_request", status=400, detail="A Syncro user id is a whole number.")
     outcome = _ADMIN_HANDLERS[action](admin, tech, request.form)
     if outcome.happened:  # a refused action changed nothing: nothing to log
-        from oauth.links import record_admin_action
+        from web.links import record_admin_action
 
         record_admin_action(_actor(admin), action, tech, detail=outcome.detail)
     target = outcome.target or f"{ADMIN_PATH}#card-{tech}"
@@ -657,11 +659,12 @@ def _refused(text: str, target: str = "") -> _Outcome:
 
 
 def _admin_sync(admin: Session, tech: int, form: Mapping[str, str]) -> _Outcome:
-    from sync.engine import default_deps, sync_tech
+    from services import sync_deps
+    from sync.engine import sync_tech
 
     if not _allowed(f"sync-now:{tech}", SYNC_NOW_CLICKS):
         return _refused(_TOO_MANY_SYNCS)
-    deps = default_deps()
+    deps = sync_deps()
     report = sync_tech(tech, deps=deps)
     _record_sync_now(deps, report)
     kind = "done" if report.status in ("synced", "busy") else "problem"
@@ -670,16 +673,18 @@ def _admin_sync(admin: Session, tech: int, form: Mapping[str, str]) -> _Outcome:
 
 def _admin_issue_feed(admin: Session, tech: int, form: Mapping[str, str]) -> _Outcome:
     from ics.tokens import issue_feed_url
+    from services import storage_account
 
-    url = issue_feed_url(tech)
+    url = issue_feed_url(storage_account(), tech)
     note = Notice("done", "A new feed URL is at the top of this page; the old one stopped working.")
     return _Outcome(note, feed_url=f"{tech} {url}", target=ADMIN_PATH)
 
 
 def _admin_revoke_feed(admin: Session, tech: int, form: Mapping[str, str]) -> _Outcome:
     from ics.tokens import revoke_feed_urls
+    from services import storage_account
 
-    revoked = revoke_feed_urls(tech)
+    revoked = revoke_feed_urls(storage_account(), tech)
     return _Outcome(Notice("done", "The feed URL is off: apps subscribed to it get nothing now."), f"{revoked} revoked")
 
 
@@ -710,16 +715,17 @@ def _admin_clear_token(admin: Session, tech: int, form: Mapping[str, str]) -> _O
 
 
 def _admin_restore(admin: Session, tech: int, form: Mapping[str, str]) -> _Outcome:
+    from services import sync_deps
     from storage.errors import NotFound
     from storage.recycle_bin import is_entry_id
-    from sync.engine import default_deps, restore_entry
+    from sync.engine import restore_entry
 
     bin_page = f"{ADMIN_BIN_PATH}?syncro_user_id={tech}"
     entry = form.get("entry", "")
     if not is_entry_id(entry):
         return _refused("No such recycle-bin entry for this technician.", bin_page)
     try:
-        restore_entry(tech, entry, deps=default_deps())
+        restore_entry(tech, entry, deps=sync_deps())
     except NotFound:
         return _refused("No such recycle-bin entry for this technician (restored already?).", bin_page)
     note = Notice("done", "Restored: it is back where it was deleted, with every field it had.")
@@ -727,7 +733,7 @@ def _admin_restore(admin: Session, tech: int, form: Mapping[str, str]) -> _Outco
 
 
 def _admin_confirm_match(admin: Session, tech: int, form: Mapping[str, str]) -> _Outcome:
-    from oauth.links import confirm_match
+    from web.links import confirm_match
 
     account = confirm_match(tech, by=admin.ms_email)
     if account is None:

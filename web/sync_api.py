@@ -13,9 +13,9 @@ from web.responses import bad_syncro_user_id, error_response, json_response, una
 
 def _poll_first(deps: Any) -> dict[str, Any]:
     """One Syncro poll for every active link before the sync, so what changed in Syncro is seen."""
-    from sync.engine import poll_syncro
+    from realtime.timers import poll_links
 
-    report = poll_syncro(deps)
+    report = poll_links(deps)
     return {
         "requests": report.requests_made,
         "changed_techs": [str(t) for t in report.changed_techs],
@@ -37,13 +37,14 @@ def _is_linked(deps: Any, tech: int) -> bool:
 @unavailable_as_503
 def sync_now(raw_id: str, *, poll: bool = True) -> func.HttpResponse:
     """``POST /api/admin/sync/{id}``: poll Syncro, sync that tech, answer the report."""
-    from sync.engine import default_deps, sync_tech
+    from services import sync_deps
+    from sync.engine import sync_tech
     from sync.errors import ServiceError
 
     tech = syncro_user_id_from(raw_id)
     if tech is None:
         return bad_syncro_user_id()
-    deps = default_deps()
+    deps = sync_deps()
     if not _is_linked(deps, tech):
         # Refused before any work: the poll writes its cursors, and a 404 must change nothing.
         return json_response(sync_tech(tech, deps=deps).to_json() | {"poll": {}}, status=404)
@@ -89,9 +90,10 @@ def list_recycle_bin(raw_id: str) -> func.HttpResponse:
 @unavailable_as_503
 def restore(raw_id: str, entry_id: str) -> func.HttpResponse:
     """``POST /api/admin/recycle-bin/{id}/{entry}/restore``: re-create it where it was deleted."""
+    from services import sync_deps
     from storage.errors import NotFound
     from storage.recycle_bin import is_entry_id
-    from sync.engine import default_deps, restore_entry
+    from sync.engine import restore_entry
     from sync.errors import ServiceError
 
     tech = syncro_user_id_from(raw_id)
@@ -100,7 +102,7 @@ def restore(raw_id: str, entry_id: str) -> func.HttpResponse:
     if not is_entry_id(entry_id):
         return error_response(404, "not_found", "No such recycle-bin entry for this technician.")
     try:
-        restored = restore_entry(tech, entry_id, deps=default_deps())
+        restored = restore_entry(tech, entry_id, deps=sync_deps())
     except NotFound:
         return error_response(404, "not_found", "No such recycle-bin entry for this technician.")
     except ServiceError as error:

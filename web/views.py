@@ -23,12 +23,12 @@ from typing import TYPE_CHECKING, Any
 from web.ids import syncro_user_id_from
 
 if TYPE_CHECKING:
-    from oauth.links import AdminOverview, LinkOverview
     from realtime.status import BackgroundStatus
     from storage.conflicts import ConflictRecord
     from storage.job_status import SkippedItem, TechJobStatus
     from storage.subscriptions import SubscriptionStatus
     from sync.graph import Calendar
+    from web.links import AdminOverview, LinkOverview
 
 SETTINGS_PATH = "/api/settings"  # GET the page; POST saves calendar + two-way
 UNLINK_PATH = "/api/settings/unlink"
@@ -704,7 +704,7 @@ def sign_in_view(*, notice: str | None = None) -> SignInView:
 
 
 # ---------------------------------------------------------------------------------------------
-# Adapters from what `oauth.links` returns to the views above: still pure, no I/O.
+# Adapters from what `web.links` returns to the views above: still pure, no I/O.
 
 # RefusalKind values (oauth.flow) and the handlers' own refusals, each to its page.
 _ERRORS: dict[str, Callable[[dict[str, str]], ErrorView]] = {
@@ -756,7 +756,7 @@ def settings_view(
     feed_days: tuple[int, int] = (60, 60),
     is_admin: bool = False,
 ) -> SettingsView:
-    """The settings page for ``overview`` (from `oauth.links.linking_overview`)."""
+    """The settings page for ``overview`` (from `web.links.linking_overview`)."""
     link = overview.link
     account = status = None
     calendars: tuple[CalendarChoice, ...] = ()
@@ -929,7 +929,7 @@ def admin_view(
     now: datetime | None = None,
     new_feed_url: str = "",
 ) -> AdminView:
-    """The admin overview for ``overview`` (from `oauth.links.admin_overview`). ``new_feed_url``
+    """The admin overview for ``overview`` (from `web.links.admin_overview`). ``new_feed_url``
     is a feed URL an admin just issued, as ``<syncro id> <url>``: shown once, named by the tech."""
     names = {row.user.id: row.user.full_name for row in overview.rows}
     rows = []

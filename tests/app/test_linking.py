@@ -295,7 +295,7 @@ def test_a_revoked_grant_shows_needs_relink_on_the_page(
     import msal.token_cache
 
     import services
-    from oauth.links import forget_cached_calendars
+    from web.links import forget_cached_calendars
 
     clock = linking_stack.sim("identity").control.clock
     # MSAL judges expiry by its own clock: let it read the simulators' (the host runs in this process).

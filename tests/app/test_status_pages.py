@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 import requests
 
+import services
 from local import demo
 from local.formwalk import follow, submit
 from local.inprocess import Product
@@ -77,8 +78,6 @@ def product(linking_stack: Product) -> Product:
 def alex(product: Product) -> Iterator[requests.Session]:
     """Alex linked through the sign-in pages, with his own Syncro API token (the simulator hides
     appointment owners, as Syncro does)."""
-    import services
-
     session = product.browser()
     page = product.sign_in(session, ALEX.sign_in)
     assert page.status_code == 200, page.text
@@ -86,7 +85,7 @@ def alex(product: Product) -> Iterator[requests.Session]:
     product.sim("syncro").seed({"tokens": [{"token": token, "user_id": TECH}]})
     services.syncro_token_service().save(TECH, token, set_by="admin")
     yield session
-    subscriptions.remove_for_link(TECH)
+    subscriptions.remove_for_link(TECH, deps=services.subscription_deps())
     JobStatusStore(product.storage()).delete_status(TECH)
     SyncroTokenStore(product.storage()).delete_token(TECH)
     product.forget_link(TECH)
@@ -148,7 +147,7 @@ def test_the_settings_page_shows_the_subscription_notification_poll_and_skipped_
     assert shown["last-notification"] == "None yet."
 
     link = account.links.get_link(TECH)
-    assert subscriptions.ensure_for_link(link) is subscriptions.Outcome.CREATED
+    assert subscriptions.ensure_for_link(link, deps=services.subscription_deps()) is subscriptions.Outcome.CREATED
     appointment = _syncro_create(product, "Status page check")
     _poll_until_mirrored(product, appointment)  # the poll timer's work: reads it, queues Alex's job
     assert statuses.get_poll_status().last_poll_at is not None
@@ -196,7 +195,10 @@ def test_the_admin_overview_shows_jobs_waiting_a_poisoned_tech_and_the_subscript
 ) -> None:
     account = product.storage()
     statuses = JobStatusStore(account)
-    assert subscriptions.ensure_for_link(account.links.get_link(TECH)) is subscriptions.Outcome.CREATED
+    assert (
+        subscriptions.ensure_for_link(account.links.get_link(TECH), deps=services.subscription_deps())
+        is subscriptions.Outcome.CREATED
+    )
     admin = product.browser()
     assert product.sign_in(admin, demo.DISPATCHER.sign_in, purpose="admin").status_code == 200
     _drain(product)  # the first sync that linking asked for runs before the fault below

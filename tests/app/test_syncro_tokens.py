@@ -14,8 +14,9 @@ import requests
 
 from local import demo
 from local.formwalk import follow, submit
+from realtime.timers import poll_links
+from services import sync_deps
 from storage.syncro_tokens import SyncroTokenStore
-from sync.engine import default_deps, poll_syncro
 from sync.poller import OwnershipMode, read_ownership
 from tests.app.linking_support import LinkingStack
 
@@ -99,8 +100,8 @@ def test_when_syncro_hides_owners_health_the_pages_and_the_poll_use_each_techs_o
     assert read_ownership(linking_stack.storage().cursors) is OwnershipMode.TOKENS
     assert 'id="syncro-blocked"' in page.text and "No token yet" in page.text
 
-    deps = default_deps()
-    first = poll_syncro(deps, slice_days=200)
+    deps = sync_deps()
+    first = poll_links(deps, slice_days=200)
     assert first.ownership is OwnershipMode.TOKENS  # the simulator withholds user_id/user_ids
     assert first.ownership_unknown is not None and first.ownership_unknown.techs_without_token == (ALEX.syncro_user_id,)
     health = (
@@ -123,7 +124,7 @@ def test_when_syncro_hides_owners_health_the_pages_and_the_poll_use_each_techs_o
     assert saved.status_code == 200 and "Your Syncro API token is saved" in saved.text
     assert "set on" in saved.text and "by you" in saved.text and tokens[ALEX.syncro_user_id] not in saved.text
 
-    second = poll_syncro(deps, slice_days=200)
+    second = poll_links(deps, slice_days=200)
     assert second.ownership_unknown is not None and second.ownership_unknown.techs_without_token == ()
     mirrored = {entry.appointment.get("summary") for entry in deps.storage.mirror.list_entries(ALEX.syncro_user_id)}
     assert "Server swap at Fabrikam" in mirrored and "Firewall review" not in mirrored  # ALEX's, not Blake's
@@ -140,7 +141,7 @@ def test_a_token_post_without_csrf_changes_nothing(
 ) -> None:
     session, _page = alex_linked
     storage = linking_stack.storage()
-    poll_syncro(default_deps(), slice_days=200)  # finds out that Syncro hides owners: the form shows
+    poll_links(sync_deps(), slice_days=200)  # finds out that Syncro hides owners: the form shows
     page = session.get(f"{linking_stack.host_url}/api/settings")
     refused = submit(
         session, page, form_id="syncro-token", fields={"token": tokens[ALEX.syncro_user_id]}, drop=("csrf_token",)

@@ -374,8 +374,8 @@ def test_through_the_poller_a_change_shows_at_the_next_poll_a_deletion_disappear
     linking_stack: LinkingStack,
 ) -> None:
     from local import demo
+    from services import sync_deps
     from sync.budget import RequestBudget
-    from sync.engine import default_deps
     from sync.poller import poll_once
     from sync.syncro import SyncroClient
 
@@ -386,7 +386,7 @@ def test_through_the_poller_a_change_shows_at_the_next_poll_a_deletion_disappear
     sims = linking_stack.sim_url("syncro")
 
     def poll() -> None:
-        deps, storage = default_deps(), linking_stack.storage()
+        deps, storage = sync_deps(), linking_stack.storage()
         own = SyncroClient(f"{sims}/api/v1", api_token=own_token, ca_bundle=str(linking_stack.tls.ca_bundle))
         poll_once(
             client=deps.syncro,

@@ -15,6 +15,7 @@ from urllib.parse import quote
 
 import pytest
 
+import services
 from local.sims.control import FaultRule
 from realtime import lifecycle
 from realtime.enqueue import pending_since, sync_started
@@ -37,7 +38,7 @@ TOKEN = "Validation: Testing client application reachability for subscription Re
 @pytest.fixture
 def stack(realtime_stack: RealtimeStack) -> Iterator[RealtimeStack]:
     realtime_stack.clear()
-    assert subscriptions.ensure_for_link(realtime_stack.link()) in (
+    assert subscriptions.ensure_for_link(realtime_stack.link(), deps=services.subscription_deps()) in (
         subscriptions.Outcome.CREATED,
         subscriptions.Outcome.KEPT,
     )

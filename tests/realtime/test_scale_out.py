@@ -53,7 +53,8 @@ def _summary(tech: FleetTech, n: int) -> str:
 
 @pytest.fixture(scope="module")
 def drained(linking_stack: Product, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Drained]:
-    from sync.engine import default_deps, poll_syncro
+    from realtime.timers import poll_links
+    from services import sync_deps
 
     product = linking_stack
     product.sim("syncro").update_settings({"withhold_user_fields": False, "notification_urls": []})
@@ -69,7 +70,7 @@ def drained(linking_stack: Product, tmp_path_factory: pytest.TempPathFactory) ->
         }
     )
     storage = product.storage()
-    report = poll_syncro(default_deps(), budget=RequestBudget(10_000), slice_days=200)  # one job per tech
+    report = poll_links(sync_deps(), budget=RequestBudget(10_000), slice_days=200)  # one job per tech
     assert set(report.changed_techs) == {t.syncro_user_id for t in fleet}
     for tech in fleet:  # and each a second time
         storage.sync_queue.enqueue(SyncJob(tech.syncro_user_id, "duplicate", datetime.now(UTC).isoformat()))

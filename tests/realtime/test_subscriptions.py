@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+import services
 from local.sims.control import FaultRule
 from settings import SettingsError, load_realtime_settings
 from storage.links import LinkStatus
@@ -27,7 +28,7 @@ TECH = ALEX.syncro_user_id
 def stack(realtime_stack: RealtimeStack):
     realtime_stack.clear()
     yield realtime_stack
-    subscriptions.remove_for_link(TECH)
+    subscriptions.remove_for_link(TECH, deps=services.subscription_deps())
     realtime_stack.graph_sim.settings.subscription_max_lifetime_minutes = 10080
     realtime_stack.clear()
 
@@ -46,7 +47,7 @@ def test_a_link_gets_one_subscription_on_its_calendar_with_our_urls_and_the_long
     stack: RealtimeStack,
 ) -> None:
     link = stack.link()
-    assert subscriptions.ensure_for_link(link) is Outcome.CREATED
+    assert subscriptions.ensure_for_link(link, deps=services.subscription_deps()) is Outcome.CREATED
     sub = _only_sim_subscription(stack)
     assert sub.resource == resource_for(link.calendar_id)
     assert sub.calendar_id == link.calendar_id
@@ -67,12 +68,12 @@ def test_a_link_gets_one_subscription_on_its_calendar_with_our_urls_and_the_long
 
 
 def test_a_second_ensure_keeps_the_subscription_and_a_close_expiry_renews_it(stack: RealtimeStack) -> None:
-    subscriptions.ensure_for_link(stack.link())
+    subscriptions.ensure_for_link(stack.link(), deps=services.subscription_deps())
     first = _only_sim_subscription(stack)
-    assert subscriptions.ensure_for_link(stack.link()) is Outcome.KEPT
+    assert subscriptions.ensure_for_link(stack.link(), deps=services.subscription_deps()) is Outcome.KEPT
     assert _only_sim_subscription(stack).id == first.id
     # Pretend the renew margin is reached: the same subscription is renewed (PATCH), not replaced.
-    deps = replace(subscriptions.default_deps(), renew_margin=timedelta(minutes=10080))
+    deps = replace(services.subscription_deps(), renew_margin=timedelta(minutes=10080))
     before = first.expiration
     assert subscriptions.ensure_for_link(stack.link(), deps=deps) is Outcome.RENEWED
     renewed = _only_sim_subscription(stack)
@@ -82,34 +83,34 @@ def test_a_second_ensure_keeps_the_subscription_and_a_close_expiry_renews_it(sta
 
 
 def test_a_subscription_graph_dropped_silently_is_recreated(stack: RealtimeStack) -> None:
-    subscriptions.ensure_for_link(stack.link())
+    subscriptions.ensure_for_link(stack.link(), deps=services.subscription_deps())
     lost = _only_sim_subscription(stack)
     assert stack.graph_sim.subscriptions.remove_silently(lost.id)  # as after a password reset
-    assert subscriptions.ensure_for_link(stack.link()) is Outcome.CREATED
+    assert subscriptions.ensure_for_link(stack.link(), deps=services.subscription_deps()) is Outcome.CREATED
     new = _only_sim_subscription(stack)
     assert new.id != lost.id
     assert [row.subscription_id for row in _rows(stack)] == [new.id]
 
 
 def test_a_renewal_that_finds_the_subscription_gone_creates_a_new_one(stack: RealtimeStack) -> None:
-    subscriptions.ensure_for_link(stack.link())
+    subscriptions.ensure_for_link(stack.link(), deps=services.subscription_deps())
     (row,) = _rows(stack)
     stack.graph_sim.subscriptions.remove_silently(row.subscription_id)
     # The lifecycle path renews without looking first: the PATCH answers 404.
-    assert subscriptions.reauthorize(row.subscription_id, TECH) is Outcome.CREATED
+    assert subscriptions.reauthorize(row.subscription_id, TECH, deps=services.subscription_deps()) is Outcome.CREATED
     (new,) = _rows(stack)
     assert new.subscription_id != row.subscription_id
     assert _only_sim_subscription(stack).id == new.subscription_id
 
 
 def test_a_new_calendar_moves_the_subscription(stack: RealtimeStack) -> None:
-    subscriptions.ensure_for_link(stack.link())
+    subscriptions.ensure_for_link(stack.link(), deps=services.subscription_deps())
     old = _only_sim_subscription(stack)
     calendar = stack.graph("POST", "/me/calendars", json={"name": "Field work"}).json()
     link = stack.link()
     moved = stack.account.links.update_link(link.with_changes(calendar_id=calendar["id"], calendar_name="Field work"))
     try:
-        assert subscriptions.ensure_for_link(moved) is Outcome.CREATED
+        assert subscriptions.ensure_for_link(moved, deps=services.subscription_deps()) is Outcome.CREATED
         new = _only_sim_subscription(stack)  # the old one was deleted at Graph
         assert new.id != old.id and new.calendar_id == calendar["id"]
         assert [row.resource for row in _rows(stack)] == [resource_for(calendar["id"])]
@@ -119,32 +120,32 @@ def test_a_new_calendar_moves_the_subscription(stack: RealtimeStack) -> None:
 
 
 def test_a_new_public_url_replaces_the_subscription(stack: RealtimeStack) -> None:
-    subscriptions.ensure_for_link(stack.link())
+    subscriptions.ensure_for_link(stack.link(), deps=services.subscription_deps())
     old = _only_sim_subscription(stack)
-    moved = replace(subscriptions.default_deps(), public_base_url=stack.url.replace("127.0.0.1", "localhost"))
+    moved = replace(services.subscription_deps(), public_base_url=stack.url.replace("127.0.0.1", "localhost"))
     assert subscriptions.ensure_for_link(stack.link(), deps=moved) is Outcome.CREATED
     new = _only_sim_subscription(stack)
     assert new.id != old.id and new.notification_url.startswith("http://localhost:")
 
 
 def test_unlink_deletes_the_subscription_at_graph_and_here(stack: RealtimeStack) -> None:
-    subscriptions.ensure_for_link(stack.link())
-    assert subscriptions.remove_for_link(TECH) is Outcome.REMOVED
+    subscriptions.ensure_for_link(stack.link(), deps=services.subscription_deps())
+    assert subscriptions.remove_for_link(TECH, deps=services.subscription_deps()) is Outcome.REMOVED
     assert stack.sim_subscriptions() == []
     assert _rows(stack) == []
     assert stack.account.subscriptions.get_status(TECH).state is SubscriptionState.NONE
 
 
 def test_a_paused_link_has_no_subscription(stack: RealtimeStack) -> None:
-    subscriptions.ensure_for_link(stack.link())
+    subscriptions.ensure_for_link(stack.link(), deps=services.subscription_deps())
     paused = stack.link().with_changes(status=LinkStatus.PAUSED)
-    assert subscriptions.ensure_for_link(paused) is Outcome.REMOVED
+    assert subscriptions.ensure_for_link(paused, deps=services.subscription_deps()) is Outcome.REMOVED
     assert stack.sim_subscriptions() == [] and _rows(stack) == []
 
 
 def test_a_tenant_refusing_our_lifetime_gets_the_older_maximum(stack: RealtimeStack) -> None:
     stack.graph_sim.settings.subscription_max_lifetime_minutes = 4230
-    assert subscriptions.ensure_for_link(stack.link()) is Outcome.CREATED
+    assert subscriptions.ensure_for_link(stack.link(), deps=services.subscription_deps()) is Outcome.CREATED
     lifetime = _only_sim_subscription(stack).expiration - stack.graph_sim.control.clock.now()
     assert timedelta(minutes=4220) < lifetime <= timedelta(minutes=4230)
 
@@ -152,13 +153,13 @@ def test_a_tenant_refusing_our_lifetime_gets_the_older_maximum(stack: RealtimeSt
 def test_a_failed_create_is_reported_in_the_status_and_retried_by_upkeep(stack: RealtimeStack) -> None:
     stack.graph_sim.control.faults.add(FaultRule("POST", r"^/v1\.0/subscriptions$", 500, times=5))
     try:
-        assert subscriptions.ensure_for_link(stack.link()) is Outcome.FAILED
+        assert subscriptions.ensure_for_link(stack.link(), deps=services.subscription_deps()) is Outcome.FAILED
     finally:
         stack.graph_sim.control.faults.clear()
     status = stack.account.subscriptions.get_status(TECH)
     assert status.state is SubscriptionState.FAILED and status.detail
     assert stack.sim_subscriptions() == []
-    report = subscriptions.upkeep()
+    report = subscriptions.upkeep(deps=services.subscription_deps())
     assert report.outcomes.get("created") == 1
     assert len(stack.sim_subscriptions()) == 1
 
@@ -167,7 +168,7 @@ def test_upkeep_forgets_rows_of_techs_no_longer_linked(stack: RealtimeStack) -> 
     now = datetime.now(UTC)
     orphan = SubscriptionRecord("orphan-sub", BLAKE.syncro_user_id, "/me/events", now + timedelta(days=1), "h", now)
     stack.account.subscriptions.upsert_subscription(orphan)
-    report = subscriptions.upkeep()
+    report = subscriptions.upkeep(deps=services.subscription_deps())
     assert report.orphans_removed == 1
     assert _rows(stack, BLAKE.syncro_user_id) == []
     assert report.outcomes.get("created") == 1  # and ALEX, linked, got his
@@ -178,7 +179,9 @@ def test_two_instances_ensuring_at_once_make_one_subscription(stack: RealtimeSta
 
     link = stack.link()
     with ThreadPoolExecutor(4) as pool:
-        outcomes = list(pool.map(lambda _: subscriptions.ensure_for_link(link), range(4)))
+        outcomes = list(
+            pool.map(lambda _: subscriptions.ensure_for_link(link, deps=services.subscription_deps()), range(4))
+        )
     assert outcomes.count(Outcome.CREATED) == 1
     assert set(outcomes) <= {Outcome.CREATED, Outcome.BUSY, Outcome.KEPT}
     assert len(stack.sim_subscriptions()) == 1 and len(_rows(stack)) == 1

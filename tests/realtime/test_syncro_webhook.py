@@ -242,11 +242,12 @@ def test_the_appointment_id_may_come_as_a_number_or_digits() -> None:
 
 
 def test_the_job_the_webhook_queued_carries_the_creation_to_outlook_without_a_poll(stack: RealtimeStack) -> None:
-    from sync.engine import default_deps, sync_tech
+    from services import sync_deps
+    from sync.engine import sync_tech
 
     _dispatch(stack, "Straight to Outlook")
     (job,) = stack.sync_jobs()
-    report = sync_tech(job.syncro_user_id, deps=default_deps())  # what the queue job runs
+    report = sync_tech(job.syncro_user_id, deps=sync_deps())  # what the queue job runs
     assert report.status == "synced", report
     link = stack.link()
     events = stack.graph("GET", f"/me/calendars/{link.calendar_id}/events?$top=200").json()["value"]

@@ -34,7 +34,7 @@ def _subjects_in(world: World, calendar_id: str) -> list[str]:
 
 def _choose_calendar(world: World, calendar_id: str) -> None:
     """What the settings page's save does."""
-    from oauth.links import save_link_choices
+    from web.links import save_link_choices
 
     assert save_link_choices(TECH, calendar_id=calendar_id, two_way=True) is None
     world.calendar_id = calendar_id
@@ -156,8 +156,8 @@ def test_edit_beats_delete_recreates_the_job_with_its_customer_ticket_and_locati
 
 
 def test_a_restore_brings_the_whole_appointment_back_once(world: World) -> None:
+    from services import sync_deps
     from sync.engine import restore_entry
-    from tests.sync.test_engine_scenarios import default_deps
 
     appointment = _dispatch(world, "Rack audit", days=10, hour=11, location="Rack room")
     world.sync()
@@ -169,7 +169,7 @@ def test_a_restore_brings_the_whole_appointment_back_once(world: World) -> None:
     assert world.syncro_record(appointment) is None
     entries = world.stack.storage().recycle_bin.list_entries(TECH)
     (entry,) = [e for e in entries if e.original_id == str(appointment)]
-    restored = restore_entry(TECH, entry.entry_id, deps=default_deps())
+    restored = restore_entry(TECH, entry.entry_id, deps=sync_deps())
     record = world.syncro_record(int(restored["id"]))
     assert (record["customer_id"], record["ticket_id"], record["location"]) == (
         demo.CUSTOMER_ID,
@@ -313,8 +313,8 @@ def test_a_reassignment_racing_the_old_techs_edit_leaves_one_job(world: World) -
 
 
 def test_saving_a_setting_that_changes_what_syncs_queues_the_techs_sync_at_once(world: World) -> None:
-    from oauth.links import save_link_choices
     from realtime.enqueue import pending_since, sync_started
+    from web.links import save_link_choices
 
     storage = world.stack.storage()
     sync_started(storage, TECH)  # no job waiting to start with
@@ -398,7 +398,8 @@ def test_an_attendee_who_deletes_his_invitation_leaves_the_organisers_job(world:
 
 
 def test_a_move_cut_short_leaves_no_copy_behind_in_the_old_calendar(world: World) -> None:
-    from tests.sync.test_engine_scenarios import default_deps, sync_tech
+    from services import sync_deps
+    from tests.sync.test_engine_scenarios import sync_tech
 
     world.syncro_create("Half moved")
     world.sync()
@@ -409,7 +410,7 @@ def test_a_move_cut_short_leaves_no_copy_behind_in_the_old_calendar(world: World
         world.sim("graph", "POST", "/_sim/faults", json=fault)
         world.sim("graph", "POST", "/_sim/clock", json={"advance_seconds": 3})
         world.poll()
-        cut_short = sync_tech(TECH, deps=default_deps())
+        cut_short = sync_tech(TECH, deps=sync_deps())
         assert len(cut_short.errors) == 1 and "Discard" in cut_short.errors[0], cut_short  # one removal failed
         # the copy it left behind is ours (our transactionId): the next round removes it, no bin entry
         assert not [s for s in _subjects_in(world, old) if s.startswith("[S] ")]

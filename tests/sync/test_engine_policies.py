@@ -12,7 +12,8 @@ from typing import Any
 import requests
 
 from local import demo
-from sync.engine import SyncReport, default_deps, sync_tech
+from services import sync_deps
+from sync.engine import SyncReport, sync_tech
 from tests.sync import test_engine_scenarios as scenarios
 from tests.sync.test_engine_scenarios import TECH, World, _at, _by_summary
 
@@ -25,7 +26,7 @@ world = scenarios.world  # the scenarios' fixture, for this module's own product
 def _sync(world: World, *, series_check: bool = False, **options: Any) -> SyncReport:
     world.sim("graph", "POST", "/_sim/clock", json={"advance_seconds": 3})
     world.poll()
-    deps = default_deps()
+    deps = sync_deps()
     deps.options = replace(deps.options, **options)
     report = sync_tech(TECH, deps=deps, series_check=series_check)
     assert report.status == "synced" and not report.errors, report
@@ -261,7 +262,7 @@ def test_every_action_and_the_sync_log_one_structured_line_with_ids_and_no_conte
     import logging
 
     world.outlook_create("Secret project Zeta", days=12)
-    deps = default_deps()
+    deps = sync_deps()
     world.sim("graph", "POST", "/_sim/clock", json={"advance_seconds": 3})
     with caplog.at_level(logging.INFO):
         report = sync_tech(TECH, deps=deps, job_id="job-1", correlation_id="job-1/1")

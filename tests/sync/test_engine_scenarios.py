@@ -15,9 +15,10 @@ import pytest
 import requests
 
 from local import demo
+from services import sync_deps
 from storage.errors import NotFound
 from sync.budget import RequestBudget
-from sync.engine import SyncReport, default_deps, sync_tech
+from sync.engine import SyncReport, sync_tech
 from sync.poller import poll_once
 from sync.syncro import SyncroClient
 from tests.app.linking_support import LinkingStack, graph_as
@@ -103,7 +104,7 @@ class World:
 
     def poll(self) -> None:
         storage = self.stack.storage()
-        deps = default_deps()
+        deps = sync_deps()
         ca = str(self.stack.tls.ca_bundle)
         tokens = {TECH: self.alex_token, **self.others}
         own = {
@@ -128,7 +129,7 @@ class World:
         self.sim("graph", "POST", "/_sim/clock", json={"advance_seconds": 3})
         if poll:
             self.poll()
-        report = sync_tech(tech, deps=default_deps())
+        report = sync_tech(tech, deps=sync_deps())
         assert report.status == "synced" and not report.errors, report
         return report
 
@@ -293,7 +294,7 @@ def test_a_deletion_in_outlook_deletes_in_syncro_through_the_recycle_bin(world: 
     (entry,) = [e for e in entries if e.original_id == str(copy["id"])]
     from sync.engine import restore_entry
 
-    assert restore_entry(TECH, entry.entry_id, deps=default_deps())["side"] == "outlook"
+    assert restore_entry(TECH, entry.entry_id, deps=sync_deps())["side"] == "outlook"
     world.sync()
     _by_subject(world, "Team lunch")
     assert len(_by_summary(world, "[O] Team lunch")) == 1
@@ -349,7 +350,7 @@ def test_a_crash_after_a_syncro_create_is_adopted_not_duplicated(world: World, m
     _crash_once(monkeypatch, "_mirror_syncro")
     world.sim("graph", "POST", "/_sim/clock", json={"advance_seconds": 3})
     with pytest.raises(RuntimeError):
-        sync_tech(TECH, deps=default_deps())
+        sync_tech(TECH, deps=sync_deps())
     assert len(_by_summary(world, "[O] Crash lunch")) == 1  # created, but no row says so
     report = world.sync()
     assert report.created["syncro"] == 0, report
@@ -363,7 +364,7 @@ def test_a_crash_after_an_outlook_create_is_adopted_not_duplicated(world: World,
     _crash_once(monkeypatch, "_mirror_outlook")
     world.sim("graph", "POST", "/_sim/clock", json={"advance_seconds": 3})
     with pytest.raises(RuntimeError):
-        sync_tech(TECH, deps=default_deps())
+        sync_tech(TECH, deps=sync_deps())
     report = world.sync()
     assert report.created["outlook"] == 0, report
     assert world.outlook_subjects().count("[S] Crash visit") == 1
@@ -474,8 +475,8 @@ def test_the_same_field_changed_on_both_sides_is_a_conflict_the_latest_edit_wins
     # The settings page says which version was kept.
     [latest, *_] = world.stack.storage().conflicts.recent(TECH)
     assert (latest.fields, latest.winner, latest.summary) == (("summary",), "outlook", "Outlook title")
-    from oauth.links import linking_overview
     from web import pages, views
+    from web.links import linking_overview
 
     html = pages.render_settings(views.settings_view(linking_overview(TECH), csrf_token="x" * 43))
     assert "Outlook title: the title changed in both Syncro and Outlook; Outlook&#39;s version was kept." in html
@@ -575,13 +576,13 @@ def test_syncros_description_rewrite_does_not_start_a_ping_pong(world: World) ->
 
 def test_unlink_with_remove_our_events_deletes_the_s_events_through_the_recycle_bin(world: World) -> None:
     # Last in the module: it ends ALEX's link.
-    from oauth.links import unlink
+    from web.links import unlink
 
     bin_before = len(world.stack.storage().recycle_bin.list_entries(TECH))
     ours = [s for s in world.outlook_subjects() if s.startswith("[S] ")]
     assert ours
     unlink(TECH, remove_outlook_events=True)
-    report = sync_tech(TECH, deps=default_deps())
+    report = sync_tech(TECH, deps=sync_deps())
     assert report.status == "unlinked" and report.deleted["outlook"] == len(ours), report
     body = world.sim("graph", "GET", f"/_sim/mailboxes/{world.mailbox_oid}/events").json()
     events = body if isinstance(body, list) else body.get("value", body.get("events", []))
@@ -591,4 +592,4 @@ def test_unlink_with_remove_our_events_deletes_the_s_events_through_the_recycle_
     assert len(world.stack.storage().recycle_bin.list_entries(TECH)) == bin_before + len(ours)
     with pytest.raises(NotFound):
         world.stack.storage().links.get_link(TECH)
-    assert sync_tech(TECH, deps=default_deps()).status == "not_linked"
+    assert sync_tech(TECH, deps=sync_deps()).status == "not_linked"

@@ -686,7 +686,7 @@ def test_an_override_can_be_removed_with_a_button_that_names_whose_it_is() -> No
     assert button.text == "Remove the mapping for Blake"
 
 
-# --- adapters from oauth.links --------------------------------------------------------------
+# --- adapters from web.links --------------------------------------------------------------
 
 
 def calendar(id_: str, name: str, *, can_edit: bool = True, is_default: bool = False) -> SimpleNamespace:

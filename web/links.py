@@ -1,6 +1,7 @@
 """What a technician and an admin can do with links, behind the settings page and the admin
 overview: read the state of a link, choose calendar and direction, unlink, issue a new feed URL,
-map a Microsoft account to a Syncro user. Storage and the services come from `services`."""
+map a Microsoft account to a Syncro user. Storage and the services come from `services`, the
+composition root under this layer."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+import services
 from storage.errors import ConcurrencyConflict, NotFound
 
 if TYPE_CHECKING:
@@ -98,15 +100,11 @@ class _CalendarCache:
 
 
 _calendars = _CalendarCache()
+services.forget_on_reset(_calendars.clear)  # new settings may mean another tenant
 
 
 def forget_cached_calendars(syncro_user_id: int) -> None:
     _calendars.forget(syncro_user_id)
-
-
-def reset_caches() -> None:
-    """Forget every cached calendar list (`services.reset`: new settings may mean another tenant)."""
-    _calendars.clear()
 
 
 def _link(syncro_user_id: int) -> Link | None:
@@ -209,7 +207,7 @@ def save_link_choices(
             changes = {"calendar_id": calendar.id, "calendar_name": calendar.name, "two_way": two_way}
             saved = link.with_changes(**changes, share_private=share_private)
             links.update_link(saved)
-            from sync.settings_saved import queue_after_save
+            from web.settings_saved import queue_after_save
 
             queue_after_save(storage_account(), link, saved)  # sync now, not at the next timer
             if calendar.id != link.calendar_id:
@@ -247,9 +245,10 @@ def unlink(syncro_user_id: int, *, remove_outlook_events: bool) -> None:
 
         request_sync(storage_account(), syncro_user_id, "unlink")  # the engine removes the events now
         return
+    from services import subscription_deps
     from sync.subscriptions import remove_for_link
 
-    remove_for_link(syncro_user_id)  # while the token still works
+    remove_for_link(syncro_user_id, deps=subscription_deps())  # while the token still works
     token_service().forget(syncro_user_id)
     storage_account().links.delete_link(syncro_user_id)
 
@@ -257,8 +256,9 @@ def unlink(syncro_user_id: int, *, remove_outlook_events: bool) -> None:
 def new_feed_url(syncro_user_id: int) -> str:
     """Revoke the tech's feed URLs and issue a new one (`ics.tokens`)."""
     from ics.tokens import issue_feed_url
+    from services import storage_account
 
-    return issue_feed_url(syncro_user_id)
+    return issue_feed_url(storage_account(), syncro_user_id)
 
 
 def remove_tech(syncro_user_id: int) -> None:
@@ -269,7 +269,7 @@ def remove_tech(syncro_user_id: int) -> None:
     from storage.session_versions import tech_subject
 
     unlink(syncro_user_id, remove_outlook_events=False)
-    revoke_feed_urls(syncro_user_id)
+    revoke_feed_urls(storage_account(), syncro_user_id)
     storage_account().session_versions.bump(tech_subject(syncro_user_id))
 
 
