@@ -30,8 +30,8 @@ built to be run again at any point:
   (``partial``) is not retried: the next job or the reconciliation timer tries those items again,
   and a permanently bad item would otherwise poison every job of that tech.
 - **Recheck.** A Graph notification's job that writes nothing may have outrun delta: it queues
-  delayed ``graph-recheck`` jobs, one after another while they still write nothing, 1, 2 and 4 s
-  apart (`next_recheck`). One schedule per tech: the status row names the recheck expected next,
+  delayed ``graph-recheck`` jobs, one after another while they still write nothing, 1, 1, 2 and
+  4 s apart (`next_recheck`). One schedule per tech: the status row names the recheck expected next,
   and any other (replaced by a newer schedule, or a second delivery) does nothing.
 """
 
@@ -239,9 +239,11 @@ def _started(deps: SyncDeps, statuses: JobStatusStore, job: SyncJob) -> None:
 GRAPH_NOTIFICATION = "graph-notification"  # realtime.notifications.JOB_REASON
 RECHECK_REASON = "graph-recheck"  # a notification's change was not in delta yet: look again
 # Seconds before each recheck, counted from the end of the job before it: delta's lag behind a
-# notification is seconds (2 s in the simulator's preset), so look soon and then less often; the
-# schedule covers a lag of up to about 7 s, the reconciliation anything later.
-RECHECK_DELAYS = (1, 2, 4)
+# notification is seconds (2 s reported), so look again every second or so at first, then less
+# often. A queue delay is whole seconds and the trigger's polling adds up to maxPollingInterval, so
+# looks come about 1.5 s apart at best. The schedule covers a lag of about 10 s; the
+# reconciliation anything later.
+RECHECK_DELAYS = (1, 1, 2, 4)
 SUPERSEDED = "superseded"  # a recheck a newer schedule (or another run of itself) made redundant
 SERIES_CHECK_REASONS = frozenset({GRAPH_NOTIFICATION, "graph-missed", FOLLOW_UP_REASON, RECHECK_REASON})
 # A new link or a new Syncro token: Syncro is polled first (the timer's run, taken early under its
@@ -436,6 +438,8 @@ def _log(
         "finished_at": finished.isoformat(),
         "pid": os.getpid(),
     }
+    if job.attempt:
+        fields["attempt"] = job.attempt  # which recheck of its schedule
     if report is not None:
         fields["writes"] = report.writes
     level = (

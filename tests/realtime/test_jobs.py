@@ -301,7 +301,7 @@ def _quiet_tech(world: Jobs, index: int) -> FleetTech:
     return tech
 
 
-def test_a_change_delta_does_not_show_is_rechecked_after_1_2_and_4_s_and_then_left_to_reconciliation(
+def test_a_change_delta_does_not_show_is_rechecked_after_1_1_2_and_4_s_and_then_left_to_reconciliation(
     world: Jobs, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     tech = _quiet_tech(world, 0)
@@ -320,7 +320,7 @@ def test_a_change_delta_does_not_show_is_rechecked_after_1_2_and_4_s_and_then_le
             body = recheck.to_json().encode()
     finally:
         world.queue().clear_messages()  # the delayed rechecks too
-    assert delays == [1, 2, 4] and attempts == [1, 2, 3]  # and the third queued no fourth
+    assert delays == [1, 1, 2, 4] and attempts == [1, 2, 3, 4]  # and the fourth queued no fifth
     assert world.statuses.get_status(tech.syncro_user_id).last_job_reason == "graph-recheck"
 
 
@@ -347,7 +347,7 @@ def test_one_recheck_schedule_per_tech_a_newer_one_replaces_it_and_a_second_deli
         # The newer one goes on; the same message delivered again queues nothing more.
         assert run_job(_delivery(newer.to_json().encode())) == JobOutcome.SYNCED
         [(second, delay)] = sent.rechecks()
-        assert (second.attempt, delay) == (2, 2)
+        assert (second.attempt, delay) == (2, jobs.RECHECK_DELAYS[1])
         assert run_job(_delivery(newer.to_json().encode())) == jobs.SUPERSEDED
         assert sent.rechecks() == []
     finally:

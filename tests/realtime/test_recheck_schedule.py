@@ -28,11 +28,11 @@ def _follow(job: SyncJob) -> list[tuple[SyncJob, int]]:
     return queued
 
 
-def test_a_quiet_notification_job_is_rechecked_after_1_2_and_4_s_and_then_no_more() -> None:
+def test_a_quiet_notification_job_is_rechecked_after_1_1_2_and_4_s_and_then_no_more() -> None:
     queued = _follow(SyncJob(TECH, "graph-notification", "2026-12-07T21:59:59+00:00"))
 
-    assert [delay for _, delay in queued] == [1, 2, 4] == list(RECHECK_DELAYS)
-    assert [job.attempt for job, _ in queued] == [1, 2, 3]
+    assert [delay for _, delay in queued] == [1, 1, 2, 4] == list(RECHECK_DELAYS)
+    assert [job.attempt for job, _ in queued] == [1, 2, 3, 4]
     assert {job.reason for job, _ in queued} == {RECHECK_REASON}
     assert {job.requested_at for job, _ in queued} == {NOW.isoformat()}  # one schedule, named by its start
     assert {job.syncro_user_id for job, _ in queued} == {TECH}
