@@ -150,6 +150,9 @@ def test_a_job_delivered_twice_at_once_creates_nothing_twice(world: Jobs) -> Non
     # and run once more by hand, as a redelivery after a crash would: still one
     assert run_job(_delivery(job.encode(), dequeue_count=2)) == JobOutcome.SYNCED
     assert world.syncro_summaries(tech).count("[O] Rack install") == 1
+    # It wrote nothing, so it queued delayed rechecks: gone, so later tests' pumps and faults
+    # meet only their own jobs.
+    world.queue().clear_messages()
 
 
 def test_a_busy_tech_gets_one_delayed_follow_up_that_syncs_after_the_running_sync(
