@@ -357,6 +357,35 @@ def test_one_recheck_schedule_per_tech_a_newer_one_replaces_it_and_a_second_deli
         world.queue().clear_messages()
 
 
+def test_a_recheck_that_could_not_queue_the_next_fails_and_its_retry_queues_it(
+    world: Jobs, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from storage.errors import StorageUnavailable
+    from storage.sync_queue import SyncQueue
+
+    tech = _quiet_tech(world, 3)
+    sent = _Sent(monkeypatch)
+    body = SyncJob(tech.syncro_user_id, "graph-notification", datetime.now(UTC).isoformat()).to_json()
+    try:
+        assert run_job(_delivery(body.encode())) == JobOutcome.SYNCED
+        [(first, _)] = sent.rechecks()
+        recording = SyncQueue.enqueue
+
+        def down(queue: SyncQueue, job: Any, *, delay_seconds: int = 0) -> None:
+            raise StorageUnavailable("queue down")
+
+        monkeypatch.setattr(SyncQueue, "enqueue", down)
+        with pytest.raises(StorageUnavailable):  # the host delivers it again later
+            run_job(_delivery(first.to_json().encode(), dequeue_count=1))
+        monkeypatch.setattr(SyncQueue, "enqueue", recording)
+
+        assert run_job(_delivery(first.to_json().encode(), dequeue_count=2)) == JobOutcome.SYNCED
+        [(second, delay)] = sent.rechecks()
+        assert (second.attempt, delay) == (2, jobs.RECHECK_DELAYS[1])
+    finally:
+        world.queue().clear_messages()
+
+
 def test_a_recheck_that_finds_the_change_carries_it_and_queues_no_more(
     world: Jobs, monkeypatch: pytest.MonkeyPatch
 ) -> None:
