@@ -29,6 +29,10 @@ built to be run again at any point:
   the host moves the message to ``<queue>-poison``. A sync that ran but had item errors
   (``partial``) is not retried: the next job or the reconciliation timer tries those items again,
   and a permanently bad item would otherwise poison every job of that tech.
+- **Recheck.** A Graph notification's job that writes nothing may have outrun delta: it queues
+  delayed ``graph-recheck`` jobs, one after another while they still write nothing, 1, 1, 2 and
+  4 s apart (`next_recheck`). One schedule per tech: the status row names the recheck expected next,
+  and any other (replaced by a newer schedule, or a second delivery) does nothing.
 """
 
 from __future__ import annotations
@@ -131,9 +135,13 @@ def run_job(
             deps_factory = services.sync_deps
         deps = deps_factory()
         statuses = JobStatusStore(deps.storage)
+        if _superseded(statuses, job):
+            detail = "a newer recheck replaced this one"
+            _log(delivery, job, SUPERSEDED, started, clock(), detail=detail)
+            return SUPERSEDED
         _started(deps, statuses, job)
         with spending_as(Caller.JOB) as spending:
-            report = _sync(tech, deps, reason=job.reason, delivery=delivery)
+            report = _sync(tech, deps, reason=job.reason, delivery=delivery, series_check=_series_check(job))
         outcome, detail = _outcome(report)
         if spending.refusals and outcome in (JobOutcome.FAILED, JobOutcome.PARTIAL):
             # The app's Syncro budget sent it away before Syncro was asked: not a failure to
@@ -141,8 +149,8 @@ def run_job(
             outcome, detail = JobOutcome.PARTIAL, _defer(deps, tech, spending.retry_after, clock())
         elif outcome == JobOutcome.BUSY:
             detail = _follow_up(deps, statuses, tech, clock())
-        elif job.reason == GRAPH_NOTIFICATION and report.status == "synced" and report.writes == 0:
-            _recheck_later(deps, tech, clock())  # announced, yet nothing to carry: delta may lag
+        elif (recheck := next_recheck(job, report, clock())) is not None:
+            _recheck_later(deps, statuses, job, *recheck)  # announced, yet nothing to carry: delta may lag
         if outcome == JobOutcome.FAILED and last_attempt:
             outcome = JobOutcome.POISONED
         if outcome == JobOutcome.UNLINKED:
@@ -230,7 +238,13 @@ def _started(deps: SyncDeps, statuses: JobStatusStore, job: SyncJob) -> None:
 # its series master, so these syncs expand series when delta brings nothing (sync_tech).
 GRAPH_NOTIFICATION = "graph-notification"  # realtime.notifications.JOB_REASON
 RECHECK_REASON = "graph-recheck"  # a notification's change was not in delta yet: look again
-RECHECK_SECONDS = 5
+# Seconds before each recheck, counted from the end of the job before it: delta's lag behind a
+# notification is seconds (2 s reported), so look again every second or so at first, then less
+# often. A queue delay is whole seconds and the trigger's polling adds up to maxPollingInterval, so
+# looks come about 1.5 s apart at best. The schedule covers a lag of about 10 s; the
+# reconciliation anything later.
+RECHECK_DELAYS = (1, 1, 2, 4)
+SUPERSEDED = "superseded"  # a recheck a newer schedule (or another run of itself) made redundant
 SERIES_CHECK_REASONS = frozenset({GRAPH_NOTIFICATION, "graph-missed", FOLLOW_UP_REASON, RECHECK_REASON})
 # A new link or a new Syncro token: Syncro is polled first (the timer's run, taken early under its
 # lease), so the tech's appointments are in the mirror when this first sync runs, seconds after
@@ -238,7 +252,19 @@ SERIES_CHECK_REASONS = frozenset({GRAPH_NOTIFICATION, "graph-missed", FOLLOW_UP_
 FIRST_SYNC_REASONS = frozenset({"linked", "syncro-token"})
 
 
-def _sync(tech: int, deps: SyncDeps, *, reason: str = "", delivery: Delivery | None = None) -> SyncReport:
+def _series_check(job: SyncJob) -> bool:
+    """Whether the job's sync expands series when delta is quiet (`sync.engine.sync_tech`). Of a
+    recheck schedule only the last does: the expansion reads each series directly, one request a
+    series, so repeating it every second or two buys nothing that the notification's own job and
+    the last recheck do not."""
+    if job.reason == RECHECK_REASON and 0 < job.attempt < len(RECHECK_DELAYS):
+        return False
+    return job.reason in SERIES_CHECK_REASONS
+
+
+def _sync(
+    tech: int, deps: SyncDeps, *, reason: str = "", delivery: Delivery | None = None, series_check: bool = False
+) -> SyncReport:
     from storage.errors import ConcurrencyConflict
     from sync.engine import SyncReport, sync_tech
 
@@ -248,9 +274,7 @@ def _sync(tech: int, deps: SyncDeps, *, reason: str = "", delivery: Delivery | N
     if reason in FIRST_SYNC_REASONS:
         _poll_first(deps)
     try:
-        return sync_tech(
-            tech, deps=deps, series_check=reason in SERIES_CHECK_REASONS, job_id=job_id, correlation_id=attempt
-        )
+        return sync_tech(tech, deps=deps, series_check=series_check, job_id=job_id, correlation_id=attempt)
     except ConcurrencyConflict:
         # Another instance won a race on one of the tech's rows (first of all the lease: two
         # instances creating it at once lose as ConcurrencyConflict, not LeaseHeld): it is busy.
@@ -305,11 +329,52 @@ def _sides(counts: dict[str, int]) -> str:
     return f"{counts.get('outlook', 0)} in Outlook and {counts.get('syncro', 0)} in Syncro"
 
 
-def _recheck_later(deps: SyncDeps, tech: int, now: datetime) -> None:
-    """Graph announced a change that its delta did not show yet (delta can lag a notification by
-    seconds): look once more a little later, so the change still crosses in seconds rather than
-    at the next reconciliation. Once: the recheck's own reason does not ask again."""
-    deps.storage.sync_queue.enqueue(SyncJob(tech, RECHECK_REASON, now.isoformat()), delay_seconds=RECHECK_SECONDS)
+def next_recheck(job: SyncJob, report: SyncReport, now: datetime) -> tuple[SyncJob, int] | None:
+    """The Graph recheck to queue after ``job`` ran, and its delay in seconds; None when none is due.
+
+    Graph announced a change that its delta did not show yet (delta can lag a notification by
+    seconds): a notification's job that synced and wrote nothing starts a schedule of rechecks
+    (`RECHECK_DELAYS`), so the change still crosses in seconds rather than at the next
+    reconciliation. Each recheck that still writes nothing asks for the next; the last asks for
+    none. A schedule is named by its start (the rechecks' ``requested_at``), a recheck by that and
+    its ``attempt``."""
+    if report.status != "synced" or report.writes:
+        return None
+    if job.reason == GRAPH_NOTIFICATION:
+        done, schedule = 0, now.isoformat()
+    elif job.reason == RECHECK_REASON and 0 < job.attempt < len(RECHECK_DELAYS):
+        done, schedule = job.attempt, job.requested_at
+    else:
+        return None
+    return SyncJob(job.syncro_user_id, RECHECK_REASON, schedule, done + 1), RECHECK_DELAYS[done]
+
+
+def _due(recheck: SyncJob) -> str:
+    return f"{recheck.requested_at}#{recheck.attempt}"
+
+
+def _superseded(statuses: JobStatusStore, job: SyncJob) -> bool:
+    """A recheck that is no longer the one its tech expects: a notification's job started a new
+    schedule since (its rechecks look later than this one would), or another run of this message
+    already ran and queued the next. It does nothing; the expected one looks instead."""
+    if job.reason != RECHECK_REASON or job.attempt <= 0:
+        return False  # a job, or a recheck queued by an earlier version (one, unscheduled)
+    return statuses.get_status(job.syncro_user_id).recheck_due != _due(job)
+
+
+def _recheck_later(deps: SyncDeps, statuses: JobStatusStore, job: SyncJob, recheck: SyncJob, delay: int) -> None:
+    """Queue ``recheck`` ``delay`` seconds from now, as the tech's one expected recheck: a new
+    schedule replaces the running one (one schedule per tech); a recheck queues the next only
+    while it is itself the one expected (so two runs of one message queue it once)."""
+    after = None if recheck.attempt == 1 else _due(job)
+    if not statuses.advance_recheck(recheck.syncro_user_id, _due(recheck), after=after):
+        return
+    try:
+        deps.storage.sync_queue.enqueue(recheck, delay_seconds=delay)
+    except Exception:
+        if after is not None:  # nothing was queued: this recheck's retry must be able to queue it
+            statuses.advance_recheck(recheck.syncro_user_id, after, after=_due(recheck))
+        raise
 
 
 BUDGET_REASON = "syncro-budget-follow-up"
@@ -373,9 +438,13 @@ def _log(
         "finished_at": finished.isoformat(),
         "pid": os.getpid(),
     }
+    if job.attempt:
+        fields["attempt"] = job.attempt  # which recheck of its schedule
     if report is not None:
         fields["writes"] = report.writes
     level = (
-        logging.INFO if outcome in (JobOutcome.SYNCED, JobOutcome.BUSY, *_ENGINE_OUTCOMES.values()) else logging.WARNING
+        logging.INFO
+        if outcome in (JobOutcome.SYNCED, JobOutcome.BUSY, SUPERSEDED, *_ENGINE_OUTCOMES.values())
+        else logging.WARNING
     )
     log.log(level, "sync job %s: %s", outcome, detail[:200], extra=fields)

@@ -3,10 +3,11 @@ page and the admin overview, written by the queue job, the poll timer and the Gr
 
 One row per tech (partition ``tech``): the last job's time, outcome, reason and detail, whether
 its last job was poisoned (failed ``maxDequeueCount`` times and moved to the poison queue), the
-time of the last Graph notification, and the busy follow-up marker (see `claim_follow_up`). One
-row for the account's Syncro poll (partition ``poll``). Several instances write these rows (a
-job, a webhook, a busy job's follow-up), so every write is a read-merge-replace with the row's
-ETag, retried on a lost race: a writer never drops fields another one set.
+time of the last Graph notification, the busy follow-up marker (see `claim_follow_up`) and the
+Graph recheck expected next (`advance_recheck`). One row for the account's Syncro poll (partition
+``poll``). Several instances write these rows (a job, a webhook, a busy job's follow-up), so
+every write is a read-merge-replace with the row's ETag, retried on a lost race: a writer never
+drops fields another one set.
 
 A job that synced also keeps the time of the last successful sync (``last_success_at``, which a
 later failed job leaves alone) and the items it had to skip (at most `SKIPPED_KEPT`, each its side,
@@ -76,6 +77,7 @@ class TechJobStatus:
     last_success_at: datetime | None = None  # the last job that synced (``synced`` or ``partial``)
     last_job_skipped: tuple[SkippedItem, ...] = ()  # from the last job that synced, at most SKIPPED_KEPT
     last_job_skipped_count: int = 0  # how many it skipped in all
+    recheck_due: str = ""  # the Graph recheck expected next (see `advance_recheck`), "" when none
 
 
 @dataclass(frozen=True)
@@ -101,6 +103,7 @@ def _tech_status(syncro_user_id: int, entity: Entity) -> TechJobStatus:
         last_success_at=entity.get("last_success_at"),
         last_job_skipped=_skipped_from(entity.get("last_job_skipped")),
         last_job_skipped_count=int(entity.get("last_job_skipped_count", 0)),
+        recheck_due=str(entity.get("recheck_due", "")),
     )
 
 
@@ -233,6 +236,21 @@ class JobStatusStore:
             return {"follow_up_at": None} if current.get("follow_up_at") is not None else None
 
         self._merge(_TECH, str(syncro_user_id), change)
+
+    def advance_recheck(self, syncro_user_id: int, due: str, *, after: str | None = None) -> bool:
+        """Name ``due`` as the tech's Graph recheck expected next (`realtime.jobs`): always when
+        ``after`` is None (a new schedule replaces the running one), else only while ``after`` is
+        the one expected, so of two runs of one recheck only one queues the next. True when
+        written. Raises StorageError."""
+        written = False
+
+        def change(current: Entity) -> dict[str, Any] | None:
+            nonlocal written
+            written = after is None or current.get("recheck_due") == after
+            return {"recheck_due": due} if written else None
+
+        self._merge(_TECH, str(syncro_user_id), change)
+        return written
 
     def delete_status(self, syncro_user_id: int) -> None:
         """Forget the tech's row (after an unlink); succeeds when there is none."""

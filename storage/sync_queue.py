@@ -23,9 +23,15 @@ class SyncJob:
     syncro_user_id: int
     reason: str  # "graph-notification", "syncro-notification", "reconcile", "admin", ...
     requested_at: str  # ISO 8601 UTC
+    # A Graph recheck's place in its schedule (1 = the first); 0 for every other job. Written only
+    # when set, so other jobs' messages read as before (`realtime.jobs.next_recheck`).
+    attempt: int = 0
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self), separators=(",", ":"))
+        data = asdict(self)
+        if not self.attempt:
+            del data["attempt"]
+        return json.dumps(data, separators=(",", ":"))
 
     @classmethod
     def from_json(cls, text: str) -> SyncJob:
@@ -33,8 +39,9 @@ class SyncJob:
         is not a sync job."""
         try:
             data = json.loads(text)
-            return cls(int(data["syncro_user_id"]), str(data["reason"]), str(data["requested_at"]))
-        except (KeyError, TypeError, ValueError) as error:  # JSONDecodeError is a ValueError
+            attempt = int(data.get("attempt", 0))
+            return cls(int(data["syncro_user_id"]), str(data["reason"]), str(data["requested_at"]), attempt)
+        except (AttributeError, KeyError, TypeError, ValueError) as error:  # JSONDecodeError is a ValueError
             raise ValueError(f"not a sync job: {error}") from None
 
 

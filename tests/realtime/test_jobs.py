@@ -150,6 +150,9 @@ def test_a_job_delivered_twice_at_once_creates_nothing_twice(world: Jobs) -> Non
     # and run once more by hand, as a redelivery after a crash would: still one
     assert run_job(_delivery(job.encode(), dequeue_count=2)) == JobOutcome.SYNCED
     assert world.syncro_summaries(tech).count("[O] Rack install") == 1
+    # It wrote nothing, so it queued delayed rechecks: gone, so later tests' pumps and faults
+    # meet only their own jobs.
+    world.queue().clear_messages()
 
 
 def test_a_busy_tech_gets_one_delayed_follow_up_that_syncs_after_the_running_sync(
@@ -269,6 +272,142 @@ def test_a_notification_that_outruns_delta_is_looked_at_again_seconds_later(worl
     status = world.statuses.get_status(tech.syncro_user_id)
     assert status.last_job_reason == "graph-recheck" and status.last_job_outcome == JobOutcome.SYNCED
     assert world.syncro_summaries(tech).count("[O] Outran delta") == 1
+
+
+class _Sent:
+    """What `SyncQueue.enqueue` was asked to send, and with what delay; every message still goes
+    to the real queue."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        from storage.sync_queue import SyncQueue
+
+        self.jobs: list[tuple[SyncJob, int]] = []
+        send = SyncQueue.enqueue
+
+        def recording(queue: SyncQueue, job: Any, *, delay_seconds: int = 0) -> None:
+            self.jobs.append((job, delay_seconds))
+            send(queue, job, delay_seconds=delay_seconds)
+
+        monkeypatch.setattr(SyncQueue, "enqueue", recording)
+
+    def rechecks(self) -> list[tuple[SyncJob, int]]:
+        found = [(job, delay) for job, delay in self.jobs if getattr(job, "reason", "") == jobs.RECHECK_REASON]
+        self.jobs.clear()
+        return found
+
+
+def _quiet_tech(world: Jobs, index: int) -> FleetTech:
+    """A tech with nothing left to carry: a notification's job for them writes nothing (as for an
+    echo of our own write, or a change delta does not show yet)."""
+    tech = world.techs[index]
+    run_job(_delivery(SyncJob(tech.syncro_user_id, "reconcile", "t").to_json().encode()))
+    return tech
+
+
+def test_a_change_delta_does_not_show_is_rechecked_after_1_1_2_and_4_s_and_then_left_to_reconciliation(
+    world: Jobs, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tech = _quiet_tech(world, 0)
+    sent = _Sent(monkeypatch)
+    body = SyncJob(tech.syncro_user_id, "graph-notification", datetime.now(UTC).isoformat()).to_json().encode()
+    delays, attempts = [], []
+    try:
+        for _ in range(len(jobs.RECHECK_DELAYS) + 2):  # each job as the queue would deliver it
+            assert run_job(_delivery(body)) == JobOutcome.SYNCED
+            rechecks = sent.rechecks()
+            if not rechecks:
+                break
+            [(recheck, delay)] = rechecks
+            delays.append(delay)
+            attempts.append(recheck.attempt)
+            body = recheck.to_json().encode()
+    finally:
+        world.queue().clear_messages()  # the delayed rechecks too
+    assert delays == [1, 1, 2, 4] and attempts == [1, 2, 3, 4]  # and the fourth queued no fifth
+    assert world.statuses.get_status(tech.syncro_user_id).last_job_reason == "graph-recheck"
+
+
+def test_one_recheck_schedule_per_tech_a_newer_one_replaces_it_and_a_second_delivery_does_nothing(
+    world: Jobs, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tech = _quiet_tech(world, 1)
+    sent = _Sent(monkeypatch)
+
+    def notified() -> SyncJob:
+        body = SyncJob(tech.syncro_user_id, "graph-notification", datetime.now(UTC).isoformat()).to_json()
+        assert run_job(_delivery(body.encode())) == JobOutcome.SYNCED
+        [(recheck, delay)] = sent.rechecks()
+        assert delay == 1
+        return recheck
+
+    try:
+        older, newer = notified(), notified()
+        assert older != newer
+        # The older schedule's recheck does nothing: no sync recorded, nothing queued.
+        assert run_job(_delivery(older.to_json().encode())) == jobs.SUPERSEDED
+        assert sent.rechecks() == []
+        assert world.statuses.get_status(tech.syncro_user_id).last_job_reason == "graph-notification"
+        # The newer one goes on; the same message delivered again queues nothing more.
+        assert run_job(_delivery(newer.to_json().encode())) == JobOutcome.SYNCED
+        [(second, delay)] = sent.rechecks()
+        assert (second.attempt, delay) == (2, jobs.RECHECK_DELAYS[1])
+        assert run_job(_delivery(newer.to_json().encode())) == jobs.SUPERSEDED
+        assert sent.rechecks() == []
+    finally:
+        world.queue().clear_messages()
+
+
+def test_a_recheck_that_could_not_queue_the_next_fails_and_its_retry_queues_it(
+    world: Jobs, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from storage.errors import StorageUnavailable
+    from storage.sync_queue import SyncQueue
+
+    tech = _quiet_tech(world, 3)
+    sent = _Sent(monkeypatch)
+    body = SyncJob(tech.syncro_user_id, "graph-notification", datetime.now(UTC).isoformat()).to_json()
+    try:
+        assert run_job(_delivery(body.encode())) == JobOutcome.SYNCED
+        [(first, _)] = sent.rechecks()
+        recording = SyncQueue.enqueue
+
+        def down(queue: SyncQueue, job: Any, *, delay_seconds: int = 0) -> None:
+            raise StorageUnavailable("queue down")
+
+        monkeypatch.setattr(SyncQueue, "enqueue", down)
+        with pytest.raises(StorageUnavailable):  # the host delivers it again later
+            run_job(_delivery(first.to_json().encode(), dequeue_count=1))
+        monkeypatch.setattr(SyncQueue, "enqueue", recording)
+
+        assert run_job(_delivery(first.to_json().encode(), dequeue_count=2)) == JobOutcome.SYNCED
+        [(second, delay)] = sent.rechecks()
+        assert (second.attempt, delay) == (2, jobs.RECHECK_DELAYS[1])
+    finally:
+        world.queue().clear_messages()
+
+
+def test_a_recheck_that_finds_the_change_carries_it_and_queues_no_more(
+    world: Jobs, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tech = _quiet_tech(world, 2)
+    lag = world.product.sim("graph").settings.delta_visibility_lag_seconds
+    world.sim("graph", "PATCH", "/_sim/settings", json={"delta_visibility_lag_seconds": 600})
+    sent = _Sent(monkeypatch)
+    try:
+        world.outlook_create(tech, "Behind delta", settle=False)
+        body = SyncJob(tech.syncro_user_id, "graph-notification", datetime.now(UTC).isoformat()).to_json()
+        assert run_job(_delivery(body.encode())) == JobOutcome.SYNCED
+        [(recheck, _)] = sent.rechecks()
+        assert "[O] Behind delta" not in world.syncro_summaries(tech)  # delta did not show it yet
+        world.sim("graph", "POST", "/_sim/clock", json={"advance_seconds": 601})
+
+        assert run_job(_delivery(recheck.to_json().encode())) == JobOutcome.SYNCED
+
+        assert world.syncro_summaries(tech).count("[O] Behind delta") == 1
+        assert sent.rechecks() == []
+    finally:
+        world.sim("graph", "PATCH", "/_sim/settings", json={"delta_visibility_lag_seconds": lag})
+        world.queue().clear_messages()
 
 
 def test_a_job_the_shared_syncro_budget_sends_away_is_queued_again_not_poisoned(

@@ -1,0 +1,76 @@
+"""The Graph recheck schedule (`realtime.jobs.next_recheck`), as a pure function: which recheck a
+job that ran asks for, and after how long. The queue, storage and the dedup marker are
+`tests/realtime/test_jobs.py`'s business."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from realtime.jobs import RECHECK_DELAYS, RECHECK_REASON, next_recheck
+from storage.sync_queue import SyncJob, parse_message
+from sync.engine import SyncReport
+
+TECH = 1_700_000_000_001
+NOW = datetime(2026, 12, 7, 22, 0, tzinfo=UTC)
+QUIET = SyncReport(TECH)  # synced, nothing written
+
+
+def _follow(job: SyncJob) -> list[tuple[SyncJob, int]]:
+    """Every recheck the schedule queues after ``job`` when none of them sees a change."""
+    queued = []
+    while (step := next_recheck(job, QUIET, NOW)) is not None:
+        queued.append(step)
+        job = parse_message(step[0].to_json())  # as the queue hands it back
+        assert isinstance(job, SyncJob)
+        assert len(queued) <= 10, "the schedule must end"
+    return queued
+
+
+def test_a_quiet_notification_job_is_rechecked_after_1_1_2_and_4_s_and_then_no_more() -> None:
+    queued = _follow(SyncJob(TECH, "graph-notification", "2026-12-07T21:59:59+00:00"))
+
+    assert [delay for _, delay in queued] == [1, 1, 2, 4] == list(RECHECK_DELAYS)
+    assert [job.attempt for job, _ in queued] == [1, 2, 3, 4]
+    assert {job.reason for job, _ in queued} == {RECHECK_REASON}
+    assert {job.requested_at for job, _ in queued} == {NOW.isoformat()}  # one schedule, named by its start
+    assert {job.syncro_user_id for job, _ in queued} == {TECH}
+
+
+def test_a_recheck_that_writes_ends_the_schedule() -> None:
+    first, _ = next_recheck(SyncJob(TECH, "graph-notification", "t"), QUIET, NOW) or (None, 0)
+    assert first is not None
+    wrote = SyncReport(TECH, created={"syncro": 1, "outlook": 0})
+
+    assert next_recheck(first, wrote, NOW) is None
+
+
+@pytest.mark.parametrize(
+    "job",
+    [
+        SyncJob(TECH, "reconcile", "t"),
+        SyncJob(TECH, "syncro-notification", "t"),
+        SyncJob(TECH, "busy-follow-up", "t"),
+        SyncJob(TECH, RECHECK_REASON, "t"),  # queued by the version before schedules: one look only
+        SyncJob(TECH, RECHECK_REASON, "t", attempt=len(RECHECK_DELAYS)),
+        SyncJob(TECH, RECHECK_REASON, "t", attempt=-1),
+    ],
+)
+def test_only_a_notification_job_or_a_recheck_with_steps_left_asks_for_one(job: SyncJob) -> None:
+    assert next_recheck(job, QUIET, NOW) is None
+
+
+@pytest.mark.parametrize("status", ["busy", "failed", "not_linked", "inactive", "unlinked"])
+def test_a_notification_job_that_did_not_sync_asks_for_no_recheck(status: str) -> None:
+    assert next_recheck(SyncJob(TECH, "graph-notification", "t"), SyncReport(TECH, status=status), NOW) is None
+
+
+def test_the_attempt_travels_in_the_message_and_other_jobs_read_as_before() -> None:
+    recheck = SyncJob(TECH, RECHECK_REASON, "t", attempt=2)
+    assert parse_message(recheck.to_json()) == recheck
+    plain = SyncJob(TECH, "reconcile", "t")
+    assert "attempt" not in plain.to_json()
+    assert parse_message('{"syncro_user_id": 5, "reason": "graph-recheck", "requested_at": "t"}').attempt == 0  # type: ignore[union-attr]
+    with pytest.raises(ValueError, match="not a sync job"):
+        parse_message('{"syncro_user_id": 5, "reason": "graph-recheck", "requested_at": "t", "attempt": "x"}')
