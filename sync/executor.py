@@ -800,10 +800,32 @@ class Executor:
             return
         for item_id in ids:
             try:
-                self._mirror_syncro(self.syncro.get_appointment(int(item_id)))
+                record = self.syncro.get_appointment(int(item_id))
             except NotFound:
                 self._unmirror(side, item_id)
                 self.tally.verified_gone.add((side, item_id))
+                continue
+            if self._given_away(record, item_id):
+                self.tally.verified_gone.add((side, item_id))  # gone from this tech: never put back in his mirror
+            else:
+                self._mirror_syncro(record)  # his listing glitched: it is his still
+
+    def _given_away(self, record: dict[str, Any], appointment_id: str) -> bool:
+        """An appointment that exists but is no longer this tech's: its techs say so when Syncro
+        shows them; else the poller, which took it out of his mirror only on evidence (his own
+        listing, another tech's, or a change to it), while a mirror that still holds it only
+        read back short."""
+        inner = record.get("appointment") if isinstance(record.get("appointment"), dict) else record
+        users, owner = syncro_kept(record).get("user_ids", []), inner.get("user_id")
+        if users or (isinstance(owner, int) and not isinstance(owner, bool)):
+            return self.tech not in {*users, owner}
+        from storage.errors import NotFound as NotStored
+
+        try:
+            self.storage.mirror.get_entry(self.tech, int(appointment_id))
+        except NotStored:
+            return True
+        return False
 
 
 class _Stale(Exception):

@@ -642,3 +642,33 @@ def test_a_dispatchers_own_appointment_is_never_adopted_as_the_copy_of_an_outloo
     outlook = sorted(item.title for item in world.outlook_items().values())
     assert syncro[own] == "Visit", f"the dispatcher's appointment became {syncro[own]!r}"
     assert sorted(syncro.values()) == ["Visit", "[O] Visit"] and outlook == ["Visit", "[S] Visit"], (syncro, outlook)
+
+
+def test_a_techs_only_job_given_to_another_tech_leaves_his_calendar(engine_world: EngineWorld) -> None:
+    """Found with the machine's reassignment: the dispatcher gives a tech's only synced job to a
+    colleague (not linked), Syncro hiding who is on it. His own listing comes back empty, which
+    the poller does not believe about an absence unless something else says so: here the job
+    changed since it was read (the reassignment bumped ``updated_at``). Then every Syncro
+    appointment he had is gone at once, so the planner's mass-deletion guard re-reads it; it
+    exists, someone else's now, and the re-read must not put it back in his Syncro mirror. His
+    copy stayed in his calendar for good."""
+    world = engine_world
+    world.begin()
+    world.link(two_way=True, conflict="latest")
+    job = world.syncro_create(Appointment("Visit", _at(9), _at(10)))
+    for _ in range(2):
+        assert world.poll() is None
+        world.sync()
+    assert [item.title for item in world.outlook_items().values()] == ["[S] Visit"]
+    world.syncro_reassign(job)
+    for _ in range(3):
+        assert world.poll() is None
+        report = world.sync()
+        assert report.status == "synced" and not report.errors, report
+    assert world.outlook_items() == {}, "his copy stays in his calendar"
+    assert list(world.syncro_items()) == [] and world.rows() == []
+    assert [entry.side for entry in world.recycle_bin()] == ["outlook"]
+    (record,) = [r for r in world.syncro_records() if str(r["id"]) == job]  # the job lives on, the colleague's
+    assert record["user_ids"] == [world.colleague], record
+    assert not list(world.storage.mirror.list_entries(world.tech)), "someone else's job in his Syncro mirror"
+    assert world.poll() is None and world.sync().rounds == 0
