@@ -191,6 +191,7 @@ def plan(
     snapshot = _Snapshot(
         policy=policy,
         items={Side.SYNCRO: _index(Side.SYNCRO, syncro_items), Side.OUTLOOK: _index(Side.OUTLOOK, outlook_items)},
+        verified=verified_gone,
     )
     ordered = _check_pairs(pairs)
     snapshot.claimed = {(side, item_id) for pair in ordered for side in Side if (item_id := pair.id_on(side))}
@@ -220,6 +221,7 @@ class _Snapshot:
     claimed: set[tuple[Side, str]] = field(default_factory=set)  # items a pair maps or adopted
     guarded: dict[Side, frozenset[str]] = field(default_factory=dict)  # vanished ids not to act on yet
     adopted: dict[str, Item] = field(default_factory=dict)  # pair key -> what its interrupted create left
+    verified: Collection[tuple[Side, str]] = ()  # (side, id) a Verify confirmed gone
 
     def item(self, pair: Pair, side: Side) -> Item | None:
         item_id = pair.id_on(side)
@@ -243,6 +245,10 @@ def _decide_pair(snap: _Snapshot, pair: Pair) -> list[Action]:
             return [Leave(pair.key, s.id)]  # he deleted or declined his invitation: off the job
         return []
     if pair.released:  # the tech's event left the synced calendar, or its job went to another tech
+        if o is None and s is None and (Side.OUTLOOK, pair.outlook_id) not in snap.verified:
+            # the row alone keeps his event from import as a new job: forgotten on a listing
+            # that came back short, the event would be copied to Syncro a second time
+            return [Verify(Side.OUTLOOK, (str(pair.outlook_id),))]
         if o is None or o.extras.get("elsewhere"):
             return [Forget(pair.key)] if s is None else []  # its Syncro copy stays as it is
         if s is None:

@@ -242,8 +242,8 @@ class Convergence(RuleBasedStateMachine):
             o = thing.now[O]
             if not (thing.given_away and thing.origin is O and thing.only_on is None and thing.base is not None):
                 continue
-            if o is None or o == thing.base or not self.two_way:
-                continue
+            if o is None or o == thing.base or not self.two_way or self._elsewhere(thing):
+                continue  # (left in an old calendar, it is no longer synced anyway: `_left_behind`)
             mine = Thing(origin=O, only_on=O)
             mine.ids[O], mine.now[O], mine.touched[O] = thing.ids[O], o, thing.touched[O]
             self.things[index] = mine
@@ -263,7 +263,7 @@ class Convergence(RuleBasedStateMachine):
             mine.ids[O], mine.now[O], mine.touched[O] = thing.ids[O], thing.now[O], thing.touched[O]
             things.append(mine)
             if thing.base is not None and thing.now[S] is not None:
-                copy = Thing(origin=S, only_on=S)
+                copy = Thing(origin=S, only_on=S, kept=thing.kept)
                 copy.ids[S], copy.now[S], copy.touched[S] = thing.ids[S], thing.now[S], thing.touched[S]
                 things.append(copy)
             self.released += thing.base is not None
