@@ -233,6 +233,7 @@ class World:
         """Plan and apply until the plan is empty; returns the rounds it took (AssertionError if
         it does not settle)."""
         self.writes = 0
+        self.verified_gone = set()  # what a Verify found holds for one sync, as the engine's tally
         for rounds in range(max_rounds):
             glitched = self.glitch is not None  # an empty plan from a bad listing proves nothing
             actions = self.plan()

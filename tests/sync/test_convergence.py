@@ -308,6 +308,7 @@ class Convergence(RuleBasedStateMachine):
             assert held == wanted, f"{side} holds {held}, expected {wanted}"
             deleted = Counter(self.world.sides[side].recycle_bin[binned[side] :])
             assert deleted == Counter(gone[side] for _, gone in fates if side in gone), f"{side} deleted {deleted}"
+        self.world.verified_gone = set()  # as the next sync starts: what a Verify found held for one sync
         assert self.world.plan() == [], "a plan right after a sync must be empty"
         assert (len(self.world.conflicts) > noted) == self.conflicted, "conflicts are noted for the settings page"
         synced_pairs = [pair for pair in self.world.pairs.values() if not pair.released]

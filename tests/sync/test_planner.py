@@ -400,6 +400,18 @@ def test_a_released_pair_whose_job_went_to_another_tech_is_forgotten_only_once_i
     assert plan([released], [], [item(O, "o1", "ov2", retitled)], policy=TWO_WAY, verified_gone={(S, "s1")}) == []
 
 
+def test_a_released_pair_whose_job_went_to_another_tech_trips_no_guard_sync_after_sync() -> None:
+    # Found by the engine's state machine: the tech's only mapped Syncro item is the job given
+    # away from under his edited event, so "everything vanished" and every sync re-read it
+    # (a round each time, never quiet). Its absence decides nothing: the guard leaves it out.
+    released = replace(synced(O), released=True)
+    event = item(O, "o1", "ov2", retitled)
+    assert plan([released], [], [event], policy=TWO_WAY) == []
+    # its event elsewhere (a calendar switch), a vanished Syncro copy is still verified first
+    away = item(O, "o1", "ov2", retitled, elsewhere=True)
+    assert plan([released], [], [away], policy=TWO_WAY) == [Verify(S, ("s1",))]
+
+
 def test_the_techs_own_event_we_put_back_stays_in_the_old_calendar_when_its_syncro_copy_goes() -> None:
     # Found by the convergence machine: an event we re-created ("edit beats delete") of the tech's
     # own is his like any other once its pair is gone (untagged, as the engine reads it), never a
