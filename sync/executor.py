@@ -378,7 +378,8 @@ class Executor:
         intent = self._intent(action)
         self._save(intent, state=MappingState.INTENT)  # before the create: a crash leaves a trace
         if side is Side.SYNCRO:  # a re-create carries what the appointment it replaces held
-            kept = before.syncro_kept if before is not None and action.replaces is not None else None
+            # (or, for a restored event of the tech's own, what its deleted job held: `engine.restore_entry`)
+            kept = before.syncro_kept if before is not None else None
             record = self._write_syncro(None, action.content, action.origin, kept=kept)
         else:
             record = self.graph.create_event(

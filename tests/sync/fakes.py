@@ -316,8 +316,9 @@ class World:
         if action.replaces is not None:
             self.replaced[action.replaces] = key
         _fail_if(fault, "before")
-        # a re-create in Syncro carries what the appointment it replaces held
-        kept = self.kept.get(key) if side is Side.SYNCRO and action.replaces is not None else None
+        # a re-create in Syncro carries what the appointment it replaces held (or, for a restored
+        # event of the tech's own, what its deleted job held: `sync.engine.restore_entry`)
+        kept = self.kept.get(key) if side is Side.SYNCRO else None
         created = self.sides[side].create(action.content, pair_key=key, origin=action.origin, kept=kept)
         _fail_if(fault, "halfway")
         self.pairs[key] = replace(intent.with_side(side, created.id, created.version), intent_at=None)

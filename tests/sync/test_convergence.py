@@ -222,6 +222,10 @@ class Convergence(RuleBasedStateMachine):
         entry = self.world.binned[index]
         self.restored.add(index)
         self._add(entry.origin, entry.content, kept=entry.kept)
+        if entry.origin is O and entry.kept and self.two_way:  # the job the sync makes of it: whole
+            thing = self.things[-1]
+            self.world.kept[f"{O}:{thing.ids[O]}"] = dict(entry.kept)
+            thing.kept = dict(entry.kept)
 
     @rule()
     def user_switches_calendar(self) -> None:
