@@ -183,7 +183,7 @@ def test_a_restore_brings_the_whole_appointment_back_once(world: World) -> None:
 
 
 def test_restoring_the_techs_own_event_brings_back_its_job_with_the_ticket_the_dispatcher_set(world: World) -> None:
-    """Found with the fast state machine's restores: a tech's own event ([O] job in Syncro) that
+    """Found while modelling restores in the fast state machine: a tech's own event ([O] job in Syncro) that
     the dispatcher linked to a ticket; the tech deletes his event, so the job goes too (into the
     recycle bin with its customer and ticket). A restore re-creates his event, and the job the
     next sync makes of it must carry that customer and ticket again, not come back bare."""
