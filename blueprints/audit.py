@@ -13,6 +13,8 @@ from collections.abc import Callable
 
 import azure.functions as func
 
+from web.ids import syncro_user_id_from
+
 Handler = Callable[[func.HttpRequest], func.HttpResponse]
 
 
@@ -34,8 +36,7 @@ def audited(action: str | Callable[[func.HttpRequest], str]) -> Callable[[Handle
             if response.status_code < 400:
                 from oauth.links import record_admin_action
 
-                raw = req.route_params.get("syncro_user_id", "")
-                tech = int(raw) if raw.isascii() and raw.isdigit() and len(raw) <= 19 else None
+                tech = syncro_user_id_from(req.route_params.get("syncro_user_id", ""))
                 name = action(req) if callable(action) else action
                 record_admin_action(key_actor(req), name, tech)
             return response

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import azure.functions as func
 
-from web.responses import bad_syncro_user_id, json_response, syncro_user_id_from, unavailable_as_503
+from web.ids import syncro_user_id_from
+from web.responses import bad_syncro_user_id, json_response, unavailable_as_503
 
 
 @unavailable_as_503

@@ -136,7 +136,7 @@ def assemble(
 
 def with_fragment(entry: MirrorEntry, *, zone: ZoneInfo, base_url: str, ticket_base: str = "") -> MirrorEntry:
     """``entry`` holding its event's bytes, for a writer of the mirror that wants the feed to find
-    them in the row (the poller could call this before `MirrorStore.upsert_entry`, moving even
+    them in the row (the poller could call this before `MirrorStore.put_entry`, moving even
     the first render of a changed appointment off the feed's requests). An appointment the feed
     leaves out is returned as it is."""
     try:

@@ -263,19 +263,14 @@ def _in_window(appointment: Mapping[str, Any], now: datetime) -> bool:
 
 
 def _mirror(account: StorageAccount, tech: int, appointment: Mapping[str, Any], now: datetime) -> None:
-    """Record the appointment as the poller would, unless the mirror already holds this version."""
+    """Record the appointment as the poller would (`MirrorStore.put_entry` keeps a newer or the
+    same version already there)."""
     from storage.mirror import MirrorEntry
     from sync.poller import content_hash
 
     updated_at = str(appointment.get("updated_at") or "")
     digest = content_hash(appointment)
-    try:
-        known = account.mirror.get_entry(tech, int(appointment["id"]))
-    except NotFound:
-        known = None
-    if known is not None and known.updated_at == updated_at and known.content_hash == digest:
-        return
-    account.mirror.upsert_entry(MirrorEntry(tech, int(appointment["id"]), updated_at, digest, dict(appointment), now))
+    account.mirror.put_entry(MirrorEntry(tech, int(appointment["id"]), updated_at, digest, dict(appointment), now))
 
 
 def _linked(account: StorageAccount, owners: frozenset[int]) -> list[int]:

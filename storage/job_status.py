@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from storage.errors import ConcurrencyConflict, NotFound
+from storage.errors import NotFound
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -279,21 +279,12 @@ class JobStatusStore:
     def _merge(self, partition: str, row: str, change: Callable[[Entity], dict[str, Any] | None]) -> None:
         """Read the row, apply ``change`` (None: nothing to write; a None value removes a field),
         write it back with its ETag; retried when another writer got there first."""
-        for _ in range(_ATTEMPTS):
-            try:
-                current, etag = self._table.get(partition, row)
-            except NotFound:
-                current, etag = {"PartitionKey": partition, "RowKey": row}, None
+
+        def merged(current: Entity | None) -> tuple[Entity | None, None]:
+            current = current or {"PartitionKey": partition, "RowKey": row}
             changes = change(dict(current))
             if changes is None:
-                return
-            entity = {key: value for key, value in {**current, **changes}.items() if value is not None}
-            try:
-                if etag is None:
-                    self._table.create(entity)
-                else:
-                    self._table.replace(entity, etag=etag)
-                return
-            except (ConcurrencyConflict, NotFound):
-                continue  # written, created or deleted since we read it: read again
-        raise ConcurrencyConflict(self._table.name, f"{partition}/{row}", "kept changing while being updated")
+                return None, None
+            return {key: value for key, value in {**current, **changes}.items() if value is not None}, None
+
+        self._table.update(partition, row, merged, attempts=_ATTEMPTS)

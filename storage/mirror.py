@@ -6,7 +6,7 @@ announces creations), and the ICS feed renders from it without calling Syncro.
 A row may also hold the appointment's ``VEVENT`` as the feed last rendered it (``feed_fragment``)
 and what it was rendered from (``feed_fragment_key``), so that a fresh instance serves the feed
 by joining bytes instead of running icalendar for every event (docs/ics.md "Cost"). The feed
-writes them (`attach_fragment`); the poller's `upsert_entry` of a changed appointment drops them.
+writes them (`attach_fragment`); a `put_entry` of a changed appointment drops them.
 """
 
 from __future__ import annotations
@@ -31,6 +31,17 @@ if TYPE_CHECKING:
 def appointment_json(appointment: dict[str, Any]) -> bytes:
     """The appointment as a row stores it."""
     return json.dumps(appointment, separators=(",", ":")).encode("utf-8")
+
+
+def _is_newer(held: str, offered: str) -> bool:
+    """Whether Syncro's version marker ``held`` is later than ``offered``. Markers that do not
+    parse as ISO times compare as not newer: the offered version is written, as before."""
+    try:
+        return datetime.fromisoformat(held.replace("Z", "+00:00")) > datetime.fromisoformat(
+            offered.replace("Z", "+00:00")
+        )
+    except (ValueError, TypeError):
+        return False
 
 
 def _digest(stored: bytes) -> str:
@@ -103,9 +114,29 @@ class MirrorStore:
         for entity, etag in self._table.partition(str(syncro_user_id)):
             yield _from_entity(entity, etag)
 
-    def upsert_entry(self, entry: MirrorEntry) -> MirrorEntry:
-        """Last writer wins: the poller of a tech runs under that tech's lease."""
-        return replace(entry, etag=self._table.upsert(_to_entity(entry)))
+    def put_entry(self, entry: MirrorEntry) -> MirrorEntry:
+        """Record ``entry`` unless the row already holds a newer version; the row as it is now.
+
+        The one way into the mirror. Four writers race on a row: the poll (whose listing may
+        have been read before a sync wrote the appointment), a sync's own writes, a restore and
+        the Syncro webhook. Unconditional last-writer-wins let a poll that listed before a
+        sync's update put the older version back, so the next poll saw the sync's own write as
+        a dispatcher's edit and the feed showed the old version meanwhile. Here a write lands
+        only over a row whose ``updated_at`` is not newer, under the row's ETag; the same
+        version with the same content is not written again."""
+
+        def newest(current: Entity | None) -> tuple[Entity | None, MirrorEntry]:
+            if current is None:
+                return _to_entity(entry), entry
+            held = _from_entity(current, "")
+            if _is_newer(held.updated_at, entry.updated_at):
+                return None, held
+            if held.updated_at == entry.updated_at and held.content_hash == entry.content_hash:
+                return None, held
+            return _to_entity(entry), entry
+
+        kept, etag = self._table.update(str(entry.syncro_user_id), str(entry.appointment_id), newest)
+        return replace(kept, etag=etag)
 
     def attach_fragment(self, entry: MirrorEntry, key: str, fragment: bytes) -> MirrorEntry | None:
         """Store the feed's rendering of ``entry`` in its row, only if the row is still the one

@@ -10,11 +10,12 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
-from storage.errors import ConcurrencyConflict, NotFound
+from storage.errors import ConcurrencyConflict
 from storage.keys import encode_key
 
 if TYPE_CHECKING:
     from storage.account import StorageAccount
+    from storage.table import Entity
 
 _PARTITION = "limit"
 _ATTEMPTS = 8
@@ -29,27 +30,22 @@ class RateLimitStore:
         """Count one attempt under ``key``; False (and nothing counted) once ``limit`` attempts
         fell in the current window, which starts at the first attempt after the last one ended."""
         row = encode_key(key)
-        for _ in range(_ATTEMPTS):
+
+        def counted(current: Entity | None) -> tuple[Entity | None, bool]:
             now = self._clock()
-            try:
-                entity, etag = self._table.get(_PARTITION, row)
-            except NotFound:
-                try:
-                    self._table.create(self._entity(row, now, 1))
-                    return True
-                except ConcurrencyConflict:
-                    continue
-            started, count = entity["window_start"], int(entity.get("count", 0))
+            if current is None:
+                return self._entity(row, now, 1), True
+            started, count = current["window_start"], int(current.get("count", 0))
             if now - started >= window:
                 started, count = now, 0
             if count >= limit:
-                return False
-            try:
-                self._table.replace(self._entity(row, started, count + 1), etag=etag)
-                return True
-            except (ConcurrencyConflict, NotFound):
-                continue
-        return False  # contended this hard, the attempt waits for a quieter moment
+                return None, False
+            return self._entity(row, started, count + 1), True
+
+        try:
+            return self._table.update(_PARTITION, row, counted, attempts=_ATTEMPTS)[0]
+        except ConcurrencyConflict:
+            return False  # contended this hard, the attempt waits for a quieter moment
 
     def forget(self, key: str) -> None:
         """Start counting ``key`` afresh (e.g. after a token check that succeeded)."""

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from storage.errors import ConcurrencyConflict, NotFound
+from storage.errors import NotFound
 from storage.keys import encode_key
 
 if TYPE_CHECKING:
     from storage.account import StorageAccount
+    from storage.table import Entity
 
 _PARTITION = "version"
 _ATTEMPTS = 8  # a bump races only with another bump of the same person
@@ -45,22 +46,12 @@ class SessionVersionStore:
     def bump(self, subject: str) -> int:
         """Add one to the subject's counter (ending its earlier sessions); the new value."""
         key = encode_key(subject)
-        for _ in range(_ATTEMPTS):
-            try:
-                entity, etag = self._table.get(_PARTITION, key)
-            except NotFound:
-                try:
-                    self._table.create(self._entity(key, 1))
-                    return 1
-                except ConcurrencyConflict:
-                    continue
-            version = int(entity.get("version", 0)) + 1
-            try:
-                self._table.replace(self._entity(key, version), etag=etag)
-                return version
-            except (ConcurrencyConflict, NotFound):
-                continue
-        raise ConcurrencyConflict(f"session version of {subject} kept changing")
+
+        def next_version(current: Entity | None) -> tuple[Entity, int]:
+            version = int((current or {}).get("version", 0)) + 1
+            return self._entity(key, version), version
+
+        return self._table.update(_PARTITION, key, next_version, attempts=_ATTEMPTS)[0]
 
     def _entity(self, key: str, version: int) -> dict[str, object]:
         return {"PartitionKey": _PARTITION, "RowKey": key, "version": version, "bumped_at": self._clock()}

@@ -6,9 +6,9 @@ translated here and nowhere else.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from storage.errors import ConcurrencyConflict, NotFound, StorageUnavailable, ValueTooLarge
 
@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from azure.data.tables import TableClient
 
 Entity = dict[str, Any]
+T = TypeVar("T")
 
 # A property holds at most 64 KiB; a whole entity at most 1 MiB (including keys and overhead).
 CHUNK_BYTES = 64 * 1024
@@ -138,6 +139,33 @@ class Table:
                 entity, mode=UpdateMode.REPLACE, etag=etag, match_condition=MatchConditions.IfNotModified
             )
         return result["etag"]
+
+    def update(
+        self, partition: str, row: str, change: Callable[[Entity | None], tuple[Entity | None, T]], *, attempts: int = 8
+    ) -> tuple[T, str | None]:
+        """Read-modify-write under optimistic concurrency, for rows several instances write.
+
+        ``change`` gets the row as read (None when there is none) and returns the entity to write
+        (None: write nothing) and the caller's result. The entity is created when there was no row
+        and replaces it on its ETag otherwise; when another writer got in between (created,
+        replaced or deleted the row), the row is read again and ``change`` asked again. Returns the
+        result and the row's ETag now (None: no row). Raises ConcurrencyConflict after
+        ``attempts`` lost races."""
+        for _ in range(attempts):
+            try:
+                current, etag = self.get(partition, row)
+            except NotFound:
+                current, etag = None, None
+            entity, result = change(current)
+            if entity is None:
+                return result, etag
+            try:
+                if etag is None:
+                    return result, self.create(entity)
+                return result, self.replace(entity, etag=etag)
+            except (ConcurrencyConflict, NotFound):
+                continue  # written, created or deleted since we read it: read again
+        raise ConcurrencyConflict(self.name, f"{partition}/{row}", "kept changing while being updated")
 
     def upsert(self, entity: Entity) -> str:
         """Insert or replace unconditionally (last writer wins): only for rows no two instances race on."""

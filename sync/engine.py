@@ -770,7 +770,7 @@ def restore_entry(syncro_user_id: int, entry_id: str, *, deps: SyncDeps) -> dict
         from storage.mirror import MirrorEntry
         from sync.poller import content_hash
 
-        storage.mirror.upsert_entry(
+        storage.mirror.put_entry(
             MirrorEntry(
                 syncro_user_id,
                 int(record["id"]),

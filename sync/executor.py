@@ -291,7 +291,7 @@ class Executor:
 
     def _mirror_syncro(self, record: dict[str, Any]) -> None:
         self.snapshot.syncro[str(record["id"])] = record
-        self.storage.mirror.upsert_entry(
+        self.storage.mirror.put_entry(
             MirrorEntry(
                 self.tech,
                 int(record["id"]),

@@ -401,7 +401,7 @@ class _Poll:
             from ics.fragments import with_fragment
 
             entry = with_fragment(entry, zone=self.zone, base_url=self.feed_base_url, ticket_base=self.feed_ticket_base)
-        self.entries[tech][entry.appointment_id] = self.mirror.upsert_entry(entry)
+        self.entries[tech][entry.appointment_id] = self.mirror.put_entry(entry)
         self.changed.add(tech)
 
     def forget(self, tech: int, appointment_id: int) -> None:

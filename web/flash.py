@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING
 
+from web.session import cookie_values
 from web.views import Notice
 
 if TYPE_CHECKING:
@@ -34,12 +35,9 @@ def note_cookie(cipher: TokenCipher, note: Notice, *, feed_url: str = "", secure
 
 def read_note(cipher: TokenCipher, cookie_header: str | None) -> tuple[Notice | None, str]:
     """The notice and feed URL in the request's cookie; (None, "") when absent or not ours."""
-    for part in (cookie_header or "").split(";"):
-        name, eq, value = part.partition("=")
-        if not eq or name.strip() != COOKIE_NAME:
-            continue
+    for value in cookie_values(cookie_header, COOKIE_NAME):
         try:
-            payload = json.loads(cipher.decrypt(value.strip().encode("ascii")))
+            payload = json.loads(cipher.decrypt(value.encode("ascii")))
             note = Notice(str(payload["kind"]), str(payload["text"]))
             return note, str(payload.get("feed_url") or "")
         except Exception:  # altered, another key, another version: nothing to show

@@ -604,10 +604,9 @@ def _admin_post_guard(request: WebRequest) -> tuple[Session | None, WebResponse 
 def _tech_id(raw: str) -> int | None:
     """A Syncro user id from a form or query field: ASCII digits only (no sign, spaces or other
     scripts' digits, which int() would take), in range; None otherwise."""
-    from web.responses import syncro_user_id_from
+    from web.ids import syncro_user_id_from
 
-    raw = raw.strip()
-    return syncro_user_id_from(raw) if raw.isascii() and raw.isdigit() else None
+    return syncro_user_id_from(raw.strip())
 
 
 def _actor(session: Session) -> str:

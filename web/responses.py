@@ -27,19 +27,6 @@ def error_response(status: int, code: str, message: str, *, headers: dict[str, s
     return json_response({"error": code, "message": message}, status=status, headers=headers)
 
 
-# Syncro ids are positive and exceed 2**32; the routes' ``long`` constraint bounds them at 2**63.
-MAX_SYNCRO_ID = 2**63 - 1
-
-
-def syncro_user_id_from(raw: str) -> int | None:
-    """The Syncro user id a route segment names, or None when it is not a positive whole number."""
-    try:
-        value = int(raw)
-    except ValueError:
-        return None
-    return value if 0 < value <= MAX_SYNCRO_ID else None
-
-
 def bad_syncro_user_id() -> func.HttpResponse:
     return error_response(400, "bad_syncro_user_id", "The Syncro user id must be a positive whole number.")
 

@@ -178,7 +178,7 @@ class SessionCookies:
     def read_session(self, cookie_header: str | None) -> Session | None:
         """The session in a request's ``Cookie`` header, or None when absent, expired, altered or
         signed with another key. Never raises, whatever the header holds."""
-        for value in _cookie_values(cookie_header or ""):
+        for value in cookie_values(cookie_header, COOKIE_NAME):
             session = self._load(value)
             if session is not None:
                 return session
@@ -258,10 +258,8 @@ def sign_in_started_here(state: str, cookie_header: str | None) -> bool:
 
 def _sign_in_hashes(cookie_header: str | None) -> list[str]:
     hashes = []
-    for part in (cookie_header or "").split(";"):
-        name, eq, value = part.partition("=")
-        if eq and name.strip() == SIGN_IN_COOKIE:
-            hashes += [h for h in value.strip().strip('"').split(".") if len(h) == 64 and h.isascii() and h.isalnum()]
+    for value in cookie_values(cookie_header, SIGN_IN_COOKIE):
+        hashes += [h for h in value.split(".") if len(h) == 64 and h.isascii() and h.isalnum()]
     return hashes[: _SIGN_INS_KEPT * 2]
 
 
@@ -269,12 +267,14 @@ def _derive(key: bytes) -> bytes:
     return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=_HKDF_INFO).derive(key)
 
 
-def _cookie_values(header: str) -> list[str]:
-    # Parsed by hand: http.cookies drops every cookie after one it dislikes, and other apps on
-    # the same host may set cookies it dislikes. Several cookies may share our name (another Path).
+def cookie_values(header: str | None, name: str) -> list[str]:
+    """Every value the ``Cookie`` header carries under ``name``, in order.
+
+    Parsed by hand: http.cookies drops every cookie after one it dislikes, and other apps on the
+    same host may set cookies it dislikes. Several cookies may share a name (another Path)."""
     values = []
-    for part in header.split(";"):
-        name, eq, value = part.partition("=")
-        if eq and name.strip() == COOKIE_NAME:
+    for part in (header or "").split(";"):
+        key, eq, value = part.partition("=")
+        if eq and key.strip() == name:
             values.append(value.strip().strip('"'))
     return values

@@ -7,13 +7,8 @@ from typing import Any
 
 import azure.functions as func
 
-from web.responses import (
-    bad_syncro_user_id,
-    error_response,
-    json_response,
-    syncro_user_id_from,
-    unavailable_as_503,
-)
+from web.ids import syncro_user_id_from
+from web.responses import bad_syncro_user_id, error_response, json_response, unavailable_as_503
 
 
 def _poll_first(deps: Any) -> dict[str, Any]:

@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from web.ids import syncro_user_id_from
+
 if TYPE_CHECKING:
     from oauth.links import AdminOverview, LinkOverview
     from realtime.status import BackgroundStatus
@@ -897,12 +899,15 @@ def skipped_sentence(item: SkippedItem) -> str:
     return f"{what}: {item.reason}"
 
 
-def _token_note(record: Any) -> str | None:
+def _token_note(record: Any, *, for_admin: bool = False) -> str | None:
+    """Who set the tech's Syncro token and when, in the reader's words; never the token."""
     if record is None:
         return None
-    who = "you" if record.set_by == "tech" else "your admin"
+    by_tech = record.set_by == "tech"
     when = f" on {record.set_at:%d %b %Y}" if record.set_at else ""
-    return f"Your Syncro API token was set{when} by {who}."
+    if for_admin:
+        return f"Set{when} by {'the technician' if by_tech else 'an admin'}."
+    return f"Your Syncro API token was set{when} by {'you' if by_tech else 'your admin'}."
 
 
 _FIELD_WORDS = {
@@ -969,7 +974,7 @@ def admin_view(
                 email_override=row.override_email or None,
                 syncro_token_missing=row.user.id in getattr(overview, "without_syncro_token", ()),
                 feed_on=bool(getattr(row, "feed_on", False)),
-                syncro_token_note=_admin_token_note(getattr(row, "syncro_token", None)),
+                syncro_token_note=_token_note(getattr(row, "syncro_token", None), for_admin=True),
                 syncro_token_needed=bool(getattr(overview, "ownership_note", "")),
                 match=_match_words(link),
                 match_confirmed=_confirmed_words(link),
@@ -999,23 +1004,17 @@ def admin_view(
 
 
 def _named(raw_id: str, names: Mapping[int, str]) -> str:
-    tech = int(raw_id) if raw_id.isdigit() else None
+    tech = syncro_user_id_from(raw_id)
     return f"{names.get(tech, 'Syncro user')} (#{raw_id})" if tech is not None else "a technician"
 
 
-def _admin_token_note(record: Any) -> str | None:
-    if record is None:
-        return None
-    who = "the technician" if record.set_by == "tech" else "an admin"
-    when = f" on {record.set_at:%d %b %Y}" if record.set_at else ""
-    return f"Set{when} by {who}."
+_MATCHED_HOW = "(signed in and matched by its address, or an admin's mapping)"
 
 
 def _match_words(link: Any) -> str | None:
     if link is None:
         return None
-    account = link.ms_username or link.email
-    return f"Microsoft account {account} (signed in and matched by its address, or an admin's mapping)"
+    return f"Microsoft account {link.ms_username or link.email} {_MATCHED_HOW}"
 
 
 def _confirmed_words(link: Any) -> str | None:

@@ -171,7 +171,7 @@ def test_the_settings_page_shows_the_subscription_notification_poll_and_skipped_
     mirror = account.mirror
     entry = mirror.get_entry(TECH, appointment)
     broken = {**entry.appointment, "start_at": None}
-    mirror.upsert_entry(MirrorEntry(TECH, appointment, entry.updated_at, "broken", broken, entry.seen_at))
+    mirror.put_entry(MirrorEntry(TECH, appointment, entry.updated_at, "broken", broken, entry.seen_at))
     request_sync(account, TECH, "reconcile")
     _drain(product)
     status = statuses.get_status(TECH)

@@ -43,7 +43,7 @@ def put(stack: LinkingStack, tech: int, appointment_id: int, *, version: int = 1
         "all_day": False,
         **fields,
     }
-    stack.storage().mirror.upsert_entry(
+    stack.storage().mirror.put_entry(
         MirrorEntry(tech, appointment_id, appointment["updated_at"], f"h{version}", appointment, datetime.now(UTC))
     )
 

@@ -103,3 +103,73 @@ def test_racing_callbacks_on_one_oauth_state_exactly_one_completes(account: Stor
     results, errors = race(3, lambda i: account.oauth_states.take_state("s"))
     assert len(results) == 1
     assert len(errors) == 2 and all(isinstance(e, NotFound) for e in errors)
+
+
+def test_racing_read_modify_writes_each_count_once(account: StorageAccount) -> None:
+    """`Table.update` (session versions, rate limits, job status): six writers adding one to the
+    same row, released together, leave it at six; none is lost to another's write."""
+    table = account.table("sessionversions")
+
+    def add_one(_: int) -> int:
+        def bumped(current: dict | None) -> tuple[dict, int]:
+            count = int((current or {}).get("count", 0)) + 1
+            return {"PartitionKey": "p", "RowKey": "r", "count": count}, count
+
+        return table.update("p", "r", bumped, attempts=20)[0]
+
+    results, errors = race(6, add_one)
+    assert errors == []
+    assert sorted(results) == [1, 2, 3, 4, 5, 6]
+    assert table.get("p", "r")[0]["count"] == 6
+
+
+def test_a_row_that_keeps_changing_gives_up_with_a_conflict_not_a_type_error(account: StorageAccount) -> None:
+    """Every read is overtaken by another writer: after its attempts, `update` says so with
+    ConcurrencyConflict naming the row (the session-version bump used to raise a TypeError here)."""
+    table = account.table("sessionversions")
+    table.create({"PartitionKey": "p", "RowKey": "r", "count": 0})
+
+    def overtaken(current: dict | None) -> tuple[dict, None]:
+        entity, _ = table.get("p", "r")
+        table.upsert({**entity, "count": int(entity["count"]) + 1})  # another instance writes first
+        return {"PartitionKey": "p", "RowKey": "r", "count": -1}, None
+
+    with pytest.raises(ConcurrencyConflict, match="p/r"):
+        table.update("p", "r", overtaken, attempts=3)
+    assert table.get("p", "r")[0]["count"] == 3
+
+
+def _version(account: StorageAccount, minute: int) -> object:
+    from datetime import UTC, datetime
+
+    from storage.mirror import MirrorEntry
+
+    marker = f"2026-12-07T10:{minute:02d}:00.000-05:00"
+    appointment = {"id": 2**33, "summary": f"version {minute}", "updated_at": marker}
+    return MirrorEntry(7, 2**33, marker, f"hash-{minute}", appointment, datetime.now(UTC))
+
+
+def test_a_poll_that_listed_before_a_sync_wrote_does_not_put_the_older_version_back(account: StorageAccount) -> None:
+    """The race `MirrorStore.put_entry` closes: a poll lists version 1, a sync updates the
+    appointment (version 2) and records it, then the poll records what it listed. The mirror
+    keeps version 2 (unconditional writes put version 1 back: the next poll then took the sync's
+    own write for a dispatcher's edit, and the feed showed the old text)."""
+    account.mirror.put_entry(_version(account, 1))
+    listed = _version(account, 1)
+    account.mirror.put_entry(_version(account, 2))  # the sync's write
+    kept = account.mirror.put_entry(listed)  # the poll's, late
+    assert kept.updated_at.startswith("2026-12-07T10:02")
+    assert account.mirror.get_entry(7, 2**33).appointment["summary"] == "version 2"
+
+
+def test_racing_mirror_writers_leave_the_newest_version(account: StorageAccount) -> None:
+    versions = [_version(account, minute) for minute in range(1, 7)]
+    _, errors = race(len(versions), lambda i: account.mirror.put_entry(versions[i]))
+    assert errors == []
+    assert account.mirror.get_entry(7, 2**33).appointment["summary"] == "version 6"
+
+
+def test_the_same_version_is_not_written_twice(account: StorageAccount) -> None:
+    first = account.mirror.put_entry(_version(account, 3))
+    again = account.mirror.put_entry(_version(account, 3))
+    assert again.etag == first.etag  # no write: a fragment the feed attached stays

@@ -50,7 +50,7 @@ def test_links_token_caches_and_the_mirror_key_on_large_ids(account: StorageAcco
     account.token_caches.save_cache(TokenCacheRecord(TECH, b"cache", WHEN))
     assert account.token_caches.get_cache(TECH).encrypted == b"cache"
     appointment = {"id": APPOINTMENT_ID, "customer_id": 31_000_001, "ticket_id": 123_456_789}
-    account.mirror.upsert_entry(MirrorEntry(TECH, APPOINTMENT_ID, "2026-11-24T09:00:00.000Z", "h", appointment, WHEN))
+    account.mirror.put_entry(MirrorEntry(TECH, APPOINTMENT_ID, "2026-11-24T09:00:00.000Z", "h", appointment, WHEN))
     entry = account.mirror.get_entry(TECH, APPOINTMENT_ID)
     assert entry.appointment_id == APPOINTMENT_ID and entry.appointment == appointment
 

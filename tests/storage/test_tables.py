@@ -140,7 +140,7 @@ def test_cursor_advances_only_from_the_version_read(account: StorageAccount) -> 
 
 def test_mirror_entry_round_trips_with_a_large_description(account: StorageAccount) -> None:
     appointment = {"id": 99, "summary": "Server swap", "description": "é" * 100_000, "user_ids": [7, 8]}
-    account.mirror.upsert_entry(MirrorEntry(7, 99, "2026-11-24T09:00:00.000Z", "hash", appointment, WHEN))
+    account.mirror.put_entry(MirrorEntry(7, 99, "2026-11-24T09:00:00.000Z", "hash", appointment, WHEN))
     read = account.mirror.get_entry(7, 99)
     assert read.appointment == appointment
     assert [e.appointment_id for e in account.mirror.list_entries(7)] == [99]

@@ -122,7 +122,7 @@ class FlakyTransport(HTTPAdapter):
 # The engine's storage writes a crash can replace: its mapping rows, both mirrors, the delta link.
 WATCHED: dict[str, frozenset[str]] = {
     "mappings": frozenset({"create_mapping", "update_mapping", "delete_mapping"}),
-    "mirror": frozenset({"upsert_entry", "delete_entry"}),
+    "mirror": frozenset({"put_entry", "delete_entry"}),
     "outlook_mirror": frozenset({"upsert_entry", "delete_entry"}),
     "cursors": frozenset({"save_cursor"}),
 }

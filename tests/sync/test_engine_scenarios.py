@@ -413,7 +413,7 @@ def test_an_item_that_cannot_be_read_is_skipped_with_its_reason_and_never_delete
     mirror = world.stack.storage().mirror
     entry = mirror.get_entry(TECH, appointment)
     broken = {**entry.appointment, "start_at": None}
-    mirror.upsert_entry(MirrorEntry(TECH, appointment, entry.updated_at, "broken", broken, entry.seen_at))
+    mirror.put_entry(MirrorEntry(TECH, appointment, entry.updated_at, "broken", broken, entry.seen_at))
     report = world.sync(poll=False)
     assert report.writes == 0, report
     assert [s["id"] for s in report.skipped] == [str(appointment)] and "start_at" in report.skipped[0]["reason"]

@@ -1090,3 +1090,17 @@ def test_the_place_a_tech_makes_a_syncro_token_is_named_the_same_everywhere() ->
     docs = Path(__file__).parents[2] / "docs"
     assert "Profile/Password, then API Tokens" in (docs / "linking.md").read_text()
     assert "Profile/Password > API Tokens" in (docs / "troubleshooting.md").read_text()
+
+
+def test_the_token_note_names_who_set_it_in_each_readers_words() -> None:
+    from types import SimpleNamespace
+
+    from web.views import _token_note
+
+    by_tech = SimpleNamespace(set_by="tech", set_at=datetime(2026, 12, 1, tzinfo=UTC))
+    by_admin = SimpleNamespace(set_by="admin", set_at=None)
+    assert _token_note(by_tech) == "Your Syncro API token was set on 01 Dec 2026 by you."
+    assert _token_note(by_admin) == "Your Syncro API token was set by your admin."
+    assert _token_note(by_tech, for_admin=True) == "Set on 01 Dec 2026 by the technician."
+    assert _token_note(by_admin, for_admin=True) == "Set by an admin."
+    assert _token_note(None) is None
