@@ -157,7 +157,13 @@ def run_job(
             statuses.delete_status(tech)  # the link and its tokens are forgotten: so is this row
         else:
             statuses.record_job(
-                tech, outcome=outcome, reason=job.reason, detail=detail, at=clock(), skipped=report.skipped
+                tech,
+                outcome=outcome,
+                reason=job.reason,
+                detail=detail,
+                at=clock(),
+                skipped=report.skipped,
+                notices=report.notices,
             )
     except Exception as error:
         if last_attempt:
@@ -320,7 +326,13 @@ def record_report(statuses: JobStatusStore, report: SyncReport, *, reason: str, 
         statuses.delete_status(report.syncro_user_id)
     elif outcome != JobOutcome.BUSY:
         statuses.record_job(
-            report.syncro_user_id, outcome=outcome, reason=reason, detail=detail, at=at, skipped=report.skipped
+            report.syncro_user_id,
+            outcome=outcome,
+            reason=reason,
+            detail=detail,
+            at=at,
+            skipped=report.skipped,
+            notices=report.notices,
         )
     return outcome
 

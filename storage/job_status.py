@@ -12,6 +12,9 @@ drops fields another one set.
 A job that synced also keeps the time of the last successful sync (``last_success_at``, which a
 later failed job leaves alone) and the items it had to skip (at most `SKIPPED_KEPT`, each its side,
 id and reason in words), so the settings page can say which appointment could not be synced and why.
+It also keeps the last `NOTICES_KEPT` notices syncs left for the tech (`sync.engine.SyncReport.notices`,
+e.g. "you were taken off this job"), newest first, each with its time: a notice is said once, by the
+sync that did it, so it must outlive the quiet syncs after it.
 """
 
 from __future__ import annotations
@@ -38,6 +41,8 @@ SKIPPED_KEPT = 10  # skipped items kept per tech (the count says how many there 
 _SKIPPED_SUMMARY_CHARS = 60
 _SKIPPED_ID_CHARS = 200  # a Graph event id is about 150 characters
 _SKIPPED_REASON_CHARS = 200
+NOTICES_KEPT = 10  # notices kept per tech, newest first
+_NOTICE_CHARS = 300
 
 
 class JobOutcome:
@@ -64,6 +69,14 @@ class SkippedItem:
 
 
 @dataclass(frozen=True)
+class SyncNotice:
+    """Something a sync did that the tech should know (a shared job kept, taken off a job)."""
+
+    at: datetime
+    text: str  # one sentence in plain words, naming the appointment
+
+
+@dataclass(frozen=True)
 class TechJobStatus:
     syncro_user_id: int
     last_job_at: datetime | None = None
@@ -78,6 +91,7 @@ class TechJobStatus:
     last_job_skipped: tuple[SkippedItem, ...] = ()  # from the last job that synced, at most SKIPPED_KEPT
     last_job_skipped_count: int = 0  # how many it skipped in all
     recheck_due: str = ""  # the Graph recheck expected next (see `advance_recheck`), "" when none
+    notices: tuple[SyncNotice, ...] = ()  # what syncs told the tech, newest first, at most NOTICES_KEPT
 
 
 @dataclass(frozen=True)
@@ -104,6 +118,7 @@ def _tech_status(syncro_user_id: int, entity: Entity) -> TechJobStatus:
         last_job_skipped=_skipped_from(entity.get("last_job_skipped")),
         last_job_skipped_count=int(entity.get("last_job_skipped_count", 0)),
         recheck_due=str(entity.get("recheck_due", "")),
+        notices=_notices_from(entity.get("notices")),
     )
 
 
@@ -128,6 +143,20 @@ def _skipped_from(raw: object) -> tuple[SkippedItem, ...]:
             SkippedItem(str(i["side"]), str(i["id"]), str(i["reason"]), str(i.get("summary", "")))
             for i in items[:SKIPPED_KEPT]
         )
+    except (ValueError, TypeError, KeyError):
+        return ()
+
+
+def _notices_to(notices: Sequence[SyncNotice]) -> str:
+    kept = [{"at": n.at.isoformat(), "text": n.text[:_NOTICE_CHARS]} for n in notices[:NOTICES_KEPT]]
+    return json.dumps(kept, separators=(",", ":"))
+
+
+def _notices_from(raw: object) -> tuple[SyncNotice, ...]:
+    """Tolerant, as `_skipped_from`: a row it cannot read shows no notices rather than failing a page."""
+    try:
+        items = json.loads(raw) if isinstance(raw, str) else []
+        return tuple(SyncNotice(datetime.fromisoformat(i["at"]), str(i["text"])) for i in items[:NOTICES_KEPT])
     except (ValueError, TypeError, KeyError):
         return ()
 
@@ -176,11 +205,12 @@ class JobStatusStore:
         detail: str = "",
         at: datetime,
         skipped: Sequence[Mapping[str, str]] = (),
+        notices: Sequence[str] = (),
     ) -> None:
         """What a job for the tech just did. A success (``synced``/``partial``) clears ``poisoned``,
         sets ``last_success_at`` and replaces the skipped items with ``skipped`` (each ``side``,
         ``id``, ``reason``; the first `SKIPPED_KEPT` are kept); a poisoned job sets ``poisoned``.
-        Raises StorageError."""
+        ``notices`` (the sync's, any outcome) go before the ones kept, at ``at``. Raises StorageError."""
         changes: dict[str, Any] = {
             "last_job_at": at,
             "last_job_outcome": outcome,
@@ -193,7 +223,14 @@ class JobStatusStore:
             changes["last_job_skipped_count"] = len(skipped)
         elif outcome == JobOutcome.POISONED:
             changes["poisoned"], changes["poisoned_at"] = True, at
-        self._merge(_TECH, str(syncro_user_id), lambda current: changes)
+
+        def change(current: Entity) -> dict[str, Any]:
+            if not notices:
+                return changes
+            new = [SyncNotice(at, text) for text in notices]
+            return {**changes, "notices": _notices_to(new + list(_notices_from(current.get("notices"))))}
+
+        self._merge(_TECH, str(syncro_user_id), change)
 
     def record_notification(self, syncro_user_id: int, *, at: datetime) -> None:
         """A Graph notification for the tech arrived (the webhook calls this). Raises StorageError."""

@@ -24,7 +24,7 @@ from storage.account import utc_now
 from storage.conflicts import ConflictRecord
 from storage.errors import ConcurrencyConflict, LeaseHeld, NotFound
 from storage.links import LinkStatus
-from storage.mappings import MappingState, Origin
+from storage.mappings import Mapping, MappingState, Origin
 from storage.outlook_mirror import OutlookEntry
 from storage.recycle_bin import RETENTION, RecycleEntry, new_entry_id
 from sync.actions import MEETING_PREFIX, WRITES, Action, Pair, UpdateOn
@@ -659,6 +659,29 @@ def _content_of(event: dict[str, Any] | None, base: dict[str, Any] | None, zone:
 # -- the recycle bin ------------------------------------------------------------------------------
 
 
+def _intend_job(deps: SyncDeps, tech: int, event: Item, kept: dict[str, Any]) -> None:
+    """An intent row for the Syncro copy of a restored event of the tech's own, holding what its
+    deleted job held beyond content: the sync creates the job from it (as it retries any intent)
+    and sends those fields with the create."""
+    from sync.executor import INTENT_SKEW
+    from sync.planner import new_pair_key
+
+    now = deps.clock()
+    row = Mapping(
+        syncro_user_id=tech,
+        key=new_pair_key(event),
+        origin=Origin.OUTLOOK,
+        state=MappingState.INTENT,
+        synced_at=now,
+        intent_at=now - INTENT_SKEW,
+        graph_id=event.id,
+        graph_version=event.version,
+        base=event.content.to_json(),
+        syncro_kept=dict(kept),
+    )
+    deps.storage.mappings.create_mapping(row)
+
+
 def restore_entry(syncro_user_id: int, entry_id: str, *, deps: SyncDeps) -> dict[str, str]:
     """Bring back what a sync deleted: the appointment is re-created on the side it was born
     (``entry.origin``), without a tag, as a new item there; the next sync carries it to the other
@@ -699,5 +722,10 @@ def restore_entry(syncro_user_id: int, entry_id: str, *, deps: SyncDeps) -> dict
             OutlookEntry(syncro_user_id, str(event["id"]), str(event.get("changeKey") or ""), event, deps.clock())
         )
         new_id = str(event["id"])
+        kept = entry.content.get("syncro") if isinstance(entry.content.get("syncro"), dict) else None
+        if kept:  # its job had a customer, ticket or type: the job the next sync makes carries them
+            _intend_job(
+                deps, syncro_user_id, Item(Side.OUTLOOK, new_id, str(event.get("changeKey") or ""), content, {}), kept
+            )
     storage.recycle_bin.delete_entry(syncro_user_id, entry_id)
     return {"side": entry.origin, "id": new_id}

@@ -378,7 +378,8 @@ class Executor:
         intent = self._intent(action)
         self._save(intent, state=MappingState.INTENT)  # before the create: a crash leaves a trace
         if side is Side.SYNCRO:  # a re-create carries what the appointment it replaces held
-            kept = before.syncro_kept if before is not None and action.replaces is not None else None
+            # (or, for a restored event of the tech's own, what its deleted job held: `engine.restore_entry`)
+            kept = before.syncro_kept if before is not None else None
             record = self._write_syncro(None, action.content, action.origin, kept=kept)
         else:
             record = self.graph.create_event(
@@ -800,10 +801,32 @@ class Executor:
             return
         for item_id in ids:
             try:
-                self._mirror_syncro(self.syncro.get_appointment(int(item_id)))
+                record = self.syncro.get_appointment(int(item_id))
             except NotFound:
                 self._unmirror(side, item_id)
                 self.tally.verified_gone.add((side, item_id))
+                continue
+            if self._given_away(record, item_id):
+                self.tally.verified_gone.add((side, item_id))  # gone from this tech: never put back in his mirror
+            else:
+                self._mirror_syncro(record)  # his listing glitched: it is his still
+
+    def _given_away(self, record: dict[str, Any], appointment_id: str) -> bool:
+        """An appointment that exists but is no longer this tech's: its techs say so when Syncro
+        shows them; else the poller, which took it out of his mirror only on evidence (his own
+        listing, another tech's, or a change to it), while a mirror that still holds it only
+        read back short."""
+        inner = record.get("appointment") if isinstance(record.get("appointment"), dict) else record
+        users, owner = syncro_kept(record).get("user_ids", []), inner.get("user_id")
+        if users or (isinstance(owner, int) and not isinstance(owner, bool)):
+            return self.tech not in {*users, owner}
+        from storage.errors import NotFound as NotStored
+
+        try:
+            self.storage.mirror.get_entry(self.tech, int(appointment_id))
+        except NotStored:
+            return True
+        return False
 
 
 class _Stale(Exception):

@@ -191,11 +191,13 @@ def plan(
     snapshot = _Snapshot(
         policy=policy,
         items={Side.SYNCRO: _index(Side.SYNCRO, syncro_items), Side.OUTLOOK: _index(Side.OUTLOOK, outlook_items)},
+        verified=verified_gone,
     )
     ordered = _check_pairs(pairs)
     snapshot.claimed = {(side, item_id) for pair in ordered for side in Side if (item_id := pair.id_on(side))}
     for side in Side:
-        snapshot.guarded[side] = _guarded(side, ordered, snapshot.items[side], policy, verified_gone)
+        mapped = [pair for pair in ordered if not _unguarded(pair, side, snapshot.items[Side.OUTLOOK])]
+        snapshot.guarded[side] = _guarded(side, mapped, snapshot.items[side], policy, verified_gone)
     _adopt(snapshot, ordered)
     for item in snapshot.items[Side.OUTLOOK].values():  # an invitation's job is the organiser's, not new here
         meeting = item.extras.get("meeting_of")
@@ -220,6 +222,7 @@ class _Snapshot:
     claimed: set[tuple[Side, str]] = field(default_factory=set)  # items a pair maps or adopted
     guarded: dict[Side, frozenset[str]] = field(default_factory=dict)  # vanished ids not to act on yet
     adopted: dict[str, Item] = field(default_factory=dict)  # pair key -> what its interrupted create left
+    verified: Collection[tuple[Side, str]] = ()  # (side, id) a Verify confirmed gone
 
     def item(self, pair: Pair, side: Side) -> Item | None:
         item_id = pair.id_on(side)
@@ -243,6 +246,10 @@ def _decide_pair(snap: _Snapshot, pair: Pair) -> list[Action]:
             return [Leave(pair.key, s.id)]  # he deleted or declined his invitation: off the job
         return []
     if pair.released:  # the tech's event left the synced calendar, or its job went to another tech
+        if o is None and s is None and (Side.OUTLOOK, pair.outlook_id) not in snap.verified:
+            # the row alone keeps his event from import as a new job: forgotten on a listing
+            # that came back short, the event would be copied to Syncro a second time
+            return [Verify(Side.OUTLOOK, (str(pair.outlook_id),))]
         if o is None or o.extras.get("elsewhere"):
             return [Forget(pair.key)] if s is None else []  # its Syncro copy stays as it is
         if s is None:
@@ -412,16 +419,24 @@ def _decide_new(policy: Policy, item: Item) -> list[Action]:
     return [CreateOn(other(item.side), item.content, item.side, new_pair_key(item), item.id, item.version)]
 
 
+def _unguarded(pair: Pair, side: Side, outlook: Mapping[str, Item]) -> bool:
+    """A released pair's item whose absence decides nothing, so the deletion guard leaves it
+    out: its Outlook event (not synced, it may be gone for good); and, while the tech's event
+    is in the synced calendar, its Syncro copy (the job went to another tech: its absence is
+    the normal state, never a glitch to verify sync after sync). Its Syncro copy vanishing while
+    the event is elsewhere is believed only as any other: Forget on a glitch would import it back."""
+    if not pair.released:
+        return False
+    if side is Side.OUTLOOK:
+        return True
+    event = outlook.get(pair.outlook_id or "")
+    return event is not None and not event.extras.get("elsewhere")
+
+
 def _guarded(
     side: Side, pairs: list[Pair], items: Mapping[str, Item], policy: Policy, verified: Collection[tuple[Side, str]]
 ) -> frozenset[str]:
-    # A released pair's Outlook event may be gone for good (it is not synced), but its Syncro
-    # copy vanishing is believed only as any other: Forget on a glitch would import it back.
-    mapped = [
-        item_id
-        for pair in pairs
-        if (item_id := pair.id_on(side)) is not None and not (pair.released and side is Side.OUTLOOK)
-    ]
+    mapped = [item_id for pair in pairs if (item_id := pair.id_on(side)) is not None]
     vanished = [item_id for item_id in mapped if item_id not in items and (side, item_id) not in verified]
     if not vanished:
         return frozenset()

@@ -500,7 +500,11 @@ class _Poll:
             day = start_day(record, self.zone)
             inside = day is not None and window[0] < day < window[1] - timedelta(days=1)
             elsewhere = any(entry.appointment_id in self.entries[other] for other in self.techs if other != tech)
-            stays = not inside or not (trust_listing or elsewhere)
+            # Changed since the mirror saw it and gone from his listing: someone changed it, its
+            # owner too (a listing that glitched leaves the appointment as it was). Believed even
+            # from an empty listing, so a tech's only job given away does leave him.
+            touched = str(record.get("updated_at") or "") != entry.updated_at
+            stays = not inside or not (trust_listing or elsewhere or touched)
         if not stays:
             self.forget(tech, entry.appointment_id)
         elif str(record.get("updated_at") or "") != entry.updated_at or content_hash(record) != entry.content_hash:

@@ -329,7 +329,8 @@ def settings_status(request: WebRequest) -> WebResponse:
     view = views.settings_view(linking_overview(session.syncro_user_id), csrf_token=session.csrf_token)
     lines = views.status_lines(view)
     settled = views.live_status(view) is None
-    body = json.dumps({**lines, "settled": settled})
+    notices = views.notice_lines(view.status.notices, view.now) if view.status is not None else []
+    body = json.dumps({**lines, "settled": settled, "notices": notices})
     return WebResponse(200, body, {}, content_type="application/json; charset=utf-8")
 
 

@@ -133,6 +133,12 @@ STATUS_SCRIPT = """
       document.getElementById("last-sync").textContent = s.last_sync;
       document.getElementById("waiting").textContent = s.waiting;
       live.textContent = s.summary;
+      var box = document.getElementById("notices-box"), list = document.getElementById("notices");
+      if (box && list && s.notices && s.notices.length) {
+        list.textContent = "";
+        s.notices.forEach(function (line) { var li = document.createElement("li"); li.textContent = line; list.appendChild(li); });
+        box.hidden = false;
+      }
       if (!s.settled) { retry(); }
     }, retry);
   };
@@ -245,6 +251,7 @@ def _environment() -> Environment:
         settings_status_path=views.SETTINGS_STATUS_PATH,
         status_lines=views.status_lines,
         live_status=views.live_status,
+        notice_lines=views.notice_lines,
         syncro_token_place=views.SYNCRO_TOKEN_PLACE,
     )
     env.filters["ago"] = ago

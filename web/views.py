@@ -17,7 +17,7 @@ import dataclasses
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from web.ids import syncro_user_id_from
@@ -37,6 +37,7 @@ SYNC_NOW_PATH = "/api/settings/sync"  # sync this tech now
 SYNCRO_TOKEN_PATH = "/api/settings/syncro-token"  # the tech's own Syncro API token
 SIGN_OUT_PATH = "/api/settings/signout"
 SETTINGS_STATUS_PATH = "/api/settings/status"  # the status section's moving parts, as JSON
+NOTICE_DAYS = 14  # how long a sync's notice to a tech stays on the pages
 ADMIN_PATH = "/api/admin"
 ADMIN_OVERRIDES_PATH = "/api/admin/overrides"
 ADMIN_REMOVE_PATH = "/api/admin/remove"  # release a tech's link: unlink, feed off, sessions ended
@@ -140,6 +141,8 @@ class SyncStatus:
     # Items the last sync could not map and left alone: one sentence each, and how many in all.
     skipped: tuple[str, ...] = ()
     skipped_count: int = 0
+    # What recent syncs did that the tech should know (taken off a shared job...): (when, sentence).
+    notices: tuple[tuple[datetime, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -248,6 +251,19 @@ def status_lines(view: SettingsView) -> dict[str, str]:
     return {"last_sync": last, "waiting": waiting, "summary": summary}
 
 
+def notice_lines(notices: Iterable[tuple[datetime, str]], now: datetime) -> list[str]:
+    """Each notice a sync left for the tech, with when: for the page and /api/settings/status."""
+    from web.words import ago
+
+    return [f"{text} ({ago(at, now)})" for at, text in notices]
+
+
+def recent_notices(job: TechJobStatus, now: datetime) -> tuple[tuple[datetime, str], ...]:
+    """The notices of the last `NOTICE_DAYS`: said once by the sync that acted, kept that long."""
+    since = now - timedelta(days=NOTICE_DAYS)
+    return tuple((n.at, n.text) for n in job.notices if n.at >= since)
+
+
 def live_status(view: SettingsView) -> str | None:
     """The sentence of the live status line while a sync is awaited (the page then follows it
     without a reload), or None when there is nothing to wait for."""
@@ -308,6 +324,7 @@ class AdminRow:
     syncro_token_needed: bool = False  # Syncro hides owners: this tech needs a token of their own
     match: str | None = None  # how the Microsoft account was matched to this Syncro user, in words
     match_confirmed: str | None = None  # "Confirmed by dana@… on 7 Dec 2026"
+    notices: tuple[tuple[datetime, str], ...] = ()  # what recent syncs told this tech: (when, sentence)
 
     @property
     def state(self) -> str:
@@ -776,7 +793,7 @@ def settings_view(
             last_error_advice=getattr(link, "last_error_advice", None),
             needs_relink=needs_relink,
             relink_reason=(link.status_detail or None) if needs_relink else None,
-            **_background_fields(background),
+            **_background_fields(background, now or datetime.now(UTC)),
         )
         calendars = calendar_choices(overview.calendars, chosen=link.calendar_id)
     return SettingsView(
@@ -804,7 +821,7 @@ def settings_view(
     )
 
 
-def _background_fields(background: BackgroundStatus | None) -> dict[str, Any]:
+def _background_fields(background: BackgroundStatus | None, now: datetime) -> dict[str, Any]:
     if background is None:
         return {}
     updates, ok = subscription_words(background.subscription)
@@ -817,6 +834,7 @@ def _background_fields(background: BackgroundStatus | None) -> dict[str, Any]:
         "last_poll": background.poll.last_poll_at,
         "skipped": tuple(skipped_sentence(item) for item in job.last_job_skipped),
         "skipped_count": max(job.last_job_skipped_count, len(job.last_job_skipped)),
+        "notices": recent_notices(job, now),
     }
 
 
@@ -936,7 +954,7 @@ def admin_view(
     for row in overview.rows:
         link = row.link
         state = _value(link.status) if link is not None else ""
-        background = _admin_background(getattr(row, "background", None))
+        background = _admin_background(getattr(row, "background", None), now or datetime.now(UTC))
         # The admin sees every non-active link's detail (re-link reasons, unlinking progress), then
         # the background work's problems.
         link_problem = getattr(link, "last_error", None) or (
@@ -1032,7 +1050,7 @@ def _log_line(entry: Any, names: Mapping[int, str]) -> AdminLogLine:
     return AdminLogLine(entry.at, entry.actor, ADMIN_ACTION_WORDS.get(entry.action, entry.action), who, entry.detail)
 
 
-def _admin_background(background: BackgroundStatus | None) -> dict[str, Any]:
+def _admin_background(background: BackgroundStatus | None, now: datetime) -> dict[str, Any]:
     if background is None:
         return {}
     job = background.job
@@ -1047,6 +1065,7 @@ def _admin_background(background: BackgroundStatus | None) -> dict[str, Any]:
         "outlook_updates_ok": ok,
         "outlook_updates_until": _expiry(background.subscription),
         "last_notification": job.last_notification_at,
+        "notices": recent_notices(job, now),
         # Why the last job failed, or the subscription's trouble: the admin's "Last problem".
         "last_error": _job_problem(background) or _subscription_problem(background.subscription),
     }

@@ -21,7 +21,7 @@ from local.formwalk import follow, submit
 from local.inprocess import Product
 from realtime.enqueue import pending_since, request_sync
 from realtime.timers import poll_syncro
-from storage.job_status import SKIPPED_KEPT, JobOutcome, JobStatusStore
+from storage.job_status import NOTICES_KEPT, SKIPPED_KEPT, JobOutcome, JobStatusStore
 from storage.mirror import MirrorEntry
 from storage.subscriptions import SubscriptionState
 from storage.syncro_tokens import SyncroTokenStore
@@ -271,5 +271,120 @@ def test_the_skipped_items_kept_are_bounded_and_a_failed_job_keeps_the_last_good
         assert (
             statuses.get_status(tech).last_job_skipped == () and statuses.get_status(tech).last_job_skipped_count == 0
         )
+    finally:
+        statuses.delete_status(tech)
+
+
+def _drain_all(product: Product, *techs: int) -> None:
+    account = product.storage()
+    with queue_pump(product):
+        wait_for(
+            lambda: account.sync_queue.depth() == 0 and all(pending_since(account, t) is None for t in techs),
+            timeout=60,
+            what="the sync jobs to run",
+        )
+
+
+def test_a_syncs_notice_reaches_the_techs_page_live_status_and_the_admins_card(
+    product: Product, alex: requests.Session
+) -> None:
+    """Blake (two-way) deletes his copy of a job he shares with Alex. Syncro hides who is on a job, so his
+    sync puts the copy back rather than guess, and says so: in words on his settings page, in the
+    status JSON the page's live line reads, and on his card in the admin overview. Quiet syncs
+    after it do not wipe it."""
+    import services
+
+    blake_id = demo.TECHS[1].syncro_user_id
+    account = product.storage()
+    statuses = JobStatusStore(account)
+    blake = product.browser()
+    assert product.sign_in(blake, demo.TECHS[1].sign_in).status_code == 200
+    token = secrets.token_hex(20)
+    product.sim("syncro").seed({"tokens": [{"token": token, "user_id": blake_id}]})
+    services.syncro_token_service().save(blake_id, token, set_by="admin")
+    links = account.links
+    links.update_link(links.get_link(blake_id).with_changes(two_way=True))  # his delete goes to Syncro
+    try:
+        start = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) + timedelta(days=4)
+        body = {
+            "summary": "Shared rack install",
+            "start_at": start.isoformat(),
+            "end_at": (start + timedelta(hours=2)).isoformat(),
+            "user_id": TECH,
+            "user_ids": [TECH, blake_id],
+        }
+        answer = product.browser().post(f"{product.sim_url('syncro')}/_sim/appointments", json=body, timeout=30)
+        assert answer.status_code < 400, answer.text
+        created = answer.json()
+        appointment = int(created.get("id") or created["appointment"]["id"])
+
+        def both_mirrored() -> bool:
+            poll_syncro(account=account)
+            return all(
+                any(e.appointment_id == appointment for e in account.mirror.list_entries(t)) for t in (TECH, blake_id)
+            )
+
+        wait_for(both_mirrored, timeout=60, every=0.5, what="the poll to read the job for both techs")
+        _drain_all(product, TECH, blake_id)
+        calendar = account.links.get_link(blake_id).calendar_id
+
+        def blakes_copy() -> list[dict[str, Any]]:
+            events = graph_as(product, blake_id, "GET", f"/me/calendars/{calendar}/events?$top=200").json()["value"]
+            return [e for e in events if e["subject"] == "[S] Shared rack install"]
+
+        request_sync(account, blake_id, "reconcile")  # Graph's delta shows his copy back once
+        _drain_all(product, blake_id)
+        (copy,) = blakes_copy()
+        assert statuses.get_status(blake_id).notices == ()
+        graph_as(product, blake_id, "DELETE", f"/me/calendars/{calendar}/events/{copy['id']}")
+
+        def told() -> bool:  # Graph's delta shows a change after a lag of seconds
+            request_sync(account, blake_id, "reconcile")
+            _drain_all(product, blake_id)
+            return bool(statuses.get_status(blake_id).notices)
+
+        wait_for(told, timeout=60, every=1, what="Blake's sync to see his delete")
+        request_sync(account, blake_id, "reconcile")  # a quiet sync after it keeps the notice
+        _drain_all(product, blake_id)
+        assert len(blakes_copy()) == 1  # put back
+        (notice,) = statuses.get_status(blake_id).notices
+        said = "Shared rack install: other technicians are on this job, so it was put back in your calendar"
+        assert notice.text.startswith(said), notice
+
+        shown = texts(_page(product, blake, "/api/settings"))
+        assert shown["notices-h"] == "What your syncs did that you should know"
+        assert shown["notices"].startswith(said) and "ask the dispatcher to take you off it" in shown["notices"]
+        assert shown["notices"].endswith(("(just now)", "(1 minute ago)")), shown["notices"]
+        live = blake.get(f"{product.host_url}/api/settings/status", timeout=30)
+        assert live.status_code == 200 and live.json()["notices"][0].startswith(said), live.text
+        alexs = _page(product, alex, "/api/settings")
+        assert texts(alexs)["notices"] == "" and '<div id="notices-box" hidden>' in alexs  # Alex was told nothing
+
+        admin = product.browser()
+        assert product.sign_in(admin, demo.DISPATCHER.sign_in, purpose="admin").status_code == 200
+        cards = texts(_page(product, admin, "/api/admin"))
+        assert cards[f"notices-{blake_id}"].startswith(said), cards[f"notices-{blake_id}"]
+        assert f"notices-{TECH}" not in cards
+    finally:
+        subscriptions.remove_for_link(blake_id)
+        statuses.delete_status(blake_id)
+        SyncroTokenStore(account).delete_token(blake_id)
+        product.forget_link(blake_id)
+
+
+def test_notices_are_kept_newest_first_bounded_and_through_quiet_and_failed_jobs(product: Product) -> None:
+    statuses = JobStatusStore(product.storage())
+    tech = 9_000_000_002
+    now = datetime.now(UTC)
+    try:
+        for n in range(NOTICES_KEPT + 3):
+            statuses.record_job(
+                tech, outcome=JobOutcome.SYNCED, reason="t", at=now + timedelta(seconds=n), notices=[f"n{n}"]
+            )
+        statuses.record_job(tech, outcome=JobOutcome.SYNCED, reason="t", at=now + timedelta(minutes=1))
+        statuses.record_job(tech, outcome=JobOutcome.FAILED, reason="t", at=now + timedelta(minutes=2))
+        kept = statuses.get_status(tech).notices
+        assert [n.text for n in kept] == [f"n{n}" for n in reversed(range(3, NOTICES_KEPT + 3))]
+        assert kept[0].at == now + timedelta(seconds=NOTICES_KEPT + 2)
     finally:
         statuses.delete_status(tech)

@@ -5,7 +5,12 @@ over the real engine, the simulators and Azurite).
 Per appointment the model knows the last synced content (``base``) and what the user left on each
 side. After a sync: a field changed on one side takes that change, the same field changed on both
 goes to the policy's winner, and an edit beats a deletion on the other side (no user edit is lost).
-One way, Syncro is the truth and Outlook's copy follows it.
+One way, Syncro is the truth and Outlook's copy follows it. An appointment the dispatcher gave to
+another tech leaves this tech: his ``[S]`` copy goes to the recycle bin (with his edit, and a
+conflict on the assignment, if he had edited it); his own event, edited, stays his, no longer synced.
+
+What a person set on a Syncro appointment beyond content (customer, ticket, type: ``kept``) is
+the model's too: no sync may clear or change it, whatever it re-creates or restores.
 """
 
 from __future__ import annotations
@@ -33,6 +38,8 @@ class Thing:
     touched: dict[Side, int] = field(default_factory=lambda: {S: -1, O: -1})  # the user's last write
     base: Appointment | None = None  # after the last sync; None: never synced
     only_on: Side | None = None  # never synced: from before the link, or Outlook's own when one way
+    kept: dict[str, object] = field(default_factory=dict)  # what a person set in Syncro beyond content
+    given_away: bool = False  # the dispatcher gave it to another tech: it leaves this one
 
 
 @dataclass(frozen=True)
@@ -45,6 +52,13 @@ class Expected:
 def expected(t: Thing, *, two_way: bool, conflict: str) -> Expected:
     """The outcome of a sync for ``t`` under ``conflict`` ("latest", "syncro" or "outlook")."""
     s, o = t.now[S], t.now[O]
+    if t.given_away:
+        if t.only_on is not None or t.base is None or o is None:
+            return Expected(None, {})
+        edited = two_way and o != t.base
+        # (his own event, edited, stays his: the machines make it an unsynced thing of his first)
+        assert not (edited and t.origin is O), "released before the sync"
+        return Expected(None, {O: o}, conflicted=edited)
     if t.only_on is not None or t.base is None:
         return Expected(t.now[t.origin], {})
     if not two_way:  # Syncro is the truth; Outlook's copy follows it

@@ -297,11 +297,15 @@ class EngineWorld:
         self.clear_faults()
         self.sim("syncro", "DELETE", "/_sim/appointments")
         self.sim("graph", "DELETE", f"/_sim/mailboxes/{self.oid}/events")
-        self._next_tech += 1
+        self._next_tech += 2
         self.tech, token = self._next_tech, uuid.uuid4().hex
-        user = {"id": self.tech, "email": f"tech{self.tech}@contoso.example", "full_name": f"Tech {self.tech}"}
+        self.colleague = self.tech + 1  # another tech in Syncro, not linked: jobs are given to them
+        users = [
+            {"id": tech, "email": f"tech{tech}@contoso.example", "full_name": f"Tech {tech}"}
+            for tech in (self.tech, self.colleague)
+        ]
         self.sim(
-            "syncro", "POST", "/_sim/seed", json={"users": [user], "tokens": [{"token": token, "user_id": self.tech}]}
+            "syncro", "POST", "/_sim/seed", json={"users": users, "tokens": [{"token": token, "user_id": self.tech}]}
         )
         self.own_syncro = SyncroClient(
             self.base_url,
@@ -429,6 +433,10 @@ class EngineWorld:
     def syncro_update(self, item_id: str, fields: dict[str, Any]) -> None:
         self.sim("syncro", "PUT", f"/_sim/appointments/{item_id}", json=fields)
         self.tick()
+
+    def syncro_reassign(self, item_id: str) -> None:
+        """The dispatcher gives the appointment to the colleague (off this tech)."""
+        self.syncro_update(item_id, {"user_id": self.colleague, "user_ids": [self.colleague]})
 
     def syncro_delete(self, item_id: str) -> None:
         self.sim("syncro", "DELETE", f"/_sim/appointments/{item_id}")

@@ -2,7 +2,11 @@
 
 `World.apply` is the semantics the real executor follows (see `sync.actions`): every write has a
 precondition, a failed precondition skips the action, and the pair row is written around each
-write so a crash between the two is recovered by the next plan. Faults are injected here:
+write so a crash between the two is recovered by the next plan. Syncro also holds what is not
+content (customer, ticket, type: ``Stored.kept``), which the executor keeps per pair from the last
+Syncro version it saw and sends again with a re-create (`sync.executor`); an appointment given to
+another tech still exists (``FakeSide.away``) and a re-create of it is refused as the executor does.
+Faults are injected here:
 a write can fail before it happens or halfway (written, not recorded), a listing can come back
 empty, a round's actions can be applied twice.
 """
@@ -57,6 +61,18 @@ class Stored:
     # carries "[S] " (a copy of a Syncro-born appointment). Read as the engine reads them (`get`).
     made_for: str | None = None
     syncro_tag: bool = False
+    kept: dict[str, object] = field(default_factory=dict)  # Syncro: customer, ticket, type (not content)
+
+
+@dataclass(frozen=True)
+class Binned:
+    """A recycle-bin entry: what was deleted, on which side, and (as `sync.executor._kept`) what
+    its Syncro appointment held beyond content."""
+
+    side: Side
+    origin: Side
+    content: Appointment
+    kept: dict[str, object]
 
 
 class FakeSide:
@@ -67,6 +83,7 @@ class FakeSide:
         self.side = side
         self.calendar = 1  # Outlook: the synced calendar (the tech may choose another)
         self.items: dict[str, Stored] = {}
+        self.away: dict[str, Stored] = {}  # Syncro: appointments given to another tech (still there)
         self.recycle_bin: list[Appointment] = []  # what the sync deleted
         self._clock = clock
         self._ids = count(1)
@@ -88,11 +105,23 @@ class FakeSide:
 
     # -- what a user does in the app (no preconditions) --
 
-    def user_create(self, content: Appointment, *, preexisting: bool = False) -> str:
+    def user_create(
+        self, content: Appointment, *, preexisting: bool = False, kept: dict[str, object] | None = None
+    ) -> str:
         item_id = f"{self.side.value[0]}{next(self._ids)}"
         extras: dict[str, object] = {"preexisting": True} if preexisting else {}
-        self.items[item_id] = self._stamp(Stored("", content, extras))
+        self.items[item_id] = self._stamp(Stored("", content, extras, kept=dict(kept or {})))
         return item_id
+
+    def user_sets_kept(self, item_id: str, kept: dict[str, object]) -> None:
+        """The dispatcher links the appointment to another ticket or customer: not content."""
+        stored = self.items[item_id]
+        stored.kept = dict(kept)
+        self._stamp(stored)
+
+    def give_away(self, item_id: str) -> None:
+        """The dispatcher gives the appointment to another tech: gone from this tech's listing."""
+        self.away[item_id] = self.items.pop(item_id)
 
     def user_update(self, item_id: str, content: Appointment) -> None:
         stored = self.items[item_id]
@@ -104,13 +133,15 @@ class FakeSide:
 
     # -- what the executor does (preconditions) --
 
-    def create(self, content: Appointment, *, pair_key: str, origin: Side | None = None) -> Item:
+    def create(
+        self, content: Appointment, *, pair_key: str, origin: Side | None = None, kept: dict[str, object] | None = None
+    ) -> Item:
         item_id = f"{self.side.value[0]}{next(self._ids)}"
         # Outlook keeps our pair key in the create's transactionId, and a copy of a Syncro-born
         # appointment carries "[S] " in its subject; Syncro has nowhere to keep a key, but an
         # Outlook-born item created there carries the "[O] " tag in its summary.
         extras: dict[str, object] = {}
-        stored = Stored("", content, extras)
+        stored = Stored("", content, extras, kept=dict(kept or {}))
         if self.side is Side.OUTLOOK:
             stored.made_for, stored.syncro_tag = pair_key, origin is Side.SYNCRO
         if self.side is Side.SYNCRO and origin is Side.OUTLOOK:
@@ -169,6 +200,8 @@ class World:
     run_twice: bool = False  # the first round's actions are applied twice
     writes: int = 0
     replaced: dict[str, str] = field(default_factory=dict)  # an id re-created (e.g. moved) -> its pair key
+    kept: dict[str, dict[str, object]] = field(default_factory=dict)  # pair key -> its Syncro item's, last seen
+    binned: list[Binned] = field(default_factory=list)  # every recycle-bin entry, in order
 
     def __post_init__(self) -> None:
         self.sides = {side: FakeSide(side, self.clock) for side in Side}
@@ -184,6 +217,10 @@ class World:
     def plan(self) -> list[Action]:
         listings = {side: ([] if side is self.glitch else self.sides[side].listing(self.pairs)) for side in Side}
         self.glitch = None
+        for pair in self.pairs.values():  # the executor writes them on the row from the Syncro mirror
+            held = self.syncro.items.get(pair.syncro_id or "")
+            if held is not None:
+                self.kept[pair.key] = dict(held.kept)
         return plan(
             self.pairs.values(),
             listings[Side.SYNCRO],
@@ -196,6 +233,7 @@ class World:
         """Plan and apply until the plan is empty; returns the rounds it took (AssertionError if
         it does not settle)."""
         self.writes = 0
+        self.verified_gone = set()  # what a Verify found holds for one sync, as the engine's tally
         for rounds in range(max_rounds):
             glitched = self.glitch is not None  # an empty plan from a bad listing proves nothing
             actions = self.plan()
@@ -235,11 +273,8 @@ class World:
                         other(side), pair.id_on(other(side)), action.in_sync_with
                     )
                     self.pairs[key] = replace(pair, base=content)
-            case DeleteOn(side=side, item_id=item_id, pair_key=key):
-                _fail_if(fault, "before")
-                self.sides[side].delete(item_id, expected_version=action.expected_version)
-                _fail_if(fault, "halfway")
-                self.pairs.pop(key, None)
+            case DeleteOn():
+                self._delete(action, fault)
             case Discard(side=side, item_id=item_id):
                 _fail_if(fault, "before")
                 self.sides[side].discard(item_id, expected_version=action.expected_version)
@@ -252,6 +287,17 @@ class World:
             case Verify(side=side, ids=ids):
                 self.verified_gone.update((side, item_id) for item_id in ids if item_id not in self.sides[side].items)
 
+    def _delete(self, action: DeleteOn, fault: Fault | None) -> None:
+        side, key = action.side, action.pair_key
+        pair = self.pairs.get(key)
+        held = self.syncro.items.get(action.item_id) if side is Side.SYNCRO else None
+        kept = dict(held.kept) if held is not None else dict(self.kept.get(key, {}))
+        _fail_if(fault, "before")
+        self.sides[side].delete(action.item_id, expected_version=action.expected_version)
+        self.binned.append(Binned(side, pair.origin if pair else side, action.content, kept))
+        _fail_if(fault, "halfway")
+        self.pairs.pop(key, None)
+
     def _create(self, action: CreateOn, fault: Fault | None) -> None:
         side, key = action.side, action.pair_key
         before = self.pairs.get(key)
@@ -260,6 +306,9 @@ class World:
                 raise PreconditionFailed(key)
         elif before.id_on(side) != action.replaces or before.intent_at != action.intent_at:
             raise PreconditionFailed(key)  # the row moved on: a retry or a second run did it
+        if side is Side.SYNCRO and before is not None and action.replaces in self.syncro.away:
+            self._left_tech(action, before, fault)  # not deleted: given to another tech
+            return
         intent = Pair(key, action.origin, base=action.content, intent_at=at(next(self.clock))).with_side(
             other(side), action.source_id, action.source_version
         )
@@ -267,9 +316,22 @@ class World:
         if action.replaces is not None:
             self.replaced[action.replaces] = key
         _fail_if(fault, "before")
-        created = self.sides[side].create(action.content, pair_key=key, origin=action.origin)
+        # a re-create in Syncro carries what the appointment it replaces held (or, for a restored
+        # event of the tech's own, what its deleted job held: `sync.engine.restore_entry`)
+        kept = self.kept.get(key) if side is Side.SYNCRO else None
+        created = self.sides[side].create(action.content, pair_key=key, origin=action.origin, kept=kept)
         _fail_if(fault, "halfway")
         self.pairs[key] = replace(intent.with_side(side, created.id, created.version), intent_at=None)
+
+    def _left_tech(self, action: CreateOn, before: Pair, fault: Fault | None) -> None:
+        """As `sync.executor.Executor._left_tech`: a conflict on the assignment; a ``[S]`` copy
+        goes to the recycle bin with the tech's edit, the tech's own event stays, released."""
+        self.conflicts.append(Conflict(action.pair_key, ("assignment",), Side.SYNCRO, action.content, action.content))
+        if before.origin is Side.OUTLOOK:
+            self.pairs[action.pair_key] = replace(before, released=True)
+            return
+        copy = DeleteOn(Side.OUTLOOK, action.source_id, action.source_version, action.pair_key, action.content)
+        self._delete(copy, fault)
 
 
 def _fail_if(fault: Fault | None, when: Fault) -> None:

@@ -12,13 +12,23 @@ user's terms; the fake world runs the real planner and the reference executor. C
   (nothing is deleted that no user deleted);
 - every pair maps one live item on each side, a plan right after is empty (quiet), and a
   conflict is noted (for the settings page) exactly when the user's edits collided;
-- events from before the link and (one way) Outlook's own events stay only where they are.
+- events from before the link and (one way) Outlook's own events stay only where they are;
+- no appointment loses a field it had except by a person's edit: what a person set on a Syncro
+  appointment beyond content (customer, ticket, type) is on it after every sync, through
+  re-creates ("edit beats delete") and restores;
+- an appointment the dispatcher gives to another tech leaves this one: never a second job.
+
+Besides users editing and deleting on both sides, the rules are issue 17's: the tech switches
+calendar, the dispatcher changes an appointment's ticket or customer or gives it to another tech
+(while the tech edits his copy, or not), a user deletes on one side while the other edits, and
+the admin restores a recycle-bin entry.
 """
 
 from __future__ import annotations
 
 import os
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
@@ -57,6 +67,15 @@ appointments = st.tuples(*UNIT_VALUES.values()).map(
     lambda parts: Appointment(**{k: v for p in parts for k, v in p.items()})  # type: ignore[arg-type]
 )
 sides = st.sampled_from([S, O])
+# What a dispatcher sets on a Syncro appointment beyond content (customer, ticket, type).
+kepts = st.fixed_dictionaries(
+    {},
+    optional={
+        "customer_id": st.sampled_from([7, 8]),
+        "ticket_id": st.sampled_from([101, 102]),
+        "appointment_type_id": st.just(3),
+    },
+)
 
 
 class Convergence(RuleBasedStateMachine):
@@ -71,17 +90,21 @@ class Convergence(RuleBasedStateMachine):
         self.policy = Policy(two_way=self.two_way, conflict=conflict, guard_count=3, guard_fraction=0.5)  # type: ignore[arg-type]
         self.world = World(self.policy)
         self.things: list[Thing] = []
-        self.released = 0  # pairs whose Outlook event was left in an old calendar
+        self.released = 0  # pairs whose Outlook event was left in an old calendar, or its job given away
+        self.restored: set[int] = set()  # recycle-bin entries (World.binned) restored
         for side, olds in ((S, old_syncro), (O, old_outlook)):
             for content in olds:
                 self._add(side, content, preexisting=True)
 
     # -- the user ---------------------------------------------------------------------------------
 
-    def _add(self, side: Side, content: Appointment, *, preexisting: bool = False) -> None:
-        item_id = self.world.sides[side].user_create(content, preexisting=preexisting)
+    def _add(
+        self, side: Side, content: Appointment, *, preexisting: bool = False, kept: dict[str, object] | None = None
+    ) -> None:
+        kept = dict(kept or {}) if side is S else {}
+        item_id = self.world.sides[side].user_create(content, preexisting=preexisting, kept=kept)
         local = preexisting or (side is O and not self.two_way)
-        thing = Thing(origin=side, only_on=side if local else None)
+        thing = Thing(origin=side, only_on=side if local else None, kept=kept)
         thing.ids[side], thing.now[side] = item_id, content
         thing.touched[side] = self._tick(side, item_id)
         self.things.append(thing)
@@ -92,9 +115,9 @@ class Convergence(RuleBasedStateMachine):
     def _live(self, side: Side) -> list[Thing]:
         return [t for t in self.things if t.now[side] is not None]
 
-    @rule(side=sides, content=appointments)
-    def user_creates(self, side: Side, content: Appointment) -> None:
-        self._add(side, content)
+    @rule(side=sides, content=appointments, kept=kepts)
+    def user_creates(self, side: Side, content: Appointment, kept: dict[str, object]) -> None:
+        self._add(side, content, kept=kept)
 
     @precondition(lambda self: self.things)
     @rule(data=st.data(), side=sides, change=changes)
@@ -132,6 +155,78 @@ class Convergence(RuleBasedStateMachine):
             self.world.sides[side].user_update(thing.ids[side], content)  # type: ignore[arg-type]
             thing.now[side], thing.touched[side] = content, self._tick(side, thing.ids[side])  # type: ignore[arg-type]
 
+    @precondition(lambda self: self.things)
+    @rule(data=st.data(), edit_first=st.booleans(), change=changes)
+    def user_deletes_while_the_other_side_edits(
+        self, data: st.DataObject, edit_first: bool, change: dict[str, object]
+    ) -> None:
+        """One side deletes the appointment while the other edits it, before a sync (issue 17:
+        the edit wins, and a Syncro re-create keeps the customer and ticket)."""
+        both = [t for t in self.things if t.now[S] is not None and t.now[O] is not None]
+        if not both:
+            return
+        thing = data.draw(st.sampled_from(both))
+        deleting = data.draw(sides)
+        editing = O if deleting is S else S
+        steps = [self._edit_step(thing, editing, change), self._delete_step(thing, deleting)]
+        for run in steps if edit_first else reversed(steps):
+            run()
+
+    def _edit_step(self, thing: Thing, side: Side, change: dict[str, object]) -> Callable[[], None]:
+        def run() -> None:
+            content = replace(thing.now[side], **change)  # type: ignore[type-var]
+            self.world.sides[side].user_update(thing.ids[side], content)  # type: ignore[arg-type]
+            thing.now[side], thing.touched[side] = content, self._tick(side, thing.ids[side])  # type: ignore[arg-type]
+
+        return run
+
+    def _delete_step(self, thing: Thing, side: Side) -> Callable[[], None]:
+        def run() -> None:
+            self.world.sides[side].user_delete(thing.ids[side])  # type: ignore[arg-type]
+            thing.now[side] = None
+
+        return run
+
+    @precondition(lambda self: self.things)
+    @rule(data=st.data(), kept=kepts)
+    def dispatcher_changes_ticket_or_customer(self, data: st.DataObject, kept: dict[str, object]) -> None:
+        """Not content (Outlook shows it only in its header), but a person's edit in Syncro."""
+        live = self._live(S)
+        if not live:
+            return
+        thing = data.draw(st.sampled_from(live))
+        self.world.syncro.user_sets_kept(thing.ids[S], kept)  # type: ignore[arg-type]
+        thing.kept, thing.touched[S] = dict(kept), self._tick(S, thing.ids[S])  # type: ignore[arg-type]
+
+    @precondition(lambda self: self.things)
+    @rule(data=st.data())
+    def dispatcher_gives_it_to_another_tech(self, data: st.DataObject) -> None:
+        """Gone from this tech's Syncro listing, not deleted: whatever he does to his copy next
+        (edit it, delete it, nothing), there is never a second job (issue 17)."""
+        live = self._live(S)
+        if not live:
+            return
+        thing = data.draw(st.sampled_from(live))
+        self.world.syncro.give_away(thing.ids[S])  # type: ignore[arg-type]
+        thing.now[S], thing.given_away = None, True
+
+    @precondition(lambda self: self.world.binned)
+    @rule(data=st.data())
+    def admin_restores_from_the_bin(self, data: st.DataObject) -> None:
+        """An entry comes back once, as a new item on the side it was born, whole: a Syncro one
+        with the customer, ticket and type it had (`sync.engine.restore_entry`)."""
+        waiting = [i for i in range(len(self.world.binned)) if i not in self.restored]
+        if not waiting:
+            return
+        index = data.draw(st.sampled_from(waiting))
+        entry = self.world.binned[index]
+        self.restored.add(index)
+        self._add(entry.origin, entry.content, kept=entry.kept)
+        if entry.origin is O and entry.kept and self.two_way:  # the job the sync makes of it: whole
+            thing = self.things[-1]
+            self.world.kept[f"{O}:{thing.ids[O]}"] = dict(entry.kept)
+            thing.kept = dict(entry.kept)
+
     @rule()
     def user_switches_calendar(self) -> None:
         """The tech chooses another (new) Outlook calendar on the settings page: what is in the
@@ -143,6 +238,21 @@ class Convergence(RuleBasedStateMachine):
         outlook_id = thing.ids[O]
         stored = self.world.outlook.items.get(outlook_id) if outlook_id else None
         return stored is not None and stored.extras.get("calendar") != self.world.outlook.calendar
+
+    def _his_own_given_away(self) -> None:
+        """Before a sync: the tech's own event whose job was given to another tech, edited by him
+        since, stays his and is no longer synced (a conflict on the assignment says so)."""
+        for index, thing in enumerate(self.things):
+            o = thing.now[O]
+            if not (thing.given_away and thing.origin is O and thing.only_on is None and thing.base is not None):
+                continue
+            if o is None or o == thing.base or not self.two_way or self._elsewhere(thing):
+                continue  # (left in an old calendar, it is no longer synced anyway: `_left_behind`)
+            mine = Thing(origin=O, only_on=O)
+            mine.ids[O], mine.now[O], mine.touched[O] = thing.ids[O], o, thing.touched[O]
+            self.things[index] = mine
+            self.conflicted = True
+            self.released += 1
 
     def _left_behind(self) -> None:
         """Before a sync: the tech's own events left in an old calendar are no longer synced. A
@@ -157,7 +267,7 @@ class Convergence(RuleBasedStateMachine):
             mine.ids[O], mine.now[O], mine.touched[O] = thing.ids[O], thing.now[O], thing.touched[O]
             things.append(mine)
             if thing.base is not None and thing.now[S] is not None:
-                copy = Thing(origin=S, only_on=S)
+                copy = Thing(origin=S, only_on=S, kept=thing.kept)
                 copy.ids[S], copy.now[S], copy.touched[S] = thing.ids[S], thing.now[S], thing.touched[S]
                 things.append(copy)
             self.released += thing.base is not None
@@ -184,6 +294,7 @@ class Convergence(RuleBasedStateMachine):
     @rule()
     def sync(self) -> None:
         self.conflicted = False  # set when the user's edits collide (convergence_model.expected)
+        self._his_own_given_away()
         self._left_behind()
         fates = [self._expected(thing) for thing in self.things]
         noted = len(self.world.conflicts)
@@ -201,6 +312,7 @@ class Convergence(RuleBasedStateMachine):
             assert held == wanted, f"{side} holds {held}, expected {wanted}"
             deleted = Counter(self.world.sides[side].recycle_bin[binned[side] :])
             assert deleted == Counter(gone[side] for _, gone in fates if side in gone), f"{side} deleted {deleted}"
+        self.world.verified_gone = set()  # as the next sync starts: what a Verify found held for one sync
         assert self.world.plan() == [], "a plan right after a sync must be empty"
         assert (len(self.world.conflicts) > noted) == self.conflicted, "conflicts are noted for the settings page"
         synced_pairs = [pair for pair in self.world.pairs.values() if not pair.released]
@@ -211,6 +323,16 @@ class Convergence(RuleBasedStateMachine):
         assert len(synced_pairs) == len(synced)
         assert len(self.world.pairs) - len(synced_pairs) <= self.released
         self._learn(fates)
+        self._check_kept()
+
+    def _check_kept(self) -> None:
+        """No appointment lost or changed a field a person set, except by that person's edit."""
+        for thing in self.things:
+            syncro_id = thing.ids[S]
+            if thing.now[S] is None or syncro_id is None:
+                continue
+            held = self.world.syncro.items[syncro_id].kept
+            assert held == thing.kept, f"{syncro_id} holds {held}, a person set {thing.kept}"
 
     def teardown(self) -> None:
         if hasattr(self, "world"):

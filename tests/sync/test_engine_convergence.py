@@ -159,6 +159,7 @@ class EngineConvergence(RuleBasedStateMachine):
         self.dirty = False  # the user did something since the last sync
         self.failed = False
         self.linked = False
+        self.released = 0  # rows of the tech's own events whose jobs went to another tech
 
     @initialize(
         two_way=st.booleans(),
@@ -318,6 +319,71 @@ class EngineConvergence(RuleBasedStateMachine):
         self.dirty = True
         _note("a ticket relinked")
 
+    @precondition(lambda self: self.things)
+    @rule(data=st.data(), edit_first=st.booleans(), deleting=sides, change=changes)
+    @step
+    def user_deletes_while_the_other_side_edits(
+        self,
+        data: st.DataObject,
+        edit_first: bool,
+        deleting: Side,
+        change: tuple[tuple[str, ...], dict[str, object]],
+    ) -> None:
+        """One side deletes the appointment while the other edits it, before a sync: the edit
+        wins, and a re-created Syncro job keeps its customer and ticket (issue 17)."""
+        both = [t for t in self.things if t.now[S] is not None and t.now[O] is not None]
+        if not both:
+            return
+        thing = data.draw(st.sampled_from(both))
+        editing = O if deleting is S else S
+        units, values = change
+        content = replace(thing.now[editing], **values)  # type: ignore[type-var]
+
+        def edit() -> None:
+            self._write(thing, editing, units, content, TAG_STYLES[thing.origin][0])
+
+        def delete() -> None:
+            item_id = thing.ids[deleting]
+            assert item_id is not None
+            (self.world.syncro_delete if deleting is S else self.world.outlook_delete)(item_id)
+            thing.now[deleting] = None
+
+        for run in (edit, delete) if edit_first else (delete, edit):
+            run()
+        self.dirty = True
+        _note("a delete raced an edit")
+
+    @precondition(lambda self: self.things)
+    @rule(data=st.data())
+    @step
+    def dispatcher_gives_it_to_another_tech(self, data: st.DataObject) -> None:
+        """Gone from this tech's listing, not deleted: whatever he does to his copy next, there is
+        never a second job; his ``[S]`` copy leaves (issue 17)."""
+        live = self._live(S)
+        if not live:
+            return
+        thing = data.draw(st.sampled_from(live))
+        self.world.syncro_reassign(thing.ids[S])  # type: ignore[arg-type]
+        thing.now[S], thing.given_away = None, True
+        self.dirty = True
+        _note("a job given to another tech")
+
+    def _his_own_given_away(self) -> None:
+        """Before a sync: the tech's own event whose job was given away, edited by him since,
+        stays his and is no longer synced (a conflict on the assignment says so)."""
+        for index, thing in enumerate(self.things):
+            o = thing.now[O]
+            if not (thing.given_away and thing.origin is O and thing.only_on is None and thing.base is not None):
+                continue
+            if o is None or o == thing.base or not self.two_way:
+                continue
+            mine = Thing(origin=O, only_on=O)
+            mine.ids[O], mine.now[O], mine.touched[O] = thing.ids[O], o, thing.touched[O]
+            self.things[index] = mine
+            self.conflicted = True
+            self.released += 1
+            _note("his own event stays his, its job given away")
+
     @precondition(lambda self: self.linked)
     @rule(data=st.data())
     @step
@@ -422,6 +488,7 @@ class EngineConvergence(RuleBasedStateMachine):
 
     def _sync_until_quiet(self, armed: list[tuple[str, ...]]) -> None:
         self.conflicted = False  # set when the user's edits collide (convergence_model.expected)
+        self._his_own_given_away()
         fates = [self._expected(thing) for thing in self.things]
         bin_before = {entry.entry_id for entry in self.world.recycle_bin()}
 
@@ -486,7 +553,9 @@ class EngineConvergence(RuleBasedStateMachine):
             f"the sync deleted {_show(deleted)}, users deleted the counterparts of {_show(expected)}"
         )
 
-        rows = self.world.rows()
+        every = self.world.rows()
+        rows = [row for row in every if row.state is not MappingState.RELEASED]
+        assert len(every) - len(rows) <= self.released, "a row released that no job given away explains"
         synced = [t for t, (content, _) in zip(self.things, fates, strict=True) if content and t.only_on is None]
         assert len(rows) == len(synced), f"{len(rows)} mapping rows for {len(synced)} synced appointments"
         for row in rows:
@@ -506,6 +575,8 @@ class EngineConvergence(RuleBasedStateMachine):
         records = {str(r["id"]): r for r in self.world.syncro_records()}
         events = {str(e["id"]): e for e in self.world.outlook_events()}
         for row in self.world.rows():
+            if row.state is MappingState.RELEASED:
+                continue
             record = records[str(row.syncro_id)]
             thing = next((t for t in self.things if t.ids[S] == str(row.syncro_id) or t.ids[O] == row.graph_id), None)
             if thing is not None and thing.ticket:
@@ -530,6 +601,8 @@ class EngineConvergence(RuleBasedStateMachine):
     def _learn(self, fates: list[Fate]) -> None:
         pairs: dict[tuple[Side, str | None], tuple[str, str]] = {}
         for row in self.world.rows():
+            if row.state is MappingState.RELEASED:
+                continue
             ids = (str(row.syncro_id), row.graph_id)
             pairs[S, ids[0]] = pairs[O, row.graph_id] = ids
         self.things = settled(self.things, fates, pairs)
@@ -642,3 +715,33 @@ def test_a_dispatchers_own_appointment_is_never_adopted_as_the_copy_of_an_outloo
     outlook = sorted(item.title for item in world.outlook_items().values())
     assert syncro[own] == "Visit", f"the dispatcher's appointment became {syncro[own]!r}"
     assert sorted(syncro.values()) == ["Visit", "[O] Visit"] and outlook == ["Visit", "[S] Visit"], (syncro, outlook)
+
+
+def test_a_techs_only_job_given_to_another_tech_leaves_his_calendar(engine_world: EngineWorld) -> None:
+    """Found with the machine's reassignment: the dispatcher gives a tech's only synced job to a
+    colleague (not linked), Syncro hiding who is on it. His own listing comes back empty, which
+    the poller does not believe about an absence unless something else says so: here the job
+    changed since it was read (the reassignment bumped ``updated_at``). Then every Syncro
+    appointment he had is gone at once, so the planner's mass-deletion guard re-reads it; it
+    exists, someone else's now, and the re-read must not put it back in his Syncro mirror. His
+    copy stayed in his calendar for good."""
+    world = engine_world
+    world.begin()
+    world.link(two_way=True, conflict="latest")
+    job = world.syncro_create(Appointment("Visit", _at(9), _at(10)))
+    for _ in range(2):
+        assert world.poll() is None
+        world.sync()
+    assert [item.title for item in world.outlook_items().values()] == ["[S] Visit"]
+    world.syncro_reassign(job)
+    for _ in range(3):
+        assert world.poll() is None
+        report = world.sync()
+        assert report.status == "synced" and not report.errors, report
+    assert world.outlook_items() == {}, "his copy stays in his calendar"
+    assert list(world.syncro_items()) == [] and world.rows() == []
+    assert [entry.side for entry in world.recycle_bin()] == ["outlook"]
+    (record,) = [r for r in world.syncro_records() if str(r["id"]) == job]  # the job lives on, the colleague's
+    assert record["user_ids"] == [world.colleague], record
+    assert not list(world.storage.mirror.list_entries(world.tech)), "someone else's job in his Syncro mirror"
+    assert world.poll() is None and world.sync().rounds == 0

@@ -182,6 +182,39 @@ def test_a_restore_brings_the_whole_appointment_back_once(world: World) -> None:
     assert world.sync().writes == 0
 
 
+def test_restoring_the_techs_own_event_brings_back_its_job_with_the_ticket_the_dispatcher_set(world: World) -> None:
+    """Found while modelling restores in the fast state machine: a tech's own event ([O] job in Syncro) that
+    the dispatcher linked to a ticket; the tech deletes his event, so the job goes too (into the
+    recycle bin with its customer and ticket). A restore re-creates his event, and the job the
+    next sync makes of it must carry that customer and ticket again, not come back bare."""
+    from services import sync_deps
+    from sync.engine import restore_entry
+    from tests.sync.test_engine_scenarios import _at
+
+    body = {
+        "subject": "Cable run",
+        "start": {"dateTime": _at(21, 10)[:-1], "timeZone": "UTC"},
+        "end": {"dateTime": _at(21, 11)[:-1], "timeZone": "UTC"},
+    }
+    event = world.graph("POST", f"/me/calendars/{world.calendar_id}/events", json=body).json()
+    world.sync()
+    (job,) = _by_summary(world, "[O] Cable run")
+    linked = {"customer_id": demo.CUSTOMER_ID, "ticket_id": demo.FIRST_TICKET_ID}
+    world.sim("syncro", "PUT", f"/_sim/appointments/{job['id']}", json=linked)
+    world.sync()
+    world.sync()
+    world.graph("DELETE", f"/me/calendars/{world.calendar_id}/events/{event['id']}")
+    assert world.sync().deleted["syncro"] == 1
+    (entry,) = [e for e in world.stack.storage().recycle_bin.list_entries(TECH) if e.original_id == str(job["id"])]
+    restore_entry(TECH, entry.entry_id, deps=sync_deps())
+    world.sync()
+    (again,) = _by_summary(world, "[O] Cable run")
+    record = world.syncro_record(again["id"])
+    assert (record["customer_id"], record["ticket_id"]) == (demo.CUSTOMER_ID, demo.FIRST_TICKET_ID), record
+    assert world.outlook_subjects().count("Cable run") == 1
+    assert world.sync().writes == 0
+
+
 @contextmanager
 def _blake_linked(world: World) -> Iterator[int]:
     """BLAKE links his calendar too (two-way, his own Syncro token), for the length of a test."""

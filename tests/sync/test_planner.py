@@ -388,6 +388,30 @@ def test_the_techs_own_event_whose_job_went_to_another_tech_is_never_imported_ag
     assert decide(released, item(S, "s1", "sv2"), item(O, "o1", "ov2", retitled)) == [Record(synced(O))]
 
 
+def test_a_released_pair_whose_job_went_to_another_tech_is_forgotten_only_once_its_event_is_verified_gone() -> None:
+    # Found by the convergence machine (issue 17's reassignment): the tech's own event, edited as
+    # the dispatcher gave its job away, is released; with the job gone from his listing only the
+    # row keeps the event from import. An Outlook listing that came back short must not make the
+    # row go, or the event becomes a second job in Syncro.
+    released = replace(synced(O), released=True)
+    glitch = plan([released], [], [], policy=TWO_WAY, verified_gone={(S, "s1")})
+    assert glitch == [Verify(O, ("o1",))]
+    assert decide(released, None, None) == [Forget("p")]  # verified gone: forgotten
+    assert plan([released], [], [item(O, "o1", "ov2", retitled)], policy=TWO_WAY, verified_gone={(S, "s1")}) == []
+
+
+def test_a_released_pair_whose_job_went_to_another_tech_trips_no_guard_sync_after_sync() -> None:
+    # Found by the engine's state machine: the tech's only mapped Syncro item is the job given
+    # away from under his edited event, so "everything vanished" and every sync re-read it
+    # (a round each time, never quiet). Its absence decides nothing: the guard leaves it out.
+    released = replace(synced(O), released=True)
+    event = item(O, "o1", "ov2", retitled)
+    assert plan([released], [], [event], policy=TWO_WAY) == []
+    # its event elsewhere (a calendar switch), a vanished Syncro copy is still verified first
+    away = item(O, "o1", "ov2", retitled, elsewhere=True)
+    assert plan([released], [], [away], policy=TWO_WAY) == [Verify(S, ("s1",))]
+
+
 def test_the_techs_own_event_we_put_back_stays_in_the_old_calendar_when_its_syncro_copy_goes() -> None:
     # Found by the convergence machine: an event we re-created ("edit beats delete") of the tech's
     # own is his like any other once its pair is gone (untagged, as the engine reads it), never a
