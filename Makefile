@@ -2,6 +2,8 @@
 # Each does its own set-up on a fresh machine: a virtual environment from the pinned
 # requirements, and Azurite from package-lock.json; `make test` also installs Debian's chromium
 # for the browser tests (Playwright's own browser download does not work on our machines).
+# Below them: `make check` (lint and the tests that need no stack, for the edit-test loop) and
+# `make soak` (the long runs CI leaves out: the full-stack convergence machine at 200 examples).
 
 PYTHON ?= python3
 VENV := .venv
@@ -12,13 +14,28 @@ CHROMIUM := /usr/bin/chromium
 TOOLS := .venv-tools
 STAMP_TOOLS := $(TOOLS)/.installed
 
-.PHONY: run test lint bench key deps chromium clean tools deploy
+# Parallel workers for `make test` (pytest-xdist; auto: one per CPU). Each file goes whole to one
+# worker, longest first (tests/parallel.py); TEST_WORKERS=0 runs everything in this process.
+TEST_WORKERS ?= auto
+CONVERGENCE_SOAK ?= 200
+
+.PHONY: run test check soak lint bench key deps chromium clean tools deploy
 
 run: deps
 	$(PY) -m local.stack
 
 test: deps tools lint $(CHROMIUM)
-	$(PY) -m pytest
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile
+
+# Lint and every test that needs no stack (no Azurite, simulator, host or browser): marker `stack`,
+# set by tests/conftest.py from the fixtures a test uses.
+check: $(STAMP_PY) lint
+	$(PY) -m pytest -m "not stack"
+
+# What CI runs smaller: the full-stack convergence machine (tests/sync/test_engine_convergence.py)
+# at CONVERGENCE_SOAK examples, where `make test` runs 50. CONVERGENCE_SEED=random explores new ones.
+soak: deps
+	CONVERGENCE_EXAMPLES=$(CONVERGENCE_SOAK) $(PY) -m pytest -s tests/sync/test_engine_convergence.py
 
 # checkov (tests/infra/test_template.py) in its own environment: it pins packaging<24, our pytest
 # needs >=24. Only `make test` installs it; `make run` does not need it.
