@@ -16,7 +16,6 @@ share nothing but the machine.
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import pytest
@@ -79,11 +78,19 @@ def units(collection: list[str]) -> dict[str, str]:
     return unit
 
 
+LONGEST_FIRST_KEY = "tests_longest_first"  # in the workers' workerinput, set by `configure_node`
+
+
+def configure_node(node: Any) -> None:
+    """Tell a worker to sort as `make_scheduler` deals (xdist gives workers ``--dist no``)."""
+    node.workerinput[LONGEST_FIRST_KEY] = node.config.getoption("dist") == "loadfile"
+
+
 def in_dealt_order(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Put ``items`` in the order `make_scheduler` deals them: `LONGEST_FIRST`, then as collected.
     Done in each worker (they must all report the same collection, and the scheduler names tests
     by their place in it), and only under ``--dist loadfile``; a serial run keeps pytest's order."""
-    if os.environ.get("PYTEST_XDIST_WORKER") and config.getoption("dist", None) == "loadfile":
+    if getattr(config, "workerinput", {}).get(LONGEST_FIRST_KEY):
         items.sort(key=lambda item: rank(item.nodeid))  # stable
 
 
