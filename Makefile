@@ -14,9 +14,10 @@ CHROMIUM := /usr/bin/chromium
 TOOLS := .venv-tools
 STAMP_TOOLS := $(TOOLS)/.installed
 
-# Parallel workers for `make test` (pytest-xdist; auto: one per CPU). Each file goes whole to one
-# worker, longest first (tests/parallel.py); TEST_WORKERS=0 runs everything in this process.
-TEST_WORKERS ?= auto
+# Parallel workers for `make test` (pytest-xdist): one more than the CPUs, since a good part of the
+# suite waits (on queues, notifications, a budget's minute) while another worker can use the CPU.
+# Each file goes whole to one worker, longest first (tests/parallel.py); 0 runs all in this process.
+TEST_WORKERS ?= $(shell echo $$(( $$(nproc 2>/dev/null || echo 1) + 1 )))
 CONVERGENCE_SOAK ?= 200
 
 .PHONY: run test check soak lint bench key deps chromium clean tools deploy
