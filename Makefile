@@ -29,8 +29,9 @@ test: deps tools lint $(CHROMIUM)
 	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 # Lint and every test that needs no stack (no Azurite, simulator, host or browser): marker `stack`,
-# set by tests/conftest.py from the fixtures a test uses.
-check: $(STAMP_PY) lint
+# set by tests/conftest.py from the fixtures a test uses. deps for node: the ICS tests read the feed
+# with ical.js too.
+check: deps lint
 	$(PY) -m pytest -m "not stack"
 
 # What CI runs smaller: the full-stack convergence machine (tests/sync/test_engine_convergence.py)
