@@ -69,8 +69,10 @@ $(STAMP_PY): requirements.txt requirements-dev.txt constraints.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt -c constraints.txt
 	touch $@
 
+# The stamp holds the package-lock.json it was installed from: a fresh checkout (newer files, the
+# same lock) does not run `npm ci` again, which would first empty node_modules.
 $(STAMP_NODE): package.json package-lock.json
-	npm ci --no-audit --no-fund --loglevel=error
+	cmp -s package-lock.json $@ || { npm ci --no-audit --no-fund --loglevel=error && cp package-lock.json $@; }
 	touch $@
 
 # Debian's chromium for tests/browser (driven by Playwright with executable_path=$(CHROMIUM)).
