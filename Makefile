@@ -2,6 +2,8 @@
 # Each does its own set-up on a fresh machine: a virtual environment from the pinned
 # requirements, and Azurite from package-lock.json; `make test` also installs Debian's chromium
 # for the browser tests (Playwright's own browser download does not work on our machines).
+# Below them: `make check` (lint and the tests that need no stack, for the edit-test loop) and
+# `make nightly` (the long runs CI runs smaller: the full-stack convergence machine at 200 examples).
 
 PYTHON ?= python3
 VENV := .venv
@@ -12,13 +14,30 @@ CHROMIUM := /usr/bin/chromium
 TOOLS := .venv-tools
 STAMP_TOOLS := $(TOOLS)/.installed
 
-.PHONY: run test lint bench key deps chromium clean tools deploy
+# Parallel workers for `make test` (pytest-xdist): one more than the CPUs, since a good part of the
+# suite waits (on queues, notifications, a budget's minute) while another worker can use the CPU.
+# Each file goes whole to one worker, longest first (tests/parallel.py); 0 runs all in this process.
+TEST_WORKERS ?= $(shell echo $$(( $$(nproc 2>/dev/null || echo 1) + 1 )))
+CONVERGENCE_SOAK ?= 200
+
+.PHONY: run test check nightly lint bench key deps chromium clean tools deploy
 
 run: deps
 	$(PY) -m local.stack
 
 test: deps tools lint $(CHROMIUM)
-	$(PY) -m pytest
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile
+
+# Lint and every test that needs no stack (no Azurite, simulator, host or browser): marker `stack`,
+# set by tests/conftest.py from the fixtures a test uses. deps for node: the ICS tests read the feed
+# with ical.js too.
+check: deps lint
+	$(PY) -m pytest -m "not stack"
+
+# What CI runs smaller: the full-stack convergence machine (tests/sync/test_engine_convergence.py)
+# at CONVERGENCE_SOAK examples, where `make test` runs 50. CONVERGENCE_SEED=random explores new ones.
+nightly: deps
+	CONVERGENCE_EXAMPLES=$(CONVERGENCE_SOAK) $(PY) -m pytest -s tests/sync/test_engine_convergence.py
 
 # checkov (tests/infra/test_template.py) in its own environment: it pins packaging<24, our pytest
 # needs >=24. Only `make test` installs it; `make run` does not need it.
@@ -50,8 +69,10 @@ $(STAMP_PY): requirements.txt requirements-dev.txt constraints.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt -c constraints.txt
 	touch $@
 
+# The stamp holds the package-lock.json it was installed from: a fresh checkout (newer files, the
+# same lock) does not run `npm ci` again, which would first empty node_modules.
 $(STAMP_NODE): package.json package-lock.json
-	npm ci --no-audit --no-fund --loglevel=error
+	cmp -s package-lock.json $@ || { npm ci --no-audit --no-fund --loglevel=error && cp package-lock.json $@; }
 	touch $@
 
 # Debian's chromium for tests/browser (driven by Playwright with executable_path=$(CHROMIUM)).

@@ -32,7 +32,7 @@ from local.host.config import HostConfig, read_local_settings
 from local.host.http import HostKeys
 from local.host.logs import configure_logging
 from local.host.runtime import FunctionHost, generate_keys
-from local.serve import RunningServer, serve_in_thread
+from local.serve import RunningServer, serve_in_thread, stop_servers
 from local.tls import TlsFiles, make_tls_files
 
 log = logging.getLogger("stack")
@@ -81,15 +81,14 @@ def start_simulators(tls: TlsFiles, stack: ExitStack) -> Simulators:
     )
     stack.callback(graph.close)  # stops its notification delivery threads
     syncro = SyncroSim(control=SimControl(clock=clock), ca_bundle=str(tls.ca_bundle))
-    servers = {}
+    servers: dict[str, RunningServer] = {}
+    stack.callback(lambda: stop_servers(list(servers.values())))  # together, not one grace period each
     for name, sim, env_port in (
         ("identity", identity, "SIM_IDENTITY_PORT"),
         ("graph", graph, "SIM_GRAPH_PORT"),
         ("syncro", syncro, "SIM_SYNCRO_PORT"),
     ):
-        server = serve_in_thread(sim.app, tls=tls, port=int(os.environ.get(env_port, "0")), name=f"sim-{name}")
-        stack.callback(server.stop)
-        servers[name] = server
+        servers[name] = serve_in_thread(sim.app, tls=tls, port=int(os.environ.get(env_port, "0")), name=f"sim-{name}")
     return Simulators(**servers, sims={"identity": identity, "graph": graph, "syncro": syncro})
 
 

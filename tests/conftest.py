@@ -1,23 +1,55 @@
-"""Fixtures every test layer shares: Azurite, loopback TLS, the simulators' clock.
+"""Fixtures every test layer shares: Azurite, loopback TLS, the simulators' clock; and the hooks
+that mark the tests needing a stack and deal the suite to parallel workers (`tests.parallel`).
 
 Azurite is started once per test session on free ports and stopped at the end, so
-``make test`` needs nothing running beforehand.
+``make test`` needs nothing running beforehand. Under pytest-xdist each worker is a session of
+its own: its own Azurite, simulators and hosts.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from local.azurite import Azurite, start_azurite
 from local.sims.control import SimClock
 from local.tls import TlsFiles, make_tls_files
+from tests import parallel
 
 if TYPE_CHECKING:
     from local.host import FunctionHost
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # One name for this run (the browser tests' artifacts folder), the same in every xdist worker:
+    # they inherit the environment of the process that starts them, which runs this first.
+    os.environ.setdefault("TEST_RUN_STAMP", datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ"))
+
+
+@pytest.hookimpl(tryfirst=True)  # before -m deselects by marker
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if parallel.needs_stack(item):
+            item.add_marker(pytest.mark.stack)
+    parallel.in_dealt_order(config, items)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: Any) -> None:
+    parallel.configure_node(node)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """``--dist loadfile`` deals files as `tests.parallel` says; other modes are xdist's own."""
+    if config.getoption("dist") == "loadfile":
+        return parallel.make_scheduler(config, log)
+    return None
 
 
 @pytest.fixture(scope="session")

@@ -55,7 +55,7 @@ CHROMIUM_FLAGS = [
     "--disable-dev-shm-usage",  # a small /dev/shm (containers) would crash the renderer
 ]
 VIEWPORT = {"width": 1024, "height": 768}
-_RUN_STAMP = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+_RUN_STAMP = os.environ.get("TEST_RUN_STAMP") or datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")  # tests/conftest.py
 
 
 def spki_hashes(pem_path: Path) -> list[str]:

@@ -130,7 +130,8 @@ def test_a_raising_function_gives_500_like_the_real_host(host: FunctionHost) -> 
 
 
 def test_timer_runs_on_startup_and_then_on_its_schedule(host: FunctionHost) -> None:
-    assert wait_for(lambda: len(sample_app.timer_runs) >= 3, timeout=15)
+    # Waits for three runs, however long a busy machine takes (no count of runs in a window).
+    assert wait_for(lambda: len(sample_app.timer_runs) >= 3, timeout=60)
     first, *later = sample_app.timer_runs[:3]
     assert first.past_due is False
     assert all(run.schedule_status["Next"] > run.schedule_status["LastUpdated"] for run in later)

@@ -615,7 +615,10 @@ def test_when_the_shared_read_fails_every_caller_waiting_on_it_gets_storage_unav
 
     monkeypatch.setattr(store, "list_subscriptions", failing)
 
+    started = threading.Semaphore(0)
+
     def lookup(_: int) -> str:
+        started.release()
         try:
             store.lookup("any", max_age=30)
         except StorageUnavailable:
@@ -624,7 +627,9 @@ def test_when_the_shared_read_fails_every_caller_waiting_on_it_gets_storage_unav
 
     with ThreadPoolExecutor(8) as pool:
         answers = [pool.submit(lookup, i) for i in range(8)]
-        time.sleep(0.3)  # all eight are waiting on the one read
+        for _ in range(8):  # every thread running, however slowly a busy machine starts them
+            assert started.acquire(timeout=30)
+        time.sleep(0.3)  # and then all eight are waiting on the one read
         release.set()
         assert [a.result() for a in answers] == ["503"] * 8
     assert len(calls) == 1

@@ -37,6 +37,7 @@ STORAGE = "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey
         secrets.token_hex(15),  # 30 hex digits: 120 bits
         secrets.token_urlsafe(15),  # 20 characters
     ],
+    ids=["x", "20-urlsafe", "30-digits", "30-hex", "20-random-urlsafe"],  # fixed: xdist workers must agree
 )
 def test_a_webhook_secret_under_128_bits_is_refused_saying_what_to_run(weak: str) -> None:
     with pytest.raises(SettingsError) as refused:
@@ -60,6 +61,7 @@ def test_a_webhook_secret_that_is_not_a_clean_path_segment_is_refused(unsafe: st
         secrets.token_hex(16),  # 32 hex digits: 128 bits
         base64.urlsafe_b64encode(os.urandom(32)).decode(),  # what `make key` prints
     ],
+    ids=["22-urlsafe", "43-urlsafe", "32-hex", "make-key"],  # fixed: xdist workers must agree
 )
 def test_a_random_secret_of_128_bits_or_more_is_taken(strong: str) -> None:
     assert load_settings(app_settings_env(STORAGE, SYNCRO_WEBHOOK_SECRET=strong)).syncro_webhook_secret == strong
