@@ -499,6 +499,10 @@ class _Poll:
             # boundaries may be UTC's rather than the account's.
             day = start_day(record, self.zone)
             inside = day is not None and window[0] < day < window[1] - timedelta(days=1)
+            if day is not None and not inside and window[0] <= day < window[1]:
+                # An edge day of the window (windows meet at the near window's ends): ask the
+                # tech's own listing around that day; absent from it too, it is inside after all.
+                inside = not self.listed_around(tech, entry.appointment_id, day)
             elsewhere = any(entry.appointment_id in self.entries[other] for other in self.techs if other != tech)
             # Changed since the mirror saw it and gone from his listing: someone changed it, its
             # owner too (a listing that glitched leaves the appointment as it was). Believed even
@@ -509,6 +513,26 @@ class _Poll:
             self.forget(tech, entry.appointment_id)
         elif str(record.get("updated_at") or "") != entry.updated_at or content_hash(record) != entry.content_hash:
             self.store(tech, record)  # moved out of the window: kept, with its new times
+
+    def listed_around(self, tech: int, appointment_id: int, day: date) -> bool:
+        """Whether the tech's own listing from the day before ``day`` to the day after shows the
+        appointment (True when the tech has no token to ask with: nothing is believed then)."""
+        client = self.tech_clients.get(tech)
+        if client is None:
+            return True
+        page_number = 1
+        while True:
+            page: AppointmentPage = self.call(
+                client,
+                lambda number=page_number: client.list_appointments(
+                    date_from=day - timedelta(days=1), date_to=day + timedelta(days=2), page=number, mine=True
+                ),
+            )
+            if any(item.get("id") == appointment_id for item in page.items):
+                return True
+            if not page.items or page.total_pages is None or page.page >= min(page.total_pages, MAX_PAGES):
+                return False
+            page_number += 1
 
     # -- one page of the round ---------------------------------------------------------------------
 

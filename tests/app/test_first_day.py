@@ -96,7 +96,7 @@ def test_one_address_per_person_the_one_syncro_knows(linking_stack: LinkingStack
 def test_the_status_endpoint_says_what_a_reload_would(linking_stack: LinkingStack, blake) -> None:
     session, page = blake
     status = session.get(f"{linking_stack.host_url}/api/settings/status").json()
-    assert set(status) == {"last_sync", "waiting", "summary", "settled"}
+    assert set(status) == {"last_sync", "waiting", "summary", "settled", "notices"}
     assert status["waiting"] in page.text
     assert not status["settled"] and "first sync" in status["summary"]  # nothing ran: no queue pump here
     signed_out = linking_stack.browser().get(f"{linking_stack.host_url}/api/settings/status")

@@ -366,7 +366,7 @@ def test_a_syncs_notice_reaches_the_techs_page_live_status_and_the_admins_card(
         assert cards[f"notices-{blake_id}"].startswith(said), cards[f"notices-{blake_id}"]
         assert f"notices-{TECH}" not in cards
     finally:
-        subscriptions.remove_for_link(blake_id)
+        subscriptions.remove_for_link(blake_id, deps=services.subscription_deps())
         statuses.delete_status(blake_id)
         SyncroTokenStore(account).delete_token(blake_id)
         product.forget_link(blake_id)
