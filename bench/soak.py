@@ -51,6 +51,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -80,6 +81,7 @@ from bench.soak_model import (  # noqa: E402
 from local import demo  # noqa: E402
 from local.azurite import start_azurite  # noqa: E402
 from local.demo_link import link_through_pages  # noqa: E402
+from local.formwalk import follow, submit  # noqa: E402
 from local.inprocess import Product, start_product  # noqa: E402
 from local.sims.identity import msal_session  # noqa: E402
 from local.tls import make_tls_files  # noqa: E402
@@ -115,7 +117,11 @@ class Tech:
     token: str = ""
     token_until: float = 0.0
     grant_revoked_at: float = 0.0
+    grant_shown: str = ""  # what the status said about it
     syncro_token_revoked_at: float = 0.0
+    token_shown: str = ""
+    new_syncro_token: str = ""  # made in Syncro, not yet taken by the product
+    retry_at: float = 0.0  # a repair that met a fault is tried again from then
 
 
 # -- the hosts ---------------------------------------------------------------------------------
@@ -353,23 +359,25 @@ class Soak:
     def repair(self, *, patience: float) -> None:
         """Re-link a tech whose grant was revoked once their status says so in words, and give a
         tech whose Syncro token was revoked a new one once the status says so; after ``patience``
-        seconds without a word, the error counts as not shown (and is repaired all the same)."""
+        seconds without a word, the error counts as not shown (and is repaired all the same).
+        A repair that meets a fault (the pages answer 503 then) is tried again later, as a tech
+        would."""
         now = time.monotonic()
         for tech in self.techs:
-            if tech.grant_revoked_at:
-                shown = self.grant_status(tech)
-                if shown or now - tech.grant_revoked_at > patience:
-                    if not shown:
-                        self.verdict.note(tech.syncro_user_id, "its revoked grant never showed in its status")
-                    self.relink(tech)
-                    tech.grant_revoked_at = 0.0
-            if tech.syncro_token_revoked_at:
-                shown = self.token_status(tech)
-                if shown or now - tech.syncro_token_revoked_at > patience:
-                    if not shown:
-                        self.verdict.note(tech.syncro_user_id, "its revoked Syncro token never showed in status")
-                    self.new_syncro_token(tech)
-                    tech.syncro_token_revoked_at = 0.0
+            if tech.grant_revoked_at and not tech.grant_shown:
+                tech.grant_shown = self.grant_status(tech)
+                if not tech.grant_shown and now - tech.grant_revoked_at > patience:
+                    self.verdict.note(tech.syncro_user_id, "its revoked grant never showed in its status")
+                    tech.grant_shown = "(never shown)"
+            if tech.grant_shown and self.relink(tech):
+                tech.grant_revoked_at, tech.grant_shown = 0.0, ""
+            if tech.syncro_token_revoked_at and not tech.token_shown:
+                tech.token_shown = self.token_status(tech)
+                if not tech.token_shown and now - tech.syncro_token_revoked_at > patience:
+                    self.verdict.note(tech.syncro_user_id, "its revoked Syncro token never showed in status")
+                    tech.token_shown = "(never shown)"
+            if tech.token_shown and self.new_syncro_token(tech):
+                tech.syncro_token_revoked_at, tech.token_shown = 0.0, ""
 
     def grant_status(self, tech: Tech) -> str:
         link = self.links().get(tech.syncro_user_id) or {}
@@ -380,50 +388,82 @@ class Soak:
         return ""
 
     def token_status(self, tech: Tech) -> str:
-        """Where a refused Syncro token shows: the tech's link, its last job, the last poll."""
+        """Where a refused Syncro token shows: the tech's link, their last job, or the last poll
+        (account-wide, so it must name the tech)."""
         from storage.job_status import JobStatusStore
 
         statuses = JobStatusStore(self.product.storage())
-        job = statuses.get_status(tech.syncro_user_id)
-        poll = statuses.get_poll_status()
         link = self.links().get(tech.syncro_user_id) or {}
-        for text in (str(link.get("status_detail") or ""), job.last_job_detail, poll.detail):
-            if (
-                "token" in text.lower()
-                and WORDS.search(text)
-                and (str(tech.syncro_user_id) in text or text is not poll.detail)
-            ):
+        poll = statuses.get_poll_status().detail
+        own = [str(link.get("status_detail") or ""), statuses.get_status(tech.syncro_user_id).last_job_detail]
+        named = [poll] if str(tech.syncro_user_id) in poll or tech.upn in poll else []
+        for text in own + named:
+            if "token" in text.lower() and WORDS.search(text) and "Traceback" not in text:
                 say(f"status for tech {tech.syncro_user_id}'s Syncro token: {text}")
                 return text
         return ""
 
-    def relink(self, tech: Tech) -> None:
-        link_through_pages(
-            self.product.host_url,
-            sign_in=tech.upn,
-            password=self.product.secrets.password,
-            ca_bundle=str(self.product.tls.ca_bundle),
-            syncro_token=tech.syncro_token,
-        )
-        say(f"{tech.upn} re-linked through the pages")
-
-    def new_syncro_token(self, tech: Tech) -> None:
-        tech.syncro_token = uuid.uuid4().hex
-        self.sim(
-            "syncro",
-            "POST",
-            "/_sim/seed",
-            json={"tokens": [{"token": tech.syncro_token, "user_id": tech.syncro_user_id}]},
-        )
-        answer = self.admin("PUT", f"admin/syncro-tokens/{tech.syncro_user_id}", json={"token": tech.syncro_token})
-        if answer.status_code != 200:
-            self.verdict.note(
-                tech.syncro_user_id, f"its new Syncro token was refused: {answer.status_code} {answer.text[:200]}"
-            )
+    def relink(self, tech: Tech) -> bool:
+        """The tech signs in again on the settings page (a re-link keeps their choices); False
+        when that met a fault (an error page), to be tried again later."""
+        if time.monotonic() < tech.retry_at:
+            return False
+        session = self.product.browser()
+        try:
+            page = follow(session, self.product.authorize(session, tech.upn))
+            if page.status_code == 200 and urlsplit(page.url).path == "/api/settings/syncro-token":
+                page = follow(
+                    session, submit(session, page, form_id="syncro-token", fields={"token": tech.syncro_token})
+                )
+        except (requests.RequestException, RuntimeError, LookupError) as error:
+            page, problem = None, str(error)
         else:
-            say(f"tech {tech.syncro_user_id} has a new Syncro token")
+            problem = f"{page.status_code} at {page.url}"
+        finally:
+            session.close()
+        status = (self.links().get(tech.syncro_user_id) or {}).get("status")
+        if page is None or page.status_code != 200 or status != "active":
+            say(f"re-linking {tech.upn} did not take ({problem}; link {status}): tried again in 10 s")
+            tech.retry_at = time.monotonic() + 10
+            return False
+        say(f"{tech.upn} re-linked through the pages")
+        return True
+
+    def new_syncro_token(self, tech: Tech) -> bool:
+        """The tech makes a new token in Syncro; the admin sets it (checked with Syncro first)."""
+        if time.monotonic() < tech.retry_at:
+            return False
+        if not tech.new_syncro_token:
+            tech.new_syncro_token = uuid.uuid4().hex
+            seed = {"tokens": [{"token": tech.new_syncro_token, "user_id": tech.syncro_user_id}]}
+            self.sim("syncro", "POST", "/_sim/seed", json=seed)
+        path = f"admin/syncro-tokens/{tech.syncro_user_id}"
+        answer = self.admin("PUT", path, json={"token": tech.new_syncro_token}, timeout=60)
+        if answer.status_code != 200:
+            say(
+                f"the new Syncro token of {tech.syncro_user_id} was not taken, tried again in 10 s: {answer.text[:200]}"
+            )
+            tech.retry_at = time.monotonic() + 10
+            return False
+        tech.syncro_token, tech.new_syncro_token = tech.new_syncro_token, ""
+        say(f"tech {tech.syncro_user_id} has a new Syncro token")
+        return True
 
     # -- the end -------------------------------------------------------------------------------
+
+    def sync_now(self, tech: Tech) -> None:
+        """What an admin presses: poll Syncro, sync the tech, answer when done (on a host process)."""
+        url = next((slot.url() for slot in self.hosts if slot.url()), None) or self.product.host_url
+        try:
+            answer = self.http.post(
+                f"{url}/api/admin/sync/{tech.syncro_user_id}",
+                headers={"x-functions-key": self.product.function_key},
+                timeout=180,
+            )
+            if answer.status_code >= 400:
+                say(f"sync now of {tech.syncro_user_id}: {answer.status_code} {answer.text[:300]}")
+        except requests.RequestException as error:
+            say(f"sync now of {tech.syncro_user_id}: {error}")
 
     def converge(self, quiet_seconds: float) -> dict[int, dict[str, dict[str, list[Item]]]]:
         """'Sync now' for every tech until both sides agree twice in a row (or time runs out)."""
@@ -432,17 +472,7 @@ class Soak:
         while True:
             rounds += 1
             for tech in self.techs:
-                url = next((slot.url() for slot in self.hosts if slot.url()), None) or self.product.host_url
-                try:
-                    answer = self.http.post(
-                        f"{url}/api/admin/sync/{tech.syncro_user_id}",
-                        headers={"x-functions-key": self.product.function_key},
-                        timeout=180,
-                    )
-                    if answer.status_code >= 400:
-                        say(f"sync now of {tech.syncro_user_id}: {answer.status_code} {answer.text[:300]}")
-                except requests.RequestException as error:
-                    say(f"sync now of {tech.syncro_user_id}: {error}")
+                self.sync_now(tech)
             held = self.observe()
             live = [t for t in self.things if not t.deleted_on]
             done = all(agrees(t, held[t.tech]) for t in live) and not any(
@@ -572,9 +602,20 @@ def run(seconds: float, *, techs_count: int, quiet_seconds: float, seed: int) ->
         faults.end()
         for slot in hosts:
             slot.settle()
+        repairs_until = time.monotonic() + 300
         while any(t.grant_revoked_at or t.syncro_token_revoked_at for t in techs):
+            for tech in techs:  # the admin presses 'Sync now' to see what is wrong
+                if (tech.grant_revoked_at and not tech.grant_shown) or (
+                    tech.syncro_token_revoked_at and not tech.token_shown
+                ):
+                    soak.sync_now(tech)
             soak.repair(patience=150)  # the status must say so within that, faults cleared or not
-            time.sleep(2)
+            if time.monotonic() > repairs_until:
+                for tech in techs:
+                    if tech.grant_revoked_at or tech.syncro_token_revoked_at:
+                        soak.verdict.note(tech.syncro_user_id, "its re-link or new Syncro token never took")
+                break
+            time.sleep(5)
         held = soak.converge(quiet_seconds)
         judge(soak.things, held, soak.verdict)
         links = soak.links()

@@ -60,6 +60,7 @@ class Faults:
     revoke_grant: Callable[[], bool]  # False when no tech can take it now
     revoke_syncro_token: Callable[[], bool]
     counts: Counter[str] = field(default_factory=Counter)
+    _first_round: list[str] = field(default_factory=list)
 
     def kinds(self) -> dict[str, Callable[[], bool]]:
         return {
@@ -76,15 +77,21 @@ class Faults:
         }
 
     def strike(self) -> str:
-        """One fault at random (weighted towards the cheap, frequent kinds); its kind."""
+        """One fault: every kind once, in random order, then at random (weighted towards the
+        cheap, frequent kinds); its kind, or "" when the one picked could not strike now."""
         kinds = self.kinds()
-        weights = {"grant revoked": 0.4, "syncro token revoked": 0.4, "timeout before": 0.6, "timeout after": 0.6}
-        names = list(kinds)
-        for _ in range(5):
+        if not self._first_round:
+            self._first_round = [n for n in self.rng.sample(list(kinds), len(kinds)) if n not in self.counts]
+            self._first_round.append("")  # the end of the first round
+        if self._first_round[0]:
+            name = self._first_round.pop(0)
+        else:
+            weights = {"grant revoked": 0.4, "syncro token revoked": 0.4, "timeout before": 0.6, "timeout after": 0.6}
+            names = list(kinds)
             name = self.rng.choices(names, weights=[weights.get(n, 1.0) for n in names])[0]
-            if kinds[name]():
-                self.counts[name] += 1
-                return name
+        if kinds[name]():
+            self.counts[name] += 1
+            return name
         return ""
 
     def begin(self) -> None:
