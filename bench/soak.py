@@ -122,6 +122,7 @@ class Tech:
     token_shown: str = ""
     new_syncro_token: str = ""  # made in Syncro, not yet taken by the product
     retry_at: float = 0.0  # a repair that met a fault is tried again from then
+    sync_now_note: str = ""  # what the last 'Sync now' said about the poll
 
 
 # -- the hosts ---------------------------------------------------------------------------------
@@ -388,15 +389,15 @@ class Soak:
         return ""
 
     def token_status(self, tech: Tech) -> str:
-        """Where a refused Syncro token shows: the tech's link, their last job, or the last poll
-        (account-wide, so it must name the tech)."""
+        """Where a refused Syncro token shows: the tech's link, their last job, the last poll, or
+        what 'Sync now' answered (the last two account-wide, so they must name the tech)."""
         from storage.job_status import JobStatusStore
 
         statuses = JobStatusStore(self.product.storage())
         link = self.links().get(tech.syncro_user_id) or {}
         poll = statuses.get_poll_status().detail
         own = [str(link.get("status_detail") or ""), statuses.get_status(tech.syncro_user_id).last_job_detail]
-        named = [poll] if str(tech.syncro_user_id) in poll or tech.upn in poll else []
+        named = [t for t in (poll, tech.sync_now_note) if str(tech.syncro_user_id) in t or tech.upn in t]
         for text in own + named:
             if "token" in text.lower() and WORDS.search(text) and "Traceback" not in text:
                 say(f"status for tech {tech.syncro_user_id}'s Syncro token: {text}")
@@ -462,6 +463,9 @@ class Soak:
             )
             if answer.status_code >= 400:
                 say(f"sync now of {tech.syncro_user_id}: {answer.status_code} {answer.text[:300]}")
+            else:
+                poll = answer.json().get("poll") or {}
+                tech.sync_now_note = str(poll.get("ownership_note") or poll.get("error") or "")
         except requests.RequestException as error:
             say(f"sync now of {tech.syncro_user_id}: {error}")
 
