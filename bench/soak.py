@@ -99,6 +99,9 @@ SCHEDULES = {
     "SUBSCRIPTION_UPKEEP_SCHEDULE": "*/20 * * * * *",
 }
 MAX_LIVE = 8  # appointments per tech at most, so the soak stays light
+# How long an injected error may take to show in status: past the 5 minutes a killed process's
+# lease keeps a tech "busy" (sync.engine.SyncDeps.lease), when no sync of them can notice anything.
+PATIENCE = 360.0
 WORDS = re.compile(r"[A-Za-z]{3,}[^A-Za-z]+[A-Za-z]{3,}[^A-Za-z]+[A-Za-z]{3,}")
 
 
@@ -600,20 +603,20 @@ def run(seconds: float, *, techs_count: int, quiet_seconds: float, seed: int) ->
                 kind = faults.strike()
                 say(f"fault: {kind}")
                 next_fault = time.monotonic() + rng.uniform(2, 5)
-            soak.repair(patience=150)
+            soak.repair(patience=PATIENCE)
             time.sleep(rng.uniform(0.2, 0.6))
         say("chaos over: clearing faults, settling the hosts")
         faults.end()
         for slot in hosts:
             slot.settle()
-        repairs_until = time.monotonic() + 300
+        repairs_until = time.monotonic() + PATIENCE + 120
         while any(t.grant_revoked_at or t.syncro_token_revoked_at for t in techs):
             for tech in techs:  # the admin presses 'Sync now' to see what is wrong
                 if (tech.grant_revoked_at and not tech.grant_shown) or (
                     tech.syncro_token_revoked_at and not tech.token_shown
                 ):
                     soak.sync_now(tech)
-            soak.repair(patience=150)  # the status must say so within that, faults cleared or not
+            soak.repair(patience=PATIENCE)  # the status must say so within that, faults cleared or not
             if time.monotonic() > repairs_until:
                 for tech in techs:
                     if tech.grant_revoked_at or tech.syncro_token_revoked_at:

@@ -19,11 +19,11 @@ LINE = re.compile(
 )
 
 
-@pytest.mark.timeout(1200)  # 60 s of chaos, then up to 7 minutes of quiet (a killed host's lease)
+@pytest.mark.timeout(1800)  # 60 s of chaos, then minutes of quiet (a killed host's lease lasts 5)
 def test_a_60_second_soak_ends_converged_with_nothing_duplicated_lost_or_deleted() -> None:
     env = {**os.environ, "SOAK_SECONDS": "60"}
     result = subprocess.run(
-        [sys.executable, "bench/soak.py"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=1100
+        [sys.executable, "bench/soak.py"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=1700
     )
     lines = result.stdout.strip().splitlines()
     found = LINE.match(lines[-1]) if lines else None
