@@ -18,7 +18,9 @@ For ``SOAK_SECONDS`` (the chaos):
   conflict policy are in `bench/soak_model.py`;
 - every few seconds one fault (`bench/soak_faults.py`): Graph and Syncro 429 storms, 5xx,
   timeouts before and after the service acted, dropped notifications (both services), an expired
-  delta token, a removed subscription (silently or with a lifecycle notification), a tech's
+  delta token, a removed subscription (silently or with a lifecycle notification), a
+  ``reauthorizationRequired`` challenge, Exchange's transient 412 and its server-side changeKey
+  moves, the identity platform answering 503 to refreshes, a tech's
   Microsoft grant revoked (re-linked through the pages once the status says so) and a tech's
   Syncro token revoked (a new one set once the status says so); throughout, Graph sends every
   notification twice, newest first, and drops some;
@@ -251,7 +253,8 @@ class Soak:
             answer = self.http.request(method, url, headers=headers, timeout=30, **kwargs)
             if answer.status_code < 400:
                 return answer
-            if answer.status_code not in (429, 503) and answer.status_code < 500:
+            # Exchange's transient 412 (the user sends no If-Match) is retried as a throttle is.
+            if answer.status_code not in (412, 429, 503) and answer.status_code < 500:
                 say(f"outlook {method} {path}: {answer.status_code} {answer.text[:200]}")
                 return None
             time.sleep(0.5 * (attempt + 1))
@@ -602,7 +605,7 @@ def run(seconds: float, *, techs_count: int, quiet_seconds: float, seed: int) ->
             if time.monotonic() >= next_fault:
                 kind = faults.strike()
                 say(f"fault: {kind}")
-                next_fault = time.monotonic() + rng.uniform(2, 5)
+                next_fault = time.monotonic() + rng.uniform(1.5, 3.5)
             soak.repair(patience=PATIENCE)
             time.sleep(rng.uniform(0.2, 0.6))
         say("chaos over: clearing faults, settling the hosts")

@@ -72,6 +72,10 @@ class Faults:
             "notifications dropped": self.drop_notifications,
             "delta token expired": self.expire_delta,
             "subscription removed": self.remove_subscription,
+            "graph 412 conflict": self.transient_conflict,
+            "graph changeKey moved": self.server_touch,
+            "reauthorization required": self.reauthorization,
+            "identity 503 on refresh": self.identity_unavailable,
             "grant revoked": self.revoke_grant,
             "syncro token revoked": self.revoke_syncro_token,
         }
@@ -103,6 +107,10 @@ class Faults:
         self.sim("syncro", "DELETE", "/_sim/faults")
         self.sim("graph", "PATCH", "/_sim/settings", json=QUIET_NOTIFICATIONS)
         self.sim("syncro", "POST", "/_sim/notifications/drop", json={"count": 0})
+        self.sim(
+            "graph", "PATCH", "/_sim/settings", json={"transient_conflict_next": 0, "server_touch_after_next_writes": 0}
+        )
+        self.sim("identity", "DELETE", "/_sim/token_errors")
 
     def _rule(self, name: str, target: tuple[str, str], **rule: Any) -> None:
         method, path = target
@@ -156,4 +164,29 @@ class Faults:
             self.sim("graph", "DELETE", f"/_sim/subscriptions/{sid}")
         else:  # gone with a lifecycle notification
             self.sim("graph", "POST", f"/_sim/subscriptions/{sid}/lifecycle", json={"event": "subscriptionRemoved"})
+        return True
+
+    def transient_conflict(self) -> bool:
+        """Exchange's 412 ErrorIrresolvableConflict on the next requests for one event."""
+        self.sim("graph", "PATCH", "/_sim/settings", json={"transient_conflict_next": self.rng.randint(1, 3)})
+        return True
+
+    def server_touch(self) -> bool:
+        """Exchange moves changeKey and etag again right after the product's next writes."""
+        self.sim("graph", "PATCH", "/_sim/settings", json={"server_touch_after_next_writes": self.rng.randint(1, 2)})
+        return True
+
+    def reauthorization(self) -> bool:
+        subscriptions = self.sim("graph", "GET", "/_sim/subscriptions").json()["subscriptions"]
+        if not subscriptions:
+            return False
+        sid = self.rng.choice(subscriptions)["id"]
+        self.sim("graph", "POST", f"/_sim/subscriptions/{sid}/lifecycle", json={"event": "reauthorizationRequired"})
+        return True
+
+    def identity_unavailable(self) -> bool:
+        """The identity platform answers 503 to the product's next refreshes (a passing outage, not a
+        refused grant: the link must stay active)."""
+        rule = {"email": "*", "code": 90033, "times": self.rng.randint(1, 3), "grant_type": "refresh_token"}
+        self.sim("identity", "POST", "/_sim/token_errors", json=rule)
         return True
