@@ -20,7 +20,7 @@ STAMP_TOOLS := $(TOOLS)/.installed
 TEST_WORKERS ?= $(shell echo $$(( $$(nproc 2>/dev/null || echo 1) + 1 )))
 CONVERGENCE_SOAK ?= 200
 
-.PHONY: run test check nightly lint bench key deps chromium clean tools deploy
+.PHONY: run test check nightly soak lint bench key deps chromium clean tools deploy
 
 run: deps
 	$(PY) -m local.stack
@@ -58,6 +58,12 @@ bench: deps
 	$(PY) bench/linking.py
 	$(PY) bench/ics_render.py
 	$(PY) bench/sync.py
+
+# bench/soak.py: users on both sides, every simulator's faults, host processes killed and restarted,
+# for SOAK_SECONDS (600 unless set; `make test` runs 60 s of it, tests/soak/); the last line is the
+# counts, and the exit status is 1 when anything was duplicated, lost, wrongly deleted or unconverged.
+soak: deps
+	$(PY) bench/soak.py
 
 key: $(STAMP_PY)
 	@$(PY) -c "import base64, os; print(base64.urlsafe_b64encode(os.urandom(32)).decode())"

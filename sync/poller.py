@@ -39,7 +39,7 @@ from storage.cursors import SYNCRO_POLL, Cursor
 from storage.errors import ConcurrencyConflict, NotFound
 from storage.mirror import MirrorEntry
 from storage.sync_queue import SyncJob
-from sync.errors import SyncroError, SyncroNotFound, SyncroThrottled
+from sync.errors import SyncroError, SyncroForbidden, SyncroNotFound, SyncroThrottled, SyncroUnauthorized
 from sync.syncro import MAX_PAGES
 
 if TYPE_CHECKING:
@@ -82,6 +82,7 @@ class OwnershipUnknown:
     admin overview as `explanation`."""
 
     techs_without_token: tuple[int, ...] = ()
+    techs_token_refused: tuple[int, ...] = ()  # Syncro refused their token this run (revoked, deleted)
 
     @property
     def explanation(self) -> str:
@@ -96,6 +97,13 @@ class OwnershipUnknown:
                 f" No API token is set for Syncro user(s) {names}: their appointments are not polled "
                 "until they add one (the second step of linking, or their settings page) or an admin sets it on their "
                 "card in the admin overview (Syncro: their user menu > Profile/Password > API Tokens)."
+            )
+        if self.techs_token_refused:
+            names = ", ".join(str(tech) for tech in self.techs_token_refused)
+            text += (
+                f" Syncro refused the API token of Syncro user(s) {names} (revoked or deleted in Syncro): their "
+                "appointments are not polled until they set a new one on their settings page or an admin sets it "
+                "on their card in the admin overview (Syncro: their user menu > Profile/Password > API Tokens)."
             )
         return text
 
@@ -393,6 +401,7 @@ class _Poll:
         self.mode = read_ownership(cursors)
         self.entries = {tech: {e.appointment_id: e for e in mirror.list_entries(tech)} for tech in self.techs}
         self.changed: set[int] = set()
+        self.refused: set[int] = set()  # techs whose own token Syncro refused
         self.requests = self.pages = self.deleted = self.unconfirmed = 0
 
     # -- requests, paid from the budget ----------------------------------------------------------
@@ -543,12 +552,21 @@ class _Poll:
         if client is None or (unit.tech is not None and unit.tech not in self.techs):
             _next_unit(state)  # that tech's token or link went away since the round began
             return
-        page: AppointmentPage = self.call(
-            client,
-            lambda: client.list_appointments(
-                date_from=unit.window[0], date_to=unit.window[1], page=state.page, mine=unit.tech is not None
-            ),
-        )
+        try:
+            page: AppointmentPage = self.call(
+                client,
+                lambda: client.list_appointments(
+                    date_from=unit.window[0], date_to=unit.window[1], page=state.page, mine=unit.tech is not None
+                ),
+            )
+        except (SyncroUnauthorized, SyncroForbidden):
+            if unit.tech is None:
+                raise  # the app's own token: nothing can be polled
+            # One tech's own token refused (revoked or deleted in Syncro): the others are still polled,
+            # and the report names them (OwnershipUnknown.techs_token_refused).
+            self.refused.add(unit.tech)
+            _next_unit(state)
+            return
         self.pages += 1
         if unit.tech is None and page.items and self.owners_withheld(page.items):
             # The rest of the round, tech by tech with their own tokens; this page told only that.
@@ -652,7 +670,8 @@ def poll_once(
     bytes (`ics.fragments.with_fragment`; ``feed_ticket_base`` starts its ticket link, as in
     Outlook), so the feed never renders it on a request.
     Stops when the budget is spent or Syncro throttles, and resumes there next run.
-    Raises SyncroError (other than 429 and 404) and StorageError; the jobs of changes already
+    Raises SyncroError (other than 429, 404 and a tech's own token refused: that tech is left out
+    and named in ``ownership_unknown``) and StorageError; the jobs of changes already
     written to the mirror are queued even then.
     """
     now = clock()
@@ -709,7 +728,9 @@ def poll_once(
         pages=run.pages,
         changed_techs=tuple(sorted(run.changed)),
         ownership=run.mode,
-        ownership_unknown=OwnershipUnknown(missing) if run.mode is OwnershipMode.TOKENS else None,
+        ownership_unknown=(
+            OwnershipUnknown(missing, tuple(sorted(run.refused))) if run.mode is OwnershipMode.TOKENS else None
+        ),
         skipped_for_budget=len(state.units) - state.unit,
         unconfirmed=run.unconfirmed,
         deleted=run.deleted,

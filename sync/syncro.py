@@ -191,11 +191,15 @@ class SyncroClient(SessionClient):
         """``PUT /appointments/{id}``: a whole-form save, so ``fields`` must be the full set:
         ``start_at`` and every boolean (``all_day``, ``do_not_email``, ``email_customer``), which
         Syncro would otherwise reset to false (ValueError names what is missing). Returns the
-        appointment as saved. Raises SyncroNotFound, SyncroInvalidRequest, SyncroError."""
+        appointment as saved. Not resent after a timeout, a broken connection or a gateway error:
+        Syncro's PUT has no precondition, so a resend tens of seconds later would overwrite whatever
+        a dispatcher saved in between (the soak, `bench/soak.py`, lost an edit so); the next sync
+        reads the appointment again instead. Raises SyncroNotFound, SyncroInvalidRequest, SyncroError."""
         missing = [name for name in WHOLE_FORM_FIELDS if name not in fields]
         if missing:
             raise ValueError(f"a Syncro PUT saves the whole form; fields missing: {', '.join(missing)}")
-        return _appointment(self._write_json("PUT", f"/appointments/{int(appointment_id)}", fields))
+        path = f"/appointments/{int(appointment_id)}"
+        return _appointment(self._write_json("PUT", path, fields, idempotent=False))
 
     def delete_appointment(self, appointment_id: int) -> None:
         """``DELETE /appointments/{id}``. Raises SyncroNotFound when it is already gone (callers that
@@ -258,10 +262,10 @@ class SyncroClient(SessionClient):
         except ValueError as error:
             raise SyncroUnexpectedResponse(response.status_code, None, f"GET {path}: the body is not JSON") from error
 
-    def _write_json(self, method: str, path: str, fields: dict[str, Any]) -> Any:
+    def _write_json(self, method: str, path: str, fields: dict[str, Any], *, idempotent: bool | None = None) -> Any:
         if not isinstance(fields, dict):
             raise TypeError("fields must be a dict")
-        response = self._request(method, path, json=fields)
+        response = self._request(method, path, json=fields, idempotent=idempotent)
         try:
             return response.json()
         except ValueError as error:

@@ -23,6 +23,7 @@ import pytest
 # Modules, longest first: seconds each took in a 3-worker `make test` on our 2-core machine with
 # other work beside it (its --durations, summed per file).
 LONGEST_FIRST = (
+    "tests/soak/test_soak.py",  # 60 s of chaos, then minutes of quiet while killed hosts' leases end
     "tests/realtime/test_shared_budget.py",  # 152: two hosts against one budget for 150 s of wall clock
     "tests/sync/test_engine_convergence.py",  # 118 at CONVERGENCE_EXAMPLES=50
     "tests/contract/test_fuzz.py",  # 400, in SPLIT parts
@@ -52,6 +53,7 @@ STACK_FIXTURES = frozenset({"azurite", "storage_connection_string", "tls_files",
 STACK_FILES = frozenset(
     {
         "tests/test_stack.py",  # `make run` as a process
+        "tests/soak/test_soak.py",  # bench/soak.py as a process: Azurite, simulators, two hosts
         "tests/app/test_local_host_cli.py",  # `python -m local.host` as a process
         "tests/infra/test_template.py",  # checkov, from .venv-tools (`make tools`)
     }

@@ -5,7 +5,12 @@ Control routes (on every simulator):
 - ``GET  /_sim/counters``            -> ``{"counters": {"GET /v1.0/me": 3, ...}}`` (per route template)
 - ``DELETE /_sim/counters``          -> reset counters
 - ``POST /_sim/faults``              -> add a rule ``{"method": "GET", "path": "regex", "status": 503,
-                                        "headers": {...}, "body": {...}, "times": 1}`` (times 0 = forever)
+                                        "headers": {...}, "body": {...}, "times": 1}`` (times 0 = forever);
+                                        or a timeout ``{"method", "path", "timeout": "before"|"after",
+                                        "delay_seconds": 35, "times"}``: the answer is held
+                                        ``delay_seconds`` (past a client's read timeout), either
+                                        instead of the work (``before``: nothing done, then 504) or
+                                        after the work was done (``after``: the real answer, late)
 - ``DELETE /_sim/faults``            -> remove every rule
 - ``GET  /_sim/clock``               -> ``{"now": iso, "offset_seconds": n}``
 - ``POST /_sim/clock``               -> ``{"advance_seconds": n}`` moves the (shared) clock forward
@@ -16,6 +21,7 @@ Simulators add their own ``/_sim/...`` routes beside these.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import json
 import re
@@ -114,6 +120,10 @@ class FaultRule:
     headers: dict[str, str] = field(default_factory=dict)
     body: Any = None
     times: int = 1  # 0 = every time until cleared
+    # A timeout instead of a status: "before" the service acts (nothing done) or "after" (done,
+    # answer late); the answer is held this long, past the client's read timeout.
+    timeout: str = ""
+    delay_seconds: float = 35.0
 
     def matches(self, method: str, path: str) -> bool:
         return (self.method in ("*", method.upper())) and re.search(self.path, path) is not None
@@ -195,7 +205,12 @@ class ControlMiddleware:
             return
         method, path = scope["method"], scope["path"]
         rule = self.control.faults.take(method, path)
+        if rule is not None and rule.timeout == "after":
+            await self._late(rule, scope, receive, send)
+            return
         if rule is not None:
+            if rule.timeout == "before":
+                await asyncio.sleep(rule.delay_seconds)
             self.control.counters.add(f"{method} {path}")
             body = rule.body if rule.body is not None else self.fault_body(rule)
             content = body if isinstance(body, str) else json.dumps(body)
@@ -212,6 +227,22 @@ class ControlMiddleware:
             await send(message)
 
         await self.app(scope, receive, counting_send)
+
+    async def _late(self, rule: FaultRule, scope: dict, receive: Callable, send: Callable) -> None:
+        """The work is done and its answer held back ``delay_seconds``: what a client whose read
+        timed out meets (it cannot know the work was done)."""
+        held: list[dict] = []
+
+        async def hold(message: dict) -> None:
+            if message["type"] == "http.response.start":
+                route = scope.get("route")
+                self.control.counters.add(f"{scope['method']} {getattr(route, 'path', None) or scope['path']}")
+            held.append(message)
+
+        await self.app(scope, receive, hold)
+        await asyncio.sleep(rule.delay_seconds)
+        for message in held:
+            await send(message)
 
 
 def control_routes(
@@ -234,14 +265,21 @@ def control_routes(
             return Response(status_code=204)
         try:
             spec = await request.json()
+            timeout = str(spec.get("timeout") or "")
+            if timeout not in ("", "before", "after"):
+                raise ValueError(f"timeout must be 'before' or 'after', not {timeout!r}")
             rule = FaultRule(
                 method=str(spec.get("method", "*")).upper(),
                 path=str(spec["path"]),
-                status=int(spec["status"]),
+                status=int(spec["status"] if not timeout else spec.get("status", 504)),
                 headers={str(k): str(v) for k, v in (spec.get("headers") or {}).items()},
                 body=spec.get("body"),
                 times=int(spec.get("times", 1)),
+                timeout=timeout,
+                delay_seconds=float(spec.get("delay_seconds", 35.0)),
             )
+            if not 0 <= rule.delay_seconds <= 600:
+                raise ValueError("delay_seconds must be between 0 and 600")
             re.compile(rule.path)
         except (ValueError, KeyError, TypeError, AttributeError, re.error) as error:
             return JSONResponse({"error": f"bad fault rule: {error}"}, status_code=400)

@@ -527,6 +527,27 @@ def test_withheld_owner_fields_fall_back_to_each_techs_own_token(poller: Poller)
     assert second.requests_made == 2 * 2 and second.changed_techs == ()
 
 
+def test_a_techs_refused_token_leaves_the_others_polled_and_names_that_tech(poller: Poller) -> None:
+    """Found by the soak (bench/soak.py): a tech deleted their Syncro API token. Their own listing
+    is refused, but that must not stop the poll for every tech after them (each run failed there
+    with an error blaming the app's SYNCRO_API_TOKEN), and the poll's report must say whose token
+    it was, so the status can tell them to set a new one."""
+    poller.tech_tokens = {TINA: TECH_TOKEN, JOE: "deleted-in-syncro"}  # Joe's listing comes first
+    poller.seed(JOE, 2)
+    tinas = poller.seed(TINA, 1, 3)
+    report = poller.poll()
+    assert set(poller.mirrored(TINA)) == set(tinas) and poller.mirrored(JOE) == {}
+    assert report.changed_techs == (TINA,) and report.round_complete
+    assert report.ownership_unknown is not None and report.ownership_unknown.techs_token_refused == (JOE,)
+    explanation = report.ownership_unknown.explanation
+    assert f"refused the API token of Syncro user(s) {JOE}" in explanation and "set a new one" in explanation
+    poller.tech_tokens = {TINA: TECH_TOKEN, JOE: ADMIN_TOKEN}  # a new token: Joe is polled again
+    poller.next_minute()
+    again = poller.poll()
+    assert again.ownership_unknown is not None and again.ownership_unknown.techs_token_refused == ()
+    assert JOE in again.changed_techs and len(poller.mirrored(JOE)) == 1
+
+
 def test_with_tokens_a_reassignment_is_confirmed_and_moves_mirrors(poller: Poller) -> None:
     poller.tech_tokens = {TINA: TECH_TOKEN, JOE: ADMIN_TOKEN}
     [moving, _staying] = poller.seed(TINA, 3, 4)

@@ -4,15 +4,16 @@ account's offset, 25 a page with ``meta``, PUT as a whole-form save."""
 
 from __future__ import annotations
 
+import time
 from datetime import date, datetime, timedelta
 from typing import Any
 
 import pytest
 
-from sync.errors import NotFound, SyncroInvalidRequest, SyncroNotFound
+from sync.errors import NotFound, SyncroError, SyncroInvalidRequest, SyncroNotFound
 from sync.syncro import AppointmentPage, SyncroClient
-from tests.sims.test_syncro import FULL_APPOINTMENT, JOE, TECH_TOKEN, TINA, Stack
-from tests.sync.client_support import Sleeps, syncro_client_for, syncro_count, syncro_fault
+from tests.sims.test_syncro import ADMIN_TOKEN, FULL_APPOINTMENT, JOE, TECH_TOKEN, TINA, Stack
+from tests.sync.client_support import Sleeps, quick_retry, syncro_client_for, syncro_count, syncro_fault
 
 pytest_plugins = ["tests.sims.test_syncro", "tests.sync.client_support"]
 
@@ -248,3 +249,26 @@ def test_every_request_is_counted_retries_included(stack: Stack, sleeps: Sleeps)
         ("DELETE", f"/appointments/{created['id']}"),
     ]
     assert sleeps.waits == [0.5, 1.0]
+
+
+def test_a_put_whose_answer_was_lost_is_not_resent(stack: Stack, sleeps: Sleeps) -> None:
+    """Found by the soak: Syncro's PUT has no precondition, so resending it after a read timeout
+    (the client waits 30 s) would overwrite a dispatcher's save made in between. The save did
+    happen; the client says it does not know, and the next sync reads the appointment again."""
+    appointment_id = seed_march(stack, 1)[0]
+    path = f"/api/v1/appointments/{appointment_id}$"
+    syncro_fault(stack, method="PUT", path=path, timeout="after", delay_seconds=1.5, times=1)
+    client = SyncroClient(
+        stack.api,
+        api_token=ADMIN_TOKEN,
+        ca_bundle=str(stack.tls.ca_bundle),
+        timeout=(5, 0.5),
+        retry=quick_retry(sleeps),
+    )
+    with client, pytest.raises(SyncroError):
+        client.update_appointment(appointment_id, full_form(summary="Ours"))
+    assert client.requests_made == 1 and sleeps.waits == []
+    time.sleep(1.5)  # the held answer goes out: the simulator counts the PUT then
+    puts = stack.client(None).get(f"{stack.server.url}/_sim/counters").json()["counters"]
+    assert sum(n for key, n in puts.items() if key.startswith("PUT ")) == 1
+    assert whole(stack, appointment_id)["summary"] == "Ours"  # done, though the answer was lost

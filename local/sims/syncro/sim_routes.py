@@ -12,6 +12,8 @@
 - ``GET/DELETE /_sim/notifications``        Notification Center deliveries, or forget them
 - ``POST /_sim/notifications/pause``        hold deliveries (they stay pending) until ``/release``
 - ``POST /_sim/notifications/drop``         ``{"count": n}``: record the next n as dropped, send nothing
+- ``DELETE /_sim/tokens/{token}``           revoke an API token (its user deleted it): it answers
+                                            401 from then on; 404 when there is no such token
 - ``GET  /_sim/rate_limit``                 requests counted per client in the current window, and
                                              ``busiest_minute``: the most API requests (all clients)
                                              that arrived within any 60 s, and when that minute began
@@ -48,7 +50,13 @@ class SimRoutes:
             Route("/_sim/notifications/pause", self.pause_notifications, methods=["POST"]),
             Route("/_sim/notifications/release", self.release_notifications, methods=["POST"]),
             Route("/_sim/rate_limit", self.rate_limit, methods=["GET"]),
+            Route("/_sim/tokens/{token}", self.revoke_token, methods=["DELETE"]),
         ]
+
+    async def revoke_token(self, request: Request) -> Response:
+        if not self.sim.store.revoke_token(request.path_params["token"]):
+            return JSONResponse({"error": "no such token"}, status_code=404)
+        return Response(status_code=204)
 
     async def settings(self, request: Request) -> Response:
         if request.method == "PATCH":

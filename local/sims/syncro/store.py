@@ -214,6 +214,12 @@ class SyncroStore:
 
     # -- reads ------------------------------------------------------------------------------
 
+    def revoke_token(self, token: str) -> bool:
+        """The token is deleted (as a user deletes it under Profile/Password > API Tokens): from
+        now on it answers 401. False when there was no such token."""
+        with self._lock:
+            return self.tokens.pop(token, None) is not None
+
     def user_for_token(self, token: str) -> User | None:
         with self._lock:
             user_id = self.tokens.get(token)

@@ -1,0 +1,665 @@
+"""The soak: techs edit both sides at random while every simulator injects faults and the host
+processes are killed and restarted; at the end both sides must agree, with nothing duplicated,
+lost or deleted that no user deleted.
+
+    SOAK_SECONDS=90 .venv/bin/python bench/soak.py        # make soak (600 s by default)
+
+Set-up: Azurite, the three simulators and the product's HTTP front (the in-process host, where
+Graph and Syncro send their webhooks and the techs open their pages), and two ``python -m
+local.host`` processes on the same storage and queue running the queue trigger and the timers
+(poll every 10 s, reconcile every minute, subscription upkeep every 20 s). ``SOAK_TECHS`` techs
+(default 4) link through the product's own pages, Syncro token step included (Syncro hides
+appointment owners, as live Syncro most likely does).
+
+For ``SOAK_SECONDS`` (the chaos):
+- users act about twice a second: a dispatcher creates, edits and deletes appointments in
+  Syncro's screens (the simulator's dispatcher routes), each tech does the same in Outlook
+  (Graph, with the tech's own token); the rules that keep the expected outcome free of the
+  conflict policy are in `bench/soak_model.py`;
+- every few seconds one fault (`bench/soak_faults.py`): Graph and Syncro 429 storms, 5xx,
+  timeouts before and after the service acted, dropped notifications (both services), an expired
+  delta token, a removed subscription (silently or with a lifecycle notification), a
+  ``reauthorizationRequired`` challenge, Exchange's transient 412 and its server-side changeKey
+  moves, the identity platform answering 503 to refreshes, a tech's
+  Microsoft grant revoked (re-linked through the pages once the status says so) and a tech's
+  Syncro token revoked (a new one set once the status says so); throughout, Graph sends every
+  notification twice, newest first, and drops some;
+- each host process is killed (SIGKILL) at random moments, independently, and restarted.
+
+Then the quiet: faults cleared, both hosts up, and "Sync now" (`POST /api/admin/sync/{id}`,
+what an admin presses) for every tech until both sides agree twice in a row, or
+``SOAK_QUIET_SECONDS`` (default 420: a tech whose sync was running in a killed process stays
+"busy" until that process's lease on it runs out, 5 minutes) pass. The last line, exactly::
+
+    soak: techs=N edits=N faults=N kills=N duplicates=0 lost=0 unintended_deletions=0 unconverged=0
+
+and the exit status is 1 when any of the last four is not 0. ``unconverged`` counts techs whose
+two sides differ at the end, whose items carry wrong tags, whose link is not active, or for
+whom an injected error never showed in status in words.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import re
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import msal  # noqa: E402
+import requests  # noqa: E402
+
+from bench.soak_faults import Faults  # noqa: E402
+from bench.soak_model import (  # noqa: E402
+    OUTLOOK,
+    SIDES,
+    SYNCRO,
+    UNITS,
+    Item,
+    Thing,
+    Verdict,
+    agrees,
+    by_key,
+    edited,
+    expected_title,
+    fresh_content,
+    judge,
+    outlook_items,
+    syncro_items,
+)
+from local import demo  # noqa: E402
+from local.azurite import start_azurite  # noqa: E402
+from local.demo_link import link_through_pages  # noqa: E402
+from local.formwalk import follow, submit  # noqa: E402
+from local.inprocess import Product, start_product  # noqa: E402
+from local.sims.identity import msal_session  # noqa: E402
+from local.tls import make_tls_files  # noqa: E402
+from sync.html_text import html_to_text  # noqa: E402
+from sync.mapping import CONTEXT_SEPARATOR  # noqa: E402
+from sync.model import Appointment  # noqa: E402
+from tests.realtime.support import HostProcess, private_queue, start_host_process  # noqa: E402
+from tests.sync.engine_world import graph_form, syncro_form  # noqa: E402
+
+ZONE = ZoneInfo(demo.TIME_ZONE)
+CALENDAR = "Calendar"
+SCHEDULES = {
+    "SYNCRO_POLL_SCHEDULE": "*/10 * * * * *",
+    "RECONCILE_SCHEDULE": "15 * * * * *",
+    "SUBSCRIPTION_UPKEEP_SCHEDULE": "*/20 * * * * *",
+}
+MAX_LIVE = 8  # appointments per tech at most, so the soak stays light
+# How long an injected error may take to show in status: past the 5 minutes a killed process's
+# lease keeps a tech "busy" (sync.engine.SyncDeps.lease), when no sync of them can notice anything.
+PATIENCE = 360.0
+WORDS = re.compile(r"[A-Za-z]{3,}[^A-Za-z]+[A-Za-z]{3,}[^A-Za-z]+[A-Za-z]{3,}")
+
+
+def say(text: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {text}", file=sys.stderr, flush=True)
+
+
+@dataclass
+class Tech:
+    syncro_user_id: int
+    upn: str
+    oid: str
+    calendar_id: str
+    syncro_token: str
+    app: Any = None  # MSAL, for the tech's own Graph token
+    token: str = ""
+    token_until: float = 0.0
+    grant_revoked_at: float = 0.0
+    grant_shown: str = ""  # what the status said about it
+    syncro_token_revoked_at: float = 0.0
+    token_shown: str = ""
+    new_syncro_token: str = ""  # made in Syncro, not yet taken by the product
+    retry_at: float = 0.0  # a repair that met a fault is tried again from then
+    sync_now_note: str = ""  # what the last 'Sync now' said about the poll
+
+
+# -- the hosts ---------------------------------------------------------------------------------
+
+
+class HostSlot:
+    """One host process, killed and restarted by its own thread while the chaos lasts."""
+
+    def __init__(self, product: Product, logs: Path, name: str, rng: random.Random) -> None:
+        self.product, self.logs, self.name, self.rng = product, logs, name, rng
+        self.host: HostProcess | None = None
+        self.generation = 0
+        self.kills = 0
+        self.lock = threading.Lock()
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self._chaos, name=f"kill-{name}", daemon=True)
+
+    def start(self) -> None:
+        self.generation += 1
+        host = start_host_process(self.product, self.logs, name=f"{self.name}-{self.generation}", **SCHEDULES)
+        with self.lock:
+            self.host = host
+
+    def url(self) -> str | None:
+        with self.lock:
+            return self.host.url if self.host and self.host.process.poll() is None else None
+
+    def _chaos(self) -> None:
+        while not self.stopping.wait(self.rng.uniform(8, 40)):
+            with self.lock:
+                host, self.host = self.host, None
+            if host is not None:
+                host.process.kill()  # SIGKILL: no goodbye, mid-job or not
+                host.process.wait(10)
+                self.kills += 1
+            if self.stopping.wait(self.rng.uniform(1, 5)):
+                break
+            self.start()
+
+    def settle(self) -> None:
+        """Stop killing; make sure the process runs."""
+        self.stopping.set()
+        self.thread.join(120)
+        if self.url() is None:
+            self.start()
+
+    def stop(self) -> None:
+        with self.lock:
+            host = self.host
+        if host is not None:
+            host.stop()
+
+
+# -- the soak ----------------------------------------------------------------------------------
+
+
+@dataclass
+class Soak:
+    product: Product
+    techs: list[Tech]
+    rng: random.Random
+    hosts: list[HostSlot]
+    http: requests.Session
+    things: list[Thing] = field(default_factory=list)
+    edits: int = 0
+    serial: int = 0
+    verdict: Verdict = field(default_factory=Verdict)
+    pending: list[tuple[float, str, Tech]] = field(default_factory=list)  # (when, what, tech): repairs due
+
+    # -- simulators and the product ------------------------------------------------------------
+
+    def sim(self, name: str, method: str, path: str, **kwargs: Any) -> requests.Response:
+        answer = self.http.request(method, f"{self.product.sim_url(name)}{path}", timeout=30, **kwargs)
+        if answer.status_code >= 400:
+            raise RuntimeError(f"{name} {method} {path}: {answer.status_code} {answer.text[:300]}")
+        return answer
+
+    def admin(self, method: str, path: str, *, timeout: float = 30, **kwargs: Any) -> requests.Response:
+        return self.http.request(
+            method,
+            f"{self.product.host_url}/api/{path}",
+            headers={"x-functions-key": self.product.function_key},
+            timeout=timeout,
+            **kwargs,
+        )
+
+    def links(self) -> dict[int, dict[str, Any]]:
+        answer = self.admin("GET", "admin/links")
+        answer.raise_for_status()
+        return {int(link["syncro_user_id"]): link for link in answer.json()["links"]}
+
+    # -- what each side holds ------------------------------------------------------------------
+
+    def observe(self) -> dict[int, dict[str, dict[str, list[Item]]]]:
+        records = self.sim("syncro", "GET", "/_sim/appointments").json()["appointments"]
+        held: dict[int, dict[str, dict[str, list[Item]]]] = {}
+        for tech in self.techs:
+            events = self.product.sim("graph").stored_events(tech.oid)
+            held[tech.syncro_user_id] = {
+                SYNCRO: by_key(syncro_items(records, tech.syncro_user_id, ZONE)),
+                OUTLOOK: by_key(outlook_items(events, CALENDAR, ZONE)),
+            }
+        return held
+
+    # -- the users -----------------------------------------------------------------------------
+
+    def graph_token(self, tech: Tech) -> str:
+        if time.monotonic() > tech.token_until:
+            result = tech.app.acquire_token_by_username_password(
+                tech.upn, self.product.secrets.password, scopes=["Calendars.ReadWrite"]
+            )
+            if "access_token" not in result:
+                raise RuntimeError(f"the soak's own sign-in for {tech.upn} failed: {result.get('error_description')}")
+            tech.token, tech.token_until = result["access_token"], time.monotonic() + 30
+        return tech.token
+
+    def outlook(self, tech: Tech, method: str, path: str, **kwargs: Any) -> requests.Response | None:
+        """The tech in Outlook (through ``/users/{oid}``: faults aim at the product's ``/me``);
+        retried as Outlook retries a throttled save. None when it kept failing."""
+        url = f"{self.product.sim_url('graph')}/v1.0/users/{tech.oid}/calendars/{tech.calendar_id}/events{path}"
+        for attempt in range(6):
+            headers = {"Authorization": f"Bearer {self.graph_token(tech)}", "Prefer": 'IdType="ImmutableId"'}
+            answer = self.http.request(method, url, headers=headers, timeout=30, **kwargs)
+            if answer.status_code < 400:
+                return answer
+            # Exchange's transient 412 (the user sends no If-Match) is retried as a throttle is.
+            if answer.status_code not in (412, 429, 503) and answer.status_code < 500:
+                say(f"outlook {method} {path}: {answer.status_code} {answer.text[:200]}")
+                return None
+            time.sleep(0.5 * (attempt + 1))
+        return None
+
+    def create(self, tech: Tech, side: str) -> None:
+        self.serial += 1
+        key = f"k{self.techs.index(tech)}.{self.serial}"
+        content = fresh_content(self.rng, key, ZONE, datetime.now(ZONE).date())
+        if side == SYNCRO:
+            body = {**syncro_form(content), "user_id": tech.syncro_user_id, "user_ids": [tech.syncro_user_id]}
+            item_id = str(self.sim("syncro", "POST", "/_sim/appointments", json=body).json()["appointment"]["id"])
+        else:
+            answer = self.outlook(tech, "POST", "", json=graph_form(content))
+            if answer is None:
+                return
+            item_id = str(answer.json()["id"])
+        self.things.append(Thing(key, tech.syncro_user_id, side, content, ids={side: item_id}))
+        self.edits += 1
+
+    def edit(self, thing: Thing, unit: str, item: Item) -> None:
+        tech = self.tech(thing.tech)
+        content = edited(thing, unit, self.rng, ZONE, datetime.now(ZONE).date())
+        side = thing.owner[unit]
+        if side == SYNCRO:
+            fields = syncro_form(content, iter([unit]))
+            if unit == "summary":
+                fields["summary"] = expected_title(_with(thing, content), SYNCRO)
+            self.sim("syncro", "PUT", f"/_sim/appointments/{item.id}", json=fields)
+        else:
+            header = self.header(tech, item.id) if unit == "description" and thing.origin == SYNCRO else ""
+            fields = graph_form(content, iter([unit]), header=header)
+            if unit == "summary":
+                fields["subject"] = expected_title(_with(thing, content), OUTLOOK)
+            if self.outlook(tech, "PATCH", f"/{item.id}", json=fields) is None:
+                return
+        thing.content = content
+        self.edits += 1
+
+    def header(self, tech: Tech, event_id: str) -> str:
+        """The block a Syncro-born event shows above its notes, which the tech leaves alone."""
+        event = next((e for e in self.product.sim("graph").stored_events(tech.oid) if e["id"] == event_id), None)
+        body = (event or {}).get("body") or {}
+        text = str(body.get("content") or "")
+        if str(body.get("contentType") or "html").lower() == "html":
+            text = html_to_text(text)
+        lines = text.split("\n")
+        stripped = [line.strip() for line in lines]
+        if CONTEXT_SEPARATOR not in stripped:
+            return ""
+        return "\n".join(lines[: stripped.index(CONTEXT_SEPARATOR) + 1]) + "\n"
+
+    def delete(self, thing: Thing, side: str, item: Item) -> None:
+        if side == SYNCRO:
+            self.sim("syncro", "DELETE", f"/_sim/appointments/{item.id}")
+        elif self.outlook(self.tech(thing.tech), "DELETE", f"/{item.id}") is None:
+            return
+        thing.deleted_on = side
+        self.edits += 1
+
+    def tech(self, syncro_user_id: int) -> Tech:
+        return next(t for t in self.techs if t.syncro_user_id == syncro_user_id)
+
+    def act(self) -> None:
+        """One user action, chosen at random among those the model allows now."""
+        held = self.observe()
+        tech = self.rng.choice(self.techs)
+        live = [t for t in self.things if t.tech == tech.syncro_user_id and not t.deleted_on]
+        roll = self.rng.random()
+        if len(live) < 3 or (roll < 0.15 and len(live) < MAX_LIVE):
+            self.create(tech, self.rng.choice(SIDES))
+            return
+        thing = self.rng.choice(live)
+        sides = held[thing.tech]
+        if roll < 0.22:
+            if agrees(thing, sides):
+                side = self.rng.choice(SIDES)
+                self.delete(thing, side, sides[side][thing.key][0])
+            return
+        unit = self.rng.choice(UNITS)
+        if agrees(thing, sides) and self.rng.random() < 0.5:
+            thing.owner[unit] = OUTLOOK if thing.owner[unit] == SYNCRO else SYNCRO  # now edited there
+        items = sides[thing.owner[unit]].get(thing.key, [])
+        if len(items) == 1:
+            self.edit(thing, unit, items[0])
+
+    # -- revocations and their repair ----------------------------------------------------------
+
+    def revoke_grant(self) -> bool:
+        free = [t for t in self.techs if not t.grant_revoked_at and not t.syncro_token_revoked_at]
+        if not free:
+            return False
+        tech = self.rng.choice(free)
+        self.sim("identity", "POST", f"/_sim/users/{tech.upn}/revoke")
+        tech.grant_revoked_at = time.monotonic()
+        say(f"revoked {tech.upn}'s Microsoft grant")
+        return True
+
+    def revoke_syncro_token(self) -> bool:
+        free = [t for t in self.techs if not t.grant_revoked_at and not t.syncro_token_revoked_at]
+        if not free:
+            return False
+        tech = self.rng.choice(free)
+        self.sim("syncro", "DELETE", f"/_sim/tokens/{tech.syncro_token}")
+        tech.syncro_token_revoked_at = time.monotonic()
+        say(f"revoked tech {tech.syncro_user_id}'s Syncro token")
+        return True
+
+    def repair(self, *, patience: float) -> None:
+        """Re-link a tech whose grant was revoked once their status says so in words, and give a
+        tech whose Syncro token was revoked a new one once the status says so; after ``patience``
+        seconds without a word, the error counts as not shown (and is repaired all the same).
+        A repair that meets a fault (the pages answer 503 then) is tried again later, as a tech
+        would."""
+        now = time.monotonic()
+        for tech in self.techs:
+            if tech.grant_revoked_at and not tech.grant_shown:
+                tech.grant_shown = self.grant_status(tech)
+                if not tech.grant_shown and now - tech.grant_revoked_at > patience:
+                    self.verdict.note(tech.syncro_user_id, "its revoked grant never showed in its status")
+                    tech.grant_shown = "(never shown)"
+            if tech.grant_shown and self.relink(tech):
+                tech.grant_revoked_at, tech.grant_shown = 0.0, ""
+            if tech.syncro_token_revoked_at and not tech.token_shown:
+                tech.token_shown = self.token_status(tech)
+                if not tech.token_shown and now - tech.syncro_token_revoked_at > patience:
+                    self.verdict.note(tech.syncro_user_id, "its revoked Syncro token never showed in status")
+                    tech.token_shown = "(never shown)"
+            if tech.token_shown and self.new_syncro_token(tech):
+                tech.syncro_token_revoked_at, tech.token_shown = 0.0, ""
+
+    def grant_status(self, tech: Tech) -> str:
+        link = self.links().get(tech.syncro_user_id) or {}
+        detail = str(link.get("status_detail") or "")
+        if link.get("status") == "needs_relink" and WORDS.search(detail) and "Traceback" not in detail:
+            say(f"status of {tech.upn}: needs_relink: {detail}")
+            return detail
+        return ""
+
+    def token_status(self, tech: Tech) -> str:
+        """Where a refused Syncro token shows: the tech's link, their last job, the last poll, or
+        what 'Sync now' answered (the last two account-wide, so they must name the tech)."""
+        from storage.job_status import JobStatusStore
+
+        statuses = JobStatusStore(self.product.storage())
+        link = self.links().get(tech.syncro_user_id) or {}
+        poll = statuses.get_poll_status().detail
+        own = [str(link.get("status_detail") or ""), statuses.get_status(tech.syncro_user_id).last_job_detail]
+        named = [t for t in (poll, tech.sync_now_note) if str(tech.syncro_user_id) in t or tech.upn in t]
+        for text in own + named:
+            if "token" in text.lower() and WORDS.search(text) and "Traceback" not in text:
+                say(f"status for tech {tech.syncro_user_id}'s Syncro token: {text}")
+                return text
+        return ""
+
+    def relink(self, tech: Tech) -> bool:
+        """The tech signs in again on the settings page (a re-link keeps their choices); False
+        when that met a fault (an error page), to be tried again later."""
+        if time.monotonic() < tech.retry_at:
+            return False
+        session = self.product.browser()
+        try:
+            page = follow(session, self.product.authorize(session, tech.upn))
+            if page.status_code == 200 and urlsplit(page.url).path == "/api/settings/syncro-token":
+                page = follow(
+                    session, submit(session, page, form_id="syncro-token", fields={"token": tech.syncro_token})
+                )
+        except (requests.RequestException, RuntimeError, LookupError) as error:
+            page, problem = None, str(error)
+        else:
+            problem = f"{page.status_code} at {page.url}"
+        finally:
+            session.close()
+        status = (self.links().get(tech.syncro_user_id) or {}).get("status")
+        if page is None or page.status_code != 200 or status != "active":
+            say(f"re-linking {tech.upn} did not take ({problem}; link {status}): tried again in 10 s")
+            tech.retry_at = time.monotonic() + 10
+            return False
+        say(f"{tech.upn} re-linked through the pages")
+        return True
+
+    def new_syncro_token(self, tech: Tech) -> bool:
+        """The tech makes a new token in Syncro; the admin sets it (checked with Syncro first)."""
+        if time.monotonic() < tech.retry_at:
+            return False
+        if not tech.new_syncro_token:
+            tech.new_syncro_token = uuid.uuid4().hex
+            seed = {"tokens": [{"token": tech.new_syncro_token, "user_id": tech.syncro_user_id}]}
+            self.sim("syncro", "POST", "/_sim/seed", json=seed)
+        path = f"admin/syncro-tokens/{tech.syncro_user_id}"
+        answer = self.admin("PUT", path, json={"token": tech.new_syncro_token}, timeout=60)
+        if answer.status_code != 200:
+            say(
+                f"the new Syncro token of {tech.syncro_user_id} was not taken, tried again in 10 s: {answer.text[:200]}"
+            )
+            tech.retry_at = time.monotonic() + 10
+            return False
+        tech.syncro_token, tech.new_syncro_token = tech.new_syncro_token, ""
+        say(f"tech {tech.syncro_user_id} has a new Syncro token")
+        return True
+
+    # -- the end -------------------------------------------------------------------------------
+
+    def sync_now(self, tech: Tech) -> None:
+        """What an admin presses: poll Syncro, sync the tech, answer when done (on a host process)."""
+        url = next((slot.url() for slot in self.hosts if slot.url()), None) or self.product.host_url
+        try:
+            answer = self.http.post(
+                f"{url}/api/admin/sync/{tech.syncro_user_id}",
+                headers={"x-functions-key": self.product.function_key},
+                timeout=180,
+            )
+            if answer.status_code >= 400:
+                say(f"sync now of {tech.syncro_user_id}: {answer.status_code} {answer.text[:300]}")
+            else:
+                poll = answer.json().get("poll") or {}
+                tech.sync_now_note = str(poll.get("ownership_note") or poll.get("error") or "")
+        except requests.RequestException as error:
+            say(f"sync now of {tech.syncro_user_id}: {error}")
+
+    def converge(self, quiet_seconds: float) -> dict[int, dict[str, dict[str, list[Item]]]]:
+        """'Sync now' for every tech until both sides agree twice in a row (or time runs out)."""
+        deadline = time.monotonic() + quiet_seconds
+        streak, rounds = 0, 0
+        while True:
+            rounds += 1
+            for tech in self.techs:
+                self.sync_now(tech)
+            held = self.observe()
+            live = [t for t in self.things if not t.deleted_on]
+            done = all(agrees(t, held[t.tech]) for t in live) and not any(
+                held[t.tech][side].get(t.key) for t in self.things if t.deleted_on for side in SIDES
+            )
+            streak = streak + 1 if done else 0
+            if rounds % 5 == 1 or done:
+                apart = sorted({t.tech for t in live if not agrees(t, held[t.tech])})
+                say(f"'Sync now' round {rounds}: {'both sides agree' if done else f'techs {apart} still differ'}")
+            if streak >= 2 or time.monotonic() > deadline:
+                say(f"quiet after {rounds} rounds of 'Sync now': {'agreed' if done else 'NOT agreed'}")
+                return held
+            time.sleep(3)
+
+
+def _with(thing: Thing, content: Appointment) -> Thing:
+    return Thing(thing.key, thing.tech, thing.origin, content)
+
+
+# -- set-up ------------------------------------------------------------------------------------
+
+
+def seed_techs(product: Product, count: int) -> list[Tech]:
+    """``count`` techs in the three simulators, each with a Syncro API token of their own."""
+    tag = uuid.uuid4().hex[:6]
+    users = [
+        {"upn": f"soak{n}.{tag}@contoso.example", "password": product.secrets.password, "name": f"Soak Tech {n}"}
+        for n in range(count)
+    ]
+    seeded = product.sim("identity").seed({"users": users})["users"]
+    mailboxes = product.sim("graph").seed(
+        {
+            "mailboxes": [
+                {
+                    "oid": u["oid"],
+                    "email": u["email"],
+                    "upn": u["upn"],
+                    "mail": u["mail"],
+                    "name": u["name"],
+                    "tenant_id": u["tenant_id"],
+                    "calendars": [{"name": CALENDAR, "is_default": True}, {"name": "Work Orders"}],
+                }
+                for u in seeded
+            ]
+        }
+    )["mailboxes"]
+    techs = [
+        Tech(2_100_000 + n, u["upn"], u["oid"], box["calendars"][CALENDAR], uuid.uuid4().hex)
+        for n, (u, box) in enumerate(zip(seeded, mailboxes, strict=True))
+    ]
+    product.sim("syncro").seed(
+        {
+            "users": [
+                {"id": t.syncro_user_id, "email": t.upn, "full_name": f"Soak Tech {n}", "group": "Techs"}
+                for n, t in enumerate(techs)
+            ],
+            "tokens": [{"token": t.syncro_token, "user_id": t.syncro_user_id} for t in techs],
+        }
+    )
+    http = msal_session(product.sim_url("identity"), str(product.tls.ca_bundle))
+    for tech in techs:
+        tech.app = msal.ConfidentialClientApplication(
+            product.env["MS_CLIENT_ID"],
+            client_credential=product.env["MS_CLIENT_SECRET"],
+            authority=product.env["MS_AUTHORITY"],
+            http_client=http,
+            instance_discovery=False,
+        )
+    return techs
+
+
+def run(seconds: float, *, techs_count: int, quiet_seconds: float, seed: int) -> int:
+    rng = random.Random(seed)
+    started = time.monotonic()
+    logs = Path(tempfile.mkdtemp(prefix="soak-"))
+    with ExitStack() as stack:
+        azurite = start_azurite()
+        stack.callback(azurite.stop)
+        tls = make_tls_files(logs / "tls")
+        product = start_product(stack, tls=tls, storage=azurite.connection_string)
+        private_queue(product)
+        http = product.browser()
+        stack.callback(http.close)
+        # Access tokens short-lived, so a revoked grant bites within minutes, as it does for real
+        # once the product's access token runs out (Graph itself does not check revocation here).
+        http.patch(
+            f"{product.sim_url('identity')}/_sim/settings", json={"access_token_lifetime_seconds": 240}, timeout=30
+        ).raise_for_status()
+        techs = seed_techs(product, techs_count)
+        for tech in techs:
+            link_through_pages(
+                product.host_url,
+                sign_in=tech.upn,
+                password=product.secrets.password,
+                ca_bundle=str(tls.ca_bundle),
+                syncro_token=tech.syncro_token,
+            )
+        say(f"{len(techs)} techs linked; seed {seed}; logs in {logs}")
+        hosts = [HostSlot(product, logs, name, random.Random(rng.random())) for name in ("host-a", "host-b")]
+        for slot in hosts:
+            slot.start()
+            stack.callback(slot.stop)
+        soak = Soak(product, techs, rng, hosts, http)
+        faults = Faults(
+            sim=soak.sim,
+            rng=rng,
+            mailboxes=lambda: [t.oid for t in techs],
+            revoke_grant=soak.revoke_grant,
+            revoke_syncro_token=soak.revoke_syncro_token,
+        )
+        for _ in range(2 * len(techs)):
+            soak.act()
+        faults.begin()
+        for slot in hosts:
+            slot.thread.start()
+        chaos_until = time.monotonic() + seconds
+        next_fault = time.monotonic() + rng.uniform(1, 4)
+        while time.monotonic() < chaos_until:
+            soak.act()
+            if time.monotonic() >= next_fault:
+                kind = faults.strike()
+                say(f"fault: {kind}")
+                next_fault = time.monotonic() + rng.uniform(1.5, 3.5)
+            soak.repair(patience=PATIENCE)
+            time.sleep(rng.uniform(0.2, 0.6))
+        say("chaos over: clearing faults, settling the hosts")
+        faults.end()
+        for slot in hosts:
+            slot.settle()
+        repairs_until = time.monotonic() + PATIENCE + 120
+        while any(t.grant_revoked_at or t.syncro_token_revoked_at for t in techs):
+            for tech in techs:  # the admin presses 'Sync now' to see what is wrong
+                if (tech.grant_revoked_at and not tech.grant_shown) or (
+                    tech.syncro_token_revoked_at and not tech.token_shown
+                ):
+                    soak.sync_now(tech)
+            soak.repair(patience=PATIENCE)  # the status must say so within that, faults cleared or not
+            if time.monotonic() > repairs_until:
+                for tech in techs:
+                    if tech.grant_revoked_at or tech.syncro_token_revoked_at:
+                        soak.verdict.note(tech.syncro_user_id, "its re-link or new Syncro token never took")
+                break
+            time.sleep(5)
+        held = soak.converge(quiet_seconds)
+        judge(soak.things, held, soak.verdict)
+        links = soak.links()
+        for tech in techs:
+            link = links.get(tech.syncro_user_id) or {}
+            if link.get("status") != "active":
+                soak.verdict.note(
+                    tech.syncro_user_id, f"its link ends {link.get('status')}: {link.get('status_detail')}"
+                )
+        kills = sum(slot.kills for slot in hosts)
+        fault_count = sum(faults.counts.values())
+        say(f"faults by kind: {dict(faults.counts)}")
+        for problem in soak.verdict.problems:
+            say(f"problem: {problem}")
+        say(f"{time.monotonic() - started:.0f} s in all; host logs in {logs}")
+        verdict = soak.verdict
+        print(
+            f"soak: techs={len(techs)} edits={soak.edits} faults={fault_count} kills={kills} "
+            f"duplicates={verdict.duplicates} lost={verdict.lost} "
+            f"unintended_deletions={verdict.unintended_deletions} unconverged={len(verdict.unconverged_techs)}",
+            flush=True,
+        )
+        failed = verdict.duplicates or verdict.lost or verdict.unintended_deletions or verdict.unconverged_techs
+    return 1 if failed else 0
+
+
+def main() -> int:
+    seconds = float(os.environ.get("SOAK_SECONDS", "600"))
+    techs = int(os.environ.get("SOAK_TECHS", "4"))
+    # Past the 5 minutes a killed instance's lease on a tech lasts (sync.engine.SyncDeps.lease).
+    quiet = float(os.environ.get("SOAK_QUIET_SECONDS", "420"))
+    seed = int(os.environ.get("SOAK_SEED") or random.randrange(1_000_000))
+    return run(seconds, techs_count=techs, quiet_seconds=quiet, seed=seed)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
