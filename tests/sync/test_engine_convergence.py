@@ -21,7 +21,14 @@ Checked after every quiet sync:
   (nothing is deleted that no user deleted);
 - every mapping row is settled (no intent left) and maps one live item on each side; tags are
   exactly one canonical ``[S] `` / ``[O] `` on the copy and none on the original, never stacked;
-- a conflict is reported exactly when the user's edits collided.
+- a conflict is reported exactly when the user's edits collided;
+- no appointment loses its customer or ticket except by a person's edit, and every ``[S]`` copy
+  shows the ones its appointment has now.
+
+Besides edits and deletions the user does what issue 17 lists: the dispatcher relinks the
+ticket, changes the customer or gives a job to another tech; the tech switches calendar on the
+settings page (the world then observes the new one; his own events left behind are no longer
+synced); the admin restores a recycle-bin entry.
 """
 
 from __future__ import annotations
