@@ -40,6 +40,7 @@ from local import demo
 from local.inprocess import Product
 from settings import get_settings
 from storage.account import StorageAccount
+from storage.errors import NotFound
 from storage.links import Link, LinkStatus
 from storage.mappings import Mapping
 from storage.recycle_bin import RecycleEntry
@@ -57,6 +58,8 @@ ALEX = demo.TECHS[0]
 ZONE = ZoneInfo(demo.TIME_ZONE)
 GRAPH_ZONE = "Pacific Standard Time"  # what Outlook writes for an all-day event in ALEX's zone
 QUEUE = "jobs-convergence"
+SECOND_CUSTOMER_ID = demo.CUSTOMER_ID + 1  # seeded by the world: the dispatcher moves jobs between the two
+OTHER_CALENDARS = ("Work Orders", "Jobs B")  # ALEX's calendars the tech may switch to, beside his first
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
@@ -252,6 +255,18 @@ class EngineWorld:
         self.tech, self.own_syncro = 0, self.syncro  # set by `begin`
         self.two_way, self.conflict = True, "latest"
         self._next_tech = 7_000_000 + int(uuid.uuid4().int % 1_000_000) * 100
+        self.signed_in = False  # the tech holds ALEX's sign-in (for the settings page's calendar list)
+        customer = {"id": SECOND_CUSTOMER_ID, "business_name": "Northwind Traders", "address": "12 Pier Road"}
+        self.sim("syncro", "POST", "/_sim/seed", json={"customers": [customer]})
+        self.other_calendars = self._ensure_calendars()
+
+    def _ensure_calendars(self) -> list[str]:
+        """The ids of `OTHER_CALENDARS`, made through Graph (as the tech would in Outlook) when missing."""
+        have = {c["name"]: c["id"] for c in self.graph_call("GET", "/me/calendars").json()["value"]}
+        for name in OTHER_CALENDARS:
+            if name not in have:
+                have[name] = self.graph_call("POST", "/me/calendars", json={"name": name}).json()["id"]
+        return [have[name] for name in OTHER_CALENDARS]
 
     def _session(self, name: str, ca: str | None) -> requests.Session:
         session = requests.Session()
@@ -300,6 +315,7 @@ class EngineWorld:
         self._next_tech += 2
         self.tech, token = self._next_tech, uuid.uuid4().hex
         self.colleague = self.tech + 1  # another tech in Syncro, not linked: jobs are given to them
+        self.signed_in = False
         users = [
             {"id": tech, "email": f"tech{tech}@contoso.example", "full_name": f"Tech {tech}"}
             for tech in (self.tech, self.colleague)
@@ -328,6 +344,32 @@ class EngineWorld:
             etag=None,
         )
         self.storage.links.create_link(link)
+
+    def switch_calendar(self, calendar_id: str) -> None:
+        """The tech saves another calendar on the settings page (`web.links.save_link_choices`, what
+        the page's save calls). The page lists his calendars with his own sign-in: the example's
+        tech is given ALEX's (the link is ALEX's Microsoft account already)."""
+        from storage.token_caches import TokenCacheRecord
+        from web.links import save_link_choices
+
+        if not self.signed_in:
+            alex = self.storage.token_caches.get_cache(ALEX.syncro_user_id)
+            self.storage.token_caches.save_cache(TokenCacheRecord(self.tech, alex.encrypted, self.now()))
+            self.signed_in = True
+        link = self.storage.links.get_link(self.tech)
+        refused = save_link_choices(
+            self.tech, calendar_id=calendar_id, two_way=link.two_way, share_private=link.share_private
+        )
+        assert refused is None, refused
+        self.tick()
+
+    def calendar(self) -> tuple[str, str]:
+        """The synced calendar's id and name: the link's, as it is now."""
+        try:
+            link = self.storage.links.get_link(self.tech)
+        except NotFound:  # not linked yet: ALEX's first calendar
+            link = self.product_link
+        return link.calendar_id, link.calendar_name
 
     def deps(self) -> SyncDeps:
         return SyncDeps(
@@ -400,16 +442,18 @@ class EngineWorld:
         return self.sim("syncro", "GET", "/_sim/appointments").json()["appointments"]
 
     def outlook_events(self) -> list[dict[str, Any]]:
-        """The synced calendar's events, raw."""
-        events = self.sim("graph", "GET", f"/_sim/mailboxes/{self.oid}/events").json()["events"]
-        return [e for e in events if e.get("calendarName") == self.product_link.calendar_name]
+        """The synced calendar's events (the link's calendar now), raw."""
+        name = self.calendar()[1]
+        return [e for e in self.every_event() if e.get("calendarName") == name]
+
+    def every_event(self) -> list[dict[str, Any]]:
+        """ALEX's events in all his calendars, raw (``calendarName`` tells where each lives)."""
+        return self.sim("graph", "GET", f"/_sim/mailboxes/{self.oid}/events").json()["events"]
 
     def outlook_items(self) -> dict[str, Observed]:
-        events = self.sim("graph", "GET", f"/_sim/mailboxes/{self.oid}/events").json()["events"]
         return {
             str(e["id"]): Observed(str(e["id"]), str(e.get("subject") or ""), appointment_from_graph(e, zone=ZONE))
-            for e in events
-            if e.get("calendarName") == self.product_link.calendar_name
+            for e in self.outlook_events()
         }
 
     def rows(self) -> list[Mapping]:
@@ -452,23 +496,23 @@ class EngineWorld:
         return answer
 
     def outlook_create(self, content: Appointment) -> str:
-        path = f"/me/calendars/{self.product_link.calendar_id}/events"
+        path = f"/me/calendars/{self.calendar()[0]}/events"
         event = self.graph_call("POST", path, json=graph_form(content)).json()
         self.tick()
         return str(event["id"])
 
     def outlook_update(self, item_id: str, fields: dict[str, Any]) -> None:
-        self.graph_call("PATCH", f"/me/calendars/{self.product_link.calendar_id}/events/{item_id}", json=fields)
+        self.graph_call("PATCH", f"/me/events/{item_id}", json=fields)  # in whichever calendar holds it
         self.tick()
 
     def outlook_delete(self, item_id: str) -> None:
-        self.graph_call("DELETE", f"/me/calendars/{self.product_link.calendar_id}/events/{item_id}")
+        self.graph_call("DELETE", f"/me/events/{item_id}")
         self.tick()
 
     def outlook_header(self, item_id: str) -> str:
         """The block above the notes of a Syncro-born event (customer, ticket, link), which a
         tech leaves alone when editing the notes; "" when there is none."""
-        event = self.graph_call("GET", f"/me/calendars/{self.product_link.calendar_id}/events/{item_id}").json()
+        event = self.graph_call("GET", f"/me/events/{item_id}").json()
         body = event.get("body") or {}
         text = str(body.get("content") or "")
         if str(body.get("contentType") or "html").lower() == "html":

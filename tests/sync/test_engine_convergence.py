@@ -21,7 +21,14 @@ Checked after every quiet sync:
   (nothing is deleted that no user deleted);
 - every mapping row is settled (no intent left) and maps one live item on each side; tags are
   exactly one canonical ``[S] `` / ``[O] `` on the copy and none on the original, never stacked;
-- a conflict is reported exactly when the user's edits collided.
+- a conflict is reported exactly when the user's edits collided;
+- no appointment loses its customer or ticket except by a person's edit, and every ``[S]`` copy
+  shows the ones its appointment has now.
+
+Besides edits and deletions the user does what issue 17 lists: the dispatcher relinks the
+ticket, changes the customer or gives a job to another tech; the tech switches calendar on the
+settings page (the world then observes the new one; his own events left behind are no longer
+synced); the admin restores a recycle-bin entry.
 """
 
 from __future__ import annotations
@@ -51,7 +58,16 @@ from sync.model import Appointment, Side
 from tests.app.linking_support import LinkingStack
 from tests.sync import convergence_model
 from tests.sync.convergence_model import Fate, O, S, expected, settled
-from tests.sync.engine_world import ALEX, ZONE, EngineWorld, LostExchange, SimulatedCrash, graph_form, syncro_form
+from tests.sync.engine_world import (
+    ALEX,
+    SECOND_CUSTOMER_ID,
+    ZONE,
+    EngineWorld,
+    LostExchange,
+    SimulatedCrash,
+    graph_form,
+    syncro_form,
+)
 
 pytest_plugins = ["tests.app.linking_support"]
 
@@ -132,6 +148,18 @@ class Thing(convergence_model.Thing):
     ticket: bool = False  # made in Syncro for a ticket: Outlook shows its customer and ticket
     ticket_id: int = demo.FIRST_TICKET_ID  # which ticket, when ``ticket`` (the dispatcher relinks it)
     seen_ticket: int = demo.FIRST_TICKET_ID  # the ticket the last sync saw (what a re-create carries)
+    customer: int | None = None  # the Syncro appointment's customer (a ticketed one's from the start)
+    seen_customer: int | None = None  # the customer the last sync saw
+    key: str = ""  # its mapping row's key, once synced (a move or re-create changes ids, not the key)
+
+    def __post_init__(self) -> None:
+        if self.ticket and self.customer is None:
+            self.customer = self.seen_customer = demo.CUSTOMER_ID
+
+    @property
+    def has_context(self) -> bool:
+        """Its ``[S]`` copy shows a header (customer, ticket) above the notes."""
+        return self.ticket or self.customer is not None
 
     def copy_side(self) -> Side:
         """The side holding the tagged copy."""
@@ -159,7 +187,8 @@ class EngineConvergence(RuleBasedStateMachine):
         self.dirty = False  # the user did something since the last sync
         self.failed = False
         self.linked = False
-        self.released = 0  # rows of the tech's own events whose jobs went to another tech
+        self.released = 0  # rows of the tech's own events whose jobs went to another tech, or left behind
+        self.calendars_left = list(world.other_calendars)  # new calendars the tech may switch to
 
     @initialize(
         two_way=st.booleans(),
@@ -220,7 +249,7 @@ class EngineConvergence(RuleBasedStateMachine):
                 fields["summary"] = tag + content.summary
             self.world.syncro_update(item_id, fields)
         else:
-            header = self.world.outlook_header(item_id) if thing.ticket and "description" in units else ""
+            header = self.world.outlook_header(item_id) if thing.has_context and "description" in units else ""
             fields = graph_form(content, iter(units), header=header)
             if tagged and "summary" in units:
                 fields["subject"] = tag + content.summary
@@ -315,9 +344,36 @@ class EngineConvergence(RuleBasedStateMachine):
         thing = data.draw(st.sampled_from(ticketed))
         other = demo.FIRST_TICKET_ID + (1 if thing.ticket_id == demo.FIRST_TICKET_ID else 0)
         self.world.syncro_update(thing.ids[S], {"ticket_id": other})  # type: ignore[arg-type]
-        thing.ticket_id = other
+        thing.ticket_id, thing.touched[S] = other, self._tick()  # Syncro's updated_at moved: "latest"
         self.dirty = True
         _note("a ticket relinked")
+
+    @precondition(lambda self: self.things)
+    @rule(data=st.data(), customer=st.sampled_from([demo.CUSTOMER_ID, SECOND_CUSTOMER_ID]))
+    @step
+    def dispatcher_changes_the_customer(self, data: st.DataObject, customer: int) -> None:
+        """The dispatcher sets another customer on an appointment (a ticketed one or not, ours or
+        the tech's ``[O]`` job): not content, but kept through every sync, and the ``[S]`` copy's
+        header shows the customer it has now (issue 17)."""
+        live = self._live(S)
+        if not live:
+            return
+        thing = data.draw(st.sampled_from(live))
+        self.world.syncro_update(thing.ids[S], {"customer_id": customer})  # type: ignore[arg-type]
+        thing.customer, thing.touched[S] = customer, self._tick()
+        self.dirty = True
+        _note("a customer changed")
+
+    @precondition(lambda self: self.linked and self.calendars_left)
+    @rule()
+    @step
+    def tech_switches_calendar(self) -> None:
+        """The tech saves another (new) calendar on the settings page: what is in the old one stays
+        there. Our ``[S]`` copies move to the new one; his own events stay behind, no longer
+        synced, and their Syncro copies stay (issue 17). Checked from the next sync on."""
+        self.world.switch_calendar(self.calendars_left.pop(0))
+        self.dirty = True
+        _note("the tech switched calendar")
 
     @precondition(lambda self: self.things)
     @rule(data=st.data(), edit_first=st.booleans(), deleting=sides, change=changes)
@@ -375,14 +431,42 @@ class EngineConvergence(RuleBasedStateMachine):
             o = thing.now[O]
             if not (thing.given_away and thing.origin is O and thing.only_on is None and thing.base is not None):
                 continue
-            if o is None or o == thing.base or not self.two_way:
-                continue
+            if o is None or o == thing.base or not self.two_way or thing.ids[O] in self._elsewhere():
+                continue  # (left in an old calendar, it is no longer synced anyway: `_left_behind`)
             mine = Thing(origin=O, only_on=O)
             mine.ids[O], mine.now[O], mine.touched[O] = thing.ids[O], o, thing.touched[O]
             self.things[index] = mine
             self.conflicted = True
             self.released += 1
             _note("his own event stays his, its job given away")
+
+    def _elsewhere(self) -> set[str]:
+        """The ids of ALEX's events in a calendar other than the synced one."""
+        synced = self.world.calendar()[1]
+        return {str(e["id"]) for e in self.world.every_event() if e.get("calendarName") != synced}
+
+    def _left_behind(self) -> None:
+        """Before a sync: the tech's own events left in an old calendar are no longer synced, nor
+        seen (the world observes the synced calendar). A synced one leaves its Syncro copy behind
+        as an appointment of Syncro's alone; one never synced, or from before the link, leaves
+        nothing to check. Our ``[S]`` copies move: they stay the things they were."""
+        elsewhere = self._elsewhere()
+        if not elsewhere:
+            return
+        things: list[Thing] = []
+        for thing in self.things:
+            if thing.origin is not O or thing.ids[O] not in elsewhere:
+                things.append(thing)
+                continue
+            if thing.only_on is None and thing.base is not None:
+                self.released += 1
+                if thing.now[S] is not None:
+                    copy = Thing(origin=S, only_on=S, customer=thing.customer, seen_customer=thing.seen_customer)
+                    copy.ids[S], copy.now[S], copy.touched[S] = thing.ids[S], thing.now[S], thing.touched[S]
+                    copy.ticket, copy.ticket_id, copy.seen_ticket = thing.ticket, thing.ticket_id, thing.seen_ticket
+                    things.append(copy)
+                _note("his own event left behind")
+        self.things = things
 
     @precondition(lambda self: self.linked)
     @rule(data=st.data())
@@ -401,7 +485,10 @@ class EngineConvergence(RuleBasedStateMachine):
         kept = entry.content.get("syncro") or {}
         content = Appointment.from_json(entry.content)
         only_on = O if side is O and not self.two_way else None
-        thing = Thing(origin=side, only_on=only_on, ticket="ticket_id" in kept)
+        customer = kept.get("customer_id")
+        thing = Thing(
+            origin=side, only_on=only_on, ticket="ticket_id" in kept, customer=customer, seen_customer=customer
+        )
         thing.ticket_id = thing.seen_ticket = int(kept.get("ticket_id") or demo.FIRST_TICKET_ID)
         thing.ids[side], thing.now[side], thing.touched[side] = restored["id"], content, self._tick()
         self.things.append(thing)
@@ -489,6 +576,7 @@ class EngineConvergence(RuleBasedStateMachine):
     def _sync_until_quiet(self, armed: list[tuple[str, ...]]) -> None:
         self.conflicted = False  # set when the user's edits collide (convergence_model.expected)
         self._his_own_given_away()
+        self._left_behind()
         fates = [self._expected(thing) for thing in self.things]
         bin_before = {entry.entry_id for entry in self.world.recycle_bin()}
 
@@ -579,9 +667,12 @@ class EngineConvergence(RuleBasedStateMachine):
                 continue
             record = records[str(row.syncro_id)]
             thing = next((t for t in self.things if t.ids[S] == str(row.syncro_id) or t.ids[O] == row.graph_id), None)
+            # its customer and ticket now, or (re-created after the dispatcher deleted it) those last synced
+            if thing is not None and thing.customer is not None:
+                customers = (thing.customer, thing.seen_customer)
+                assert record.get("customer_id") in customers, f"{row.syncro_id} lost its customer: {record}"
+                thing.customer = thing.seen_customer = record.get("customer_id")
             if thing is not None and thing.ticket:
-                # its ticket now, or (re-created after the dispatcher deleted it) the one last synced
-                assert record.get("customer_id") == demo.CUSTOMER_ID, f"{row.syncro_id} lost its customer: {record}"
                 assert record.get("ticket_id") in (thing.ticket_id, thing.seen_ticket), f"lost its ticket: {record}"
                 thing.ticket_id = thing.seen_ticket = int(record["ticket_id"])
             if row.origin.value == S.value:
@@ -590,7 +681,7 @@ class EngineConvergence(RuleBasedStateMachine):
                 shown = shown_context(events[str(row.graph_id)])
                 assert shown == context_lines(content, context, zone=ZONE), f"stale header on {row.graph_id}: {shown}"
         for thing, (content, _) in zip(self.things, fates, strict=True):
-            if thing.ticket and content is not None and thing.only_on is None:
+            if thing.has_context and content is not None and thing.only_on is None:
                 _note("a ticketed appointment kept")
 
     def _expected(self, t: Thing) -> tuple[Appointment | None, dict[Side, Appointment]]:
@@ -600,12 +691,20 @@ class EngineConvergence(RuleBasedStateMachine):
 
     def _learn(self, fates: list[Fate]) -> None:
         pairs: dict[tuple[Side, str | None], tuple[str, str]] = {}
+        keys: dict[str, tuple[str, str]] = {}
         for row in self.world.rows():
             if row.state is MappingState.RELEASED:
                 continue
-            ids = (str(row.syncro_id), row.graph_id)
-            pairs[S, ids[0]] = pairs[O, row.graph_id] = ids
+            ids = (str(row.syncro_id), str(row.graph_id))
+            pairs[S, ids[0]] = pairs[O, ids[1]] = keys[row.key] = ids
+        for thing in self.things:  # a copy moved to another calendar, re-created in Syncro: new ids, same row
+            if thing.key in keys:
+                for side in Side:
+                    pairs.setdefault((side, thing.ids[side]), keys[thing.key])
         self.things = settled(self.things, fates, pairs)
+        by_ids = {ids: key for key, ids in keys.items()}
+        for thing in self.things:
+            thing.key = by_ids.get((str(thing.ids[S]), str(thing.ids[O])), "") if thing.only_on is None else ""
 
 
 SEEN: Counter[str] = Counter()  # how often each case was met, printed after the run
