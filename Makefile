@@ -35,7 +35,7 @@ check: deps lint
 	$(PY) -m pytest -m "not stack"
 
 # What CI runs smaller: the full-stack convergence machine (tests/sync/test_engine_convergence.py)
-# at CONVERGENCE_SOAK examples, where `make test` runs 50. CONVERGENCE_SEED=random explores new ones.
+# at CONVERGENCE_SOAK examples, where `make test` runs 100. CONVERGENCE_SEED=random explores new ones.
 nightly: deps
 	CONVERGENCE_EXAMPLES=$(CONVERGENCE_SOAK) $(PY) -m pytest -s tests/sync/test_engine_convergence.py
 

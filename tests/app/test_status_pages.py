@@ -305,7 +305,7 @@ def test_a_syncs_notice_reaches_the_techs_page_live_status_and_the_admins_card(
     links = account.links
     links.update_link(links.get_link(blake_id).with_changes(two_way=True))  # his delete goes to Syncro
     try:
-        start = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) + timedelta(days=4)
+        start = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) + timedelta(days=1)
         body = {
             "summary": "Shared rack install",
             "start_at": start.isoformat(),

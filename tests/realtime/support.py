@@ -186,7 +186,7 @@ def _settings() -> Any:
     return get_settings()
 
 
-def appointment(tech: int, summary: str, *, days: int = 2, hour: int = 9) -> dict[str, Any]:
+def appointment(tech: int, summary: str, *, days: int = 1, hour: int = 9) -> dict[str, Any]:
     start = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(days=days, hours=hour)
     return {
         "summary": summary,

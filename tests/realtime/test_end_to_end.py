@@ -86,7 +86,9 @@ class EndToEnd:
         assert answer.status_code < 400, answer.text
         return answer
 
-    def syncro_create(self, summary: str, *, days: int = 2, hour: int = 15) -> int:
+    def syncro_create(self, summary: str, *, days: int = 1, hour: int = 15) -> int:
+        # Tomorrow (UTC): within the next 48 hours in any zone, which every poll run lists
+        # (docs/poller.md); a later appointment's change arrives within the pass, 15 minutes.
         start = _day(days) + timedelta(hours=hour)
         body = {
             "summary": summary,

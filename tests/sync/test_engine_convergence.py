@@ -71,7 +71,7 @@ from tests.sync.engine_world import (
 
 pytest_plugins = ["tests.app.linking_support"]
 
-EXAMPLES = int(os.environ.get("CONVERGENCE_EXAMPLES", "50"))  # `make nightly`: 200
+EXAMPLES = int(os.environ.get("CONVERGENCE_EXAMPLES", "100"))  # `make nightly`: 200
 STEPS = 12
 QUIET_WITHIN = 6  # syncs after the faulty one before a sync must find nothing to do
 
