@@ -15,7 +15,7 @@ the model's too: no sync may clear or change it, whatever it re-creates or resto
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import TypeVar
 
@@ -117,3 +117,22 @@ def settled(things: list[T], fates: list[Fate], pairs: Mapping[tuple[Side, str |
         thing.touched = {S: -1, O: -1}
         thing.base = content
     return kept
+
+
+def keep_edited_own_given_away(things: list[T], *, two_way: bool, elsewhere: Callable[[T], bool]) -> int:
+    """The user model, before a sync: the tech's own event whose job was given to another tech,
+    edited by him since, stays his and is no longer synced (a conflict on the assignment says
+    so). ``elsewhere``: whether the event sits in a calendar other than the synced one (left
+    there, it is no longer synced anyway). Replaces each such thing in ``things``; how many."""
+    released = 0
+    for index, thing in enumerate(things):
+        o = thing.now[O]
+        if not (thing.given_away and thing.origin is O and thing.only_on is None and thing.base is not None):
+            continue
+        if o is None or o == thing.base or not two_way or elsewhere(thing):
+            continue
+        mine = type(thing)(origin=O, only_on=O)  # a machine's own kind of Thing, with its defaults
+        mine.ids[O], mine.now[O], mine.touched[O] = thing.ids[O], o, thing.touched[O]
+        things[index] = mine
+        released += 1
+    return released

@@ -38,7 +38,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, precondition,
 
 from sync.model import Appointment, Side
 from sync.planner import Policy
-from tests.sync.convergence_model import Fate, O, S, Thing, expected, settled
+from tests.sync.convergence_model import Fate, O, S, Thing, expected, keep_edited_own_given_away, settled
 from tests.sync.fakes import World
 
 DAY = datetime(2026, 12, 2, tzinfo=UTC)
@@ -240,19 +240,11 @@ class Convergence(RuleBasedStateMachine):
         return stored is not None and stored.extras.get("calendar") != self.world.outlook.calendar
 
     def _his_own_given_away(self) -> None:
-        """Before a sync: the tech's own event whose job was given to another tech, edited by him
-        since, stays his and is no longer synced (a conflict on the assignment says so)."""
-        for index, thing in enumerate(self.things):
-            o = thing.now[O]
-            if not (thing.given_away and thing.origin is O and thing.only_on is None and thing.base is not None):
-                continue
-            if o is None or o == thing.base or not self.two_way or self._elsewhere(thing):
-                continue  # (left in an old calendar, it is no longer synced anyway: `_left_behind`)
-            mine = Thing(origin=O, only_on=O)
-            mine.ids[O], mine.now[O], mine.touched[O] = thing.ids[O], o, thing.touched[O]
-            self.things[index] = mine
-            self.conflicted = True
-            self.released += 1
+        """Before a sync: the user model's rule (`keep_edited_own_given_away`); an event left in
+        an old calendar is no longer synced anyway (`_left_behind`)."""
+        released = keep_edited_own_given_away(self.things, two_way=self.two_way, elsewhere=self._elsewhere)
+        self.conflicted = self.conflicted or released > 0
+        self.released += released
 
     def _left_behind(self) -> None:
         """Before a sync: the tech's own events left in an old calendar are no longer synced. A

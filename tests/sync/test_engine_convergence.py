@@ -57,7 +57,7 @@ from sync.mapping import OUTLOOK_TAG, SYNCRO_TAG, SyncroContext, appointment_fro
 from sync.model import Appointment, Side
 from tests.app.linking_support import LinkingStack
 from tests.sync import convergence_model
-from tests.sync.convergence_model import Fate, O, S, expected, settled
+from tests.sync.convergence_model import Fate, O, S, expected, keep_edited_own_given_away, settled
 from tests.sync.engine_world import (
     ALEX,
     SECOND_CUSTOMER_ID,
@@ -425,19 +425,19 @@ class EngineConvergence(RuleBasedStateMachine):
         _note("a job given to another tech")
 
     def _his_own_given_away(self) -> None:
-        """Before a sync: the tech's own event whose job was given away, edited by him since,
-        stays his and is no longer synced (a conflict on the assignment says so)."""
-        for index, thing in enumerate(self.things):
-            o = thing.now[O]
-            if not (thing.given_away and thing.origin is O and thing.only_on is None and thing.base is not None):
-                continue
-            if o is None or o == thing.base or not self.two_way or thing.ids[O] in self._elsewhere():
-                continue  # (left in an old calendar, it is no longer synced anyway: `_left_behind`)
-            mine = Thing(origin=O, only_on=O)
-            mine.ids[O], mine.now[O], mine.touched[O] = thing.ids[O], o, thing.touched[O]
-            self.things[index] = mine
-            self.conflicted = True
-            self.released += 1
+        """Before a sync: the user model's rule (`keep_edited_own_given_away`); an event left in
+        an old calendar is no longer synced anyway (`_left_behind`)."""
+        away: set[str] | None = None  # read from the world only when a candidate needs it
+
+        def elsewhere(thing: Thing) -> bool:
+            nonlocal away
+            away = self._elsewhere() if away is None else away
+            return thing.ids[O] in away
+
+        released = keep_edited_own_given_away(self.things, two_way=self.two_way, elsewhere=elsewhere)
+        self.conflicted = self.conflicted or released > 0
+        self.released += released
+        for _ in range(released):
             _note("his own event stays his, its job given away")
 
     def _elsewhere(self) -> set[str]:
