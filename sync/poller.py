@@ -76,6 +76,15 @@ class OwnershipMode(StrEnum):
     TOKENS = "tokens"  # the fields are withheld: each tech's own listing with their API token
 
 
+def _not_polled(lead: str, techs: tuple[int, ...], aside: str, until: str) -> str:
+    """The sentence naming techs whose appointments are not polled, and what makes them polled."""
+    names = ", ".join(str(tech) for tech in techs)
+    return (
+        f" {lead} Syncro user(s) {names}{aside}: their appointments are not polled {until} or an admin sets it "
+        "on their card in the admin overview (Syncro: their user menu > Profile/Password > API Tokens)."
+    )
+
+
 @dataclass(frozen=True)
 class OwnershipUnknown:
     """Syncro's responses do not say whom an appointment belongs to; shown in health and on the
@@ -92,18 +101,15 @@ class OwnershipUnknown:
             "Syncro API token."
         )
         if self.techs_without_token:
-            names = ", ".join(str(tech) for tech in self.techs_without_token)
-            text += (
-                f" No API token is set for Syncro user(s) {names}: their appointments are not polled "
-                "until they add one (the second step of linking, or their settings page) or an admin sets it on their "
-                "card in the admin overview (Syncro: their user menu > Profile/Password > API Tokens)."
-            )
+            until = "until they add one (the second step of linking, or their settings page)"
+            text += _not_polled("No API token is set for", self.techs_without_token, "", until)
         if self.techs_token_refused:
-            names = ", ".join(str(tech) for tech in self.techs_token_refused)
-            text += (
-                f" Syncro refused the API token of Syncro user(s) {names} (revoked or deleted in Syncro): their "
-                "appointments are not polled until they set a new one on their settings page or an admin sets it "
-                "on their card in the admin overview (Syncro: their user menu > Profile/Password > API Tokens)."
+            aside = " (revoked or deleted in Syncro)"
+            text += _not_polled(
+                "Syncro refused the API token of",
+                self.techs_token_refused,
+                aside,
+                "until they set a new one on their settings page",
             )
         return text
 
