@@ -28,9 +28,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from local.azurite import start_azurite
-from local.inprocess import Product, start_product
-from local.tls import make_tls_files
+from local.inprocess import Product
 from storage.job_status import JobStatusStore
 from storage.sync_queue import SyncJob
 from tests.realtime.support import (
@@ -38,8 +36,8 @@ from tests.realtime.support import (
     HostProcess,
     appointment,
     job_lines,
-    private_queue,
     seed_fleet,
+    start_fleet_product,
     start_host_process,
 )
 
@@ -106,18 +104,7 @@ def main() -> None:
     parser.add_argument("--graph-latency", type=float, default=0.5)
     args = parser.parse_args()
     with ExitStack() as stack, tempfile.TemporaryDirectory() as tmp:
-        azurite = start_azurite()
-        stack.callback(azurite.stop)
-        product = start_product(stack, tls=make_tls_files(Path(tmp)), storage=azurite.connection_string)
-        product.sim("syncro").update_settings(
-            {"withhold_user_fields": False, "notification_urls": [], "rate_limit_per_minute": 100_000}
-        )
-        product.browser().patch(
-            f"{product.sim_url('graph')}/_sim/settings",
-            json={"request_latency_seconds": args.graph_latency},
-            timeout=30,
-        ).raise_for_status()
-        private_queue(product)
+        product = start_fleet_product(stack, Path(tmp), graph_latency=args.graph_latency)
         began = time.perf_counter()
         fleet = seed_fleet(product, args.techs)
         print(f"{args.techs} techs linked in {time.perf_counter() - began:.1f} s; Graph latency {args.graph_latency} s")

@@ -55,11 +55,9 @@ from urllib.parse import urlsplit
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 
-from local.azurite import start_azurite
-from local.inprocess import Product, start_product
-from local.tls import make_tls_files
+from local.inprocess import Product
 from storage.sync_queue import SyncJob
-from tests.realtime.support import HostProcess, appointment, private_queue, seed_fleet, start_host_process
+from tests.realtime.support import HostProcess, appointment, seed_fleet, start_fleet_product, start_host_process
 
 FIRST_TECH = 900_000_000_000
 
@@ -329,18 +327,7 @@ def main() -> None:
         return asyncio.run(_client_loop(args.client))
     n = args.concurrency
     with ExitStack() as stack, tempfile.TemporaryDirectory() as tmp:
-        azurite = start_azurite()
-        stack.callback(azurite.stop)
-        product = start_product(stack, tls=make_tls_files(Path(tmp)), storage=azurite.connection_string)
-        product.sim("syncro").update_settings(
-            {"withhold_user_fields": False, "notification_urls": [], "rate_limit_per_minute": 100_000}
-        )
-        product.browser().patch(
-            f"{product.sim_url('graph')}/_sim/settings",
-            json={"request_latency_seconds": args.graph_latency},
-            timeout=30,
-        ).raise_for_status()
-        private_queue(product)
+        product = start_fleet_product(stack, Path(tmp), graph_latency=args.graph_latency)
         # As many subscription rows as a tenant with the backlog's techs has (the webhook keeps a
         # copy of them all); "distinct techs" needs one per POST.
         rows = 10 + args.techs + (n * (args.rounds + 1) if "distinct techs" in args.mix else 0)

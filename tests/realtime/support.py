@@ -12,7 +12,7 @@ import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -40,6 +40,27 @@ def private_queue(product: Product) -> str:
     product.env["SYNC_QUEUE_NAME"] = name
     install_settings({"SYNC_QUEUE_NAME": name})
     return name
+
+
+def start_fleet_product(stack: ExitStack, tmp: Path, *, graph_latency: float) -> Product:
+    """For the benches of many techs: Azurite and the product (stopped with ``stack``), Syncro
+    showing owners with no webhooks and no rate limit, Graph answering after ``graph_latency``
+    seconds, and a queue of the product's own."""
+    from local.azurite import start_azurite
+    from local.inprocess import start_product
+    from local.tls import make_tls_files
+
+    azurite = start_azurite()
+    stack.callback(azurite.stop)
+    product = start_product(stack, tls=make_tls_files(tmp), storage=azurite.connection_string)
+    product.sim("syncro").update_settings(
+        {"withhold_user_fields": False, "notification_urls": [], "rate_limit_per_minute": 100_000}
+    )
+    product.browser().patch(
+        f"{product.sim_url('graph')}/_sim/settings", json={"request_latency_seconds": graph_latency}, timeout=30
+    ).raise_for_status()
+    private_queue(product)
+    return product
 
 
 def fast_host_config(**overrides: Any) -> HostConfig:
