@@ -127,11 +127,9 @@ class MirrorStore:
         def newest(current: Entity | None) -> tuple[Entity | None, MirrorEntry]:
             if current is None:
                 return _to_entity(entry), entry
-            held = _from_entity(current, "")
-            if _is_newer(held.updated_at, entry.updated_at):
-                return None, held
-            if held.updated_at == entry.updated_at and held.content_hash == entry.content_hash:
-                return None, held
+            held_at, held_hash = str(current.get("updated_at") or ""), current.get("content_hash")
+            if _is_newer(held_at, entry.updated_at) or (held_at, held_hash) == (entry.updated_at, entry.content_hash):
+                return None, _from_entity(current, "")  # the row's appointment is read only when it is kept
             return _to_entity(entry), entry
 
         kept, etag = self._table.update(str(entry.syncro_user_id), str(entry.appointment_id), newest)
