@@ -87,11 +87,9 @@ from local.formwalk import follow, submit  # noqa: E402
 from local.inprocess import Product, start_product  # noqa: E402
 from local.sims.identity import msal_session  # noqa: E402
 from local.tls import make_tls_files  # noqa: E402
-from sync.html_text import html_to_text  # noqa: E402
-from sync.mapping import CONTEXT_SEPARATOR  # noqa: E402
 from sync.model import Appointment  # noqa: E402
 from tests.realtime.support import HostProcess, private_queue, start_host_process  # noqa: E402
-from tests.sync.engine_world import graph_form, syncro_form  # noqa: E402
+from tests.sync.engine_world import event_header, graph_form, syncro_form  # noqa: E402
 
 ZONE = ZoneInfo(demo.TIME_ZONE)
 CALENDAR = "Calendar"
@@ -297,15 +295,7 @@ class Soak:
     def header(self, tech: Tech, event_id: str) -> str:
         """The block a Syncro-born event shows above its notes, which the tech leaves alone."""
         event = next((e for e in self.product.sim("graph").stored_events(tech.oid) if e["id"] == event_id), None)
-        body = (event or {}).get("body") or {}
-        text = str(body.get("content") or "")
-        if str(body.get("contentType") or "html").lower() == "html":
-            text = html_to_text(text)
-        lines = text.split("\n")
-        stripped = [line.strip() for line in lines]
-        if CONTEXT_SEPARATOR not in stripped:
-            return ""
-        return "\n".join(lines[: stripped.index(CONTEXT_SEPARATOR) + 1]) + "\n"
+        return event_header(event or {})
 
     def delete(self, thing: Thing, side: str, item: Item) -> None:
         if side == SYNCRO:
@@ -343,21 +333,24 @@ class Soak:
 
     # -- revocations and their repair ----------------------------------------------------------
 
-    def revoke_grant(self) -> bool:
+    def _unrevoked_tech(self) -> Tech | None:
+        """A tech with neither their grant nor their Syncro token revoked, or None."""
         free = [t for t in self.techs if not t.grant_revoked_at and not t.syncro_token_revoked_at]
-        if not free:
+        return self.rng.choice(free) if free else None
+
+    def revoke_grant(self) -> bool:
+        tech = self._unrevoked_tech()
+        if tech is None:
             return False
-        tech = self.rng.choice(free)
         self.sim("identity", "POST", f"/_sim/users/{tech.upn}/revoke")
         tech.grant_revoked_at = time.monotonic()
         say(f"revoked {tech.upn}'s Microsoft grant")
         return True
 
     def revoke_syncro_token(self) -> bool:
-        free = [t for t in self.techs if not t.grant_revoked_at and not t.syncro_token_revoked_at]
-        if not free:
+        tech = self._unrevoked_tech()
+        if tech is None:
             return False
-        tech = self.rng.choice(free)
         self.sim("syncro", "DELETE", f"/_sim/tokens/{tech.syncro_token}")
         tech.syncro_token_revoked_at = time.monotonic()
         say(f"revoked tech {tech.syncro_user_id}'s Syncro token")

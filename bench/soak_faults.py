@@ -155,11 +155,15 @@ class Faults:
         self.sim("graph", "POST", f"/_sim/mailboxes/{self.rng.choice(self.mailboxes())}/delta/invalidate")
         return True
 
-    def remove_subscription(self) -> bool:
+    def _some_subscription(self) -> str | None:
+        """The id of one of the Graph simulator's subscriptions, at random; None when it has none."""
         subscriptions = self.sim("graph", "GET", "/_sim/subscriptions").json()["subscriptions"]
-        if not subscriptions:
+        return self.rng.choice(subscriptions)["id"] if subscriptions else None
+
+    def remove_subscription(self) -> bool:
+        sid = self._some_subscription()
+        if sid is None:
             return False
-        sid = self.rng.choice(subscriptions)["id"]
         if self.rng.random() < 0.5:  # gone without a word
             self.sim("graph", "DELETE", f"/_sim/subscriptions/{sid}")
         else:  # gone with a lifecycle notification
@@ -177,10 +181,9 @@ class Faults:
         return True
 
     def reauthorization(self) -> bool:
-        subscriptions = self.sim("graph", "GET", "/_sim/subscriptions").json()["subscriptions"]
-        if not subscriptions:
+        sid = self._some_subscription()
+        if sid is None:
             return False
-        sid = self.rng.choice(subscriptions)["id"]
         self.sim("graph", "POST", f"/_sim/subscriptions/{sid}/lifecycle", json={"event": "reauthorizationRequired"})
         return True
 

@@ -512,16 +512,7 @@ class EngineWorld:
     def outlook_header(self, item_id: str) -> str:
         """The block above the notes of a Syncro-born event (customer, ticket, link), which a
         tech leaves alone when editing the notes; "" when there is none."""
-        event = self.graph_call("GET", f"/me/events/{item_id}").json()
-        body = event.get("body") or {}
-        text = str(body.get("content") or "")
-        if str(body.get("contentType") or "html").lower() == "html":
-            text = html_to_text(text)
-        lines = text.split("\n")
-        stripped = [line.strip() for line in lines]
-        if CONTEXT_SEPARATOR not in stripped:
-            return ""
-        return "\n".join(lines[: stripped.index(CONTEXT_SEPARATOR) + 1]) + "\n"
+        return event_header(self.graph_call("GET", f"/me/events/{item_id}").json())
 
 
 # -- what a user types -----------------------------------------------------------------------------
@@ -565,3 +556,17 @@ def graph_form(content: Appointment, units: Iterator[str] | None = None, *, head
     }
     wanted = list(units) if units is not None else list(every)
     return {k: v for unit in wanted for k, v in every[unit].items()}
+
+
+def event_header(event: dict[str, Any]) -> str:
+    """The block above the notes of a Syncro-born event as Graph holds it (customer, ticket, link,
+    then `CONTEXT_SEPARATOR`), verbatim; "" when there is none."""
+    body = event.get("body") or {}
+    text = str(body.get("content") or "")
+    if str(body.get("contentType") or "html").lower() == "html":
+        text = html_to_text(text)
+    lines = text.split("\n")
+    stripped = [line.strip() for line in lines]
+    if CONTEXT_SEPARATOR not in stripped:
+        return ""
+    return "\n".join(lines[: stripped.index(CONTEXT_SEPARATOR) + 1]) + "\n"
