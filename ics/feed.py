@@ -18,7 +18,6 @@ import logging
 import re
 import secrets
 import threading
-import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -29,6 +28,7 @@ from zoneinfo import ZoneInfo
 from ics.fragments import FragmentCache, assemble
 from ics.http import FeedResponse, entity_tag, feed_response, last_modified
 from ics.render import FeedWindow, feed_window, parse_time
+from sync.account_zone import ACCOUNT_ZONES
 
 if TYPE_CHECKING:
     from storage.account import StorageAccount
@@ -39,8 +39,6 @@ log = logging.getLogger(__name__)
 # secrets.token_urlsafe(32): 256 random bits in 43 url-safe base64 characters.
 TOKEN_SHAPE = re.compile(r"[A-Za-z0-9_-]{43}")
 CALENDAR_NAME = "Syncro appointments"
-ZONE_TTL_SECONDS = 3600.0
-ZONE_RETRY_SECONDS = 300.0
 FEED_CACHE_LIMIT = 256  # whole feeds kept per instance (one per subscribed tech is plenty)
 # Rows given their event bytes per request at most: the first request after a deployment (or a
 # FRAGMENT_FORMAT bump) stays bounded; later requests store the rest (docs/ics.md "Cost").
@@ -64,40 +62,18 @@ def lookup_key(token: str) -> str:
 
 # --- the account's zone: one Syncro call per process and hour, never per request -------------
 
-
-class _ZoneCache:
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._zone: ZoneInfo | None = None
-        self._good_until = 0.0
-
-    def get(self, fetch: Callable[[], str]) -> ZoneInfo:
-        with self._lock:
-            if self._zone is not None and time.monotonic() < self._good_until:
-                return self._zone
-            try:
-                self._zone = ZoneInfo(fetch())
-                self._good_until = time.monotonic() + ZONE_TTL_SECONDS
-            except Exception as error:  # Syncro down, or an odd zone name: the feed still answers
-                log.warning("ICS feed: the Syncro account's time zone could not be read (%s)", type(error).__name__)
-                # Keep the last zone (or UTC: all-day days may be a day off until Syncro answers)
-                # and ask again in a few minutes, not on every request.
-                self._zone = self._zone or ZoneInfo("UTC")
-                self._good_until = time.monotonic() + ZONE_RETRY_SECONDS
-            return self._zone
-
-    def clear(self) -> None:
-        with self._lock:
-            self._zone, self._good_until = None, 0.0
-
-
-_zone_cache = _ZoneCache()
+FEED_ZONE_KEY = "feed"  # the feed's entry in the process's account-zone cache
 
 
 def account_zone(zone_name: Callable[[], str]) -> ZoneInfo:
-    """The Syncro account's zone, asking ``zone_name`` (Syncro) at most once an hour (UTC until it
-    could be read once)."""
-    return _zone_cache.get(zone_name)
+    """The Syncro account's zone, asking ``zone_name`` (Syncro) at most once an hour
+    (`sync.account_zone`); UTC until it could be read once: the feed still answers, all-day days
+    maybe a day off until Syncro does."""
+    try:
+        return ACCOUNT_ZONES.get(FEED_ZONE_KEY, zone_name)
+    except Exception as error:  # Syncro down, or an odd zone name
+        log.warning("ICS feed: the Syncro account's time zone could not be read (%s)", type(error).__name__)
+        return ZoneInfo("UTC")
 
 
 # --- the render caches -------------------------------------------------------------------
@@ -312,5 +288,5 @@ def serve_feed(
 
 def reset_caches() -> None:
     """Forget the zone and every rendered feed (tests that change settings call this)."""
-    _zone_cache.clear()
+    ACCOUNT_ZONES.clear()
     _cache.clear()

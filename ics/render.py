@@ -85,30 +85,15 @@ class BadAppointment(ValueError):
 def parse_time(value: Any, zone: ZoneInfo) -> datetime:
     """A Syncro time (``2026-03-10T09:00:00.000-07:00``, ``...Z``; without an offset: the account
     zone, as Syncro reads it) as aware UTC. Raises BadAppointment."""
-    if not isinstance(value, str):
+    if not isinstance(value, str) or not value.strip():
         raise BadAppointment(f"time {value!r} is missing")
-    try:
-        parsed = datetime.fromisoformat(value)  # what Syncro writes parses at once (3.11 reads "Z")
-    except ValueError:
-        parsed = _parse_loose(value)
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=zone)
+    parsed = parse_time(value, naive=zone)
+    if parsed is None:
+        raise BadAppointment(f"time {value!r} is not ISO 8601")
     try:
         return parsed.astimezone(UTC)
     except OverflowError:
         raise BadAppointment(f"time {value!r} is out of range") from None
-
-
-def _parse_loose(value: str) -> datetime:
-    text = value.strip()
-    if not text:
-        raise BadAppointment(f"time {value!r} is missing")
-    if text[-1] in "Zz":
-        text = text[:-1] + "+00:00"
-    try:
-        return datetime.fromisoformat(text)
-    except ValueError:
-        raise BadAppointment(f"time {value!r} is not ISO 8601") from None
 
 
 # What RFC 5545 forbids in TEXT (controls other than tab and line breaks), and lone surrogates

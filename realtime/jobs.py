@@ -51,6 +51,7 @@ from storage.account import utc_now
 from storage.job_status import JobOutcome, JobStatusStore
 from storage.sync_queue import FanOut, SyncJob, parse_message
 from sync.budget import Caller, spending_as
+from sync.times import parse_time
 
 if TYPE_CHECKING:
     from sync.engine import SyncDeps, SyncReport
@@ -233,11 +234,10 @@ def _started(deps: SyncDeps, statuses: JobStatusStore, job: SyncJob) -> None:
     if job.reason == GRAPH_NOTIFICATION:
         # Recorded here rather than in the webhook, which must answer Graph at once: the job's
         # request time is the (first, when several were coalesced) notification's.
-        try:
-            at = datetime.fromisoformat(job.requested_at)
-        except ValueError:
+        at = parse_time(job.requested_at, naive=UTC)
+        if at is None:
             return
-        statuses.record_notification(job.syncro_user_id, at=at if at.tzinfo else at.replace(tzinfo=UTC))
+        statuses.record_notification(job.syncro_user_id, at=at)
 
 
 # Jobs Outlook asked for (or that stand in for one): a deleted occurrence shows only as a change of

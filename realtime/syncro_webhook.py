@@ -247,16 +247,11 @@ def _owners(appointment: Mapping[str, Any]) -> frozenset[int] | None:
 
 def _in_window(appointment: Mapping[str, Any], now: datetime) -> bool:
     from settings import get_settings
+    from sync.times import parse_time
 
-    text = appointment.get("start_at")
-    if not isinstance(text, str):
-        return True  # an unreadable start is the sync's to judge
-    try:
-        start = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        return True
-    if start.tzinfo is None:
-        return True
+    start = parse_time(appointment.get("start_at"))
+    if start is None:
+        return True  # an unreadable start (or one without an offset) is the sync's to judge
     settings = get_settings()
     return now - timedelta(days=settings.window_past_days) <= start < now + timedelta(days=settings.window_future_days)
 

@@ -55,7 +55,7 @@ from sync.mapping import (
     syncro_fields,
     syncro_kept,
 )
-from sync.model import Appointment, Item, Side
+from sync.model import Appointment, Item, ItemFlags, Side
 from sync.planner import find_adoptable
 from sync.poller import content_hash as syncro_record_hash
 
@@ -558,7 +558,9 @@ class Executor:
             created = parse_time(record.get("created_at"))
             extras: dict[str, object] = {"created_at": created} if created else {}
             extras["tagged"] = carries_outlook_tag(record)
-            items.append(Item(Side.SYNCRO, record_id, str(record.get("updated_at") or ""), content, extras))
+            items.append(
+                Item(Side.SYNCRO, record_id, str(record.get("updated_at") or ""), content, ItemFlags(**extras))
+            )
         found_item = find_adoptable(pair, side, items)
         if found_item is not None:
             self._mirror_syncro(records[found_item.id])

@@ -66,13 +66,30 @@ class Appointment:
 
 
 @dataclass(frozen=True)
+class ItemFlags:
+    """The side-specific facts about one item that the planner's policies read (`sync.planner`);
+    `sync.inputs.build_inputs` sets them from the raw item, the link and the options."""
+
+    modified_at: datetime | None = None  # the side's last-modified time: the ``latest`` conflict policy
+    created_at: datetime | None = None  # an adoption candidate made after the intent was written
+    tagged: bool = False  # a Syncro appointment whose summary carries ``[O] ``: one of ours
+    preexisting: bool = False  # existed before the link (and outside the import window)
+    elsewhere: bool = False  # an Outlook event in another of the mailbox's calendars
+    pair_key: str | None = None  # an Outlook event we wrote: its pair (``orphan:<txn>`` when gone)
+    withdrawn: bool = False  # a cancelled or declined meeting
+    no_import: str = ""  # why the item starts no pair (e.g. recurring sync is off)
+    outlook_only: bool = False  # a meeting another organised, or a private event: stays in Outlook
+    meeting_of: tuple[str, int] | None = None  # an invitation to a linked tech's meeting: (job id, organiser)
+
+
+@dataclass(frozen=True)
 class Item:
     """What one side holds for one appointment: its id, its version marker (Syncro
-    ``updated_at``, Graph ``changeKey``) and its content. ``extras`` carry side-specific facts
-    the planner's policies need (e.g. ``organizer_is_tech``, ``cancelled``, ``private``)."""
+    ``updated_at``, Graph ``changeKey``) and its content; ``flags`` are what the planner's
+    policies read beyond content."""
 
     side: Side
     id: str
     version: str
     content: Appointment
-    extras: dict[str, object] = field(default_factory=dict, compare=False)
+    flags: ItemFlags = field(default_factory=ItemFlags, compare=False)

@@ -46,7 +46,7 @@ class Policy:
     """How one technician's link syncs.
 
     ``conflict``: who wins a field changed on both sides: ``latest`` (the side modified last, by
-    ``Item.extras["modified_at"]``; Syncro on a tie), or always ``syncro`` / ``outlook``.
+    ``Item.flags.modified_at``; Syncro on a tie), or always ``syncro`` / ``outlook``.
     Deletion guard: when at least ``guard_count`` mapped items, and more than ``guard_fraction``
     of them, vanish from one side in one listing, or all of them do (an empty page where data
     was), nothing is deleted or re-created for them: a `Verify` is planned instead.
@@ -108,24 +108,24 @@ def _adoptable(pair: Pair, side: Side, candidates: Iterable[Item], *, loose: boo
     """The item an interrupted create on ``side`` for ``pair`` left behind, if any.
 
     Outlook items we create carry the pair key (a Graph extended property). Syncro cannot carry
-    one, so a Syncro item created (``extras["created_at"]``) after the intent was written is
+    one, so a Syncro item created (``flags.created_at``) after the intent was written is
     recognised by its content: exactly ``base`` first, and in a ``loose`` second pass (the
     round trip through Syncro may have reshaped a field) by summary, start and end, as the
     design's recovery rule says; for an Outlook-born pair only an item whose summary carries the
-    ``[O] `` tag (``extras["tagged"]``). The user's own twins and pre-existing items are not ours.
+    ``[O] `` tag (``flags.tagged``). The user's own twins and pre-existing items are not ours.
     """
     for item in sorted(candidates, key=lambda item: item.id):
-        if item.extras.get("preexisting") or item.extras.get("elsewhere"):
+        if item.flags.preexisting or item.flags.elsewhere:
             continue  # not ours, or a copy left in a calendar no longer synced (a move's old one)
-        if "pair_key" in item.extras:
-            if item.extras["pair_key"] == pair.key:
+        if item.flags.pair_key is not None:
+            if item.flags.pair_key == pair.key:
                 return item
             continue
         if side is not Side.SYNCRO or pair.base is None:
             continue
-        if pair.origin is Side.OUTLOOK and not item.extras.get("tagged"):
+        if pair.origin is Side.OUTLOOK and not item.flags.tagged:
             continue  # our creates of Outlook-born items carry "[O] ": an untagged twin is the dispatcher's
-        created = item.extras.get("created_at")
+        created = item.flags.created_at
         if pair.intent_at is not None and created is not None and created < pair.intent_at:  # type: ignore[operator]
             continue
         if item.content == pair.base or (
@@ -175,7 +175,7 @@ def plan(
     ``verified_gone``: ``(side, id)`` a `Verify` confirmed deleted. Returns the actions in
     order; an empty list means both sides agree and every pair is recorded.
 
-    ``Item.extras`` read here: ``modified_at`` (the ``latest`` policy), ``preexisting`` (existed
+    ``Item.flags`` read here: ``modified_at`` (the ``latest`` policy), ``preexisting`` (existed
     before the link), ``pair_key`` (our Graph extended property), ``created_at`` and ``tagged``
     (adoption: a Syncro summary that starts with ``[O] ``),
     ``no_import`` (a reason this item never starts a pair, e.g. recurring sync is off),
@@ -200,7 +200,7 @@ def plan(
         snapshot.guarded[side] = _guarded(side, mapped, snapshot.items[side], policy, verified_gone)
     _adopt(snapshot, ordered)
     for item in snapshot.items[Side.OUTLOOK].values():  # an invitation's job is the organiser's, not new here
-        meeting = item.extras.get("meeting_of")
+        meeting = item.flags.meeting_of
         if isinstance(meeting, tuple) and meeting[0] and (Side.OUTLOOK, item.id) not in snapshot.claimed:
             snapshot.claimed.add((Side.SYNCRO, str(meeting[0])))
 
@@ -242,7 +242,7 @@ def _decide_pair(snap: _Snapshot, pair: Pair) -> list[Action]:
     if pair.key.startswith(MEETING_PREFIX):  # passive: the organiser's pair syncs the job
         if s is None:
             return [Forget(pair.key)]  # the job is gone (the meeting was cancelled): the invitation is not ours
-        if o is None or o.extras.get("withdrawn"):
+        if o is None or o.flags.withdrawn:
             return [Leave(pair.key, s.id)]  # he deleted or declined his invitation: off the job
         return []
     if pair.released:  # the tech's event left the synced calendar, or its job went to another tech
@@ -250,14 +250,14 @@ def _decide_pair(snap: _Snapshot, pair: Pair) -> list[Action]:
             # the row alone keeps his event from import as a new job: forgotten on a listing
             # that came back short, the event would be copied to Syncro a second time
             return [Verify(Side.OUTLOOK, (str(pair.outlook_id),))]
-        if o is None or o.extras.get("elsewhere"):
+        if o is None or o.flags.elsewhere:
             return [Forget(pair.key)] if s is None else []  # its Syncro copy stays as it is
         if s is None:
             return []  # his own event, its job someone else's now: claimed, so never imported again
         return [Record(replace(pair, released=False))]  # both in scope again: synced again
-    if o is not None and o.extras.get("elsewhere"):
+    if o is not None and o.flags.elsewhere:
         return _left_calendar(policy, pair, s, o)
-    if o is not None and o.extras.get("withdrawn"):
+    if o is not None and o.flags.withdrawn:
         if pair.origin is Side.OUTLOOK:
             return [Forget(pair.key)] if s is None else [DeleteOn(Side.SYNCRO, s.id, s.version, pair.key, s.content)]
         o = None  # a cancelled copy of a Syncro-born event: as good as deleted
@@ -265,7 +265,7 @@ def _decide_pair(snap: _Snapshot, pair: Pair) -> list[Action]:
         return [Forget(pair.key)]
     if not policy.two_way:
         return [] if pair.origin is Side.OUTLOOK else _decide_one_way(pair, s, o)
-    if o is not None and o.extras.get("outlook_only") and pair.origin is Side.OUTLOOK:
+    if o is not None and o.flags.outlook_only and pair.origin is Side.OUTLOOK:
         return _decide_from_outlook(pair, s, o)
     if s is None:
         assert o is not None
@@ -293,7 +293,7 @@ def _decide_intent(snap: _Snapshot, pair: Pair) -> list[Action]:
     if snap.unknown(pair, other(missing)):
         return []
     source = snap.item(pair, other(missing))
-    if source is None or source.extras.get("withdrawn"):
+    if source is None or source.flags.withdrawn:
         return [Forget(pair.key)]  # the item to copy is gone and nothing was created
     if not snap.policy.two_way and pair.origin is Side.OUTLOOK:
         return []
@@ -391,28 +391,28 @@ def _winner(policy: Policy, s: Item, o: Item) -> Side:
         return Side.SYNCRO
     if policy.conflict == "outlook":
         return Side.OUTLOOK
-    s_at, o_at = s.extras.get("modified_at"), o.extras.get("modified_at")
+    s_at, o_at = s.flags.modified_at, o.flags.modified_at
     if s_at is not None and o_at is not None and o_at > s_at:  # type: ignore[operator]
         return Side.OUTLOOK
     return Side.SYNCRO  # ties and unknown times: Syncro is the system of record
 
 
 def _decide_new(policy: Policy, item: Item) -> list[Action]:
-    if item.extras.get("preexisting") and not policy.import_existing:
+    if item.flags.preexisting and not policy.import_existing:
         return []  # existed before the link: imported only on request
-    if item.extras.get("elsewhere"):
-        if item.side is Side.OUTLOOK and "pair_key" in item.extras:
+    if item.flags.elsewhere:
+        if item.side is Side.OUTLOOK and item.flags.pair_key is not None:
             # our copy left in a calendar no longer synced (its move was interrupted): remove it
-            return [Discard(Side.OUTLOOK, item.id, item.version, str(item.extras["pair_key"]))]
+            return [Discard(Side.OUTLOOK, item.id, item.version, item.flags.pair_key)]
         return []  # the tech's own event in another calendar: not synced
-    if item.extras.get("no_import") or item.extras.get("withdrawn"):
+    if item.flags.no_import or item.flags.withdrawn:
         return []  # left out by a setting, or a cancelled or declined meeting
-    meeting = item.extras.get("meeting_of")
+    meeting = item.flags.meeting_of
     if isinstance(meeting, tuple) and policy.two_way:
         # a meeting another linked tech organised: join his job, or wait until his sync made it
         syncro_id, organiser = meeting
         return [Join(item.id, item.version, str(syncro_id), int(organiser))] if syncro_id else []
-    if "pair_key" in item.extras:
+    if item.flags.pair_key is not None:
         return []  # ours (our extended property), left by a pair that no longer wants it: never import it back
     if item.side is Side.OUTLOOK and not policy.two_way:
         return []
@@ -430,7 +430,7 @@ def _unguarded(pair: Pair, side: Side, outlook: Mapping[str, Item]) -> bool:
     if side is Side.OUTLOOK:
         return True
     event = outlook.get(pair.outlook_id or "")
-    return event is not None and not event.extras.get("elsewhere")
+    return event is not None and not event.flags.elsewhere
 
 
 def _guarded(

@@ -41,6 +41,7 @@ from storage.mirror import MirrorEntry
 from storage.sync_queue import SyncJob
 from sync.errors import SyncroError, SyncroForbidden, SyncroNotFound, SyncroThrottled, SyncroUnauthorized
 from sync.syncro import MAX_PAGES
+from sync.times import parse_time
 
 if TYPE_CHECKING:
     from storage.cursors import CursorStore
@@ -237,14 +238,8 @@ def owners_of(appointment: Mapping[str, Any]) -> frozenset[int] | None:
 
 def start_day(appointment: Mapping[str, Any], zone: tzinfo) -> date | None:
     """The day the appointment starts in ``zone`` (Syncro's date filter reads starts so), or None."""
-    text = appointment.get("start_at")
-    if not isinstance(text, str):
-        return None
-    try:
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return (moment if moment.tzinfo else moment.replace(tzinfo=zone)).astimezone(zone).date()
+    moment = parse_time(appointment.get("start_at"), naive=zone)
+    return None if moment is None else moment.astimezone(zone).date()
 
 
 def _in_window(appointment: Mapping[str, Any], window: Window, zone: tzinfo) -> bool:

@@ -40,6 +40,7 @@ from storage.subscriptions import (
 )
 from sync.errors import GraphInvalidRequest, GraphNotFound, GraphUnexpectedResponse, ServiceError
 from sync.graph import GraphClient
+from sync.times import parse_time
 
 if TYPE_CHECKING:
     from storage.account import StorageAccount
@@ -435,14 +436,10 @@ def _subscription(body: dict[str, Any]) -> GraphSubscription:
 
 def _parse_instant(text: str) -> datetime:
     """Graph's ``2024-01-01T10:00:00.1234567Z`` (7 fractional digits) or any ISO 8601 instant."""
-    text = text.strip().replace("Z", "+00:00")
-    head, dot, rest = text.partition(".")
-    if dot:
-        digits = "".join(ch for ch in rest if ch.isdigit())
-        zone = rest[len(digits) :]
-        text = f"{head}.{digits[:6]}{zone}"
-    moment = datetime.fromisoformat(text)
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    moment = parse_time(text, naive=UTC)
+    if moment is None:
+        raise ValueError(f"{text[:40]!r} is not an ISO 8601 time")
+    return moment
 
 
 def _instant(moment: datetime) -> str:

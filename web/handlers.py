@@ -719,7 +719,7 @@ def _admin_restore(admin: Session, tech: int, form: Mapping[str, str]) -> _Outco
     from services import sync_deps
     from storage.errors import NotFound
     from storage.recycle_bin import is_entry_id
-    from sync.engine import restore_entry
+    from sync.recycle import restore_entry
 
     bin_page = f"{ADMIN_BIN_PATH}?syncro_user_id={tech}"
     entry = form.get("entry", "")

@@ -93,8 +93,8 @@ def restore(raw_id: str, entry_id: str) -> func.HttpResponse:
     from services import sync_deps
     from storage.errors import NotFound
     from storage.recycle_bin import is_entry_id
-    from sync.engine import restore_entry
     from sync.errors import ServiceError
+    from sync.recycle import restore_entry
 
     tech = syncro_user_id_from(raw_id)
     if tech is None:

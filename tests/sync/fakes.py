@@ -33,7 +33,7 @@ from sync.actions import (
     Verify,
     other,
 )
-from sync.model import Appointment, Item, Side
+from sync.model import Appointment, Item, ItemFlags, Side
 from sync.planner import Policy, plan
 
 Fault = Literal["before", "halfway"]
@@ -176,7 +176,7 @@ class FakeSide:
             extras["elsewhere"] = True
         if s.made_for is not None and (s.syncro_tag or s.made_for in pair_keys):
             extras["pair_key"] = s.made_for
-        return Item(self.side, item_id, s.version, s.content, extras)
+        return Item(self.side, item_id, s.version, s.content, ItemFlags(**extras))
 
     def _expect(self, item_id: str, version: str) -> Stored:
         stored = self.items.get(item_id)

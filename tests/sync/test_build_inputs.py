@@ -12,8 +12,8 @@ from zoneinfo import ZoneInfo
 from settings import SyncOptions
 from storage.links import Link, LinkStatus
 from sync.actions import DeleteOn, Pair
-from sync.engine import BUSY, build_inputs
 from sync.executor import Snapshot
+from sync.inputs import BUSY, build_inputs
 from sync.model import Appointment, Side
 from sync.planner import Policy, plan
 
@@ -83,7 +83,7 @@ def test_a_declined_meeting_that_stays_in_the_calendar_removes_its_syncro_copy()
     snapshot = Snapshot(syncro={"5560138601": record}, outlook={"e1": declined})
     inputs = build_inputs(snapshot, [pair], tech=TECH, link=_link(), zone=ZONE, options=SyncOptions(), now=NOW)
     (outlook,) = inputs.outlook
-    assert outlook.extras.get("withdrawn") is True
+    assert outlook.flags.withdrawn is True
     actions = plan(inputs.pairs, inputs.syncro, inputs.outlook, policy=Policy(two_way=True))
     assert actions == [
         DeleteOn(Side.SYNCRO, "5560138601", record["updated_at"], "outlook:e1", inputs.syncro[0].content)
@@ -102,7 +102,7 @@ def test_a_declined_or_cancelled_meeting_nobody_synced_is_not_an_item() -> None:
 
 def test_a_meeting_someone_else_organised_flows_from_outlook_only() -> None:
     inputs = _items({"e1": _event("e1", "Review", isOrganizer=False), "e2": _event("e2", "Mine", isOrganizer=True)})
-    flags = {item.id: item.extras.get("outlook_only", False) for item in inputs.outlook}
+    flags = {item.id: item.flags.outlook_only for item in inputs.outlook}
     assert flags == {"e1": True, "e2": False}
 
 
@@ -110,9 +110,9 @@ def test_a_private_event_reads_as_busy_unless_the_tech_shares_private_details() 
     private = {"e1": _event("e1", "Therapy", sensitivity="private")}
     (masked,) = _items(private).outlook
     assert (masked.content.summary, masked.content.description, masked.content.location) == (BUSY, "", "")
-    assert masked.extras["outlook_only"] is True
+    assert masked.flags.outlook_only is True
     (shared,) = _items(private, link=_link(share_private=True)).outlook
-    assert shared.content.summary == "Therapy" and "outlook_only" not in shared.extras
+    assert shared.content.summary == "Therapy" and not shared.flags.outlook_only
 
 
 def test_a_syncro_born_event_the_tech_marks_private_is_never_masked() -> None:
@@ -121,16 +121,16 @@ def test_a_syncro_born_event_the_tech_marks_private_is_never_masked() -> None:
     )
     pair = Pair("syncro:1", Side.SYNCRO, "1", "e1", "v1", "ck-e1", content)
     (item,) = _items({"e1": _event("e1", "[S] Swap", sensitivity="private")}, pairs=[pair]).outlook
-    assert item.content.summary == "Swap" and "outlook_only" not in item.extras
+    assert item.content.summary == "Swap" and not item.flags.outlook_only
 
 
 def test_occurrences_start_no_pair_when_recurring_sync_is_off_but_synced_ones_keep_syncing() -> None:
     occurrence = _event("o1", "Stand-up", type="occurrence", seriesMasterId="m")
     (item,) = _items({"o1": occurrence}, recurring=False).outlook
-    assert item.extras["no_import"]
+    assert item.flags.no_import
     assert plan([], [], [item], policy=Policy(two_way=True)) == []
     (default,) = _items({"o1": occurrence}).outlook
-    assert "no_import" not in default.extras
+    assert not default.flags.no_import
 
 
 def test_events_from_before_the_link_are_imported_only_inside_the_import_window() -> None:
@@ -140,11 +140,10 @@ def test_events_from_before_the_link_are_imported_only_inside_the_import_window(
         "later": _event("later", "Later", day=9, created=before),
         "new": _event("new", "New", day=20),
     }
-    off = {item.id: bool(item.extras.get("preexisting")) for item in _items(events).outlook}
+    off = {item.id: item.flags.preexisting for item in _items(events).outlook}
     assert off == {"soon": True, "later": True, "new": False}
     on = {
-        item.id: bool(item.extras.get("preexisting"))
-        for item in _items(events, import_existing=True, import_existing_days=2).outlook
+        item.id: item.flags.preexisting for item in _items(events, import_existing=True, import_existing_days=2).outlook
     }
     assert on == {"soon": False, "later": True, "new": False}
 
@@ -164,7 +163,7 @@ def test_an_unreadable_event_is_skipped_with_its_reason_and_a_short_title_to_fin
 def test_only_a_parent_that_is_another_calendar_of_the_mailbox_counts_as_elsewhere() -> None:
     from types import SimpleNamespace
 
-    from sync.engine import other_calendars
+    from sync.inputs import other_calendars
 
     asked: list[str] = []
 

@@ -474,7 +474,7 @@ class EngineConvergence(RuleBasedStateMachine):
     def admin_restores_from_the_bin(self, data: st.DataObject) -> None:
         """The admin restores something the sync deleted: it comes back once, on the side it was
         born, whole (a Syncro one with its customer and ticket), and syncs like a new item."""
-        from sync.engine import restore_entry
+        from sync.recycle import restore_entry
 
         entries = self.world.recycle_bin()
         if not entries:

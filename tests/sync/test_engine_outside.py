@@ -157,7 +157,7 @@ def test_edit_beats_delete_recreates_the_job_with_its_customer_ticket_and_locati
 
 def test_a_restore_brings_the_whole_appointment_back_once(world: World) -> None:
     from services import sync_deps
-    from sync.engine import restore_entry
+    from sync.recycle import restore_entry
 
     appointment = _dispatch(world, "Rack audit", days=10, hour=11, location="Rack room")
     world.sync()
@@ -188,7 +188,7 @@ def test_restoring_the_techs_own_event_brings_back_its_job_with_the_ticket_the_d
     recycle bin with its customer and ticket). A restore re-creates his event, and the job the
     next sync makes of it must carry that customer and ticket again, not come back bare."""
     from services import sync_deps
-    from sync.engine import restore_entry
+    from sync.recycle import restore_entry
     from tests.sync.test_engine_scenarios import _at
 
     body = {

@@ -292,7 +292,7 @@ def test_a_deletion_in_outlook_deletes_in_syncro_through_the_recycle_bin(world: 
     assert world.syncro_record(copy["id"]) is None
     entries = world.stack.storage().recycle_bin.list_entries(TECH)
     (entry,) = [e for e in entries if e.original_id == str(copy["id"])]
-    from sync.engine import restore_entry
+    from sync.recycle import restore_entry
 
     assert restore_entry(TECH, entry.entry_id, deps=sync_deps())["side"] == "outlook"
     world.sync()

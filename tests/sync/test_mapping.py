@@ -16,20 +16,18 @@ from sync.html_text import html_to_text, text_to_html
 from sync.mapping import (
     CONTEXT_SEPARATOR,
     SUMMARY_LIMIT,
-    WINDOWS_ZONES,
     SyncroContext,
     UnmappableItem,
     appointment_from_graph,
     appointment_from_syncro,
     graph_fields,
-    graph_zone_name,
     normalise,
-    resolve_graph_zone,
     strip_tags,
     syncro_fields,
     tag_intact,
 )
 from sync.model import Appointment, Side
+from sync.zones import WINDOWS_ZONES, graph_zone_name, resolve_graph_zone
 
 LA = ZoneInfo("America/Los_Angeles")
 BERLIN = ZoneInfo("Europe/Berlin")

@@ -9,7 +9,7 @@ import pytest
 
 from sync.actions import Conflict, CreateOn, DeleteOn, Forget, Pair, Record, UpdateOn, Verify
 from sync.merge import merge
-from sync.model import Appointment, Item, Side
+from sync.model import Appointment, Item, ItemFlags, Side
 from sync.planner import (
     DuplicateItemError,
     DuplicatePairError,
@@ -30,7 +30,7 @@ ONE_WAY = Policy(two_way=False)
 
 
 def item(side: Side, item_id: str, version: str, content: Appointment = BASE, **extras: object) -> Item:
-    return Item(side, item_id, version, content, dict(extras))
+    return Item(side, item_id, version, content, ItemFlags(**extras))
 
 
 def synced(origin: Side = S, base: Appointment = BASE) -> Pair:
