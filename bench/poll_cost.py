@@ -39,7 +39,8 @@ from local.tls import make_tls_files
 from settings import StorageSettings
 from storage import StorageAccount
 from sync.budget import RequestBudget
-from sync.poller import NEAR_DAYS, SLICE_DAYS, poll_once, runs_per_pass
+from sync.poll_windows import NEAR_DAYS, SLICE_DAYS, runs_per_pass
+from sync.poller import poll_once
 from sync.syncro import SyncroClient
 
 VERBOSE = False

@@ -35,6 +35,7 @@ from zoneinfo import ZoneInfo
 from icalendar import Calendar, Event, vDDDTypes, vDuration, vInt, vText
 
 from sync.model import Appointment
+from sync.times import parse_time as read_time
 
 PRODID = "-//Syncro Outlook Sync//ICS feed//EN"
 # Clients that honour it refresh this often; fresher data is there (docs/ics.md "Refresh").
@@ -87,7 +88,7 @@ def parse_time(value: Any, zone: ZoneInfo) -> datetime:
     zone, as Syncro reads it) as aware UTC. Raises BadAppointment."""
     if not isinstance(value, str) or not value.strip():
         raise BadAppointment(f"time {value!r} is missing")
-    parsed = parse_time(value, naive=zone)
+    parsed = read_time(value, naive=zone)
     if parsed is None:
         raise BadAppointment(f"time {value!r} is not ISO 8601")
     try:

@@ -51,10 +51,10 @@ def _full_report(version: str, open_storage: Callable[[], StorageAccount]) -> He
 
 def _syncro_ownership(account: StorageAccount) -> dict[str, Any]:
     """Whether Syncro's responses say whom an appointment belongs to (the poller finds out on its
-    first poll), and in words what that means when they do not (`sync.poller.OwnershipUnknown`)."""
+    first poll), and in words what that means when they do not (`sync.ownership.OwnershipUnknown`)."""
     from storage.links import LinkStatus
     from storage.syncro_tokens import SyncroTokenStore
-    from sync.poller import OwnershipMode, OwnershipUnknown, read_ownership
+    from sync.ownership import OwnershipMode, OwnershipUnknown, read_ownership
 
     mode = read_ownership(account.cursors)
     answer: dict[str, Any] = {"ownership": mode.value}

@@ -7,7 +7,7 @@ Syncro signs nothing, so the payload is only a hint:
 - the body is Syncro's ``{"text": "...", "attributes": {<the appointment>}}``: its ``id`` is all we
   take from it (413, 415 and 400 as for Graph's webhooks);
 - the appointment is read again from Syncro's API; its ``user_id``/``user_ids`` name the techs. When
-  Syncro's responses leave those out (see `sync.poller.OwnershipMode`), each linked tech's own
+  Syncro's responses leave those out (see `sync.ownership.OwnershipMode`), each linked tech's own
   listing of that day (their Syncro API token, ``mine=true``) says whose it is. The payload never
   names the owner: anyone holding the URL could otherwise copy any appointment into another
   tech's mirror and feed;
@@ -199,7 +199,7 @@ def _owners_by_listing(
     import services
     from storage.links import LinkStatus
     from sync.errors import SyncroBudgetExhausted, SyncroError
-    from sync.poller import start_day
+    from sync.poll_diff import start_day
 
     day = start_day(appointment, services.sync_deps().account_zone())
     if day is None:
@@ -237,7 +237,7 @@ def _request_sync(account: StorageAccount, tech: int, now: datetime | None) -> b
 def _owners(appointment: Mapping[str, Any]) -> frozenset[int] | None:
     """The techs Syncro's own answer names, or None when it withholds the owner fields. Only what
     Syncro answered counts: the payload is unsigned, so its ``user_id`` is never read."""
-    from sync.poller import owners_of
+    from sync.ownership import owners_of
 
     try:
         return owners_of(appointment)
@@ -260,7 +260,7 @@ def _mirror(account: StorageAccount, tech: int, appointment: Mapping[str, Any], 
     """Record the appointment as the poller would (`MirrorStore.put_entry` keeps a newer or the
     same version already there)."""
     from storage.mirror import MirrorEntry
-    from sync.poller import content_hash
+    from sync.poll_diff import content_hash
 
     updated_at = str(appointment.get("updated_at") or "")
     digest = content_hash(appointment)

@@ -4,8 +4,9 @@ against the mirror (what the last poll saw), then queue one sync job per technic
 Syncro has no updated-since filter and announces only creations, so updates and deletions are
 found by listing day windows and comparing. Three phases, as the sync core does them:
 
-- pure planning: `plan_windows` (the near window every round, one slice of the rest of the sync
-  window per round, a cursor remembering where) and `diff` (new, changed, vanished);
+- pure planning: `sync.poll_windows.plan_windows` (the near window every round, one slice of the
+  rest of the sync window per round, a cursor remembering where) and `sync.poll_diff.diff` (new,
+  changed, vanished);
 - the shell, `poll_once`: list pages while the `RequestBudget` allows, write the mirror, confirm
   each vanished appointment with ``GET /appointments/{id}`` (a 404) before forgetting it, and
   enqueue jobs.
@@ -14,34 +15,28 @@ A round is the near window plus one far slice. Each run continues the unfinished
 last stopped (window and page, kept in the ``syncropoll/round`` cursor) before planning the next,
 so every run makes progress and a full pass takes at most `runs_per_pass` complete rounds.
 
-Ownership: an appointment is a technician's when ``user_id``/``user_ids`` name them. Syncro's
-documented responses never show those fields. The first page that holds appointments tells: with
-the fields, one account-wide listing serves every tech; without them (`OwnershipMode.TOKENS`), each
-tech's own listing (``mine=true``, with that tech's API token) is read instead, in the same budget,
-and the report carries `OwnershipUnknown` so health and the admin overview can say so. The
-decision is kept in the ``syncropoll/ownership`` cursor; delete that row to probe again.
+Where the parts live: the windows and the round's progress in `sync.poll_windows`, the diff in
+`sync.poll_diff`, whose an appointment is (and how the poller found out) in `sync.ownership`, the
+cursor rows in `sync.poll_cursors`; this module is the shell that runs a poll over them.
 """
 
 from __future__ import annotations
 
 import functools
-import hashlib
-import json
-import math
 from collections.abc import Callable, Collection, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, tzinfo
-from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from storage.cursors import SYNCRO_POLL, Cursor
-from storage.errors import ConcurrencyConflict, NotFound
 from storage.mirror import MirrorEntry
 from storage.sync_queue import SyncJob
 from sync.errors import SyncroError, SyncroForbidden, SyncroNotFound, SyncroThrottled, SyncroUnauthorized
+from sync.ownership import OWNERSHIP_KEY, OwnershipMode, OwnershipUnknown, owners_of, read_ownership
+from sync.poll_cursors import read_cursor, save_cursor
+from sync.poll_diff import content_hash, diff, in_window, start_day, suspicious_listing
+from sync.poll_windows import NEAR_DAYS, SLICE_DAYS, RoundState, Unit, Window, far_segments, plan_windows, round_units
 from sync.syncro import MAX_PAGES
-from sync.times import parse_time
 
 if TYPE_CHECKING:
     from storage.cursors import CursorStore
@@ -50,81 +45,11 @@ if TYPE_CHECKING:
     from sync.budget import RequestBudget
     from sync.syncro import AppointmentPage, SyncroClient
 
-Window = tuple[date, date]  # days in the account's zone; date_to exclusive, as Syncro's filter
 JOB_REASON = "syncro-poll"
 ROUND_KEY = "round"
-OWNERSHIP_KEY = "ownership"
 # Ids listed so far in a window whose pages span runs; past this many the cursor row would grow
 # beyond what a table property holds, and that window skips vanish detection this round.
 MAX_CARRIED_IDS = 1500
-USER_FIELDS = ("user_id", "user_ids")
-# Every run lists the near window, today to two days ahead: an edit to what a tech does in the next
-# 48 hours reaches Outlook within a run or two. The rest of the sync window comes a slice a run, so
-# a whole pass takes 12 runs (118 far days / 10) and any other edit arrives within 15 minutes. A
-# run's cost is the near pages plus a twelfth of the rest: it grows with the account, but a
-# 5,000-appointment account stays within the poller's 60 a minute (docs/poller.md, bench/poll_cost.py).
-# (It was yesterday to 14 days ahead every run: 200 pages a run for 5,000 appointments in those
-# days, more than three times the budget, so a round took four minutes and every edit waited.)
-NEAR_DAYS = (0, 2)
-SLICE_DAYS = 10
-
-VOLATILE_FIELDS = ("updated_at",)  # Syncro's version marker: compared on its own, not hashed
-
-
-class OwnershipMode(StrEnum):
-    UNKNOWN = "unknown"  # no appointment listed yet, so nobody knows whether Syncro shows owners
-    FIELDS = "fields"  # responses carry user_id/user_ids: one account-wide listing serves all techs
-    TOKENS = "tokens"  # the fields are withheld: each tech's own listing with their API token
-
-
-def _not_polled(lead: str, techs: tuple[int, ...], aside: str, until: str) -> str:
-    """The sentence naming techs whose appointments are not polled, and what makes them polled."""
-    names = ", ".join(str(tech) for tech in techs)
-    return (
-        f" {lead} Syncro user(s) {names}{aside}: their appointments are not polled {until} or an admin sets it "
-        "on their card in the admin overview (Syncro: their user menu > Profile/Password > API Tokens)."
-    )
-
-
-@dataclass(frozen=True)
-class OwnershipUnknown:
-    """Syncro's responses do not say whom an appointment belongs to; shown in health and on the
-    admin overview as `explanation`."""
-
-    techs_without_token: tuple[int, ...] = ()
-    techs_token_refused: tuple[int, ...] = ()  # Syncro refused their token this run (revoked, deleted)
-
-    @property
-    def explanation(self) -> str:
-        text = (
-            "Syncro's API does not say which technician an appointment belongs to (its responses leave out "
-            "user_id and user_ids), so each technician's appointments are read with that technician's own "
-            "Syncro API token."
-        )
-        if self.techs_without_token:
-            until = "until they add one (the second step of linking, or their settings page)"
-            text += _not_polled("No API token is set for", self.techs_without_token, "", until)
-        if self.techs_token_refused:
-            aside = " (revoked or deleted in Syncro)"
-            text += _not_polled(
-                "Syncro refused the API token of",
-                self.techs_token_refused,
-                aside,
-                "until they set a new one on their settings page",
-            )
-        return text
-
-
-@dataclass(frozen=True)
-class Changes:
-    """What one tech's listing says against the mirror."""
-
-    new: tuple[dict[str, Any], ...] = ()
-    changed: tuple[dict[str, Any], ...] = ()
-    vanished: tuple[MirrorEntry, ...] = ()  # not yet believed: the shell confirms each with a GET
-
-    def __bool__(self) -> bool:
-        return bool(self.new or self.changed or self.vanished)
 
 
 @dataclass(frozen=True)
@@ -142,232 +67,7 @@ class PollReport:
     windows: tuple[Window, ...]  # the round's windows
 
 
-# -- pure: windows ------------------------------------------------------------------------------
-
-
-def _far_segments(
-    today: date, *, past_days: int, future_days: int, near: tuple[int, int]
-) -> tuple[Window | None, list[Window]]:
-    start, end = today - timedelta(days=past_days), today + timedelta(days=future_days + 1)
-    near_from, near_to = max(start, today - timedelta(days=near[0])), min(end, today + timedelta(days=near[1] + 1))
-    if near_from >= near_to:
-        return None, [(start, end)] if start < end else []
-    segments = [(start, near_from), (near_to, end)]
-    return (near_from, near_to), [(low, high) for low, high in segments if low < high]
-
-
-def _check(past_days: int, future_days: int, near: tuple[int, int], slice_days: int) -> None:
-    if min(past_days, future_days, *near) < 0 or slice_days < 1:
-        raise ValueError("window days must not be negative and slices hold at least one day")
-
-
-def plan_windows(
-    now: date,
-    cursor: int | None,
-    *,
-    past_days: int = 60,
-    future_days: int = 60,
-    near: tuple[int, int] = NEAR_DAYS,
-    slice_days: int = SLICE_DAYS,
-) -> tuple[list[Window], int]:
-    """The windows of one round and the cursor of the next.
-
-    ``now`` is today in the account's zone (a datetime is read as its date). The sync window is
-    ``past_days`` back to ``future_days`` ahead, both days included; the near window ``near[0]``
-    days back to ``near[1]`` ahead comes every round, and the rest (the far days, counted from the
-    oldest) comes ``slice_days`` at a time from position ``cursor`` (None or out of range: 0). A
-    slice crossing the near window comes as two windows. The cursor counts far days, so it keeps
-    its meaning as days pass.
-    """
-    _check(past_days, future_days, near, slice_days)
-    today = now.date() if isinstance(now, datetime) else now
-    near_window, far = _far_segments(today, past_days=past_days, future_days=future_days, near=near)
-    windows = [near_window] if near_window else []
-    total = sum((high - low).days for low, high in far)
-    if total == 0:
-        return windows, 0
-    position = cursor if cursor is not None and 0 <= cursor < total else 0
-    take = min(slice_days, total - position)  # the last slice may be short: a pass never wraps mid-slice
-    skip = position
-    for low, high in far:
-        length = (high - low).days
-        if skip >= length:
-            skip -= length
-            continue
-        count = min(take, length - skip)
-        windows.append((low + timedelta(days=skip), low + timedelta(days=skip + count)))
-        take -= count
-        skip = 0
-        if take == 0:
-            break
-    following = position + min(slice_days, total - position)
-    return windows, following if following < total else 0
-
-
-def runs_per_pass(
-    *, past_days: int = 60, future_days: int = 60, near: tuple[int, int] = NEAR_DAYS, slice_days: int = SLICE_DAYS
-) -> int:
-    """Rounds that cover the whole sync window, starting from cursor 0."""
-    _check(past_days, future_days, near, slice_days)
-    _, far = _far_segments(date(2000, 1, 1), past_days=past_days, future_days=future_days, near=near)
-    return max(1, math.ceil(sum((high - low).days for low, high in far) / slice_days))
-
-
-# -- pure: diff ---------------------------------------------------------------------------------
-
-
-def content_hash(appointment: Mapping[str, Any]) -> str:
-    """A stable digest of what Syncro shows of an appointment, its version marker left out."""
-    content = {key: value for key, value in appointment.items() if key not in VOLATILE_FIELDS}
-    return hashlib.sha256(json.dumps(content, sort_keys=True, default=str).encode()).hexdigest()[:32]
-
-
-def owners_of(appointment: Mapping[str, Any]) -> frozenset[int] | None:
-    """The Syncro user ids an appointment is assigned to, or None when Syncro left both fields out."""
-    if not any(name in appointment for name in USER_FIELDS):
-        return None
-    owners: set[int] = set()
-    single = appointment.get("user_id")
-    if single is not None and not isinstance(single, bool):
-        owners.add(int(single))
-    for value in appointment.get("user_ids") or ():
-        if value is not None and not isinstance(value, bool):
-            owners.add(int(value))
-    return frozenset(owners)
-
-
-def start_day(appointment: Mapping[str, Any], zone: tzinfo) -> date | None:
-    """The day the appointment starts in ``zone`` (Syncro's date filter reads starts so), or None."""
-    moment = parse_time(appointment.get("start_at"), naive=zone)
-    return None if moment is None else moment.astimezone(zone).date()
-
-
-def _in_window(appointment: Mapping[str, Any], window: Window, zone: tzinfo) -> bool:
-    day = start_day(appointment, zone)
-    return day is None or window[0] <= day < window[1]  # an unreadable start is checked, not trusted
-
-
-def diff(
-    mirror_entries: Iterable[MirrorEntry],
-    listed: Iterable[Mapping[str, Any]],
-    window: Window | None,
-    *,
-    seen: Collection[int] = frozenset(),
-    zone: tzinfo = UTC,
-) -> Changes:
-    """One tech's listing against their mirror entries.
-
-    New: listed, not in the mirror. Changed: ``updated_at`` or the content hash moved (either one:
-    Syncro touches ``updated_at`` on every save, and a hash alone catches a marker that did not
-    move). Vanished: a mirror entry starting inside ``window`` that is neither listed nor in
-    ``seen`` (ids listed from the same window by an earlier run). ``window`` None means the listing
-    is partial: nothing vanishes.
-    """
-    entries = {entry.appointment_id: entry for entry in mirror_entries}
-    new: list[dict[str, Any]] = []
-    changed: list[dict[str, Any]] = []
-    listed_ids: set[int] = set()
-    for item in listed:
-        listed_ids.add(item["id"])
-        entry = entries.get(item["id"])
-        if entry is None:
-            new.append(dict(item))
-        elif str(item.get("updated_at") or "") != entry.updated_at or content_hash(item) != entry.content_hash:
-            changed.append(dict(item))
-    vanished: list[MirrorEntry] = []
-    if window is not None:
-        vanished = [
-            entry
-            for appointment_id, entry in sorted(entries.items())
-            if appointment_id not in listed_ids
-            and appointment_id not in seen
-            and _in_window(entry.appointment, window, zone)
-        ]
-    return Changes(new=tuple(new), changed=tuple(changed), vanished=tuple(vanished))
-
-
-GUARD_COUNT = 10  # as the planner's deletion guard (sync.planner.Policy)
-GUARD_FRACTION = 0.5
-
-
-def suspicious_listing(*, listed: int, held: int, vanished: int) -> bool:
-    """A window's listing that cannot be believed about what it leaves out: empty where the mirror
-    held appointments, or missing many of them at once. Its absences are then believed only
-    on a 404 (never taken for reassignments), like the planner's guard on deletions."""
-    if held and not listed:
-        return True
-    return vanished >= GUARD_COUNT and vanished > GUARD_FRACTION * held
-
-
 # -- the round's progress (the syncropoll/round cursor) -----------------------------------------
-
-
-@dataclass(frozen=True)
-class Unit:
-    """One window listing: account-wide (``tech`` None) or one tech's own (``mine=true``)."""
-
-    tech: int | None
-    window: Window
-
-
-@dataclass
-class RoundState:
-    far_cursor: int  # where the next round's far slice starts
-    units: list[Unit] = field(default_factory=list)
-    unit: int = 0  # the next unit to list
-    page: int = 1  # its next page
-    seen: list[int] | None = field(default_factory=list)  # ids listed from it so far (None: too many)
-    near_pages: int = 0  # pages the round's near listing took so far
-    pass_runs: int = 1  # runs the pass this round belongs to has taken, this one included
-
-    @property
-    def complete(self) -> bool:
-        return self.unit >= len(self.units)
-
-    def to_json(self) -> str:
-        units = [[unit.tech, unit.window[0].isoformat(), unit.window[1].isoformat()] for unit in self.units]
-        data = {
-            "far": self.far_cursor,
-            "units": units,
-            "unit": self.unit,
-            "page": self.page,
-            "seen": self.seen,
-            "near_pages": self.near_pages,
-            "pass_runs": self.pass_runs,
-        }
-        return json.dumps(data, separators=(",", ":"))
-
-    @classmethod
-    def from_json(cls, text: str) -> RoundState:
-        """An unreadable row starts afresh rather than stopping every poll."""
-        try:
-            data = json.loads(text)
-            units = [
-                Unit(None if tech is None else int(tech), (date.fromisoformat(low), date.fromisoformat(high)))
-                for tech, low, high in data["units"]
-            ]
-            seen = data.get("seen")
-            return cls(
-                far_cursor=int(data["far"]),
-                units=units,
-                unit=int(data["unit"]),
-                page=max(1, int(data["page"])),
-                seen=None if seen is None else [int(value) for value in seen],
-                near_pages=int(data.get("near_pages", 0)),
-                pass_runs=max(1, int(data.get("pass_runs", 1))),
-            )
-        except (KeyError, TypeError, ValueError):
-            return cls(far_cursor=0)
-
-
-def _units(
-    windows: Iterable[Window], mode: OwnershipMode, techs: Collection[int], tokened: Collection[int]
-) -> list[Unit]:
-    if not techs:
-        return []  # nobody to keep a mirror for: spend nothing
-    if mode is not OwnershipMode.TOKENS:
-        return [Unit(None, window) for window in windows]
-    return [Unit(tech, window) for window in windows for tech in sorted(techs) if tech in tokened]
 
 
 # -- the shell ----------------------------------------------------------------------------------
@@ -398,7 +98,7 @@ class _Poll:
         self.now, self.techs, self.tech_clients, self.zone = now, frozenset(techs), tech_clients, zone
         self.feed_base_url = feed_base_url
         self.feed_ticket_base = feed_ticket_base
-        self.ownership_row = _read_cursor(cursors, OWNERSHIP_KEY)
+        self.ownership_row = read_cursor(cursors, OWNERSHIP_KEY)
         self.mode = read_ownership(cursors)
         self.entries = {tech: {e.appointment_id: e for e in mirror.list_entries(tech)} for tech in self.techs}
         self.changed: set[int] = set()
@@ -479,7 +179,7 @@ class _Poll:
         for tech in sorted(self.techs) if unit.tech is None else [unit.tech]:
             changes = diff(self.entries[tech].values(), [], unit.window, seen=frozenset(seen), zone=self.zone)
             held = sum(
-                1 for entry in self.entries[tech].values() if _in_window(entry.appointment, unit.window, self.zone)
+                1 for entry in self.entries[tech].values() if in_window(entry.appointment, unit.window, self.zone)
             )
             trusted = not suspicious_listing(listed=len(seen), held=held, vanished=len(changes.vanished))
             for index, entry in enumerate(changes.vanished):
@@ -572,7 +272,7 @@ class _Poll:
         if unit.tech is None and page.items and self.owners_withheld(page.items):
             # The rest of the round, tech by tech with their own tokens; this page told only that.
             rest = [other.window for other in state.units[state.unit :] if other.tech is None]
-            state.units = state.units[: state.unit] + _units(rest, self.mode, self.techs, self.tech_clients)
+            state.units = state.units[: state.unit] + round_units(rest, self.mode, self.techs, self.tech_clients)
             state.page, state.seen = 1, []
             return
         carried = frozenset(state.seen or ())
@@ -604,43 +304,8 @@ class _Poll:
         found = OwnershipMode.TOKENS if withheld else OwnershipMode.FIELDS
         if found is not self.mode:
             self.mode = found
-            self.ownership_row = _save_cursor(self.cursors, self.ownership_row, OWNERSHIP_KEY, found.value, self.now)
+            self.ownership_row = save_cursor(self.cursors, self.ownership_row, OWNERSHIP_KEY, found.value, self.now)
         return withheld
-
-
-def _read_cursor(cursors: CursorStore, key: str) -> Cursor | None:
-    try:
-        return cursors.get_cursor(SYNCRO_POLL, key)
-    except NotFound:
-        return None
-
-
-def _save_cursor(cursors: CursorStore, previous: Cursor | None, key: str, value: str, now: datetime) -> Cursor | None:
-    """Advance the cursor; a lost race (another run moved it) keeps theirs."""
-    try:
-        return cursors.save_cursor(Cursor(SYNCRO_POLL, key, value, now, previous.etag if previous else None))
-    except ConcurrencyConflict:
-        return None
-
-
-def read_ownership(cursors: CursorStore) -> OwnershipMode:
-    """What the poller has found out about Syncro's owner fields (for health and the admin overview)."""
-    row = _read_cursor(cursors, OWNERSHIP_KEY)
-    try:
-        return OwnershipMode(row.value) if row else OwnershipMode.UNKNOWN
-    except ValueError:
-        return OwnershipMode.UNKNOWN
-
-
-def probe_ownership(cursors: CursorStore, items: list[dict[str, Any]], *, now: datetime) -> OwnershipMode:
-    """What one account-wide page says about the owner fields, recorded as the poller records it
-    (linking asks before the first poll has run, to know whether a tech needs their own token).
-    An empty page says nothing: UNKNOWN, and nothing is recorded."""
-    if not items:
-        return read_ownership(cursors)
-    found = OwnershipMode.TOKENS if all(owners_of(item) is None for item in items) else OwnershipMode.FIELDS
-    _save_cursor(cursors, _read_cursor(cursors, OWNERSHIP_KEY), OWNERSHIP_KEY, found.value, now)
-    return found
 
 
 def poll_once(
@@ -689,13 +354,13 @@ def poll_once(
         feed_base_url=feed_base_url,
         feed_ticket_base=feed_ticket_base,
     )
-    round_row = _read_cursor(cursors, ROUND_KEY)
+    round_row = read_cursor(cursors, ROUND_KEY)
     state = RoundState.from_json(round_row.value) if round_row else RoundState(far_cursor=0)
     throttled = False
     plan = functools.partial(
         plan_windows, today, past_days=past_days, future_days=future_days, near=near, slice_days=slice_days
     )
-    near_window, _ = _far_segments(today, past_days=past_days, future_days=future_days, near=near)
+    near_window, _ = far_segments(today, past_days=past_days, future_days=future_days, near=near)
     try:
         if state.complete:
             state = _next_round(state, plan(state.far_cursor), run, near_window=None)
@@ -720,7 +385,7 @@ def poll_once(
     except SyncroThrottled:
         throttled = True  # someone else spent Syncro's 180 a minute: resume next run
     finally:
-        _save_cursor(cursors, round_row, ROUND_KEY, state.to_json(), now)
+        save_cursor(cursors, round_row, ROUND_KEY, state.to_json(), now)
         for tech in sorted(run.changed):
             queue.enqueue(SyncJob(tech, JOB_REASON, now.isoformat()))
     missing = tuple(sorted(tech for tech in run.techs if tech not in run.tech_clients))
@@ -749,7 +414,7 @@ def _next_round(
     windows, following = planned
     far = [window for window in windows if window != near_window]
     pass_runs = 1 if done.far_cursor == 0 else done.pass_runs + (0 if near_window else 1)
-    units = _units(far, run.mode, run.techs, run.tech_clients)
+    units = round_units(far, run.mode, run.techs, run.tech_clients)
     near_pages = done.near_pages if near_window else 0  # a round that lists the near window counts it afresh
     return RoundState(far_cursor=following, units=units, near_pages=near_pages, pass_runs=pass_runs)
 
@@ -761,7 +426,9 @@ def _list_near_afresh(run: _Poll, state: RoundState, near_window: Window, budget
     the round would never end."""
     if not 0 < state.near_pages < budget.available():
         return
-    first = RoundState(far_cursor=state.far_cursor, units=_units([near_window], run.mode, run.techs, run.tech_clients))
+    first = RoundState(
+        far_cursor=state.far_cursor, units=round_units([near_window], run.mode, run.techs, run.tech_clients)
+    )
     while not first.complete:
         run.list_next(first)
 

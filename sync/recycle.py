@@ -54,7 +54,7 @@ def restore_entry(syncro_user_id: int, entry_id: str, *, deps: SyncDeps) -> dict
         fields = syncro_fields(content, zone=zone, origin=Side.SYNCRO, tech_syncro_user_id=syncro_user_id, kept=kept)
         record = deps.syncro.create_appointment({**fields, "email_customer": False})
         from storage.mirror import MirrorEntry
-        from sync.poller import content_hash
+        from sync.poll_diff import content_hash
 
         storage.mirror.put_entry(
             MirrorEntry(

@@ -132,7 +132,7 @@ def linking_overview(syncro_user_id: int) -> LinkOverview:
     from services import storage_account, syncro_token_service
     from storage.links import LinkStatus
     from sync.errors import ServiceError
-    from sync.poller import OwnershipMode, read_ownership
+    from sync.ownership import OwnershipMode, read_ownership
 
     link = _link(syncro_user_id)
     calendars: list[Calendar] = []
@@ -172,7 +172,7 @@ def needs_syncro_token(syncro_user_id: int) -> bool:
 
     from services import storage_account, syncro_client, syncro_token_service
     from sync.errors import ServiceError
-    from sync.poller import OwnershipMode, probe_ownership, read_ownership
+    from sync.ownership import OwnershipMode, probe_ownership, read_ownership
 
     if syncro_token_service().status(syncro_user_id) is not None:
         return False
@@ -295,7 +295,7 @@ def admin_overview() -> AdminOverview:
     from storage.job_status import JobStatusStore
     from storage.links import LinkStatus
     from storage.syncro_tokens import SyncroTokenStore
-    from sync.poller import OwnershipMode, OwnershipUnknown, read_ownership
+    from sync.ownership import OwnershipMode, OwnershipUnknown, read_ownership
 
     account = storage_account()
     users = syncro_client().users()

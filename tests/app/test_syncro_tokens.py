@@ -17,7 +17,7 @@ from local.formwalk import follow, submit
 from realtime.timers import poll_links
 from services import sync_deps
 from storage.syncro_tokens import SyncroTokenStore
-from sync.poller import OwnershipMode, read_ownership
+from sync.ownership import OwnershipMode, read_ownership
 from tests.app.linking_support import LinkingStack
 
 pytest_plugins = ["tests.app.linking_support"]

@@ -21,22 +21,10 @@ from storage.mirror import MirrorEntry
 from storage.sync_queue import SyncJob
 from sync.budget import RequestBudget
 from sync.http import RetryPolicy
-from sync.poller import (
-    Changes,
-    OwnershipMode,
-    OwnershipUnknown,
-    PollReport,
-    RoundState,
-    Unit,
-    content_hash,
-    diff,
-    owners_of,
-    plan_windows,
-    poll_once,
-    read_ownership,
-    runs_per_pass,
-    suspicious_listing,
-)
+from sync.ownership import OwnershipMode, OwnershipUnknown, owners_of, read_ownership
+from sync.poll_diff import Changes, content_hash, diff, suspicious_listing
+from sync.poll_windows import RoundState, Unit, plan_windows, runs_per_pass
+from sync.poller import PollReport, poll_once
 from sync.syncro import SyncroClient
 from tests.sims.test_syncro import ADMIN_TOKEN, JOE, OWN_ONLY_TOKEN, SAM, TECH_TOKEN, TINA, Stack
 

@@ -1078,7 +1078,7 @@ def test_the_place_a_tech_makes_a_syncro_token_is_named_the_same_everywhere() ->
     """Issue 18: the settings page, the linking step, the admin page, the errors and the docs name one place."""
     from pathlib import Path
 
-    from sync.poller import OwnershipUnknown
+    from sync.ownership import OwnershipUnknown
 
     place = "Profile/Password > API Tokens"
     assert place in views.SYNCRO_TOKEN_PLACE
