@@ -51,6 +51,8 @@ from storage.account import utc_now
 from storage.job_status import JobOutcome, JobStatusStore
 from storage.sync_queue import FanOut, SyncJob, parse_message
 from sync.budget import Caller, spending_as
+from sync.job_reasons import JobReason
+from sync.report import SyncStatus
 from sync.times import parse_time
 
 if TYPE_CHECKING:
@@ -61,11 +63,10 @@ log = logging.getLogger("realtime.jobs")
 HOST_JSON = Path(__file__).resolve().parent.parent / "host.json"
 BUSY_RETRY_SECONDS = 15  # syncs take seconds; a lease left by a crashed instance lasts 5 minutes
 FOLLOW_UP_STALE = timedelta(minutes=10)
-FOLLOW_UP_REASON = "busy-follow-up"
 _ENGINE_OUTCOMES = {
-    "not_linked": JobOutcome.NOT_LINKED,
-    "inactive": JobOutcome.INACTIVE,
-    "unlinked": JobOutcome.UNLINKED,
+    SyncStatus.NOT_LINKED: JobOutcome.NOT_LINKED,
+    SyncStatus.INACTIVE: JobOutcome.INACTIVE,
+    SyncStatus.UNLINKED: JobOutcome.UNLINKED,
 }
 
 
@@ -229,9 +230,9 @@ def _started(deps: SyncDeps, statuses: JobStatusStore, job: SyncJob) -> None:
     from realtime.enqueue import sync_started
 
     sync_started(deps.storage, job.syncro_user_id)
-    if job.reason == FOLLOW_UP_REASON:
+    if job.reason == JobReason.BUSY_FOLLOW_UP:
         statuses.clear_follow_up(job.syncro_user_id)
-    if job.reason == GRAPH_NOTIFICATION:
+    if job.reason == JobReason.GRAPH_NOTIFICATION:
         # Recorded here rather than in the webhook, which must answer Graph at once: the job's
         # request time is the (first, when several were coalesced) notification's.
         at = parse_time(job.requested_at, naive=UTC)
@@ -242,8 +243,6 @@ def _started(deps: SyncDeps, statuses: JobStatusStore, job: SyncJob) -> None:
 
 # Jobs Outlook asked for (or that stand in for one): a deleted occurrence shows only as a change of
 # its series master, so these syncs expand series when delta brings nothing (sync_tech).
-GRAPH_NOTIFICATION = "graph-notification"  # realtime.notifications.JOB_REASON
-RECHECK_REASON = "graph-recheck"  # a notification's change was not in delta yet: look again
 # Seconds before each recheck, counted from the end of the job before it: delta's lag behind a
 # notification is seconds (2 s reported), so look again every second or so at first, then less
 # often. A queue delay is whole seconds and the trigger's polling adds up to maxPollingInterval, so
@@ -251,11 +250,13 @@ RECHECK_REASON = "graph-recheck"  # a notification's change was not in delta yet
 # reconciliation anything later.
 RECHECK_DELAYS = (1, 1, 2, 4)
 SUPERSEDED = "superseded"  # a recheck a newer schedule (or another run of itself) made redundant
-SERIES_CHECK_REASONS = frozenset({GRAPH_NOTIFICATION, "graph-missed", FOLLOW_UP_REASON, RECHECK_REASON})
+SERIES_CHECK_REASONS = frozenset(
+    {JobReason.GRAPH_NOTIFICATION, JobReason.GRAPH_MISSED, JobReason.BUSY_FOLLOW_UP, JobReason.GRAPH_RECHECK}
+)
 # A new link or a new Syncro token: Syncro is polled first (the timer's run, taken early under its
 # lease), so the tech's appointments are in the mirror when this first sync runs, seconds after
 # linking instead of at the next poll (docs/linking.md).
-FIRST_SYNC_REASONS = frozenset({"linked", "syncro-token"})
+FIRST_SYNC_REASONS = frozenset({JobReason.LINKED, JobReason.SYNCRO_TOKEN})
 
 
 def _series_check(job: SyncJob) -> bool:
@@ -263,7 +264,7 @@ def _series_check(job: SyncJob) -> bool:
     recheck schedule only the last does: the expansion reads each series directly, one request a
     series, so repeating it every second or two buys nothing that the notification's own job and
     the last recheck do not."""
-    if job.reason == RECHECK_REASON and 0 < job.attempt < len(RECHECK_DELAYS):
+    if job.reason == JobReason.GRAPH_RECHECK and 0 < job.attempt < len(RECHECK_DELAYS):
         return False
     return job.reason in SERIES_CHECK_REASONS
 
@@ -284,7 +285,7 @@ def _sync(
     except ConcurrencyConflict:
         # Another instance won a race on one of the tech's rows (first of all the lease: two
         # instances creating it at once lose as ConcurrencyConflict, not LeaseHeld): it is busy.
-        return SyncReport(tech, status="busy", detail="another instance took this technician's sync first")
+        return SyncReport(tech, status=SyncStatus.BUSY, detail="another instance took this technician's sync first")
 
 
 FIRST_POLL_WAIT = 10.0  # seconds a first sync waits for the timer's running poll to end
@@ -305,14 +306,14 @@ def _poll_first(deps: SyncDeps, *, wait: float = FIRST_POLL_WAIT, pause: float =
 
 
 def _outcome(report: SyncReport) -> tuple[str, str]:
-    if report.status == "synced":
+    if report.status == SyncStatus.SYNCED:
         counts = f"created {_sides(report.created)}, updated {_sides(report.updated)}, deleted {_sides(report.deleted)}"
         if report.errors:
             return JobOutcome.PARTIAL, f"{len(report.errors)} item(s) failed, first: {report.errors[0]}; {counts}"
         return JobOutcome.SYNCED, counts
-    if report.status == "busy":
+    if report.status == SyncStatus.BUSY:
         return JobOutcome.BUSY, report.detail
-    if report.status == "failed":
+    if report.status == SyncStatus.FAILED:
         return JobOutcome.FAILED, "; ".join(report.errors) or report.detail
     return _ENGINE_OUTCOMES.get(report.status, report.status), report.detail
 
@@ -350,15 +351,15 @@ def next_recheck(job: SyncJob, report: SyncReport, now: datetime) -> tuple[SyncJ
     reconciliation. Each recheck that still writes nothing asks for the next; the last asks for
     none. A schedule is named by its start (the rechecks' ``requested_at``), a recheck by that and
     its ``attempt``."""
-    if report.status != "synced" or report.writes:
+    if report.status != SyncStatus.SYNCED or report.writes:
         return None
-    if job.reason == GRAPH_NOTIFICATION:
+    if job.reason == JobReason.GRAPH_NOTIFICATION:
         done, schedule = 0, now.isoformat()
-    elif job.reason == RECHECK_REASON and 0 < job.attempt < len(RECHECK_DELAYS):
+    elif job.reason == JobReason.GRAPH_RECHECK and 0 < job.attempt < len(RECHECK_DELAYS):
         done, schedule = job.attempt, job.requested_at
     else:
         return None
-    return SyncJob(job.syncro_user_id, RECHECK_REASON, schedule, done + 1), RECHECK_DELAYS[done]
+    return SyncJob(job.syncro_user_id, JobReason.GRAPH_RECHECK, schedule, done + 1), RECHECK_DELAYS[done]
 
 
 def _due(recheck: SyncJob) -> str:
@@ -369,7 +370,7 @@ def _superseded(statuses: JobStatusStore, job: SyncJob) -> bool:
     """A recheck that is no longer the one its tech expects: a notification's job started a new
     schedule since (its rechecks look later than this one would), or another run of this message
     already ran and queued the next. It does nothing; the expected one looks instead."""
-    if job.reason != RECHECK_REASON or job.attempt <= 0:
+    if job.reason != JobReason.GRAPH_RECHECK or job.attempt <= 0:
         return False  # a job, or a recheck queued by an earlier version (one, unscheduled)
     return statuses.get_status(job.syncro_user_id).recheck_due != _due(job)
 
@@ -389,13 +390,10 @@ def _recheck_later(deps: SyncDeps, statuses: JobStatusStore, job: SyncJob, reche
         raise
 
 
-BUDGET_REASON = "syncro-budget-follow-up"
-
-
 def _defer(deps: SyncDeps, tech: int, retry_after: float, now: datetime) -> str:
     """Queue the tech's sync again for when the shared Syncro budget has a request for it."""
     delay = max(2, min(120, int(retry_after) + 1))
-    deps.storage.sync_queue.enqueue(SyncJob(tech, BUDGET_REASON, now.isoformat()), delay_seconds=delay)
+    deps.storage.sync_queue.enqueue(SyncJob(tech, JobReason.BUDGET_FOLLOW_UP, now.isoformat()), delay_seconds=delay)
     return f"the app's Syncro request budget ran out; this sync runs again in {delay} s"
 
 
@@ -405,7 +403,7 @@ def _follow_up(deps: SyncDeps, statuses: JobStatusStore, tech: int, now: datetim
         return "another sync was running; a follow-up job was already queued"
     try:
         deps.storage.sync_queue.enqueue(
-            SyncJob(tech, FOLLOW_UP_REASON, now.isoformat()), delay_seconds=BUSY_RETRY_SECONDS
+            SyncJob(tech, JobReason.BUSY_FOLLOW_UP, now.isoformat()), delay_seconds=BUSY_RETRY_SECONDS
         )
     except Exception:
         statuses.clear_follow_up(tech)  # nothing was queued: the next busy job must queue one

@@ -41,6 +41,7 @@ from realtime.notifications import (
 )
 from storage.errors import NotFound
 from storage.table import translated_errors
+from sync.job_reasons import JobReason
 
 if TYPE_CHECKING:
     from storage.account import StorageAccount
@@ -141,7 +142,7 @@ def receive_lifecycle(
                 records.clear()
                 enqueue_job(account, SubscriptionJob(Action.REPLACE, tech, subscription_id, stamp))
             elif event == MISSED:
-                request_sync(account, tech, "graph-missed", now=now)
+                request_sync(account, tech, JobReason.GRAPH_MISSED, now=now)
             else:
                 log.warning("lifecycle event %r is not one we know; ignored", event)
     except Exception as error:
@@ -184,7 +185,7 @@ def run_subscription_job(text: str, *, deps: SubscriptionDeps | None = None) -> 
         outcome = subscriptions.replace_removed(job.subscription_id, job.syncro_user_id, deps=deps)
     log.info("subscription job %s for tech %s: %s", job.action.value, job.syncro_user_id, outcome.value)
     if job.action is not Action.ENSURE and outcome is not Outcome.BUSY:
-        request_sync(deps.account, job.syncro_user_id, f"graph-{job.action.value}")  # delta catches up
+        request_sync(deps.account, job.syncro_user_id, JobReason(f"graph-{job.action.value}"))  # delta catches up
     if outcome in (Outcome.BUSY, Outcome.FAILED):
         raise SubscriptionRetry(f"subscription job {job.action.value} for tech {job.syncro_user_id}: {outcome.value}")
     return outcome

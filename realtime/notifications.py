@@ -43,6 +43,7 @@ from typing import TYPE_CHECKING, Any
 
 from realtime.group_commit import GroupCommit
 from storage.errors import StorageUnavailable
+from sync.job_reasons import JobReason
 
 if TYPE_CHECKING:
     from storage.account import StorageAccount
@@ -58,7 +59,7 @@ MAX_ID_LENGTH = 1024
 # linked tech (two for a moment while one is replaced). A thousand is far above any MSP's
 # technicians, and Outlook itself allows 1,000 active subscriptions per mailbox for all apps.
 MAX_SUBSCRIPTIONS_PER_POST = 1000
-JOB_REASON = "graph-notification"
+JOB_REASON = JobReason.GRAPH_NOTIFICATION
 
 
 # -- answers -------------------------------------------------------------------------------------

@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Any
 
 from realtime.notifications import Answer, BadRequest, error_answer, read_json, service_defaults
 from storage.errors import NotFound, StorageUnavailable
+from sync.job_reasons import JobReason
 
 if TYPE_CHECKING:
     from storage.account import StorageAccount
@@ -45,7 +46,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-JOB_REASON = "syncro-notification"
+JOB_REASON = JobReason.SYNCRO_NOTIFICATION
 MAX_SYNCRO_ID = 2**63 - 1
 
 

@@ -36,6 +36,7 @@ from storage.errors import ConcurrencyConflict, LeaseHeld
 from storage.job_status import JobStatusStore, PollStatus
 from storage.links import LinkStatus
 from storage.recycle_bin import RETENTION
+from sync.job_reasons import JobReason
 
 if TYPE_CHECKING:
     from storage.account import StorageAccount
@@ -49,7 +50,7 @@ T = TypeVar("T")
 
 HOST_JSON = Path(__file__).resolve().parent.parent / "host.json"
 POLL, RECONCILE, UPKEEP, CLEANUP = "syncro-poll", "reconcile", "subscription-upkeep", "cleanup"
-RECONCILE_REASON = "reconcile"
+RECONCILE_REASON = JobReason.RECONCILE
 
 
 def _function_timeout(path: Path = HOST_JSON) -> timedelta:

@@ -32,6 +32,7 @@ from zoneinfo import ZoneInfo
 from storage.mirror import MirrorEntry
 from storage.sync_queue import SyncJob
 from sync.errors import SyncroError, SyncroForbidden, SyncroNotFound, SyncroThrottled, SyncroUnauthorized
+from sync.job_reasons import JobReason
 from sync.ownership import OWNERSHIP_KEY, OwnershipMode, OwnershipUnknown, owners_of, read_ownership
 from sync.poll_cursors import read_cursor, save_cursor
 from sync.poll_diff import content_hash, diff, in_window, start_day, suspicious_listing
@@ -45,7 +46,7 @@ if TYPE_CHECKING:
     from sync.budget import RequestBudget
     from sync.syncro import AppointmentPage, SyncroClient
 
-JOB_REASON = "syncro-poll"
+JOB_REASON = JobReason.SYNCRO_POLL
 ROUND_KEY = "round"
 # Ids listed so far in a window whose pages span runs; past this many the cursor row would grow
 # beyond what a table property holds, and that window skips vanish detection this round.

@@ -20,6 +20,7 @@ from realtime.jobs import Delivery, run_job
 from realtime.status import background_status, describe, queue_status
 from storage.job_status import JobOutcome, JobStatusStore
 from storage.sync_queue import SyncJob
+from sync.job_reasons import JobReason
 from tests.app.linking_support import graph_as
 from tests.realtime.support import FleetTech, private_queue, queue_pump, seed_fleet, wait_for
 
@@ -186,7 +187,7 @@ def test_a_busy_tech_gets_one_delayed_follow_up_that_syncs_after_the_running_syn
         )
         wait_for(world.drained, timeout=30, what="the queue to drain")
     status = world.statuses.get_status(tech.syncro_user_id)
-    assert status.last_job_reason == jobs.FOLLOW_UP_REASON and status.last_job_outcome == JobOutcome.SYNCED
+    assert status.last_job_reason == JobReason.BUSY_FOLLOW_UP and status.last_job_outcome == JobOutcome.SYNCED
     assert status.follow_up_at is None
 
 
@@ -291,7 +292,7 @@ class _Sent:
         monkeypatch.setattr(SyncQueue, "enqueue", recording)
 
     def rechecks(self) -> list[tuple[SyncJob, int]]:
-        found = [(job, delay) for job, delay in self.jobs if getattr(job, "reason", "") == jobs.RECHECK_REASON]
+        found = [(job, delay) for job, delay in self.jobs if getattr(job, "reason", "") == JobReason.GRAPH_RECHECK]
         self.jobs.clear()
         return found
 
@@ -438,6 +439,8 @@ def test_a_job_the_shared_syncro_budget_sends_away_is_queued_again_not_poisoned(
     assert world.storage.sync_queue.depth() == depth + 1  # the job, queued again for later
     _, etag = store.read()
     store.write(Ledger(), etag=etag)  # the minute has passed
-    assert run_job(_delivery(SyncJob(tech.syncro_user_id, jobs.BUDGET_REASON, "t").to_json().encode())) == "synced"
+    assert (
+        run_job(_delivery(SyncJob(tech.syncro_user_id, JobReason.BUDGET_FOLLOW_UP, "t").to_json().encode())) == "synced"
+    )
     assert "[O] Budget day" in world.syncro_summaries(tech)
     world.queue().clear_messages()

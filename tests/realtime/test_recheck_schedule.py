@@ -8,9 +8,10 @@ from datetime import UTC, datetime
 
 import pytest
 
-from realtime.jobs import RECHECK_DELAYS, RECHECK_REASON, next_recheck
+from realtime.jobs import RECHECK_DELAYS, next_recheck
 from storage.sync_queue import SyncJob, parse_message
-from sync.engine import SyncReport
+from sync.job_reasons import JobReason
+from sync.report import SyncReport
 
 TECH = 1_700_000_000_001
 NOW = datetime(2026, 12, 7, 22, 0, tzinfo=UTC)
@@ -33,7 +34,7 @@ def test_a_quiet_notification_job_is_rechecked_after_1_1_2_and_4_s_and_then_no_m
 
     assert [delay for _, delay in queued] == [1, 1, 2, 4] == list(RECHECK_DELAYS)
     assert [job.attempt for job, _ in queued] == [1, 2, 3, 4]
-    assert {job.reason for job, _ in queued} == {RECHECK_REASON}
+    assert {job.reason for job, _ in queued} == {JobReason.GRAPH_RECHECK}
     assert {job.requested_at for job, _ in queued} == {NOW.isoformat()}  # one schedule, named by its start
     assert {job.syncro_user_id for job, _ in queued} == {TECH}
 
@@ -52,9 +53,9 @@ def test_a_recheck_that_writes_ends_the_schedule() -> None:
         SyncJob(TECH, "reconcile", "t"),
         SyncJob(TECH, "syncro-notification", "t"),
         SyncJob(TECH, "busy-follow-up", "t"),
-        SyncJob(TECH, RECHECK_REASON, "t"),  # queued by the version before schedules: one look only
-        SyncJob(TECH, RECHECK_REASON, "t", attempt=len(RECHECK_DELAYS)),
-        SyncJob(TECH, RECHECK_REASON, "t", attempt=-1),
+        SyncJob(TECH, JobReason.GRAPH_RECHECK, "t"),  # queued by the version before schedules: one look only
+        SyncJob(TECH, JobReason.GRAPH_RECHECK, "t", attempt=len(RECHECK_DELAYS)),
+        SyncJob(TECH, JobReason.GRAPH_RECHECK, "t", attempt=-1),
     ],
 )
 def test_only_a_notification_job_or_a_recheck_with_steps_left_asks_for_one(job: SyncJob) -> None:
@@ -67,7 +68,7 @@ def test_a_notification_job_that_did_not_sync_asks_for_no_recheck(status: str) -
 
 
 def test_the_attempt_travels_in_the_message_and_other_jobs_read_as_before() -> None:
-    recheck = SyncJob(TECH, RECHECK_REASON, "t", attempt=2)
+    recheck = SyncJob(TECH, JobReason.GRAPH_RECHECK, "t", attempt=2)
     assert parse_message(recheck.to_json()) == recheck
     plain = SyncJob(TECH, "reconcile", "t")
     assert "attempt" not in plain.to_json()
