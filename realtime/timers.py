@@ -143,7 +143,8 @@ def poll_links(
     used when Syncro hides owners. Queues one sync job per tech whose appointments changed.
     Raises SyncroError (other than 429) and StorageError."""
     import services
-    from sync.poller import SLICE_DAYS, poll_once
+    from sync.poll_windows import SLICE_DAYS
+    from sync.poller import poll_once
 
     budget = budget or services.poll_budget()
     tokens = tokens or services.syncro_token_service()

@@ -2,7 +2,7 @@
 
 An entry is written *before* the delete it stands for, so a sync can never be the reason an
 appointment is gone for good; `purge_entries` drops entries older than the retention. Restoring
-(`sync.engine.restore_entry`) re-creates the item on the side it was deleted from.
+(`sync.recycle.restore_entry`) re-creates the item on the side it was deleted from.
 """
 
 from __future__ import annotations

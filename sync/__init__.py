@@ -5,12 +5,16 @@ technician's two calendars in step (docs/sync.md, docs/poller.md). The core laye
 - `sync.graph.GraphClient`, `sync.syncro.SyncroClient`: the two services; `sync.errors` the error
   tree both raise, `sync.http` the retries they share, `sync.budget` the Syncro request budget.
 - `sync.model`, `sync.mapping`, `sync.html_text`, `sync.merge`: an appointment on either side as
-  one `Item`, and back.
+  one `Item`, and back; `sync.zones` Graph's zone names, `sync.times` ISO times,
+  `sync.account_zone` the Syncro account's zone (one cache for the sync and the feed).
 - `sync.planner` (pure), `sync.actions`, `sync.executor`: what to do, and doing it.
+- `sync.inputs` (the planner's items and their `ItemFlags`), `sync.repairs` (tag repairs).
 - `sync.engine.sync_tech`: one tech's sync under their lease, read -> plan -> execute until both
-  sides agree; the recycle bin's restore.
+  sides agree (`sync.deps.SyncDeps` in, `sync.report.SyncReport` out); `sync.unlink` an unlink's
+  last sync; `sync.recycle` the recycle bin's restore; `sync.job_reasons` why a sync was queued.
 - `sync.outlook_mirror`, `sync.poller`: the two mirrors the engine reads (Graph delta rounds; the
-  Syncro poll, which also queues a job per tech that changed).
+  Syncro poll, which also queues a job per tech that changed: `sync.poll_windows`,
+  `sync.poll_diff`, `sync.poll_cursors`, and `sync.ownership`, whose an appointment is).
 - `sync.subscriptions`: the Graph change-notification subscriptions; `sync.syncro_tokens` the
   techs' own Syncro API tokens.
 """
