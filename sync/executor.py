@@ -539,7 +539,7 @@ class Executor:
                         str(event["id"]),
                         str(event.get("changeKey") or ""),
                         content,
-                        {"pair_key": pair.key},
+                        ItemFlags(pair_key=pair.key),
                     )
                 )
                 self._mirror_outlook(event)
