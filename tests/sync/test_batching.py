@@ -9,10 +9,9 @@ with 424 (unrun, sent again), and what is still failing keeps its intent row for
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import uuid
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
