@@ -20,11 +20,9 @@ from urllib.parse import urlsplit
 import requests
 
 from sync.errors import (
+    SYNCRO_STATUS_ERRORS,
     SyncroError,
     SyncroForbidden,
-    SyncroInvalidRequest,
-    SyncroNotFound,
-    SyncroThrottled,
     SyncroUnauthorized,
     SyncroUnavailable,
     SyncroUnexpectedResponse,
@@ -311,22 +309,9 @@ def syncro_error(response: requests.Response) -> SyncroError:
     message = _error_text(response)
     where = f"{response.request.method} {urlsplit(response.url or '').path}"
     retry_after = parse_retry_after(response.headers.get("Retry-After"), datetime.now(UTC))
-    kind: type[SyncroError]
-    if status == 401:
-        permission = any(word in message.lower() for word in _PERMISSION_WORDS)
-        kind = SyncroForbidden if permission else SyncroUnauthorized
-    elif status == 403:
+    kind = SYNCRO_STATUS_ERRORS.kind_of(status)
+    if kind is SyncroUnauthorized and any(word in message.lower() for word in _PERMISSION_WORDS):
         kind = SyncroForbidden
-    elif status == 404:
-        kind = SyncroNotFound
-    elif status in (400, 422):
-        kind = SyncroInvalidRequest
-    elif status == 429:
-        kind = SyncroThrottled
-    elif status >= 500:
-        kind = SyncroUnavailable
-    else:
-        kind = SyncroUnexpectedResponse
     return kind(status, None, f"{where}: {message}" if message else where, retry_after=retry_after)
 
 
