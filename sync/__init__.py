@@ -3,7 +3,7 @@ technician's two calendars in step (docs/sync.md, docs/poller.md). The core laye
 (docs/architecture.md): it takes its clients, stores and deps as arguments (`services` builds them).
 
 - `sync.graph.GraphClient`, `sync.syncro.SyncroClient`: the two services; `sync.errors` the error
-  tree both raise, `sync.http` the retries they share, `sync.budget` the Syncro request budget.
+  tree both raise, `sync.client_http` the retries they share, `sync.budget` the Syncro request budget.
 - `sync.model`, `sync.mapping`, `sync.html_text`, `sync.merge`: an appointment on either side as
   one `Item`, and back.
 - `sync.planner` (pure), `sync.actions`, `sync.executor`: what to do, and doing it.

@@ -2,7 +2,7 @@
 
 Every request asks for UTC times and immutable ids (``Prefer: outlook.timezone="UTC"`` and
 ``Prefer: IdType="ImmutableId"``; ``$batch`` steps each carry it too), carries a timeout, and is
-retried as ``sync.http`` describes. Failures are raised as the ``GraphError`` subclasses in
+retried as ``sync.client_http`` describes. Failures are raised as the ``GraphError`` subclasses in
 ``sync.errors``; nothing returns None for a failure. Events are returned as Graph's raw dicts
 (``sync.mapping`` converts them). Writes answer as Graph does: a create's response is in the
 event's own zone whatever ``Prefer`` says (documented), a PATCH's in UTC.
@@ -21,6 +21,7 @@ from urllib.parse import quote, urlencode, urlsplit
 
 import requests
 
+from sync.client_http import DEFAULT_TIMEOUT, RetryPolicy, SessionClient, send_checked
 from sync.errors import (
     GraphError,
     GraphNotFound,
@@ -36,7 +37,6 @@ from sync.graph_batch import PREFER, BatchRequest, BatchResponse, batch_answers,
 from sync.graph_delta import MAX_PAGES, read_delta_round
 from sync.graph_delta import DeltaRound as DeltaRound
 from sync.graph_errors import graph_error, path_of
-from sync.http import DEFAULT_TIMEOUT, RetryPolicy, SessionClient, send_checked
 
 GRAPH_V1 = "https://graph.microsoft.com/v1.0"
 

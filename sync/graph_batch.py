@@ -27,9 +27,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from sync.client_http import RetryPolicy, parse_retry_after
 from sync.errors import GraphError, GraphUnexpectedResponse
 from sync.graph_errors import error_of, fields_of, header
-from sync.http import RetryPolicy, parse_retry_after
 
 PREFER = 'outlook.timezone="UTC", IdType="ImmutableId"'
 BATCH_LIMIT = 20  # requests in one $batch

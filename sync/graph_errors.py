@@ -12,8 +12,8 @@ from urllib.parse import urlsplit
 
 import requests
 
+from sync.client_http import parse_retry_after
 from sync.errors import GRAPH_STATUS_ERRORS, GraphError, GraphThrottled, GraphUnavailable
-from sync.http import parse_retry_after
 
 
 def graph_error(response: requests.Response) -> GraphError:

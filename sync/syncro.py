@@ -4,7 +4,7 @@ Syncro wraps the same record differently by call (``{"user": {...}}``, ``{"users
 ``{"appointments": [{"appointment": {...}}]}`` or flat items, a bare object); every reader here
 accepts each shape and returns appointments as flat dicts (``sync.mapping`` converts them). Ids
 are Python ints of any size (a live account's ids are above 2^32). Every request carries a
-timeout and is retried as ``sync.http`` describes; Syncro's budget is 180 requests a minute per
+timeout and is retried as ``sync.client_http`` describes; Syncro's budget is 180 requests a minute per
 IP, so the client counts what it sends (``requests_made``, ``on_request``) for the poller's
 budget. Failures are raised as the ``SyncroError`` subclasses in ``sync.errors``.
 """
@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 
 import requests
 
+from sync.client_http import DEFAULT_TIMEOUT, RetryPolicy, SessionClient, parse_retry_after, send_checked
 from sync.errors import (
     SYNCRO_STATUS_ERRORS,
     SyncroError,
@@ -27,7 +28,6 @@ from sync.errors import (
     SyncroUnavailable,
     SyncroUnexpectedResponse,
 )
-from sync.http import DEFAULT_TIMEOUT, RetryPolicy, SessionClient, parse_retry_after, send_checked
 
 MAX_PAGES = 400  # 10,000 records at 25 a page; more means the paging never ends
 
