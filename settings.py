@@ -19,10 +19,8 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 # What callers import from here, wherever it is defined: one name each, `from settings import ...`.
-from settings_realtime import RealtimeSettings as RealtimeSettings
+from settings_realtime import RealtimeSettings, load_realtime_settings, load_timer_schedules
 from settings_realtime import TimerSchedules as TimerSchedules
-from settings_realtime import check_ncrontab as check_ncrontab
-from settings_realtime import load_realtime_settings, load_timer_schedules
 from settings_secrets import MIN_WEBHOOK_SECRET_BITS as MIN_WEBHOOK_SECRET_BITS
 from settings_secrets import encryption_key, encryption_key_id, old_encryption_keys, webhook_secret
 from settings_secrets import secret_bits as secret_bits
