@@ -1,4 +1,4 @@
-"""``GET/HEAD /api/ics/{token}.ics``: the imperative shell around `ics.render` and `ics.http`.
+"""``GET/HEAD /api/ics/{token}.ics``: the imperative shell around `ics.render` and `ics.feed_http`.
 
 One request: check the token's shape, look its hash up, read the tech's mirror partition,
 render (from the caches when nothing changed), answer 200 or 304, then store in the mirror rows
@@ -25,8 +25,8 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
+from ics.feed_http import FeedResponse, entity_tag, feed_response, last_modified
 from ics.fragments import FragmentCache, assemble
-from ics.http import FeedResponse, entity_tag, feed_response, last_modified
 from ics.render import FeedWindow, feed_window, parse_time
 from sync.account_zone import ACCOUNT_ZONES
 

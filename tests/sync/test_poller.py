@@ -20,7 +20,7 @@ from storage import StorageAccount
 from storage.mirror import MirrorEntry
 from storage.sync_queue import SyncJob
 from sync.budget import RequestBudget
-from sync.http import RetryPolicy
+from sync.client_http import RetryPolicy
 from sync.ownership import OwnershipMode, OwnershipUnknown, owners_of, read_ownership
 from sync.poll_diff import Changes, content_hash, diff, suspicious_listing
 from sync.poll_windows import RoundState, Unit, plan_windows, runs_per_pass
