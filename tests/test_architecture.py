@@ -186,9 +186,12 @@ def http_responses_built(tree: ast.AST) -> list[int]:
             name = called.attr if isinstance(called, ast.Attribute) else getattr(called, "id", "")
             if name == "HttpResponse":
                 lines.append(node.lineno)
-        elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("azure.functions"):
-            if any(alias.name == "HttpResponse" for alias in node.names):
-                lines.append(node.lineno)
+        elif (
+            isinstance(node, ast.ImportFrom)
+            and (node.module or "").startswith("azure.functions")
+            and any(alias.name == "HttpResponse" for alias in node.names)
+        ):
+            lines.append(node.lineno)
     return sorted(lines)
 
 
