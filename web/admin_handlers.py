@@ -16,17 +16,7 @@ from web.http import WebRequest, page, redirect
 from web.page_guards import admin_post_guard, admin_session, error_page, guarded
 from web.page_parts import Notice
 from web.routes import ADMIN_BIN_PATH, ADMIN_PATH
-from web.tech_actions import (
-    SYNC_NOW_CLICKS,
-    TOKEN_CHECKS,
-    TOO_MANY_SYNCS,
-    TOO_MANY_TOKEN_CHECKS,
-    allowed,
-    first_sync,
-    forget_attempts,
-    record_sync_now,
-    sync_summary,
-)
+from web.tech_actions import save_syncro_token, sync_now
 
 if TYPE_CHECKING:
     from web.admin_views import RecycleBinView
@@ -152,16 +142,10 @@ def _refused(text: str, target: str = "") -> _Outcome:
 
 
 def _admin_sync(admin: Session, tech: int, form: Mapping[str, str]) -> _Outcome:
-    from services import sync_deps
-    from sync.engine import sync_tech
-
-    if not allowed(f"sync-now:{tech}", SYNC_NOW_CLICKS):
-        return _refused(TOO_MANY_SYNCS)
-    deps = sync_deps()
-    report = sync_tech(tech, deps=deps)
-    record_sync_now(deps, report)
-    kind = "done" if report.status in ("synced", "busy") else "problem"
-    return _Outcome(Notice(kind, sync_summary(report)), detail=report.status)
+    note, status = sync_now(tech)
+    if status is None:
+        return _refused(note.text)
+    return _Outcome(note, detail=status)
 
 
 def _admin_issue_feed(admin: Session, tech: int, form: Mapping[str, str]) -> _Outcome:
@@ -182,20 +166,9 @@ def _admin_revoke_feed(admin: Session, tech: int, form: Mapping[str, str]) -> _O
 
 
 def _admin_set_token(admin: Session, tech: int, form: Mapping[str, str]) -> _Outcome:
-    from services import syncro_token_service
-    from sync.errors import ServiceError
-    from sync.syncro_tokens import SyncroTokenRejected
-
-    if not allowed(f"syncro-token:{tech}", TOKEN_CHECKS):
-        return _refused(TOO_MANY_TOKEN_CHECKS)
-    try:
-        syncro_token_service().save(tech, form.get("token", ""), set_by="admin")
-    except SyncroTokenRejected as error:
-        return _refused(str(error))
-    except ServiceError:
-        return _refused("Syncro could not check the token just now. Try again in a minute.")
-    forget_attempts(f"syncro-token:{tech}")
-    first_sync(tech, "syncro-token")
+    refused = save_syncro_token(tech, form.get("token", ""), set_by="admin")
+    if refused:
+        return _refused(refused[1])
     return _Outcome(Notice("done", "Their Syncro API token is saved: their appointments arrive within a minute."))
 
 

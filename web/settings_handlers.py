@@ -15,17 +15,7 @@ from web.http import WebRequest, page, redirect
 from web.page_guards import end_sessions, error_page, guarded, session_of, tech_post_guard
 from web.page_parts import Notice
 from web.routes import SETTINGS_PATH
-from web.tech_actions import (
-    SYNC_NOW_CLICKS,
-    TOKEN_CHECKS,
-    TOO_MANY_SYNCS,
-    TOO_MANY_TOKEN_CHECKS,
-    allowed,
-    first_sync,
-    forget_attempts,
-    record_sync_now,
-    sync_summary,
-)
+from web.tech_actions import save_syncro_token, sync_now
 
 if TYPE_CHECKING:
     from web.session import Session
@@ -160,10 +150,6 @@ def settings_new_feed_url(request: WebRequest) -> Answer:
 def settings_syncro_token(request: WebRequest) -> Answer:
     """The tech's own Syncro API token (needed when Syncro hides appointment owners): GET asks for
     it (the second step of linking, or on its own), POST checks it with Syncro and keeps it."""
-    from services import syncro_token_service
-    from sync.errors import ServiceError
-    from sync.syncro_tokens import SyncroTokenRejected
-
     if request.method == "GET":
         session = session_of(request)
         if session is None or session.syncro_user_id is None:
@@ -174,17 +160,10 @@ def settings_syncro_token(request: WebRequest) -> Answer:
         return guarded
     session, syncro_user_id = guarded
     first_link = request.form.get("step") == "link"
-    if not allowed(f"syncro-token:{syncro_user_id}", TOKEN_CHECKS):
-        return _render_token_step(session, first_link=first_link, problem=TOO_MANY_TOKEN_CHECKS, status=429)
-    try:
-        syncro_token_service().save(syncro_user_id, request.form.get("token", ""), set_by="tech")
-    except SyncroTokenRejected as error:
-        return _render_token_step(session, first_link=first_link, problem=str(error), status=400)
-    except ServiceError:
-        problem = "Syncro could not check the token just now. Try again in a minute."
-        return _render_token_step(session, first_link=first_link, problem=problem, status=503)
-    forget_attempts(f"syncro-token:{syncro_user_id}")  # the limit is on guesses, not on the tech's own token
-    first_sync(syncro_user_id, "syncro-token")
+    refused = save_syncro_token(syncro_user_id, request.form.get("token", ""), set_by="tech")
+    if refused:
+        status, problem = refused
+        return _render_token_step(session, first_link=first_link, problem=problem, status=status)
     return redirect(f"{SETTINGS_PATH}?linked=1&token=1" if first_link else f"{SETTINGS_PATH}?token=1")
 
 
@@ -202,17 +181,11 @@ def _render_token_step(session: Session, *, first_link: bool, problem: str = "",
 
 @guarded
 def settings_sync_now(request: WebRequest) -> Answer:
-    from services import sync_deps
-    from sync.engine import sync_tech
-
     guarded = tech_post_guard(request)
     if isinstance(guarded, Answer):
         return guarded
     session, syncro_user_id = guarded
-    if not allowed(f"sync-now:{syncro_user_id}", SYNC_NOW_CLICKS):
-        return _render_settings(session, flash=Notice("problem", TOO_MANY_SYNCS), status=429)
-    deps = sync_deps()
-    report = sync_tech(syncro_user_id, deps=deps)
-    record_sync_now(deps, report)
-    kind = "done" if report.status in ("synced", "busy") else "problem"
-    return redirect_with_note(f"{SETTINGS_PATH}?synced=1", Notice(kind, sync_summary(report)))
+    note, status = sync_now(syncro_user_id)
+    if status is None:  # pressed too often: the page again, saying so
+        return _render_settings(session, flash=note, status=429)
+    return redirect_with_note(f"{SETTINGS_PATH}?synced=1", note)

@@ -1,11 +1,14 @@
 """What a tech's settings page and the admin's overview both do for one tech: ask for a sync,
-sync now and say what it did, and count the attempts that cost a call to Syncro or a whole sync."""
+sync now and say what it did, keep a Syncro API token Syncro accepts, and count the attempts
+that cost a call to Syncro or a whole sync."""
 
 from __future__ import annotations
 
 import logging
 from datetime import timedelta
 from typing import TYPE_CHECKING
+
+from web.page_parts import Notice
 
 if TYPE_CHECKING:
     from sync.engine import SyncDeps, SyncReport
@@ -21,6 +24,9 @@ TOO_MANY_TOKEN_CHECKS = "Too many tokens were checked in the last few minutes. W
 TOO_MANY_SYNCS = (
     "Sync now was pressed several times in the last minute; the sync runs on its own too. Try again in a minute."
 )
+
+
+TOKEN_UNCHECKED = "Syncro could not check the token just now. Try again in a minute."
 
 
 def allowed(key: str, rule: tuple[int, timedelta]) -> bool:
@@ -77,3 +83,39 @@ def sync_summary(report: SyncReport) -> str:
     if report.skipped:
         done += f" {len(report.skipped)} item(s) could not be read and were left alone."
     return done
+
+
+def sync_now(syncro_user_id: int) -> tuple[Notice, str | None]:
+    """Sync the tech now and record it like any job: what it did in one sentence, and the sync's
+    status (None: pressed too often within `SYNC_NOW_CLICKS`, so nothing ran)."""
+    from services import sync_deps
+    from sync.engine import sync_tech
+
+    if not allowed(f"sync-now:{syncro_user_id}", SYNC_NOW_CLICKS):
+        return Notice("problem", TOO_MANY_SYNCS), None
+    deps = sync_deps()
+    report = sync_tech(syncro_user_id, deps=deps)
+    record_sync_now(deps, report)
+    kind = "done" if report.status in ("synced", "busy") else "problem"
+    return Notice(kind, sync_summary(report)), report.status
+
+
+def save_syncro_token(syncro_user_id: int, token: str, *, set_by: str) -> tuple[int, str] | None:
+    """Check ``token`` with Syncro and keep it, then ask for the tech's sync. None when saved; else
+    the HTTP status and the problem in words: 429 too many checks (`TOKEN_CHECKS`), 400 Syncro
+    refused it, 503 Syncro did not answer."""
+    from services import syncro_token_service
+    from sync.errors import ServiceError
+    from sync.syncro_tokens import SyncroTokenRejected
+
+    if not allowed(f"syncro-token:{syncro_user_id}", TOKEN_CHECKS):
+        return 429, TOO_MANY_TOKEN_CHECKS
+    try:
+        syncro_token_service().save(syncro_user_id, token, set_by=set_by)
+    except SyncroTokenRejected as error:
+        return 400, str(error)
+    except ServiceError:
+        return 503, TOKEN_UNCHECKED
+    forget_attempts(f"syncro-token:{syncro_user_id}")  # the limit is on guesses, not on the tech's own token
+    first_sync(syncro_user_id, "syncro-token")
+    return None
