@@ -37,8 +37,8 @@ from zoneinfo import ZoneInfo
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from ics.feed import CALENDAR_NAME, FeedCache, rendered_feed
+from ics.feed_http import feed_response, last_modified
 from ics.fragments import FragmentCache, assemble
-from ics.http import feed_response, last_modified
 from ics.render import feed_window
 
 # The mirror's own row mapping: the entries are exactly what MirrorStore.list_entries yields.

@@ -29,7 +29,7 @@ SYNCRO_TARGETS = {
     "syncro delete": ("DELETE", r"^/api/v1/appointments/\d+$"),
 }
 WRITES = ("graph create", "graph update", "graph delete", "syncro create", "syncro update", "syncro delete")
-# Past the product's read timeout (sync.http.DEFAULT_TIMEOUT, 30 s): the client gives up first.
+# Past the product's read timeout (sync.client_http.DEFAULT_TIMEOUT, 30 s): the client gives up first.
 HELD_SECONDS = 32.0
 # While the soak runs, Graph delivers each notification twice, newest first, a little late, and
 # drops some (at least once, in no order, not always: what Graph promises).

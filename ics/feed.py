@@ -1,4 +1,4 @@
-"""``GET/HEAD /api/ics/{token}.ics``: the imperative shell around `ics.render` and `ics.http`.
+"""``GET/HEAD /api/ics/{token}.ics``: the imperative shell around `ics.render` and `ics.feed_http`.
 
 One request: check the token's shape, look its hash up, read the tech's mirror partition,
 render (from the caches when nothing changed), answer 200 or 304, then store in the mirror rows
@@ -27,8 +27,8 @@ from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from http_answer import Answer, error_answer
+from ics.feed_http import entity_tag, feed_response, last_modified
 from ics.fragments import FragmentCache, assemble
-from ics.http import entity_tag, feed_response, last_modified
 from ics.render import FeedWindow, feed_window, parse_time
 
 if TYPE_CHECKING:

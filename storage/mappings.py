@@ -1,7 +1,7 @@
 """ID mappings: one row per synced pair (Syncro appointment <-> Graph event) of one technician.
 
-Each side keeps its id, its version marker (Syncro ``updated_at``, Graph ``changeKey``) and the
-content hash at the last sync, so the planner can tell a real change from an echo. A row in
+Each side keeps its id and its version marker (Syncro ``updated_at``, Graph ``changeKey``) at the
+last sync, so the planner can tell a real change from an echo. A row in
 state ``intent`` is written before a Syncro create, so a retry adopts instead of duplicating.
 """
 
@@ -47,8 +47,6 @@ class Mapping:
     graph_id: str | None = None  # immutable id, case-sensitive
     syncro_version: str = ""
     graph_version: str = ""
-    syncro_hash: str = ""
-    graph_hash: str = ""
     # The last-synced content (the planner's merge ancestor) as JSON, so a time moved in Syncro
     # and a title edited in Outlook can both survive; packed like other large values.
     base: dict[str, Any] | None = None
@@ -71,8 +69,6 @@ def _to_entity(row: Mapping) -> Entity:
         "graph_id": row.graph_id,
         "syncro_version": row.syncro_version,
         "graph_version": row.graph_version,
-        "syncro_hash": row.syncro_hash,
-        "graph_hash": row.graph_hash,
         "intent_at": row.intent_at,
         "syncro_kept": json.dumps(row.syncro_kept, separators=(",", ":")) if row.syncro_kept else None,
         **(pack_bytes("base", json.dumps(row.base, separators=(",", ":")).encode("utf-8")) if row.base else {}),
@@ -90,8 +86,6 @@ def _from_entity(entity: Entity, etag: str) -> Mapping:
         graph_id=entity.get("graph_id"),
         syncro_version=entity.get("syncro_version", ""),
         graph_version=entity.get("graph_version", ""),
-        syncro_hash=entity.get("syncro_hash", ""),
-        graph_hash=entity.get("graph_hash", ""),
         base=json.loads(unpack_bytes(entity, "base")) if _has_base(entity) else None,
         intent_at=entity.get("intent_at"),
         syncro_kept=json.loads(entity["syncro_kept"]) if entity.get("syncro_kept") else None,

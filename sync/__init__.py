@@ -2,8 +2,10 @@
 technician's two calendars in step (docs/sync.md, docs/poller.md). The core layer
 (docs/architecture.md): it takes its clients, stores and deps as arguments (`services` builds them).
 
-- `sync.graph.GraphClient`, `sync.syncro.SyncroClient`: the two services; `sync.errors` the error
-  tree both raise, `sync.http` the retries they share, `sync.budget` the Syncro request budget.
+- `sync.graph.GraphClient`, `sync.syncro.SyncroClient`: the two services (Graph's ``$batch``, delta
+  round and error answers in `sync.graph_batch`, `sync.graph_delta`, `sync.graph_errors`);
+  `sync.errors` the error tree both raise and the status -> error tables, `sync.client_http` the
+  retries they share, `sync.budget` the Syncro request budget.
 - `sync.model`, `sync.mapping`, `sync.html_text`, `sync.merge`: an appointment on either side as
   one `Item`, and back.
 - `sync.planner` (pure), `sync.actions`, `sync.executor`: what to do, and doing it.

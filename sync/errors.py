@@ -21,9 +21,17 @@ Every error carries ``status`` (None when no response came), the service's ``cod
 the service sends none, as Syncro), the service's own ``message``, and ``advice``: what to do.
 ``str(error)`` is one sentence naming the service, what happened and what to do; it never holds a
 token.
+
+Which class an HTTP status becomes is one table per service at the end of this module
+(``GRAPH_STATUS_ERRORS``, ``SYNCRO_STATUS_ERRORS``), read by ``StatusErrors.kind_of``; the
+what-to-do text is each class's ``default_advice``.
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Generic, TypeVar
 
 
 class ServiceError(Exception):
@@ -217,3 +225,58 @@ class SyncroBudgetExhausted(SyncroThrottled):
 
     def _sentence(self) -> str:
         return f"Nothing was sent to Syncro: {self.message.rstrip('.')}. {self.advice}".strip()
+
+
+# -- status -> error class: one table per service, one reader ---------------------------------
+
+E = TypeVar("E", bound=ServiceError)
+
+
+@dataclass(frozen=True)
+class StatusErrors(Generic[E]):
+    """A service's table from an HTTP error status to the class its client raises: ``by_status``
+    for the statuses the service gives a meaning, ``server`` for any other 5xx, ``other`` for the
+    rest. What to do is the class's ``default_advice``."""
+
+    by_status: Mapping[int, type[E]]
+    server: type[E]
+    other: type[E]
+
+    def kind_of(self, status: int) -> type[E]:
+        """The error class for ``status`` (an error status: 400 or above)."""
+        if status in self.by_status:
+            return self.by_status[status]
+        return self.server if status >= 500 else self.other
+
+
+# Graph: 410 is a resource (or delta state) that is gone, so NotFound; the delta reader turns it
+# into DeltaTokenExpired. The client makes a 503 that carries Retry-After a GraphThrottled.
+GRAPH_STATUS_ERRORS: StatusErrors[GraphError] = StatusErrors(
+    {
+        400: GraphInvalidRequest,
+        401: GraphUnauthorized,
+        403: GraphForbidden,
+        404: GraphNotFound,
+        410: GraphNotFound,
+        412: GraphPreconditionFailed,
+        422: GraphInvalidRequest,
+        429: GraphThrottled,
+    },
+    server=GraphUnavailable,
+    other=GraphUnexpectedResponse,
+)
+
+# Syncro: no call of ours sends a precondition, so 412 (like 410) is unexpected. The client makes
+# a 401 whose sentence names a permission a SyncroForbidden (Syncro's way of saying 403).
+SYNCRO_STATUS_ERRORS: StatusErrors[SyncroError] = StatusErrors(
+    {
+        400: SyncroInvalidRequest,
+        401: SyncroUnauthorized,
+        403: SyncroForbidden,
+        404: SyncroNotFound,
+        422: SyncroInvalidRequest,
+        429: SyncroThrottled,
+    },
+    server=SyncroUnavailable,
+    other=SyncroUnexpectedResponse,
+)

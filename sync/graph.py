@@ -2,7 +2,7 @@
 
 Every request asks for UTC times and immutable ids (``Prefer: outlook.timezone="UTC"`` and
 ``Prefer: IdType="ImmutableId"``; ``$batch`` steps each carry it too), carries a timeout, and is
-retried as ``sync.http`` describes. Failures are raised as the ``GraphError`` subclasses in
+retried as ``sync.client_http`` describes. Failures are raised as the ``GraphError`` subclasses in
 ``sync.errors``; nothing returns None for a failure. Events are returned as Graph's raw dicts
 (``sync.mapping`` converts them). Writes answer as Graph does: a create's response is in the
 event's own zone whatever ``Prefer`` says (documented), a PATCH's in UTC.
@@ -14,31 +14,31 @@ Our own events carry the Syncro appointment id in one single-value extended prop
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 from urllib.parse import quote, urlencode, urlsplit
 
 import requests
 
+from sync.client_http import DEFAULT_TIMEOUT, RetryPolicy, SessionClient, send_checked
 from sync.errors import (
-    DeltaTokenExpired,
     GraphError,
-    GraphForbidden,
-    GraphInvalidRequest,
     GraphNotFound,
     GraphPreconditionFailed,
-    GraphThrottled,
-    GraphUnauthorized,
     GraphUnavailable,
     GraphUnexpectedResponse,
 )
-from sync.http import DEFAULT_TIMEOUT, RetryPolicy, SessionClient, parse_retry_after, send_checked
+
+# The $batch parts live in sync.graph_batch; the names callers import from here stay here.
+from sync.graph_batch import BATCH_LIMIT as BATCH_LIMIT
+from sync.graph_batch import MAILBOX_CONCURRENCY as MAILBOX_CONCURRENCY
+from sync.graph_batch import PREFER, BatchRequest, BatchResponse, batch_answers, batch_steps, in_lanes, send_batched
+from sync.graph_delta import MAX_PAGES, read_delta_round
+from sync.graph_delta import DeltaRound as DeltaRound
+from sync.graph_errors import graph_error, path_of
 
 GRAPH_V1 = "https://graph.microsoft.com/v1.0"
-PREFER = 'outlook.timezone="UTC", IdType="ImmutableId"'
-MAX_PAGES = 1000  # a nextLink chain longer than this is a loop
 
 # The tag on events we create: the Syncro appointment id, in one fixed property. The name is
 # matched case-sensitively by Exchange's filters: use this constant, never a respelling.
@@ -47,74 +47,9 @@ SYNCRO_ID_PROPERTY = f"String {{{SYNCRO_ID_GUID}}} Name SyncroId"
 EXPAND_SYNCRO_ID = f"singleValueExtendedProperties($filter=id eq '{SYNCRO_ID_PROPERTY}')"
 
 DEFAULT_DELTA_PAGE_SIZE = 100
-BATCH_LIMIT = 20  # requests in one $batch
-# Requests Exchange runs at once per app and mailbox (more meet 429): chained $batch requests in
-# flight at once, each running one step at a time.
-MAILBOX_CONCURRENCY = 4
 CONFLICT_RETRIES = 2  # resends of a request answered with a transient 412 it did not ask for
-# Codes of a delta link (or round) Graph no longer knows; any 410 counts too.
-DELTA_GONE_CODES = frozenset({"syncstatenotfound", "resyncrequired", "fullsyncrequired", "syncstateinvalid"})
 
 T = TypeVar("T")
-
-
-@dataclass(frozen=True)
-class DeltaRound:
-    """One finished ``calendarView/delta`` round.
-
-    ``items`` are the events, occurrences and exceptions new or changed since the link (all of
-    them in a first round), each id once with its last version; occurrences may be stubs (id,
-    seriesMasterId, type, start, end): fill them with ``get_event`` or ``list_instances``.
-    ``removed`` are ids Graph reports removed: deleted, or moved out of the window. Store
-    ``delta_link`` as returned and start the next round from it.
-    """
-
-    items: list[dict[str, Any]]
-    removed: list[str]
-    delta_link: str
-
-
-@dataclass(frozen=True)
-class BatchRequest:
-    """One step of a ``$batch``: ``url`` is relative to the version (``/me/events/{id}``).
-    ``id`` must be unique within the ``batch`` call."""
-
-    id: str
-    method: str
-    url: str
-    body: dict[str, Any] | None = None
-    headers: dict[str, str] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class BatchResponse:
-    """The answer to one ``BatchRequest`` (matched by ``id``)."""
-
-    id: str
-    status: int
-    headers: dict[str, str]
-    body: Any
-    raised: GraphError | None = field(default=None, compare=False)  # its whole $batch failed with this
-
-    @property
-    def ok(self) -> bool:
-        return self.raised is None and 200 <= self.status < 300
-
-    @classmethod
-    def of_failed_batch(cls, request_id: str, error: GraphError) -> BatchResponse:
-        """The answer of a step whose ``$batch`` failed as a whole (the step may not have run)."""
-        body = {"error": {"code": error.code, "message": error.message}}
-        return cls(id=request_id, status=error.status or 0, headers={}, body=body, raised=error)
-
-    def error(self) -> GraphError | None:
-        """The typed error this answer stands for, or None when it succeeded."""
-        if self.raised is not None:
-            return self.raised
-        if self.ok:
-            return None
-        code, message = _fields_of(self.body)
-        retry_after = parse_retry_after(_header(self.headers, "Retry-After"), datetime.now(UTC))
-        return _error_of(self.status, code, message or f"batch request {self.id}", retry_after)
 
 
 @dataclass(frozen=True)
@@ -214,37 +149,11 @@ class GraphClient(SessionClient):
         else:
             url = self._same_origin(delta_link, "the delta link")
         headers = {"Prefer": f"{PREFER}, odata.maxpagesize={page_size}"}
-        latest: dict[str, dict[str, Any] | None] = {}  # id -> item, or None when removed
-        seen: set[str] = set()
-        while True:
-            if url in seen or len(seen) >= MAX_PAGES:
-                raise GraphUnexpectedResponse(200, None, "the delta round's nextLinks loop without a deltaLink")
-            seen.add(url)
-            try:
-                body = self._get_json(url, headers=headers)
-            except GraphError as error:
-                if error.status == 410 or (error.code or "").lower() in DELTA_GONE_CODES:
-                    raise DeltaTokenExpired(error.status, error.code, error.message) from error
-                raise
-            items = body.get("value")
-            if not isinstance(items, list):
-                raise GraphUnexpectedResponse(200, None, "a delta page came without a value list")
-            for item in items:
-                if not isinstance(item, dict) or not isinstance(item.get("id"), str):
-                    raise GraphUnexpectedResponse(200, None, "a delta item came without an id")
-                latest.pop(item["id"], None)  # the last one seen wins, in the order last seen
-                latest[item["id"]] = None if "@removed" in item else item
-            if "@odata.deltaLink" in body:
-                link = self._same_origin(str(body["@odata.deltaLink"]), "the deltaLink")
-                return DeltaRound(
-                    items=[item for item in latest.values() if item is not None],
-                    removed=[item_id for item_id, item in latest.items() if item is None],
-                    delta_link=link,
-                )
-            next_link = body.get("@odata.nextLink")
-            if not next_link:
-                raise GraphUnexpectedResponse(200, None, "a delta page came with neither nextLink nor deltaLink")
-            url = self._same_origin(str(next_link), "a nextLink")
+
+        def get_page(page_url: str) -> dict[str, Any]:
+            return self._get_json(page_url, headers=headers)
+
+        return read_delta_round(url, get_page=get_page, same_origin=self._same_origin)
 
     def get_event(self, calendar_id: str, event_id: str) -> dict[str, Any]:
         """One event, occurrence or exception of the calendar, with our Syncro id property when it
@@ -387,68 +296,20 @@ class GraphClient(SessionClient):
 
     def batch(self, requests: list[BatchRequest], *, chained: bool = False, lanes: int = 1) -> list[BatchResponse]:
         """Send ``requests`` through ``$batch``, 20 at a time, and answer each (matched by id, in
-        the order asked). Each step gets the client's ``Prefer`` and, with a body, ``Content-Type``.
-        A failed step is not raised: ``BatchResponse.error()`` types it.
-
-        Unchained, the steps of a ``$batch`` run at once, and Exchange runs only 4 requests per
-        mailbox at a time: the others come back 429. ``chained`` makes each ``$batch`` one
-        ``dependsOn`` chain in the order given, which Graph runs one step at a time (it takes a
-        batch fully parallel or fully sequential, nothing between); a failed step then fails the
-        rest of its chain with 424, unrun. ``lanes`` ``$batch`` requests are in flight at once
-        (threads sharing the session): chained, ``MAILBOX_CONCURRENCY`` lanes keep within the
-        mailbox's limit.
-
-        Steps answered 429 or 503 (and, chained, 424) are sent again in later batches, after the
-        longest ``Retry-After`` any of them asked (or a backoff; no wait when none was
-        throttled), within the retry policy's waits; what is still failing then is answered as
-        Graph last answered it. A ``$batch`` that fails as a whole answers each of its steps with
-        that error (``BatchResponse.raised``), so what the other lanes did is kept; only when
-        every ``$batch`` failed is the first error raised (GraphError).
+        the order asked); a failed step is not raised: ``BatchResponse.error()`` types it.
+        ``chained`` makes each ``$batch`` one ``dependsOn`` chain (Graph then runs it one step at
+        a time); ``lanes`` ``$batch`` requests are in flight at once. What is sent again, and when
+        this raises (GraphError), is `sync.graph_batch`'s docstring.
         """
-        ids = [request.id for request in requests]
-        if len(set(ids)) != len(ids):
+        if len({request.id for request in requests}) != len(requests):
             raise ValueError("batch request ids must be unique")
         if lanes < 1:
             raise ValueError("lanes must be at least 1")
-        answers: dict[str, BatchResponse] = {}
-        pending = list(requests)
-        waited, stalled = 0.0, 0
-        failures: list[GraphError] = []
-        answered = False
-        while pending:
-            chunks = [pending[index : index + BATCH_LIMIT] for index in range(0, len(pending), BATCH_LIMIT)]
-            again: list[BatchRequest] = []
-            asked: list[float | None] = []
-            for chunk, result in zip(chunks, self._send_batches(chunks, chained=chained, lanes=lanes), strict=True):
-                if isinstance(result, GraphError):
-                    failures.append(result)
-                    answers.update({r.id: BatchResponse.of_failed_batch(r.id, result) for r in chunk})
-                    continue
-                answered = True
-                for request, answer in zip(chunk, result, strict=True):
-                    answers[request.id] = answer
-                    if answer.status in (429, 503):
-                        again.append(request)
-                        asked.append(parse_retry_after(_header(answer.headers, "Retry-After"), self._retry.now()))
-                    elif chained and answer.status == 424:
-                        again.append(request)  # not run: its chain broke before it
-            stalled = stalled + 1 if len(again) == len(pending) else 0
-            if not again or stalled >= self._retry.max_attempts:
-                break
-            if asked:
-                known = [seconds for seconds in asked if seconds is not None]
-                retry_after = max(known) if known else None
-                if retry_after is not None and retry_after > self._retry.max_wait_seconds:
-                    break
-                wait = self._retry.wait_for(stalled + 1, retry_after)
-                if waited + wait > self._retry.max_total_wait_seconds:
-                    break
-                self._retry.sleep(wait)
-                waited += wait
-            pending = again
-        if not answered and failures:
-            raise failures[0]
-        return [answers[request_id] for request_id in ids]
+
+        def send_round(chunks: list[list[BatchRequest]]) -> list[list[BatchResponse] | GraphError]:
+            return self._send_batches(chunks, chained=chained, lanes=lanes)
+
+        return send_batched(requests, send_round=send_round, retry=self._retry, chained=chained)
 
     def _send_batches(
         self, chunks: list[list[BatchRequest]], *, chained: bool, lanes: int
@@ -457,49 +318,14 @@ class GraphClient(SessionClient):
         bearer = self._token()  # once, here: the token callable need not be thread-safe
 
         def send(chunk: list[BatchRequest]) -> list[BatchResponse] | GraphError:
+            steps = batch_steps(chunk, chained=chained, relative=self._relative)
             try:
-                return self._send_batch(chunk, chained=chained, bearer=bearer)
+                response = self._request("POST", self._url("/$batch"), json={"requests": steps}, bearer=bearer)
+                return batch_answers(self._json_of(response), chunk)
             except GraphError as error:
                 return error
 
-        if lanes == 1 or len(chunks) == 1:
-            return [send(chunk) for chunk in chunks]
-        with ThreadPoolExecutor(max_workers=min(lanes, len(chunks)), thread_name_prefix="graph-batch") as pool:
-            return list(pool.map(send, chunks))
-
-    def _send_batch(self, chunk: list[BatchRequest], *, chained: bool, bearer: str) -> list[BatchResponse]:
-        steps = []
-        for index, request in enumerate(chunk):
-            headers = {"Prefer": PREFER, **request.headers}
-            step: dict[str, Any] = {
-                "id": request.id,
-                "method": request.method.upper(),
-                "url": self._relative(request.url),
-            }
-            if chained and index:
-                step["dependsOn"] = [chunk[index - 1].id]
-            if request.body is not None:
-                headers.setdefault("Content-Type", "application/json")
-                step["body"] = request.body
-            step["headers"] = headers
-            steps.append(step)
-        response = self._request("POST", self._url("/$batch"), json={"requests": steps}, bearer=bearer)
-        body = self._json_of(response)
-        responses = body.get("responses")
-        if not isinstance(responses, list):
-            raise GraphUnexpectedResponse(200, None, "$batch answered without a responses list")
-        by_id: dict[str, BatchResponse] = {}
-        for answer in responses:
-            if not isinstance(answer, dict) or "id" not in answer or not isinstance(answer.get("status"), int):
-                raise GraphUnexpectedResponse(200, None, "a $batch response came without an id or a status")
-            headers = answer.get("headers") if isinstance(answer.get("headers"), dict) else {}
-            by_id[str(answer["id"])] = BatchResponse(
-                id=str(answer["id"]), status=answer["status"], headers=dict(headers), body=answer.get("body")
-            )
-        missing = [request.id for request in chunk if request.id not in by_id]
-        if missing:
-            raise GraphUnexpectedResponse(200, None, f"$batch left requests unanswered: {', '.join(missing)}")
-        return [by_id[request.id] for request in chunk]
+        return in_lanes(send, chunks, lanes)
 
     # -- plumbing -----------------------------------------------------------------------------
 
@@ -546,12 +372,12 @@ class GraphClient(SessionClient):
             body = self._get_json(url)
             items = body.get("value")
             if not isinstance(items, list):
-                raise GraphUnexpectedResponse(200, None, f"{_path_of(self._url(path))} answered without a value list")
+                raise GraphUnexpectedResponse(200, None, f"{path_of(self._url(path))} answered without a value list")
             yield from items
             url = body.get("@odata.nextLink")
             if url is not None and _origin(url) != self._origin:
                 # A nextLink elsewhere would receive the tech's access token.
-                raise GraphUnexpectedResponse(200, None, f"{_path_of(self._url(path))} sent a nextLink to another host")
+                raise GraphUnexpectedResponse(200, None, f"{path_of(self._url(path))} sent a nextLink to another host")
 
     def _url(self, path_or_url: str) -> str:
         return path_or_url if "://" in path_or_url else f"{self.base_url}{path_or_url}"
@@ -577,7 +403,7 @@ class GraphClient(SessionClient):
             self._session,
             method,
             url,
-            where=f"{method} {_path_of(url)}",
+            where=f"{method} {path_of(url)}",
             error_of=graph_error,
             unavailable=GraphUnavailable,
             timeout=self._timeout,
@@ -596,58 +422,6 @@ def syncro_id_of(event: dict[str, Any]) -> str | None:
         if isinstance(prop, dict) and prop.get("id") == SYNCRO_ID_PROPERTY and prop.get("value") is not None:
             return str(prop["value"])
     return None
-
-
-def graph_error(response: requests.Response) -> GraphError:
-    """The typed error for a Graph error response (``{"error": {"code", "message"}}``)."""
-    code, message = _error_fields(response)
-    retry_after = parse_retry_after(response.headers.get("Retry-After"), datetime.now(UTC))
-    where = f"{response.request.method} {_path_of(response.url)}"
-    return _error_of(response.status_code, code, message or where, retry_after)
-
-
-def _error_of(status: int, code: str | None, message: str, retry_after: float | None) -> GraphError:
-    kind: type[GraphError]
-    if status == 401:
-        kind = GraphUnauthorized
-    elif status == 403:
-        kind = GraphForbidden
-    elif status in (404, 410):
-        kind = GraphNotFound
-    elif status == 412:
-        kind = GraphPreconditionFailed
-    elif status in (400, 422):
-        kind = GraphInvalidRequest
-    elif status == 429:
-        kind = GraphThrottled
-    elif status >= 500:
-        kind = GraphThrottled if status == 503 and retry_after is not None else GraphUnavailable
-    else:
-        kind = GraphUnexpectedResponse
-    return kind(status, code, message, retry_after=retry_after)
-
-
-def _error_fields(response: requests.Response) -> tuple[str | None, str]:
-    try:
-        body = response.json()
-    except ValueError:
-        return None, response.reason or ""
-    if not isinstance(body, dict) or not isinstance(body.get("error"), dict):
-        return None, response.reason or ""
-    return _fields_of(body)
-
-
-def _fields_of(body: Any) -> tuple[str | None, str]:
-    error = body.get("error") if isinstance(body, dict) else None
-    if not isinstance(error, dict):
-        return None, ""
-    code = error.get("code")
-    return (str(code) if code else None), str(error.get("message") or "")
-
-
-def _header(headers: dict[str, str], name: str) -> str | None:
-    lowered = name.lower()
-    return next((str(value) for key, value in headers.items() if key.lower() == lowered), None)
 
 
 def _instant(moment: datetime) -> str:
@@ -676,7 +450,3 @@ def _unreadable(what: str, error: Exception) -> GraphUnexpectedResponse:
 def _origin(url: str) -> tuple[str, str]:
     parts = urlsplit(url)
     return parts.scheme.lower(), parts.netloc.lower()
-
-
-def _path_of(url: str | None) -> str:
-    return urlsplit(url or "").path

@@ -4,7 +4,7 @@ Syncro wraps the same record differently by call (``{"user": {...}}``, ``{"users
 ``{"appointments": [{"appointment": {...}}]}`` or flat items, a bare object); every reader here
 accepts each shape and returns appointments as flat dicts (``sync.mapping`` converts them). Ids
 are Python ints of any size (a live account's ids are above 2^32). Every request carries a
-timeout and is retried as ``sync.http`` describes; Syncro's budget is 180 requests a minute per
+timeout and is retried as ``sync.client_http`` describes; Syncro's budget is 180 requests a minute per
 IP, so the client counts what it sends (``requests_made``, ``on_request``) for the poller's
 budget. Failures are raised as the ``SyncroError`` subclasses in ``sync.errors``.
 """
@@ -19,17 +19,15 @@ from urllib.parse import urlsplit
 
 import requests
 
+from sync.client_http import DEFAULT_TIMEOUT, RetryPolicy, SessionClient, parse_retry_after, send_checked
 from sync.errors import (
+    SYNCRO_STATUS_ERRORS,
     SyncroError,
     SyncroForbidden,
-    SyncroInvalidRequest,
-    SyncroNotFound,
-    SyncroThrottled,
     SyncroUnauthorized,
     SyncroUnavailable,
     SyncroUnexpectedResponse,
 )
-from sync.http import DEFAULT_TIMEOUT, RetryPolicy, SessionClient, parse_retry_after, send_checked
 
 MAX_PAGES = 400  # 10,000 records at 25 a page; more means the paging never ends
 
@@ -311,22 +309,9 @@ def syncro_error(response: requests.Response) -> SyncroError:
     message = _error_text(response)
     where = f"{response.request.method} {urlsplit(response.url or '').path}"
     retry_after = parse_retry_after(response.headers.get("Retry-After"), datetime.now(UTC))
-    kind: type[SyncroError]
-    if status == 401:
-        permission = any(word in message.lower() for word in _PERMISSION_WORDS)
-        kind = SyncroForbidden if permission else SyncroUnauthorized
-    elif status == 403:
+    kind = SYNCRO_STATUS_ERRORS.kind_of(status)
+    if kind is SyncroUnauthorized and any(word in message.lower() for word in _PERMISSION_WORDS):
         kind = SyncroForbidden
-    elif status == 404:
-        kind = SyncroNotFound
-    elif status in (400, 422):
-        kind = SyncroInvalidRequest
-    elif status == 429:
-        kind = SyncroThrottled
-    elif status >= 500:
-        kind = SyncroUnavailable
-    else:
-        kind = SyncroUnexpectedResponse
     return kind(status, None, f"{where}: {message}" if message else where, retry_after=retry_after)
 
 

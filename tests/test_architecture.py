@@ -252,6 +252,35 @@ def test_only_the_blueprints_build_an_http_response() -> None:
     assert not wrong, "HttpResponse built outside blueprints (return an http_answer.Answer):\n" + "\n".join(wrong)
 
 
+# -- one file name, one idea ----------------------------------------------------------------------
+
+
+def shared_file_names(files: Mapping[str, Path]) -> dict[str, frozenset[str]]:
+    """File name (without ``.py``) -> the modules that have it, for names two or more modules share.
+    A package's ``__init__`` is its face, not a file name of its own."""
+    by_name: dict[str, set[str]] = {}
+    for module, path in files.items():
+        if path.stem != "__init__":
+            by_name.setdefault(path.stem, set()).add(module)
+    return {name: frozenset(modules) for name, modules in by_name.items() if len(modules) > 1}
+
+
+def same_names_from(text: str) -> dict[str, frozenset[str]]:
+    """File name -> the modules the table marked ``same-names`` lets share it."""
+    return {
+        row[0]: frozenset(module.strip() for module in row[1].split(",")) for row in marked_table(text, "same-names")
+    }
+
+
+def test_no_two_product_modules_share_a_file_name_but_the_ones_the_doc_names(doc: str) -> None:
+    """A shared file name is two ideas under one name unless the doc's "Names" table says why it
+    is one idea at two layers; a row whose modules no longer share the name is stale."""
+    shared, listed = shared_file_names(product_files()), same_names_from(doc)
+    unlisted = {name: sorted(modules) for name, modules in shared.items() if listed.get(name) != modules}
+    assert not unlisted, "rename one, or list the pair in docs/architecture.md (same-names) with why: " + str(unlisted)
+    assert sorted(set(listed) - set(shared)) == [], "strike these rows of the doc's same-names table"
+
+
 # -- the checks can fail --------------------------------------------------------------------------
 
 
@@ -289,6 +318,19 @@ def test_relative_and_submodule_imports_resolve(tmp_path: Path) -> None:
         }
     )
     assert graph == {"pkg": {"pkg.a"}, "pkg.a": {"pkg.b", "pkg.c"}, "pkg.b": {"pkg.c"}, "pkg.c": set()}
+
+
+def test_a_file_name_shared_across_packages_is_found(tmp_path: Path) -> None:
+    files = {
+        "a.http": tmp_path / "a" / "http.py",
+        "b.http": tmp_path / "b" / "http.py",
+        "a": tmp_path / "a" / "__init__.py",
+    }
+    files["b"] = tmp_path / "b" / "__init__.py"
+    files["b.other"] = tmp_path / "b" / "other.py"
+    assert shared_file_names(files) == {"http": frozenset({"a.http", "b.http"})}
+    text = "<!-- same-names -->\n| file | modules | why |\n|---|---|---|\n| `http` | `a.http`, `b.http` | one idea |\n<!-- /same-names -->"
+    assert same_names_from(text) == {"http": frozenset({"a.http", "b.http"})}
 
 
 def test_the_tables_are_read_as_written() -> None:

@@ -51,7 +51,7 @@ def feed_url_action(method: str, raw_id: str) -> Answer:
     """Issue or revoke any Syncro user's feed URL, linked or not. POST: a new URL (older ones stop
     at once), 201 with ``url`` and ``webcal_url``. DELETE: revoke every URL of the user, 200 with
     how many were active."""
-    from ics.tokens import issue_feed_url, revoke_feed_urls, webcal_url
+    from ics.feed_tokens import issue_feed_url, revoke_feed_urls, webcal_url
     from services import storage_account
 
     syncro_user_id = syncro_user_id_from(raw_id)

@@ -149,7 +149,7 @@ def _admin_sync(admin: Session, tech: int, form: Mapping[str, str]) -> _Outcome:
 
 
 def _admin_issue_feed(admin: Session, tech: int, form: Mapping[str, str]) -> _Outcome:
-    from ics.tokens import issue_feed_url
+    from ics.feed_tokens import issue_feed_url
     from services import storage_account
 
     url = issue_feed_url(storage_account(), tech)
@@ -158,7 +158,7 @@ def _admin_issue_feed(admin: Session, tech: int, form: Mapping[str, str]) -> _Ou
 
 
 def _admin_revoke_feed(admin: Session, tech: int, form: Mapping[str, str]) -> _Outcome:
-    from ics.tokens import revoke_feed_urls
+    from ics.feed_tokens import revoke_feed_urls
     from services import storage_account
 
     revoked = revoke_feed_urls(storage_account(), tech)

@@ -254,8 +254,8 @@ def unlink(syncro_user_id: int, *, remove_outlook_events: bool) -> None:
 
 
 def new_feed_url(syncro_user_id: int) -> str:
-    """Revoke the tech's feed URLs and issue a new one (`ics.tokens`)."""
-    from ics.tokens import issue_feed_url
+    """Revoke the tech's feed URLs and issue a new one (`ics.feed_tokens`)."""
+    from ics.feed_tokens import issue_feed_url
     from services import storage_account
 
     return issue_feed_url(storage_account(), syncro_user_id)
@@ -264,7 +264,7 @@ def new_feed_url(syncro_user_id: int) -> str:
 def remove_tech(syncro_user_id: int) -> None:
     """An admin releases a tech's link: unlink (their [S] events stay in Outlook), turn their feed
     URL off and end every session of theirs. Anyone matching the Syncro user may then link again."""
-    from ics.tokens import revoke_feed_urls
+    from ics.feed_tokens import revoke_feed_urls
     from services import storage_account
     from storage.session_versions import tech_subject
 

@@ -107,7 +107,7 @@ def _save_settings(request: WebRequest) -> Answer:
 
 @guarded
 def settings_unlink(request: WebRequest) -> Answer:
-    from ics.tokens import revoke_feed_urls
+    from ics.feed_tokens import revoke_feed_urls
     from services import storage_account
     from web.links import unlink
 

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ics.http import (
+from ics.feed_http import (
     CONTENT_TYPE,
     entity_tag,
     feed_response,

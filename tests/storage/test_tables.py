@@ -84,7 +84,6 @@ def test_mapping_with_every_forbidden_key_character_round_trips(account: Storage
         synced_at=WHEN,
         graph_id=NASTY_ID,
         graph_version="ck1",
-        graph_hash="h1",
     )
     created = account.mappings.create_mapping(row)
     read = account.mappings.get_mapping(7, NASTY_ID)

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 import requests
 
+from sync.client_http import RetryPolicy
 from sync.graph import GraphClient
-from sync.http import RetryPolicy
 from sync.syncro import SyncroClient
 from tests.sims.graph_support import GraphHarness
 from tests.sims.test_syncro import ADMIN_TOKEN, Stack

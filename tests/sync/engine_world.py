@@ -227,7 +227,7 @@ class EngineWorld:
         }
         self.switch = CrashSwitch()
         self.waits: list[float] = []
-        from sync.http import RetryPolicy
+        from sync.client_http import RetryPolicy
 
         retry = RetryPolicy(backoff_seconds=0.2, sleep=self._wait, now=self.clock.now)
         self.transports = {name: FlakyTransport(name, self.switch.service_wrote) for name in ("graph", "syncro")}

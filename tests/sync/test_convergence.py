@@ -310,7 +310,7 @@ class Convergence(RuleBasedStateMachine):
         synced_pairs = [pair for pair in self.world.pairs.values() if not pair.released]
         for pair in synced_pairs:
             assert pair.syncro_id in self.world.syncro.items and pair.outlook_id in self.world.outlook.items
-            assert not self.world.outlook.get(pair.outlook_id).extras.get("elsewhere"), "a pair left behind"
+            assert not self.world.outlook.item(pair.outlook_id).extras.get("elsewhere"), "a pair left behind"
         synced = [t for t, (content, _) in zip(self.things, fates, strict=True) if content and t.only_on is None]
         assert len(synced_pairs) == len(synced)
         assert len(self.world.pairs) - len(synced_pairs) <= self.released

@@ -329,25 +329,28 @@ def test_the_admin_sync_route_answers_with_the_report(world: World) -> None:
     assert unknown.status_code == 404
 
 
-def _crash_once(monkeypatch: pytest.MonkeyPatch, name: str) -> None:
-    """The executor dies right after its next write of that side, before the mapping row says so."""
-    from sync.executor import Executor
+def _crash_once(monkeypatch: pytest.MonkeyPatch, side: str) -> None:
+    """The sync dies right after its next write of that side (as the side mirrors what the
+    service returned), before the mapping row says so."""
+    from sync.outlook_side import OutlookCalendar
+    from sync.syncro_side import SyncroAppointments
 
-    original = getattr(Executor, name)
+    owner, name = (SyncroAppointments, "mirror_record") if side == "syncro" else (OutlookCalendar, "mirror")
+    original = getattr(owner, name)
     state = {"armed": True}
 
-    def crashing(self: Executor, record: dict[str, Any]) -> None:
+    def crashing(self: Any, record: dict[str, Any]) -> None:
         if state["armed"]:
             state["armed"] = False
             raise RuntimeError("the process died here")
         original(self, record)
 
-    monkeypatch.setattr(Executor, name, crashing)
+    monkeypatch.setattr(owner, name, crashing)
 
 
 def test_a_crash_after_a_syncro_create_is_adopted_not_duplicated(world: World, monkeypatch) -> None:
     world.outlook_create("Crash lunch")
-    _crash_once(monkeypatch, "_mirror_syncro")
+    _crash_once(monkeypatch, "syncro")
     world.sim("graph", "POST", "/_sim/clock", json={"advance_seconds": 3})
     with pytest.raises(RuntimeError):
         sync_tech(TECH, deps=sync_deps())
@@ -361,7 +364,7 @@ def test_a_crash_after_a_syncro_create_is_adopted_not_duplicated(world: World, m
 def test_a_crash_after_an_outlook_create_is_adopted_not_duplicated(world: World, monkeypatch) -> None:
     world.syncro_create("Crash visit")
     world.poll()
-    _crash_once(monkeypatch, "_mirror_outlook")
+    _crash_once(monkeypatch, "outlook")
     world.sim("graph", "POST", "/_sim/clock", json={"advance_seconds": 3})
     with pytest.raises(RuntimeError):
         sync_tech(TECH, deps=sync_deps())

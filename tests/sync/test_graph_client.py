@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 import requests
 
+from sync.client_http import RetryPolicy
 from sync.errors import (
     Forbidden,
     GraphForbidden,
@@ -18,7 +19,6 @@ from sync.errors import (
     NotFound,
 )
 from sync.graph import Calendar, GraphClient, MicrosoftUser
-from sync.http import RetryPolicy
 from tests.sims.graph_support import USER, GraphHarness
 from tests.sync.client_support import Sleeps, graph_client_for, graph_count, graph_fault
 

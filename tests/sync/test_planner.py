@@ -429,3 +429,19 @@ def test_the_techs_own_event_we_put_back_stays_in_the_old_calendar_when_its_sync
     world.sync()
     assert [s.content for s in world.outlook.items.values()] == [retitled]  # stays, no longer synced
     assert world.pairs == {} and world.syncro.items == {}
+
+
+def test_a_delete_applied_twice_keeps_one_recycle_bin_entry() -> None:
+    """The same plan run twice (a retried job): the second delete finds the row gone and skips."""
+    world = World(TWO_WAY)
+    sid = world.syncro.user_create(BASE)
+    world.sync()
+    world.syncro.user_delete(sid)
+    actions = world.plan()
+    while not any(isinstance(action, DeleteOn) for action in actions):  # the guard verifies first
+        world.apply(actions)
+        actions = world.plan()
+    world.apply(actions)
+    world.apply(actions)
+    assert world.outlook.items == {} and world.pairs == {}
+    assert world.outlook.recycle_bin == [BASE] and len(world.binned) == 1

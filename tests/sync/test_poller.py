@@ -20,7 +20,7 @@ from storage import StorageAccount
 from storage.mirror import MirrorEntry
 from storage.sync_queue import SyncJob
 from sync.budget import RequestBudget
-from sync.http import RetryPolicy
+from sync.client_http import RetryPolicy
 from sync.poller import (
     Changes,
     OwnershipMode,

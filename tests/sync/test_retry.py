@@ -11,7 +11,7 @@ import requests
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sync.http import RetryPolicy, new_session, parse_retry_after, send
+from sync.client_http import RetryPolicy, new_session, parse_retry_after, send
 
 NOW = datetime(2026, 12, 1, 10, 0, 0, tzinfo=UTC)
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pytest
 
+from sync.client_http import RetryPolicy
 from sync.errors import Forbidden, SyncroForbidden, SyncroNotFound, SyncroThrottled, SyncroUnauthorized
-from sync.http import RetryPolicy
 from sync.syncro import SyncroClient, SyncroUser
 from tests.sims.test_syncro import ADMIN_TOKEN, JOE, SAM, TINA, Stack
 from tests.sync.client_support import Sleeps, syncro_client_for, syncro_count, syncro_fault
