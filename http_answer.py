@@ -27,11 +27,6 @@ class Answer:
     body: bytes = b""
     headers: Mapping[str, str] = field(default_factory=dict)
 
-    @property
-    def text(self) -> str:
-        """The body as text (every body we send is UTF-8)."""
-        return self.body.decode("utf-8")
-
 
 def text_answer(status: int, text: str, content_type: str, *, headers: Mapping[str, str] | None = None) -> Answer:
     """``text`` in UTF-8 with its content type (an empty text goes out with none, as a bare status)."""
