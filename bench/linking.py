@@ -63,14 +63,14 @@ def main() -> None:
             renders.append(time.perf_counter() - started)
         print(_summary("GET /api/settings (signed in, over HTTP)", renders))
 
-        from web import pages, views
+        from web import pages, settings_views
         from web.links import linking_overview
 
         overview = linking_overview(tech.syncro_user_id)
         templates = []
         for _ in range(args.renders):
             started = time.perf_counter()
-            pages.render_settings(views.settings_view(overview, csrf_token="x" * 43))
+            pages.render_settings(settings_views.settings_view(overview, csrf_token="x" * 43))
             templates.append(time.perf_counter() - started)
         print(_summary("settings page template render (in-process)", templates))
 

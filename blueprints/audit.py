@@ -1,5 +1,5 @@
 """Every admin action by function key goes into the admin log (`storage.admin_log`), as the
-signed-in admin's page actions do (`web.handlers`).
+signed-in admin's page actions do (`web.admin_handlers`).
 
 A function key has no name the worker can see, so the actor is the key's fingerprint (the first
 8 hex digits of its SHA-256): enough to tell keys apart in the log, useless for calling us.

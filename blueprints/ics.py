@@ -6,6 +6,7 @@ credential (calendar apps cannot send keys or cookies). The admin routes need a 
 
 import azure.functions as func
 
+from blueprints.answers import http_response
 from blueprints.audit import audited
 
 bp = func.Blueprint()
@@ -27,11 +28,11 @@ def ics_feed(req: func.HttpRequest) -> func.HttpResponse:
         from web.http import wants_html
 
         if wants_html(req.headers.get("accept")):  # a person in a browser: a page with the next step
-            from web.handlers import feed_not_found_page
-            from web.http import to_functions
+            from web.page_guards import feed_not_found_page
+            from web.pages import PAGE_HEADERS
 
-            return to_functions(feed_not_found_page())
-    return func.HttpResponse(result.body, status_code=result.status, headers=result.headers)
+            return http_response(feed_not_found_page(), beneath=PAGE_HEADERS)
+    return http_response(result)
 
 
 @bp.route(route="admin/feeds/{syncro_user_id:long}", methods=["POST", "DELETE"], auth_level=func.AuthLevel.FUNCTION)
@@ -39,4 +40,4 @@ def ics_feed(req: func.HttpRequest) -> func.HttpResponse:
 def admin_feeds(req: func.HttpRequest) -> func.HttpResponse:
     from web.admin_api import feed_url_action
 
-    return feed_url_action(req.method, req.route_params.get("syncro_user_id", ""))
+    return http_response(feed_url_action(req.method, req.route_params.get("syncro_user_id", "")))

@@ -12,7 +12,7 @@ bp = func.Blueprint()
 def health(req: func.HttpRequest) -> func.HttpResponse:
     # The one place that decides who sees the details here: a signed-in admin (their session
     # cookie travels on /api); anyone else gets the status alone.
-    from web.handlers import is_signed_in_admin
+    from web.page_guards import is_signed_in_admin
 
     return _health(show_details=is_signed_in_admin(req.headers.get("cookie")))
 
@@ -23,9 +23,10 @@ def health_details(req: func.HttpRequest) -> func.HttpResponse:
 
 
 def _health(*, show_details: bool) -> func.HttpResponse:
+    from blueprints.answers import http_response
+    from http_answer import json_answer
     from ops.health import check_health
     from services import app_version, storage_account
-    from web.responses import json_response
 
     report = check_health(app_version(), storage_account, show_details=show_details)
-    return json_response(report.body, status=200 if report.healthy else 503)
+    return http_response(json_answer(report.body, status=200 if report.healthy else 503))

@@ -2,6 +2,7 @@
 
 import azure.functions as func
 
+from blueprints.answers import http_response
 from blueprints.audit import audited
 
 bp = func.Blueprint()
@@ -12,14 +13,14 @@ bp = func.Blueprint()
 def admin_sync_now(req: func.HttpRequest) -> func.HttpResponse:
     from web.sync_api import sync_now
 
-    return sync_now(req.route_params.get("syncro_user_id", ""), poll=req.params.get("poll", "1") != "0")
+    return http_response(sync_now(req.route_params.get("syncro_user_id", ""), poll=req.params.get("poll", "1") != "0"))
 
 
 @bp.route(route="admin/recycle-bin/{syncro_user_id:long}", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
 def admin_recycle_bin(req: func.HttpRequest) -> func.HttpResponse:
     from web.sync_api import list_recycle_bin
 
-    return list_recycle_bin(req.route_params.get("syncro_user_id", ""))
+    return http_response(list_recycle_bin(req.route_params.get("syncro_user_id", "")))
 
 
 @bp.route(
@@ -31,7 +32,7 @@ def admin_recycle_bin(req: func.HttpRequest) -> func.HttpResponse:
 def admin_recycle_bin_restore(req: func.HttpRequest) -> func.HttpResponse:
     from web.sync_api import restore
 
-    return restore(req.route_params.get("syncro_user_id", ""), req.route_params.get("entry", ""))
+    return http_response(restore(req.route_params.get("syncro_user_id", ""), req.route_params.get("entry", "")))
 
 
 @bp.route(route="admin/syncro-tokens/{syncro_user_id:long}", methods=["PUT"], auth_level=func.AuthLevel.FUNCTION)
@@ -39,7 +40,7 @@ def admin_recycle_bin_restore(req: func.HttpRequest) -> func.HttpResponse:
 def admin_set_syncro_token(req: func.HttpRequest) -> func.HttpResponse:
     from web.sync_api import set_syncro_token
 
-    return set_syncro_token(req.route_params.get("syncro_user_id", ""), req.get_body())
+    return http_response(set_syncro_token(req.route_params.get("syncro_user_id", ""), req.get_body()))
 
 
 @bp.route(route="admin/syncro-tokens/{syncro_user_id:long}", methods=["DELETE"], auth_level=func.AuthLevel.FUNCTION)
@@ -47,4 +48,4 @@ def admin_set_syncro_token(req: func.HttpRequest) -> func.HttpResponse:
 def admin_forget_syncro_token(req: func.HttpRequest) -> func.HttpResponse:
     from web.sync_api import forget_syncro_token
 
-    return forget_syncro_token(req.route_params.get("syncro_user_id", ""))
+    return http_response(forget_syncro_token(req.route_params.get("syncro_user_id", "")))

@@ -5,17 +5,16 @@ secret in its URL (docs/realtime.md)."""
 
 import azure.functions as func
 
+from blueprints.answers import http_response
+from http_answer import Answer
 from realtime import SUBSCRIPTION_QUEUE
 
 bp = func.Blueprint()
 HOOK = func.AuthLevel.ANONYMOUS
 
 
-def _response(answer) -> func.HttpResponse:  # a realtime.notifications.Answer
-    headers = {"Cache-Control": "no-store", **answer.headers}
-    return func.HttpResponse(
-        answer.body or None, status_code=answer.status, headers=headers, mimetype=answer.content_type, charset="utf-8"
-    )
+def _response(answer: Answer) -> func.HttpResponse:
+    return http_response(answer, beneath={"Cache-Control": "no-store"})
 
 
 @bp.route(route="graph/notifications", methods=["POST"], auth_level=HOOK)

@@ -25,7 +25,8 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-from ics.feed_http import FeedResponse, entity_tag, feed_response, last_modified
+from http_answer import Answer, error_answer
+from ics.feed_http import entity_tag, feed_response, last_modified
 from ics.fragments import FragmentCache, assemble
 from ics.render import FeedWindow, feed_window, parse_time
 from sync.account_zone import ACCOUNT_ZONES
@@ -218,19 +219,12 @@ class _FragmentWriter:
             log.warning("ICS feed: event bytes not stored in the mirror (%s)", type(error).__name__)
 
 
-def _not_found() -> FeedResponse:
-    import json
-
-    body = json.dumps({"error": "not_found", "message": NOT_FOUND_MESSAGE}).encode()
-    return FeedResponse(404, {"Content-Type": "application/json; charset=utf-8", "Cache-Control": "no-store"}, body)
+def _not_found() -> Answer:
+    return error_answer(404, "not_found", NOT_FOUND_MESSAGE)
 
 
-def _unavailable(code: str, message: str) -> FeedResponse:
-    import json
-
-    body = json.dumps({"error": code, "message": message}).encode()
-    headers = {"Content-Type": "application/json; charset=utf-8", "Cache-Control": "no-store", "Retry-After": "30"}
-    return FeedResponse(503, headers, body)
+def _unavailable(code: str, message: str) -> Answer:
+    return error_answer(503, code, message, headers={"Retry-After": "30"})
 
 
 def serve_feed(
@@ -241,7 +235,7 @@ def serve_feed(
     storage_account: Callable[[], StorageAccount],
     zone_name: Callable[[], str],
     now: datetime | None = None,
-) -> FeedResponse:
+) -> Answer:
     """Answer one feed request. ``token`` is the path segment before ``.ics``; ``headers`` are
     the request's (lower-case names); ``storage_account`` and ``zone_name`` (the Syncro account's
     time zone) are asked only when needed, so settings trouble raised there is answered here.

@@ -1,4 +1,5 @@
 """HTTP decisions for the feed, as pure functions: validators, conditional requests, headers.
+The answer is the app's one `http_answer.Answer`.
 
 RFC 9110: ``If-None-Match`` wins over ``If-Modified-Since`` when both come; ``If-None-Match``
 uses the weak comparison (``W/"x"`` matches ``"x"``), and ``*`` matches any current feed.
@@ -8,9 +9,10 @@ A header we cannot read is ignored, as the RFC says, so junk gets a 200, never a
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import format_datetime, parsedate_to_datetime
+
+from http_answer import Answer
 
 CONTENT_TYPE = "text/calendar; charset=utf-8"
 # Short: the feed is fresh within a poll interval, and revalidating costs a 304.
@@ -20,13 +22,6 @@ FILENAME = "syncro-appointments.ics"
 MAX_CONDITIONAL_HEADER = 8192
 # Last-Modified never lags the clock by more than this (see `last_modified`).
 LAST_MODIFIED_GRANULARITY_SECONDS = 60
-
-
-@dataclass(frozen=True)
-class FeedResponse:
-    status: int
-    headers: dict[str, str] = field(default_factory=dict)
-    body: bytes = b""
 
 
 def entity_tag(body: bytes) -> str:
@@ -112,7 +107,7 @@ def feed_response(
     if_modified_since: str | None = None,
     filename: str = FILENAME,
     now: datetime | None = None,
-) -> FeedResponse:
+) -> Answer:
     """200 with the feed, or 304 when the client's copy is current. HEAD gets the 200's headers
     (Content-Length included) and no body. ``now``: an ``If-Modified-Since`` after it is ignored."""
     validators = {"ETag": etag, "Last-Modified": http_date(modified), "Cache-Control": CACHE_CONTROL}
@@ -121,7 +116,7 @@ def feed_response(
     else:
         current = if_modified_since is not None and unmodified_since(if_modified_since, modified, now)
     if current:
-        return FeedResponse(304, validators)
+        return Answer(304, headers=validators)
     headers = {
         **validators,
         "Content-Type": CONTENT_TYPE,
@@ -129,4 +124,4 @@ def feed_response(
         "Content-Length": str(len(body)),
         "X-Content-Type-Options": "nosniff",
     }
-    return FeedResponse(200, headers, b"" if method.upper() == "HEAD" else body)
+    return Answer(200, b"" if method.upper() == "HEAD" else body, headers)

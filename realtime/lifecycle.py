@@ -25,13 +25,12 @@ from datetime import datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
+from http_answer import Answer, error_answer
 from ops.logs import log_event
 from realtime import SUBSCRIPTION_QUEUE
 from realtime.notifications import (
     ACCEPTED,
-    Answer,
     BadRequest,
-    error_answer,
     failure_answer,
     log_rejected,
     read_post,

@@ -31,16 +31,16 @@ from __future__ import annotations
 
 import asyncio
 import hmac
-import json
 import logging
 import threading
 import time
 import weakref
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from http_answer import TEXT_TYPE, Answer, error_answer, text_answer
 from realtime.group_commit import GroupCommit
 from storage.errors import StorageUnavailable
 from sync.job_reasons import JobReason
@@ -63,22 +63,6 @@ JOB_REASON = JobReason.GRAPH_NOTIFICATION
 
 
 # -- answers -------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Answer:
-    """What a webhook answers; the blueprint turns it into an HttpResponse."""
-
-    status: int
-    body: bytes = b""
-    content_type: str | None = None
-    headers: dict[str, str] = field(default_factory=dict)
-
-
-def error_answer(status: int, code: str, message: str, *, headers: dict[str, str] | None = None) -> Answer:
-    """``{"error": code, "message": message}``; ``message`` is for a person and never holds a secret."""
-    body = json.dumps({"error": code, "message": message}).encode()
-    return Answer(status, body, "application/json", headers or {})
 
 
 ACCEPTED = Answer(202)
@@ -107,7 +91,7 @@ def validation_answer(params: Mapping[str, str]) -> Answer | None:
         return error_answer(
             400, "bad_validation_token", f"validationToken must be 1 to {MAX_VALIDATION_TOKEN} characters."
         )
-    return Answer(200, token.encode("utf-8"), "text/plain", {"X-Content-Type-Options": "nosniff"})
+    return text_answer(200, token, TEXT_TYPE, headers={"X-Content-Type-Options": "nosniff"})
 
 
 def read_json(headers: Mapping[str, str], body: bytes, *, max_bytes: int) -> Any:

@@ -29,13 +29,13 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import logging
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from realtime.notifications import Answer, BadRequest, error_answer, read_json, service_defaults
+from http_answer import Answer, error_answer, json_answer
+from realtime.notifications import BadRequest, read_json, service_defaults
 from storage.errors import NotFound, StorageUnavailable
 from sync.job_reasons import JobReason
 
@@ -281,7 +281,7 @@ def _linked(account: StorageAccount, owners: frozenset[int]) -> list[int]:
 
 def _accepted(techs: int, queued: int, detail: str = "") -> Answer:
     body = {"techs": techs, "queued": queued, **({"detail": detail} if detail else {})}
-    return Answer(202, json.dumps(body).encode(), "application/json")
+    return json_answer(body, status=202)
 
 
 def _configured_secret() -> str:

@@ -1,7 +1,7 @@
 """The admin log: who did what to which technician, and when; newest first.
 
 Every admin action is recorded here, whether it came through the signed-in admin's pages or a
-function-key route for automation (`web.handlers`, `blueprints.audit`), and the admin overview shows the latest.
+function-key route for automation (`web.admin_handlers`, `blueprints.audit`), and the admin overview shows the latest.
 An entry holds no secret: a Syncro token or feed URL is named, never written.
 """
 

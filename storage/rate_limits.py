@@ -1,7 +1,7 @@
 """Rate limits for actions a signed-in person can repeat: a fixed window per key, in Table Storage
 so every instance counts the same attempts (optimistic concurrency on the row's ETag).
 
-Used where one click costs a call to Syncro or a whole sync (`web.handlers`: checking a Syncro
+Used where one click costs a call to Syncro or a whole sync (`web.tech_actions`: checking a Syncro
 token, "Sync now"); it is not the Syncro request budget.
 """
 

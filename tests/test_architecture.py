@@ -176,6 +176,29 @@ def _allowed(pair: tuple[str, str], allowed: set[tuple[str, str]]) -> bool:
     )
 
 
+def http_responses_built(tree: ast.AST) -> list[int]:
+    """The lines that build or import Azure Functions' ``HttpResponse`` (``func.HttpResponse(...)``,
+    ``HttpResponse(...)``, ``from azure.functions import HttpResponse``)."""
+    lines = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call):
+            called = node.func
+            name = called.attr if isinstance(called, ast.Attribute) else getattr(called, "id", "")
+            if name == "HttpResponse":
+                lines.append(node.lineno)
+        elif (
+            isinstance(node, ast.ImportFrom)
+            and (node.module or "").startswith("azure.functions")
+            and any(alias.name == "HttpResponse" for alias in node.names)
+        ):
+            lines.append(node.lineno)
+    return sorted(lines)
+
+
+# Only the triggers turn an `http_answer.Answer` into an HttpResponse (`blueprints.answers`).
+ANSWER_SENDERS = ("blueprints", "function_app")
+
+
 # -- the checks on this tree ----------------------------------------------------------------------
 
 
@@ -217,6 +240,18 @@ def _allowed_by_some(row: tuple[str, str], made: set[tuple[str, str]]) -> bool:
     return any(_allowed(pair, {row}) for pair in made)
 
 
+def test_only_the_blueprints_build_an_http_response() -> None:
+    """Below the triggers every HTTP answer is an `http_answer.Answer` (docs/architecture.md, "One
+    answer type"): a module there that builds Azure Functions' HttpResponse is a second shape."""
+    wrong = [
+        f"{module}:{line}"
+        for module, path in product_files().items()
+        if not any(module == top or module.startswith(top + ".") for top in ANSWER_SENDERS)
+        for line in http_responses_built(ast.parse(path.read_text(encoding="utf-8")))
+    ]
+    assert not wrong, "HttpResponse built outside blueprints (return an http_answer.Answer):\n" + "\n".join(wrong)
+
+
 # -- one file name, one idea ----------------------------------------------------------------------
 
 
@@ -247,6 +282,16 @@ def test_no_two_product_modules_share_a_file_name_but_the_ones_the_doc_names(doc
 
 
 # -- the checks can fail --------------------------------------------------------------------------
+
+
+def test_an_http_response_built_anywhere_is_found() -> None:
+    source = (
+        "import azure.functions as func\nfrom azure.functions import HttpResponse\n"
+        "def f():\n    return func.HttpResponse('x', status_code=200)\n"
+        "def g():\n    return HttpResponse(b'')\n"
+        "def h(error):\n    return error.HttpResponseError\n"
+    )
+    assert http_responses_built(ast.parse(source)) == [2, 4, 6]
 
 
 def test_a_lazy_import_inside_a_function_is_a_dependency(tmp_path: Path) -> None:

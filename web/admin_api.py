@@ -3,18 +3,17 @@ monitoring), `POST /api/admin/reencrypt`, and `POST/DELETE /api/admin/feeds/{syn
 
 from __future__ import annotations
 
-import azure.functions as func
-
+from http_answer import Answer, json_answer
 from web.ids import syncro_user_id_from
-from web.responses import bad_syncro_user_id, json_response, unavailable_as_503
+from web.responses import bad_syncro_user_id, unavailable_as_503
 
 
 @unavailable_as_503
-def list_links() -> func.HttpResponse:
+def list_links() -> Answer:
     from services import storage_account
 
     links = list(storage_account().links.list_links())
-    return json_response(
+    return json_answer(
         {
             "links": [
                 {
@@ -36,7 +35,7 @@ def list_links() -> func.HttpResponse:
 
 
 @unavailable_as_503
-def reencrypt_token_caches() -> func.HttpResponse:
+def reencrypt_token_caches() -> Answer:
     """Move every token cache under the current key (a key rotation's step 3, docs/security.md)."""
     from oauth.crypto import caches_needing_reencryption, reencrypt_token_caches
     from services import storage_account, token_cipher
@@ -44,11 +43,11 @@ def reencrypt_token_caches() -> func.HttpResponse:
     store, cipher = storage_account().token_caches, token_cipher()
     moved = reencrypt_token_caches(store, cipher)
     left = caches_needing_reencryption(store, cipher)
-    return json_response({"reencrypted": moved, "still_under_old_keys": left, "done": not left})
+    return json_answer({"reencrypted": moved, "still_under_old_keys": left, "done": not left})
 
 
 @unavailable_as_503
-def feed_url_action(method: str, raw_id: str) -> func.HttpResponse:
+def feed_url_action(method: str, raw_id: str) -> Answer:
     """Issue or revoke any Syncro user's feed URL, linked or not. POST: a new URL (older ones stop
     at once), 201 with ``url`` and ``webcal_url``. DELETE: revoke every URL of the user, 200 with
     how many were active."""
@@ -60,8 +59,8 @@ def feed_url_action(method: str, raw_id: str) -> func.HttpResponse:
         return bad_syncro_user_id()
     if method.upper() == "DELETE":
         revoked = revoke_feed_urls(storage_account(), syncro_user_id)
-        return json_response({"syncro_user_id": str(syncro_user_id), "revoked": revoked})
+        return json_answer({"syncro_user_id": str(syncro_user_id), "revoked": revoked})
     url = issue_feed_url(storage_account(), syncro_user_id)
     # The id as a string: Syncro ids exceed what JSON numbers keep exactly in JavaScript.
     body = {"syncro_user_id": str(syncro_user_id), "url": url, "webcal_url": webcal_url(url)}
-    return json_response(body, status=201)
+    return json_answer(body, status=201)

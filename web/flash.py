@@ -12,10 +12,15 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING
 
+from web.http import redirect
+from web.page_parts import Notice
+from web.routes import ADMIN_PATH
 from web.session import cookie_values
-from web.views import Notice
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from http_answer import Answer
     from oauth.crypto import TokenCipher
 
 COOKIE_NAME = "calendar_note"
@@ -43,3 +48,34 @@ def read_note(cipher: TokenCipher, cookie_header: str | None) -> tuple[Notice | 
         except Exception:  # altered, another key, another version: nothing to show
             continue
     return None, ""
+
+
+def redirect_with_note(target: str, note: Notice, *, feed_url: str = "") -> Answer:
+    """Post/redirect/get with words (or a feed URL) a query flag cannot carry (the note cookie above)."""
+    from services import token_cipher
+    from web.page_guards import secure_cookie
+
+    path = ADMIN_COOKIE_PATH if target.startswith(ADMIN_PATH) else COOKIE_PATH
+    cookie = note_cookie(token_cipher(), note, feed_url=feed_url, secure=secure_cookie(), path=path)
+    return redirect(target, headers={"Set-Cookie": cookie})
+
+
+# The fixed lines a redirect's query flag asks for (``?saved=1``): only our own words are shown.
+FLASHES = {
+    "token": Notice(
+        "done", "Your Syncro API token is saved: your Syncro appointments arrive in Outlook within a minute."
+    ),
+    "linked": Notice("done", "Your calendar is linked."),
+    "saved": Notice("done", "Saved."),
+    "feed": Notice("done", "Your new calendar feed URL is at the top of this page. The old one no longer works."),
+    "removed": Notice("done", "Removed: the link is released, the feed URL is off and they are signed out everywhere."),
+    "skipped": Notice(
+        "warning",
+        "You skipped the Syncro API token: your Syncro appointments can't reach Outlook until you add it below.",
+    ),
+}
+
+
+def flash_from(query: Mapping[str, str]) -> Notice | None:
+    """The one line a redirect asked for (``?saved=1``); only our own words are shown."""
+    return next((text for key, text in FLASHES.items() if query.get(key)), None)

@@ -1,7 +1,8 @@
-"""The web pages' own request and response shapes, and their translation to Azure Functions'.
+"""The web pages' request shape, and the answers they give (the app's one `http_answer.Answer`).
 
-Handlers in `web/handlers.py` take a `WebRequest` and return a `WebResponse`, so they can be
-tested without the Functions runtime; the blueprint calls `from_functions` and `to_functions`.
+Page handlers take a `WebRequest` and return an `Answer`, so they can be tested without the
+Functions runtime; the blueprint builds the request (`blueprints.linking`) and sends the answer
+(`blueprints.answers`) with the pages' own headers (`web.pages.PAGE_HEADERS`) beneath its own.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from urllib.parse import parse_qsl
 
-import azure.functions as func
+from http_answer import HTML_TYPE, Answer, text_answer
 
 FORM_TYPE = "application/x-www-form-urlencoded"
 
@@ -29,16 +30,14 @@ class WebRequest:
     form_error: str = ""  # set when the body could not be read as a form
 
 
-@dataclass(frozen=True)
-class WebResponse:
-    status: int
-    body: str = ""
-    headers: Mapping[str, str] = field(default_factory=dict)
-    content_type: str = "text/html; charset=utf-8"
+def page(status: int, html: str, *, headers: Mapping[str, str] | None = None) -> Answer:
+    """A rendered page (`web.pages`) with ``status``."""
+    return text_answer(status, html, HTML_TYPE, headers=headers)
 
 
-def redirect(location: str, *, headers: Mapping[str, str] | None = None) -> WebResponse:
-    return WebResponse(303, "", {"Location": location, **(headers or {})})
+def redirect(location: str, *, headers: Mapping[str, str] | None = None) -> Answer:
+    """303 See Other: after a form's POST, the browser GETs ``location`` (post/redirect/get)."""
+    return Answer(303, headers={"Location": location, **(headers or {})})
 
 
 def read_form(body: bytes, content_type: str | None) -> dict[str, str]:
@@ -55,33 +54,6 @@ def read_form(body: bytes, content_type: str | None) -> dict[str, str]:
     for key, value in pairs:
         form.setdefault(key, value)
     return form
-
-
-def from_functions(req: func.HttpRequest) -> WebRequest:
-    form: dict[str, str] = {}
-    problem = ""
-    if req.method.upper() == "POST":
-        try:
-            form = read_form(req.get_body(), req.headers.get("content-type"))
-        except BadForm as error:
-            problem = str(error)
-    return WebRequest(
-        method=req.method.upper(),
-        url=req.url,
-        query=dict(req.params),
-        form=form,
-        cookie=req.headers.get("cookie"),
-        form_error=problem,
-    )
-
-
-def to_functions(response: WebResponse) -> func.HttpResponse:
-    from web.pages import PAGE_HEADERS  # CSP (with the hashes of our one style and script), no-store, ...
-
-    headers = {**PAGE_HEADERS, **response.headers}
-    if response.body:
-        headers["Content-Type"] = response.content_type
-    return func.HttpResponse(response.body, status_code=response.status, headers=headers)
 
 
 def wants_html(accept: str | None) -> bool:

@@ -1,9 +1,10 @@
 """Server-rendered HTML for the settings page, sign-in, errors and the admin overview.
 
-Each ``render_*`` takes a view from `web.views` and returns the page as a string; the HTTP handler
-wraps it in a response with `PAGE_HEADERS`. Templates live in ``web/templates`` and are rendered
-with autoescaping on and `StrictUndefined`, so a value from Syncro, Microsoft or a form can never
-become markup, and a misspelt field fails the tests instead of printing nothing.
+Each ``render_*`` takes a view (`web.settings_views`, `web.admin_views`, `web.error_views`) and
+returns the page as a string; the blueprint sends the handler's answer with `PAGE_HEADERS` beneath
+its own. Templates live in ``web/templates`` and are rendered with autoescaping on and
+`StrictUndefined`, so a value from Syncro, Microsoft or a form can never become markup, and a
+misspelt field fails the tests instead of printing nothing.
 
 The pages need no JavaScript. The only script is a few static lines that reveal Copy buttons; it
 and the stylesheet are inline and allowed by their SHA-256 hashes in `CONTENT_SECURITY_POLICY`,
@@ -23,8 +24,10 @@ from urllib.parse import urlsplit
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
-from web import views
-from web.views import AdminView, ErrorView, RecycleBinView, SettingsView, SignInView, SyncroTokenView
+from web import routes, settings_views
+from web.admin_views import AdminView, RecycleBinView
+from web.error_views import ErrorView
+from web.settings_views import SettingsView, SignInView, SyncroTokenView
 from web.words import ago, ahead, day, utc
 
 _TEMPLATES = Path(__file__).parent / "templates"
@@ -171,7 +174,10 @@ PAGE_HEADERS: Mapping[str, str] = MappingProxyType(
 
 def render_settings(view: SettingsView) -> str:
     return _render(
-        "settings.html", view, copy_script=view.ics_url is not None, status_script=views.live_status(view) is not None
+        "settings.html",
+        view,
+        copy_script=view.ics_url is not None,
+        status_script=settings_views.live_status(view) is not None,
     )
 
 
@@ -235,24 +241,24 @@ def _environment() -> Environment:
         lstrip_blocks=True,
     )
     env.globals.update(
-        start_url=views.OAUTH_START_PATH,
-        settings_path=views.SETTINGS_PATH,
-        unlink_path=views.UNLINK_PATH,
-        feed_path=views.FEED_PATH,
-        sync_now_path=views.SYNC_NOW_PATH,
-        syncro_token_path=views.SYNCRO_TOKEN_PATH,
-        sign_out_path=views.SIGN_OUT_PATH,
-        admin_overrides_path=views.ADMIN_OVERRIDES_PATH,
-        admin_remove_path=views.ADMIN_REMOVE_PATH,
-        admin_tech_path=views.ADMIN_TECH_PATH,
-        admin_path=views.ADMIN_PATH,
-        admin_bin_path=views.ADMIN_BIN_PATH,
-        syncro_token_steps=views.SYNCRO_TOKEN_STEPS,
-        settings_status_path=views.SETTINGS_STATUS_PATH,
-        status_lines=views.status_lines,
-        live_status=views.live_status,
-        notice_lines=views.notice_lines,
-        syncro_token_place=views.SYNCRO_TOKEN_PLACE,
+        start_url=routes.OAUTH_START_PATH,
+        settings_path=routes.SETTINGS_PATH,
+        unlink_path=routes.UNLINK_PATH,
+        feed_path=routes.FEED_PATH,
+        sync_now_path=routes.SYNC_NOW_PATH,
+        syncro_token_path=routes.SYNCRO_TOKEN_PATH,
+        sign_out_path=routes.SIGN_OUT_PATH,
+        admin_overrides_path=routes.ADMIN_OVERRIDES_PATH,
+        admin_remove_path=routes.ADMIN_REMOVE_PATH,
+        admin_tech_path=routes.ADMIN_TECH_PATH,
+        admin_path=routes.ADMIN_PATH,
+        admin_bin_path=routes.ADMIN_BIN_PATH,
+        syncro_token_steps=settings_views.SYNCRO_TOKEN_STEPS,
+        settings_status_path=routes.SETTINGS_STATUS_PATH,
+        status_lines=settings_views.status_lines,
+        live_status=settings_views.live_status,
+        notice_lines=settings_views.notice_lines,
+        syncro_token_place=settings_views.SYNCRO_TOKEN_PLACE,
     )
     env.filters["ago"] = ago
     env.filters["ahead"] = ahead

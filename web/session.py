@@ -219,7 +219,7 @@ class SessionCookies:
             version=version,
         )
 
-    # The names web.handlers uses.
+    # The names the page handlers (web.*_handlers) use.
     read = read_session
     cookie = make_cookie
 

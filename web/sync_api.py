@@ -5,10 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
-import azure.functions as func
-
+from http_answer import Answer, error_answer, json_answer
 from web.ids import syncro_user_id_from
-from web.responses import bad_syncro_user_id, error_response, json_response, unavailable_as_503
+from web.responses import bad_syncro_user_id, unavailable_as_503
 
 
 def _poll_first(deps: Any) -> dict[str, Any]:
@@ -35,7 +34,7 @@ def _is_linked(deps: Any, tech: int) -> bool:
 
 
 @unavailable_as_503
-def sync_now(raw_id: str, *, poll: bool = True) -> func.HttpResponse:
+def sync_now(raw_id: str, *, poll: bool = True) -> Answer:
     """``POST /api/admin/sync/{id}``: poll Syncro, sync that tech, answer the report."""
     from services import sync_deps
     from sync.engine import sync_tech
@@ -47,7 +46,7 @@ def sync_now(raw_id: str, *, poll: bool = True) -> func.HttpResponse:
     deps = sync_deps()
     if not _is_linked(deps, tech):
         # Refused before any work: the poll writes its cursors, and a 404 must change nothing.
-        return json_response(sync_tech(tech, deps=deps).to_json() | {"poll": {}}, status=404)
+        return json_answer(sync_tech(tech, deps=deps).to_json() | {"poll": {}}, status=404)
     polled: dict[str, Any] = {}
     if poll:
         try:
@@ -56,11 +55,11 @@ def sync_now(raw_id: str, *, poll: bool = True) -> func.HttpResponse:
             polled = {"error": str(error)}
     report = sync_tech(tech, deps=deps)
     status = 404 if report.status == "not_linked" else 200
-    return json_response({**report.to_json(), "poll": polled}, status=status)
+    return json_answer({**report.to_json(), "poll": polled}, status=status)
 
 
 @unavailable_as_503
-def list_recycle_bin(raw_id: str) -> func.HttpResponse:
+def list_recycle_bin(raw_id: str) -> Answer:
     """``GET /api/admin/recycle-bin/{id}``: what the sync deleted for that tech, newest first."""
     from services import storage_account
 
@@ -68,7 +67,7 @@ def list_recycle_bin(raw_id: str) -> func.HttpResponse:
     if tech is None:
         return bad_syncro_user_id()
     entries = storage_account().recycle_bin.list_entries(tech)
-    return json_response(
+    return json_answer(
         {
             "syncro_user_id": str(tech),
             "entries": [
@@ -88,7 +87,7 @@ def list_recycle_bin(raw_id: str) -> func.HttpResponse:
 
 
 @unavailable_as_503
-def restore(raw_id: str, entry_id: str) -> func.HttpResponse:
+def restore(raw_id: str, entry_id: str) -> Answer:
     """``POST /api/admin/recycle-bin/{id}/{entry}/restore``: re-create it where it was deleted."""
     from services import sync_deps
     from storage.errors import NotFound
@@ -100,18 +99,18 @@ def restore(raw_id: str, entry_id: str) -> func.HttpResponse:
     if tech is None:
         return bad_syncro_user_id()
     if not is_entry_id(entry_id):
-        return error_response(404, "not_found", "No such recycle-bin entry for this technician.")
+        return error_answer(404, "not_found", "No such recycle-bin entry for this technician.")
     try:
         restored = restore_entry(tech, entry_id, deps=sync_deps())
     except NotFound:
-        return error_response(404, "not_found", "No such recycle-bin entry for this technician.")
+        return error_answer(404, "not_found", "No such recycle-bin entry for this technician.")
     except ServiceError as error:
-        return error_response(502, "service_error", str(error))
-    return json_response({"syncro_user_id": str(tech), "entry": entry_id, "restored": restored})
+        return error_answer(502, "service_error", str(error))
+    return json_answer({"syncro_user_id": str(tech), "entry": entry_id, "restored": restored})
 
 
 @unavailable_as_503
-def set_syncro_token(raw_id: str, body: bytes) -> func.HttpResponse:
+def set_syncro_token(raw_id: str, body: bytes) -> Answer:
     """``PUT /api/admin/syncro-tokens/{id}`` with ``{"token": "..."}``: keep that tech's own Syncro
     API token (checked with Syncro first), for when Syncro hides appointment owners."""
     from services import syncro_token_service
@@ -126,22 +125,22 @@ def set_syncro_token(raw_id: str, body: bytes) -> func.HttpResponse:
     try:
         data = parse_json_body(body or b"null")
     except UnreadableJson as error:
-        return error_response(400, "bad_request", f"{error} {example}")
+        return error_answer(400, "bad_request", f"{error} {example}")
     token = data.get("token") if isinstance(data, dict) else None
     if not isinstance(token, str) or not token.strip():
-        return error_response(400, "bad_request", example)
+        return error_answer(400, "bad_request", example)
     try:
         record = syncro_token_service().save(tech, token, set_by="admin")
     except SyncroTokenRejected as error:
-        return error_response(400, "token_rejected", str(error))
+        return error_answer(400, "token_rejected", str(error))
     except ServiceError as error:
-        return error_response(502, "service_error", f"Syncro could not check the token: {error}")
+        return error_answer(502, "service_error", f"Syncro could not check the token: {error}")
     set_at = record.set_at.isoformat() if record.set_at else None
-    return json_response({"syncro_user_id": str(tech), "set_at": set_at, "set_by": record.set_by})
+    return json_answer({"syncro_user_id": str(tech), "set_at": set_at, "set_by": record.set_by})
 
 
 @unavailable_as_503
-def forget_syncro_token(raw_id: str) -> func.HttpResponse:
+def forget_syncro_token(raw_id: str) -> Answer:
     """``DELETE /api/admin/syncro-tokens/{id}``: forget that tech's Syncro API token."""
     from services import syncro_token_service
 
@@ -149,5 +148,5 @@ def forget_syncro_token(raw_id: str) -> func.HttpResponse:
     if tech is None:
         return bad_syncro_user_id()
     if not syncro_token_service().forget(tech):
-        return error_response(404, "not_found", "No Syncro API token is stored for this technician.")
-    return func.HttpResponse(status_code=204)
+        return error_answer(404, "not_found", "No Syncro API token is stored for this technician.")
+    return Answer(204)

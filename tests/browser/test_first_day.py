@@ -101,7 +101,7 @@ def test_a_tech_links_and_their_syncro_appointment_arrives_in_outlook_with_no_bu
 
 
 def demo_steps() -> tuple[str, ...]:
-    from web.views import SYNCRO_TOKEN_STEPS
+    from web.settings_views import SYNCRO_TOKEN_STEPS
 
     return SYNCRO_TOKEN_STEPS
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from web.pages import render_settings
-from web.views import SettingsView
+from web.settings_views import SettingsView
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 

@@ -12,7 +12,7 @@ from local import demo
 from local.formwalk import find_form
 from storage.syncro_tokens import SyncroTokenStore
 from tests.app.linking_support import LinkingStack
-from web.handlers import SYNC_NOW_CLICKS, TOKEN_CHECKS
+from web.tech_actions import SYNC_NOW_CLICKS, TOKEN_CHECKS
 
 pytest_plugins = ["tests.app.linking_support"]
 

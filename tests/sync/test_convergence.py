@@ -214,7 +214,7 @@ class Convergence(RuleBasedStateMachine):
     @rule(data=st.data())
     def admin_restores_from_the_bin(self, data: st.DataObject) -> None:
         """An entry comes back once, as a new item on the side it was born, whole: a Syncro one
-        with the customer, ticket and type it had (`sync.engine.restore_entry`)."""
+        with the customer, ticket and type it had (`sync.recycle.restore_entry`)."""
         waiting = [i for i in range(len(self.world.binned)) if i not in self.restored]
         if not waiting:
             return

@@ -478,10 +478,10 @@ def test_the_same_field_changed_on_both_sides_is_a_conflict_the_latest_edit_wins
     # The settings page says which version was kept.
     [latest, *_] = world.stack.storage().conflicts.recent(TECH)
     assert (latest.fields, latest.winner, latest.summary) == (("summary",), "outlook", "Outlook title")
-    from web import pages, views
+    from web import pages, settings_views
     from web.links import linking_overview
 
-    html = pages.render_settings(views.settings_view(linking_overview(TECH), csrf_token="x" * 43))
+    html = pages.render_settings(settings_views.settings_view(linking_overview(TECH), csrf_token="x" * 43))
     assert "Outlook title: the title changed in both Syncro and Outlook; Outlook&#39;s version was kept." in html
 
 

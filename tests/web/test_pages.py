@@ -16,7 +16,10 @@ from markupsafe import escape
 from realtime.status import BackgroundStatus, QueueStatus
 from storage.job_status import JobOutcome, PollStatus, SkippedItem, TechJobStatus
 from storage.subscriptions import SubscriptionState, SubscriptionStatus
-from web import views
+from web import admin_views, routes, settings_views, sync_words
+from web.admin_views import AdminRow, AdminView
+from web.error_views import ErrorView, error_view
+from web.page_parts import CopyField, Notice
 from web.pages import (
     CONTENT_SECURITY_POLICY,
     COPY_SCRIPT,
@@ -31,17 +34,7 @@ from web.pages import (
     render_syncro_token,
     render_unlink,
 )
-from web.views import (
-    AdminRow,
-    AdminView,
-    CalendarChoice,
-    CopyField,
-    ErrorView,
-    LinkedAccount,
-    SettingsView,
-    SignInView,
-    SyncStatus,
-)
+from web.settings_views import CalendarChoice, LinkedAccount, SettingsView, SignInView, SyncStatus
 
 NOW = datetime(2026, 12, 1, 10, 0, tzinfo=UTC)
 HOSTILE = """<script>alert("x")</script>' "{{ 7*7 }}{% if 1 %}&amp;"""
@@ -148,7 +141,7 @@ def linked_view(**changes: object) -> SettingsView:
         two_way=False,
         ics_url="https://sync.example/api/ics/tok.ics",
         feed_issued=True,
-        flash=views.Notice("done", "Saved."),
+        flash=Notice("done", "Saved."),
         signed_in_as="alex@contoso.example",
     )
     return replace(view, **changes)
@@ -196,7 +189,7 @@ def admin_view() -> AdminView:
         now=NOW,
         signed_in_as="admin@contoso.example",
         csrf_token=CSRF,
-        flash=views.Notice("done", "Mapping saved."),
+        flash=Notice("done", "Mapping saved."),
         jobs_waiting=2,
         jobs_poisoned=1,
         last_poll=NOW - timedelta(minutes=1),
@@ -205,31 +198,32 @@ def admin_view() -> AdminView:
 
 
 ERRORS: dict[str, ErrorView] = {
-    "personal": views.personal_account_refused("casey@outlook.com"),
-    "personal-no-email": views.personal_account_refused(),
-    "no-syncro-user": views.no_syncro_user("dana@contoso.example"),
-    "admin-approval": views.admin_approval_required(
-        "https://login.microsoftonline.com/tid/adminconsent?client_id=abc&redirect_uri=https%3A%2F%2Fx",
+    "personal": error_view("personal_account", email="casey@outlook.com"),
+    "personal-no-email": error_view("personal_account"),
+    "no-syncro-user": error_view("no_syncro_user", email="dana@contoso.example"),
+    "admin-approval": error_view(
+        "admin_approval_needed",
+        admin_consent_url="https://login.microsoftonline.com/tid/adminconsent?client_id=abc&redirect_uri=https%3A%2F%2Fx",
         organisation="Contoso",
     ),
-    "consent-refused": views.consent_refused(),
-    "authority": views.authority_error(
-        "invalid_request", "AADSTS90014: The request body must contain...\r\nTrace ID: 1"
+    "consent-refused": error_view("consent_refused"),
+    "authority": error_view(
+        "authority_error", code="invalid_request", detail="AADSTS90014: The request body must contain...\r\nTrace ID: 1"
     ),
-    "sign-in-expired": views.sign_in_expired(),
-    "session-expired": views.session_expired(),
-    "csrf": views.csrf_failed(),
-    "unknown-calendar": views.unknown_calendar(),
-    "not-admin": views.not_admin("blake@contoso.example"),
-    "service-unavailable": views.service_unavailable(),
+    "sign-in-expired": error_view("state_invalid"),
+    "session-expired": error_view("session_expired"),
+    "csrf": error_view("csrf"),
+    "unknown-calendar": error_view("unknown_calendar"),
+    "not-admin": error_view("not_an_admin", email="blake@contoso.example"),
+    "service-unavailable": error_view("service_unavailable"),
 }
 
 PAGES: dict[str, str] = {
     "settings-linked": render_settings(linked_view()),
-    "unlink": render_unlink(views.SyncroTokenView(csrf_token=CSRF, signed_in_as="alex@contoso.example")),
-    "syncro-token-step": render_syncro_token(views.SyncroTokenView(csrf_token=CSRF, first_link=True)),
+    "unlink": render_unlink(settings_views.SyncroTokenView(csrf_token=CSRF, signed_in_as="alex@contoso.example")),
+    "syncro-token-step": render_syncro_token(settings_views.SyncroTokenView(csrf_token=CSRF, first_link=True)),
     "syncro-token-problem": render_syncro_token(
-        views.SyncroTokenView(csrf_token=CSRF, flash=views.Notice("problem", "Syncro refused this token."))
+        settings_views.SyncroTokenView(csrf_token=CSRF, flash=Notice("problem", "Syncro refused this token."))
     ),
     "settings-linked-two-way": render_settings(linked_view(two_way=True, ics_url=None)),
     "settings-not-linked": render_settings(not_linked_view()),
@@ -237,8 +231,8 @@ PAGES: dict[str, str] = {
     "settings-no-calendars": render_settings(linked_view(calendars=())),
     "sign-in": render_sign_in(SignInView()),
     "sign-in-notice": render_sign_in(SignInView(notice="You have been signed out.")),
-    "sign-in-after-consent": render_sign_in(views.after_admin_consent()),
-    "signed-out": render_sign_in(views.signed_out()),
+    "sign-in-after-consent": render_sign_in(settings_views.after_admin_consent()),
+    "signed-out": render_sign_in(settings_views.signed_out()),
     "admin": render_admin(admin_view()),
     "admin-empty": render_admin(AdminView(rows=(), now=NOW, signed_in_as="admin@contoso.example", csrf_token=CSRF)),
     **{f"error-{name}": render_error(view) for name, view in ERRORS.items()},
@@ -292,7 +286,10 @@ def test_a_hostile_calendar_id_stays_inside_its_value_attribute() -> None:
 
 
 def test_a_copy_value_that_is_not_a_web_url_is_never_a_link() -> None:
-    view = replace(views.admin_approval_required("https://x"), copy=CopyField("L", "javascript:alert(1)", "h", "Open"))
+    view = replace(
+        error_view("admin_approval_needed", admin_consent_url="https://x"),
+        copy=CopyField("L", "javascript:alert(1)", "h", "Open"),
+    )
     page = parse(render_error(view))
     assert not [a for a in page.all("a") if "javascript" in a.attrs.get("href", "")]
     assert page.by_id("copy-value").attrs["value"] == "javascript:alert(1)"
@@ -424,23 +421,23 @@ def test_the_settings_forms_post_to_their_routes_with_the_agreed_fields() -> Non
     page = parse(PAGES["settings-linked"])
     actions = forms_by_action(page)
     assert set(actions) == {
-        views.SETTINGS_PATH, views.FEED_PATH, views.SIGN_OUT_PATH, views.SYNC_NOW_PATH
+        routes.SETTINGS_PATH, routes.FEED_PATH, routes.SIGN_OUT_PATH, routes.SYNC_NOW_PATH
     }  # fmt: skip
     # Unlinking is a link to its confirmation page, whose one form posts the choices.
-    assert page.by_id("unlink-start").attrs["href"] == views.UNLINK_PATH
+    assert page.by_id("unlink-start").attrs["href"] == routes.UNLINK_PATH
     confirm = parse(PAGES["unlink"])
-    assert set(forms_by_action(confirm)) == {views.UNLINK_PATH, views.SIGN_OUT_PATH}
+    assert set(forms_by_action(confirm)) == {routes.UNLINK_PATH, routes.SIGN_OUT_PATH}
     for form in page.forms:
         assert form[0].attrs["method"] == "post"
-    names = {e.attrs.get("name") for e in actions[views.SETTINGS_PATH]}
-    assert {views.FIELD_CSRF, views.FIELD_CALENDAR, views.FIELD_TWO_WAY} <= names
-    unlink_fields = {e.attrs.get("name") for e in forms_by_action(confirm)[views.UNLINK_PATH]}
-    assert {views.FIELD_REMOVE_EVENTS, "feed", views.FIELD_CSRF} <= unlink_fields
+    names = {e.attrs.get("name") for e in actions[routes.SETTINGS_PATH]}
+    assert {routes.FIELD_CSRF, routes.FIELD_CALENDAR, routes.FIELD_TWO_WAY} <= names
+    unlink_fields = {e.attrs.get("name") for e in forms_by_action(confirm)[routes.UNLINK_PATH]}
+    assert {routes.FIELD_REMOVE_EVENTS, "feed", routes.FIELD_CSRF} <= unlink_fields
 
 
 def test_sign_out_is_a_post_form_showing_who_is_signed_in() -> None:
     page = parse(PAGES["settings-linked"])
-    form = forms_by_action(page)[views.SIGN_OUT_PATH]
+    form = forms_by_action(page)[routes.SIGN_OUT_PATH]
     assert [e.text for e in form if e.tag == "button"] == ["Sign out"]
     assert "Signed in as alex@contoso.example." in PAGES["settings-linked"]
 
@@ -454,7 +451,7 @@ def test_unlink_offers_to_remove_our_events_unticked() -> None:
     # The feed choice has no answer until the tech gives one; Cancel goes back to the settings.
     feed = page.all("input", type="radio", name="feed")
     assert [r.attrs["value"] for r in feed] == ["keep", "revoke"] and not any("checked" in r.attrs for r in feed)
-    assert page.by_id("unlink-cancel").attrs["href"] == views.SETTINGS_PATH
+    assert page.by_id("unlink-cancel").attrs["href"] == routes.SETTINGS_PATH
 
 
 def test_the_feed_url_is_copyable_and_a_new_one_warns_the_old_stops_at_once() -> None:
@@ -475,7 +472,7 @@ def test_a_feed_url_not_shown_again_is_explained() -> None:
 def test_not_linked_offers_linking_and_the_feed_only() -> None:
     page = parse(PAGES["settings-not-linked"])
     assert [a.text for a in page.all("a", href="/api/oauth/start")] == ["Link my Outlook calendar"]
-    assert set(forms_by_action(page)) == {views.FEED_PATH, views.SIGN_OUT_PATH}
+    assert set(forms_by_action(page)) == {routes.FEED_PATH, routes.SIGN_OUT_PATH}
     assert "[S]" in PAGES["settings-not-linked"] and "[O]" in PAGES["settings-not-linked"]
 
 
@@ -507,7 +504,7 @@ def test_the_flash_message_is_announced() -> None:
 def test_done_warning_and_problem_differ_in_words_and_border_not_only_colour() -> None:
     kinds = {"done": "Done:", "warning": "Warning:", "problem": "Problem:"}
     for kind, words in kinds.items():
-        html = render_settings(linked_view(flash=views.Notice(kind, "Something.")))
+        html = render_settings(linked_view(flash=Notice(kind, "Something.")))
         (note,) = [e for e in parse(html).elements if e.attrs.get("class") == f"notice {kind}"]
         assert note.text.startswith(words)
         assert note.attrs["role"] == ("alert" if kind == "problem" else "status")
@@ -525,7 +522,7 @@ def test_a_tech_without_a_syncro_token_is_warned_first_and_never_told_all_is_syn
     assert status.index('id="syncro-blocked"') < status.index("<dl")  # the status section's first line
     assert "all changes we know of are synced" not in html
     assert "stopped until you add your Syncro API token" in html
-    assert [a for a in page.all("a") if a.attrs.get("href") == views.SYNCRO_TOKEN_PATH]
+    assert [a for a in page.all("a") if a.attrs.get("href") == routes.SYNCRO_TOKEN_PATH]
     steps = page.by_id("syncro-token-steps")
     assert steps.tag == "ol" and "Profile/Password" in html
 
@@ -533,7 +530,7 @@ def test_a_tech_without_a_syncro_token_is_warned_first_and_never_told_all_is_syn
 def test_no_calendars_says_why_instead_of_an_empty_form() -> None:
     html = PAGES["settings-no-calendars"]
     assert "no calendar in your Microsoft 365 account that we can add events to" in html
-    assert views.SETTINGS_PATH not in forms_by_action(parse(html))
+    assert routes.SETTINGS_PATH not in forms_by_action(parse(html))
 
 
 # --- sign-in --------------------------------------------------------------------------------
@@ -581,9 +578,9 @@ def test_an_authority_error_shows_its_description_on_one_bounded_line() -> None:
     # Only codes: the description comes through the query string, where anyone can write it.
     assert ERRORS["authority"].details == "invalid_request AADSTS90014"
     assert "request body must contain" not in PAGES["error-authority"]
-    long = views.authority_error("server_error", "x" * 5000)
+    long = error_view("authority_error", code="server_error", detail="x" * 5000)
     assert long.details == "server_error" and long.status == 400
-    assert views.authority_error("temporarily_unavailable", None).details == "temporarily_unavailable"
+    assert error_view("authority_error", code="temporarily_unavailable").details == "temporarily_unavailable"
     assert "Traceback" not in PAGES["error-authority"]
 
 
@@ -607,7 +604,7 @@ def test_each_error_has_its_status_and_a_way_forward(name: str, status: int) -> 
     view = ERRORS[name]
     assert view.status == status
     assert view.title and view.explanation and view.what_to_do
-    assert view.action is not None and view.action.href in {views.OAUTH_START_PATH, views.SETTINGS_PATH}
+    assert view.action is not None and view.action.href in {routes.OAUTH_START_PATH, routes.SETTINGS_PATH}
     page = parse(PAGES[f"error-{name}"])
     assert page.all("h1")[0].text == view.title
     assert any(a.text == view.action.label and a.attrs["href"] == view.action.href for a in page.all("a"))
@@ -664,10 +661,10 @@ def test_time_elements_carry_the_exact_moment() -> None:
 
 def test_the_admin_maps_an_email_to_a_syncro_user_by_name() -> None:
     page = parse(PAGES["admin"])
-    forms = [f for f in page.forms if f[0].attrs["action"] == views.ADMIN_OVERRIDES_PATH]
+    forms = [f for f in page.forms if f[0].attrs["action"] == routes.ADMIN_OVERRIDES_PATH]
     add = next(f for f in forms if any(e.tag == "select" for e in f))
     names = {e.attrs.get("name") for e in add}
-    assert {views.FIELD_CSRF, views.FIELD_OVERRIDE_EMAIL, views.FIELD_OVERRIDE_USER} <= names
+    assert {routes.FIELD_CSRF, routes.FIELD_OVERRIDE_EMAIL, routes.FIELD_OVERRIDE_USER} <= names
     options = [e for e in add if e.tag == "option"]
     assert [o.attrs["value"] for o in options] == ["1", "2", "3"]
     assert page.by_id("override-email").attrs["type"] == "email"
@@ -676,11 +673,11 @@ def test_the_admin_maps_an_email_to_a_syncro_user_by_name() -> None:
 
 def test_an_override_can_be_removed_with_a_button_that_names_whose_it_is() -> None:
     page = parse(PAGES["admin"])
-    (remove,) = [f for f in page.forms if any(e.attrs.get("name") == views.FIELD_OVERRIDE_REMOVE for e in f)]
+    (remove,) = [f for f in page.forms if any(e.attrs.get("name") == routes.FIELD_OVERRIDE_REMOVE for e in f)]
     assert {e.attrs.get("name"): e.attrs.get("value") for e in remove if e.tag == "input"} == {
-        views.FIELD_CSRF: CSRF,
-        views.FIELD_OVERRIDE_EMAIL: "b.tech@contoso.example",
-        views.FIELD_OVERRIDE_REMOVE: "on",
+        routes.FIELD_CSRF: CSRF,
+        routes.FIELD_OVERRIDE_EMAIL: "b.tech@contoso.example",
+        routes.FIELD_OVERRIDE_REMOVE: "on",
     }
     (button,) = [e for e in remove if e.tag == "button"]
     assert button.text == "Remove the mapping for Blake"
@@ -728,27 +725,29 @@ def overview(**changes: object) -> SimpleNamespace:
 
 
 def test_settings_view_from_a_linked_overview() -> None:
-    view = views.settings_view(overview(), csrf_token=CSRF, flash="Saved.", now=NOW)  # plain words: a confirmation
+    view = settings_views.settings_view(
+        overview(), csrf_token=CSRF, flash="Saved.", now=NOW
+    )  # plain words: a confirmation
     assert view.linked and not view.needs_relink and view.two_way
     assert view.syncro_user_id == str(2**40)
     assert view.account == LinkedAccount("alex@contoso.example", "tid-1")
     assert [(c.id, c.selected) for c in view.calendars] == [("cal-default", False), ("cal-jobs", True)]
-    assert view.ics_url is None and not view.feed_issued and view.flash == views.Notice("done", "Saved.")
+    assert view.ics_url is None and not view.feed_issued and view.flash == Notice("done", "Saved.")
     assert view.status is not None and view.status.linked_since == NOW - timedelta(days=1)
     render_settings(view)
 
 
 def test_a_chosen_calendar_that_is_gone_falls_back_to_the_default() -> None:
-    view = views.settings_view(overview(link=link(calendar_id="deleted")), csrf_token=CSRF)
+    view = settings_views.settings_view(overview(link=link(calendar_id="deleted")), csrf_token=CSRF)
     assert [c.id for c in view.calendars if c.selected] == ["cal-default"]
-    only_shared = views.calendar_choices([calendar("a", "A"), calendar("b", "B")], chosen="")
+    only_shared = settings_views.calendar_choices([calendar("a", "A"), calendar("b", "B")], chosen="")
     assert [c.id for c in only_shared if c.selected] == ["a"]
-    assert views.calendar_choices([calendar("r", "R", can_edit=False)]) == ()
+    assert settings_views.calendar_choices([calendar("r", "R", can_edit=False)]) == ()
 
 
 def test_settings_view_for_a_link_that_needs_relinking() -> None:
     source = overview(link=link(status="needs_relink", status_detail="Access was removed."), calendars=[])
-    view = views.settings_view(source, csrf_token=CSRF)
+    view = settings_views.settings_view(source, csrf_token=CSRF)
     assert view.needs_relink and view.status is not None
     assert view.status.relink_reason == "Access was removed." and view.status.last_error is None
     assert "Access was removed." in render_settings(view)
@@ -756,14 +755,16 @@ def test_settings_view_for_a_link_that_needs_relinking() -> None:
 
 def test_settings_view_not_linked_with_a_feed_and_a_fresh_url() -> None:
     source = overview(link=None, calendars=[], feed_issued_at=NOW)
-    view = views.settings_view(source, csrf_token=CSRF, new_feed_url="https://x.example/api/ics/t.ics")
+    view = settings_views.settings_view(source, csrf_token=CSRF, new_feed_url="https://x.example/api/ics/t.ics")
     assert not view.linked and view.calendars == () and view.feed_issued
     assert view.ics_url == "https://x.example/api/ics/t.ics"
     assert 'value="https://x.example/api/ics/t.ics"' in render_settings(view)
 
 
 def test_a_calendar_list_that_could_not_be_read_says_why() -> None:
-    view = views.settings_view(overview(calendars=[], calendars_problem="Graph is down. Reload."), csrf_token=CSRF)
+    view = settings_views.settings_view(
+        overview(calendars=[], calendars_problem="Graph is down. Reload."), csrf_token=CSRF
+    )
     assert "Graph is down. Reload." in render_settings(view)
 
 
@@ -782,36 +783,36 @@ def test_admin_view_from_an_overview() -> None:
         overrides={"d@contoso.example": 2, "gone@contoso.example": 99},
         unknown_override_ids=[99],
     )
-    view = views.admin_view(source, csrf_token=CSRF, signed_in_as="admin@contoso.example", now=NOW)
+    view = admin_views.admin_view(source, csrf_token=CSRF, signed_in_as="admin@contoso.example", now=NOW)
     alex, dispatcher = view.rows
     assert alex.linked and alex.needs_relink and alex.last_error == "Revoked." and alex.calendar == "Jobs"
     assert not dispatcher.linked and dispatcher.email == "" and dispatcher.email_override == "d@contoso.example"
     assert view.stale_overrides == (("gone@contoso.example", "99"),)
     page = parse(render_admin(view))
-    removals = [f for f in page.forms if any(e.attrs.get("name") == views.FIELD_OVERRIDE_REMOVE for e in f)]
+    removals = [f for f in page.forms if any(e.attrs.get("name") == routes.FIELD_OVERRIDE_REMOVE for e in f)]
     assert len(removals) == 2  # the dispatcher's mapping and the stale one
 
 
 def test_every_refusal_of_the_sign_in_has_its_own_page() -> None:
     from oauth.flow import RefusalKind
 
-    generic = views.error_view("no-such-kind")
+    generic = error_view("no-such-kind")
     assert generic.status == 400
     for kind in RefusalKind:
-        view = views.error_view(kind.value, detail="d", email="e@x.example", admin_consent_url="https://a.example/c")
+        view = error_view(kind.value, detail="d", email="e@x.example", admin_consent_url="https://a.example/c")
         assert view != generic, kind
         render_error(view)
 
 
 def test_error_view_passes_details_to_the_page_that_uses_them() -> None:
-    assert "casey@outlook.com" in views.error_view("personal_account", email="casey@outlook.com").explanation
-    approval = views.error_view("admin_approval_needed", admin_consent_url="https://a.example/c")
+    assert "casey@outlook.com" in error_view("personal_account", email="casey@outlook.com").explanation
+    approval = error_view("admin_approval_needed", admin_consent_url="https://a.example/c")
     assert approval.copy is not None and approval.copy.value == "https://a.example/c"
-    assert views.error_view("admin_approval_needed").copy is None  # no URL: no empty field
-    assert views.error_view("authority_error", detail="AADSTS50011: bad redirect").details == "AADSTS50011"
-    assert views.error_view("bad_request", detail="Enter an email.").explanation == "Enter an email."
-    assert "secret-host" not in render_error(views.error_view("service_unavailable", detail="secret-host"))
-    granted = views.error_view("admin_consent_granted")
+    assert error_view("admin_approval_needed").copy is None  # no URL: no empty field
+    assert error_view("authority_error", detail="AADSTS50011: bad redirect").details == "AADSTS50011"
+    assert error_view("bad_request", detail="Enter an email.").explanation == "Enter an email."
+    assert "secret-host" not in render_error(error_view("service_unavailable", detail="secret-host"))
+    granted = error_view("admin_consent_granted")
     assert granted.status == 200 and "Approved" in granted.title
 
 
@@ -820,7 +821,7 @@ def test_error_view_passes_details_to_the_page_that_uses_them() -> None:
     [("not_linked", 409), ("conflict", 409), ("misconfigured", 503), ("csrf", 403), ("session_expired", 401)],
 )
 def test_handler_refusals_have_pages(kind: str, status: int) -> None:
-    view = views.error_view(kind)
+    view = error_view(kind)
     assert view.status == status
     assert parse(render_error(view)).all("h1")[0].text == view.title
 
@@ -928,7 +929,7 @@ def test_before_the_background_work_has_seen_the_link_no_status_rows_are_invente
 
 
 def test_settings_view_reads_the_last_sync_and_subscription_from_the_background_status() -> None:
-    view = views.settings_view(overview(background=background()), csrf_token=CSRF, now=NOW)
+    view = settings_views.settings_view(overview(background=background()), csrf_token=CSRF, now=NOW)
     assert view.status is not None
     assert view.status.last_sync == NOW - timedelta(minutes=3) and not view.status.sync_pending
     assert view.status.last_error is None
@@ -942,7 +943,7 @@ def test_settings_view_reads_the_last_sync_and_subscription_from_the_background_
 
 def test_a_waiting_job_is_pending_not_a_problem() -> None:
     waiting = replace(background(), job_waiting_since=NOW - timedelta(seconds=2))
-    view = views.settings_view(overview(background=waiting), csrf_token=CSRF, now=NOW)
+    view = settings_views.settings_view(overview(background=waiting), csrf_token=CSRF, now=NOW)
     assert view.status is not None and view.status.sync_pending and view.status.last_error is None
     assert "Changes are queued and sync within seconds." in render_settings(view)
 
@@ -955,7 +956,7 @@ def test_a_poisoned_job_is_the_last_problem_and_the_last_good_sync_is_kept() -> 
         poisoned=True,
         last_success_at=NOW - timedelta(hours=2),
     )
-    view = views.settings_view(overview(background=poisoned), csrf_token=CSRF, now=NOW)
+    view = settings_views.settings_view(overview(background=poisoned), csrf_token=CSRF, now=NOW)
     assert view.status is not None and view.status.last_sync == NOW - timedelta(hours=2)
     assert view.status.last_error is not None
     assert "in a row and was set aside" in view.status.last_error and "Graph answered 403" in view.status.last_error
@@ -964,7 +965,7 @@ def test_a_poisoned_job_is_the_last_problem_and_the_last_good_sync_is_kept() -> 
 
 def test_skipped_items_reach_the_page_in_words() -> None:
     items = (SkippedItem("syncro", "977", "the appointment has no end_at"), SkippedItem("outlook", "AAMk=", "no start"))
-    view = views.settings_view(
+    view = settings_views.settings_view(
         overview(background=background(last_job_skipped=items, last_job_skipped_count=12)), csrf_token=CSRF, now=NOW
     )
     assert view.status is not None
@@ -988,8 +989,8 @@ def test_skipped_items_reach_the_page_in_words() -> None:
 )
 def test_every_subscription_state_has_words(state: SubscriptionState | None, words: str, ok: bool) -> None:
     subscription = None if state is None else SubscriptionStatus(1, state, "detail", NOW)
-    assert views.subscription_words(subscription, short=True) == (words, ok)
-    long, _ = views.subscription_words(subscription)
+    assert sync_words.subscription_words(subscription, short=True) == (words, ok)
+    long, _ = sync_words.subscription_words(subscription)
     assert long.endswith(".") and "_" not in long  # a sentence, never the raw state
 
 
@@ -1010,7 +1011,7 @@ def test_admin_view_shows_the_last_job_subscription_and_queue() -> None:
         queue=QueueStatus(waiting=4, poisoned=1, poisoned_techs=(1,)),
         poll=PollStatus(last_poll_at=NOW - timedelta(minutes=2), outcome="failed", detail="Syncro answered 503"),
     )
-    view = views.admin_view(source, csrf_token=CSRF, now=NOW)
+    view = admin_views.admin_view(source, csrf_token=CSRF, now=NOW)
     (alex,) = view.rows
     assert alex.last_job == "Failed every retry, set aside" and alex.poisoned and alex.job_waiting
     assert alex.outlook_updates == "Failing" and not alex.outlook_updates_ok and alex.outlook_updates_until is None
@@ -1038,7 +1039,7 @@ def test_admin_page_reads_as_words() -> None:
 
 def test_a_skipped_item_is_named_by_its_title_when_it_has_one() -> None:
     from storage.job_status import SkippedItem
-    from web.views import skipped_sentence
+    from web.sync_words import skipped_sentence
 
     assert skipped_sentence(SkippedItem("outlook", "AAMk", "the event has no start", "Rack move")) == (
         "The Outlook event “Rack move”: the event has no start"
@@ -1054,11 +1055,11 @@ def test_the_syncro_token_step_has_the_steps_a_checked_form_and_a_plainly_warned
     assert page.all("h1")[0].text.startswith("Step 2 of 2")
     assert page.by_id("syncro-token-steps").tag == "ol" and len(page.all("li")) >= 5
     (form,) = [f for f in page.forms if f[0].attrs.get("id") == "syncro-token"]
-    assert form[0].attrs["action"] == views.SYNCRO_TOKEN_PATH
+    assert form[0].attrs["action"] == routes.SYNCRO_TOKEN_PATH
     assert {e.attrs.get("name") for e in form} >= {"csrf_token", "token", "step"}
     assert page.by_id("skip-warning").attrs["class"] == "notice warning"
     assert "do not appear in Outlook" in page.by_id("skip-warning").text
-    assert page.by_id("skip").attrs["href"] == views.SETTINGS_PATH + "?skipped=token"
+    assert page.by_id("skip").attrs["href"] == routes.SETTINGS_PATH + "?skipped=token"
     problem = parse(PAGES["syncro-token-problem"])
     assert problem.by_id("notice").attrs["class"] == "notice problem" and "Step 2" not in PAGES["syncro-token-problem"]
 
@@ -1081,7 +1082,7 @@ def test_the_place_a_tech_makes_a_syncro_token_is_named_the_same_everywhere() ->
     from sync.ownership import OwnershipUnknown
 
     place = "Profile/Password > API Tokens"
-    assert place in views.SYNCRO_TOKEN_PLACE
+    assert place in settings_views.SYNCRO_TOKEN_PLACE
     assert place in OwnershipUnknown(techs_without_token=(1,)).explanation
     source = (Path(__file__).parents[2] / "sync" / "syncro_tokens.py").read_text()
     assert source.count(place) == 2 and "Admin > API Tokens" not in source
@@ -1095,12 +1096,12 @@ def test_the_place_a_tech_makes_a_syncro_token_is_named_the_same_everywhere() ->
 def test_the_token_note_names_who_set_it_in_each_readers_words() -> None:
     from types import SimpleNamespace
 
-    from web.views import _token_note
+    from web.sync_words import token_note
 
     by_tech = SimpleNamespace(set_by="tech", set_at=datetime(2026, 12, 1, tzinfo=UTC))
     by_admin = SimpleNamespace(set_by="admin", set_at=None)
-    assert _token_note(by_tech) == "Your Syncro API token was set on 01 Dec 2026 by you."
-    assert _token_note(by_admin) == "Your Syncro API token was set by your admin."
-    assert _token_note(by_tech, for_admin=True) == "Set on 01 Dec 2026 by the technician."
-    assert _token_note(by_admin, for_admin=True) == "Set by an admin."
-    assert _token_note(None) is None
+    assert token_note(by_tech) == "Your Syncro API token was set on 01 Dec 2026 by you."
+    assert token_note(by_admin) == "Your Syncro API token was set by your admin."
+    assert token_note(by_tech, for_admin=True) == "Set on 01 Dec 2026 by the technician."
+    assert token_note(by_admin, for_admin=True) == "Set by an admin."
+    assert token_note(None) is None

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from sync.engine import SyncReport
-from web.handlers import sync_summary
+from web.tech_actions import sync_summary
 
 
 def test_the_summary_names_what_changed_on_each_side() -> None:
