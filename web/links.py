@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 import services
 from storage.errors import ConcurrencyConflict, NotFound
+from sync.job_reasons import JobReason
 
 if TYPE_CHECKING:
     from realtime.status import BackgroundStatus, QueueStatus
@@ -243,7 +244,7 @@ def unlink(syncro_user_id: int, *, remove_outlook_events: bool) -> None:
             return
         from realtime.enqueue import request_sync
 
-        request_sync(storage_account(), syncro_user_id, "unlink")  # the engine removes the events now
+        request_sync(storage_account(), syncro_user_id, JobReason.UNLINK)  # the engine removes the events now
         return
     from services import subscription_deps
     from sync.subscriptions import remove_for_link

@@ -11,6 +11,7 @@ import logging
 from typing import TYPE_CHECKING
 
 from storage.errors import StorageError
+from sync.job_reasons import JobReason
 
 if TYPE_CHECKING:
     from storage.account import StorageAccount
@@ -18,7 +19,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-REASON = "settings-saved"
+REASON = JobReason.SETTINGS_SAVED
 # The link's fields that decide what a sync reads and writes.
 SYNCED_CHOICES = ("calendar_id", "two_way", "share_private")
 

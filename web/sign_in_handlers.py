@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 
 from http_answer import Answer
+from sync.job_reasons import JobReason
 from web.http import WebRequest, redirect
 from web.page_guards import end_sessions, error_page, guarded, post_guard, secure_cookie
 from web.routes import ADMIN_PATH, SETTINGS_PATH, SYNCRO_TOKEN_PATH
@@ -64,7 +65,7 @@ def oauth_callback(request: WebRequest) -> Answer:
         forget_cached_calendars(tech)  # a re-link may be another account with other calendars
         if outcome.purpose is not Purpose.ADMIN:
             _ensure_subscription(tech)
-            first_sync(tech, "linked")
+            first_sync(tech, JobReason.LINKED)
             if needs_syncro_token(tech):  # the second step of linking: without it nothing comes from Syncro
                 target = f"{SYNCRO_TOKEN_PATH}?step=link"
     subject = tech_subject(tech) if tech is not None else account_subject(outcome.ms_account_id)

@@ -8,6 +8,7 @@ import logging
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
+from sync.job_reasons import JobReason
 from web.page_parts import Notice
 
 if TYPE_CHECKING:
@@ -62,7 +63,7 @@ def record_sync_now(deps: SyncDeps, report: SyncReport) -> None:
     from storage.job_status import JobStatusStore
 
     try:
-        record_report(JobStatusStore(deps.storage), report, reason="sync-now", at=deps.clock())
+        record_report(JobStatusStore(deps.storage), report, reason=JobReason.SYNC_NOW, at=deps.clock())
     except Exception:
         log.warning("could not record the sync-now of tech %s", report.syncro_user_id, exc_info=True)
 
@@ -117,5 +118,5 @@ def save_syncro_token(syncro_user_id: int, token: str, *, set_by: str) -> tuple[
     except ServiceError:
         return 503, TOKEN_UNCHECKED
     forget_attempts(f"syncro-token:{syncro_user_id}")  # the limit is on guesses, not on the tech's own token
-    first_sync(syncro_user_id, "syncro-token")
+    first_sync(syncro_user_id, JobReason.SYNCRO_TOKEN)
     return None
