@@ -70,11 +70,17 @@ def account_zone(zone_name: Callable[[], str]) -> ZoneInfo:
     """The Syncro account's zone, asking ``zone_name`` (Syncro) at most once an hour
     (`sync.account_zone`); UTC until it could be read once: the feed still answers, all-day days
     maybe a day off until Syncro does."""
+    global _warned
     try:
         return ACCOUNT_ZONES.get(FEED_ZONE_KEY, zone_name)
     except Exception as error:  # Syncro down, or an odd zone name
-        log.warning("ICS feed: the Syncro account's time zone could not be read (%s)", type(error).__name__)
+        if error is not _warned:  # once a failed read, not on every request until the retry
+            _warned = error
+            log.warning("ICS feed: the Syncro account's time zone could not be read (%s)", type(error).__name__)
         return ZoneInfo("UTC")
+
+
+_warned: BaseException | None = None  # the failed zone read last logged
 
 
 # --- the render caches -------------------------------------------------------------------
