@@ -11,7 +11,7 @@ import json
 from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from storage.ids import optional_id_from_property, optional_id_property
 from storage.keys import decode_key, encode_key
@@ -23,9 +23,10 @@ if TYPE_CHECKING:
     from storage.table import Entity, Tables
 
 
-class Origin(StrEnum):
-    SYNCRO = "syncro"
-    OUTLOOK = "outlook"
+# Where a pair was born: a `sync.model.Side` value. Storage keeps the core's side as the string
+# it is (storage may not import `sync`), so there is one enum for the idea, not two.
+Origin = Literal["syncro", "outlook"]
+ORIGINS: tuple[Origin, ...] = ("syncro", "outlook")
 
 
 class MappingState(StrEnum):
@@ -62,7 +63,7 @@ def _to_entity(row: Mapping) -> Entity:
     return {
         "PartitionKey": str(row.syncro_user_id),
         "RowKey": encode_key(row.key),
-        "origin": row.origin.value,
+        "origin": str(row.origin),
         "state": row.state.value,
         "synced_at": row.synced_at,
         "syncro_id": optional_id_property(row.syncro_id),
@@ -79,7 +80,7 @@ def _from_entity(entity: Entity, etag: str) -> Mapping:
     return Mapping(
         syncro_user_id=int(entity["PartitionKey"]),
         key=decode_key(entity["RowKey"]),
-        origin=Origin(entity["origin"]),
+        origin=_origin(entity["origin"]),
         state=MappingState(entity["state"]),
         synced_at=entity["synced_at"],
         syncro_id=optional_id_from_property(entity.get("syncro_id")),
@@ -91,6 +92,12 @@ def _from_entity(entity: Entity, etag: str) -> Mapping:
         syncro_kept=json.loads(entity["syncro_kept"]) if entity.get("syncro_kept") else None,
         etag=etag,
     )
+
+
+def _origin(value: object) -> Origin:
+    if value not in ORIGINS:
+        raise ValueError(f"a mapping row's origin must be one of {ORIGINS}, not {value!r}")
+    return value  # type: ignore[return-value]
 
 
 def _has_base(entity: Entity) -> bool:

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from storage.mappings import Mapping, MappingState, Origin
+from storage.mappings import Mapping, MappingState
 from storage.recycle_bin import RecycleEntry, new_entry_id
 from sync.model import Appointment, Side
 from sync.pairs import Pair
@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 def pair_of(row: Mapping) -> Pair:
     return Pair(
         key=row.key,
-        origin=Side(row.origin.value),
+        origin=Side(row.origin),
         syncro_id=None if row.syncro_id is None else str(row.syncro_id),
         outlook_id=row.graph_id,
         syncro_version=row.syncro_version,
@@ -72,7 +72,7 @@ class MappingPairStore:
         row = Mapping(
             syncro_user_id=self.tech,
             key=pair.key,
-            origin=Origin(pair.origin.value),
+            origin=pair.origin.value,
             state=state,
             synced_at=now,
             intent_at=(pair.intent_at or now) if state is MappingState.INTENT else None,

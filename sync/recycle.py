@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from storage.mappings import Mapping, MappingState, Origin
+from storage.mappings import Mapping, MappingState
 from storage.outlook_mirror import OutlookEntry
 from sync.mapping import graph_fields, syncro_fields
 from sync.model import Appointment, Item, Side
@@ -25,7 +25,7 @@ def _intend_job(deps: SyncDeps, tech: int, event: Item, kept: dict[str, Any]) ->
     row = Mapping(
         syncro_user_id=tech,
         key=new_pair_key(event),
-        origin=Origin.OUTLOOK,
+        origin=Side.OUTLOOK.value,
         state=MappingState.INTENT,
         synced_at=now,
         intent_at=now - INTENT_SKEW,

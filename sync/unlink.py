@@ -7,11 +7,11 @@ from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from storage.errors import NotFound
-from storage.mappings import Origin
 from storage.recycle_bin import RecycleEntry, new_entry_id
 from sync.errors import NotFound as ServiceNotFound
 from sync.errors import ServiceError
 from sync.mapping import UnmappableItem, appointment_from_graph
+from sync.model import Side
 from sync.outlook_mirror import forget_outlook
 from sync.report import SyncReport, SyncStatus
 
@@ -30,7 +30,7 @@ def unlink(link: Link, deps: SyncDeps, report: SyncReport) -> SyncReport:
         events = {e.event_id: e.event for e in storage.outlook_mirror.list_entries(tech)}
         zone = deps.account_zone()
         for row in rows:
-            if row.origin is not Origin.SYNCRO or not row.graph_id:
+            if row.origin != Side.SYNCRO or not row.graph_id:
                 continue
             content = content_of(events.get(row.graph_id), row.base, zone)
             entry = storage.recycle_bin.add_entry(

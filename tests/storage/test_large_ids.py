@@ -13,7 +13,7 @@ import pytest
 from storage import StorageAccount
 from storage.ids import id_from_property, id_property
 from storage.links import Link, LinkStatus
-from storage.mappings import Mapping, MappingState, Origin
+from storage.mappings import Mapping, MappingState
 from storage.mirror import MirrorEntry
 from storage.oauth_state import FlowState
 from storage.subscriptions import SubscriptionRecord
@@ -27,7 +27,7 @@ OTHER_TECH = TECH + 1
 
 
 def test_a_mapping_with_a_real_syncro_appointment_id_round_trips(account: StorageAccount) -> None:
-    row = Mapping(TECH, "pair-1", Origin.SYNCRO, MappingState.SYNCED, WHEN, syncro_id=APPOINTMENT_ID, graph_id="AAMk1")
+    row = Mapping(TECH, "pair-1", "syncro", MappingState.SYNCED, WHEN, syncro_id=APPOINTMENT_ID, graph_id="AAMk1")
     created = account.mappings.create_mapping(row)
     read = account.mappings.get_mapping(TECH, "pair-1")
     assert read == created
@@ -37,7 +37,7 @@ def test_a_mapping_with_a_real_syncro_appointment_id_round_trips(account: Storag
 
 def test_ids_beyond_int64_round_trip_too(account: StorageAccount) -> None:
     huge = 2**70 + 3  # strings carry any size; Edm.Int64 would not
-    account.mappings.create_mapping(Mapping(TECH, "pair-2", Origin.OUTLOOK, MappingState.INTENT, WHEN, syncro_id=huge))
+    account.mappings.create_mapping(Mapping(TECH, "pair-2", "outlook", MappingState.INTENT, WHEN, syncro_id=huge))
     assert account.mappings.get_mapping(TECH, "pair-2").syncro_id == huge
 
 

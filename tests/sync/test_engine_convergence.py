@@ -651,7 +651,7 @@ class EngineConvergence(RuleBasedStateMachine):
             s, o = observed[S].get(str(row.syncro_id)), observed[O].get(row.graph_id)
             assert s is not None and o is not None, f"row {row.key} maps an item that is gone"
             assert s.content == o.content
-            if row.origin.value == S.value:
+            if row.origin == S.value:
                 assert (s.title, o.title) == (s.content.summary, SYNCRO_TAG + o.content.summary), row
             else:
                 assert (s.title, o.title) == (OUTLOOK_TAG + s.content.summary, o.content.summary), row
@@ -675,7 +675,7 @@ class EngineConvergence(RuleBasedStateMachine):
             if thing is not None and thing.ticket:
                 assert record.get("ticket_id") in (thing.ticket_id, thing.seen_ticket), f"lost its ticket: {record}"
                 thing.ticket_id = thing.seen_ticket = int(record["ticket_id"])
-            if row.origin.value == S.value:
+            if row.origin == S.value:
                 context = SyncroContext.from_syncro(record, syncro_web_url=self.world.deps().syncro_web_url)
                 content = appointment_from_syncro(record, zone=ZONE)
                 shown = shown_context(events[str(row.graph_id)])
