@@ -61,7 +61,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("realtime.jobs")
 
 HOST_JSON = Path(__file__).resolve().parent.parent / "host.json"
-BUSY_RETRY_SECONDS = 15  # syncs take seconds; a lease left by a crashed instance lasts 5 minutes
+BUSY_RETRY_SECONDS = 15  # syncs take seconds; a lease left by a crashed instance lasts a minute
 FOLLOW_UP_STALE = timedelta(minutes=10)
 _ENGINE_OUTCOMES = {
     SyncStatus.NOT_LINKED: JobOutcome.NOT_LINKED,

@@ -5,8 +5,9 @@ Each runs as a singleton across instances: `run_singleton` takes the lease ``tim
 finds it held (the previous run still going, here or on another instance) skips, and says so in
 the log. Azure already runs a timer function on one instance at a time; the lease also holds on
 the local host, across hosts sharing one storage account, and for a run that outlasts its
-interval. The lease lasts the function timeout (host.json), so a run that crashed without
-releasing it blocks that timer at most that long.
+interval. The lease is kept alive while the run works (`storage.leases.KeptLease`, never past the
+function timeout in host.json), so a run that crashed without releasing it blocks that timer for
+a minute, not for the function timeout.
 
 - `poll_syncro` (SYNCRO_POLL_SCHEDULE, every minute): one `poll_links` (the poller's `poll_once`
   for the account within the request budget, with the techs' own Syncro tokens when Syncro hides
@@ -34,6 +35,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from storage.errors import ConcurrencyConflict, LeaseHeld
 from storage.job_status import JobStatusStore, PollStatus
+from storage.leases import KEPT_LEASE, KeptLease
 from storage.links import LinkStatus
 from storage.recycle_bin import RETENTION
 from sync.job_reasons import JobReason
@@ -87,8 +89,9 @@ def run_singleton(
     still going. The lease is released when ``work`` ends, however it ends."""
     check_schedules()
     leases = account.leases
+    duration = lease or KEPT_LEASE
     try:
-        held = leases.acquire(f"timer:{name}", holder=_holder(), duration=lease or _function_timeout())
+        held = leases.acquire(f"timer:{name}", holder=_holder(), duration=duration)
     except ConcurrencyConflict as busy:  # LeaseHeld, or another instance took it as we looked
         if isinstance(busy, LeaseHeld):
             why = f"lease held until {busy.expires_at.isoformat()}"
@@ -99,11 +102,12 @@ def run_singleton(
         )
         return None
     started = account.clock()
+    kept = KeptLease(leases, held, duration, until=started + _function_timeout())
     try:
         return work()
     finally:
         finished = account.clock()  # inside the lease: runs' [started, finished] never overlap
-        leases.release(held)
+        kept.release()
         log.info(
             "timer %s ran in %.1f s",
             name,

@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 
 from settings import SyncOptions
 from storage.account import utc_now
+from storage.leases import KEPT_LEASE
 from sync.account_zone import ACCOUNT_ZONES
 
 if TYPE_CHECKING:
@@ -36,7 +37,8 @@ class SyncDeps:
     forget_subscriptions: Callable[[int], object] | None = None  # an unlink's: Graph stops notifying
     zone: ZoneInfo | None = None  # set: this zone, never Syncro's (tests, benches)
     max_rounds: int = 4
-    lease: timedelta = timedelta(minutes=5)
+    lease: timedelta = KEPT_LEASE  # a crashed sync blocks the tech this long; renewed while it runs
+    longest_run: timedelta = timedelta(minutes=10)  # host.json's functionTimeout: never kept past it
     options: SyncOptions = field(default_factory=SyncOptions)
     public_base_url: str = ""  # the app's URL: the ICS feed's UIDs, so polls can pre-render feed events
 

@@ -5,7 +5,8 @@ brings the Outlook mirror up to date with one delta round, reads the Syncro mirr
 keeps, maps both into `sync.model.Item`s (`sync.inputs`: an item that cannot be mapped is skipped
 with its reason and its pair left alone: never a deletion), and loops `sync.planner.plan` (with
 `sync.repairs.tag_repairs`) and `sync.executor.Executor` until the plan is empty (or
-`SyncDeps.max_rounds`). It runs under the tech's lease, so two instances never sync the same tech
+`SyncDeps.max_rounds`). It runs under the tech's lease (kept alive while it runs, one minute after
+a crash: `storage.leases.KeptLease`), so two instances never sync the same tech
 at once. See ``docs/sync.md``. What a sync needs is `sync.deps.SyncDeps`; what it did,
 `sync.report.SyncReport`.
 """
@@ -15,11 +16,11 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Callable
-from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from storage.conflicts import ConflictRecord
 from storage.errors import ConcurrencyConflict, LeaseHeld, NotFound
+from storage.leases import KeptLease
 from storage.links import LinkStatus
 from storage.recycle_bin import RETENTION
 from sync.actions import WRITES
@@ -79,7 +80,7 @@ def sync_tech(
     except (LeaseHeld, ConcurrencyConflict):  # held, or taken by another instance as we took it
         report.status, report.detail = SyncStatus.BUSY, "another sync of this technician is running"
         return report
-    keeper = _LeaseKeeper(storage, lease, deps.lease)
+    keeper = KeptLease(storage.leases, lease, deps.lease, until=deps.clock() + deps.longest_run)
     from oauth.tokens import TokenError
 
     try:
@@ -90,7 +91,7 @@ def sync_tech(
             deps,
             report,
             series_check=series_check,
-            keep_alive=keeper.renew,
+            keep_alive=lambda: _still_held(keeper),
             log_ids={"job_id": job_id, "correlation_id": correlation_id},
         )
     except TokenError as error:
@@ -135,21 +136,10 @@ class _LeaseLost(Exception):
     pass
 
 
-class _LeaseKeeper:
-    """The tech's lease, renewed between rounds: a long sync keeps it, a dead instance loses it
-    within ``SyncDeps.lease``."""
-
-    def __init__(self, storage: StorageAccount, lease: Any, duration: timedelta) -> None:
-        self._storage, self._lease, self._duration = storage, lease, duration
-
-    def renew(self) -> None:
-        try:
-            self._lease = self._storage.leases.renew(self._lease, duration=self._duration)
-        except ConcurrencyConflict:
-            raise _LeaseLost from None
-
-    def release(self) -> None:
-        self._storage.leases.release(self._lease)
+def _still_held(keeper: KeptLease) -> None:
+    """Between rounds: renew the tech's lease (its thread renews it meanwhile too); stop when lost."""
+    if not keeper.beat():
+        raise _LeaseLost
 
 
 def _sync(

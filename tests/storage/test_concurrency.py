@@ -9,6 +9,7 @@ from datetime import timedelta
 import pytest
 
 from storage import ConcurrencyConflict, LeaseHeld, NotFound, StorageAccount
+from storage.leases import KeptLease
 from storage.oauth_state import FlowState
 from tests.storage.test_tables import make_link
 
@@ -173,3 +174,59 @@ def test_the_same_version_is_not_written_twice(account: StorageAccount) -> None:
     first = account.mirror.put_entry(_version(account, 3))
     again = account.mirror.put_entry(_version(account, 3))
     assert again.etag == first.etag  # no write: a fragment the feed attached stays
+
+
+# -- a kept lease: renewed while its holder works, free soon after the holder dies ---------------
+
+
+def _expiry(account: StorageAccount, name: str) -> object:
+    return account.leases.read(name).expires_at
+
+
+def test_a_kept_lease_outlives_its_duration_while_its_holder_works(account: StorageAccount, clock) -> None:
+    held = account.leases.acquire("sync:7", holder="a", duration=timedelta(seconds=60))
+    kept = KeptLease(account.leases, held, timedelta(seconds=60))
+    try:
+        for _ in range(3):  # three minutes of work, a beat every 40 s (the thread's, or between rounds)
+            clock.advance(seconds=40)
+            assert kept.beat()
+        with pytest.raises(LeaseHeld):
+            account.leases.acquire("sync:7", holder="b", duration=timedelta(seconds=60))
+    finally:
+        kept.release()
+    assert account.leases.acquire("sync:7", holder="b", duration=timedelta(seconds=60)).holder == "b"
+
+
+def test_a_kept_lease_whose_holder_died_is_free_within_its_duration(account: StorageAccount, clock) -> None:
+    """A killed instance stops beating: another takes the lease a minute later, not after the
+    function timeout, and the dead holder learns it lost it (its release leaves the new one)."""
+    held = account.leases.acquire("sync:7", holder="a", duration=timedelta(seconds=60))
+    kept = KeptLease(account.leases, held, timedelta(seconds=60))
+    clock.advance(seconds=61)
+    taken = account.leases.acquire("sync:7", holder="b", duration=timedelta(seconds=60))
+    assert not kept.beat() and kept.lost
+    kept.release()
+    assert _expiry(account, "sync:7") == taken.expires_at
+
+
+def test_a_kept_lease_is_renewed_by_its_thread_and_never_past_its_deadline(account: StorageAccount, clock) -> None:
+    short = timedelta(seconds=0.3)  # the thread beats every 0.1 s of real time
+    held = account.leases.acquire("timer:a", holder="a", duration=short)
+    kept = KeptLease(account.leases, held, short)
+    try:
+        clock.advance(seconds=5)
+        for _ in range(100):  # the thread's next beat moves the expiry to the clock's new time
+            if _expiry(account, "timer:a") != held.expires_at:
+                break
+            threading.Event().wait(0.1)
+        assert _expiry(account, "timer:a") == clock() + short
+    finally:
+        kept.release()
+    done = account.leases.acquire("timer:b", holder="a", duration=short)
+    hung = KeptLease(account.leases, done, short, until=clock())  # the work's deadline has passed
+    try:
+        clock.advance(seconds=5)
+        threading.Event().wait(0.5)  # several of the thread's turns: none renews
+        assert account.leases.acquire("timer:b", holder="b", duration=short).holder == "b"
+    finally:
+        hung.release()
