@@ -11,10 +11,24 @@ from web.responses import bad_syncro_user_id, unavailable_as_503
 
 
 def _poll_first(deps: Any) -> dict[str, Any]:
-    """One Syncro poll for every active link before the sync, so what changed in Syncro is seen."""
-    from realtime.timers import poll_links
+    """The poll timer's own run (`realtime.timers.poll_syncro`) before the sync, so what changed in
+    Syncro is seen: under the poll's singleton lease (a poll the timer is running is not raced, it
+    is waited for once) and recorded in the poll status the pages show."""
+    import time
 
-    report = poll_links(deps)
+    from realtime.timers import poll_syncro
+
+    run = poll_syncro(account=deps.storage)
+    for _ in range(40):  # the timer's run takes a second or two: wait up to 10 s for it to end
+        if run is not None:
+            break
+        time.sleep(0.25)
+        run = poll_syncro(account=deps.storage)
+    if run is None:
+        return {"error": "a Syncro poll was already running and did not end within 10 seconds; the sync went ahead"}
+    if run.report is None:
+        return {"error": run.error}
+    report = run.report
     return {
         "requests": report.requests_made,
         "changed_techs": [str(t) for t in report.changed_techs],
@@ -38,7 +52,6 @@ def sync_now(raw_id: str, *, poll: bool = True) -> Answer:
     """``POST /api/admin/sync/{id}``: poll Syncro, sync that tech, answer the report."""
     from services import sync_deps
     from sync.engine import sync_tech
-    from sync.errors import ServiceError
 
     tech = syncro_user_id_from(raw_id)
     if tech is None:
@@ -47,12 +60,7 @@ def sync_now(raw_id: str, *, poll: bool = True) -> Answer:
     if not _is_linked(deps, tech):
         # Refused before any work: the poll writes its cursors, and a 404 must change nothing.
         return json_answer(sync_tech(tech, deps=deps).to_json() | {"poll": {}}, status=404)
-    polled: dict[str, Any] = {}
-    if poll:
-        try:
-            polled = _poll_first(deps)
-        except ServiceError as error:
-            polled = {"error": str(error)}
+    polled = _poll_first(deps) if poll else {}
     report = sync_tech(tech, deps=deps)
     status = 404 if report.status == "not_linked" else 200
     return json_answer({**report.to_json(), "poll": polled}, status=status)

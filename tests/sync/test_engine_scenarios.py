@@ -17,6 +17,7 @@ import requests
 from local import demo
 from services import sync_deps
 from storage.errors import NotFound
+from storage.job_status import JobStatusStore
 from sync.budget import RequestBudget
 from sync.engine import SyncReport, sync_tech
 from sync.poller import poll_once
@@ -323,6 +324,12 @@ def test_the_admin_sync_route_answers_with_the_report(world: World) -> None:
     body = answer.json()
     assert body["syncro_user_id"] == str(TECH) and body["status"] == "synced"
     assert set(body["created"]) == {"syncro", "outlook"} and body["errors"] == []
+    assert body["poll"]["requests"] >= 1, body["poll"]
+    storage = world.stack.storage()
+    # Its poll is the timer's own run: recorded for the pages, and never beside a running one.
+    assert JobStatusStore(storage).get_poll_status().requests == body["poll"]["requests"]
+    with pytest.raises(NotFound):
+        storage.leases.read("timer:syncro-poll")  # released when it ended
     unknown = world.http.post(
         f"{world.stack.host_url}/api/admin/sync/42", headers={"x-functions-key": world.stack.function_key}, timeout=60
     )
