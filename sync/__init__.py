@@ -9,7 +9,9 @@ technician's two calendars in step (docs/sync.md, docs/poller.md). The core laye
 - `sync.model`, `sync.mapping`, `sync.html_text`, `sync.merge`: an appointment on either side as
   one `Item`, and back; `sync.zones` Graph's zone names, `sync.times` ISO times,
   `sync.account_zone` the Syncro account's zone (one cache for the sync and the feed).
-- `sync.planner` (pure), `sync.actions`, `sync.executor`: what to do, and doing it.
+- `sync.planner` (pure) decides; each action of `sync.actions` runs itself against `sync.sides` (what
+  it needs of Syncro, Outlook and the pair rows: `sync.syncro_side`, `sync.outlook_side`,
+  `sync.pair_store`); `sync.executor` is the loop around them.
 - `sync.inputs` (the planner's items and their `ItemFlags`), `sync.repairs` (tag repairs).
 - `sync.engine.sync_tech`: one tech's sync under their lease, read -> plan -> execute until both
   sides agree (`sync.deps.SyncDeps` in, `sync.report.SyncReport` out); `sync.unlink` an unlink's

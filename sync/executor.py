@@ -23,34 +23,21 @@ from zoneinfo import ZoneInfo
 from ops.logs import log_event
 from settings import SyncOptions
 from storage.mappings import MappingState
-from sync.actions import INTENT_SKEW, Action, CreateOn, Pair
+from sync.actions import Action, CreateOn, Pair
 from sync.errors import PreconditionFailed, ServiceError
 from sync.graph import BATCH_LIMIT, MAILBOX_CONCURRENCY
 from sync.mapping import UnmappableItem
 from sync.model import Side
-from sync.outlook_side import OutlookCalendar, transaction_id
-from sync.pair_store import MappingPairStore, pair_of
+from sync.outlook_side import OutlookCalendar
+from sync.pair_store import MappingPairStore
 from sync.sides import NewEvent, PairStore, Sides, Tally, Written
-from sync.syncro_side import SyncroAppointments, carries_outlook_tag
-from sync.times import parse_time
+from sync.syncro_side import SyncroAppointments
 
 if TYPE_CHECKING:
     from storage.account import StorageAccount
     from sync.graph import GraphClient
     from sync.syncro import SyncroClient
 
-# What the engine reads from here, wherever it is defined now.
-__all__ = [
-    "INTENT_SKEW",
-    "Executor",
-    "Snapshot",
-    "Tally",
-    "carries_outlook_tag",
-    "pair_of",
-    "parse_time",
-    "run_actions",
-    "transaction_id",
-]
 
 # Table writes in flight at once when many rows change together (the intents and results of a
 # batch of creates): one at a time, 500 creates cost 1,500 sequential round trips to storage.

@@ -14,9 +14,11 @@ from settings import SyncOptions
 from storage.links import LinkStatus
 from storage.mappings import MappingState
 from sync.actions import Pair
-from sync.executor import Snapshot, carries_outlook_tag, transaction_id
+from sync.executor import Snapshot
 from sync.mapping import SYNCRO_TAG, UnmappableItem, appointment_from_graph, appointment_from_syncro
 from sync.model import Item, ItemFlags, Side
+from sync.outlook_side import transaction_id
+from sync.syncro_side import carries_outlook_tag
 from sync.times import parse_time
 
 if TYPE_CHECKING:

@@ -18,7 +18,7 @@ def _intend_job(deps: SyncDeps, tech: int, event: Item, kept: dict[str, Any]) ->
     """An intent row for the Syncro copy of a restored event of the tech's own, holding what its
     deleted job held beyond content: the sync creates the job from it (as it retries any intent)
     and sends those fields with the create."""
-    from sync.executor import INTENT_SKEW
+    from sync.actions import INTENT_SKEW
     from sync.planner import new_pair_key
 
     now = deps.clock()
