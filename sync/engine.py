@@ -26,12 +26,13 @@ from storage.recycle_bin import RETENTION
 from sync.actions import WRITES
 from sync.deps import SyncDeps
 from sync.errors import ServiceError
-from sync.executor import Executor, Snapshot, Tally
+from sync.executor import Executor, Snapshot
 from sync.inputs import build_inputs, invitations, other_calendars
 from sync.outlook_mirror import Window, refresh_outlook
 from sync.planner import Policy, plan
 from sync.repairs import tag_repairs
 from sync.report import SyncReport, SyncStatus
+from sync.sides import Tally
 from sync.unlink import unlink
 
 if TYPE_CHECKING:

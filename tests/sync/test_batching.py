@@ -23,9 +23,10 @@ from storage import StorageAccount
 from storage.mappings import MappingState
 from sync.actions import CreateOn
 from sync.errors import GraphUnavailable
-from sync.executor import Executor, Snapshot, Tally
+from sync.executor import Executor, Snapshot
 from sync.graph import MAILBOX_CONCURRENCY, SYNCRO_ID_PROPERTY, BatchRequest, GraphClient
 from sync.model import Appointment, Side
+from sync.sides import Tally
 from tests.sims.graph_support import USER, GraphHarness
 from tests.sync.client_support import Sleeps, graph_client_for, graph_count, graph_fault
 
