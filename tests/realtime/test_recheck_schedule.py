@@ -99,9 +99,7 @@ def _look(clock: _Clock, outcomes: list[SyncReport], seconds: float = 3.0) -> Sy
     from realtime.jobs import look_again
 
     results = iter(outcomes)
-    return look_again(
-        lambda: clock.sync(next(results)), QUIET, seconds, sleep=clock.sleep, monotonic=lambda: clock.now
-    )
+    return look_again(lambda: clock.sync(next(results)), QUIET, seconds, sleep=clock.sleep, monotonic=lambda: clock.now)
 
 
 def test_a_quiet_notification_job_looks_again_every_half_second_until_its_window_ends() -> None:
