@@ -137,3 +137,17 @@ def test_a_job_that_starts_after_its_window_does_not_look_again() -> None:
     assert _seconds_left(SyncJob(TECH, "graph-notification", "t"), NOW, 3.0) == 0.0
     clock = _Clock()
     assert _look(clock, [QUIET], seconds=0.0) is QUIET and clock.starts == []
+
+
+def test_the_queue_trigger_looks_again_and_a_direct_run_does_not_unless_asked(monkeypatch: pytest.MonkeyPatch) -> None:
+    import inspect
+    from types import SimpleNamespace
+
+    from realtime import jobs
+
+    assert inspect.signature(jobs.run_job).parameters["look_again_for"].default == 0.0
+    seen: list[float] = []
+    monkeypatch.setattr(jobs, "run_job", lambda delivery, **kwargs: seen.append(kwargs["look_again_for"]) or "synced")
+    message = SimpleNamespace(get_body=lambda: b"{}", id="m", dequeue_count=1)
+    assert jobs.handle_queue_message(message) == "synced"
+    assert seen == [jobs.LOOK_AGAIN_FOR]
