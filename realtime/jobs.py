@@ -147,10 +147,8 @@ def run_job(
         with spending_as(Caller.JOB) as spending:
             report = _sync(tech, deps, reason=job.reason, delivery=delivery, series_check=_series_check(job))
             if job.reason == GRAPH_NOTIFICATION and look_again_for > 0:
-                quiet_until = _seconds_left(job, clock(), look_again_for)
-                report = look_again(
-                    lambda: _sync(tech, deps, reason=job.reason, delivery=delivery), report, quiet_until
-                )
+                window = _seconds_left(job, clock(), look_again_for)
+                report = look_again(lambda: _sync(tech, deps, reason=job.reason, delivery=delivery), report, window)
         outcome, detail = _outcome(report)
         if spending.refusals and outcome in (JobOutcome.FAILED, JobOutcome.PARTIAL):
             # The app's Syncro budget sent it away before Syncro was asked: not a failure to
