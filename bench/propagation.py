@@ -15,8 +15,9 @@ trial makes one change and reads the other side in-process every 20 ms until it 
 Two presets of Graph's delta quirks in one run, trials interleaved so load drifts hit them alike:
 delta visibility lag 0 (every path) and lag ``--lag`` (2 s by default, the preset's, as reported
 for live Graph: Outlook create -> Syncro only, the path the lag delays). With a lag the
-notification's job finds nothing and a ``graph-recheck`` (``realtime.jobs.RECHECK_DELAYS``, 1, 1, 2
-and 4 s apart) carries the change. Each trial starts on a settled stack with no message left on the
+notification's first look finds nothing; the job looks again every 0.5 s until 3 s after the
+notification (``realtime.jobs.look_again``), then ``graph-recheck`` jobs (``RECHECK_DELAYS``, 1, 1,
+2 and 4 s apart) look. Each trial starts on a settled stack with no message left on the
 queue (delayed rechecks included) and ends when none is left again; it counts the delta requests
 the change cost (the Graph simulator's counters) and, for Outlook changes, which job carried it.
 
@@ -43,7 +44,7 @@ from local.azurite import start_azurite
 from local.host import HostConfig
 from local.sims.graph.settings import DELTA_QUIRKS
 from local.tls import make_tls_files
-from realtime.jobs import RECHECK_DELAYS
+from realtime.jobs import LOOK_AGAIN_EVERY, LOOK_AGAIN_FOR, RECHECK_DELAYS
 from tests.realtime.test_end_to_end import EndToEnd, _name, end_to_end
 
 MISSED_AFTER = 30.0  # seconds: a trial slower than this counts as missed
@@ -159,7 +160,8 @@ def main() -> int:
                 f"{graph.delta_replay_items}, duplicated {graph.delta_duplicate_items}, empty pages "
                 f"{graph.delta_empty_pages}, occurrence stubs {graph.delta_occurrence_stubs}; "
                 f"Graph request latency {graph.request_latency_seconds} s; queue maxPollingInterval "
-                f"{queues.queue_max_polling_interval} s, batchSize {queues.queue_batch_size}; rechecks after "
+                f"{queues.queue_max_polling_interval} s, batchSize {queues.queue_batch_size}; looks again every "
+                f"{LOOK_AGAIN_EVERY} s until {LOOK_AGAIN_FOR} s, then rechecks after "
                 f"{', '.join(str(d) for d in RECHECK_DELAYS)} s; {os.cpu_count()} CPUs; "
                 f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}",
                 flush=True,

@@ -288,12 +288,13 @@ def _backlog(product: Product, techs: int) -> list[int]:
     """``techs`` linked techs, each with one new appointment in the mirror (their first sync will
     create it in Outlook). Returns their ids."""
     from sync.budget import RequestBudget
-    from sync.engine import default_deps
     from sync.poller import poll_once
 
     fleet = [tech.syncro_user_id for tech in seed_fleet(product, techs)]
     product.sim("syncro").seed({"appointments": [appointment(tech, "Backlog", days=2) for tech in fleet]})
-    deps, storage = default_deps(), product.storage()
+    import services
+
+    deps, storage = services.sync_deps(), product.storage()
 
     class KeptBack:  # the poll's own jobs: queued by the bench when the backlog is to start
         def enqueue(self, job: SyncJob, *, delay_seconds: int = 0) -> None:

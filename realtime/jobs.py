@@ -29,7 +29,8 @@ built to be run again at any point:
   the host moves the message to ``<queue>-poison``. A sync that ran but had item errors
   (``partial``) is not retried: the next job or the reconciliation timer tries those items again,
   and a permanently bad item would otherwise poison every job of that tech.
-- **Recheck.** A Graph notification's job that writes nothing may have outrun delta: it queues
+- **Recheck.** A Graph notification's job that writes nothing may have outrun delta: it looks
+  again itself every half second until 3 s after the notification (`look_again`), then queues
   delayed ``graph-recheck`` jobs, one after another while they still write nothing, 1, 1, 2 and
   4 s apart (`next_recheck`). One schedule per tech: the status row names the recheck expected next,
   and any other (replaced by a newer schedule, or a second delivery) does nothing.
@@ -111,8 +112,11 @@ def run_job(
     deps_factory: Callable[[], SyncDeps] | None = None,
     attempts: int | None = None,
     clock: Callable[[], datetime] = utc_now,
+    look_again_for: float = 0.0,
 ) -> str:
     """Run one delivery; returns the outcome recorded (``dropped`` for a message that is not a job).
+    ``look_again_for``: seconds after a notification was answered during which its quiet job looks
+    again itself (`look_again`; the trigger passes `LOOK_AGAIN_FOR`).
 
     Raises JobFailed when the sync could not run, and whatever failed before it could (StorageError,
     SettingsError, a bug): the host then retries the message. ``deps_factory`` defaults to
@@ -144,6 +148,9 @@ def run_job(
         _started(deps, statuses, job)
         with spending_as(Caller.JOB) as spending:
             report = _sync(tech, deps, reason=job.reason, delivery=delivery, series_check=_series_check(job))
+            if job.reason == GRAPH_NOTIFICATION and look_again_for > 0:
+                window = _seconds_left(job, clock(), look_again_for)
+                report = look_again(lambda: _sync(tech, deps, reason=job.reason, delivery=delivery), report, window)
         outcome, detail = _outcome(report)
         if spending.refusals and outcome in (JobOutcome.FAILED, JobOutcome.PARTIAL):
             # The app's Syncro budget sent it away before Syncro was asked: not a failure to
@@ -180,7 +187,8 @@ def run_job(
 
 def handle_queue_message(message: Any) -> str:
     """The trigger's entry point: a ``func.QueueMessage`` in, `run_job` on it."""
-    return run_job(Delivery(message.get_body(), str(message.id or ""), int(message.dequeue_count or 1)))
+    delivery = Delivery(message.get_body(), str(message.id or ""), int(message.dequeue_count or 1))
+    return run_job(delivery, look_again_for=LOOK_AGAIN_FOR)
 
 
 # -- steps ---------------------------------------------------------------------------------------
@@ -360,6 +368,68 @@ def next_recheck(job: SyncJob, report: SyncReport, now: datetime) -> tuple[SyncJ
     else:
         return None
     return SyncJob(job.syncro_user_id, JobReason.GRAPH_RECHECK, schedule, done + 1), RECHECK_DELAYS[done]
+
+
+# Within a notification's own job, before any queued recheck: delta lags a notification by seconds
+# (2 s reported for live Graph), and a queued recheck cannot come sooner than about 1.5 s after the
+# look before it (a queue delay is whole seconds, in Azure too, and the trigger polls at most every
+# maxPollingInterval). So a notification's job whose sync wrote nothing looks again itself, a look
+# starting every LOOK_AGAIN_EVERY seconds, until LOOK_AGAIN_FOR seconds after the webhook asked for
+# it: a change delta shows within that window crosses within about LOOK_AGAIN_EVERY + one sync of
+# showing. A job that starts later (a backlog) does not wait at all. The cost, per quiet
+# notification (the echo of each of our own Outlook writes included): a worker held up to
+# LOOK_AGAIN_FOR seconds and at most LOOK_AGAIN_MAX more delta rounds.
+LOOK_AGAIN_EVERY = 0.5
+LOOK_AGAIN_FOR = 3.0
+LOOK_AGAIN_MAX = 6
+
+
+def _seconds_left(job: SyncJob, now: datetime, window: float) -> float:
+    """Seconds left of ``window`` counted from when the job was asked for (0 when unreadable)."""
+    try:
+        asked = datetime.fromisoformat(job.requested_at)
+    except ValueError:
+        return 0.0
+    if asked.tzinfo is None:
+        asked = asked.replace(tzinfo=UTC)
+    return max(0.0, min(window, window - (now - asked).total_seconds()))
+
+
+def look_again(
+    sync: Callable[[], SyncReport],
+    report: SyncReport,
+    seconds: float,
+    *,
+    every: float = LOOK_AGAIN_EVERY,
+    most: int = LOOK_AGAIN_MAX,
+    sleep: Callable[[float], None] | None = None,
+    monotonic: Callable[[], float] | None = None,
+) -> SyncReport:
+    """Run ``sync`` again, a run starting every ``every`` seconds, while ``report`` (the job's own
+    sync) and each run after it synced and wrote nothing, for at most ``seconds`` and ``most``
+    runs. Returns the first run that wrote, else ``report``: the quiet job's report, so the queued
+    rechecks (`next_recheck`) follow as before; a run that did not sync (busy, failed) ends the
+    looks the same way, for the queued rechecks to try."""
+    import time
+
+    sleep = sleep or time.sleep
+    monotonic = monotonic or time.monotonic
+    began = monotonic()
+    last_start = began
+    for _ in range(most):
+        if report.status != "synced" or report.writes:
+            return report
+        start = max(monotonic(), last_start + every)
+        if start > began + seconds:
+            break
+        sleep(max(0.0, start - monotonic()))
+        last_start = monotonic()
+        again = sync()
+        if again.status != "synced":
+            break
+        if again.writes:
+            return again
+    return report
 
 
 def _due(recheck: SyncJob) -> str:

@@ -10,7 +10,9 @@ In order:
    whoever did gets told plainly.
 3. Each notification: its ``subscriptionId`` must be one of ours (`RecordCache`: an in-memory
    copy, so made-up ids cost no read each) and its ``clientState`` must match the stored hash
-   (constant-time). Those that fail are dropped, logged, and the request is
+   (constant-time). An id the copy lacks is not waited for: the request is answered and
+   `realtime.late_subscriptions` re-checks it once the table is read again, the same way, acting
+   only on what passes. Those that fail are dropped, logged, and the request is
    still answered 202 with no body: Graph retries a non-2xx answer for up to four hours, so a
    refusal would only bring the same payload back every ten minutes, and an empty 202 tells a
    forger nothing. An orphan subscription (one we deleted while Graph still had it) expires on
@@ -32,6 +34,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import logging
+import math
 import threading
 import time
 import weakref
@@ -42,6 +45,7 @@ from typing import TYPE_CHECKING, Any
 
 from http_answer import TEXT_TYPE, Answer, error_answer, text_answer
 from realtime.group_commit import GroupCommit
+from realtime.late_subscriptions import LateIds
 from storage.errors import StorageUnavailable
 from sync.job_reasons import JobReason
 
@@ -188,21 +192,28 @@ class RecordCache:
     def lookup(self, account: StorageAccount, subscription_id: str) -> SubscriptionRecord | None:
         return self.lookup_many(account, [subscription_id])[subscription_id]
 
-    def lookup_many(self, account: StorageAccount, ids: Iterable[str]) -> dict[str, SubscriptionRecord | None]:
-        """Raises StorageUnavailable."""
+    def lookup_many(
+        self, account: StorageAccount, ids: Iterable[str], *, unknown_refresh: float | None = None
+    ) -> dict[str, SubscriptionRecord | None]:
+        """Raises StorageUnavailable. ``unknown_refresh`` defaults to the cache's; ``math.inf``
+        never reads for ids the copy lacks (the webhook's request path: `LateIds` does)."""
         store = account.subscriptions
         self._stores.add(store)
-        return store.lookup_many(ids, max_age=self._seconds, unknown_refresh=self._unknown_refresh)
+        refresh = self._unknown_refresh if unknown_refresh is None else unknown_refresh
+        return store.lookup_many(ids, max_age=self._seconds, unknown_refresh=refresh)
 
-    async def lookup_all(self, account: StorageAccount, ids: Iterable[str]) -> dict[str, SubscriptionRecord | None]:
+    async def lookup_all(
+        self, account: StorageAccount, ids: Iterable[str], *, unknown_refresh: float | None = None
+    ) -> dict[str, SubscriptionRecord | None]:
         """`lookup_many`, from the event loop: answered from the in-memory copy when it can be
         (made-up ids included), in a worker thread when storage must be read."""
         store = account.subscriptions
         self._stores.add(store)
         ids = list(ids)
-        found = store.peek_many(ids, max_age=self._seconds, unknown_refresh=self._unknown_refresh)
+        refresh = self._unknown_refresh if unknown_refresh is None else unknown_refresh
+        found = store.peek_many(ids, max_age=self._seconds, unknown_refresh=refresh)
         if found is None:
-            found = await asyncio.to_thread(self.lookup_many, account, ids)
+            found = await asyncio.to_thread(self.lookup_many, account, ids, unknown_refresh=refresh)
         return found
 
     def clear(self) -> None:
@@ -276,18 +287,45 @@ async def receive_notifications(
         return handshake
     try:
         account, items = read_post(headers, body, account=account, max_bytes=max_bytes)
-        known = await records.lookup_all(account, {item["subscriptionId"] for item in items})
+        # Ids the in-memory copy lacks are not waited for: `late` re-checks them after the answer.
+        ids = {item["subscriptionId"] for item in items}
+        known = await records.lookup_all(account, ids, unknown_refresh=math.inf)
         result = sort_items(items, known.get)
-        log_rejected("change", result)
-        fresh = [(record, item) for record, item in result.accepted if not changes.seen(item)]
-        techs = sorted({record.syncro_user_id for record, _ in fresh})
-        if techs:
-            await syncs.ask(account, techs)
-        changes.remember(item for _, item in fresh)  # only once their syncs were asked for
+        log_rejected("change", Sorted([], [], result.forged))
+        if result.unknown:
+            late.add(account, [item for item in items if known.get(item["subscriptionId"]) is None])
+        fresh = await _ask_syncs(account, result.accepted)
     except Exception as error:
         return failure_answer(error, "change")
     _log_accepted(result.accepted, fresh)
     return ACCEPTED
+
+
+async def _ask_syncs(
+    account: StorageAccount, accepted: list[tuple[SubscriptionRecord, dict[str, Any]]]
+) -> list[tuple[SubscriptionRecord, dict[str, Any]]]:
+    """Ask for the syncs of the techs that checked notifications name, copies left out; returns
+    the notifications that asked (not copies). Raises StorageUnavailable."""
+    fresh = [(record, item) for record, item in accepted if not changes.seen(item)]
+    techs = sorted({record.syncro_user_id for record, _ in fresh})
+    if techs:
+        await syncs.ask(account, techs)
+    changes.remember(item for _, item in fresh)  # only once their syncs were asked for
+    return fresh
+
+
+async def _recheck_late(account: StorageAccount, items: list[dict[str, Any]]) -> None:
+    """Notifications answered 202 while their subscription was not in the in-memory copy: read
+    the table again (`RecordCache`: at most once per ``unknown_refresh``), check them exactly as
+    the request path does, and ask for the syncs of those that pass. Raises StorageUnavailable."""
+    known = await records.lookup_all(account, {item["subscriptionId"] for item in items})
+    result = sort_items(items, known.get)
+    log_rejected("change", result)
+    fresh = await _ask_syncs(account, result.accepted)
+    _log_accepted(result.accepted, fresh)
+
+
+late = LateIds(_recheck_late)
 
 
 def _log_accepted(accepted: list[tuple[SubscriptionRecord, dict[str, Any]]], fresh: list[Any]) -> None:

@@ -263,7 +263,12 @@ def test_a_failing_job_before_its_last_attempt_is_retried_without_marking_the_te
     assert status.last_job_outcome == JobOutcome.FAILED and not status.poisoned
 
 
-def test_a_notification_that_outruns_delta_is_looked_at_again_seconds_later(world: Jobs) -> None:
+def test_a_notification_that_outruns_delta_is_looked_at_again_seconds_later(
+    world: Jobs, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The queued recheck's path: the notification job's own looks (look_again, tested in
+    # test_recheck_schedule.py and test_end_to_end.py) would carry the change first.
+    monkeypatch.setattr(jobs, "LOOK_AGAIN_FOR", 0.0)
     tech = world.techs[3]
     world.outlook_create(tech, "Outran delta", settle=False)  # the notification comes before delta shows it
     world.enqueue(tech, "graph-notification")
