@@ -148,7 +148,7 @@ def run_job(
         _started(deps, statuses, job)
         with spending_as(Caller.JOB) as spending:
             report = _sync(tech, deps, reason=job.reason, delivery=delivery, series_check=_series_check(job))
-            if job.reason == GRAPH_NOTIFICATION and look_again_for > 0:
+            if job.reason == JobReason.GRAPH_NOTIFICATION and look_again_for > 0:
                 window = _seconds_left(job, clock(), look_again_for)
                 report = look_again(lambda: _sync(tech, deps, reason=job.reason, delivery=delivery), report, window)
         outcome, detail = _outcome(report)
