@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from realtime.jobs import RECHECK_DELAYS, next_recheck
+from realtime.rechecks import RECHECK_DELAYS, next_recheck
 from storage.sync_queue import SyncJob, parse_message
 from sync.job_reasons import JobReason
 from sync.report import SyncReport
@@ -97,7 +97,7 @@ class _Clock:
 
 
 def _look(clock: _Clock, outcomes: list[SyncReport], seconds: float = 3.0) -> SyncReport:
-    from realtime.jobs import look_again
+    from realtime.rechecks import look_again
 
     results = iter(outcomes)
     return look_again(lambda: clock.sync(next(results)), QUIET, seconds, sleep=clock.sleep, monotonic=lambda: clock.now)
@@ -120,7 +120,7 @@ def test_the_first_look_that_writes_is_the_jobs_report_and_ends_the_looks() -> N
 
 
 def test_looks_are_bounded_in_number_and_stop_at_a_sync_that_did_not_run() -> None:
-    from realtime.jobs import LOOK_AGAIN_MAX
+    from realtime.rechecks import LOOK_AGAIN_MAX
 
     clock = _Clock(sync_takes=0.0)
     assert _look(clock, [QUIET] * 50, seconds=3600) is QUIET
@@ -130,12 +130,12 @@ def test_looks_are_bounded_in_number_and_stop_at_a_sync_that_did_not_run() -> No
 
 
 def test_a_job_that_starts_after_its_window_does_not_look_again() -> None:
-    from realtime.jobs import _seconds_left
+    from realtime.rechecks import seconds_left
 
     job = SyncJob(TECH, "graph-notification", "2026-12-07T21:59:59+00:00")
-    assert _seconds_left(job, NOW, 3.0) == pytest.approx(2.0)
-    assert _seconds_left(SyncJob(TECH, "graph-notification", "2026-12-07T21:59:00+00:00"), NOW, 3.0) == 0.0
-    assert _seconds_left(SyncJob(TECH, "graph-notification", "t"), NOW, 3.0) == 0.0
+    assert seconds_left(job, NOW, 3.0) == pytest.approx(2.0)
+    assert seconds_left(SyncJob(TECH, "graph-notification", "2026-12-07T21:59:00+00:00"), NOW, 3.0) == 0.0
+    assert seconds_left(SyncJob(TECH, "graph-notification", "t"), NOW, 3.0) == 0.0
     clock = _Clock()
     assert _look(clock, [QUIET], seconds=0.0) is QUIET and clock.starts == []
 
