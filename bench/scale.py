@@ -235,6 +235,7 @@ class SizeResult:
     appointments: int
     link_seconds: float
     initial: Phase
+    in_outlook: int  # events in the techs' calendars when the initial sync ended (of techs x appointments)
     reconcile: Phase
     poll_requests: int
     poll_seconds: float
@@ -266,6 +267,12 @@ def _all_in_outlook(product: Product, fleet: list[FleetTech], per_tech: int) -> 
             )
 
     return check
+
+
+def _events_in_outlook(product: Product, fleet: list[FleetTech]) -> int:
+    sim = product.sim("graph")
+    with sim.store.lock:
+        return sum(len(box.events) for t in fleet if (box := sim.store.mailboxes.get(t.oid)) is not None)
 
 
 def _all_jobs_ran_since(product: Product, began: datetime, techs: int) -> Callable[[], bool]:
@@ -306,6 +313,7 @@ def run_size(techs: int, per_tech: int, args: argparse.Namespace) -> SizeResult:
             Meter(product, host, counts), "initial", _all_in_outlook(product, fleet, per_tech), timeout=args.timeout
         )
         host.stop()
+        in_outlook = _events_in_outlook(product, fleet)
         say(f"  initial sync: {'done' if initial.done else 'NOT DONE'} in {initial.seconds:.0f} s")
 
         host, counts = _host(product, tmp, "reconcile")
@@ -330,6 +338,7 @@ def run_size(techs: int, per_tech: int, args: argparse.Namespace) -> SizeResult:
             appointments=per_tech,
             link_seconds=link_seconds,
             initial=initial,
+            in_outlook=in_outlook,
             reconcile=passed,
             poll_requests=after - before,
             poll_seconds=poll_seconds,
@@ -371,6 +380,8 @@ def _phase_lines(phase: Phase, techs: int) -> list[str]:
 
 def report_size(result: SizeResult) -> None:
     say(f"== {result.techs} techs, {result.appointments} appointments each ==")
+    expected = result.techs * result.appointments
+    say(f"  in Outlook after the initial sync: {result.in_outlook} of {expected} appointments")
     for line in _phase_lines(result.initial, result.techs) + _phase_lines(result.reconcile, result.techs):
         say(line)
     say(

@@ -48,6 +48,7 @@ def test_a_tiny_scale_run_prints_every_figure_and_the_growth_table() -> None:
     assert result.returncode == 0, f"{out[-3000:]}\n{result.stderr[-3000:]}"
     for size in (2, 4):
         assert f"== {size} techs, 2 appointments each ==" in out
+        assert f"in Outlook after the initial sync: {size * 2} of {size * 2} appointments" in out
     for figure in ("Syncro requests", "Graph requests", "storage calls", "host CPU", "peak resident", "queue: most"):
         assert out.count(figure) >= 4, figure  # both phases of both sizes
     busiest = [int(n) for n in re.findall(r"whole run \(simulator's count\): (\d+)", out)]
