@@ -59,6 +59,12 @@ bench: deps
 	$(PY) bench/ics_render.py
 	$(PY) bench/sync.py
 
+# bench/scale.py: 100, 300 and 1,000 linked techs with 200 appointments each on the simulators
+# (SCALE_SIZES=100,300 SCALE_APPOINTMENTS=20 make it smaller; hours at full size); docs/benchmarks.md.
+.PHONY: bench-scale
+bench-scale: deps
+	$(PY) bench/scale.py
+
 # bench/soak.py: users on both sides, every simulator's faults, host processes killed and restarted,
 # for SOAK_SECONDS (600 unless set; `make test` runs 60 s of it, tests/soak/); the last line is the
 # counts, and the exit status is 1 when anything was duplicated, lost, wrongly deleted or unconverged.
