@@ -33,6 +33,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from realtime.enqueue import request_syncs
 from storage.errors import ConcurrencyConflict, LeaseHeld
 from storage.job_status import JobStatusStore, PollStatus
 from storage.leases import KEPT_LEASE, KeptLease
@@ -161,6 +162,7 @@ def poll_links(
             mirror=storage.mirror,
             cursors=storage.cursors,
             queue=storage.sync_queue,
+            ask_syncs=lambda asked: request_syncs(storage, asked),
             budget=budget,
             clock=deps.clock,
             techs=techs,

@@ -157,6 +157,16 @@ class RoundState:
             return cls(far_cursor=0)
 
 
+def split_window(window: Window) -> tuple[Window, Window] | None:
+    """A window of two days or more cut into two halves at a day; None for a single day."""
+    start, end = window
+    days = (end - start).days
+    if days < 2:
+        return None
+    middle = start + timedelta(days=days // 2)
+    return (start, middle), (middle, end)
+
+
 def round_units(
     windows: Iterable[Window], mode: OwnershipMode, techs: Collection[int], tokened: Collection[int]
 ) -> list[Unit]:

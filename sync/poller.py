@@ -36,7 +36,17 @@ from sync.job_reasons import JobReason
 from sync.ownership import OWNERSHIP_KEY, OwnershipMode, OwnershipUnknown, owners_of, read_ownership
 from sync.poll_cursors import read_cursor, save_cursor
 from sync.poll_diff import content_hash, diff, in_window, start_day, suspicious_listing
-from sync.poll_windows import NEAR_DAYS, SLICE_DAYS, RoundState, Unit, Window, far_segments, plan_windows, round_units
+from sync.poll_windows import (
+    NEAR_DAYS,
+    SLICE_DAYS,
+    RoundState,
+    Unit,
+    Window,
+    far_segments,
+    plan_windows,
+    round_units,
+    split_window,
+)
 from sync.syncro import MAX_PAGES
 
 if TYPE_CHECKING:
@@ -284,6 +294,12 @@ class _Poll:
             if len(state.seen) > MAX_CARRIED_IDS:
                 state.seen = None
         last = page.page >= page.total_pages if page.total_pages is not None else not fresh
+        if not last and page.page >= MAX_PAGES and (halves := split_window(unit.window)):
+            # More in this window than one listing can page through: list it again in halves
+            # (what was read is kept; nothing past the cap is left unread or taken for gone).
+            state.units[state.unit : state.unit + 1] = [Unit(unit.tech, half) for half in halves]
+            state.page, state.seen = 1, []
+            return
         if not (last or page.page >= MAX_PAGES):  # a list that never ends is read once a round
             state.page += 1
             return
@@ -318,6 +334,7 @@ def poll_once(
     budget: RequestBudget,
     clock: Callable[[], datetime],
     techs: Iterable[int],
+    ask_syncs: Callable[[dict[int, str]], object] | None = None,
     tech_clients: Mapping[int, SyncroClient] | None = None,
     zone: tzinfo = UTC,
     past_days: int = 60,
@@ -336,6 +353,10 @@ def poll_once(
     With ``feed_base_url`` (the app's public URL) each stored appointment also keeps its ICS event's
     bytes (`ics.fragments.with_fragment`; ``feed_ticket_base`` starts its ticket link, as in
     Outlook), so the feed never renders it on a request.
+    ``ask_syncs`` asks for the jobs (tech -> reason): the app passes `realtime.enqueue.request_syncs`,
+    which sends none for a tech whose job is queued and not started yet (a listing that spans
+    several runs would otherwise queue a tech's sync once a run); without it each job goes
+    straight onto ``queue``.
     Stops when the budget is spent or Syncro throttles, and resumes there next run.
     Raises SyncroError (other than 429, 404 and a tech's own token refused: that tech is left out
     and named in ``ownership_unknown``) and StorageError; the jobs of changes already
@@ -387,8 +408,11 @@ def poll_once(
         throttled = True  # someone else spent Syncro's 180 a minute: resume next run
     finally:
         save_cursor(cursors, round_row, ROUND_KEY, state.to_json(), now)
-        for tech in sorted(run.changed):
-            queue.enqueue(SyncJob(tech, JOB_REASON, now.isoformat()))
+        if ask_syncs is not None and run.changed:
+            ask_syncs({tech: JOB_REASON for tech in sorted(run.changed)})
+        elif ask_syncs is None:
+            for tech in sorted(run.changed):
+                queue.enqueue(SyncJob(tech, JOB_REASON, now.isoformat()))
     missing = tuple(sorted(tech for tech in run.techs if tech not in run.tech_clients))
     return PollReport(
         requests_made=run.requests,

@@ -188,6 +188,23 @@ def test_a_syncro_creation_reaches_outlook_through_the_poll_timer_and_a_job(
     assert outlook_subjects(product, tech.oid).count("[S] Replace UPS batteries") == 1
 
 
+def test_a_poll_asks_once_for_a_techs_sync_while_its_job_waits(product: Product, fleet: list[FleetTech]) -> None:
+    """The poll asks for syncs as everyone does (`realtime.enqueue.request_syncs`): a tech whose
+    job is queued and not started gets no second one from the next poll (a listing that spans
+    several runs would otherwise queue his sync once a run: 4,225 jobs for 1,000 techs)."""
+    private_queue(product)  # an empty queue to count on
+    tech = fleet[1]
+    http = product.browser()
+    for title in ("Swap router", "Patch firewall"):
+        answer = http.post(
+            f"{product.sim_url('syncro')}/_sim/appointments", json=appointment(tech.syncro_user_id, title), timeout=30
+        )
+        assert answer.status_code < 400, answer.text
+        assert timers.poll_syncro(account=product.storage()) is not None  # each poll sees a change of his
+    queued = [job.syncro_user_id for job in product.storage().sync_queue.peek_jobs()]
+    assert queued.count(tech.syncro_user_id) == 1, queued
+
+
 def test_reconcile_queues_one_job_per_linked_tech_and_none_for_a_paused_one(
     product: Product, fleet: list[FleetTech]
 ) -> None:

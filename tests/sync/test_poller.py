@@ -656,3 +656,20 @@ def test_a_round_that_lists_the_near_window_counts_its_pages_afresh() -> None:
     caught_up = _next_round(done, planned, Run(), near_window=near)  # the same run, near already listed
     assert caught_up.near_pages == 38 and caught_up.pass_runs == 2 and near not in [u.window for u in caught_up.units]
     assert RoundState.from_json(caught_up.to_json()) == caught_up
+
+
+def test_a_window_longer_than_a_listing_can_page_is_listed_in_halves_and_nothing_is_dropped(
+    fields_shown: Poller, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Syncro pages 25 at a time and the poller reads at most `MAX_PAGES` pages of one listing (a
+    list that never ends is read once). A window that holds more is listed again in halves, so an
+    account with more appointments in a window than that (1,000 techs) loses none of them."""
+    monkeypatch.setattr("sync.poller.MAX_PAGES", 2)
+    poller = fields_shown
+    seeded = poller.seed(TINA, *[day for day in range(1, 7) for _ in range(10)])  # 60: three pages
+    for _ in range(4):
+        report = poller.poll()
+        if report.round_complete:
+            break
+        poller.next_minute()
+    assert set(poller.mirrored(TINA)) == set(seeded)
