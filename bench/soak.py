@@ -43,11 +43,13 @@ from __future__ import annotations
 import os
 import random
 import re
+import subprocess
 import sys
 import tempfile
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -80,8 +82,9 @@ from bench.soak_model import (  # noqa: E402
     outlook_items,
     syncro_items,
 )
+from bench.soak_storage import StorageProxy  # noqa: E402
 from local import demo  # noqa: E402
-from local.azurite import start_azurite  # noqa: E402
+from local.azurite import connection_string, start_azurite  # noqa: E402
 from local.demo_link import link_through_pages  # noqa: E402
 from local.formwalk import follow, submit  # noqa: E402
 from local.inprocess import Product, start_product  # noqa: E402
@@ -134,8 +137,16 @@ class Tech:
 class HostSlot:
     """One host process, killed and restarted by its own thread while the chaos lasts."""
 
-    def __init__(self, product: Product, logs: Path, name: str, rng: random.Random) -> None:
+    def __init__(
+        self,
+        product: Product,
+        logs: Path,
+        name: str,
+        rng: random.Random,
+        launch: Callable[[Product, Path, str], HostProcess] | None = None,
+    ) -> None:
         self.product, self.logs, self.name, self.rng = product, logs, name, rng
+        self.launch = launch or (lambda product, logs, name: start_host_process(product, logs, name=name, **SCHEDULES))
         self.host: HostProcess | None = None
         self.generation = 0
         self.kills = 0
@@ -145,7 +156,7 @@ class HostSlot:
 
     def start(self) -> None:
         self.generation += 1
-        host = start_host_process(self.product, self.logs, name=f"{self.name}-{self.generation}", **SCHEDULES)
+        host = self.launch(self.product, self.logs, f"{self.name}-{self.generation}")
         with self.lock:
             self.host = host
 
@@ -161,22 +172,66 @@ class HostSlot:
                 host.process.kill()  # SIGKILL: no goodbye, mid-job or not
                 host.process.wait(10)
                 self.kills += 1
+                say(f"killed {self.name}")
             if self.stopping.wait(self.rng.uniform(1, 5)):
                 break
-            self.start()
+            self._restart()
+
+    def _restart(self) -> None:
+        for attempt in range(5):  # a start may meet a storage fault
+            try:
+                self.start()
+                return
+            except (AssertionError, OSError) as error:
+                say(f"{self.name} did not start ({str(error)[:200]}); again")
+                time.sleep(2 + attempt)
 
     def settle(self) -> None:
         """Stop killing; make sure the process runs."""
         self.stopping.set()
         self.thread.join(120)
         if self.url() is None:
-            self.start()
+            self._restart()
 
     def stop(self) -> None:
         with self.lock:
             host = self.host
         if host is not None:
             host.stop()
+
+
+def start_front(product: Product, logs: Path, name: str) -> HostProcess:
+    """The web front (`bench/soak_front.py`: HTTP only) on the product's public address, where
+    the simulators send webhooks and the techs open their pages."""
+    env = {
+        **os.environ,
+        **product.env,
+        "LOCAL_FUNCTION_KEY": product.function_key,
+        "LOCAL_MASTER_KEY": product.master_key,
+    }
+    log_path = logs / f"{name}.log"
+    port = str(urlsplit(product.host_url).port)
+    with log_path.open("wb") as log_file:
+        process = subprocess.Popen(
+            [sys.executable, str(ROOT / "bench" / "soak_front.py"), "--port", port],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=log_file,
+        )
+    front = HostProcess(process, product.host_url, log_path)
+    deadline = time.monotonic() + 60
+    while True:
+        if process.poll() is not None:
+            raise AssertionError(f"{name} exited: {log_path.read_text()[-1000:]}")
+        try:
+            requests.get(f"{product.host_url}/api/health", timeout=2)
+            return front
+        except requests.RequestException:
+            if time.monotonic() > deadline:
+                front.stop()
+                raise AssertionError(f"{name} did not answer in 60 s") from None
+            time.sleep(0.3)
 
 
 # -- the soak ----------------------------------------------------------------------------------
@@ -204,18 +259,36 @@ class Soak:
         return answer
 
     def admin(self, method: str, path: str, *, timeout: float = 30, **kwargs: Any) -> requests.Response:
-        return self.http.request(
-            method,
-            f"{self.product.host_url}/api/{path}",
-            headers={"x-functions-key": self.product.function_key},
-            timeout=timeout,
-            **kwargs,
-        )
+        """An admin request to the web front, or to a host process while the front is down."""
+        urls = [self.product.host_url, *(url for slot in self.hosts if (url := slot.url()))]
+        for n, url in enumerate(urls):
+            try:
+                return self.http.request(
+                    method,
+                    f"{url}/api/{path}",
+                    headers={"x-functions-key": self.product.function_key},
+                    timeout=timeout,
+                    **kwargs,
+                )
+            except requests.ConnectionError:
+                if n == len(urls) - 1:
+                    raise
+        raise AssertionError("unreachable")
 
     def links(self) -> dict[int, dict[str, Any]]:
-        answer = self.admin("GET", "admin/links")
-        answer.raise_for_status()
-        return {int(link["syncro_user_id"]): link for link in answer.json()["links"]}
+        """Every link as the admin page lists them (asked again while storage or a host is down)."""
+        for attempt in range(30):
+            try:
+                answer = self.admin("GET", "admin/links")
+                if answer.status_code == 200:
+                    return {int(link["syncro_user_id"]): link for link in answer.json()["links"]}
+                problem = f"{answer.status_code} {answer.text[:200]}"
+            except requests.RequestException as error:
+                problem = str(error)[:200]
+            if attempt % 10 == 9:
+                say(f"the admin's list of links: {problem}; asked again")
+            time.sleep(1)
+        raise RuntimeError(f"the admin's list of links kept failing: {problem}")
 
     # -- what each side holds ------------------------------------------------------------------
 
@@ -394,8 +467,12 @@ class Soak:
 
         statuses = JobStatusStore(self.product.storage())
         link = self.links().get(tech.syncro_user_id) or {}
-        poll = statuses.get_poll_status().detail
-        own = [str(link.get("status_detail") or ""), statuses.get_status(tech.syncro_user_id).last_job_detail]
+        try:  # through the storage proxy, like the product
+            poll = statuses.get_poll_status().detail
+            own = [str(link.get("status_detail") or ""), statuses.get_status(tech.syncro_user_id).last_job_detail]
+        except Exception as error:
+            say(f"reading the status of {tech.syncro_user_id}: {type(error).__name__}")
+            return ""
         named = [t for t in (poll, tech.sync_now_note) if str(tech.syncro_user_id) in t or tech.upn in t]
         for text in own + named:
             if "token" in text.lower() and WORDS.search(text) and "Traceback" not in text:
@@ -554,8 +631,16 @@ def run(seconds: float, *, techs_count: int, quiet_seconds: float, seed: int) ->
     with ExitStack() as stack:
         azurite = start_azurite()
         stack.callback(azurite.stop)
+        # The product reaches Table and Queue storage through the fault-injecting proxies.
+        proxies = {name: StorageProxy(getattr(azurite, f"{name}_port"), name) for name in ("table", "queue")}
+        for proxy in proxies.values():
+            proxy.start()
+            stack.callback(proxy.stop)
+        storage = connection_string(
+            blob_port=azurite.blob_port, queue_port=proxies["queue"].port, table_port=proxies["table"].port
+        )
         tls = make_tls_files(logs / "tls")
-        product = start_product(stack, tls=tls, storage=azurite.connection_string)
+        product = start_product(stack, tls=tls, storage=storage)
         private_queue(product)
         http = product.browser()
         stack.callback(http.close)
@@ -574,7 +659,9 @@ def run(seconds: float, *, techs_count: int, quiet_seconds: float, seed: int) ->
                 syncro_token=tech.syncro_token,
             )
         say(f"{len(techs)} techs linked; seed {seed}; logs in {logs}")
-        hosts = [HostSlot(product, logs, name, random.Random(rng.random())) for name in ("host-a", "host-b")]
+        product.front.stop()  # the web front moves to a process of its own, which the soak kills too
+        front = HostSlot(product, logs, "front", random.Random(rng.random()), launch=start_front)
+        hosts = [front] + [HostSlot(product, logs, name, random.Random(rng.random())) for name in ("host-a", "host-b")]
         for slot in hosts:
             slot.start()
             stack.callback(slot.stop)
@@ -585,6 +672,7 @@ def run(seconds: float, *, techs_count: int, quiet_seconds: float, seed: int) ->
             mailboxes=lambda: [t.oid for t in techs],
             revoke_grant=soak.revoke_grant,
             revoke_syncro_token=soak.revoke_syncro_token,
+            storage=proxies,
         )
         for _ in range(2 * len(techs)):
             soak.act()
