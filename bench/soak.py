@@ -73,7 +73,7 @@ from bench.soak_model import (  # noqa: E402
     Item,
     Thing,
     Verdict,
-    agrees,
+    agrees_for_all,
     by_key,
     edited,
     expected_title,
@@ -102,6 +102,7 @@ SCHEDULES = {
     "SUBSCRIPTION_UPKEEP_SCHEDULE": "*/20 * * * * *",
 }
 MAX_LIVE = 8  # appointments per tech at most, so the soak stays light
+SHARED_SHARE = 0.25  # of new appointments: a Syncro job with two linked techs
 # How long an injected error may take to show in status: past the 5 minutes a killed process's
 # lease keeps a tech "busy" (sync.engine.SyncDeps.lease), when no sync of them can notice anything.
 PATIENCE = 360.0
@@ -331,19 +332,21 @@ class Soak:
             time.sleep(0.5 * (attempt + 1))
         return None
 
-    def create(self, tech: Tech, side: str) -> None:
+    def create(self, tech: Tech, side: str, *, also: Tech | None = None) -> None:
+        """A new appointment of ``tech`` made on ``side``; with ``also``, a Syncro job of two techs."""
         self.serial += 1
         key = f"k{self.techs.index(tech)}.{self.serial}"
         content = fresh_content(self.rng, key, ZONE, datetime.now(ZONE).date())
+        techs = [tech.syncro_user_id] + ([also.syncro_user_id] if also else [])
         if side == SYNCRO:
-            body = {**syncro_form(content), "user_id": tech.syncro_user_id, "user_ids": [tech.syncro_user_id]}
+            body = {**syncro_form(content), "user_id": tech.syncro_user_id, "user_ids": techs}
             item_id = str(self.sim("syncro", "POST", "/_sim/appointments", json=body).json()["appointment"]["id"])
         else:
             answer = self.outlook(tech, "POST", "", json=graph_form(content))
             if answer is None:
                 return
             item_id = str(answer.json()["id"])
-        self.things.append(Thing(key, tech.syncro_user_id, side, content, ids={side: item_id}))
+        self.things.append(Thing(key, tech.syncro_user_id, side, content, ids={side: item_id}, techs=techs))
         self.edits += 1
 
     def edit(self, thing: Thing, unit: str, item: Item) -> None:
@@ -370,12 +373,20 @@ class Soak:
         event = next((e for e in self.product.sim("graph").stored_events(tech.oid) if e["id"] == event_id), None)
         return event_header(event or {})
 
-    def delete(self, thing: Thing, side: str, item: Item) -> None:
+    def delete(self, thing: Thing, side: str, held: dict[int, dict[str, dict[str, list[Item]]]]) -> None:
+        """Deleted by the dispatcher in Syncro, or by one of its techs in Outlook: for a job with
+        several techs that takes only that tech off it."""
+        tech = self.rng.choice(thing.techs) if side == OUTLOOK else thing.tech
+        item = held[tech][side][thing.key][0]
         if side == SYNCRO:
             self.sim("syncro", "DELETE", f"/_sim/appointments/{item.id}")
-        elif self.outlook(self.tech(thing.tech), "DELETE", f"/{item.id}") is None:
+        elif self.outlook(self.tech(tech), "DELETE", f"/{item.id}") is None:
             return
-        thing.deleted_on = side
+        if side == OUTLOOK and len(thing.techs) > 1:
+            thing.leave(tech)
+            say(f"tech {tech} took themselves off {thing.key} in Outlook; it stays for {thing.techs}")
+        else:
+            thing.deleted_on = side
         self.edits += 1
 
     def tech(self, syncro_user_id: int) -> Tech:
@@ -388,17 +399,20 @@ class Soak:
         live = [t for t in self.things if t.tech == tech.syncro_user_id and not t.deleted_on]
         roll = self.rng.random()
         if len(live) < 3 or (roll < 0.15 and len(live) < MAX_LIVE):
-            self.create(tech, self.rng.choice(SIDES))
+            others = [t for t in self.techs if t is not tech]
+            if others and self.rng.random() < SHARED_SHARE:  # a Syncro job of two techs
+                self.create(tech, SYNCRO, also=self.rng.choice(others))
+            else:
+                self.create(tech, self.rng.choice(SIDES))
             return
         thing = self.rng.choice(live)
         sides = held[thing.tech]
         if roll < 0.22:
-            if agrees(thing, sides):
-                side = self.rng.choice(SIDES)
-                self.delete(thing, side, sides[side][thing.key][0])
+            if agrees_for_all(thing, held):
+                self.delete(thing, self.rng.choice(SIDES), held)
             return
         unit = self.rng.choice(UNITS)
-        if agrees(thing, sides) and self.rng.random() < 0.5:
+        if agrees_for_all(thing, held) and self.rng.random() < 0.5:
             thing.owner[unit] = OUTLOOK if thing.owner[unit] == SYNCRO else SYNCRO  # now edited there
         items = sides[thing.owner[unit]].get(thing.key, [])
         if len(items) == 1:
@@ -418,6 +432,13 @@ class Soak:
         self.sim("identity", "POST", f"/_sim/users/{tech.upn}/revoke")
         tech.grant_revoked_at = time.monotonic()
         say(f"revoked {tech.upn}'s Microsoft grant")
+        return True
+
+    def flip_owners(self) -> bool:
+        """Syncro starts showing appointment owners (``user_id``/``user_ids``), or hides them again."""
+        hidden = bool(self.sim("syncro", "GET", "/_sim/settings").json()["withhold_user_fields"])
+        self.sim("syncro", "PATCH", "/_sim/settings", json={"withhold_user_fields": not hidden})
+        say(f"Syncro now {'shows' if hidden else 'hides'} appointment owners")
         return True
 
     def revoke_syncro_token(self) -> bool:
@@ -555,12 +576,12 @@ class Soak:
                 self.sync_now(tech)
             held = self.observe()
             live = [t for t in self.things if not t.deleted_on]
-            done = all(agrees(t, held[t.tech]) for t in live) and not any(
-                held[t.tech][side].get(t.key) for t in self.things if t.deleted_on for side in SIDES
+            done = all(agrees_for_all(t, held) for t in live) and not any(
+                held[tech][side].get(t.key) for t in self.things if t.deleted_on for tech in t.techs for side in SIDES
             )
             streak = streak + 1 if done else 0
             if rounds % 5 == 1 or done:
-                apart = sorted({t.tech for t in live if not agrees(t, held[t.tech])})
+                apart = sorted({t.tech for t in live if not agrees_for_all(t, held)})
                 say(f"'Sync now' round {rounds}: {'both sides agree' if done else f'techs {apart} still differ'}")
             if streak >= 2 or time.monotonic() > deadline:
                 say(f"quiet after {rounds} rounds of 'Sync now': {'agreed' if done else 'NOT agreed'}")
@@ -569,7 +590,7 @@ class Soak:
 
 
 def _with(thing: Thing, content: Appointment) -> Thing:
-    return Thing(thing.key, thing.tech, thing.origin, content)
+    return Thing(thing.key, thing.tech, thing.origin, content, techs=list(thing.techs))
 
 
 # -- set-up ------------------------------------------------------------------------------------
@@ -673,6 +694,7 @@ def run(seconds: float, *, techs_count: int, quiet_seconds: float, seed: int) ->
             revoke_grant=soak.revoke_grant,
             revoke_syncro_token=soak.revoke_syncro_token,
             storage=proxies,
+            owners=soak.flip_owners,
         )
         for _ in range(2 * len(techs)):
             soak.act()
