@@ -79,6 +79,7 @@ from bench.soak_model import (  # noqa: E402
     expected_title,
     fresh_content,
     judge,
+    occurrences,
     outlook_items,
     syncro_items,
 )
@@ -92,7 +93,7 @@ from local.sims.identity import msal_session  # noqa: E402
 from local.tls import make_tls_files  # noqa: E402
 from sync.model import Appointment  # noqa: E402
 from tests.realtime.support import HostProcess, private_queue, start_host_process  # noqa: E402
-from tests.sync.engine_world import event_header, graph_form, syncro_form  # noqa: E402
+from tests.sync.engine_world import GRAPH_ZONE, event_header, graph_form, syncro_form  # noqa: E402
 
 ZONE = ZoneInfo(demo.TIME_ZONE)
 CALENDAR = "Calendar"
@@ -102,7 +103,9 @@ SCHEDULES = {
     "SUBSCRIPTION_UPKEEP_SCHEDULE": "*/20 * * * * *",
 }
 MAX_LIVE = 8  # appointments per tech at most, so the soak stays light
-SHARED_SHARE = 0.25  # of new appointments: a Syncro job with two linked techs
+SHARED_SHARE = 0.2  # of new appointments: a Syncro job with two linked techs
+SERIES_SHARE = 0.15  # of new appointments: a daily series made in Outlook
+SERIES_LENGTH = 3
 # How long an injected error may take to show in status: past the 5 minutes a killed process's
 # lease keeps a tech "busy" (sync.engine.SyncDeps.lease), when no sync of them can notice anything.
 PATIENCE = 360.0
@@ -250,6 +253,7 @@ class Soak:
     serial: int = 0
     verdict: Verdict = field(default_factory=Verdict)
     pending: list[tuple[float, str, Tech]] = field(default_factory=list)  # (when, what, tech): repairs due
+    series: set[str] = field(default_factory=set)  # the keys of the recurring series made in Outlook
 
     # -- simulators and the product ------------------------------------------------------------
 
@@ -297,10 +301,10 @@ class Soak:
         records = self.sim("syncro", "GET", "/_sim/appointments").json()["appointments"]
         held: dict[int, dict[str, dict[str, list[Item]]]] = {}
         for tech in self.techs:
-            events = self.product.sim("graph").stored_events(tech.oid)
+            events = outlook_view(self.product.sim("graph"), tech.oid)
             held[tech.syncro_user_id] = {
-                SYNCRO: by_key(syncro_items(records, tech.syncro_user_id, ZONE)),
-                OUTLOOK: by_key(outlook_items(events, CALENDAR, ZONE)),
+                SYNCRO: by_key(syncro_items(records, tech.syncro_user_id, ZONE), self.series, ZONE),
+                OUTLOOK: by_key(outlook_items(events, CALENDAR, ZONE), self.series, ZONE),
             }
         return held
 
@@ -347,6 +351,39 @@ class Soak:
                 return
             item_id = str(answer.json()["id"])
         self.things.append(Thing(key, tech.syncro_user_id, side, content, ids={side: item_id}, techs=techs))
+        self.edits += 1
+
+    def create_series(self, tech: Tech) -> None:
+        """A tech makes a daily series of three in Outlook; each occurrence is a thing of its own."""
+        self.serial += 1
+        key = f"k{self.techs.index(tech)}.{self.serial}"
+        content = fresh_content(self.rng, key, ZONE, datetime.now(ZONE).date())
+        while content.all_day:
+            content = fresh_content(self.rng, key, ZONE, datetime.now(ZONE).date())
+        start, end = content.start.astimezone(ZONE), content.end.astimezone(ZONE)
+        body = {
+            **graph_form(content),
+            "start": {"dateTime": start.strftime("%Y-%m-%dT%H:%M:%S"), "timeZone": GRAPH_ZONE},
+            "end": {"dateTime": end.strftime("%Y-%m-%dT%H:%M:%S"), "timeZone": GRAPH_ZONE},
+            "recurrence": {
+                "pattern": {"type": "daily", "interval": 1},
+                "range": {
+                    "type": "numbered",
+                    "numberOfOccurrences": SERIES_LENGTH,
+                    "startDate": start.date().isoformat(),
+                    "recurrenceTimeZone": GRAPH_ZONE,
+                },
+            },
+        }
+        answer = self.outlook(tech, "POST", "", json=body)
+        if answer is None:
+            return
+        self.series.add(key)
+        master = str(answer.json()["id"])
+        for occurrence in occurrences(content, SERIES_LENGTH, ZONE):
+            day = occurrence.start.astimezone(ZONE).date().isoformat()
+            self.things.append(Thing(f"{key}@{day}", tech.syncro_user_id, OUTLOOK, occurrence, series=master))
+        say(f"tech {tech.syncro_user_id} made a series of {SERIES_LENGTH} in Outlook: {key}")
         self.edits += 1
 
     def edit(self, thing: Thing, unit: str, item: Item) -> None:
@@ -400,16 +437,25 @@ class Soak:
         roll = self.rng.random()
         if len(live) < 3 or (roll < 0.15 and len(live) < MAX_LIVE):
             others = [t for t in self.techs if t is not tech]
-            if others and self.rng.random() < SHARED_SHARE:  # a Syncro job of two techs
+            kind = self.rng.random()
+            if others and kind < SHARED_SHARE:  # a Syncro job of two techs
                 self.create(tech, SYNCRO, also=self.rng.choice(others))
+            elif kind < SHARED_SHARE + SERIES_SHARE and len(live) + SERIES_LENGTH <= MAX_LIVE:
+                self.create_series(tech)
             else:
                 self.create(tech, self.rng.choice(SIDES))
             return
         thing = self.rng.choice(live)
         sides = held[thing.tech]
         if roll < 0.22:
-            if agrees_for_all(thing, held):
-                self.delete(thing, self.rng.choice(SIDES), held)
+            if agrees_for_all(thing, held):  # an occurrence is deleted in Outlook
+                self.delete(thing, OUTLOOK if thing.series else self.rng.choice(SIDES), held)
+            return
+        if thing.series:  # an occurrence edited in Outlook (its title, notes or place)
+            unit = self.rng.choice([u for u in UNITS if u != "when"])
+            items = sides[OUTLOOK].get(thing.key, [])
+            if len(items) == 1:
+                self.edit(thing, unit, items[0])
             return
         unit = self.rng.choice(UNITS)
         if agrees_for_all(thing, held) and self.rng.random() < 0.5:
@@ -587,6 +633,27 @@ class Soak:
                 say(f"quiet after {rounds} rounds of 'Sync now': {'agreed' if done else 'NOT agreed'}")
                 return held
             time.sleep(3)
+
+
+def outlook_view(sim: Any, oid: str) -> list[dict[str, Any]]:
+    """A mailbox's events as Outlook shows them (calendarView): singles, and each series'
+    occurrences and exceptions, read in process from the Graph simulator."""
+    from datetime import UTC, timedelta
+
+    from local.sims.graph.instances import instances_between
+    from local.sims.graph.render import ReadOptions, render_event
+
+    now = datetime.now(UTC)
+    with sim.store.lock:
+        mailbox = sim.store.mailboxes[oid]
+        shown = []
+        for instance in instances_between(
+            list(mailbox.events.values()), now - timedelta(days=3), now + timedelta(days=40)
+        ):
+            rendered = render_event(instance, mailbox, ReadOptions())
+            rendered["calendarName"] = mailbox.calendars[instance.event.calendar_id].name
+            shown.append(rendered)
+        return shown
 
 
 def _with(thing: Thing, content: Appointment) -> Thing:

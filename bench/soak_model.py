@@ -15,7 +15,10 @@ only where both sides agree, and the thing is then expected gone from both.
 Kinds beyond a timed appointment of one tech: all-day ones (one or two days; an edit of the time
 may turn a timed one all-day and back), and Syncro jobs with two linked techs (`Thing.techs`),
 shown in each tech's calendar; one of them deleting it in Outlook takes only them off the job
-(`Thing.left`), which stays for the other.
+(`Thing.left`), which stays for the other. And recurring series made in Outlook (daily, three
+occurrences): each occurrence is a `Thing` of its own (`Thing.series`; its key is the series' key
+and the occurrence's day, ``k3.17@2026-12-10``), edited (title, notes, place) or deleted in
+Outlook only, one occurrence at a time; the product syncs each as an appointment of its own.
 """
 
 from __future__ import annotations
@@ -50,6 +53,7 @@ class Thing:
     revision: int = 0
     techs: list[int] = field(default_factory=list)  # the techs it is assigned to now (first: ``tech``)
     left: list[int] = field(default_factory=list)  # techs who took themselves off it in Outlook
+    series: str = ""  # the Outlook series it is an occurrence of ("" = none)
 
     def __post_init__(self) -> None:
         self.owner = self.owner or dict.fromkeys(UNITS, self.origin)
@@ -60,6 +64,11 @@ class Thing:
         self.techs.remove(tech)
         self.left.append(tech)
         self.tech = self.techs[0]
+
+    @property
+    def title_key(self) -> str:
+        """The key its title starts with (an occurrence's key without its day)."""
+        return self.key.split("@")[0]
 
 
 @dataclass(frozen=True)
@@ -104,7 +113,7 @@ def edited(thing: Thing, unit: str, rng: random.Random, zone: ZoneInfo, today: d
     current = thing.content
     if unit == "summary":
         thing.revision += 1
-        return replace(current, summary=f"{thing.key} r{thing.revision}")
+        return replace(current, summary=f"{thing.title_key} r{thing.revision}")
     if unit == "description":
         return replace(current, description=rng.choice([d for d in DESCRIPTIONS if d != current.description]))
     if unit == "location":
@@ -132,11 +141,28 @@ def outlook_items(events: list[dict[str, Any]], calendar_name: str, zone: ZoneIn
     ]
 
 
-def by_key(items: list[Item]) -> dict[str, list[Item]]:
+def by_key(items: list[Item], series: set[str], zone: ZoneInfo) -> dict[str, list[Item]]:
+    """Items by their thing's key; an occurrence of a ``series`` key gets its day appended."""
     found: dict[str, list[Item]] = defaultdict(list)
     for item in items:
-        found[key_of(item.title)].append(item)
+        key = key_of(item.title)
+        if key in series:
+            key = f"{key}@{item.content.start.astimezone(zone).date().isoformat()}"
+        found[key].append(item)
     return found
+
+
+def occurrences(content: Appointment, count: int, zone: ZoneInfo) -> list[Appointment]:
+    """A daily series' occurrences, at the same local time each day."""
+    start, end = content.start.astimezone(zone), content.end.astimezone(zone)
+    return [
+        replace(
+            content,
+            start=datetime.combine(start.date() + timedelta(days=n), start.time(), zone),
+            end=datetime.combine(end.date() + timedelta(days=n), end.time(), zone),
+        )
+        for n in range(count)
+    ]
 
 
 def agrees(thing: Thing, held: dict[str, dict[str, list[Item]]]) -> bool:
