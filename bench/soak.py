@@ -629,6 +629,15 @@ class Soak:
             if rounds % 5 == 1 or done:
                 apart = sorted({t.tech for t in live if not agrees_for_all(t, held)})
                 say(f"'Sync now' round {rounds}: {'both sides agree' if done else f'techs {apart} still differ'}")
+                if rounds % 10 == 6:  # what differs, for the log
+                    for thing in [t for t in live if not agrees_for_all(t, held)][:4]:
+                        seen = {
+                            (tech, side): [i.title for i in held[tech][side].get(thing.key, [])]
+                            for tech in thing.techs
+                            for side in SIDES
+                        }
+                        say(f"  {thing.key} ({thing.origin}-born, techs {thing.techs}): expected "
+                            f"{thing.content.summary!r}, all_day={thing.content.all_day}; held {seen}")  # fmt: skip
             if streak >= 2 or time.monotonic() > deadline:
                 say(f"quiet after {rounds} rounds of 'Sync now': {'agreed' if done else 'NOT agreed'}")
                 return held
