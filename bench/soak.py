@@ -4,27 +4,34 @@ lost or deleted that no user deleted.
 
     SOAK_SECONDS=90 .venv/bin/python bench/soak.py        # make soak (600 s by default)
 
-Set-up: Azurite, the three simulators and the product's HTTP front (the in-process host, where
-Graph and Syncro send their webhooks and the techs open their pages), and two ``python -m
-local.host`` processes on the same storage and queue running the queue trigger and the timers
-(poll every 10 s, reconcile every minute, subscription upkeep every 20 s). ``SOAK_TECHS`` techs
-(default 4) link through the product's own pages, Syncro token step included (Syncro hides
-appointment owners, as live Syncro most likely does).
+Set-up: Azurite behind two fault-injecting TCP proxies (`bench/soak_storage.py`, one for Table
+and one for Queue storage: the product's connection string names the proxies), the three
+simulators, the product's HTTP front in a process of its own (`bench/soak_front.py`: HTTP only,
+on the product's public address, where Graph and Syncro send their webhooks and the techs open
+their pages), and two ``python -m local.host`` processes on the same storage and queue running
+the queue trigger and the timers (poll every 10 s, reconcile every minute, subscription upkeep
+every 20 s). ``SOAK_TECHS`` techs (default 4) link through the product's own pages, Syncro token
+step included (Syncro hides appointment owners, as live Syncro most likely does).
 
 For ``SOAK_SECONDS`` (the chaos):
 - users act about twice a second: a dispatcher creates, edits and deletes appointments in
   Syncro's screens (the simulator's dispatcher routes), each tech does the same in Outlook
-  (Graph, with the tech's own token); the rules that keep the expected outcome free of the
-  conflict policy are in `bench/soak_model.py`;
+  (Graph, with the tech's own token). Timed and all-day appointments, Syncro jobs with two linked
+  techs (one tech deleting it in Outlook takes only them off it), and daily series made in
+  Outlook whose occurrences are edited and deleted one at a time; the rules that keep the
+  expected outcome free of the conflict policy are in `bench/soak_model.py`;
 - every few seconds one fault (`bench/soak_faults.py`): Graph and Syncro 429 storms, 5xx,
   timeouts before and after the service acted, dropped notifications (both services), an expired
-  delta token, a removed subscription (silently or with a lifecycle notification), a
-  ``reauthorizationRequired`` challenge, Exchange's transient 412 and its server-side changeKey
-  moves, the identity platform answering 503 to refreshes, a tech's
-  Microsoft grant revoked (re-linked through the pages once the status says so) and a tech's
-  Syncro token revoked (a new one set once the status says so); throughout, Graph sends every
-  notification twice, newest first, and drops some;
-- each host process is killed (SIGKILL) at random moments, independently, and restarted.
+  delta token, a removed subscription (silently or with a lifecycle notification), a ``missed``
+  lifecycle notification, a ``reauthorizationRequired`` challenge, Exchange's transient 412 and
+  its server-side changeKey moves, the identity platform answering 503 to refreshes, storage
+  (Table, Queue or both) unreachable for seconds, answering 500/503, or holding a request past
+  the product's timeout before or after Azurite acted, Syncro starting or stopping to show
+  appointment owners, a tech's Microsoft grant revoked (re-linked through the pages once the
+  status says so) and a tech's Syncro token revoked (a new one set once the status says so);
+  throughout, Graph sends every notification twice, newest first, and drops some;
+- the web front and each host process are killed (SIGKILL) at random moments, independently,
+  and restarted.
 
 Then the quiet: faults cleared, both hosts up, and "Sync now" (`POST /api/admin/sync/{id}`,
 what an admin presses) for every tech until both sides agree twice in a row, or
