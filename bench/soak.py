@@ -56,6 +56,7 @@ import tempfile
 import threading
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -261,6 +262,7 @@ class Soak:
     verdict: Verdict = field(default_factory=Verdict)
     pending: list[tuple[float, str, Tech]] = field(default_factory=list)  # (when, what, tech): repairs due
     series: set[str] = field(default_factory=set)  # the keys of the recurring series made in Outlook
+    actions: Counter[str] = field(default_factory=Counter)  # the kinds beyond a timed single, for the log
 
     # -- simulators and the product ------------------------------------------------------------
 
@@ -359,6 +361,7 @@ class Soak:
             item_id = str(answer.json()["id"])
         self.things.append(Thing(key, tech.syncro_user_id, side, content, ids={side: item_id}, techs=techs))
         self.edits += 1
+        self.actions.update(["all-day made"] * content.all_day + ["two-tech job made"] * bool(also))
 
     def create_series(self, tech: Tech) -> None:
         """A tech makes a daily series of three in Outlook; each occurrence is a thing of its own."""
@@ -392,6 +395,7 @@ class Soak:
             self.things.append(Thing(f"{key}@{day}", tech.syncro_user_id, OUTLOOK, occurrence, series=master))
         say(f"tech {tech.syncro_user_id} made a series of {SERIES_LENGTH} in Outlook: {key}")
         self.edits += 1
+        self.actions["series made"] += 1
 
     def edit(self, thing: Thing, unit: str, item: Item) -> None:
         tech = self.tech(thing.tech)
@@ -409,6 +413,10 @@ class Soak:
                 fields["subject"] = expected_title(_with(thing, content), OUTLOOK)
             if self.outlook(tech, "PATCH", f"/{item.id}", json=fields) is None:
                 return
+        if thing.series:
+            self.actions["occurrence edited"] += 1
+        elif content.all_day != thing.content.all_day:
+            self.actions["timed <-> all-day"] += 1
         thing.content = content
         self.edits += 1
 
@@ -429,8 +437,10 @@ class Soak:
         if side == OUTLOOK and len(thing.techs) > 1:
             thing.leave(tech)
             say(f"tech {tech} took themselves off {thing.key} in Outlook; it stays for {thing.techs}")
+            self.actions["a tech left a two-tech job"] += 1
         else:
             thing.deleted_on = side
+            self.actions["occurrence deleted"] += bool(thing.series)
         self.edits += 1
 
     def tech(self, syncro_user_id: int) -> Tech:
@@ -824,6 +834,7 @@ def run(seconds: float, *, techs_count: int, quiet_seconds: float, seed: int) ->
         kills = sum(slot.kills for slot in hosts)
         fault_count = sum(faults.counts.values())
         say(f"faults by kind: {dict(faults.counts)}")
+        say(f"user actions beyond timed singles: {dict(soak.actions)}")
         for problem in soak.verdict.problems:
             say(f"problem: {problem}")
         say(f"{time.monotonic() - started:.0f} s in all; host logs in {logs}")
