@@ -466,7 +466,9 @@ class Soak:
         sides = held[thing.tech]
         if roll < 0.22:
             if agrees_for_all(thing, held):  # an occurrence is deleted in Outlook
-                self.delete(thing, OUTLOOK if thing.series else self.rng.choice(SIDES), held)
+                # mostly in Outlook for a job of two techs: one of them takes themselves off it
+                shared = len(thing.techs) > 1 and self.rng.random() < 0.75
+                self.delete(thing, OUTLOOK if thing.series or shared else self.rng.choice(SIDES), held)
             return
         if thing.series:  # an occurrence edited in Outlook (its title, notes or place)
             unit = self.rng.choice([u for u in UNITS if u != "when"])
