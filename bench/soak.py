@@ -111,7 +111,7 @@ SCHEDULES = {
     "SUBSCRIPTION_UPKEEP_SCHEDULE": "*/20 * * * * *",
 }
 MAX_LIVE = 8  # appointments per tech at most, so the soak stays light
-SHARED_SHARE = 0.2  # of new appointments: a Syncro job with two linked techs
+SHARED_SHARE = 0.25  # of new appointments: a Syncro job with two linked techs
 SERIES_SHARE = 0.15  # of new appointments: a daily series made in Outlook
 SERIES_LENGTH = 3
 # How long an injected error may take to show in status: past the 5 minutes a killed process's
@@ -464,7 +464,9 @@ class Soak:
             return
         thing = self.rng.choice(live)
         sides = held[thing.tech]
-        if roll < 0.22:
+        # an occurrence or a two-tech job is deleted more often: the cases a deletion must not spread
+        special = bool(thing.series) or len(thing.techs) > 1
+        if roll < 0.22 or (special and roll < 0.4):
             if agrees_for_all(thing, held):  # an occurrence is deleted in Outlook
                 # mostly in Outlook for a job of two techs: one of them takes themselves off it
                 shared = len(thing.techs) > 1 and self.rng.random() < 0.75
