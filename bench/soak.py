@@ -262,6 +262,8 @@ class Soak:
     verdict: Verdict = field(default_factory=Verdict)
     pending: list[tuple[float, str, Tech]] = field(default_factory=list)  # (when, what, tech): repairs due
     series: set[str] = field(default_factory=set)  # the keys of the recurring series made in Outlook
+    owners_shown: bool = False  # Syncro hides appointment owners at the start (withhold_user_fields)
+    unsettled: list[Thing] = field(default_factory=list)  # two-tech jobs deleted in Outlook, not yet synced
     actions: Counter[str] = field(default_factory=Counter)  # the kinds beyond a timed single, for the log
 
     # -- simulators and the product ------------------------------------------------------------
@@ -435,9 +437,16 @@ class Soak:
         elif self.outlook(self.tech(tech), "DELETE", f"/{item.id}") is None:
             return
         if side == OUTLOOK and len(thing.techs) > 1:
-            thing.leave(tech)
-            say(f"tech {tech} took themselves off {thing.key} in Outlook; it stays for {thing.techs}")
-            self.actions["a tech left a two-tech job"] += 1
+            # docs/sync.md: where Syncro shows a job's techs, the tech is taken off it; where it
+            # hides them, the copy is put back (and the tech told to ask the dispatcher).
+            self.unsettled.append(thing)  # owners are not flipped until the sync has decided
+            if self.owners_shown:
+                thing.leave(tech)
+                say(f"tech {tech} took themselves off {thing.key} in Outlook; it stays for {thing.techs}")
+                self.actions["a tech left a two-tech job (owners shown)"] += 1
+            else:
+                say(f"tech {tech} deleted {thing.key} in Outlook; owners hidden, so it must come back")
+                self.actions["a tech's delete of a two-tech job put back (owners hidden)"] += 1
         else:
             thing.deleted_on = side
             self.actions["occurrence deleted"] += bool(thing.series)
@@ -503,8 +512,14 @@ class Soak:
 
     def flip_owners(self) -> bool:
         """Syncro starts showing appointment owners (``user_id``/``user_ids``), or hides them again."""
-        hidden = bool(self.sim("syncro", "GET", "/_sim/settings").json()["withhold_user_fields"])
+        if self.unsettled:  # a two-tech job's Outlook delete is decided by what Syncro shows then
+            held = self.observe()
+            self.unsettled = [t for t in self.unsettled if not agrees_for_all(t, held)]
+            if self.unsettled:
+                return False
+        hidden = not self.owners_shown
         self.sim("syncro", "PATCH", "/_sim/settings", json={"withhold_user_fields": not hidden})
+        self.owners_shown = hidden
         say(f"Syncro now {'shows' if hidden else 'hides'} appointment owners")
         return True
 
