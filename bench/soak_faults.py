@@ -59,6 +59,8 @@ class Faults:
     mailboxes: Callable[[], list[str]]  # the techs' mailbox oids
     revoke_grant: Callable[[], bool]  # False when no tech can take it now
     revoke_syncro_token: Callable[[], bool]
+    storage: dict[str, Any] = field(default_factory=dict)  # "table"/"queue" -> bench.soak_storage.StorageProxy
+    owners: Callable[[], bool] | None = None  # flips whether Syncro shows appointment owners
     counts: Counter[str] = field(default_factory=Counter)
     _first_round: list[str] = field(default_factory=list)
 
@@ -72,12 +74,24 @@ class Faults:
             "notifications dropped": self.drop_notifications,
             "delta token expired": self.expire_delta,
             "subscription removed": self.remove_subscription,
+            "graph missed notifications": self.missed,
             "graph 412 conflict": self.transient_conflict,
             "graph changeKey moved": self.server_touch,
             "reauthorization required": self.reauthorization,
             "identity 503 on refresh": self.identity_unavailable,
             "grant revoked": self.revoke_grant,
             "syncro token revoked": self.revoke_syncro_token,
+            **(
+                {
+                    "storage unavailable": self.storage_down,
+                    "storage 5xx": self.storage_error,
+                    "storage timeout before": lambda: self.storage_hold("before"),
+                    "storage timeout after": lambda: self.storage_hold("after"),
+                }
+                if self.storage
+                else {}
+            ),
+            **({"syncro owners shown/hidden": self.owners} if self.owners else {}),
         }
 
     def strike(self) -> str:
@@ -90,7 +104,15 @@ class Faults:
         if self._first_round[0]:
             name = self._first_round.pop(0)
         else:
-            weights = {"grant revoked": 0.4, "syncro token revoked": 0.4, "timeout before": 0.6, "timeout after": 0.6}
+            weights = {
+                "grant revoked": 0.4,
+                "syncro token revoked": 0.4,
+                "timeout before": 0.6,
+                "timeout after": 0.6,
+                "storage timeout before": 0.4,
+                "storage timeout after": 0.4,
+                "syncro owners shown/hidden": 0.5,
+            }
             names = list(kinds)
             name = self.rng.choices(names, weights=[weights.get(n, 1.0) for n in names])[0]
         if kinds[name]():
@@ -111,6 +133,8 @@ class Faults:
             "graph", "PATCH", "/_sim/settings", json={"transient_conflict_next": 0, "server_touch_after_next_writes": 0}
         )
         self.sim("identity", "DELETE", "/_sim/token_errors")
+        for proxy in self.storage.values():
+            proxy.clear()
 
     def _rule(self, name: str, target: tuple[str, str], **rule: Any) -> None:
         method, path = target
@@ -192,4 +216,35 @@ class Faults:
         refused grant: the link must stay active)."""
         rule = {"email": "*", "code": 90033, "times": self.rng.randint(1, 3), "grant_type": "refresh_token"}
         self.sim("identity", "POST", "/_sim/token_errors", json=rule)
+        return True
+
+    def missed(self) -> bool:
+        """Graph's ``missed`` lifecycle notification: some change notifications were not delivered."""
+        sid = self._some_subscription()
+        if sid is None:
+            return False
+        self.sim("graph", "POST", f"/_sim/subscriptions/{sid}/lifecycle", json={"event": "missed"})
+        return True
+
+    def _proxies(self) -> list[Any]:
+        """Table, Queue or both (a storage account fails as a whole as often as one service)."""
+        names = sorted(self.storage)
+        return [self.storage[n] for n in self.rng.choice([*([[n] for n in names]), names])]
+
+    def storage_down(self) -> bool:
+        """Azurite unreachable for a few seconds: open connections cut, new ones closed at once."""
+        seconds = self.rng.uniform(2, 8)
+        for proxy in self._proxies():
+            proxy.down(seconds)
+        return True
+
+    def storage_error(self) -> bool:
+        status = self.rng.choice([500, 503])
+        for proxy in self._proxies():
+            proxy.fail(self.rng.randint(1, 4), status)
+        return True
+
+    def storage_hold(self, when: str) -> bool:
+        """One storage request held past the product's read timeout, before or after Azurite acted."""
+        self.storage[self.rng.choice(sorted(self.storage))].hold(when)
         return True

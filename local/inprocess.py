@@ -33,6 +33,7 @@ class Product:
     function_key: str
     master_key: str
     env: dict[str, str]
+    front: Any = None  # the in-process FunctionHost serving host_url (the soak moves it to a process)
 
     def browser(self) -> requests.Session:
         """A cookie-keeping session that trusts the stack's CA (and not REQUESTS_CA_BUNDLE)."""
@@ -159,7 +160,7 @@ def start_product(
     stack.callback(host.stop)
     if background is not None:
         _start_background(function_app.app, env, stack)
-    return Product(host_url, sims, tls, secrets, keys.function_key, keys.master_key, env)
+    return Product(host_url, sims, tls, secrets, keys.function_key, keys.master_key, env, host)
 
 
 def _start_background(app: Any, env: dict[str, str], stack: ExitStack) -> None:
