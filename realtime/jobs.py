@@ -266,8 +266,16 @@ def _started(deps: SyncDeps, statuses: JobStatusStore, job: SyncJob) -> None:
 # often. A queue delay is whole seconds and the trigger's polling adds up to maxPollingInterval, so
 # looks come about 1.5 s apart at best. The schedule covers a lag of about 10 s; the
 # reconciliation anything later.
+# Syncs that expand Outlook's series again (a deleted occurrence leaves no trace in delta): what
+# Outlook announced, and the reconciliation, the safety net for what a notification missed.
 SERIES_CHECK_REASONS = frozenset(
-    {JobReason.GRAPH_NOTIFICATION, JobReason.GRAPH_MISSED, JobReason.BUSY_FOLLOW_UP, JobReason.GRAPH_RECHECK}
+    {
+        JobReason.GRAPH_NOTIFICATION,
+        JobReason.GRAPH_MISSED,
+        JobReason.BUSY_FOLLOW_UP,
+        JobReason.GRAPH_RECHECK,
+        JobReason.RECONCILE,
+    }
 )
 # A new link or a new Syncro token: Syncro is polled first (the timer's run, taken early under its
 # lease), so the tech's appointments are in the mirror when this first sync runs, seconds after

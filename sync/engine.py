@@ -36,7 +36,6 @@ from sync.sides import Tally
 from sync.unlink import unlink
 
 if TYPE_CHECKING:
-    from storage.account import StorageAccount
     from storage.links import Link
     from sync.graph import GraphClient
 
@@ -55,10 +54,11 @@ def sync_tech(
 ) -> SyncReport:
     """Sync one technician now and say what changed.
 
-    ``series_check``: Outlook told us something changed (a Graph notification). When the delta
-    round then brings nothing new, the recurring series in the mirror are expanded again, because
-    a deleted occurrence gets no tombstone in delta and its notification names only the series
-    master (`recheck_series`).
+    ``series_check``: Outlook told us something changed (a Graph notification), or a person or the
+    reconciliation asked for a full check. The recurring series in the mirror are expanded again
+    (one request a series), because a deleted occurrence gets no tombstone in delta and its
+    notification names only the series master (`recheck_series`); the delta round may bring other
+    changes beside it.
 
     ``job_id`` and ``correlation_id`` (the queue message, the invocation) go into the structured
     log line of every action and of the sync (`ops.logs`).
@@ -156,7 +156,6 @@ def _sync(
     zone = deps.account_zone()
     graph = deps.graph_for(tech)
     window = Window.around(now.astimezone(zone).date(), zone, past_days=deps.past_days, future_days=deps.future_days)
-    before = _versions(storage, tech) if series_check else None
     refreshed = refresh_outlook(
         tech=tech,
         calendar_id=link.calendar_id,
@@ -169,8 +168,10 @@ def _sync(
     )
     report.full_round = refreshed.full_round
     outlook = dict(refreshed.events)
-    # A deleted occurrence shows in delta only as nothing new: expand series when delta was quiet.
-    if before is not None and not refreshed.full_round and before == _versions_of(outlook):
+    # A deleted occurrence shows in delta as nothing at all, even beside other changes the same
+    # round brings: when Outlook said something changed, expand the series again (a full round
+    # listed them already).
+    if series_check and not refreshed.full_round:
         recheck_series(
             graph, link.calendar_id, outlook, window, forget=lambda event_id: _forget_event(deps, tech, event_id)
         )
@@ -230,14 +231,6 @@ def _sync(
     for conflict in tally.conflicts:  # for the settings page: which version was kept, and why
         record = ConflictRecord(tech, now, tuple(conflict["fields"]), conflict["winner"], conflict["summary"])
         storage.conflicts.add(record, pair_key=conflict["pair"])
-
-
-def _versions(storage: StorageAccount, tech: int) -> dict[str, str]:
-    return _versions_of({entry.event_id: entry.event for entry in storage.outlook_mirror.list_entries(tech)})
-
-
-def _versions_of(events: dict[str, dict[str, Any]]) -> dict[str, str]:
-    return {event_id: str(event.get("changeKey") or "") for event_id, event in events.items()}
 
 
 def _forget_event(deps: SyncDeps, tech: int, event_id: str) -> None:

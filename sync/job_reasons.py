@@ -15,7 +15,7 @@ class JobReason(StrEnum):
     # Syncro changed
     SYNCRO_POLL = "syncro-poll"  # the poller saw the tech's appointments change (`sync.poller`)
     SYNCRO_NOTIFICATION = "syncro-notification"  # Syncro's webhook announced a new appointment
-    # Outlook changed: these syncs expand series when delta is quiet (`realtime.jobs`)
+    # Outlook changed: these syncs (and the reconcile's) expand series again (`realtime.jobs`)
     GRAPH_NOTIFICATION = "graph-notification"  # a Graph change notification (`realtime.notifications`)
     GRAPH_RECHECK = "graph-recheck"  # a notification's change was not in delta yet: look again
     GRAPH_MISSED = "graph-missed"  # Graph said notifications were missed (`realtime.lifecycle`)

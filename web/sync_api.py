@@ -61,7 +61,7 @@ def sync_now(raw_id: str, *, poll: bool = True) -> Answer:
         # Refused before any work: the poll writes its cursors, and a 404 must change nothing.
         return json_answer(sync_tech(tech, deps=deps).to_json() | {"poll": {}}, status=404)
     polled = _poll_first(deps) if poll else {}
-    report = sync_tech(tech, deps=deps)
+    report = sync_tech(tech, deps=deps, series_check=True)  # an admin asked: check everything
     status = 404 if report.status == "not_linked" else 200
     return json_answer({**report.to_json(), "poll": polled}, status=status)
 

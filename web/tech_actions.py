@@ -95,7 +95,7 @@ def sync_now(syncro_user_id: int) -> tuple[Notice, str | None]:
     if not allowed(f"sync-now:{syncro_user_id}", SYNC_NOW_CLICKS):
         return Notice("problem", TOO_MANY_SYNCS), None
     deps = sync_deps()
-    report = sync_tech(syncro_user_id, deps=deps)
+    report = sync_tech(syncro_user_id, deps=deps, series_check=True)  # a person asked: check everything
     record_sync_now(deps, report)
     kind = "done" if report.status in ("synced", "busy") else "problem"
     return Notice(kind, sync_summary(report)), report.status
