@@ -35,8 +35,8 @@ For ``SOAK_SECONDS`` (the chaos):
 
 Then the quiet: faults cleared, both hosts up, and "Sync now" (`POST /api/admin/sync/{id}`,
 what an admin presses) for every tech until both sides agree twice in a row, or
-``SOAK_QUIET_SECONDS`` (default 420: a tech whose sync was running in a killed process stays
-"busy" until that process's lease on it runs out, 5 minutes) pass. The last line, exactly::
+``SOAK_QUIET_SECONDS`` (default 240: a tech whose sync was running in a killed process stays
+"busy" until that process's lease on it runs out, a minute: `storage.leases.KeptLease`) pass. The last line, exactly::
 
     soak: techs=N edits=N faults=N kills=N duplicates=0 lost=0 unintended_deletions=0 unconverged=0
 
@@ -114,9 +114,10 @@ MAX_LIVE = 8  # appointments per tech at most, so the soak stays light
 SHARED_SHARE = 0.25  # of new appointments: a Syncro job with two linked techs
 SERIES_SHARE = 0.15  # of new appointments: a daily series made in Outlook
 SERIES_LENGTH = 3
-# How long an injected error may take to show in status: past the 5 minutes a killed process's
-# lease keeps a tech "busy" (sync.engine.SyncDeps.lease), when no sync of them can notice anything.
-PATIENCE = 360.0
+# How long an injected error may take to show in status: past the minute a killed process's
+# lease keeps a tech "busy" (sync.engine.SyncDeps.lease, kept alive only while its holder lives),
+# when no sync of them can notice anything, and a few polls and jobs after.
+PATIENCE = 180.0
 WORDS = re.compile(r"[A-Za-z]{3,}[^A-Za-z]+[A-Za-z]{3,}[^A-Za-z]+[A-Za-z]{3,}")
 
 
@@ -871,8 +872,8 @@ def run(seconds: float, *, techs_count: int, quiet_seconds: float, seed: int) ->
 def main() -> int:
     seconds = float(os.environ.get("SOAK_SECONDS", "600"))
     techs = int(os.environ.get("SOAK_TECHS", "4"))
-    # Past the 5 minutes a killed instance's lease on a tech lasts (sync.engine.SyncDeps.lease).
-    quiet = float(os.environ.get("SOAK_QUIET_SECONDS", "420"))
+    # Past the minute a killed instance's lease on a tech lasts (sync.engine.SyncDeps.lease).
+    quiet = float(os.environ.get("SOAK_QUIET_SECONDS", "240"))
     seed = int(os.environ.get("SOAK_SEED") or random.randrange(1_000_000))
     return run(seconds, techs_count=techs, quiet_seconds=quiet, seed=seed)
 

@@ -53,7 +53,7 @@ STACK_FIXTURES = frozenset({"azurite", "storage_connection_string", "tls_files",
 STACK_FILES = frozenset(
     {
         "tests/test_stack.py",  # `make run` as a process
-        "tests/soak/test_soak.py",  # bench/soak.py as a process: Azurite, simulators, two hosts
+        "tests/soak/test_soak.py",  # bench/soak.py as processes: Azurite, simulators, two hosts, the web front
         "tests/app/test_local_host_cli.py",  # `python -m local.host` as a process
         "tests/infra/test_template.py",  # checkov, from .venv-tools (`make tools`)
     }

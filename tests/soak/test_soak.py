@@ -20,7 +20,7 @@ LINE = re.compile(
 )
 
 
-@pytest.mark.timeout(1800)  # 60 s of chaos, then minutes of quiet (a killed host's lease lasts 5)
+@pytest.mark.timeout(1800)  # 60 s of chaos, then minutes of quiet (a killed host's lease lasts one)
 def test_a_60_second_soak_ends_converged_with_nothing_duplicated_lost_or_deleted() -> None:
     env = {**os.environ, "SOAK_SECONDS": "60"}
     result = subprocess.run(
