@@ -18,6 +18,10 @@ STAMP_TOOLS := $(TOOLS)/.installed
 # suite waits (on queues, notifications, a budget's minute) while another worker can use the CPU.
 # Each file goes whole to one worker, longest first (tests/parallel.py); 0 runs all in this process.
 TEST_WORKERS ?= $(shell echo $$(( $$(nproc 2>/dev/null || echo 1) + 1 )))
+# The set-up's independent parts (the venv, node_modules, the checkov venv, chromium) are made side by
+# side: on a fresh machine that saves about 40 s of `make test`'s wall clock. Each target's output stays
+# together.
+MAKEFLAGS += --jobs=4 --output-sync=target
 CONVERGENCE_SOAK ?= 200
 
 .PHONY: run test check nightly soak lint bench key deps chromium clean tools deploy
@@ -26,7 +30,7 @@ run: deps
 	$(PY) -m local.stack
 
 test: deps tools lint $(CHROMIUM)
-	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile --durations=12
 
 # Lint and every test that needs no stack (no Azurite, simulator, host or browser): marker `stack`,
 # set by tests/conftest.py from the fixtures a test uses. deps for node: the ICS tests read the feed
