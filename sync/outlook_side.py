@@ -17,7 +17,7 @@ from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 from storage.outlook_mirror import OutlookEntry
-from sync.errors import NotFound
+from sync.errors import NotFound, PreconditionFailed
 from sync.graph import MAILBOX_CONCURRENCY, SYNCRO_ID_PROPERTY, BatchRequest
 from sync.mapping import SyncroContext, UnmappableItem, appointment_from_graph, graph_fields
 from sync.model import Appointment, Item, ItemFlags, Side
@@ -142,9 +142,13 @@ class OutlookCalendar:
     def update(
         self, item_id: str, content: Appointment, *, expected_version: str, origin: Side, syncro_id: str | None
     ) -> Written:
-        event = self.client.update_event(
-            self.calendar_id, item_id, self._body(content, origin, syncro_id), if_match=f'W/"{expected_version}"'
-        )
+        try:
+            event = self.client.update_event(
+                self.calendar_id, item_id, self._body(content, origin, syncro_id), if_match=f'W/"{expected_version}"'
+            )
+        except NotFound:  # deleted since the mirror read it: stale, and the next plan sees it gone
+            self.forget(item_id)
+            raise PreconditionFailed(None, None, f"event {item_id} was deleted since it was read") from None
         self.mirror(event)
         return self._written(event)
 
