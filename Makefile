@@ -50,7 +50,7 @@ tools: $(STAMP_TOOLS)
 
 $(STAMP_TOOLS): infra/requirements-tools.txt infra/constraints-tools.txt
 	test -x $(TOOLS)/bin/python || $(PYTHON) -m venv $(TOOLS)
-	$(TOOLS)/bin/python -m pip install --quiet --disable-pip-version-check -r infra/requirements-tools.txt -c infra/constraints-tools.txt
+	$(TOOLS)/bin/python -m pip install --quiet --disable-pip-version-check --no-compile -r infra/requirements-tools.txt -c infra/constraints-tools.txt
 	touch $@
 
 lint: $(STAMP_PY)
@@ -83,7 +83,7 @@ deps: $(STAMP_PY) $(STAMP_NODE)
 
 $(STAMP_PY): requirements.txt requirements-dev.txt constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt -c constraints.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-compile -r requirements-dev.txt -c constraints.txt
 	touch $@
 
 # The stamp holds the package-lock.json it was installed from: a fresh checkout (newer files, the

@@ -29,7 +29,7 @@ LONGEST_FIRST = (
     "tests/contract/test_fuzz.py",  # 400, in SPLIT parts
     "tests/app/test_status_pages.py",  # 62
     "tests/sync/test_engine_outside.py",  # 55
-    "tests/realtime/test_end_to_end.py",  # 102, in SPLIT parts
+    "tests/realtime/test_end_to_end.py",  # 93 to start its stack, then about 50: whole (in two parts it started twice)
     "tests/sync/test_engine_scenarios.py",  # 47
     "tests/realtime/test_jobs.py",  # 38
     "tests/browser/test_linking_browser.py",  # 36
@@ -44,7 +44,6 @@ LONGEST_FIRST = (
 # Files dealt in this many parts (see above: tests that stand alone on their module's stack).
 SPLIT = {
     "tests/contract/test_fuzz.py": 4,  # one test per operation of docs/openapi.yaml
-    "tests/realtime/test_end_to_end.py": 2,  # each test its own techs and appointments
 }
 
 # A test that uses any of these fixtures needs a stack (Azurite, a simulator, a host, a browser).
