@@ -315,18 +315,13 @@ def _sync(
 FIRST_POLL_WAIT = 10.0  # seconds a first sync waits for the timer's running poll to end
 
 
-def _poll_first(deps: SyncDeps, *, wait: float = FIRST_POLL_WAIT, pause: float = 0.25) -> None:
-    """One poll of our own before a first sync. A poll the timer is running may have begun before
-    this tech's link or token existed, so it would not read their appointments: wait for it to end
-    (it takes a second or two) and poll again, for at most ``wait`` seconds; then the sync goes on
-    and the next poll brings the rest."""
-    import time
+def _poll_first(deps: SyncDeps) -> None:
+    """One poll of our own before a first sync (`realtime.timers.poll_now`): a poll the timer is
+    running may have begun before this tech's link or token existed; after ``FIRST_POLL_WAIT``
+    the sync goes on and the next poll brings the rest."""
+    from realtime.timers import poll_now
 
-    from realtime.timers import poll_syncro
-
-    deadline = time.monotonic() + wait
-    while poll_syncro(account=deps.storage) is None and time.monotonic() < deadline:
-        time.sleep(pause)
+    poll_now(deps.storage, wait=FIRST_POLL_WAIT)
 
 
 def _outcome(report: SyncReport) -> tuple[str, str]:

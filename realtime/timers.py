@@ -136,6 +136,18 @@ def poll_syncro(*, account: StorageAccount | None = None) -> PollRun | None:
     return run_singleton(POLL, account, lambda: _poll(account))
 
 
+def poll_now(account: StorageAccount, *, wait: float = 10.0, pause: float = 0.25) -> PollRun | None:
+    """The poll timer's run, now: when the timer's own run is going (it may have begun before a
+    link or token that matters now existed), wait for it to end (it takes a second or two) and
+    poll again, for at most ``wait`` seconds. None when no run of ours got the lease by then."""
+    import time
+
+    deadline = time.monotonic() + wait
+    while (run := poll_syncro(account=account)) is None and time.monotonic() < deadline:
+        time.sleep(pause)
+    return run
+
+
 def poll_links(
     deps: SyncDeps,
     *,

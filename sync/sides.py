@@ -60,6 +60,11 @@ class Held:
     def shows_techs(self) -> bool:
         return bool(self.techs) or self.owner is not None
 
+    @property
+    def assigned(self) -> frozenset[int]:
+        """Everyone Syncro shows on it: its ``user_ids`` and its ``user_id``."""
+        return self.techs | ({self.owner} if self.owner is not None else set())
+
 
 @dataclass
 class Tally:

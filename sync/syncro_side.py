@@ -108,7 +108,7 @@ class SyncroAppointments:
 
     def others_on(self, held: Held) -> tuple[bool, set[int]]:
         if held.shows_techs:
-            return True, {*held.techs, *([held.owner] if held.owner is not None else [])} - {self.tech}
+            return True, set(held.assigned - {self.tech})
         seen: set[int] = set()
         for link in self.storage.links.list_links():
             if link.syncro_user_id == self.tech or link.status is not LinkStatus.ACTIVE:

@@ -11,19 +11,12 @@ from web.responses import bad_syncro_user_id, unavailable_as_503
 
 
 def _poll_first(deps: Any) -> dict[str, Any]:
-    """The poll timer's own run (`realtime.timers.poll_syncro`) before the sync, so what changed in
+    """The poll timer's own run before the sync (`realtime.timers.poll_now`), so what changed in
     Syncro is seen: under the poll's singleton lease (a poll the timer is running is not raced, it
-    is waited for once) and recorded in the poll status the pages show."""
-    import time
+    is waited for) and recorded in the poll status the pages show."""
+    from realtime.timers import poll_now
 
-    from realtime.timers import poll_syncro
-
-    run = poll_syncro(account=deps.storage)
-    for _ in range(40):  # the timer's run takes a second or two: wait up to 10 s for it to end
-        if run is not None:
-            break
-        time.sleep(0.25)
-        run = poll_syncro(account=deps.storage)
+    run = poll_now(deps.storage)
     if run is None:
         return {"error": "a Syncro poll was already running and did not end within 10 seconds; the sync went ahead"}
     if run.report is None:

@@ -208,7 +208,7 @@ class FakeSyncro(FakeSide):
         return self.get(item_id)
 
     def others_on(self, held: Held) -> tuple[bool, set[int]]:
-        return True, {*held.techs, *([held.owner] if held.owner is not None else [])} - {TECH}
+        return True, set(held.assigned - {TECH})
 
     def kept(self, item_id: str) -> dict[str, Any] | None:
         stored = self.items.get(item_id)
